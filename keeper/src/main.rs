@@ -1,0 +1,166 @@
+//! The `keeper` binary: parses flags, resolves the configuration, starts
+//! logging and runs one subcommand. It owns presentation and exit codes only;
+//! everything it does is in the library. `anyhow` is used here and nowhere else.
+
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use keeper::{config, Config, Environment, Flags, Resolved};
+use solana_sdk::signer::Signer;
+
+const ENV_HELP: &str = "\
+Each setting is taken from, lowest first: built-in defaults, the Solana CLI config
+(~/.config/solana/cli/config.yml or $SOLANA_CLI_CONFIG), the keeper config file
+(--config or $KEEPER_CONFIG), the environment, then flags.
+
+Environment:
+  KEEPER_RPC_URL, KEEPER_WS_URL, KEEPER_KEYPAIR, KEEPER_PROGRAM_ID, KEEPER_LOG,
+  KEEPER_COMMITMENT, KEEPER_CONFIG, SOLANA_CLI_CONFIG";
+
+/// Executes the scheduled threads of the thread program on Solana.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keeper",
+    version,
+    subcommand_required = true,
+    arg_required_else_help = true,
+    after_help = ENV_HELP
+)]
+struct Cli {
+    /// JSON-RPC URL, or a moniker: mainnet-beta, devnet, testnet, localhost (m, d, t, l)
+    /// [env: KEEPER_RPC_URL]
+    #[arg(
+        short = 'u',
+        long,
+        visible_alias = "url",
+        global = true,
+        value_name = "URL"
+    )]
+    rpc_url: Option<String>,
+
+    /// Websocket URL [default: derived from the RPC URL] [env: KEEPER_WS_URL]
+    #[arg(long, visible_alias = "ws", global = true, value_name = "URL")]
+    ws_url: Option<String>,
+
+    /// Keeper keypair file [default: ~/.config/solana/id.json] [env: KEEPER_KEYPAIR]
+    #[arg(short = 'k', long, global = true, value_name = "PATH")]
+    keypair: Option<PathBuf>,
+
+    /// Thread program id [env: KEEPER_PROGRAM_ID]
+    #[arg(long, global = true, value_name = "PUBKEY")]
+    program_id: Option<String>,
+
+    /// Commitment: processed, confirmed or finalized [env: KEEPER_COMMITMENT]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    commitment: Option<String>,
+
+    /// Keeper config file (TOML) [env: KEEPER_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// Solana CLI config file [default: ~/.config/solana/cli/config.yml] [env: SOLANA_CLI_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    solana_config: Option<PathBuf>,
+
+    /// Log filter: a level or target=level directives [default: info] [env: KEEPER_LOG]
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the resolved configuration, where each value came from, and the
+    /// keeper's public key (after loading and checking the keypair)
+    Config,
+}
+
+impl Cli {
+    fn flags(&self) -> Flags {
+        Flags {
+            rpc_url: self.rpc_url.clone(),
+            ws_url: self.ws_url.clone(),
+            keypair_path: self.keypair.clone(),
+            program_id: self.program_id.clone(),
+            log_level: self.log_level.clone(),
+            commitment: self.commitment.clone(),
+            config: self.config.clone(),
+            solana_config: self.solana_config.clone(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let resolved = Config::resolve(&cli.flags(), &Environment::from_process())?;
+    init_tracing(&resolved.config.log_level)?;
+    tracing::debug!(
+        solana_cli_config = ?resolved.solana_cli_config,
+        keeper_config = ?resolved.keeper_config,
+        "configuration resolved"
+    );
+    match cli.command {
+        Command::Config => print_config(&resolved),
+    }
+}
+
+fn init_tracing(filter: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid log filter {filter:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
+}
+
+fn print_config(resolved: &Resolved) -> Result<()> {
+    let keypair = keeper::load_keypair(&resolved.config.keypair_path)?;
+    let mut rows = resolved.fields();
+    rows.push((
+        "pubkey",
+        keypair.pubkey().to_string(),
+        "keypair_path".to_string(),
+    ));
+    let width = rows
+        .iter()
+        .map(|(_, value, _)| value.len())
+        .max()
+        .unwrap_or(0);
+    for (name, value, source) in &rows {
+        println!("{name:<14}{value:<width$}  [{source}]");
+    }
+    let files: Vec<String> = [
+        resolved
+            .solana_cli_config
+            .as_ref()
+            .map(|p| config::Source::SolanaCliConfig(p.clone()).to_string()),
+        resolved
+            .keeper_config
+            .as_ref()
+            .map(|p| config::Source::KeeperConfig(p.clone()).to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if files.is_empty() {
+        println!("{:<14}none", "files read");
+    } else {
+        println!("{:<14}{}", "files read", files.join(", "));
+    }
+    Ok(())
+}

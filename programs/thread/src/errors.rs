@@ -1,0 +1,66 @@
+//! Every error the program returns. Clients match on the numbers (6000 + position), so
+//! variants are only ever appended, never reordered or removed.
+
+use anchor_lang::prelude::*;
+
+#[error_code]
+pub enum ThreadError {
+    #[msg("Thread id must be 1 to 32 bytes")]
+    InvalidId,
+    #[msg("Thread account is not the PDA of this owner and id")]
+    ThreadAddressMismatch,
+    #[msg("A thread with this owner and id already exists")]
+    ThreadAlreadyExists,
+    #[msg("A thread must store at least one instruction")]
+    NoInstructions,
+    #[msg("Too many instructions: at most 8 per thread")]
+    TooManyInstructions,
+    #[msg("Too many accounts in one instruction: at most 32")]
+    TooManyAccounts,
+    #[msg("Instruction data too large: at most 1024 bytes")]
+    InstructionDataTooLarge,
+    #[msg("Stored instructions too large: at most 4096 bytes in total")]
+    InstructionsTooLarge,
+    #[msg("A thread may not invoke the thread program itself")]
+    SelfInvocationNotAllowed,
+    #[msg("Interval must be at least one second")]
+    InvalidInterval,
+    #[msg("Cron expression is malformed")]
+    InvalidCron,
+    #[msg("Cron schedule has no future fire time")]
+    CronNeverFires,
+    #[msg("Rate limit needs max_execs >= 1 and window_slots >= 1")]
+    InvalidRateLimit,
+    #[msg("Account trigger size must be 1 to 10240 bytes")]
+    InvalidAccountTrigger,
+    #[msg("The watched account of an Account trigger was not passed")]
+    MissingTriggerAccount,
+    #[msg("Only the thread's owner may do this")]
+    NotOwner,
+    #[msg("Thread is paused")]
+    ThreadPaused,
+    #[msg("Thread is not paused")]
+    ThreadNotPaused,
+    #[msg("Thread is not due yet")]
+    ThreadNotDue,
+    #[msg("Thread trigger has fired for the last time")]
+    ThreadCompleted,
+    #[msg("Thread rate limit reached for this slot window")]
+    RateLimited,
+    #[msg("Thread balance cannot pay the execution fee and stay rent exempt")]
+    InsufficientBalance,
+    #[msg("An account of a stored instruction was not passed")]
+    MissingInstructionAccount,
+    #[msg("A stored instruction needs a signer that did not sign")]
+    MissingInstructionSigner,
+    #[msg("A stored instruction needs an account writable that was passed read-only")]
+    InstructionAccountNotWritable,
+    #[msg("Durable execution requires the durable nonce path")]
+    DurableExecutionUnsupported,
+    #[msg("Withdrawal exceeds the balance above rent and the reserved fee")]
+    WithdrawExceedsAvailable,
+    #[msg("Arithmetic overflow")]
+    ArithmeticOverflow,
+    #[msg("Account has an unsupported layout version")]
+    UnsupportedVersion,
+}

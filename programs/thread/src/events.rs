@@ -1,0 +1,72 @@
+//! Events, one per state change, emitted by self-CPI (`emit_cpi!`) so they survive log
+//! truncation and are readable from inner instructions. Changes carry `old` and `new`
+//! so an indexer never has to diff accounts.
+
+use anchor_lang::prelude::*;
+
+use crate::state::{Due, Durability, RateLimit, Trigger};
+
+#[event]
+pub struct ThreadCreated {
+    pub thread: Pubkey,
+    pub owner: Pubkey,
+    pub id: Vec<u8>,
+    pub trigger: Trigger,
+    pub durability: Durability,
+    pub fee_per_exec: u64,
+    pub deposit: u64,
+    pub next_due: Due,
+}
+
+#[event]
+pub struct ThreadUpdated {
+    pub thread: Pubkey,
+    pub old_trigger: Trigger,
+    pub new_trigger: Trigger,
+    pub old_fee_per_exec: u64,
+    pub new_fee_per_exec: u64,
+    pub old_rate_limit: RateLimit,
+    pub new_rate_limit: RateLimit,
+    pub old_instructions_len: u8,
+    pub new_instructions_len: u8,
+    pub old_next_due: Due,
+    pub new_next_due: Due,
+}
+
+#[event]
+pub struct ThreadPaused {
+    pub thread: Pubkey,
+}
+
+#[event]
+pub struct ThreadResumed {
+    pub thread: Pubkey,
+}
+
+#[event]
+pub struct ThreadExecuted {
+    pub thread: Pubkey,
+    pub executor: Pubkey,
+    pub exec_count: u64,
+    pub fee: u64,
+    pub slot: u64,
+    pub unix_ts: i64,
+    pub old_next_due: Due,
+    pub new_next_due: Due,
+}
+
+#[event]
+pub struct ThreadWithdrawn {
+    pub thread: Pubkey,
+    pub owner: Pubkey,
+    pub amount: u64,
+    pub old_balance: u64,
+    pub new_balance: u64,
+}
+
+#[event]
+pub struct ThreadDeleted {
+    pub thread: Pubkey,
+    pub owner: Pubkey,
+    pub lamports: u64,
+}

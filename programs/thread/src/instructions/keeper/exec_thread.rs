@@ -1,0 +1,169 @@
+//! `exec_thread`: anyone runs a due thread and is paid its fee.
+//!
+//! The executor chooses nothing but the transaction around this instruction: the program
+//! runs exactly the stored instructions, with the stored accounts (looked up by address),
+//! signs only for the thread PDA, and pays the fee only to the signing executor.
+
+use anchor_lang::prelude::*;
+use anchor_lang::solana_program::instruction::Instruction;
+use anchor_lang::solana_program::program::invoke_signed;
+
+use crate::errors::ThreadError;
+use crate::events::ThreadExecuted;
+use crate::instructions::shared::{find_account, with_watched_data};
+use crate::schedule::{self, ChainTime, NextDue};
+use crate::state::{Durability, Thread, ThreadInstruction};
+
+/// Remaining accounts: every account named by the stored instructions (program ids
+/// included), and for an `Account` trigger the watched account; order does not matter.
+#[event_cpi]
+#[derive(Accounts)]
+pub struct ExecThread<'info> {
+    /// Receives the fee.
+    #[account(mut)]
+    pub executor: Signer<'info>,
+    #[account(
+        mut,
+        seeds = [Thread::SEED, thread.owner.as_ref(), thread.id.as_ref()],
+        bump = thread.bump,
+        constraint = thread.version == Thread::VERSION @ ThreadError::UnsupportedVersion,
+    )]
+    pub thread: Account<'info, Thread>,
+}
+
+impl ExecThread<'_> {
+    pub fn validate(&self) -> Result<()> {
+        require!(!self.thread.paused, ThreadError::ThreadPaused);
+        require!(
+            self.thread.durability == Durability::NonDurable,
+            ThreadError::DurableExecutionUnsupported
+        );
+        Ok(())
+    }
+}
+
+pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
+    ctx.accounts.validate()?;
+    let now = ChainTime::from(&Clock::get()?);
+    let thread_key = ctx.accounts.thread.key();
+    let remaining = ctx.remaining_accounts;
+
+    {
+        let thread = &ctx.accounts.thread;
+        with_watched_data(&thread.trigger, remaining, |watched| {
+            schedule::check_due(&thread.next_due, &thread.trigger, now, watched)
+        })?;
+    }
+    ctx.accounts.thread.record_in_window(now.slot)?;
+
+    run_instructions(&ctx.accounts.thread, remaining)?;
+
+    let fee = ctx.accounts.thread.fee_per_exec;
+    pay_fee(&ctx.accounts.thread, &ctx.accounts.executor, fee)?;
+
+    let thread = &mut ctx.accounts.thread;
+    let old_next_due = thread.next_due;
+    let current = NextDue {
+        due: thread.next_due,
+        base: thread.schedule_base,
+    };
+    // Computed after the instructions ran, so a thread that changes the account it
+    // watches is not woken by its own write.
+    let next = with_watched_data(&thread.trigger, remaining, |watched| {
+        schedule::after_execution(&thread.trigger, current, &thread_key, now, watched)
+    })?;
+    thread.next_due = next.due;
+    thread.schedule_base = next.base;
+    thread.exec_count = thread
+        .exec_count
+        .checked_add(1)
+        .ok_or(ThreadError::ArithmeticOverflow)?;
+    thread.last_exec_slot = now.slot;
+    thread.last_exec_at = now.unix_ts;
+    thread.invariant()?;
+
+    let event = ThreadExecuted {
+        thread: thread_key,
+        executor: ctx.accounts.executor.key(),
+        exec_count: thread.exec_count,
+        fee,
+        slot: now.slot,
+        unix_ts: now.unix_ts,
+        old_next_due,
+        new_next_due: thread.next_due,
+    };
+    emit_cpi!(event);
+    Ok(())
+}
+
+/// Invokes every stored instruction, the thread PDA signing. Every account is found by
+/// address and its privileges checked here, so a missing or downgraded account fails
+/// with a named error rather than deep inside the runtime.
+fn run_instructions<'info>(
+    thread: &Account<'info, Thread>,
+    remaining: &[AccountInfo<'info>],
+) -> Result<()> {
+    let thread_info = thread.to_account_info();
+    let bump = [thread.bump];
+    let seeds: &[&[u8]] = &[
+        Thread::SEED,
+        thread.owner.as_ref(),
+        thread.id.as_ref(),
+        &bump,
+    ];
+
+    for stored in &thread.instructions {
+        let infos = instruction_account_infos(stored, &thread_info, remaining)?;
+        let ix = Instruction::from(stored);
+        invoke_signed(&ix, &infos, &[seeds])?;
+    }
+    Ok(())
+}
+
+fn instruction_account_infos<'info>(
+    stored: &ThreadInstruction,
+    thread_info: &AccountInfo<'info>,
+    remaining: &[AccountInfo<'info>],
+) -> Result<Vec<AccountInfo<'info>>> {
+    let mut infos = Vec::with_capacity(stored.accounts.len().saturating_add(1));
+    for meta in &stored.accounts {
+        let is_thread = meta.pubkey == *thread_info.key;
+        let info = if is_thread {
+            thread_info
+        } else {
+            find_account(remaining, &meta.pubkey).ok_or_else(|| {
+                msg!("missing instruction account {}", meta.pubkey);
+                error!(ThreadError::MissingInstructionAccount)
+            })?
+        };
+        require!(
+            !meta.is_signer || is_thread || info.is_signer,
+            ThreadError::MissingInstructionSigner
+        );
+        require!(
+            !meta.is_writable || info.is_writable,
+            ThreadError::InstructionAccountNotWritable
+        );
+        infos.push(info.clone());
+    }
+    let program = find_account(remaining, &stored.program_id).ok_or_else(|| {
+        msg!("missing program account {}", stored.program_id);
+        error!(ThreadError::MissingInstructionAccount)
+    })?;
+    infos.push(program.clone());
+    Ok(infos)
+}
+
+/// Moves the fee to the executor, refusing to dip into the thread's rent reserve.
+fn pay_fee<'info>(
+    thread: &Account<'info, Thread>,
+    executor: &Signer<'info>,
+    fee: u64,
+) -> Result<()> {
+    let info = thread.to_account_info();
+    let spendable = info.lamports().saturating_sub(Thread::rent_reserve(&info)?);
+    require!(fee <= spendable, ThreadError::InsufficientBalance);
+    info.sub_lamports(fee)?;
+    executor.to_account_info().add_lamports(fee)?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Account types and the value types stored inside them.
+
+pub mod instruction;
+pub mod thread;
+pub mod trigger;
+
+pub use instruction::*;
+pub use thread::*;
+pub use trigger::*;

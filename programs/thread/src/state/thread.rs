@@ -1,0 +1,117 @@
+//! The thread account: what to run, when, how it is paid for, and what it has done.
+
+use anchor_lang::prelude::*;
+
+use super::{Due, Durability, RateLimit, ThreadInstruction, Trigger};
+use crate::errors::ThreadError;
+
+/// Longest thread id, in bytes (one PDA seed).
+pub const MAX_ID_LEN: usize = 32;
+
+/// A scheduled thread. PDA at `[Thread::SEED, owner, id]`; it signs its stored
+/// instructions by `invoke_signed` and pays executors out of its own lamports.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Thread {
+    /// Layout version; bumped whenever fields change so old accounts can be migrated.
+    pub version: u8,
+    /// Canonical bump of the thread PDA.
+    pub bump: u8,
+    /// Who created the thread and alone may change, drain or delete it.
+    pub owner: Pubkey,
+    /// Caller-chosen id, unique per owner, 1 to 32 bytes.
+    #[max_len(MAX_ID_LEN)]
+    pub id: Vec<u8>,
+    /// What makes the thread due.
+    pub trigger: Trigger,
+    /// When the thread is next due, derived from the trigger.
+    pub next_due: Due,
+    /// For `Interval` and `Cron`: the scheduled fire time `next_due` was computed from,
+    /// before jitter. The next fire time is derived from it, so jitter never accumulates.
+    pub schedule_base: i64,
+    /// Recent-blockhash or durable-nonce executions.
+    pub durability: Durability,
+    /// Lamports paid to the executor of each execution.
+    pub fee_per_exec: u64,
+    /// Execution budget per window of slots.
+    pub rate_limit: RateLimit,
+    /// First slot of the current rate-limit window.
+    pub window_start_slot: u64,
+    /// Executions within the current rate-limit window.
+    pub execs_in_window: u32,
+    /// A paused thread is never due.
+    pub paused: bool,
+    /// Completed executions.
+    pub exec_count: u64,
+    /// Slot of the last execution (0 before the first).
+    pub last_exec_slot: u64,
+    /// Unix time of the last execution (0 before the first).
+    pub last_exec_at: i64,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Instructions run on every execution, in order. Their size is not part of
+    /// `INIT_SPACE` (`max_len(0)` counts only the length prefix): `Thread::space_for` adds
+    /// the real size, so a thread pays rent only for what it stores.
+    #[max_len(0)]
+    pub instructions: Vec<ThreadInstruction>,
+}
+
+impl Thread {
+    /// Seed prefix of every thread PDA.
+    pub const SEED: &'static [u8] = b"thread";
+    /// Current layout version.
+    pub const VERSION: u8 = 0;
+
+    /// Account size for a thread storing `instructions`, discriminator included.
+    pub fn space_for(instructions: &[ThreadInstruction]) -> usize {
+        Self::DISCRIMINATOR
+            .len()
+            .saturating_add(Self::INIT_SPACE)
+            .saturating_add(ThreadInstruction::list_space(instructions))
+    }
+
+    /// The thread PDA for `owner` and `id`.
+    pub fn address(owner: &Pubkey, id: &[u8]) -> (Pubkey, u8) {
+        Pubkey::find_program_address(&[Self::SEED, owner.as_ref(), id], &crate::ID)
+    }
+
+    /// Checks what every mutation must leave true. Called before a handler returns.
+    pub fn invariant(&self) -> Result<()> {
+        require!(
+            !self.id.is_empty() && self.id.len() <= MAX_ID_LEN,
+            ThreadError::InvalidId
+        );
+        ThreadInstruction::validate_list(&self.instructions)?;
+        require!(
+            self.rate_limit.max_execs >= 1 && self.rate_limit.window_slots >= 1,
+            ThreadError::InvalidRateLimit
+        );
+        Ok(())
+    }
+
+    /// Lamports this account must keep to stay rent exempt at its current size.
+    pub fn rent_reserve(info: &AccountInfo) -> Result<u64> {
+        Ok(Rent::get()?.minimum_balance(info.data_len()))
+    }
+
+    /// Counts one execution in the rate-limit window at `slot`, opening a new window when
+    /// the current one has passed.
+    pub fn record_in_window(&mut self, slot: u64) -> Result<()> {
+        let window_end = self
+            .window_start_slot
+            .saturating_add(self.rate_limit.window_slots);
+        if slot >= window_end {
+            self.window_start_slot = slot;
+            self.execs_in_window = 0;
+        }
+        require!(
+            self.execs_in_window < self.rate_limit.max_execs,
+            ThreadError::RateLimited
+        );
+        self.execs_in_window = self
+            .execs_in_window
+            .checked_add(1)
+            .ok_or(ThreadError::ArithmeticOverflow)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,486 @@
+//! Test fixtures: a real Agave bank (solana-program-test) with the thread program loaded
+//! natively, funded owner and executor keys, builders for every instruction, clock
+//! control and event decoding. Integration tests in `tests/` build on this.
+
+#![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
+
+pub mod recorder;
+
+use anchor_lang::prelude::{AccountInfo, Pubkey};
+use anchor_lang::solana_program::entrypoint::ProgramResult;
+use anchor_lang::{
+    AccountDeserialize, AnchorDeserialize, Discriminator, InstructionData, ToAccountMetas,
+};
+use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_program_test::{
+    processor, BanksTransactionResultWithMetadata, ProgramTest, ProgramTestContext,
+};
+use solana_sdk::account::Account;
+use solana_sdk::clock::Clock;
+use solana_sdk::instruction::{Instruction, InstructionError};
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::{Transaction, TransactionError};
+use thread::errors::ThreadError;
+use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
+use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
+
+/// Lamports given to the owner and the executor at genesis.
+pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
+/// Signature fee of the test bank, per signature.
+pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+
+/// `thread::entry` with the signature `processor!` expects. Anchor ties the program id,
+/// the accounts slice, its elements and the data to one lifetime; the runtime hands them
+/// out with independent ones, all of which outlive this call, so unifying them to the
+/// shortest is sound.
+fn thread_processor<'a, 'b, 'c, 'd>(
+    program_id: &'a Pubkey,
+    accounts: &'b [AccountInfo<'c>],
+    data: &'d [u8],
+) -> ProgramResult {
+    let accounts: &'b [AccountInfo<'b>] = unsafe { std::mem::transmute(accounts) };
+    let program_id: &'b Pubkey = unsafe { std::mem::transmute(program_id) };
+    let data: &'b [u8] = unsafe { std::mem::transmute(data) };
+    thread::entry(program_id, accounts, data)
+}
+
+/// A bank with the thread program and the recorder test program loaded natively.
+pub fn program_test() -> ProgramTest {
+    let mut pt = ProgramTest::new("thread", thread::ID, processor!(thread_processor));
+    pt.prefer_bpf(false);
+    pt.add_program("recorder", recorder::ID, processor!(recorder::process));
+    pt
+}
+
+/// The outcome of one transaction: `Ok` or the transaction error, plus its logs.
+pub struct Outcome {
+    pub result: Result<(), TransactionError>,
+    pub logs: Vec<String>,
+}
+
+impl Outcome {
+    /// Panics with the logs unless the transaction succeeded.
+    pub fn assert_ok(&self) {
+        if let Err(e) = &self.result {
+            panic!("transaction failed: {e:?}\n{}", self.logs.join("\n"));
+        }
+    }
+
+    /// Panics unless the transaction failed with this program error, by number.
+    pub fn assert_error(&self, expected: ThreadError) {
+        let code = 6000 + expected as u32;
+        match &self.result {
+            Err(TransactionError::InstructionError(_, InstructionError::Custom(c)))
+                if *c == code => {}
+            other => panic!(
+                "expected {expected:?} ({code}), got {other:?}\n{}",
+                self.logs.join("\n")
+            ),
+        }
+    }
+
+    /// The custom error code, if the transaction failed with one.
+    pub fn custom_code(&self) -> Option<u32> {
+        match &self.result {
+            Err(TransactionError::InstructionError(_, InstructionError::Custom(c))) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+/// A running bank with a funded owner and executor.
+pub struct Fixture {
+    pub ctx: ProgramTestContext,
+    pub owner: Keypair,
+    pub executor: Keypair,
+    /// Varies the compute-unit limit of each transaction so two otherwise identical
+    /// transactions never share a signature (the bank would return the first result).
+    tx_counter: u32,
+}
+
+impl Fixture {
+    pub async fn new() -> Self {
+        Self::with(program_test()).await
+    }
+
+    /// Starts `pt` after funding the owner and executor.
+    pub async fn with(mut pt: ProgramTest) -> Self {
+        let owner = Keypair::new();
+        let executor = Keypair::new();
+        for key in [owner.pubkey(), executor.pubkey()] {
+            pt.add_account(key, system_account(STARTING_LAMPORTS));
+        }
+        let ctx = pt.start_with_context().await;
+        Self {
+            ctx,
+            owner,
+            executor,
+            tx_counter: 0,
+        }
+    }
+
+    /// Signs `ixs` with `signers` (the first pays) and processes them.
+    pub async fn process(&mut self, ixs: &[Instruction], signers: &[&Keypair]) -> Outcome {
+        self.tx_counter += 1;
+        let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(
+            1_400_000 - self.tx_counter,
+        )];
+        all.extend_from_slice(ixs);
+        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let tx = Transaction::new_signed_with_payer(
+            &all,
+            Some(&signers[0].pubkey()),
+            signers,
+            blockhash,
+        );
+        self.process_tx(tx).await
+    }
+
+    /// Processes an already signed transaction.
+    pub async fn process_tx(&mut self, tx: Transaction) -> Outcome {
+        let BanksTransactionResultWithMetadata { result, metadata } = self
+            .ctx
+            .banks_client
+            .process_transaction_with_metadata(tx)
+            .await
+            .unwrap();
+        Outcome {
+            result,
+            logs: metadata.map(|m| m.log_messages).unwrap_or_default(),
+        }
+    }
+
+    /// Simulates `ixs` and returns the events of type `E` they emit.
+    pub async fn simulate_events<E: AnchorDeserialize + Discriminator>(
+        &mut self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Vec<E> {
+        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let tx =
+            Transaction::new_signed_with_payer(ixs, Some(&signers[0].pubkey()), signers, blockhash);
+        let sim = self
+            .ctx
+            .banks_client
+            .simulate_transaction(tx)
+            .await
+            .unwrap();
+        if let Some(Err(e)) = &sim.result {
+            let logs = sim.simulation_details.map(|d| d.logs).unwrap_or_default();
+            panic!("simulation failed: {e:?}\n{}", logs.join("\n"));
+        }
+        let inner = sim
+            .simulation_details
+            .and_then(|d| d.inner_instructions)
+            .unwrap_or_default();
+        inner
+            .iter()
+            .flat_map(|set| set.iter())
+            .filter_map(|ix| decode_event::<E>(&ix.instruction.data))
+            .collect()
+    }
+
+    pub async fn account(&mut self, key: Pubkey) -> Option<Account> {
+        self.ctx.banks_client.get_account(key).await.unwrap()
+    }
+
+    pub async fn balance(&mut self, key: Pubkey) -> u64 {
+        self.ctx.banks_client.get_balance(key).await.unwrap()
+    }
+
+    pub async fn thread(&mut self, key: Pubkey) -> Thread {
+        let account = self.account(key).await.expect("thread account exists");
+        Thread::try_deserialize(&mut account.data.as_slice()).unwrap()
+    }
+
+    pub async fn rent_for(&mut self, space: usize) -> u64 {
+        self.ctx
+            .banks_client
+            .get_rent()
+            .await
+            .unwrap()
+            .minimum_balance(space)
+    }
+
+    pub async fn clock(&mut self) -> Clock {
+        self.ctx.banks_client.get_sysvar::<Clock>().await.unwrap()
+    }
+
+    /// Sets the bank's unix time, leaving the slot as it is.
+    pub async fn set_unix_time(&mut self, unix_ts: i64) {
+        let mut clock = self.clock().await;
+        clock.unix_timestamp = unix_ts;
+        self.ctx.set_sysvar(&clock);
+    }
+
+    /// Moves the bank forward by `slots` slots.
+    pub async fn warp_slots(&mut self, slots: u64) {
+        let slot = self.clock().await.slot;
+        self.ctx.warp_to_slot(slot + slots).unwrap();
+    }
+
+    pub async fn warp_to_epoch(&mut self, epoch: u64) {
+        self.ctx.warp_to_epoch(epoch).unwrap();
+    }
+
+    /// Creates a thread owned by `self.owner` and returns its address.
+    pub async fn create_thread(&mut self, spec: ThreadSpec) -> (Pubkey, Outcome) {
+        let owner = self.owner.insecure_clone();
+        let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
+        let ix = create_thread_ix(&owner.pubkey(), thread, spec.into_args(), &[]);
+        let outcome = self.process(&[ix], &[&owner]).await;
+        (thread, outcome)
+    }
+
+    /// Executes `thread` as `self.executor`, passing every account its instructions name.
+    pub async fn exec(&mut self, thread: Pubkey) -> Outcome {
+        let executor = self.executor.insecure_clone();
+        let state = self.thread(thread).await;
+        let ix = exec_thread_ix(&executor.pubkey(), thread, &state);
+        self.process(&[ix], &[&executor]).await
+    }
+}
+
+/// Everything `create_thread` takes, with defaults for the parts a test does not care about.
+#[derive(Clone, Debug)]
+pub struct ThreadSpec {
+    pub id: Vec<u8>,
+    pub trigger: Trigger,
+    pub instructions: Vec<ThreadInstruction>,
+    pub fee_per_exec: u64,
+    pub rate_limit: RateLimit,
+    pub deposit: u64,
+}
+
+impl ThreadSpec {
+    /// A `Now` thread that records one call in `record` through the recorder program.
+    pub fn new(id: &str, trigger: Trigger, record: Pubkey) -> Self {
+        let (thread, _) = (Pubkey::default(), 0);
+        let _ = thread;
+        Self {
+            id: id.as_bytes().to_vec(),
+            trigger,
+            instructions: vec![],
+            fee_per_exec: 1_000,
+            rate_limit: RateLimit::default(),
+            deposit: 1_000_000,
+        }
+        .with_recorder(record)
+    }
+
+    /// Replaces the instructions with one recorder call signed by the thread PDA. The
+    /// thread address depends on the owner, so it is filled in by `for_owner`.
+    fn with_recorder(mut self, record: Pubkey) -> Self {
+        self.instructions = vec![ThreadInstruction::from(recorder::record_ix(
+            Pubkey::default(),
+            record,
+            1,
+        ))];
+        self
+    }
+
+    /// Points placeholder authority accounts (`Pubkey::default()`) at the thread PDA of
+    /// `owner`, since a stored instruction names the thread that signs it.
+    pub fn for_owner(mut self, owner: &Pubkey) -> Self {
+        let (thread, _) = Thread::address(owner, &self.id);
+        for ix in &mut self.instructions {
+            for meta in &mut ix.accounts {
+                if meta.pubkey == Pubkey::default() {
+                    meta.pubkey = thread;
+                }
+            }
+        }
+        self
+    }
+
+    pub fn into_args(self) -> CreateThreadArgs {
+        CreateThreadArgs {
+            id: self.id,
+            trigger: self.trigger,
+            instructions: self.instructions,
+            fee_per_exec: self.fee_per_exec,
+            rate_limit: self.rate_limit,
+            deposit: self.deposit,
+        }
+    }
+}
+
+pub fn system_account(lamports: u64) -> Account {
+    Account::new(
+        lamports,
+        0,
+        &anchor_lang::solana_program::system_program::ID,
+    )
+}
+
+/// The event authority PDA that `emit_cpi!` signs with.
+pub fn event_authority() -> Pubkey {
+    Pubkey::find_program_address(&[b"__event_authority"], &thread::ID).0
+}
+
+pub fn create_thread_ix(
+    owner: &Pubkey,
+    thread: Pubkey,
+    args: CreateThreadArgs,
+    remaining: &[Pubkey],
+) -> Instruction {
+    let mut accounts = thread::accounts::CreateThread {
+        owner: *owner,
+        thread,
+        system_program: anchor_lang::solana_program::system_program::ID,
+        event_authority: event_authority(),
+        program: thread::ID,
+    }
+    .to_account_metas(None);
+    accounts.extend(
+        remaining
+            .iter()
+            .map(|k| solana_sdk::instruction::AccountMeta::new_readonly(*k, false)),
+    );
+    Instruction {
+        program_id: thread::ID,
+        accounts,
+        data: thread::instruction::CreateThread { args }.data(),
+    }
+}
+
+pub fn update_thread_ix(
+    owner: &Pubkey,
+    thread: Pubkey,
+    args: UpdateThreadArgs,
+    remaining: &[Pubkey],
+) -> Instruction {
+    let mut accounts = thread::accounts::UpdateThread {
+        owner: *owner,
+        thread,
+        system_program: anchor_lang::solana_program::system_program::ID,
+        event_authority: event_authority(),
+        program: thread::ID,
+    }
+    .to_account_metas(None);
+    accounts.extend(
+        remaining
+            .iter()
+            .map(|k| solana_sdk::instruction::AccountMeta::new_readonly(*k, false)),
+    );
+    Instruction {
+        program_id: thread::ID,
+        accounts,
+        data: thread::instruction::UpdateThread { args }.data(),
+    }
+}
+
+pub fn pause_thread_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: set_paused_accounts(owner, thread),
+        data: thread::instruction::PauseThread {}.data(),
+    }
+}
+
+pub fn resume_thread_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: set_paused_accounts(owner, thread),
+        data: thread::instruction::ResumeThread {}.data(),
+    }
+}
+
+fn set_paused_accounts(
+    owner: &Pubkey,
+    thread: Pubkey,
+) -> Vec<solana_sdk::instruction::AccountMeta> {
+    thread::accounts::SetPaused {
+        owner: *owner,
+        thread,
+        event_authority: event_authority(),
+        program: thread::ID,
+    }
+    .to_account_metas(None)
+}
+
+pub fn withdraw_thread_ix(owner: &Pubkey, thread: Pubkey, amount: u64) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::WithdrawThread {
+            owner: *owner,
+            thread,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::WithdrawThread { amount }.data(),
+    }
+}
+
+pub fn delete_thread_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::DeleteThread {
+            owner: *owner,
+            thread,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::DeleteThread {}.data(),
+    }
+}
+
+/// `exec_thread` with the accounts a well-behaved executor passes: every account of the
+/// stored instructions with its stored privileges (the thread PDA's signature is the
+/// program's to give), each program id, and the watched account of an Account trigger.
+pub fn exec_thread_ix(executor: &Pubkey, thread: Pubkey, state: &Thread) -> Instruction {
+    let mut ix = exec_thread_ix_bare(executor, thread);
+    let mut push = |meta: solana_sdk::instruction::AccountMeta| {
+        if meta.pubkey == thread || meta.pubkey == *executor {
+            return;
+        }
+        if let Some(existing) = ix.accounts.iter_mut().find(|m| m.pubkey == meta.pubkey) {
+            existing.is_writable |= meta.is_writable;
+        } else {
+            ix.accounts.push(meta);
+        }
+    };
+    for stored in &state.instructions {
+        for meta in &stored.accounts {
+            push(solana_sdk::instruction::AccountMeta {
+                pubkey: meta.pubkey,
+                is_signer: false,
+                is_writable: meta.is_writable,
+            });
+        }
+        push(solana_sdk::instruction::AccountMeta::new_readonly(
+            stored.program_id,
+            false,
+        ));
+    }
+    if let Trigger::Account { address, .. } = &state.trigger {
+        push(solana_sdk::instruction::AccountMeta::new_readonly(
+            *address, false,
+        ));
+    }
+    ix
+}
+
+/// `exec_thread` with no remaining accounts, for tests that pass their own.
+pub fn exec_thread_ix_bare(executor: &Pubkey, thread: Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::ExecThread {
+            executor: *executor,
+            thread,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::ExecThread {}.data(),
+    }
+}
+
+/// Decodes an `emit_cpi!` instruction's data into an event of type `E`, if it is one.
+pub fn decode_event<E: AnchorDeserialize + Discriminator>(data: &[u8]) -> Option<E> {
+    let rest = data.strip_prefix(anchor_lang::event::EVENT_IX_TAG_LE)?;
+    let body = rest.strip_prefix(E::DISCRIMINATOR)?;
+    E::try_from_slice(body).ok()
+}

@@ -1,0 +1,7 @@
+//! The thread program inside a real Agave bank: every instruction, its failure paths,
+//! triggers against the bank's clock, lamport accounting and attacks on exec_thread.
+
+#![allow(deprecated)]
+
+mod common;
+mod create;
