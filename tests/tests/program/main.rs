@@ -5,3 +5,6 @@
 
 mod common;
 mod create;
+mod exec_security;
+mod lifecycle;
+mod triggers;
