@@ -484,3 +484,21 @@ pub fn decode_event<E: AnchorDeserialize + Discriminator>(data: &[u8]) -> Option
     let body = rest.strip_prefix(E::DISCRIMINATOR)?;
     E::try_from_slice(body).ok()
 }
+
+impl Fixture {
+    /// The fee the bank charges for `ixs` paid by `payer`, sent as `process` sends them
+    /// (with the compute-budget instruction), asked of the bank itself.
+    pub async fn fee_for(&mut self, ixs: &[Instruction], payer: &Pubkey) -> u64 {
+        let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(1_400_000)];
+        all.extend_from_slice(ixs);
+        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let message =
+            solana_sdk::message::Message::new_with_blockhash(&all, Some(payer), &blockhash);
+        self.ctx
+            .banks_client
+            .get_fee_for_message(message)
+            .await
+            .unwrap()
+            .expect("bank prices the message")
+    }
+}

@@ -63,4 +63,6 @@ pub enum ThreadError {
     ArithmeticOverflow,
     #[msg("Account has an unsupported layout version")]
     UnsupportedVersion,
+    #[msg("Stored instructions may require no signature but the thread's own")]
+    ForeignSigner,
 }

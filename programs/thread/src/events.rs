@@ -14,6 +14,7 @@ pub struct ThreadCreated {
     pub trigger: Trigger,
     pub durability: Durability,
     pub fee_per_exec: u64,
+    /// Lamports above rent the thread holds for fees after creation.
     pub deposit: u64,
     pub next_due: Due,
 }

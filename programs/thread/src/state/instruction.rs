@@ -53,10 +53,12 @@ impl ThreadInstruction {
             .saturating_add(self.data.len())
     }
 
-    /// Checks a full instruction list against the caps above. The thread program itself
-    /// may not be a target: a thread re-entering its own program could rewrite the very
-    /// account that is executing.
-    pub fn validate_list(instructions: &[ThreadInstruction]) -> Result<()> {
+    /// Checks a full instruction list of the thread at `thread` against the caps above.
+    /// The thread program itself may not be a target: a thread re-entering its own program
+    /// could rewrite the very account that is executing. No account but the thread may be
+    /// a signer: any other signature would have to come from the executor's transaction,
+    /// and an owner could then spend the executor's or fee payer's lamports.
+    pub fn validate_list(instructions: &[ThreadInstruction], thread: &Pubkey) -> Result<()> {
         require!(!instructions.is_empty(), ThreadError::NoInstructions);
         require!(
             instructions.len() <= MAX_INSTRUCTIONS,
@@ -75,6 +77,12 @@ impl ThreadInstruction {
                 ix.program_id,
                 crate::ID,
                 ThreadError::SelfInvocationNotAllowed
+            );
+            require!(
+                ix.accounts
+                    .iter()
+                    .all(|meta| !meta.is_signer || meta.pubkey == *thread),
+                ThreadError::ForeignSigner
             );
         }
         require!(

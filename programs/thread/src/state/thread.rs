@@ -75,13 +75,22 @@ impl Thread {
         Pubkey::find_program_address(&[Self::SEED, owner.as_ref(), id], &crate::ID)
     }
 
+    /// This thread's address, from its stored seeds and bump (one hash, no bump search).
+    pub fn key(&self) -> Result<Pubkey> {
+        Pubkey::create_program_address(
+            &[Self::SEED, self.owner.as_ref(), &self.id, &[self.bump]],
+            &crate::ID,
+        )
+        .map_err(|_| error!(ThreadError::ThreadAddressMismatch))
+    }
+
     /// Checks what every mutation must leave true. Called before a handler returns.
     pub fn invariant(&self) -> Result<()> {
         require!(
             !self.id.is_empty() && self.id.len() <= MAX_ID_LEN,
             ThreadError::InvalidId
         );
-        ThreadInstruction::validate_list(&self.instructions)?;
+        ThreadInstruction::validate_list(&self.instructions, &self.key()?)?;
         require!(
             self.rate_limit.max_execs >= 1 && self.rate_limit.window_slots >= 1,
             ThreadError::InvalidRateLimit

@@ -136,8 +136,10 @@ fn instruction_account_infos<'info>(
                 error!(ThreadError::MissingInstructionAccount)
             })?
         };
+        // Creation already refuses foreign signers; checked again so that no account
+        // layout can ever make the program lend a signature it does not own.
         require!(
-            !meta.is_signer || is_thread || info.is_signer,
+            !meta.is_signer || is_thread,
             ThreadError::MissingInstructionSigner
         );
         require!(

@@ -43,7 +43,6 @@ impl CreateThread<'_> {
             !args.id.is_empty() && args.id.len() <= MAX_ID_LEN,
             ThreadError::InvalidId
         );
-        ThreadInstruction::validate_list(&args.instructions)?;
         schedule::validate(&args.trigger)?;
         require!(
             args.rate_limit.max_execs >= 1 && args.rate_limit.window_slots >= 1,
@@ -55,6 +54,7 @@ impl CreateThread<'_> {
             self.thread.key(),
             ThreadError::ThreadAddressMismatch
         );
+        ThreadInstruction::validate_list(&args.instructions, &address)?;
         require!(
             self.thread.data_is_empty() && self.thread.owner == &System::id(),
             ThreadError::ThreadAlreadyExists
@@ -111,11 +111,13 @@ pub fn handler<'info>(
         &crate::ID,
         &[Thread::SEED, owner_key.as_ref(), &args.id, &[bump]],
     )?;
-    {
-        let info = ctx.accounts.thread.to_account_info();
-        let mut data = info.try_borrow_mut_data()?;
-        thread.try_serialize(&mut &mut data[..])?;
-    }
+    let info = ctx.accounts.thread.to_account_info();
+    thread.try_serialize(&mut &mut info.try_borrow_mut_data()?[..])?;
+    // What the thread really holds for fees: more than `args.deposit` when someone had
+    // pre-funded the address.
+    let fee_balance = info
+        .lamports()
+        .saturating_sub(Rent::get()?.minimum_balance(space));
 
     emit_cpi!(ThreadCreated {
         thread: thread_key,
@@ -124,7 +126,7 @@ pub fn handler<'info>(
         trigger: thread.trigger,
         durability: thread.durability,
         fee_per_exec: thread.fee_per_exec,
-        deposit: args.deposit,
+        deposit: fee_balance,
         next_due: thread.next_due,
     });
     Ok(())

@@ -54,7 +54,7 @@ pub fn handler<'info>(
     );
 
     if let Some(instructions) = args.instructions {
-        ThreadInstruction::validate_list(&instructions)?;
+        ThreadInstruction::validate_list(&instructions, &thread_key)?;
         resize_for(ctx.accounts, Thread::space_for(&instructions))?;
         ctx.accounts.thread.instructions = instructions;
     }
