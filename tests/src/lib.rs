@@ -4,6 +4,7 @@
 
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
 
+pub mod durable;
 pub mod recorder;
 
 use anchor_lang::prelude::{AccountInfo, Pubkey};
@@ -414,11 +415,27 @@ pub fn withdraw_thread_ix(owner: &Pubkey, thread: Pubkey, amount: u64) -> Instru
 }
 
 pub fn delete_thread_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
+    delete_durable_thread_ix(owner, thread, None, None)
+}
+
+/// `delete_thread` for a durable thread: its nonce account and, to settle an expired
+/// lease whose authority came back, the holder.
+pub fn delete_durable_thread_ix(
+    owner: &Pubkey,
+    thread: Pubkey,
+    nonce_account: Option<Pubkey>,
+    lease_holder: Option<Pubkey>,
+) -> Instruction {
     Instruction {
         program_id: thread::ID,
         accounts: thread::accounts::DeleteThread {
             owner: *owner,
             thread,
+            nonce_account,
+            lease_holder,
+            recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
+            rent: solana_sdk_ids::sysvar::rent::ID,
+            system_program: anchor_lang::solana_program::system_program::ID,
             event_authority: event_authority(),
             program: thread::ID,
         }
@@ -470,6 +487,7 @@ pub fn exec_thread_ix_bare(executor: &Pubkey, thread: Pubkey) -> Instruction {
         accounts: thread::accounts::ExecThread {
             executor: *executor,
             thread,
+            instructions_sysvar: None,
             event_authority: event_authority(),
             program: thread::ID,
         }

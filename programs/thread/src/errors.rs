@@ -55,8 +55,8 @@ pub enum ThreadError {
     MissingInstructionSigner,
     #[msg("A stored instruction needs an account writable that was passed read-only")]
     InstructionAccountNotWritable,
-    #[msg("Durable execution requires the durable nonce path")]
-    DurableExecutionUnsupported,
+    #[msg("Durable execution needs the instructions sysvar account")]
+    MissingInstructionsSysvar,
     #[msg("Withdrawal exceeds the balance above rent and the reserved fee")]
     WithdrawExceedsAvailable,
     #[msg("Arithmetic overflow")]
@@ -65,4 +65,38 @@ pub enum ThreadError {
     UnsupportedVersion,
     #[msg("Stored instructions may require no signature but the thread's own")]
     ForeignSigner,
+    #[msg("Instruction 0 of a durable execution must advance the thread's nonce")]
+    MissingNonceAdvance,
+    #[msg("Instruction 0 advances a nonce account other than the thread's")]
+    WrongNonceAdvanced,
+    #[msg("Thread is not durable")]
+    NotDurable,
+    #[msg("Thread is already durable")]
+    AlreadyDurable,
+    #[msg("Nonce account is not the thread's nonce account")]
+    NonceAccountMismatch,
+    #[msg("Nonce account is not an initialized system nonce account")]
+    InvalidNonceAccount,
+    #[msg("A lease is held on this thread; release or forfeit it first")]
+    LeaseHeld,
+    #[msg("Thread has no lease")]
+    NoLease,
+    #[msg("Only the lease holder may do this")]
+    NotLeaseHolder,
+    #[msg("Lease has expired")]
+    LeaseExpired,
+    #[msg("Lease has not expired yet")]
+    LeaseNotExpired,
+    #[msg("Lease length must be 1 slot up to the thread's max_lease_slots")]
+    InvalidLeaseLength,
+    #[msg("Bond must be at least the nonce account's lamports")]
+    BondTooSmall,
+    #[msg("Nonce authority has not been handed back to the thread")]
+    AuthorityNotReturned,
+    #[msg("Nonce authority is back with the thread; release the lease instead")]
+    AuthorityReturned,
+    #[msg("The thread's nonce account was not passed")]
+    MissingNonceAccount,
+    #[msg("The lease holder's account was not passed")]
+    MissingLeaseHolder,
 }

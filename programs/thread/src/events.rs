@@ -69,5 +69,61 @@ pub struct ThreadWithdrawn {
 pub struct ThreadDeleted {
     pub thread: Pubkey,
     pub owner: Pubkey,
+    /// Lamports of the thread account returned to the owner.
     pub lamports: u64,
+    /// Lamports of the closed nonce account returned to the owner (durable threads).
+    pub nonce_lamports: u64,
+    /// Bond of an expired lease returned to its holder, whose authority was handed back.
+    pub bond_to_holder: u64,
+}
+
+#[event]
+pub struct DurabilityChanged {
+    pub thread: Pubkey,
+    pub old: Durability,
+    pub new: Durability,
+}
+
+#[event]
+pub struct NonceRotated {
+    pub thread: Pubkey,
+    pub old_nonce_account: Pubkey,
+    pub new_nonce_account: Pubkey,
+}
+
+#[event]
+pub struct LeaseClaimed {
+    pub thread: Pubkey,
+    pub holder: Pubkey,
+    pub nonce_account: Pubkey,
+    pub expires_slot: u64,
+    pub bond: u64,
+}
+
+#[event]
+pub struct LeaseRenewed {
+    pub thread: Pubkey,
+    pub holder: Pubkey,
+    pub old_expires_slot: u64,
+    pub new_expires_slot: u64,
+}
+
+#[event]
+pub struct LeaseReleased {
+    pub thread: Pubkey,
+    pub holder: Pubkey,
+    pub bond: u64,
+}
+
+#[event]
+pub struct LeaseForfeited {
+    pub thread: Pubkey,
+    pub holder: Pubkey,
+    pub bond: u64,
+    /// Part of the bond paid to the owner.
+    pub to_owner: u64,
+    /// Part of the bond repaying the caller for the new nonce account's rent.
+    pub repaid_to_caller: u64,
+    pub old_nonce_account: Pubkey,
+    pub new_nonce_account: Pubkey,
 }

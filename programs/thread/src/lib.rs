@@ -6,6 +6,12 @@
 //! signed by the thread PDA, pays the keeper `fee_per_exec` and moves `next_due` on; the
 //! owner may `update_thread`, `pause_thread`/`resume_thread`, `withdraw_thread` unspent
 //! fees, and `delete_thread` to close it and recover every lamport.
+//!
+//! Durable threads (`create_thread_with_nonce`) execute as durable transactions anchored
+//! on a nonce account the thread PDA owns. Since a PDA cannot sign a transaction, a
+//! keeper leases the nonce authority (`claim_lease`, `renew_lease`, `release_lease`)
+//! against a bond that `forfeit_lease` pays to the owner if the authority is not handed
+//! back; see `state/lease.rs`.
 
 use anchor_lang::prelude::*;
 
@@ -13,6 +19,7 @@ pub mod cron;
 pub mod errors;
 pub mod events;
 pub mod instructions;
+pub mod nonce;
 pub mod schedule;
 pub mod state;
 
@@ -30,6 +37,16 @@ pub mod thread {
         args: CreateThreadArgs,
     ) -> Result<()> {
         create_thread::handler(ctx, args)
+    }
+
+    /// Creates a durable thread and its nonce account (authority: the thread PDA). Keepers
+    /// lease the nonce authority for at most `max_lease_slots` slots at a time.
+    pub fn create_thread_with_nonce<'info>(
+        ctx: Context<'info, CreateThreadWithNonce<'info>>,
+        args: CreateThreadArgs,
+        max_lease_slots: u64,
+    ) -> Result<()> {
+        create_thread_with_nonce::handler(ctx, args, max_lease_slots)
     }
 
     /// Changes a thread's trigger, instructions, fee or rate limit (owner only).
@@ -60,8 +77,49 @@ pub mod thread {
         withdraw_thread::handler(ctx, amount)
     }
 
-    /// Closes the thread; every lamport goes to the owner (owner only).
+    /// Closes the thread (and a durable thread's nonce account); every lamport goes to the
+    /// owner (owner only). Refused while a lease is live; an expired lease is settled.
     pub fn delete_thread(ctx: Context<DeleteThread>) -> Result<()> {
         delete_thread::handler(ctx)
+    }
+
+    /// Gives a non-durable thread a nonce account, making its executions durable.
+    pub fn make_thread_durable(
+        ctx: Context<MakeThreadDurable>,
+        max_lease_slots: u64,
+    ) -> Result<()> {
+        durability::make_durable(ctx, max_lease_slots)
+    }
+
+    /// Closes a durable thread's nonce account; executions use recent blockhashes again.
+    pub fn make_thread_non_durable(ctx: Context<MakeThreadNonDurable>) -> Result<()> {
+        durability::make_non_durable(ctx)
+    }
+
+    /// Moves a durable thread to a new nonce account and closes the old one.
+    pub fn rotate_thread_nonce(ctx: Context<RotateThreadNonce>) -> Result<()> {
+        durability::rotate(ctx)
+    }
+
+    /// A keeper takes the nonce authority for `slots` slots, posting `bond` lamports.
+    pub fn claim_lease(ctx: Context<ClaimLease>, slots: u64, bond: u64) -> Result<()> {
+        claim_lease::handler(ctx, slots, bond)
+    }
+
+    /// The holder extends its live lease to `slots` slots from now.
+    pub fn renew_lease(ctx: Context<RenewLease>, slots: u64) -> Result<()> {
+        renew_lease::handler(ctx, slots)
+    }
+
+    /// Ends a lease whose nonce authority is back with the thread; the bond goes back to
+    /// the holder (the holder any time, anyone after expiry).
+    pub fn release_lease(ctx: Context<ReleaseLease>) -> Result<()> {
+        release_lease::handler(ctx)
+    }
+
+    /// After an expired lease kept the nonce authority: the bond pays the owner and the
+    /// thread moves to a new nonce account (anyone).
+    pub fn forfeit_lease(ctx: Context<ForfeitLease>) -> Result<()> {
+        forfeit_lease::handler(ctx)
     }
 }

@@ -88,7 +88,13 @@ pub fn initial(
             .ok_or(ThreadError::CronNeverFires)?,
         Trigger::Slot { slot } => NextDue::plain(Due::AtSlot { slot: *slot }),
         Trigger::Epoch { epoch } => NextDue::plain(Due::AtEpoch { epoch: *epoch }),
-        Trigger::Account { offset, size, .. } => {
+        Trigger::Account {
+            address,
+            offset,
+            size,
+        } => {
+            // A thread watching itself would be woken by its own bookkeeping forever.
+            require_keys_neq!(*address, *thread, ThreadError::InvalidAccountTrigger);
             let data = watched.ok_or(ThreadError::MissingTriggerAccount)?;
             NextDue::plain(Due::OnChange {
                 last_hash: hash_range(data, *offset, *size),

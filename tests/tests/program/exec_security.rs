@@ -189,6 +189,8 @@ fn hand_built_thread(owner: Pubkey, id: &[u8], bump: u8, ixs: Vec<Instruction>) 
         next_due: Due::Immediately,
         schedule_base: 0,
         durability: Durability::NonDurable,
+        max_lease_slots: 0,
+        lease: None,
         fee_per_exec: 1_000,
         rate_limit: RateLimit::default(),
         window_start_slot: 0,
@@ -734,8 +736,9 @@ async fn paused_thread_is_not_executed() {
 }
 
 #[tokio::test]
-async fn durable_thread_exec_is_rejected() {
-    // No instruction creates durable threads yet, so one is written at genesis.
+async fn durable_thread_exec_without_a_lease_is_rejected() {
+    // Written at genesis with a nonce account that does not exist: the lease check comes
+    // first, so no nonce is needed to show it.
     let mut g = genesis();
     let owner = Pubkey::new_unique();
     let (address, bump) = Thread::address(&owner, b"durable");
@@ -753,9 +756,7 @@ async fn durable_thread_exec_is_rejected() {
     let before = env.snapshot(address).await;
 
     let ix = exec_thread_ix(&env.executor().pubkey(), address, &state);
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::DurableExecutionUnsupported);
+    env.send(&[ix]).await.assert_error(ThreadError::NoLease);
 
     env.assert_unchanged(&before).await;
 }

@@ -5,6 +5,7 @@
 
 mod common;
 mod create;
+mod durable;
 mod exec_security;
 mod lifecycle;
 mod triggers;

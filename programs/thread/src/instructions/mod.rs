@@ -1,6 +1,7 @@
 //! One instruction a file, grouped by who calls it.
 
 pub mod keeper;
+pub mod nonce_cpi;
 pub mod owner;
 pub mod shared;
 

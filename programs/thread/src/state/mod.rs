@@ -1,9 +1,11 @@
 //! Account types and the value types stored inside them.
 
 pub mod instruction;
+pub mod lease;
 pub mod thread;
 pub mod trigger;
 
 pub use instruction::*;
+pub use lease::*;
 pub use thread::*;
 pub use trigger::*;

@@ -2,7 +2,7 @@
 
 use anchor_lang::prelude::*;
 
-use super::{Due, Durability, RateLimit, ThreadInstruction, Trigger};
+use super::{Due, Durability, Lease, RateLimit, ThreadInstruction, Trigger};
 use crate::errors::ThreadError;
 
 /// Longest thread id, in bytes (one PDA seed).
@@ -31,6 +31,12 @@ pub struct Thread {
     pub schedule_base: i64,
     /// Recent-blockhash or durable-nonce executions.
     pub durability: Durability,
+    /// Longest lease of the nonce authority a keeper may claim or renew to, in slots
+    /// (durable threads; set by the owner).
+    pub max_lease_slots: u64,
+    /// The keeper currently holding the nonce authority, with its bond. The bond's
+    /// lamports sit in this account but are never spent on fees or withdrawn.
+    pub lease: Option<Lease>,
     /// Lamports paid to the executor of each execution.
     pub fee_per_exec: u64,
     /// Execution budget per window of slots.
@@ -95,12 +101,34 @@ impl Thread {
             self.rate_limit.max_execs >= 1 && self.rate_limit.window_slots >= 1,
             ThreadError::InvalidRateLimit
         );
+        require!(
+            self.lease.is_none() || matches!(self.durability, Durability::Durable { .. }),
+            ThreadError::NotDurable
+        );
         Ok(())
     }
 
-    /// Lamports this account must keep to stay rent exempt at its current size.
-    pub fn rent_reserve(info: &AccountInfo) -> Result<u64> {
-        Ok(Rent::get()?.minimum_balance(info.data_len()))
+    /// Lamports this account must keep: rent exemption at its current size, plus a held
+    /// lease's bond, which belongs to the keeper until the lease is settled.
+    pub fn reserve(&self, info: &AccountInfo) -> Result<u64> {
+        let bond = self.lease.map_or(0, |lease| lease.bond);
+        Ok(Rent::get()?
+            .minimum_balance(info.data_len())
+            .saturating_add(bond))
+    }
+
+    /// The nonce account of a durable thread.
+    pub fn nonce_account(&self) -> Result<Pubkey> {
+        match self.durability {
+            Durability::Durable { nonce_account } => Ok(nonce_account),
+            Durability::NonDurable => err!(ThreadError::NotDurable),
+        }
+    }
+
+    /// Runs `f` with the thread PDA's signer seeds.
+    pub fn with_signer_seeds<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let bump = [self.bump];
+        f(&[Self::SEED, self.owner.as_ref(), &self.id, &bump])
     }
 
     /// Counts one execution in the rate-limit window at `slot`, opening a new window when

@@ -11,6 +11,7 @@ use anchor_lang::solana_program::program::invoke_signed;
 use crate::errors::ThreadError;
 use crate::events::ThreadExecuted;
 use crate::instructions::shared::{find_account, with_watched_data};
+use crate::nonce::require_advances_first;
 use crate::schedule::{self, ChainTime, NextDue};
 use crate::state::{Durability, Thread, ThreadInstruction};
 
@@ -19,7 +20,7 @@ use crate::state::{Durability, Thread, ThreadInstruction};
 #[event_cpi]
 #[derive(Accounts)]
 pub struct ExecThread<'info> {
-    /// Receives the fee.
+    /// Receives the fee. For a durable thread, the lease holder.
     #[account(mut)]
     pub executor: Signer<'info>,
     #[account(
@@ -29,22 +30,40 @@ pub struct ExecThread<'info> {
         constraint = thread.version == Thread::VERSION @ ThreadError::UnsupportedVersion,
     )]
     pub thread: Account<'info, Thread>,
+    /// CHECK: the instructions sysvar (address checked); durable threads only, where it
+    /// shows that instruction 0 advances the thread's nonce.
+    #[account(address = solana_sdk_ids::sysvar::instructions::ID)]
+    pub instructions_sysvar: Option<UncheckedAccount<'info>>,
 }
 
 impl ExecThread<'_> {
-    pub fn validate(&self) -> Result<()> {
-        require!(!self.thread.paused, ThreadError::ThreadPaused);
-        require!(
-            self.thread.durability == Durability::NonDurable,
-            ThreadError::DurableExecutionUnsupported
+    /// A durable execution must come from the live lease holder, inside a transaction made
+    /// durable by this thread's nonce: so each signed execution lands at most once, and
+    /// only the keeper the owner's bond rules bind can produce one.
+    pub fn validate(&self, slot: u64) -> Result<()> {
+        let thread = &self.thread;
+        require!(!thread.paused, ThreadError::ThreadPaused);
+        let Durability::Durable { nonce_account } = thread.durability else {
+            return Ok(());
+        };
+        let lease = thread.lease.ok_or(ThreadError::NoLease)?;
+        require_keys_eq!(
+            lease.holder,
+            self.executor.key(),
+            ThreadError::NotLeaseHolder
         );
-        Ok(())
+        require!(lease.is_live(slot), ThreadError::LeaseExpired);
+        let sysvar = self
+            .instructions_sysvar
+            .as_ref()
+            .ok_or(ThreadError::MissingInstructionsSysvar)?;
+        require_advances_first(sysvar, &nonce_account)
     }
 }
 
 pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
-    ctx.accounts.validate()?;
     let now = ChainTime::from(&Clock::get()?);
+    ctx.accounts.validate(now.slot)?;
     let thread_key = ctx.accounts.thread.key();
     let remaining = ctx.remaining_accounts;
 
@@ -104,18 +123,10 @@ fn run_instructions<'info>(
     remaining: &[AccountInfo<'info>],
 ) -> Result<()> {
     let thread_info = thread.to_account_info();
-    let bump = [thread.bump];
-    let seeds: &[&[u8]] = &[
-        Thread::SEED,
-        thread.owner.as_ref(),
-        thread.id.as_ref(),
-        &bump,
-    ];
-
     for stored in &thread.instructions {
         let infos = instruction_account_infos(stored, &thread_info, remaining)?;
         let ix = Instruction::from(stored);
-        invoke_signed(&ix, &infos, &[seeds])?;
+        thread.with_signer_seeds(|seeds| invoke_signed(&ix, &infos, &[seeds]))?;
     }
     Ok(())
 }
@@ -156,14 +167,14 @@ fn instruction_account_infos<'info>(
     Ok(infos)
 }
 
-/// Moves the fee to the executor, refusing to dip into the thread's rent reserve.
+/// Moves the fee to the executor, refusing to dip into rent or a lease's bond.
 fn pay_fee<'info>(
     thread: &Account<'info, Thread>,
     executor: &Signer<'info>,
     fee: u64,
 ) -> Result<()> {
     let info = thread.to_account_info();
-    let spendable = info.lamports().saturating_sub(Thread::rent_reserve(&info)?);
+    let spendable = info.lamports().saturating_sub(thread.reserve(&info)?);
     require!(fee <= spendable, ThreadError::InsufficientBalance);
     info.sub_lamports(fee)?;
     executor.to_account_info().add_lamports(fee)?;

@@ -37,52 +37,102 @@ pub struct CreateThread<'info> {
     pub system_program: Program<'info, System>,
 }
 
-impl CreateThread<'_> {
-    pub fn validate(&self, args: &CreateThreadArgs) -> Result<u8> {
-        require!(
-            !args.id.is_empty() && args.id.len() <= MAX_ID_LEN,
-            ThreadError::InvalidId
-        );
-        schedule::validate(&args.trigger)?;
-        require!(
-            args.rate_limit.max_execs >= 1 && args.rate_limit.window_slots >= 1,
-            ThreadError::InvalidRateLimit
-        );
-        let (address, bump) = Thread::address(self.owner.key, &args.id);
-        require_keys_eq!(
-            address,
-            self.thread.key(),
-            ThreadError::ThreadAddressMismatch
-        );
-        ThreadInstruction::validate_list(&args.instructions, &address)?;
-        require!(
-            self.thread.data_is_empty() && self.thread.owner == &System::id(),
-            ThreadError::ThreadAlreadyExists
-        );
-        Ok(bump)
-    }
-}
-
 pub fn handler<'info>(
     ctx: Context<'info, CreateThread<'info>>,
     args: CreateThreadArgs,
 ) -> Result<()> {
-    let bump = ctx.accounts.validate(&args)?;
-    let now = ChainTime::from(&Clock::get()?);
-    let thread_key = ctx.accounts.thread.key();
-    let next = with_watched_data(&args.trigger, ctx.remaining_accounts, |watched| {
-        schedule::initial(&args.trigger, &thread_key, now, watched)
-    })?;
+    let opened = open_thread(
+        NewThreadAccounts {
+            owner: &ctx.accounts.owner.to_account_info(),
+            thread: &ctx.accounts.thread.to_account_info(),
+            system_program: &ctx.accounts.system_program.to_account_info(),
+            remaining: ctx.remaining_accounts,
+        },
+        args,
+        Durability::NonDurable,
+        0,
+    )?;
+    emit_cpi!(opened.event());
+    Ok(())
+}
 
+/// The accounts every thread creation needs.
+pub struct NewThreadAccounts<'a, 'info> {
+    pub owner: &'a AccountInfo<'info>,
+    pub thread: &'a AccountInfo<'info>,
+    pub system_program: &'a AccountInfo<'info>,
+    /// Where an `Account` trigger's watched account is looked up.
+    pub remaining: &'a [AccountInfo<'info>],
+}
+
+/// A thread just written to its account.
+pub struct OpenedThread {
+    pub key: Pubkey,
+    pub thread: Thread,
+    /// Lamports above rent the thread holds for fees: more than the requested deposit
+    /// when someone had pre-funded the address.
+    pub fee_balance: u64,
+}
+
+impl OpenedThread {
+    pub fn event(self) -> ThreadCreated {
+        ThreadCreated {
+            thread: self.key,
+            owner: self.thread.owner,
+            id: self.thread.id,
+            trigger: self.thread.trigger,
+            durability: self.thread.durability,
+            fee_per_exec: self.thread.fee_per_exec,
+            deposit: self.fee_balance,
+            next_due: self.thread.next_due,
+        }
+    }
+}
+
+/// Validates `args`, then creates and funds the thread account at the PDA of (owner, id)
+/// and writes the thread. Shared by `create_thread` and `create_thread_with_nonce`.
+pub fn open_thread(
+    accounts: NewThreadAccounts,
+    args: CreateThreadArgs,
+    durability: Durability,
+    max_lease_slots: u64,
+) -> Result<OpenedThread> {
+    require!(
+        !args.id.is_empty() && args.id.len() <= MAX_ID_LEN,
+        ThreadError::InvalidId
+    );
+    schedule::validate(&args.trigger)?;
+    require!(
+        args.rate_limit.max_execs >= 1 && args.rate_limit.window_slots >= 1,
+        ThreadError::InvalidRateLimit
+    );
+    let (key, bump) = Thread::address(accounts.owner.key, &args.id);
+    require_keys_eq!(
+        key,
+        *accounts.thread.key,
+        ThreadError::ThreadAddressMismatch
+    );
+    ThreadInstruction::validate_list(&args.instructions, &key)?;
+    require!(
+        accounts.thread.data_is_empty() && accounts.thread.owner == &System::id(),
+        ThreadError::ThreadAlreadyExists
+    );
+
+    let now = ChainTime::from(&Clock::get()?);
+    let next = with_watched_data(&args.trigger, accounts.remaining, |watched| {
+        schedule::initial(&args.trigger, &key, now, watched)
+    })?;
     let thread = Thread {
         version: Thread::VERSION,
         bump,
-        owner: ctx.accounts.owner.key(),
-        id: args.id.clone(),
-        trigger: args.trigger.clone(),
+        owner: *accounts.owner.key,
+        id: args.id,
+        trigger: args.trigger,
         next_due: next.due,
         schedule_base: next.base,
-        durability: Durability::NonDurable,
+        durability,
+        max_lease_slots,
+        lease: None,
         fee_per_exec: args.fee_per_exec,
         rate_limit: args.rate_limit,
         window_start_slot: now.slot,
@@ -97,37 +147,25 @@ pub fn handler<'info>(
     thread.invariant()?;
 
     let space = Thread::space_for(&thread.instructions);
-    let lamports = Rent::get()?
-        .minimum_balance(space)
+    let rent = Rent::get()?.minimum_balance(space);
+    let lamports = rent
         .checked_add(args.deposit)
         .ok_or(ThreadError::ArithmeticOverflow)?;
-    let owner_key = thread.owner;
-    create_pda_account(
-        &ctx.accounts.owner.to_account_info(),
-        &ctx.accounts.thread.to_account_info(),
-        &ctx.accounts.system_program.to_account_info(),
-        space,
-        lamports,
-        &crate::ID,
-        &[Thread::SEED, owner_key.as_ref(), &args.id, &[bump]],
-    )?;
-    let info = ctx.accounts.thread.to_account_info();
-    thread.try_serialize(&mut &mut info.try_borrow_mut_data()?[..])?;
-    // What the thread really holds for fees: more than `args.deposit` when someone had
-    // pre-funded the address.
-    let fee_balance = info
-        .lamports()
-        .saturating_sub(Rent::get()?.minimum_balance(space));
-
-    emit_cpi!(ThreadCreated {
-        thread: thread_key,
-        owner: thread.owner,
-        id: thread.id,
-        trigger: thread.trigger,
-        durability: thread.durability,
-        fee_per_exec: thread.fee_per_exec,
-        deposit: fee_balance,
-        next_due: thread.next_due,
-    });
-    Ok(())
+    thread.with_signer_seeds(|seeds| {
+        create_pda_account(
+            accounts.owner,
+            accounts.thread,
+            accounts.system_program,
+            space,
+            lamports,
+            &crate::ID,
+            seeds,
+        )
+    })?;
+    thread.try_serialize(&mut &mut accounts.thread.try_borrow_mut_data()?[..])?;
+    Ok(OpenedThread {
+        key,
+        fee_balance: accounts.thread.lamports().saturating_sub(rent),
+        thread,
+    })
 }

@@ -1,11 +1,15 @@
-//! `delete_thread`: the owner closes the thread and gets every lamport back.
+//! `delete_thread`: the owner closes the thread and gets every lamport back, the nonce
+//! account's included for a durable thread.
 
 use anchor_lang::prelude::*;
 
 use crate::errors::ThreadError;
 use crate::events::ThreadDeleted;
-use crate::state::Thread;
+use crate::instructions::nonce_cpi::{authority_is_home, close_thread_nonce, NonceSysvars};
+use crate::state::{Durability, Thread};
 
+/// For a non-durable thread `nonce_account` and `lease_holder` are omitted (pass the
+/// program id, as for any absent optional account).
 #[event_cpi]
 #[derive(Accounts)]
 pub struct DeleteThread<'info> {
@@ -19,13 +23,75 @@ pub struct DeleteThread<'info> {
         has_one = owner @ ThreadError::NotOwner,
     )]
     pub thread: Account<'info, Thread>,
+    /// CHECK: the thread's nonce account (durable threads; checked in the handler).
+    #[account(mut)]
+    pub nonce_account: Option<UncheckedAccount<'info>>,
+    /// CHECK: the holder of an expired lease (checked in the handler), repaid its bond
+    /// when it handed the nonce authority back.
+    #[account(mut)]
+    pub lease_holder: Option<UncheckedAccount<'info>>,
+    /// CHECK: the recent blockhashes sysvar, which nonce withdrawal still takes.
+    #[account(address = solana_sdk_ids::sysvar::recent_blockhashes::ID)]
+    pub recent_blockhashes: UncheckedAccount<'info>,
+    pub rent: Sysvar<'info, Rent>,
+    pub system_program: Program<'info, System>,
 }
 
 pub fn handler(ctx: Context<DeleteThread>) -> Result<()> {
+    let slot = Clock::get()?.slot;
+    let accounts = &ctx.accounts;
+    let thread_key = accounts.thread.key();
+    let thread_info = accounts.thread.to_account_info();
+
+    let mut nonce_lamports = 0;
+    let mut bond_to_holder = 0;
+    if let Durability::Durable { nonce_account } = accounts.thread.durability {
+        let nonce = accounts
+            .nonce_account
+            .as_ref()
+            .ok_or(ThreadError::MissingNonceAccount)?;
+        require_keys_eq!(
+            nonce.key(),
+            nonce_account,
+            ThreadError::NonceAccountMismatch
+        );
+        let authority_home = authority_is_home(&thread_key, nonce);
+        // Settle a lease first: a live one blocks deletion; an expired one whose authority
+        // came back repays its holder; otherwise the bond stays with the thread and so
+        // goes to the owner, making up for the nonce account the holder kept.
+        if let Some(lease) = accounts.thread.lease {
+            require!(!lease.is_live(slot), ThreadError::LeaseHeld);
+            if authority_home {
+                let holder = accounts
+                    .lease_holder
+                    .as_ref()
+                    .ok_or(ThreadError::MissingLeaseHolder)?;
+                require_keys_eq!(holder.key(), lease.holder, ThreadError::NotLeaseHolder);
+                thread_info.sub_lamports(lease.bond)?;
+                holder.to_account_info().add_lamports(lease.bond)?;
+                bond_to_holder = lease.bond;
+            }
+        }
+        if authority_home {
+            nonce_lamports = close_thread_nonce(
+                &accounts.thread,
+                &nonce.to_account_info(),
+                &accounts.owner.to_account_info(),
+                &NonceSysvars {
+                    recent_blockhashes: &accounts.recent_blockhashes.to_account_info(),
+                    rent: &accounts.rent.to_account_info(),
+                    system_program: &accounts.system_program.to_account_info(),
+                },
+            )?;
+        }
+    }
+
     emit_cpi!(ThreadDeleted {
-        thread: ctx.accounts.thread.key(),
+        thread: thread_key,
         owner: ctx.accounts.owner.key(),
-        lamports: ctx.accounts.thread.to_account_info().lamports(),
+        lamports: thread_info.lamports(),
+        nonce_lamports,
+        bond_to_holder,
     });
     Ok(())
 }

@@ -1,18 +1,22 @@
 //! Instructions only the thread's owner may call.
 
 pub mod create_thread;
+pub mod create_thread_with_nonce;
 pub mod delete_thread;
+pub mod durability;
 pub mod pause_thread;
 pub mod update_thread;
 pub mod withdraw_thread;
 
-// Anchor's #[program] finds each Accounts struct's generated client module at the crate
-// root, hence the glob re-exports; the per-file `handler` names they also carry are
-// never called through the globs.
+// See instructions/mod.rs for why these are glob re-exports.
 #[allow(ambiguous_glob_reexports)]
 pub use create_thread::*;
 #[allow(ambiguous_glob_reexports)]
+pub use create_thread_with_nonce::*;
+#[allow(ambiguous_glob_reexports)]
 pub use delete_thread::*;
+#[allow(ambiguous_glob_reexports)]
+pub use durability::*;
 #[allow(ambiguous_glob_reexports)]
 pub use pause_thread::*;
 #[allow(ambiguous_glob_reexports)]

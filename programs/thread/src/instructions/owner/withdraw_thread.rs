@@ -22,9 +22,9 @@ pub struct WithdrawThread<'info> {
 }
 
 impl WithdrawThread<'_> {
-    /// Lamports the owner may take: everything above rent, less one execution's fee while
-    /// the thread is active, so an execution already in flight is not starved. Pausing
-    /// first releases that reserve.
+    /// Lamports the owner may take: everything above rent and a lease's bond, less one
+    /// execution's fee while the thread is active, so an execution already in flight is
+    /// not starved. Pausing first releases that reserve.
     pub fn available(&self) -> Result<u64> {
         let info = self.thread.to_account_info();
         let reserved_fee = if self.thread.paused {
@@ -32,7 +32,7 @@ impl WithdrawThread<'_> {
         } else {
             self.thread.fee_per_exec
         };
-        let keep = Thread::rent_reserve(&info)?.saturating_add(reserved_fee);
+        let keep = self.thread.reserve(&info)?.saturating_add(reserved_fee);
         Ok(info.lamports().saturating_sub(keep))
     }
 }

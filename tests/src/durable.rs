@@ -1,0 +1,269 @@
+//! Builders for the durable-thread instructions, nonce inspection, and durable execution
+//! transactions as a keeper signs them: instruction 0 advances the thread's nonce with
+//! the keeper as authority, and the blockhash is the nonce value.
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{InstructionData, ToAccountMetas};
+use solana_nonce::state::State;
+use solana_nonce::versions::Versions;
+use solana_sdk::account_utils::StateMut;
+use solana_sdk::hash::Hash;
+use solana_sdk::instruction::Instruction;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+use solana_sdk_ids::sysvar;
+use solana_system_interface::instruction as system_instruction;
+use thread::instructions::CreateThreadArgs;
+use thread::state::Thread;
+
+use crate::{event_authority, exec_thread_ix, Fixture};
+
+const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
+
+/// The authority and value of an initialized nonce account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonceInfo {
+    pub authority: Pubkey,
+    pub value: Hash,
+}
+
+impl Fixture {
+    /// The nonce account's state, or `None` when it is closed or not initialized.
+    pub async fn nonce(&mut self, nonce: Pubkey) -> Option<NonceInfo> {
+        let account = self.account(nonce).await?;
+        let versions: Versions = account.state().ok()?;
+        match versions.state() {
+            State::Initialized(data) => Some(NonceInfo {
+                authority: data.authority,
+                value: data.blockhash(),
+            }),
+            State::Uninitialized => None,
+        }
+    }
+
+    /// Signs `ixs` as a durable transaction on `nonce`: instruction 0 advances it with
+    /// `authority`, the blockhash is its current value; `signers[0]` pays.
+    pub async fn durable_tx(
+        &mut self,
+        nonce: Pubkey,
+        authority: &Pubkey,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Transaction {
+        let value = self.nonce(nonce).await.expect("initialized nonce").value;
+        let mut all = vec![system_instruction::advance_nonce_account(&nonce, authority)];
+        all.extend_from_slice(ixs);
+        Transaction::new_signed_with_payer(&all, Some(&signers[0].pubkey()), signers, value)
+    }
+
+    /// A durable `exec_thread` of `thread` by `keeper`, the lease holder, signed now and
+    /// valid for as long as the nonce is not advanced.
+    pub async fn durable_exec_tx(&mut self, keeper: &Keypair, thread: Pubkey) -> Transaction {
+        let state = self.thread(thread).await;
+        let nonce = nonce_of(&state);
+        let ix = durable_exec_ix(&keeper.pubkey(), thread, &state);
+        self.durable_tx(nonce, &keeper.pubkey(), &[ix], &[keeper])
+            .await
+    }
+}
+
+/// The nonce account of a durable thread.
+pub fn nonce_of(state: &Thread) -> Pubkey {
+    state.nonce_account().expect("durable thread")
+}
+
+/// `exec_thread` with the instructions sysvar, as a durable execution needs.
+pub fn durable_exec_ix(executor: &Pubkey, thread: Pubkey, state: &Thread) -> Instruction {
+    let mut ix = exec_thread_ix(executor, thread, state);
+    // The optional account's slot holds the program id when absent; fill it in.
+    let slot = ix
+        .accounts
+        .iter()
+        .position(|m| m.pubkey == thread)
+        .expect("thread account")
+        + 1;
+    ix.accounts[slot] =
+        solana_sdk::instruction::AccountMeta::new_readonly(sysvar::instructions::ID, false);
+    ix
+}
+
+pub fn create_thread_with_nonce_ix(
+    owner: &Pubkey,
+    thread: Pubkey,
+    nonce: &Pubkey,
+    args: CreateThreadArgs,
+    max_lease_slots: u64,
+) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::CreateThreadWithNonce {
+            owner: *owner,
+            thread,
+            nonce_account: *nonce,
+            recent_blockhashes: sysvar::recent_blockhashes::ID,
+            rent: sysvar::rent::ID,
+            system_program: SYSTEM_PROGRAM,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::CreateThreadWithNonce {
+            args,
+            max_lease_slots,
+        }
+        .data(),
+    }
+}
+
+pub fn claim_lease_ix(
+    keeper: &Pubkey,
+    thread: Pubkey,
+    nonce: &Pubkey,
+    slots: u64,
+    bond: u64,
+) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::ClaimLease {
+            keeper: *keeper,
+            thread,
+            nonce_account: *nonce,
+            system_program: SYSTEM_PROGRAM,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::ClaimLease { slots, bond }.data(),
+    }
+}
+
+pub fn renew_lease_ix(keeper: &Pubkey, thread: Pubkey, slots: u64) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::RenewLease {
+            keeper: *keeper,
+            thread,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::RenewLease { slots }.data(),
+    }
+}
+
+/// Hands the nonce authority from `keeper` back to the thread PDA (signed by `keeper`).
+pub fn return_authority_ix(nonce: &Pubkey, keeper: &Pubkey, thread: &Pubkey) -> Instruction {
+    system_instruction::authorize_nonce_account(nonce, keeper, thread)
+}
+
+pub fn release_lease_ix(
+    caller: &Pubkey,
+    thread: Pubkey,
+    holder: &Pubkey,
+    nonce: &Pubkey,
+) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::ReleaseLease {
+            caller: *caller,
+            thread,
+            holder: *holder,
+            nonce_account: *nonce,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::ReleaseLease {}.data(),
+    }
+}
+
+pub fn forfeit_lease_ix(
+    caller: &Pubkey,
+    thread: Pubkey,
+    owner: &Pubkey,
+    old_nonce: &Pubkey,
+    new_nonce: &Pubkey,
+) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::ForfeitLease {
+            caller: *caller,
+            thread,
+            owner: *owner,
+            old_nonce_account: *old_nonce,
+            new_nonce_account: *new_nonce,
+            recent_blockhashes: sysvar::recent_blockhashes::ID,
+            rent: sysvar::rent::ID,
+            system_program: SYSTEM_PROGRAM,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::ForfeitLease {}.data(),
+    }
+}
+
+pub fn make_thread_durable_ix(
+    owner: &Pubkey,
+    thread: Pubkey,
+    nonce: &Pubkey,
+    max_lease_slots: u64,
+) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::MakeThreadDurable {
+            owner: *owner,
+            thread,
+            nonce_account: *nonce,
+            recent_blockhashes: sysvar::recent_blockhashes::ID,
+            rent: sysvar::rent::ID,
+            system_program: SYSTEM_PROGRAM,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::MakeThreadDurable { max_lease_slots }.data(),
+    }
+}
+
+pub fn make_thread_non_durable_ix(owner: &Pubkey, thread: Pubkey, nonce: &Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::MakeThreadNonDurable {
+            owner: *owner,
+            thread,
+            nonce_account: *nonce,
+            recent_blockhashes: sysvar::recent_blockhashes::ID,
+            rent: sysvar::rent::ID,
+            system_program: SYSTEM_PROGRAM,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::MakeThreadNonDurable {}.data(),
+    }
+}
+
+pub fn rotate_thread_nonce_ix(
+    owner: &Pubkey,
+    thread: Pubkey,
+    old_nonce: &Pubkey,
+    new_nonce: &Pubkey,
+) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::RotateThreadNonce {
+            owner: *owner,
+            thread,
+            old_nonce_account: *old_nonce,
+            new_nonce_account: *new_nonce,
+            recent_blockhashes: sysvar::recent_blockhashes::ID,
+            rent: sysvar::rent::ID,
+            system_program: SYSTEM_PROGRAM,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::RotateThreadNonce {}.data(),
+    }
+}
