@@ -14,9 +14,9 @@ use solana_sdk::transaction::Transaction;
 use solana_sdk_ids::sysvar;
 use solana_system_interface::instruction as system_instruction;
 use thread::instructions::CreateThreadArgs;
-use thread::state::Thread;
+use thread::state::{Due, Thread};
 
-use crate::{event_authority, exec_thread_ix, Fixture};
+use crate::{event_authority, exec_thread_ix, Fixture, Outcome, ThreadSpec};
 
 const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
 
@@ -137,17 +137,32 @@ pub fn claim_lease_ix(
     }
 }
 
-pub fn renew_lease_ix(keeper: &Pubkey, thread: Pubkey, slots: u64) -> Instruction {
+pub fn renew_lease_ix(keeper: &Pubkey, thread: Pubkey, nonce: &Pubkey, slots: u64) -> Instruction {
     Instruction {
         program_id: thread::ID,
         accounts: thread::accounts::RenewLease {
             keeper: *keeper,
             thread,
+            nonce_account: *nonce,
             event_authority: event_authority(),
             program: thread::ID,
         }
         .to_account_metas(None),
         data: thread::instruction::RenewLease { slots }.data(),
+    }
+}
+
+pub fn revoke_lease_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::RevokeLease {
+            owner: *owner,
+            thread,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::RevokeLease {}.data(),
     }
 }
 
@@ -267,3 +282,68 @@ pub fn rotate_thread_nonce_ix(
         data: thread::instruction::RotateThreadNonce {}.data(),
     }
 }
+
+impl Fixture {
+    /// Creates a durable thread from `spec` (owner: `self.owner`, who pays) with a fresh
+    /// nonce account; returns the thread, the nonce account and the outcome.
+    pub async fn create_durable_thread(
+        &mut self,
+        spec: ThreadSpec,
+        max_lease_slots: u64,
+    ) -> (Pubkey, Pubkey, Outcome) {
+        let owner = self.owner.insecure_clone();
+        let nonce = Keypair::new();
+        let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
+        let ix = create_thread_with_nonce_ix(
+            &owner.pubkey(),
+            thread,
+            &nonce.pubkey(),
+            spec.into_args(),
+            max_lease_slots,
+        );
+        let outcome = self.process(&[ix], &[&owner, &nonce]).await;
+        (thread, nonce.pubkey(), outcome)
+    }
+
+    /// A plain system nonce account (not a thread's) with `authority`, funded by `payer`
+    /// at the Rent sysvar's price for 80 bytes.
+    pub async fn create_nonce_account(&mut self, payer: &Keypair, authority: &Pubkey) -> Pubkey {
+        let nonce = Keypair::new();
+        let lamports = self.rent_for(NONCE_ACCOUNT_LEN).await;
+        let ixs = system_instruction::create_nonce_account(
+            &payer.pubkey(),
+            &nonce.pubkey(),
+            authority,
+            lamports,
+        );
+        self.process(&ixs, &[payer, &nonce]).await.assert_ok();
+        nonce.pubkey()
+    }
+
+    /// The fee the bank charges for a signed transaction. Fees do not depend on the
+    /// blockhash, so the message is priced with the latest one (a durable transaction's
+    /// nonce value is not in the blockhash queue).
+    pub async fn fee_of_tx(&mut self, tx: &Transaction) -> u64 {
+        let mut message = tx.message.clone();
+        message.recent_blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        self.ctx
+            .banks_client
+            .get_fee_for_message(message)
+            .await
+            .unwrap()
+            .expect("bank prices the message")
+    }
+
+    /// Moves the clock's unix time forward to the thread's next due time when that is a
+    /// time still in the future, so an `Interval` thread can run again.
+    pub async fn make_due(&mut self, thread: Pubkey) {
+        if let Due::At { unix_ts } = self.thread(thread).await.next_due {
+            if self.clock().await.unix_timestamp < unix_ts {
+                self.set_unix_time(unix_ts).await;
+            }
+        }
+    }
+}
+
+/// Size of a system nonce account; its rent is always read from the bank.
+pub const NONCE_ACCOUNT_LEN: usize = 80;

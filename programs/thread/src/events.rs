@@ -109,6 +109,14 @@ pub struct LeaseRenewed {
 }
 
 #[event]
+pub struct LeaseRevoked {
+    pub thread: Pubkey,
+    pub holder: Pubkey,
+    pub old_expires_slot: u64,
+    pub new_expires_slot: u64,
+}
+
+#[event]
 pub struct LeaseReleased {
     pub thread: Pubkey,
     pub holder: Pubkey,

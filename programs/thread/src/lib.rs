@@ -101,6 +101,11 @@ pub mod thread {
         durability::rotate(ctx)
     }
 
+    /// Ends a live lease now (owner only); the holder then releases or is forfeited.
+    pub fn revoke_lease(ctx: Context<RevokeLease>) -> Result<()> {
+        revoke_lease::handler(ctx)
+    }
+
     /// A keeper takes the nonce authority for `slots` slots, posting `bond` lamports.
     pub fn claim_lease(ctx: Context<ClaimLease>, slots: u64, bond: u64) -> Result<()> {
         claim_lease::handler(ctx, slots, bond)

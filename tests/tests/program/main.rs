@@ -6,6 +6,7 @@
 mod common;
 mod create;
 mod durable;
+mod durable_attacks;
 mod exec_security;
 mod lifecycle;
 mod triggers;

@@ -56,22 +56,24 @@ pub fn handler(ctx: Context<DeleteThread>) -> Result<()> {
             ThreadError::NonceAccountMismatch
         );
         let authority_home = authority_is_home(&thread_key, nonce);
-        // Settle a lease first: a live one blocks deletion; an expired one whose authority
-        // came back repays its holder; otherwise the bond stays with the thread and so
-        // goes to the owner, making up for the nonce account the holder kept.
-        if let Some(lease) = accounts.thread.lease {
+        let lease = accounts.thread.lease;
+        // A live lease blocks deletion. An expired one whose authority came back repays
+        // its holder; otherwise its bond stays with the thread and so goes to the owner,
+        // making up for the nonce account the holder kept.
+        if let Some(lease) = lease {
             require!(!lease.is_live(slot), ThreadError::LeaseHeld);
-            if authority_home {
+        }
+        let holder = match (lease, authority_home) {
+            (Some(lease), true) => {
                 let holder = accounts
                     .lease_holder
                     .as_ref()
                     .ok_or(ThreadError::MissingLeaseHolder)?;
                 require_keys_eq!(holder.key(), lease.holder, ThreadError::NotLeaseHolder);
-                thread_info.sub_lamports(lease.bond)?;
-                holder.to_account_info().add_lamports(lease.bond)?;
-                bond_to_holder = lease.bond;
+                Some((holder, lease.bond))
             }
-        }
+            _ => None,
+        };
         if authority_home {
             nonce_lamports = close_thread_nonce(
                 &accounts.thread,
@@ -83,6 +85,13 @@ pub fn handler(ctx: Context<DeleteThread>) -> Result<()> {
                     system_program: &accounts.system_program.to_account_info(),
                 },
             )?;
+        }
+        // Direct lamport moves only after the last CPI that involves the thread: the
+        // runtime checks lamport balance across a CPI boundary.
+        if let Some((holder, bond)) = holder {
+            thread_info.sub_lamports(bond)?;
+            holder.to_account_info().add_lamports(bond)?;
+            bond_to_holder = bond;
         }
     }
 

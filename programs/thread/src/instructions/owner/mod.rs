@@ -5,6 +5,7 @@ pub mod create_thread_with_nonce;
 pub mod delete_thread;
 pub mod durability;
 pub mod pause_thread;
+pub mod revoke_lease;
 pub mod update_thread;
 pub mod withdraw_thread;
 
@@ -19,6 +20,8 @@ pub use delete_thread::*;
 pub use durability::*;
 #[allow(ambiguous_glob_reexports)]
 pub use pause_thread::*;
+#[allow(ambiguous_glob_reexports)]
+pub use revoke_lease::*;
 #[allow(ambiguous_glob_reexports)]
 pub use update_thread::*;
 #[allow(ambiguous_glob_reexports)]
