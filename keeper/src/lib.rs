@@ -11,13 +11,27 @@
 //! - [`keypair`]: loading the keeper's signing key from a `solana-keygen`
 //!   file, with a distinct error for each way that fails.
 //!
+//! - [`chain`]: chain access behind one trait, over JSON-RPC (`RpcChain`), an
+//!   in-process bank (`BankChain`, feature `bank`) and a fault injector
+//!   (`FaultyChain`) for tests;
+//! - [`nonce_pool`]: exclusive, TTL-bounded use of the nonces this keeper holds
+//!   leases for (`NonceLease`, released on drop);
+//! - [`builder`]: the transaction builder of seed 003 (nonce-first instruction
+//!   order, compute budget sizing, signing, `TxBuildOutput` holding the nonce
+//!   guard until broadcast);
+//! - [`metrics`]: the Prometheus registry.
+//!
 //! The binary offers `keeper config`, which prints the resolved configuration
 //! and the keeper's public key. The daemon's subsystems (discovery,
-//! scheduler, transaction builder, submitter, replay and dead-letter queues,
-//! health, metrics) are not written yet.
+//! scheduler, submitter, replay and dead-letter queues, health) come next.
 
+pub mod builder;
+pub mod chain;
 pub mod config;
+pub mod exec_ix;
 pub mod keypair;
+pub mod metrics;
+pub mod nonce_pool;
 
 pub use config::{Config, ConfigError, Environment, Flags, Resolved, Source};
 pub use keypair::{load_keypair, KeypairError};

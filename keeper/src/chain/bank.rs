@@ -1,0 +1,299 @@
+//! [`BankChain`]: the [`Chain`] over an in-process Agave bank (`solana-program-test`)
+//! with the thread program loaded natively, for tests, benchmarks and the sandbox.
+//!
+//! Owns the shared [`ProgramTestContext`] (tests keep warping slots and setting the clock
+//! through [`BankChain::context`]), the record of what was sent through it, and the set
+//! of addresses [`Chain::get_program_accounts`] can see.
+//!
+//! Must not: pretend to be a cluster it is not. The bank has no fee market (so
+//! [`Chain::recent_prioritization_fees`] is empty), and no account index. The banks
+//! client has no `getProgramAccounts` and `ProgramTestContext` keeps its `BankForks`
+//! private in 3.1.12, so program accounts are found by scanning a set of *known
+//! addresses*: every static account key of a transaction that executed through
+//! [`Chain::send`], plus the ones registered with [`BankChain::watch`]. An account created
+//! any other way (at genesis, or by a transaction processed straight through the context)
+//! is invisible to that scan until it is watched. Keys loaded from address lookup tables
+//! are not tracked.
+
+#![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use anchor_lang::prelude::AccountInfo;
+use anchor_lang::solana_program::entrypoint::ProgramResult;
+use async_trait::async_trait;
+use solana_banks_client::{BanksClient, BanksClientError};
+use solana_banks_interface::{BanksTransactionResultWithMetadata, TransactionConfirmationStatus};
+use solana_program_test::{processor, ProgramTest, ProgramTestContext};
+use solana_sdk::account::Account;
+use solana_sdk::clock::Clock;
+use solana_sdk::hash::Hash;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signature};
+use solana_sdk::transaction::{TransactionError, VersionedTransaction};
+use tokio::sync::Mutex;
+
+use super::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
+
+/// `thread::entry` with the signature `processor!` expects. Anchor ties the program id,
+/// the accounts slice, its elements and the data to one lifetime; the runtime hands them
+/// out with independent ones, all of which outlive this call, so unifying them to the
+/// shortest is sound.
+fn thread_processor<'a, 'b, 'c, 'd>(
+    program_id: &'a Pubkey,
+    accounts: &'b [AccountInfo<'c>],
+    data: &'d [u8],
+) -> ProgramResult {
+    // SAFETY: see above; every reference lives for the whole call.
+    let accounts: &'b [AccountInfo<'b>] = unsafe { std::mem::transmute(accounts) };
+    let program_id: &'b Pubkey = unsafe { std::mem::transmute(program_id) };
+    let data: &'b [u8] = unsafe { std::mem::transmute(data) };
+    thread::entry(program_id, accounts, data)
+}
+
+/// A bank with the thread program loaded natively (no SBF build needed). Add accounts
+/// and programs to it before [`BankChain::start`].
+pub fn program_test() -> ProgramTest {
+    let mut pt = ProgramTest::new("thread", thread::ID, processor!(thread_processor));
+    pt.prefer_bpf(false);
+    pt
+}
+
+/// The [`Chain`] over a running program-test bank.
+pub struct BankChain {
+    context: Arc<Mutex<ProgramTestContext>>,
+    /// A clone of the context's client: requests need no lock on the context, so a test
+    /// holding it (to warp, say) does not stall the keeper.
+    banks: BanksClient,
+    /// Addresses `get_program_accounts` scans (see the module docs).
+    known: StdMutex<BTreeSet<Pubkey>>,
+    /// Outcomes of transactions that executed through `send`.
+    landed: StdMutex<HashMap<Signature, TxStatus>>,
+}
+
+impl BankChain {
+    /// Starts `pt` (usually [`program_test`] plus the test's accounts).
+    pub async fn start(pt: ProgramTest) -> Self {
+        Self::new(pt.start_with_context().await)
+    }
+
+    /// Wraps a started context.
+    pub fn new(context: ProgramTestContext) -> Self {
+        let banks = context.banks_client.clone();
+        Self {
+            context: Arc::new(Mutex::new(context)),
+            banks,
+            known: StdMutex::new(BTreeSet::new()),
+            landed: StdMutex::new(HashMap::new()),
+        }
+    }
+
+    /// Wraps a context that someone else keeps a handle on too.
+    pub async fn from_shared(context: Arc<Mutex<ProgramTestContext>>) -> Self {
+        let banks = context.lock().await.banks_client.clone();
+        Self {
+            context,
+            banks,
+            known: StdMutex::new(BTreeSet::new()),
+            landed: StdMutex::new(HashMap::new()),
+        }
+    }
+
+    /// The context, to warp slots, set the clock or store accounts directly.
+    pub fn context(&self) -> Arc<Mutex<ProgramTestContext>> {
+        self.context.clone()
+    }
+
+    /// The genesis mint keypair: funded, the usual fee payer of a test.
+    pub async fn payer(&self) -> Keypair {
+        self.context.lock().await.payer.insecure_clone()
+    }
+
+    /// Makes `key` visible to [`Chain::get_program_accounts`] (when its owner and data
+    /// match), for accounts that did not come into being through [`Chain::send`].
+    pub fn watch(&self, key: Pubkey) {
+        lock(&self.known).insert(key);
+    }
+
+    /// The addresses [`Chain::get_program_accounts`] scans, in order.
+    pub fn watched(&self) -> Vec<Pubkey> {
+        lock(&self.known).iter().copied().collect()
+    }
+}
+
+fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing that holds these locks can panic half-way through an update.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Transport failures are `Unavailable`, transaction errors `Rejected`, the rest `Rpc`.
+fn chain_error(error: BanksClientError) -> ChainError {
+    match error {
+        BanksClientError::Io(e) => ChainError::Unavailable(e.to_string()),
+        BanksClientError::RpcError(e) => ChainError::Unavailable(e.to_string()),
+        BanksClientError::TransactionError(e) => ChainError::Rejected(e),
+        BanksClientError::SimulationError { err, .. } => ChainError::Rejected(err),
+        BanksClientError::ClientError(e) => ChainError::Rpc(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Chain for BankChain {
+    fn endpoint(&self) -> &str {
+        "bank"
+    }
+
+    async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
+        self.banks.get_account(*key).await.map_err(chain_error)
+    }
+
+    async fn get_multiple_accounts(
+        &self,
+        keys: &[Pubkey],
+    ) -> Result<Vec<Option<Account>>, ChainError> {
+        let mut accounts = Vec::with_capacity(keys.len());
+        for key in keys {
+            accounts.push(self.get_account(key).await?);
+        }
+        Ok(accounts)
+    }
+
+    /// Scans the known addresses (see the module docs), in address order. The slot is
+    /// taken before the scan, so the accounts are at least as new as it says.
+    async fn get_program_accounts(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
+        let slot = self.banks.get_root_slot().await.map_err(chain_error)?;
+        let known = self.watched();
+        let mut found = Vec::new();
+        for pubkey in known {
+            if let Some(account) = self.get_account(&pubkey).await? {
+                if account.owner == *program && account.data.starts_with(prefix) {
+                    found.push(KeyedAccount { pubkey, account });
+                }
+            }
+        }
+        Ok((slot, found))
+    }
+
+    async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
+        self.banks.get_latest_blockhash().await.map_err(chain_error)
+    }
+
+    async fn clock(&self) -> Result<Clock, ChainError> {
+        self.banks.get_sysvar::<Clock>().await.map_err(chain_error)
+    }
+
+    /// Simulates with the blockhash replaced by the latest one; the bank's simulation
+    /// does not verify signatures.
+    async fn simulate(&self, tx: &VersionedTransaction) -> Result<Simulation, ChainError> {
+        let mut tx = tx.clone();
+        let blockhash = self.latest_blockhash().await?;
+        tx.message.set_recent_blockhash(blockhash);
+        let simulation = self
+            .banks
+            .simulate_transaction(tx)
+            .await
+            .map_err(chain_error)?;
+        let err = match simulation.result {
+            Some(result) => result.err(),
+            None => return Err(ChainError::Rpc("simulation returned no result".into())),
+        };
+        let (logs, units_consumed) = simulation
+            .simulation_details
+            .map(|details| (details.logs, details.units_consumed))
+            .unwrap_or_default();
+        Ok(Simulation {
+            err,
+            logs,
+            units_consumed,
+        })
+    }
+
+    /// Verifies the signatures (as an RPC node does before forwarding), then executes the
+    /// transaction in the working bank and records its outcome for
+    /// [`Chain::signature_statuses`] (slot: the current one, confirmed at once). A
+    /// transaction that fails during execution is still `Ok`: its fee was charged and its
+    /// error is in its status. One rejected before execution (bad signature, unknown
+    /// blockhash, already processed, no funds for the fee, ...) is
+    /// [`ChainError::Rejected`] and is not recorded. Unlike an RPC node with preflight
+    /// off, a byte-identical resend is therefore `Rejected(AlreadyProcessed)`, while the
+    /// first outcome stays recorded.
+    async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
+        let signature = *tx
+            .signatures
+            .first()
+            .ok_or(ChainError::Rejected(TransactionError::SanitizeFailure))?;
+        if tx.verify_with_results().iter().any(|ok| !ok) {
+            return Err(ChainError::Rejected(TransactionError::SignatureFailure));
+        }
+        let BanksTransactionResultWithMetadata { result, metadata } = self
+            .banks
+            .process_transaction_with_metadata(tx.clone())
+            .await
+            .map_err(chain_error)?;
+        if metadata.is_none() {
+            // Not committed: rejected before execution.
+            return Err(ChainError::Rejected(
+                result.err().unwrap_or(TransactionError::SanitizeFailure),
+            ));
+        }
+        let slot = self.banks.get_root_slot().await.map_err(chain_error)?;
+        lock(&self.known).extend(tx.message.static_account_keys().iter().copied());
+        lock(&self.landed).insert(
+            signature,
+            TxStatus {
+                slot,
+                err: result.err(),
+                confirmed: true,
+            },
+        );
+        Ok(signature)
+    }
+
+    /// What [`Chain::send`] recorded; for other signatures (transactions processed
+    /// straight through the context) the bank's status cache.
+    async fn signature_statuses(
+        &self,
+        signatures: &[Signature],
+    ) -> Result<Vec<Option<TxStatus>>, ChainError> {
+        let mut statuses = Vec::with_capacity(signatures.len());
+        for signature in signatures {
+            let recorded = lock(&self.landed).get(signature).cloned();
+            let status = match recorded {
+                Some(status) => Some(status),
+                None => self
+                    .banks
+                    .get_transaction_status(*signature)
+                    .await
+                    .map_err(chain_error)?
+                    .map(|status| TxStatus {
+                        slot: status.slot,
+                        confirmed: matches!(
+                            status.confirmation_status,
+                            Some(
+                                TransactionConfirmationStatus::Confirmed
+                                    | TransactionConfirmationStatus::Finalized
+                            )
+                        ),
+                        err: status.err,
+                    }),
+            };
+            statuses.push(status);
+        }
+        Ok(statuses)
+    }
+
+    /// Always empty: the bank has no fee market, so there is nothing to sample.
+    async fn recent_prioritization_fees(
+        &self,
+        _accounts: &[Pubkey],
+    ) -> Result<Vec<u64>, ChainError> {
+        Ok(Vec::new())
+    }
+}

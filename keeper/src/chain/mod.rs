@@ -1,0 +1,121 @@
+//! Chain access behind one narrow trait, so the keeper's logic runs unchanged against
+//! JSON-RPC in production (`RpcChain`) and an in-process Agave bank in tests and the
+//! sandbox (`BankChain`). Only what the keeper needs is here; each method maps onto one
+//! RPC call.
+
+use async_trait::async_trait;
+use solana_sdk::account::Account;
+use solana_sdk::clock::Clock;
+use solana_sdk::hash::Hash;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::Signature;
+use solana_sdk::transaction::{TransactionError, VersionedTransaction};
+
+#[cfg(feature = "bank")]
+pub mod bank;
+pub mod faulty;
+pub mod rpc;
+
+/// What went wrong talking to the chain. Kinds map onto metric labels (`kind()`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The endpoint could not be reached or did not answer in time: worth retrying,
+    /// possibly elsewhere.
+    #[error("chain endpoint unavailable: {0}")]
+    Unavailable(String),
+    /// The endpoint answered with an error for this request.
+    #[error("chain request failed: {0}")]
+    Rpc(String),
+    /// The transaction was rejected before execution (bad signature, unknown or
+    /// advanced blockhash/nonce, insufficient funds for fee, ...).
+    #[error("transaction rejected: {0}")]
+    Rejected(TransactionError),
+}
+
+impl ChainError {
+    /// Stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChainError::Unavailable(_) => "unavailable",
+            ChainError::Rpc(_) => "rpc",
+            ChainError::Rejected(_) => "rejected",
+        }
+    }
+
+    /// Whether the same request may succeed if tried again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ChainError::Unavailable(_))
+    }
+}
+
+/// The outcome of simulating a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulation {
+    /// `None` when the transaction would succeed.
+    pub err: Option<TransactionError>,
+    pub logs: Vec<String>,
+    pub units_consumed: u64,
+}
+
+/// A landed (or failed) transaction's status as the chain reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxStatus {
+    pub slot: u64,
+    /// `None` when the transaction succeeded.
+    pub err: Option<TransactionError>,
+    /// Reached at least `confirmed` commitment.
+    pub confirmed: bool,
+}
+
+/// A program account and its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedAccount {
+    pub pubkey: Pubkey,
+    pub account: Account,
+}
+
+/// Everything the keeper asks of the chain.
+#[async_trait]
+pub trait Chain: Send + Sync {
+    /// A human-readable name of the endpoint, for logs and metric labels.
+    fn endpoint(&self) -> &str;
+
+    async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError>;
+
+    /// Accounts in the order of `keys`; `None` for the ones that do not exist.
+    async fn get_multiple_accounts(
+        &self,
+        keys: &[Pubkey],
+    ) -> Result<Vec<Option<Account>>, ChainError>;
+
+    /// Accounts owned by `program` whose data starts with `prefix` (a discriminator),
+    /// with the slot the view was taken at.
+    async fn get_program_accounts(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<(u64, Vec<KeyedAccount>), ChainError>;
+
+    async fn latest_blockhash(&self) -> Result<Hash, ChainError>;
+
+    /// The Clock sysvar: slot, epoch and unix time as the chain sees them.
+    async fn clock(&self) -> Result<Clock, ChainError>;
+
+    /// Simulates without verifying signatures and with the blockhash replaced by a recent
+    /// one, so nothing (a nonce included) is consumed.
+    async fn simulate(&self, tx: &VersionedTransaction) -> Result<Simulation, ChainError>;
+
+    /// Submits without waiting for confirmation.
+    async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError>;
+
+    /// Statuses in the order of `signatures`; `None` for ones the chain does not know.
+    async fn signature_statuses(
+        &self,
+        signatures: &[Signature],
+    ) -> Result<Vec<Option<TxStatus>>, ChainError>;
+
+    /// Recent prioritization fees (micro-lamports per CU) paid by transactions that wrote
+    /// `accounts`, one sample per recent slot. Empty when the chain has no fee market.
+    async fn recent_prioritization_fees(&self, accounts: &[Pubkey])
+        -> Result<Vec<u64>, ChainError>;
+}
