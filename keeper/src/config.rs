@@ -9,7 +9,7 @@
 //! 3. the keeper's own TOML file (`--config` / `KEEPER_CONFIG`), whose keys are
 //!    the field names of [`Config`]; an unknown key is an error;
 //! 4. the environment (`KEEPER_RPC_URL`, `KEEPER_WS_URL`, `KEEPER_KEYPAIR`,
-//!    `KEEPER_PROGRAM_ID`, `KEEPER_LOG`, `KEEPER_COMMITMENT`);
+//!    `KEEPER_PROGRAM_ID`, `KEEPER_LOG`, `KEEPER_COMMITMENT`, `KEEPER_STORE`);
 //! 5. command-line flags ([`Flags`]).
 //!
 //! Must not: touch the network, open the keypair (that is [`crate::keypair`]),
@@ -38,6 +38,9 @@ pub const DEFAULT_SOLANA_CLI_CONFIG: &str = "~/.config/solana/cli/config.yml";
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Default commitment level for reads and confirmations.
 pub const DEFAULT_COMMITMENT: &str = "confirmed";
+/// The keeper's SQLite store (executions and dead letters), relative to the
+/// working directory.
+pub const DEFAULT_STORE_PATH: &str = "./keeper.sqlite";
 
 /// Environment variables read by the environment layer.
 pub const ENV_RPC_URL: &str = "KEEPER_RPC_URL";
@@ -51,6 +54,8 @@ pub const ENV_PROGRAM_ID: &str = "KEEPER_PROGRAM_ID";
 pub const ENV_LOG: &str = "KEEPER_LOG";
 /// See [`ENV_RPC_URL`].
 pub const ENV_COMMITMENT: &str = "KEEPER_COMMITMENT";
+/// See [`ENV_RPC_URL`].
+pub const ENV_STORE: &str = "KEEPER_STORE";
 /// Path of the keeper's TOML config file.
 pub const ENV_KEEPER_CONFIG: &str = "KEEPER_CONFIG";
 /// Path of the Solana CLI config file (the Solana CLI honours it too).
@@ -77,6 +82,9 @@ pub struct Config {
     pub log_level: String,
     /// One of [`COMMITMENTS`].
     pub commitment: String,
+    /// The SQLite store of executions and dead letters, with `~` expanded (a
+    /// relative path in the keeper config file is relative to that file).
+    pub store_path: PathBuf,
 }
 
 impl Config {
@@ -148,6 +156,8 @@ pub struct Sources {
     pub log_level: Source,
     /// Source of [`Config::commitment`].
     pub commitment: Source,
+    /// Source of [`Config::store_path`].
+    pub store_path: Source,
 }
 
 /// A validated [`Config`] with the provenance of each field.
@@ -188,6 +198,11 @@ impl Resolved {
             ),
             ("log_level", c.log_level.clone(), s.log_level.to_string()),
             ("commitment", c.commitment.clone(), s.commitment.to_string()),
+            (
+                "store_path",
+                c.store_path.display().to_string(),
+                s.store_path.to_string(),
+            ),
         ]
     }
 }
@@ -212,6 +227,8 @@ pub struct Flags {
     pub config: Option<PathBuf>,
     /// `--solana-config`: the Solana CLI config file.
     pub solana_config: Option<PathBuf>,
+    /// `--store`: the keeper's SQLite store.
+    pub store_path: Option<PathBuf>,
 }
 
 /// Flag names, as reported in [`Source::Flag`].
@@ -232,6 +249,8 @@ pub mod flag {
     pub const CONFIG: &str = "--config";
     /// Flag for [`super::Flags::solana_config`].
     pub const SOLANA_CONFIG: &str = "--solana-config";
+    /// Flag for [`super::Flags::store_path`].
+    pub const STORE: &str = "--store";
 }
 
 /// The environment the configuration is resolved in: variables and the home
@@ -639,6 +658,7 @@ struct Layer {
     program_id: Val<String>,
     log_level: Val<String>,
     commitment: Val<String>,
+    store_path: Val<PathBuf>,
 }
 
 impl Layer {
@@ -654,6 +674,7 @@ impl Layer {
         set(&mut self.program_id, higher.program_id);
         set(&mut self.log_level, higher.log_level);
         set(&mut self.commitment, higher.commitment);
+        set(&mut self.store_path, higher.store_path);
     }
 }
 
@@ -667,6 +688,7 @@ struct KeeperFile {
     program_id: Option<String>,
     log_level: Option<String>,
     commitment: Option<String>,
+    store_path: Option<PathBuf>,
 }
 
 /// Reads a config file. `Ok(None)` if it does not exist and was not named
@@ -720,6 +742,7 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
         program_id: Some((DEFAULT_PROGRAM_ID.into(), Source::Default)),
         log_level: Some((DEFAULT_LOG_LEVEL.into(), Source::Default)),
         commitment: Some((DEFAULT_COMMITMENT.into(), Source::Default)),
+        store_path: Some((DEFAULT_STORE_PATH.into(), Source::Default)),
     };
 
     // Layer 2: the Solana CLI config. Its default path is read only if it exists.
@@ -747,6 +770,7 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
                 program_id: None,
                 log_level: None,
                 commitment: with(parsed.commitment),
+                store_path: None,
             });
             solana_cli_config = Some(path);
         }
@@ -769,12 +793,16 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
                 })?;
             let src = Source::KeeperConfig(path.clone());
             let with = |v: Option<String>| v.map(|v| (v, src.clone()));
-            // A relative keypair path is relative to the file that names it.
+            // A relative keypair or store path is relative to the file that names it.
             let base = path.parent().unwrap_or(Path::new(""));
-            let keypair_path = file.keypair_path.map(|p| {
-                let p = expand_tilde(&p, home);
-                (if p.is_relative() { base.join(p) } else { p }, src.clone())
-            });
+            let relative_to_file = |p: Option<PathBuf>| {
+                p.map(|p| {
+                    let p = expand_tilde(&p, home);
+                    (if p.is_relative() { base.join(p) } else { p }, src.clone())
+                })
+            };
+            let keypair_path = relative_to_file(file.keypair_path);
+            let store_path = relative_to_file(file.store_path);
             acc.over(Layer {
                 rpc_url: with(file.rpc_url),
                 ws_url: with(file.ws_url),
@@ -782,6 +810,7 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
                 program_id: with(file.program_id),
                 log_level: with(file.log_level),
                 commitment: with(file.commitment),
+                store_path,
             });
             keeper_config = Some(path);
         }
@@ -796,6 +825,7 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
         program_id: var(ENV_PROGRAM_ID),
         log_level: var(ENV_LOG),
         commitment: var(ENV_COMMITMENT),
+        store_path: var(ENV_STORE).map(|(v, s)| (PathBuf::from(v), s)),
     });
 
     // Layer 5: flags.
@@ -812,6 +842,10 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
         program_id: flag(&flags.program_id, flag::PROGRAM_ID),
         log_level: flag(&flags.log_level, flag::LOG_LEVEL),
         commitment: flag(&flags.commitment, flag::COMMITMENT),
+        store_path: flags
+            .store_path
+            .as_ref()
+            .map(|p| (p.clone(), Source::Flag(flag::STORE))),
     });
 
     let (config, sources) = validate(acc, home)?;
@@ -891,6 +925,19 @@ fn validate(acc: Layer, home: Option<&Path>) -> Result<(Config, Sources), Config
         ));
     }
 
+    let (store_path, store_src) = acc
+        .store_path
+        .unwrap_or_else(|| (PathBuf::new(), Source::Default));
+    if store_path.as_os_str().is_empty() {
+        return Err(invalid(
+            "store_path",
+            "",
+            &store_src,
+            "expected a file path".into(),
+        ));
+    }
+    let store_path = expand_tilde(&store_path, home);
+
     let (ws_url, ws_src) = match ws {
         Some((url, src)) => (Some(url), Some(src)),
         None => (None, None),
@@ -903,6 +950,7 @@ fn validate(acc: Layer, home: Option<&Path>) -> Result<(Config, Sources), Config
             program_id,
             log_level,
             commitment,
+            store_path,
         },
         Sources {
             rpc_url: rpc_src,
@@ -911,6 +959,7 @@ fn validate(acc: Layer, home: Option<&Path>) -> Result<(Config, Sources), Config
             program_id: program_src,
             log_level: log_src,
             commitment: commitment_src,
+            store_path: store_src,
         },
     ))
 }
@@ -1136,6 +1185,67 @@ mod tests {
     }
 
     #[test]
+    fn store_path_defaults_to_the_working_directory() {
+        let home = Home::new();
+        let r = resolve_ok(&Flags::default(), &home.env());
+        assert_eq!(r.config.store_path, Path::new(DEFAULT_STORE_PATH));
+        assert_eq!(r.sources.store_path, Source::Default);
+        assert_eq!(
+            r.fields().last().unwrap(),
+            &(
+                "store_path",
+                "./keeper.sqlite".to_string(),
+                "default".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn store_path_layers_file_env_flag() {
+        let home = Home::new();
+        let file = home.write("etc/keeper.toml", "store_path = \"db/keeper.sqlite\"\n");
+        let flags = Flags {
+            config: Some(file.clone()),
+            ..Flags::default()
+        };
+        let r = resolve_ok(&flags, &home.env());
+        // Relative to the file that names it, like keypair_path.
+        assert_eq!(
+            r.config.store_path,
+            home.path().join("etc/db/keeper.sqlite")
+        );
+        assert_eq!(r.sources.store_path, Source::KeeperConfig(file));
+
+        let env = home.env().with_var(ENV_STORE, "~/env.sqlite");
+        let r = resolve_ok(&flags, &env);
+        assert_eq!(r.config.store_path, home.path().join("env.sqlite"));
+        assert_eq!(r.sources.store_path, Source::Env(ENV_STORE));
+
+        let flags = Flags {
+            store_path: Some("flag.sqlite".into()),
+            ..flags
+        };
+        let r = resolve_ok(&flags, &env);
+        assert_eq!(r.config.store_path, Path::new("flag.sqlite"));
+        assert_eq!(r.sources.store_path, Source::Flag("--store"));
+    }
+
+    #[test]
+    fn empty_store_flag_is_rejected() {
+        let home = Home::new();
+        let flags = Flags {
+            store_path: Some(PathBuf::new()),
+            ..Flags::default()
+        };
+        let err = Config::resolve(&flags, &home.env()).unwrap_err();
+        assert_eq!(err.kind(), "invalid_value");
+        assert_eq!(
+            err.to_string(),
+            r#"invalid store_path "" from --store: expected a file path"#
+        );
+    }
+
+    #[test]
     fn keeper_file_sets_every_field() {
         let home = Home::new();
         let file = home.write(
@@ -1143,7 +1253,8 @@ mod tests {
             &format!(
                 "# operator config\nrpc_url = \"https://rpc.example\"\nws_url = \
                  \"wss://ws.example\"\nkeypair_path = \"/keys/op.json\"\nprogram_id = \
-                 \"{OTHER_ID}\"\nlog_level = \"keeper=debug,warn\"\ncommitment = \"processed\"\n"
+                 \"{OTHER_ID}\"\nlog_level = \"keeper=debug,warn\"\ncommitment = \"processed\"\n\
+                 store_path = \"/var/lib/keeper/keeper.sqlite\"\n"
             ),
         );
         let env = home
@@ -1160,6 +1271,7 @@ mod tests {
                 program_id: Pubkey::from_str(OTHER_ID).unwrap(),
                 log_level: "keeper=debug,warn".into(),
                 commitment: "processed".into(),
+                store_path: "/var/lib/keeper/keeper.sqlite".into(),
             }
         );
         assert_eq!(
@@ -1170,7 +1282,8 @@ mod tests {
                 keypair_path: src.clone(),
                 program_id: src.clone(),
                 log_level: src.clone(),
-                commitment: src,
+                commitment: src.clone(),
+                store_path: src,
             }
         );
     }

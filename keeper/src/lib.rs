@@ -25,13 +25,27 @@
 //! and the keeper's public key. The daemon's subsystems (discovery,
 //! scheduler, submitter, replay and dead-letter queues, health) come next.
 
+pub mod breaker;
 pub mod builder;
 pub mod chain;
 pub mod config;
+pub mod degradation;
+pub mod discovery;
 pub mod exec_ix;
+pub mod executor;
+pub mod failover;
+pub mod health;
+pub mod http;
+pub mod index;
 pub mod keypair;
+pub mod lease_ix;
+pub mod leases;
 pub mod metrics;
 pub mod nonce_pool;
+pub mod owner_ix;
+pub mod retry;
+pub mod scheduler;
+pub mod store;
 
 pub use config::{Config, ConfigError, Environment, Flags, Resolved, Source};
 pub use keypair::{load_keypair, KeypairError};

@@ -16,7 +16,7 @@ Each setting is taken from, lowest first: built-in defaults, the Solana CLI conf
 
 Environment:
   KEEPER_RPC_URL, KEEPER_WS_URL, KEEPER_KEYPAIR, KEEPER_PROGRAM_ID, KEEPER_LOG,
-  KEEPER_COMMITMENT, KEEPER_CONFIG, SOLANA_CLI_CONFIG";
+  KEEPER_COMMITMENT, KEEPER_STORE, KEEPER_CONFIG, SOLANA_CLI_CONFIG";
 
 /// Executes the scheduled threads of the thread program on Solana.
 #[derive(Debug, Parser)]
@@ -67,6 +67,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILTER")]
     log_level: Option<String>,
 
+    /// SQLite store of executions and dead letters [default: ./keeper.sqlite]
+    /// [env: KEEPER_STORE]
+    #[arg(long, global = true, value_name = "PATH")]
+    store: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +81,42 @@ enum Command {
     /// Print the resolved configuration, where each value came from, and the
     /// keeper's public key (after loading and checking the keypair)
     Config,
+    /// Inspect and manage the dead-letter queue: executions that ran out of
+    /// retries, in the store file (--store)
+    Dlq {
+        #[command(subcommand)]
+        action: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// List dead-lettered executions, newest first
+    List {
+        /// Show at most this many entries
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: usize,
+    },
+    /// Show one entry in full: signature, thread, reason, attempts, priority, times
+    Show {
+        /// Dead-letter id, as listed
+        id: i64,
+    },
+    /// Put an entry back into replay (pending, retry count 0, due now); the running
+    /// keeper picks it up within one replay tick
+    Retry {
+        /// Dead-letter id, as listed
+        id: i64,
+    },
+    /// Delete an entry and its execution, or every entry with --all
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "all"])))]
+    Purge {
+        /// Dead-letter id, as listed
+        id: Option<i64>,
+        /// Delete every entry
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 impl Cli {
@@ -89,6 +130,7 @@ impl Cli {
             commitment: self.commitment.clone(),
             config: self.config.clone(),
             solana_config: self.solana_config.clone(),
+            store_path: self.store.clone(),
         }
     }
 }
@@ -114,6 +156,7 @@ fn run(cli: &Cli) -> Result<()> {
     );
     match cli.command {
         Command::Config => print_config(&resolved),
+        Command::Dlq { ref action } => dlq(&resolved, action),
     }
 }
 
@@ -161,6 +204,66 @@ fn print_config(resolved: &Resolved) -> Result<()> {
         println!("{:<14}none", "files read");
     } else {
         println!("{:<14}{}", "files read", files.join(", "));
+    }
+    Ok(())
+}
+
+/// `keeper dlq ...`: opens the existing store (never creates one) and runs one
+/// action. Unknown ids and a missing file are errors, so the exit status is 1.
+fn dlq(resolved: &Resolved, action: &DlqCommand) -> Result<()> {
+    use keeper::store::{report, Store, StoreError};
+
+    let path = &resolved.config.store_path;
+    let store = Store::open_existing(path).map_err(|e| match e {
+        StoreError::Missing { .. } => anyhow::anyhow!(
+            "no keeper store at {} (from {}); the keeper daemon creates it when it first \
+             runs; pass --store or set KEEPER_STORE to use another file",
+            path.display(),
+            resolved.sources.store_path
+        ),
+        e => e.into(),
+    })?;
+    let unknown = |id: i64| {
+        anyhow::anyhow!(
+            "no dead letter with id {id} in {}; `keeper dlq list` shows the ids",
+            path.display()
+        )
+    };
+    let not_found = |e: &StoreError| {
+        matches!(
+            e,
+            StoreError::NotFound {
+                what: "dead letter",
+                ..
+            }
+        )
+    };
+    match *action {
+        DlqCommand::List { limit } => {
+            let entries = store.dlq_list(limit)?;
+            let total = store.dlq_len()?;
+            print!("{}", report::dlq_table(&entries, total));
+        }
+        DlqCommand::Show { id } => {
+            let detail = store.dlq_show(id)?.ok_or_else(|| unknown(id))?;
+            print!("{}", report::dlq_detail(&detail));
+        }
+        DlqCommand::Retry { id } => match store.dlq_retry(id) {
+            Ok(execution) => print!("{}", report::dlq_retried(id, &execution)),
+            Err(e) if not_found(&e) => return Err(unknown(id)),
+            Err(e) => return Err(e.into()),
+        },
+        DlqCommand::Purge { id: Some(id), .. } => {
+            let detail = store.dlq_show(id)?.ok_or_else(|| unknown(id))?;
+            match store.dlq_purge(id) {
+                Ok(()) => print!("{}", report::dlq_purged(&detail.entry)),
+                Err(e) if not_found(&e) => return Err(unknown(id)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        DlqCommand::Purge { id: None, .. } => {
+            print!("{}", report::dlq_purged_all(store.dlq_purge_all()?));
+        }
     }
     Ok(())
 }

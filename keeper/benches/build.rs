@@ -1,0 +1,179 @@
+//! The transaction builder's hot path against a bare ed25519 signature, measured in the
+//! same run (these machines are noisy, so only the ratio travels):
+//!
+//! - `builder/build_and_sign_durable`: take the nonce lease from the pool (value cached),
+//!   build the durable execution of a realistic thread with a fixed compute-unit limit
+//!   and price (so no simulation and no fee lookup), sign it, release the lease;
+//! - `builder/bare_ed25519_sign`: sign the same message bytes with the same keypair.
+//!
+//! The builder's chain is an `RpcChain` pointed at a closed localhost port, and each
+//! build is polled exactly once: a build that touched the chain would suspend (and this
+//! bench would panic) or fail, never quietly measure a network round trip.
+//!
+//! `scripts/bench-builder.sh` runs this and prints the medians and their ratio.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use keeper::builder::{BuilderConfig, ExecutionBuilder, ThreadExecution, TxConfig};
+use keeper::chain::rpc::RpcChain;
+use keeper::nonce_pool::NoncePool;
+use solana_commitment_config::CommitmentConfig;
+use solana_sdk::hash::Hash;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use thread::state::{
+    Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger,
+};
+
+/// A durable `Interval` thread leased by `keeper`, storing one instruction of four
+/// accounts (the thread PDA signing, two writable accounts, one read-only) and 16 bytes
+/// of data: the shape of a typical crank.
+fn realistic_thread(keeper: &Pubkey, nonce: Pubkey) -> (Pubkey, Thread) {
+    let owner = Pubkey::new_unique();
+    let id = b"bench-crank".to_vec();
+    let (address, bump) = Thread::address(&owner, &id);
+    let meta = |pubkey, is_signer, is_writable| ThreadAccountMeta {
+        pubkey,
+        is_signer,
+        is_writable,
+    };
+    let state = Thread {
+        version: Thread::VERSION,
+        bump,
+        owner,
+        id,
+        trigger: Trigger::Interval {
+            seconds: 60,
+            skippable: true,
+        },
+        next_due: Due::At {
+            unix_ts: 1_700_000_060,
+        },
+        schedule_base: 1_700_000_060,
+        durability: Durability::Durable {
+            nonce_account: nonce,
+        },
+        max_lease_slots: 100_000,
+        lease: Some(Lease {
+            holder: *keeper,
+            claimed_slot: 1_000,
+            expires_slot: 11_000,
+            bond: 1_447_680,
+        }),
+        fee_per_exec: 5_000,
+        rate_limit: RateLimit::default(),
+        window_start_slot: 0,
+        execs_in_window: 0,
+        paused: false,
+        exec_count: 42,
+        last_exec_slot: 2_000,
+        last_exec_at: 1_700_000_000,
+        created_at: 1_699_999_000,
+        instructions: vec![ThreadInstruction {
+            program_id: Pubkey::new_unique(),
+            accounts: vec![
+                meta(address, true, false),
+                meta(Pubkey::new_unique(), false, true),
+                meta(Pubkey::new_unique(), false, true),
+                meta(Pubkey::new_unique(), false, false),
+            ],
+            data: vec![7; 16],
+        }],
+    };
+    (address, state)
+}
+
+/// A localhost URL nothing listens on: bound, then closed again.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let port = listener.local_addr().expect("local address").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Polls `future` once; the build path under test must never wait on anything.
+fn complete_now<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the build suspended: it tried to reach the chain"),
+    }
+}
+
+fn builder_vs_bare_signature(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let _entered = runtime.enter();
+
+    let keypair = Arc::new(Keypair::new());
+    let keeper = keypair.pubkey();
+    let nonce = Pubkey::new_unique();
+    let (thread, state) = realistic_thread(&keeper, nonce);
+
+    let pool = NoncePool::new(Duration::from_secs(30));
+    pool.insert(nonce, keeper);
+    pool.set_value(&nonce, Hash::new_from_array([9; 32]));
+    let chain = Arc::new(RpcChain::new(
+        closed_port_url(),
+        CommitmentConfig::confirmed(),
+        Duration::from_millis(200),
+    ));
+    let builder = ExecutionBuilder::new(
+        chain,
+        pool.clone(),
+        keypair.clone(),
+        BuilderConfig::default(),
+    );
+    let exec = ThreadExecution {
+        thread,
+        state: &state,
+    };
+    let config = TxConfig {
+        priority: None,
+        compute_unit_limit: Some(200_000),
+        compute_unit_price: Some(10_000),
+    };
+
+    let build_and_release = || {
+        let output = complete_now(builder.build_execution_output(exec, &config, true, true))
+            .expect("durable build from the cached nonce value");
+        let signature = output.signature();
+        output.release_nonce().expect("lease still held");
+        signature
+    };
+
+    // The same message bytes the builder signs, for the baseline.
+    let (tx, guard) = complete_now(builder.build_execution_output(exec, &config, true, true))
+        .expect("durable build")
+        .into_parts();
+    guard
+        .expect("durable build holds the nonce")
+        .release()
+        .unwrap();
+    let message = tx.message.serialize();
+    assert_eq!(keypair.sign_message(&message), tx.signatures[0]);
+
+    let mut group = c.benchmark_group("builder");
+    group.bench_function("build_and_sign_durable", |b| {
+        b.iter(|| black_box(build_and_release()))
+    });
+    group.bench_function("bare_ed25519_sign", |b| {
+        b.iter(|| black_box(keypair.sign_message(black_box(&message))))
+    });
+    group.finish();
+    assert_eq!(pool.available(), 1, "every lease went back to the pool");
+}
+
+criterion_group!(benches, builder_vs_bare_signature);
+criterion_main!(benches);

@@ -1,0 +1,696 @@
+//! The executor: turns a due thread into exactly one landed execution.
+//!
+//! Owns: judging a due thread against its on-chain state, holding its lease (durable
+//! threads), building, persisting before sending, sending, batched confirmation, and the
+//! replay of unconfirmed executions (priority delays, nonce refresh, dead-lettering after
+//! `max_retries`). Must not: decide when a thread is due (the scheduler does) or talk to
+//! any chain but through `Chain`.
+//!
+//! Exactly once: the thread program runs each due time of a thread at most once (every
+//! execution moves `next_due` on and bumps `exec_count`), so the keeper only has to make
+//! sure nothing is lost. Each execution is identified by (thread, `exec_count` when
+//! built) and persisted before it is sent; after a crash, a failure or a timeout the
+//! thread's on-chain `exec_count` tells whether it already ran.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anchor_lang::AccountDeserialize;
+use serde::{Deserialize, Serialize};
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::Signature;
+use solana_sdk::transaction::{TransactionError, VersionedTransaction};
+use thread::state::{Durability, Thread};
+
+use crate::builder::priority::ExecutionPriority;
+use crate::builder::{
+    parse_nonce, BuildError, ExecutionBuilder, ThreadExecution, TxBuildOutput, TxConfig,
+};
+use crate::chain::{Chain, ChainError};
+use crate::leases::{LeaseManager, LeaseStatus};
+use crate::metrics::Metrics;
+use crate::store::{ExecState, Execution, NewExecution, RetryDecision, Store};
+
+/// Executor settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// Attempts after the first before an execution is dead-lettered.
+    pub max_retries: u32,
+    /// Priority of non-durable executions.
+    pub non_durable_priority: ExecutionPriority,
+    /// Priority of durable executions (raised from Low by the builder's policy).
+    pub durable_priority: ExecutionPriority,
+    /// A sent transaction with no status after this long is treated as dropped and
+    /// replayed (seconds).
+    pub confirm_timeout_secs: u64,
+    /// Rows taken per replay tick.
+    pub replay_batch: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            non_durable_priority: ExecutionPriority::Medium,
+            durable_priority: ExecutionPriority::High,
+            confirm_timeout_secs: 60,
+            replay_batch: 64,
+        }
+    }
+}
+
+/// What happened to one due thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// Sent; confirmation follows in `confirm_tick`.
+    Submitted { id: i64, signature: Signature },
+    /// Persisted but not sent yet (the chain was unavailable); the replay takes over.
+    Deferred { id: i64, reason: String },
+    /// Nothing to do: already executed, paused, gone, not ours, or not yet due.
+    Skipped(SkipReason),
+    /// Could not be built or persisted; the scheduler will offer it again.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    Gone,
+    Paused,
+    AlreadyExecuted,
+    NotDue,
+    LeasedByOther(Pubkey),
+    InFlight,
+}
+
+/// What the executor did, for whoever watches (the sandbox prints these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecEvent {
+    Submitted {
+        thread: Pubkey,
+        exec_count: u64,
+        signature: Signature,
+        durable: bool,
+    },
+    Confirmed {
+        thread: Pubkey,
+        exec_count: u64,
+        signature: Signature,
+    },
+    Replayed {
+        thread: Pubkey,
+        exec_count: u64,
+        retry: bool,
+    },
+    Superseded {
+        thread: Pubkey,
+        exec_count: u64,
+    },
+    DeadLettered {
+        thread: Pubkey,
+        exec_count: u64,
+        reason: String,
+    },
+}
+
+/// A sent execution waiting for its status; holds the nonce guard until it resolves.
+struct InFlight {
+    id: i64,
+    thread: Pubkey,
+    exec_count: u64,
+    sent_at: tokio::time::Instant,
+    output: Option<TxBuildOutput>,
+}
+
+pub struct Executor {
+    chain: Arc<dyn Chain>,
+    builder: Arc<ExecutionBuilder>,
+    leases: Arc<LeaseManager>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    config: ExecutorConfig,
+    in_flight: Mutex<HashMap<Signature, InFlight>>,
+    events: Option<tokio::sync::broadcast::Sender<ExecEvent>>,
+}
+
+impl Executor {
+    pub fn new(
+        chain: Arc<dyn Chain>,
+        builder: Arc<ExecutionBuilder>,
+        leases: Arc<LeaseManager>,
+        store: Store,
+        metrics: Arc<Metrics>,
+        config: ExecutorConfig,
+    ) -> Self {
+        Self {
+            chain,
+            builder,
+            leases,
+            store,
+            metrics,
+            config,
+            in_flight: Mutex::new(HashMap::new()),
+            events: None,
+        }
+    }
+
+    /// Publishes every `ExecEvent` on `events`.
+    pub fn with_events(mut self, events: tokio::sync::broadcast::Sender<ExecEvent>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    fn emit(&self, event: ExecEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn leases(&self) -> &LeaseManager {
+        &self.leases
+    }
+
+    /// Executions sent and not yet resolved.
+    pub fn in_flight_len(&self) -> usize {
+        self.lock_in_flight().len()
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Signature, InFlight>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The thread's current on-chain state, the judge of what has run.
+    async fn thread_state(&self, thread: &Pubkey) -> Result<Option<Thread>, ChainError> {
+        let Some(account) = self.chain.get_account(thread).await? else {
+            return Ok(None);
+        };
+        if account.owner != thread::ID {
+            return Ok(None);
+        }
+        Ok(Thread::try_deserialize(&mut account.data.as_slice()).ok())
+    }
+
+    fn priority_of(&self, state: &Thread) -> ExecutionPriority {
+        match state.durability {
+            Durability::Durable { .. } => self.config.durable_priority,
+            Durability::NonDurable => self.config.non_durable_priority,
+        }
+    }
+
+    /// Executes `thread`, which the scheduler found due at `exec_count`.
+    pub async fn execute(&self, thread: Pubkey, exec_count: u64) -> ExecOutcome {
+        let state = match self.thread_state(&thread).await {
+            Ok(Some(state)) => state,
+            Ok(None) => return ExecOutcome::Skipped(SkipReason::Gone),
+            Err(e) => return ExecOutcome::Failed(e.to_string()),
+        };
+        if state.exec_count != exec_count {
+            return ExecOutcome::Skipped(SkipReason::AlreadyExecuted);
+        }
+        if state.paused {
+            return ExecOutcome::Skipped(SkipReason::Paused);
+        }
+        // A persisted execution for this due time owns it (in flight, replaying, or in
+        // the dead-letter queue until an operator retries it).
+        match self.store.find(&thread, exec_count) {
+            Ok(Some(_)) => return ExecOutcome::Skipped(SkipReason::InFlight),
+            Ok(None) => {}
+            Err(e) => return ExecOutcome::Failed(format!("store: {e}")),
+        }
+        let durable = matches!(state.durability, Durability::Durable { .. });
+        if durable {
+            let slot = match self.chain.clock().await {
+                Ok(clock) => clock.slot,
+                Err(e) => return ExecOutcome::Failed(e.to_string()),
+            };
+            match self.leases.ensure(&thread, &state, slot).await {
+                Ok(LeaseStatus::Held { .. }) => {}
+                Ok(LeaseStatus::HeldByOther { holder, .. }) => {
+                    return ExecOutcome::Skipped(SkipReason::LeasedByOther(holder))
+                }
+                Err(e) => return ExecOutcome::Failed(format!("lease: {e}")),
+            }
+        }
+        let priority = self.priority_of(&state);
+        let output = match self.build(&thread, &state, priority).await {
+            Ok(output) => output,
+            Err(BuildError::SimulationFailed { err, .. }) if is_not_due(&err) => {
+                return ExecOutcome::Skipped(SkipReason::NotDue)
+            }
+            Err(e) => return ExecOutcome::Failed(format!("build: {e}")),
+        };
+        let record = NewExecution {
+            thread,
+            exec_count_at_build: exec_count,
+            nonce_account: state.nonce_account().ok(),
+            nonce_value: durable
+                .then(|| output.tx.message.recent_blockhash())
+                .copied(),
+            signature: output.tx.signatures[0],
+            transaction: match bincode::serialize(&output.tx) {
+                Ok(bytes) => bytes,
+                Err(e) => return ExecOutcome::Failed(format!("serialize: {e}")),
+            },
+            priority: output.priority,
+            max_retries: self.config.max_retries,
+        };
+        let id = match self.store.persist(record) {
+            Ok(id) => id,
+            Err(e) => return ExecOutcome::Failed(format!("persist: {e}")),
+        };
+        self.send(id, &thread, exec_count, output).await
+    }
+
+    /// Threads with an execution sent and not yet resolved.
+    pub fn in_flight_threads(&self) -> Vec<Pubkey> {
+        self.lock_in_flight().values().map(|f| f.thread).collect()
+    }
+
+    async fn build(
+        &self,
+        thread: &Pubkey,
+        state: &Thread,
+        priority: ExecutionPriority,
+    ) -> Result<TxBuildOutput, BuildError> {
+        let durable = matches!(state.durability, Durability::Durable { .. });
+        let config = TxConfig {
+            priority: Some(priority),
+            ..TxConfig::default()
+        };
+        let exec = ThreadExecution {
+            thread: *thread,
+            state,
+        };
+        let result = self
+            .builder
+            .build_execution_output(exec, &config, true, durable)
+            .await;
+        if let (Err(BuildError::SimulationFailed { err, .. }), Ok(nonce)) =
+            (&result, state.nonce_account())
+        {
+            // A durable simulation anchored on a stale cached nonce value fails like this;
+            // the next build reads the value afresh.
+            if matches!(err, TransactionError::BlockhashNotFound) {
+                self.builder.pool().invalidate(&nonce);
+            }
+        }
+        result
+    }
+
+    /// Sends a persisted execution and records the outcome.
+    async fn send(
+        &self,
+        id: i64,
+        thread: &Pubkey,
+        exec_count: u64,
+        mut output: TxBuildOutput,
+    ) -> ExecOutcome {
+        let priority = output.priority;
+        match self.chain.send(&output.tx).await {
+            Ok(signature) => {
+                if let Err(e) = self.store.mark_sent(id, self.store.now()) {
+                    tracing::error!(id, error = %e, "could not record a sent execution");
+                }
+                if let Some(guard) = output.nonce_guard.as_mut() {
+                    guard.mark_used();
+                }
+                self.metrics
+                    .executions_submitted_total
+                    .with_label_values(&[priority.as_str()])
+                    .inc();
+                let durable = output.nonce_guard.is_some();
+                self.lock_in_flight().insert(
+                    signature,
+                    InFlight {
+                        id,
+                        thread: *thread,
+                        exec_count,
+                        sent_at: tokio::time::Instant::now(),
+                        output: Some(output),
+                    },
+                );
+                self.emit(ExecEvent::Submitted {
+                    thread: *thread,
+                    exec_count,
+                    signature,
+                    durable,
+                });
+                ExecOutcome::Submitted { id, signature }
+            }
+            Err(e) => {
+                let _ = output.release_nonce();
+                let reason = e.to_string();
+                if let ChainError::Rejected(err) = &e {
+                    self.on_nonce_rejection(thread, err);
+                }
+                self.retry_later(id, priority, &reason);
+                ExecOutcome::Deferred { id, reason }
+            }
+        }
+    }
+
+    fn on_nonce_rejection(&self, thread: &Pubkey, err: &TransactionError) {
+        if matches!(err, TransactionError::BlockhashNotFound) {
+            tracing::debug!(%thread, "execution rejected on its blockhash or nonce; will refresh");
+        }
+    }
+
+    /// Schedules the next attempt after the priority's replay delay, or dead-letters.
+    fn retry_later(&self, id: i64, priority: ExecutionPriority, reason: &str) {
+        let delay = i64::try_from(priority.replay_delay().as_secs()).unwrap_or(i64::MAX);
+        let at = self.store.now().saturating_add(delay);
+        match self.store.schedule_retry(id, at, reason) {
+            Ok(RetryDecision::DeadLettered) => {
+                self.metrics.dead_lettered_total.inc();
+                if let Ok(dlq) = self.store.dlq_len() {
+                    self.metrics
+                        .dlq_size
+                        .set(i64::try_from(dlq).unwrap_or(i64::MAX));
+                }
+                tracing::error!(id, reason, "execution moved to the dead-letter queue");
+                if let Ok(Some(row)) = self.store.get(id) {
+                    self.emit(ExecEvent::DeadLettered {
+                        thread: row.thread,
+                        exec_count: row.exec_count_at_build,
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+            Ok(RetryDecision::Scheduled { retry_count }) => {
+                tracing::warn!(id, retry_count, reason, "execution will be replayed");
+            }
+            Err(e) => tracing::error!(id, error = %e, "could not schedule a replay"),
+        }
+    }
+
+    /// Resolves sent executions with one `getSignatureStatuses` per 256 signatures, and
+    /// returns the threads whose executions resolved (their state changed, or they may be
+    /// issued again).
+    pub async fn confirm_tick(&self) -> Result<Vec<Pubkey>, ChainError> {
+        let pending: Vec<(Signature, Pubkey)> = self
+            .lock_in_flight()
+            .iter()
+            .map(|(s, f)| (*s, f.thread))
+            .collect();
+        let pending_threads: HashMap<Signature, Pubkey> = pending.iter().copied().collect();
+        let pending: Vec<Signature> = pending.into_iter().map(|(s, _)| s).collect();
+        let mut resolved = Vec::new();
+        for chunk in pending.chunks(256) {
+            let statuses = self.chain.signature_statuses(chunk).await?;
+            for (signature, status) in chunk.iter().zip(statuses) {
+                match status {
+                    Some(status) if status.err.is_none() && status.confirmed => {
+                        self.resolve_confirmed(signature);
+                        resolved.extend(pending_threads.get(signature));
+                    }
+                    Some(status) => {
+                        if let Some(err) = status.err {
+                            self.resolve_failed(signature, err).await;
+                            resolved.extend(pending_threads.get(signature));
+                        }
+                    }
+                    None => {
+                        if self.resolve_if_timed_out(signature) {
+                            resolved.extend(pending_threads.get(signature));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    fn take_in_flight(&self, signature: &Signature) -> Option<InFlight> {
+        self.lock_in_flight().remove(signature)
+    }
+
+    fn resolve_confirmed(&self, signature: &Signature) {
+        let Some(mut flight) = self.take_in_flight(signature) else {
+            return;
+        };
+        if let Err(e) = self.store.mark_confirmed(flight.id) {
+            tracing::error!(id = flight.id, error = %e, "could not record a confirmation");
+        }
+        if let Some(output) = flight.output.take() {
+            if let Some(guard) = &output.nonce_guard {
+                // The nonce advanced with this transaction.
+                self.builder.pool().invalidate(&guard.nonce());
+                self.metrics.nonce_advances_total.inc();
+            }
+            let _ = output.release_nonce();
+        }
+        self.metrics.executions_confirmed_total.inc();
+        self.metrics
+            .confirmation_latency_seconds
+            .observe(flight.sent_at.elapsed().as_secs_f64());
+        tracing::info!(thread = %flight.thread, exec_count = flight.exec_count, %signature, "execution confirmed");
+        self.emit(ExecEvent::Confirmed {
+            thread: flight.thread,
+            exec_count: flight.exec_count,
+            signature: *signature,
+        });
+    }
+
+    async fn resolve_failed(&self, signature: &Signature, err: TransactionError) {
+        let Some(mut flight) = self.take_in_flight(signature) else {
+            return;
+        };
+        let priority = flight
+            .output
+            .as_ref()
+            .map_or(ExecutionPriority::Medium, |o| o.priority);
+        if let Some(output) = flight.output.take() {
+            if let Some(guard) = &output.nonce_guard {
+                // A durable transaction that executed and failed still advanced its nonce.
+                self.builder.pool().invalidate(&guard.nonce());
+            }
+            let _ = output.release_nonce();
+        }
+        self.metrics
+            .executions_failed_total
+            .with_label_values(&["on_chain"])
+            .inc();
+        match self.thread_state(&flight.thread).await {
+            Ok(Some(state)) if state.exec_count > flight.exec_count => {
+                let _ = self
+                    .store
+                    .mark_superseded(flight.id, "the due time ran in another transaction");
+            }
+            Ok(None) => {
+                let _ = self
+                    .store
+                    .mark_superseded(flight.id, "thread no longer exists");
+            }
+            _ => self.retry_later(flight.id, priority, &format!("failed on chain: {err}")),
+        }
+    }
+
+    /// A sent transaction the chain never reported: dropped somewhere. Replay it.
+    fn resolve_if_timed_out(&self, signature: &Signature) -> bool {
+        let timeout = Duration::from_secs(self.config.confirm_timeout_secs);
+        let expired = self
+            .lock_in_flight()
+            .get(signature)
+            .is_some_and(|f| f.sent_at.elapsed() >= timeout);
+        if !expired {
+            return false;
+        }
+        let Some(mut flight) = self.take_in_flight(signature) else {
+            return false;
+        };
+        let priority = flight
+            .output
+            .as_ref()
+            .map_or(ExecutionPriority::Medium, |o| o.priority);
+        if let Some(output) = flight.output.take() {
+            let _ = output.release_nonce();
+        }
+        self.retry_later(
+            flight.id,
+            priority,
+            "no status before the confirmation timeout",
+        );
+        true
+    }
+
+    /// Replays executions whose next attempt is due: re-sends the stored transaction, or
+    /// rebuilds it when its nonce has advanced (or its blockhash expired) without it.
+    pub async fn replay_tick(&self) -> usize {
+        let rows = match self
+            .store
+            .due_for_replay(self.store.now(), self.config.replay_batch)
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the replay queue failed");
+                return 0;
+            }
+        };
+        let mut replayed = 0;
+        for row in rows {
+            if self.lock_in_flight().values().any(|f| f.id == row.id) {
+                continue;
+            }
+            self.metrics.replay_attempts_total.inc();
+            if self.replay(row).await {
+                replayed += 1;
+            }
+        }
+        replayed
+    }
+
+    /// Every unfinished execution of a previous run, replayed now: the start-up recovery.
+    pub async fn recover(&self) -> usize {
+        let rows = match self.store.unfinished() {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "reading unfinished executions failed");
+                return 0;
+            }
+        };
+        let count = rows.len();
+        for row in rows {
+            self.replay(row).await;
+        }
+        count
+    }
+
+    async fn replay(&self, row: Execution) -> bool {
+        let state = match self.thread_state(&row.thread).await {
+            Ok(Some(state)) => state,
+            Ok(None) => {
+                let _ = self
+                    .store
+                    .mark_superseded(row.id, "thread no longer exists");
+                return false;
+            }
+            Err(e) => {
+                self.retry_later(row.id, row.priority, &e.to_string());
+                return false;
+            }
+        };
+        if state.exec_count > row.exec_count_at_build {
+            let _ = self
+                .store
+                .mark_superseded(row.id, "the due time already ran");
+            self.metrics.replay_successes_total.inc();
+            self.emit(ExecEvent::Superseded {
+                thread: row.thread,
+                exec_count: row.exec_count_at_build,
+            });
+            return false;
+        }
+        self.emit(ExecEvent::Replayed {
+            thread: row.thread,
+            exec_count: row.exec_count_at_build,
+            retry: row.retry_count > 0,
+        });
+        let stored: Option<VersionedTransaction> = bincode::deserialize(&row.transaction).ok();
+        let reusable = match (&state.durability, row.nonce_value, &stored) {
+            (Durability::Durable { nonce_account }, Some(value), Some(_)) => {
+                self.current_nonce_value(nonce_account).await == Some(value)
+            }
+            _ => false,
+        };
+        if reusable && row.state != ExecState::Dead {
+            let tx = stored.unwrap_or_default();
+            let output_priority = row.priority;
+            return match self.chain.send(&tx).await {
+                Ok(signature) => {
+                    let _ = self.store.mark_sent(row.id, self.store.now());
+                    self.lock_in_flight().insert(
+                        signature,
+                        InFlight {
+                            id: row.id,
+                            thread: row.thread,
+                            exec_count: row.exec_count_at_build,
+                            sent_at: tokio::time::Instant::now(),
+                            output: None,
+                        },
+                    );
+                    true
+                }
+                Err(e) => {
+                    self.retry_later(row.id, output_priority, &e.to_string());
+                    false
+                }
+            };
+        }
+        // Rebuild: a non-durable blockhash expires, and a durable nonce that advanced
+        // without this execution makes the stored transaction unusable.
+        if matches!(state.durability, Durability::Durable { .. }) {
+            let slot = self.chain.clock().await.map(|c| c.slot).unwrap_or_default();
+            match self.leases.ensure(&row.thread, &state, slot).await {
+                Ok(LeaseStatus::Held { .. }) => {}
+                Ok(LeaseStatus::HeldByOther { holder, .. }) => {
+                    let _ = self
+                        .store
+                        .mark_superseded(row.id, &format!("thread leased by {holder}"));
+                    return false;
+                }
+                Err(e) => {
+                    self.retry_later(row.id, row.priority, &format!("lease: {e}"));
+                    return false;
+                }
+            }
+            if let Ok(nonce) = state.nonce_account() {
+                self.builder.pool().invalidate(&nonce);
+            }
+        }
+        let output = match self.build(&row.thread, &state, row.priority).await {
+            Ok(output) => output,
+            Err(e) => {
+                self.retry_later(row.id, row.priority, &format!("rebuild: {e}"));
+                return false;
+            }
+        };
+        let bytes = match bincode::serialize(&output.tx) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.retry_later(row.id, row.priority, &format!("serialize: {e}"));
+                return false;
+            }
+        };
+        let nonce_value = state
+            .nonce_account()
+            .ok()
+            .map(|_| *output.tx.message.recent_blockhash());
+        if let Err(e) =
+            self.store
+                .replace_transaction(row.id, bytes, output.tx.signatures[0], nonce_value)
+        {
+            tracing::error!(id = row.id, error = %e, "could not store the rebuilt transaction");
+            return false;
+        }
+        matches!(
+            self.send(row.id, &row.thread, row.exec_count_at_build, output)
+                .await,
+            ExecOutcome::Submitted { .. }
+        )
+    }
+
+    async fn current_nonce_value(&self, nonce: &Pubkey) -> Option<solana_sdk::hash::Hash> {
+        let account = self.chain.get_account(nonce).await.ok()??;
+        parse_nonce(&account.data).map(|(_, value)| value)
+    }
+}
+
+/// The thread program's "not due yet" / "already completed" errors: the scheduler's view
+/// was ahead of the chain, or another keeper got there first.
+fn is_not_due(err: &TransactionError) -> bool {
+    use thread::errors::ThreadError;
+    let not_due = 6000 + ThreadError::ThreadNotDue as u32;
+    let completed = 6000 + ThreadError::ThreadCompleted as u32;
+    matches!(
+        err,
+        TransactionError::InstructionError(_, solana_sdk::instruction::InstructionError::Custom(code))
+            if *code == not_due || *code == completed
+    )
+}

@@ -1,0 +1,892 @@
+//! Health of the keeper (seed 000, "Monitoring and Alerting"): the [`HealthCheck`]s, the
+//! [`HealthRegistry`] that runs them, and the answers of the health server's `/health`
+//! (liveness) and `/ready` (readiness) endpoints (served by [`crate::http`]).
+//!
+//! Owns: running the checks (concurrently, each bounded by a timeout), remembering their
+//! last results, judging readiness (every *critical* check healthy), and the
+//! `keeper_invalid_nonces` gauge. The checks:
+//! - [`RpcCheck`]: the chain answers `latest_blockhash` within a timeout;
+//! - [`NonceAccountsCheck`]: every nonce account this keeper relies on exists, belongs
+//!   to the system program, is an initialized nonce whose authority is the expected one,
+//!   and holds at least the rent-exempt minimum for its 80 bytes.
+//!
+//! Must not: change what the keeper does. The operating mode is reported here (read from
+//! the [`DegradationMonitor`] given to [`HealthRegistry::with_degradation`], which owns
+//! it and its gauge) but does not affect readiness: a keeper in maintenance is still
+//! ready when its dependencies are, and the mode has its own alert.
+//!
+//! Liveness never fails on a dependency: `/health` answers 200 with the last results as
+//! long as the process can answer at all, so an RPC outage makes the keeper *unready*,
+//! never restarted.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{json, Value};
+use solana_nonce::state::State as NonceState;
+use solana_nonce::versions::Versions;
+use solana_sdk::account::Account;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::rent::Rent;
+use tokio::time::Instant;
+
+use crate::chain::{Chain, ChainError};
+use crate::degradation::DegradationMonitor;
+use crate::metrics::Metrics;
+
+/// Size of a nonce account's data, whose rent-exempt minimum a nonce account must hold.
+pub const NONCE_ACCOUNT_LEN: usize = NonceState::size();
+
+/// What one check found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HealthStatus {
+    pub healthy: bool,
+    /// One line for operators: what is wrong, or what was verified.
+    pub message: String,
+    /// Figures the check measured (`latency_seconds`, `invalid`, ...), by name.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl HealthStatus {
+    pub fn healthy(message: impl Into<String>) -> Self {
+        Self {
+            healthy: true,
+            message: message.into(),
+            metrics: BTreeMap::new(),
+        }
+    }
+
+    pub fn unhealthy(message: impl Into<String>) -> Self {
+        Self {
+            healthy: false,
+            message: message.into(),
+            metrics: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_metric(mut self, name: &str, value: f64) -> Self {
+        self.metrics.insert(name.to_owned(), value);
+        self
+    }
+}
+
+/// One health check, as in the seed.
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// A stable name, unique within a registry: the key of the check in the JSON bodies.
+    fn name(&self) -> &str;
+
+    /// Whether the keeper is unready while this check fails.
+    fn critical(&self) -> bool;
+
+    /// Runs the check. Should bound its own time; the registry also cuts it off after
+    /// its check timeout.
+    async fn check(&self) -> HealthStatus;
+}
+
+/// The chain endpoint answers `latest_blockhash` within a timeout. Critical.
+pub struct RpcCheck {
+    chain: Arc<dyn Chain>,
+    name: String,
+    timeout: Duration,
+}
+
+impl RpcCheck {
+    /// Named `rpc:<endpoint>`; fails when the call errs or takes longer than `timeout`.
+    pub fn new(chain: Arc<dyn Chain>, timeout: Duration) -> Self {
+        let name = format!("rpc:{}", chain.endpoint());
+        Self {
+            chain,
+            name,
+            timeout,
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for RpcCheck {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn critical(&self) -> bool {
+        true
+    }
+
+    /// Healthy with `latency_seconds`, or unhealthy naming the error or the timeout.
+    async fn check(&self) -> HealthStatus {
+        let started = Instant::now();
+        match tokio::time::timeout(self.timeout, self.chain.latest_blockhash()).await {
+            Ok(Ok(blockhash)) => {
+                let latency = started.elapsed();
+                HealthStatus::healthy(format!(
+                    "latest blockhash {blockhash} in {} ms",
+                    latency.as_millis()
+                ))
+                .with_metric("latency_seconds", latency.as_secs_f64())
+            }
+            Ok(Err(error)) => HealthStatus::unhealthy(format!("latest_blockhash failed: {error}"))
+                .with_metric("latency_seconds", started.elapsed().as_secs_f64()),
+            Err(_) => HealthStatus::unhealthy(format!(
+                "latest_blockhash timed out after {} ms",
+                self.timeout.as_millis()
+            ))
+            .with_metric("latency_seconds", started.elapsed().as_secs_f64()),
+        }
+    }
+}
+
+/// Why a nonce account cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NonceProblem {
+    #[error("account does not exist")]
+    Missing,
+    #[error("owned by {owner}, not the system program")]
+    WrongOwner { owner: Pubkey },
+    #[error("not a nonce account ({len} bytes of data)")]
+    NotNonce { len: usize },
+    #[error("nonce account is not initialized")]
+    Uninitialized,
+    #[error("authority is {actual}, expected {expected}")]
+    WrongAuthority { expected: Pubkey, actual: Pubkey },
+    #[error("balance of {lamports} lamports is below the rent-exempt minimum of {minimum}")]
+    BelowRentExempt { lamports: u64, minimum: u64 },
+}
+
+impl NonceProblem {
+    /// Stable label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::WrongOwner { .. } => "wrong_owner",
+            Self::NotNonce { .. } => "not_nonce",
+            Self::Uninitialized => "uninitialized",
+            Self::WrongAuthority { .. } => "wrong_authority",
+            Self::BelowRentExempt { .. } => "below_rent_exempt",
+        }
+    }
+}
+
+/// Checks one nonce account (`None`: it does not exist), in the order the problems are
+/// listed in [`NonceProblem`]; the first one found is reported.
+pub fn validate_nonce_account(
+    account: Option<&Account>,
+    expected_authority: &Pubkey,
+    rent_exempt_minimum: u64,
+) -> Result<(), NonceProblem> {
+    let account = account.ok_or(NonceProblem::Missing)?;
+    if account.owner != solana_sdk_ids::system_program::ID {
+        return Err(NonceProblem::WrongOwner {
+            owner: account.owner,
+        });
+    }
+    let not_nonce = NonceProblem::NotNonce {
+        len: account.data.len(),
+    };
+    if account.data.len() != NONCE_ACCOUNT_LEN {
+        return Err(not_nonce);
+    }
+    let versions: Versions = bincode::deserialize(&account.data).map_err(|_| not_nonce)?;
+    let authority = match versions.state() {
+        NonceState::Initialized(data) => data.authority,
+        NonceState::Uninitialized => return Err(NonceProblem::Uninitialized),
+    };
+    if authority != *expected_authority {
+        return Err(NonceProblem::WrongAuthority {
+            expected: *expected_authority,
+            actual: authority,
+        });
+    }
+    if account.lamports < rent_exempt_minimum {
+        return Err(NonceProblem::BelowRentExempt {
+            lamports: account.lamports,
+            minimum: rent_exempt_minimum,
+        });
+    }
+    Ok(())
+}
+
+/// The nonce accounts to check, each with the authority it must have: a shared handle,
+/// updated at run time as leases are claimed (`insert`) and released (`remove`). Clones
+/// share the same set.
+#[derive(Clone, Debug, Default)]
+pub struct WatchedNonces(Arc<RwLock<BTreeMap<Pubkey, Pubkey>>>);
+
+impl WatchedNonces {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Watches `nonce`, which must have `authority`; replaces its previous authority.
+    pub fn insert(&self, nonce: Pubkey, authority: Pubkey) {
+        self.write().insert(nonce, authority);
+    }
+
+    /// Stops watching `nonce`; its expected authority, if it was watched.
+    pub fn remove(&self, nonce: &Pubkey) -> Option<Pubkey> {
+        self.write().remove(nonce)
+    }
+
+    /// Replaces the whole set.
+    pub fn replace(&self, nonces: impl IntoIterator<Item = (Pubkey, Pubkey)>) {
+        *self.write() = nonces.into_iter().collect();
+    }
+
+    /// `(nonce account, expected authority)` pairs, in address order.
+    pub fn snapshot(&self) -> Vec<(Pubkey, Pubkey)> {
+        self.read().iter().map(|(n, a)| (*n, *a)).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Pubkey, Pubkey>> {
+        // Nothing panics while holding the lock half-way through an update.
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Pubkey, Pubkey>> {
+        self.0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Every watched nonce account is usable (see [`validate_nonce_account`]). Critical, as
+/// in the seed. Sets `keeper_invalid_nonces` after each scan that could read the chain
+/// (a failed read leaves the gauge as it was and fails the check).
+///
+/// The rent-exempt minimum comes from the chain, not a constant: the check reads the
+/// Rent sysvar account in the same `get_multiple_accounts` call as the nonce accounts
+/// (so the [`Chain`] trait needs no rent method and the check costs one request), and
+/// computes `Rent::minimum_balance(80)`. [`NonceAccountsCheck::with_rent_exempt_minimum`]
+/// fixes the minimum instead, for callers that already know it.
+pub struct NonceAccountsCheck {
+    chain: Arc<dyn Chain>,
+    metrics: Arc<Metrics>,
+    watched: WatchedNonces,
+    rent_exempt_minimum: Option<u64>,
+}
+
+impl NonceAccountsCheck {
+    /// Checks the accounts in `watched` (keep a clone to update it).
+    pub fn new(chain: Arc<dyn Chain>, metrics: Arc<Metrics>, watched: WatchedNonces) -> Self {
+        Self {
+            chain,
+            metrics,
+            watched,
+            rent_exempt_minimum: None,
+        }
+    }
+
+    /// Uses `lamports` as the rent-exempt minimum instead of reading the Rent sysvar.
+    pub fn with_rent_exempt_minimum(mut self, lamports: u64) -> Self {
+        self.rent_exempt_minimum = Some(lamports);
+        self
+    }
+
+    /// The shared set of accounts this check watches.
+    pub fn watched(&self) -> &WatchedNonces {
+        &self.watched
+    }
+
+    /// Reads the watched accounts (and the Rent sysvar unless the minimum is fixed) and
+    /// returns the invalid ones with their problem, in address order, and how many were
+    /// checked. Updates `keeper_invalid_nonces` when the read succeeds.
+    pub async fn scan(&self) -> Result<(usize, Vec<(Pubkey, NonceProblem)>), ChainError> {
+        let watched = self.watched.snapshot();
+        if watched.is_empty() {
+            self.metrics.invalid_nonces.set(0);
+            return Ok((0, Vec::new()));
+        }
+        let mut keys: Vec<Pubkey> = watched.iter().map(|(nonce, _)| *nonce).collect();
+        if self.rent_exempt_minimum.is_none() {
+            keys.push(solana_sdk_ids::sysvar::rent::ID);
+        }
+        let mut accounts = self.chain.get_multiple_accounts(&keys).await?;
+        if accounts.len() != keys.len() {
+            return Err(ChainError::Rpc(format!(
+                "asked for {} accounts, got {}",
+                keys.len(),
+                accounts.len()
+            )));
+        }
+        let minimum = match self.rent_exempt_minimum {
+            Some(minimum) => minimum,
+            None => {
+                let rent = accounts
+                    .pop()
+                    .flatten()
+                    .ok_or_else(|| ChainError::Rpc("the Rent sysvar account is missing".into()))?;
+                let rent: Rent = bincode::deserialize(&rent.data)
+                    .map_err(|e| ChainError::Rpc(format!("the Rent sysvar is unreadable: {e}")))?;
+                rent.minimum_balance(NONCE_ACCOUNT_LEN)
+            }
+        };
+        let invalid: Vec<(Pubkey, NonceProblem)> = watched
+            .iter()
+            .zip(&accounts)
+            .filter_map(|((nonce, authority), account)| {
+                validate_nonce_account(account.as_ref(), authority, minimum)
+                    .err()
+                    .map(|problem| (*nonce, problem))
+            })
+            .collect();
+        self.metrics
+            .invalid_nonces
+            .set(i64::try_from(invalid.len()).unwrap_or(i64::MAX));
+        Ok((watched.len(), invalid))
+    }
+}
+
+#[async_trait]
+impl HealthCheck for NonceAccountsCheck {
+    fn name(&self) -> &str {
+        "nonce_accounts"
+    }
+
+    fn critical(&self) -> bool {
+        true
+    }
+
+    /// Unhealthy when any account is invalid (each named with its problem) or the chain
+    /// could not be read; metrics `checked` and `invalid` (the latter only when read).
+    async fn check(&self) -> HealthStatus {
+        match self.scan().await {
+            Ok((checked, invalid)) if invalid.is_empty() => {
+                HealthStatus::healthy(format!("{checked} nonce {} valid", accounts(checked)))
+                    .with_metric("checked", checked as f64)
+                    .with_metric("invalid", 0.0)
+            }
+            Ok((checked, invalid)) => {
+                let details: Vec<String> = invalid
+                    .iter()
+                    .map(|(nonce, problem)| format!("{nonce}: {problem}"))
+                    .collect();
+                HealthStatus::unhealthy(format!(
+                    "{} of {checked} nonce {} invalid: {}",
+                    invalid.len(),
+                    accounts(checked),
+                    details.join("; ")
+                ))
+                .with_metric("checked", checked as f64)
+                .with_metric("invalid", invalid.len() as f64)
+            }
+            Err(error) => {
+                HealthStatus::unhealthy(format!("could not read the nonce accounts: {error}"))
+                    .with_metric("checked", 0.0)
+            }
+        }
+    }
+}
+
+/// The last result of one check, as the JSON bodies show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckResult {
+    pub critical: bool,
+    #[serde(flatten)]
+    pub status: HealthStatus,
+    /// When the check finished, in milliseconds since the Unix epoch.
+    pub checked_at_unix_ms: u64,
+    /// How long it ran.
+    pub duration_ms: u64,
+}
+
+/// The last results of every check, by name, and the operating mode.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// `full`, `degraded` or `maintenance` ([`HealthRegistry::mode`]).
+    pub mode: &'static str,
+    pub checks: BTreeMap<String, CheckResult>,
+}
+
+impl Report {
+    /// Every critical check has a result and it is healthy.
+    pub fn ready(&self) -> bool {
+        self.failing().is_empty()
+    }
+
+    /// The critical checks that failed, by name.
+    pub fn failing(&self) -> Vec<(&str, &CheckResult)> {
+        self.checks
+            .iter()
+            .filter(|(_, result)| result.critical && !result.status.healthy)
+            .map(|(name, result)| (name.as_str(), result))
+            .collect()
+    }
+}
+
+/// The checks of one keeper and their last results.
+pub struct HealthRegistry {
+    metrics: Arc<Metrics>,
+    degradation: Option<Arc<DegradationMonitor>>,
+    checks: Vec<Arc<dyn HealthCheck>>,
+    check_timeout: Duration,
+    max_result_age: Duration,
+    last: RwLock<Option<(Instant, BTreeMap<String, CheckResult>)>>,
+}
+
+impl HealthRegistry {
+    /// No checks yet; each check is cut off after 10 s; `/ready` runs the checks on every
+    /// request (see [`HealthRegistry::with_max_result_age`]).
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            degradation: None,
+            checks: Vec::new(),
+            check_timeout: Duration::from_secs(10),
+            max_result_age: Duration::ZERO,
+            last: RwLock::new(None),
+        }
+    }
+
+    /// Adds a check.
+    ///
+    /// # Panics
+    /// When a check of the same name is already registered: names key the results.
+    pub fn with_check(mut self, check: impl HealthCheck + 'static) -> Self {
+        assert!(
+            self.checks.iter().all(|c| c.name() != check.name()),
+            "duplicate health check name {:?}",
+            check.name()
+        );
+        self.checks.push(Arc::new(check));
+        self
+    }
+
+    /// A check still running after `timeout` counts as failed.
+    pub fn with_check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
+        self
+    }
+
+    /// [`HealthRegistry::readiness`] reuses results younger than `age` instead of running
+    /// the checks again, so that bursts of probes cost one round of RPC calls.
+    pub fn with_max_result_age(mut self, age: Duration) -> Self {
+        self.max_result_age = age;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Reports the operating mode `monitor` decides.
+    pub fn with_degradation(mut self, monitor: Arc<DegradationMonitor>) -> Self {
+        self.degradation = Some(monitor);
+        self
+    }
+
+    /// The operating mode: `full`, `degraded` or `maintenance`; `full` without a
+    /// degradation monitor.
+    pub fn mode(&self) -> &'static str {
+        self.degradation
+            .as_ref()
+            .map_or("full", |monitor| monitor.mode().as_str())
+    }
+
+    /// Runs every check concurrently, each bounded by the check timeout, remembers and
+    /// returns the results. A check that panics or times out is reported unhealthy.
+    pub async fn run_checks(&self) -> Report {
+        let running: Vec<_> = self
+            .checks
+            .iter()
+            .map(|check| {
+                let check = check.clone();
+                let timeout = self.check_timeout;
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let status = tokio::time::timeout(timeout, check.check())
+                        .await
+                        .unwrap_or_else(|_| {
+                            HealthStatus::unhealthy(format!(
+                                "check timed out after {} ms",
+                                timeout.as_millis()
+                            ))
+                        });
+                    (status, started.elapsed())
+                })
+            })
+            .collect();
+        let mut results = BTreeMap::new();
+        for (check, task) in self.checks.iter().zip(running) {
+            let (status, took) = task.await.unwrap_or_else(|e| {
+                (
+                    HealthStatus::unhealthy(format!("check panicked: {e}")),
+                    Duration::ZERO,
+                )
+            });
+            results.insert(
+                check.name().to_owned(),
+                CheckResult {
+                    critical: check.critical(),
+                    status,
+                    checked_at_unix_ms: unix_ms(),
+                    duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                },
+            );
+        }
+        self.remember(&results);
+        Report {
+            mode: self.mode(),
+            checks: results,
+        }
+    }
+
+    /// The last results, without running anything (empty before the first run).
+    pub fn last_report(&self) -> Report {
+        let checks = self
+            .last
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|(_, results)| results.clone())
+            .unwrap_or_default();
+        Report {
+            mode: self.mode(),
+            checks,
+        }
+    }
+
+    /// The `/health` body: `status` is always `alive`; the last results and the mode are
+    /// for information. Runs nothing, so it answers even when every dependency is down.
+    pub fn liveness(&self) -> Value {
+        let report = self.last_report();
+        json!({
+            "status": "alive",
+            "mode": report.mode,
+            "checks": report.checks,
+        })
+    }
+
+    /// Whether the keeper is ready, and the `/ready` body: `ready`, `mode`, `failing`
+    /// (the critical checks that failed, with their messages) and every result. Runs the
+    /// checks unless the last results are younger than the maximum result age.
+    pub async fn readiness(&self) -> (bool, Value) {
+        let report = match self.fresh_results() {
+            Some(checks) => Report {
+                mode: self.mode(),
+                checks,
+            },
+            None => self.run_checks().await,
+        };
+        let ready = report.ready();
+        let failing: Vec<Value> = report
+            .failing()
+            .into_iter()
+            .map(|(name, result)| json!({ "name": name, "message": result.status.message }))
+            .collect();
+        let body = json!({
+            "ready": ready,
+            "mode": report.mode,
+            "failing": failing,
+            "checks": report.checks,
+        });
+        (ready, body)
+    }
+
+    /// Runs the checks every `interval` until `shutdown` completes, so that `/health`
+    /// and `keeper_invalid_nonces` stay current without probes.
+    pub async fn run(&self, interval: Duration, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = ticks.tick() => {
+                    self.run_checks().await;
+                }
+            }
+        }
+    }
+
+    fn fresh_results(&self) -> Option<BTreeMap<String, CheckResult>> {
+        if self.max_result_age.is_zero() {
+            return None;
+        }
+        let last = self
+            .last
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (at, results) = last.as_ref()?;
+        (at.elapsed() < self.max_result_age).then(|| results.clone())
+    }
+
+    /// Stores `results`, logging each check whose health changed.
+    fn remember(&self, results: &BTreeMap<String, CheckResult>) {
+        let mut last = self
+            .last
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (name, result) in results {
+            let was_healthy = last
+                .as_ref()
+                .and_then(|(_, previous)| previous.get(name))
+                .map(|previous| previous.status.healthy);
+            let healthy = result.status.healthy;
+            if was_healthy != Some(healthy) {
+                if healthy {
+                    tracing::info!(check = %name, message = %result.status.message, "health check healthy");
+                } else {
+                    tracing::warn!(
+                        check = %name,
+                        critical = result.critical,
+                        message = %result.status.message,
+                        "health check failing"
+                    );
+                }
+            }
+        }
+        *last = Some((Instant::now(), results.clone()));
+    }
+}
+
+fn accounts(count: usize) -> &'static str {
+    if count == 1 {
+        "account"
+    } else {
+        "accounts"
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::degradation::DegradationConfig;
+    use solana_nonce::state::{Data, DurableNonce};
+    use solana_sdk::hash::Hash;
+
+    struct Fixed {
+        name: &'static str,
+        critical: bool,
+        healthy: bool,
+    }
+
+    #[async_trait]
+    impl HealthCheck for Fixed {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn critical(&self) -> bool {
+            self.critical
+        }
+        async fn check(&self) -> HealthStatus {
+            if self.healthy {
+                HealthStatus::healthy("fine")
+            } else {
+                HealthStatus::unhealthy("broken")
+            }
+        }
+    }
+
+    struct Hangs;
+
+    #[async_trait]
+    impl HealthCheck for Hangs {
+        fn name(&self) -> &str {
+            "hangs"
+        }
+        fn critical(&self) -> bool {
+            true
+        }
+        async fn check(&self) -> HealthStatus {
+            std::future::pending().await
+        }
+    }
+
+    fn nonce_account(authority: &Pubkey, lamports: u64) -> Account {
+        let state = NonceState::Initialized(Data::new(
+            *authority,
+            DurableNonce::from_blockhash(&Hash::new_unique()),
+            5_000,
+        ));
+        Account {
+            lamports,
+            data: bincode::serialize(&Versions::new(state)).unwrap(),
+            owner: solana_sdk_ids::system_program::ID,
+            executable: false,
+            rent_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn nonce_validation_names_each_problem() {
+        let authority = Pubkey::new_unique();
+        let minimum = Rent::default().minimum_balance(NONCE_ACCOUNT_LEN);
+        let good = nonce_account(&authority, minimum);
+        assert_eq!(
+            validate_nonce_account(Some(&good), &authority, minimum),
+            Ok(())
+        );
+
+        assert_eq!(
+            validate_nonce_account(None, &authority, minimum),
+            Err(NonceProblem::Missing)
+        );
+        let mut foreign = good.clone();
+        foreign.owner = thread::ID;
+        assert_eq!(
+            validate_nonce_account(Some(&foreign), &authority, minimum),
+            Err(NonceProblem::WrongOwner { owner: thread::ID })
+        );
+        let mut short = good.clone();
+        short.data.truncate(10);
+        assert_eq!(
+            validate_nonce_account(Some(&short), &authority, minimum),
+            Err(NonceProblem::NotNonce { len: 10 })
+        );
+        let mut blank = good.clone();
+        blank.data = vec![0; NONCE_ACCOUNT_LEN];
+        assert_eq!(
+            validate_nonce_account(Some(&blank), &authority, minimum),
+            Err(NonceProblem::Uninitialized)
+        );
+        let other = Pubkey::new_unique();
+        assert_eq!(
+            validate_nonce_account(Some(&good), &other, minimum),
+            Err(NonceProblem::WrongAuthority {
+                expected: other,
+                actual: authority
+            })
+        );
+        let poor = nonce_account(&authority, minimum - 1);
+        assert_eq!(
+            validate_nonce_account(Some(&poor), &authority, minimum),
+            Err(NonceProblem::BelowRentExempt {
+                lamports: minimum - 1,
+                minimum
+            })
+        );
+    }
+
+    #[test]
+    fn watched_nonces_are_shared_between_clones() {
+        let watched = WatchedNonces::new();
+        let handle = watched.clone();
+        let (a, b, auth) = (
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+        );
+        handle.insert(a, auth);
+        handle.insert(b, auth);
+        assert_eq!(watched.len(), 2);
+        assert_eq!(handle.remove(&a), Some(auth));
+        assert_eq!(watched.snapshot(), vec![(b, auth)]);
+        watched.replace([]);
+        assert!(handle.is_empty());
+    }
+
+    #[tokio::test]
+    async fn readiness_needs_every_critical_check_and_ignores_the_others() {
+        let registry = HealthRegistry::new(Metrics::new())
+            .with_check(Fixed {
+                name: "critical_ok",
+                critical: true,
+                healthy: true,
+            })
+            .with_check(Fixed {
+                name: "optional_broken",
+                critical: false,
+                healthy: false,
+            });
+        let (ready, body) = registry.readiness().await;
+        assert!(ready, "{body}");
+        assert_eq!(body["failing"], json!([]));
+        assert_eq!(body["checks"]["optional_broken"]["healthy"], json!(false));
+
+        let registry = HealthRegistry::new(Metrics::new()).with_check(Fixed {
+            name: "critical_broken",
+            critical: true,
+            healthy: false,
+        });
+        let (ready, body) = registry.readiness().await;
+        assert!(!ready);
+        assert_eq!(
+            body["failing"],
+            json!([{ "name": "critical_broken", "message": "broken" }])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_check_fails_after_the_check_timeout() {
+        let registry = HealthRegistry::new(Metrics::new())
+            .with_check(Hangs)
+            .with_check_timeout(Duration::from_secs(2));
+        let report = registry.run_checks().await;
+        let result = &report.checks["hangs"];
+        assert!(!result.status.healthy);
+        assert_eq!(result.status.message, "check timed out after 2000 ms");
+        assert!(!report.ready());
+    }
+
+    #[tokio::test]
+    async fn liveness_reports_the_last_results_and_mode_without_running_checks() {
+        let registry = HealthRegistry::new(Metrics::new()).with_check(Fixed {
+            name: "broken",
+            critical: true,
+            healthy: false,
+        });
+        assert_eq!(registry.liveness()["checks"], json!({}));
+        registry.run_checks().await;
+        let body = registry.liveness();
+        assert_eq!(body["status"], json!("alive"));
+        assert_eq!(body["mode"], json!("full"));
+        assert_eq!(body["checks"]["broken"]["message"], json!("broken"));
+    }
+
+    #[test]
+    #[should_panic(expected = "duplicate health check name")]
+    fn check_names_must_be_unique() {
+        let check = || Fixed {
+            name: "same",
+            critical: true,
+            healthy: true,
+        };
+        let _ = HealthRegistry::new(Metrics::new())
+            .with_check(check())
+            .with_check(check());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_mode_comes_from_the_degradation_monitor_and_not_readiness() {
+        let config = DegradationConfig {
+            min_samples: 1,
+            ..DegradationConfig::default()
+        };
+        let monitor = Arc::new(DegradationMonitor::new(config, None).unwrap());
+        let registry = HealthRegistry::new(Metrics::new())
+            .with_degradation(monitor.clone())
+            .with_check(Fixed {
+                name: "fine",
+                critical: true,
+                healthy: true,
+            });
+        assert_eq!(registry.mode(), "full");
+
+        monitor.record(false);
+        let (ready, body) = registry.readiness().await;
+        assert!(ready);
+        assert_eq!(body["mode"], json!("maintenance"));
+        assert_eq!(registry.liveness()["mode"], json!("maintenance"));
+    }
+}

@@ -1,0 +1,514 @@
+//! [`ThreadIndex`]: the keeper's in-memory view of the thread program's accounts, one
+//! decoded [`Thread`] per address with the slot the view was taken at.
+//!
+//! Owns: decoding thread accounts (discriminator, layout version), the rule that an
+//! older view never replaces a newer one ([`ThreadIndex::upsert`], [`ThreadIndex::remove`],
+//! with short-lived tombstones so a late view of a closed thread cannot resurrect it), and
+//! counts for metrics. Garbage data is reported as [`Upsert::Invalid`] and leaves the
+//! index as it was, so one bad account never stops the daemon.
+//!
+//! Must not: talk to the chain, decide when a thread is due, or notify anyone. Discovery
+//! feeds it and tells the scheduler what changed; the scheduler and the builder read it.
+//!
+//! Memory: each entry keeps the whole decoded [`Thread`] (the builder needs its stored
+//! instructions). [`IndexedThread::approx_bytes`] measures one entry: a typical thread
+//! (one instruction of 2 accounts and 12 data bytes, a 12-byte id) is 360 bytes inline
+//! plus 172 on the heap, 532 in all; 10,000 of them in the map, its keys, control bytes
+//! and spare capacity included, average ~735 bytes each (test
+//! `typical_thread_stays_under_one_kib`; allocator headers not counted).
+
+use std::collections::HashMap;
+use std::mem::size_of;
+
+use anchor_lang::{AccountDeserialize, AccountSerialize};
+use solana_sdk::pubkey::Pubkey;
+use thread::state::{Durability, Thread, ThreadAccountMeta, ThreadInstruction, Trigger};
+
+/// One thread as last seen on chain.
+#[derive(Debug, Clone)]
+pub struct IndexedThread {
+    /// The decoded account.
+    pub state: Thread,
+    /// Slot of the view `state` comes from.
+    pub slot: u64,
+}
+
+impl IndexedThread {
+    /// Bytes this entry occupies: the struct itself plus what its vectors and strings
+    /// hold on the heap (by capacity). Allocator bookkeeping is not counted.
+    pub fn approx_bytes(&self) -> usize {
+        size_of::<Self>() + thread_heap_bytes(&self.state)
+    }
+}
+
+/// Heap bytes owned by a decoded thread, by capacity.
+pub fn thread_heap_bytes(thread: &Thread) -> usize {
+    let trigger = match &thread.trigger {
+        Trigger::Cron { schedule, .. } => schedule.capacity(),
+        _ => 0,
+    };
+    let instructions = thread.instructions.capacity() * size_of::<ThreadInstruction>()
+        + thread
+            .instructions
+            .iter()
+            .map(|ix| ix.accounts.capacity() * size_of::<ThreadAccountMeta>() + ix.data.capacity())
+            .sum::<usize>();
+    thread.id.capacity() + trigger + instructions
+}
+
+/// What [`ThreadIndex::upsert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upsert {
+    /// The thread was not indexed before.
+    Inserted,
+    /// The entry was replaced by a view at the same or a newer slot with different
+    /// contents.
+    Updated,
+    /// The view is at the same or a newer slot but decodes to the same thread: only the
+    /// entry's slot moved. Nothing for the scheduler to do.
+    Unchanged,
+    /// The view is older than the entry (or than the thread's closing): ignored.
+    Stale,
+    /// The data is not a thread this keeper understands; the index is untouched.
+    Invalid(String),
+}
+
+impl Upsert {
+    /// Whether the scheduler should look at the thread again.
+    pub fn is_change(&self) -> bool {
+        matches!(self, Upsert::Inserted | Upsert::Updated)
+    }
+}
+
+/// Indexed threads by durability, for `keeper_threads{durability}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurabilityCounts {
+    pub durable: usize,
+    pub non_durable: usize,
+}
+
+/// Thread address -> last view of the thread (see the module docs).
+#[derive(Debug, Default)]
+pub struct ThreadIndex {
+    threads: HashMap<Pubkey, IndexedThread>,
+    /// Threads removed at a slot: a view older than that is stale, not a resurrection.
+    /// Pruned by [`ThreadIndex::prune_tombstones`].
+    tombstones: HashMap<Pubkey, u64>,
+}
+
+impl ThreadIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the account `data` of `key` as seen at `slot`. A view older than the
+    /// entry is [`Upsert::Stale`]; one at the same slot overwrites it. Data that is not a
+    /// thread of the current layout is [`Upsert::Invalid`] and changes nothing.
+    pub fn upsert(&mut self, key: Pubkey, slot: u64, data: &[u8]) -> Upsert {
+        if let Some(existing) = self.threads.get(&key) {
+            if slot < existing.slot {
+                return Upsert::Stale;
+            }
+        } else if self
+            .tombstones
+            .get(&key)
+            .is_some_and(|&closed| slot < closed)
+        {
+            return Upsert::Stale;
+        }
+        let state = match decode(data) {
+            Ok(state) => state,
+            Err(reason) => return Upsert::Invalid(reason),
+        };
+        self.tombstones.remove(&key);
+        match self.threads.get_mut(&key) {
+            Some(existing) => {
+                let same = same_thread(&existing.state, &state);
+                existing.slot = slot;
+                if same {
+                    Upsert::Unchanged
+                } else {
+                    existing.state = state;
+                    Upsert::Updated
+                }
+            }
+            None => {
+                self.threads.insert(key, IndexedThread { state, slot });
+                Upsert::Inserted
+            }
+        }
+    }
+
+    /// Records that `key` was closed (or found missing by a complete scan) at `slot`.
+    /// Removes the entry unless it is newer than `slot`; returns whether it did.
+    pub fn remove(&mut self, key: &Pubkey, slot: u64) -> bool {
+        let removable = self.threads.get(key).is_some_and(|e| e.slot <= slot);
+        if removable {
+            self.threads.remove(key);
+        }
+        if !self.threads.contains_key(key) {
+            let closed = self.tombstones.entry(*key).or_insert(slot);
+            *closed = (*closed).max(slot);
+        }
+        removable
+    }
+
+    /// Forgets tombstones of threads closed before `slot`: views older than that are no
+    /// longer expected (discovery passes the slot of its previous complete scan).
+    pub fn prune_tombstones(&mut self, slot: u64) {
+        self.tombstones.retain(|_, closed| *closed >= slot);
+    }
+
+    /// Tombstones held, for tests and metrics.
+    pub fn tombstones(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    pub fn get(&self, key: &Pubkey) -> Option<&IndexedThread> {
+        self.threads.get(key)
+    }
+
+    pub fn contains(&self, key: &Pubkey) -> bool {
+        self.threads.contains_key(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Pubkey, &IndexedThread)> {
+        self.threads.iter()
+    }
+
+    /// Every indexed address, in no particular order.
+    pub fn keys(&self) -> impl Iterator<Item = &Pubkey> {
+        self.threads.keys()
+    }
+
+    pub fn counts_by_durability(&self) -> DurabilityCounts {
+        let mut counts = DurabilityCounts::default();
+        for entry in self.threads.values() {
+            match entry.state.durability {
+                Durability::Durable { .. } => counts.durable += 1,
+                Durability::NonDurable => counts.non_durable += 1,
+            }
+        }
+        counts
+    }
+
+    /// Approximate bytes held: entries (see [`IndexedThread::approx_bytes`]), keys, the
+    /// map's control bytes and spare capacity, and tombstones.
+    pub fn approx_bytes(&self) -> usize {
+        let slots = self.threads.capacity();
+        let spare = slots.saturating_sub(self.threads.len());
+        let entries: usize = self
+            .threads
+            .values()
+            .map(|e| size_of::<Pubkey>() + 1 + e.approx_bytes())
+            .sum();
+        let tombstones = self.tombstones.capacity() * (size_of::<(Pubkey, u64)>() + 1);
+        size_of::<Self>()
+            + entries
+            + spare * (size_of::<(Pubkey, IndexedThread)>() + 1)
+            + tombstones
+    }
+}
+
+/// Decodes a thread account: discriminator, then the current layout.
+pub fn decode(data: &[u8]) -> Result<Thread, String> {
+    let state = Thread::try_deserialize(&mut &data[..]).map_err(|e| e.to_string())?;
+    if state.version != Thread::VERSION {
+        return Err(format!(
+            "unsupported thread layout version {} (this keeper reads {})",
+            state.version,
+            Thread::VERSION
+        ));
+    }
+    Ok(state)
+}
+
+/// Whether two decoded threads hold the same state (`Thread` has no `PartialEq`; its
+/// serialization is canonical).
+fn same_thread(a: &Thread, b: &Thread) -> bool {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    match (a.try_serialize(&mut x), b.try_serialize(&mut y)) {
+        (Ok(()), Ok(())) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use anchor_lang::Discriminator;
+    use thread::state::{Due, RateLimit};
+
+    use super::*;
+
+    /// A fixture builder for decoded threads (what an account would hold).
+    #[derive(Clone)]
+    pub(crate) struct ThreadFixture {
+        pub(crate) thread: Thread,
+    }
+
+    impl ThreadFixture {
+        /// A non-durable `Now` thread with one instruction of 2 accounts and 12 data
+        /// bytes, shaped like a lamport transfer.
+        pub(crate) fn new() -> Self {
+            let owner = Pubkey::new_unique();
+            let instruction = ThreadInstruction {
+                program_id: Pubkey::new_unique(),
+                accounts: vec![
+                    ThreadAccountMeta {
+                        pubkey: Pubkey::new_unique(),
+                        is_signer: true,
+                        is_writable: true,
+                    },
+                    ThreadAccountMeta {
+                        pubkey: owner,
+                        is_signer: false,
+                        is_writable: true,
+                    },
+                ],
+                data: vec![2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+            };
+            Self {
+                thread: Thread {
+                    version: Thread::VERSION,
+                    bump: 255,
+                    owner,
+                    id: b"payroll-0001".to_vec(),
+                    trigger: Trigger::Now,
+                    next_due: Due::Immediately,
+                    schedule_base: 0,
+                    durability: Durability::NonDurable,
+                    max_lease_slots: 0,
+                    lease: None,
+                    fee_per_exec: 1_000,
+                    rate_limit: RateLimit::default(),
+                    window_start_slot: 0,
+                    execs_in_window: 0,
+                    paused: false,
+                    exec_count: 0,
+                    last_exec_slot: 0,
+                    last_exec_at: 0,
+                    created_at: 1_700_000_000,
+                    instructions: vec![instruction],
+                },
+            }
+        }
+
+        pub(crate) fn due(mut self, due: Due) -> Self {
+            self.thread.next_due = due;
+            self
+        }
+
+        pub(crate) fn trigger(mut self, trigger: Trigger) -> Self {
+            self.thread.trigger = trigger;
+            self
+        }
+
+        pub(crate) fn paused(mut self, paused: bool) -> Self {
+            self.thread.paused = paused;
+            self
+        }
+
+        pub(crate) fn exec_count(mut self, exec_count: u64) -> Self {
+            self.thread.exec_count = exec_count;
+            self
+        }
+
+        pub(crate) fn durable(mut self) -> Self {
+            self.thread.durability = Durability::Durable {
+                nonce_account: Pubkey::new_unique(),
+            };
+            self
+        }
+
+        /// The account data: discriminator and borsh layout.
+        pub(crate) fn data(&self) -> Vec<u8> {
+            let mut data = Vec::new();
+            self.thread.try_serialize(&mut data).unwrap();
+            data
+        }
+    }
+
+    #[test]
+    fn index_inserts_then_updates_then_reports_unchanged() {
+        let mut index = ThreadIndex::new();
+        let key = Pubkey::new_unique();
+        let fixture = ThreadFixture::new();
+
+        assert_eq!(index.upsert(key, 10, &fixture.data()), Upsert::Inserted);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.get(&key).unwrap().slot, 10);
+
+        let executed = fixture.clone().exec_count(1).due(Due::Never);
+        assert_eq!(index.upsert(key, 11, &executed.data()), Upsert::Updated);
+        let entry = index.get(&key).unwrap();
+        assert_eq!((entry.slot, entry.state.exec_count), (11, 1));
+        assert_eq!(entry.state.next_due, Due::Never);
+
+        assert_eq!(index.upsert(key, 12, &executed.data()), Upsert::Unchanged);
+        assert_eq!(index.get(&key).unwrap().slot, 12, "the view's slot moves");
+        assert!(!Upsert::Unchanged.is_change());
+        assert!(Upsert::Updated.is_change() && Upsert::Inserted.is_change());
+    }
+
+    #[test]
+    fn index_never_overwrites_a_newer_view_with_an_older_one() {
+        let mut index = ThreadIndex::new();
+        let key = Pubkey::new_unique();
+        let old = ThreadFixture::new();
+        let new = old.clone().exec_count(7);
+
+        assert_eq!(index.upsert(key, 20, &new.data()), Upsert::Inserted);
+        assert_eq!(index.upsert(key, 19, &old.data()), Upsert::Stale);
+        let entry = index.get(&key).unwrap();
+        assert_eq!((entry.slot, entry.state.exec_count), (20, 7));
+
+        // The same slot overwrites (a later read of the same slot wins).
+        assert_eq!(index.upsert(key, 20, &old.data()), Upsert::Updated);
+        assert_eq!(index.get(&key).unwrap().state.exec_count, 0);
+    }
+
+    #[test]
+    fn index_reports_garbage_as_invalid_and_keeps_the_entry() {
+        let mut index = ThreadIndex::new();
+        let key = Pubkey::new_unique();
+        let good = ThreadFixture::new().exec_count(3);
+        index.upsert(key, 5, &good.data());
+
+        let mut junk = Thread::DISCRIMINATOR.to_vec();
+        junk.extend_from_slice(&[0xff; 7]);
+        for data in [
+            junk,
+            vec![],
+            vec![1, 2, 3],
+            b"not a thread discriminator, long enough".to_vec(),
+        ] {
+            let outcome = index.upsert(key, 6, &data);
+            assert!(matches!(outcome, Upsert::Invalid(_)), "{outcome:?}");
+        }
+        let entry = index.get(&key).unwrap();
+        assert_eq!((entry.slot, entry.state.exec_count), (5, 3), "untouched");
+
+        let other = Pubkey::new_unique();
+        assert!(matches!(
+            index.upsert(other, 6, &[0; 64]),
+            Upsert::Invalid(_)
+        ));
+        assert!(!index.contains(&other), "nothing inserted for garbage");
+    }
+
+    #[test]
+    fn index_rejects_an_unknown_layout_version() {
+        let mut index = ThreadIndex::new();
+        let mut fixture = ThreadFixture::new();
+        fixture.thread.version = Thread::VERSION + 1;
+        match index.upsert(Pubkey::new_unique(), 1, &fixture.data()) {
+            Upsert::Invalid(reason) => assert!(reason.contains("version"), "{reason}"),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        assert!(index.is_empty());
+    }
+
+    #[test]
+    fn index_removes_only_when_the_entry_is_not_newer() {
+        let mut index = ThreadIndex::new();
+        let key = Pubkey::new_unique();
+        index.upsert(key, 30, &ThreadFixture::new().data());
+
+        assert!(!index.remove(&key, 29), "closed before the view we hold");
+        assert!(index.contains(&key));
+        assert!(index.remove(&key, 30));
+        assert!(!index.contains(&key));
+        assert!(!index.remove(&key, 31), "already gone");
+    }
+
+    #[test]
+    fn index_does_not_resurrect_a_closed_thread_from_an_older_view() {
+        let mut index = ThreadIndex::new();
+        let key = Pubkey::new_unique();
+        let data = ThreadFixture::new().data();
+        index.upsert(key, 40, &data);
+        assert!(index.remove(&key, 45));
+
+        assert_eq!(index.upsert(key, 44, &data), Upsert::Stale);
+        assert!(!index.contains(&key));
+        // Recreated later at the same address: a newer view wins.
+        assert_eq!(index.upsert(key, 46, &data), Upsert::Inserted);
+        assert_eq!(index.tombstones(), 0);
+
+        index.remove(&key, 50);
+        index.prune_tombstones(50);
+        assert_eq!(index.tombstones(), 1, "kept until older than the cut");
+        index.prune_tombstones(51);
+        assert_eq!(index.tombstones(), 0);
+    }
+
+    #[test]
+    fn index_counts_threads_by_durability_and_iterates() {
+        let mut index = ThreadIndex::new();
+        let keys: Vec<Pubkey> = (0..5).map(|_| Pubkey::new_unique()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let fixture = if i < 2 {
+                ThreadFixture::new().durable()
+            } else {
+                ThreadFixture::new()
+            };
+            index.upsert(*key, 1, &fixture.data());
+        }
+        assert_eq!(
+            index.counts_by_durability(),
+            DurabilityCounts {
+                durable: 2,
+                non_durable: 3
+            }
+        );
+        let mut seen: Vec<Pubkey> = index.iter().map(|(k, _)| *k).collect();
+        seen.sort();
+        let mut expected = keys.clone();
+        expected.sort();
+        assert_eq!(seen, expected);
+        assert_eq!(index.keys().count(), 5);
+    }
+
+    /// Measures one typical tracked thread (one instruction of 2 accounts and 12 bytes,
+    /// a 12-byte id) and 10,000 of them in the index, map overhead included.
+    #[test]
+    fn typical_thread_stays_under_one_kib() {
+        let fixture = ThreadFixture::new();
+        let entry = IndexedThread {
+            state: decode(&fixture.data()).unwrap(),
+            slot: 1,
+        };
+        let one = entry.approx_bytes();
+        println!(
+            "size_of::<Thread>() = {}, size_of::<IndexedThread>() = {}, heap = {}, entry = {one} bytes",
+            size_of::<Thread>(),
+            size_of::<IndexedThread>(),
+            thread_heap_bytes(&entry.state),
+        );
+        assert!(one < 1024, "{one} bytes per thread");
+
+        let mut index = ThreadIndex::new();
+        let data = fixture.data();
+        for _ in 0..10_000 {
+            index.upsert(Pubkey::new_unique(), 1, &data);
+        }
+        let per_thread = index.approx_bytes() / index.len();
+        println!(
+            "10,000 threads: {} bytes in all, {per_thread} bytes per thread",
+            index.approx_bytes()
+        );
+        assert!(
+            per_thread < 1024,
+            "{per_thread} bytes per thread in the map"
+        );
+    }
+}

@@ -1,0 +1,1143 @@
+//! [`Scheduler`]: decides which indexed threads are due, by the chain's clock, and hands
+//! each due thread to the executor pool once.
+//!
+//! Owns: one min-heap per unit of [`Due`] (unix time, slot, epoch; `Immediately` sorts
+//! first in the time heap) keyed by the due value, with a generation per thread so a
+//! re-keyed thread's old heap entry is skipped when popped (lazy deletion, compacted when
+//! stale entries pile up); the set of `OnChange` threads and the accounts they watch,
+//! compared each tick with [`thread::schedule::hash_range`] against `last_hash` exactly as
+//! `exec_thread` does (a missing account hashes as empty data); which due threads are
+//! ready, which are in flight, and the retry cool-down.
+//!
+//! Must not: read the host's clock for due times (only `Chain::clock`, once per tick),
+//! make RPC calls that grow with idle time-triggered threads (per tick: one `clock`, plus
+//! one `get_multiple_accounts` per 100 distinct watched accounts), issue a thread that is
+//! in flight, paused or `Never`, build or send transactions, or write the index.
+//!
+//! Lifecycle of a thread: [`Scheduler::upsert`] keys it from its [`Schedule`]; a tick
+//! moves it to *ready* when due; the caller issues it with [`Scheduler::mark_in_flight`];
+//! the executor reports back with [`Scheduler::finished`]. After [`Finished::Executed`]
+//! the state it was issued from is spent: the thread waits for a new state (a
+//! notification) before it is due again. After [`Finished::NotExecuted`] (failed, gave up,
+//! dropped) it is ready again, not before `retry_after` of chain time. In
+//! [`Scheduler::run`], a worker reports by dropping or finishing the [`InFlight`] guard
+//! inside each [`DueThread`].
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use solana_sdk::clock::Clock;
+use solana_sdk::pubkey::Pubkey;
+use thread::schedule::hash_range;
+use thread::state::{Due, Thread, Trigger};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::chain::{Chain, ChainError};
+use crate::discovery::{read_index, SharedIndex, ThreadChanged};
+
+/// Most accounts in one `get_multiple_accounts` call (the RPC limit).
+pub const MAX_ACCOUNTS_PER_FETCH: usize = 100;
+
+/// What the scheduler needs of a thread: everything else stays in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub exec_count: u64,
+    pub due: Due,
+    pub paused: bool,
+    /// The watched range of an `Account` trigger.
+    pub watch: Option<Watch>,
+}
+
+/// The bytes an `Account` trigger watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    pub address: Pubkey,
+    pub offset: u32,
+    pub size: u32,
+}
+
+impl Schedule {
+    pub fn of(thread: &Thread) -> Self {
+        let watch = match thread.trigger {
+            Trigger::Account {
+                address,
+                offset,
+                size,
+            } => Some(Watch {
+                address,
+                offset,
+                size,
+            }),
+            _ => None,
+        };
+        Self {
+            exec_count: thread.exec_count,
+            due: thread.next_due,
+            paused: thread.paused,
+            watch,
+        }
+    }
+}
+
+/// A due thread handed to the executor pool.
+#[derive(Debug)]
+pub struct DueThread {
+    pub thread: Pubkey,
+    /// The thread's `exec_count` when it was found due: the execution it is issued for.
+    pub exec_count: u64,
+    pub due: Due,
+    /// Report back through this: [`InFlight::executed`], or drop it (not executed).
+    pub in_flight: InFlight,
+}
+
+/// How an issued thread's execution ended, as the executor reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// It landed and succeeded: the issued state is spent.
+    Executed,
+    /// It did not execute (failed, expired, given up, or the worker dropped it).
+    NotExecuted,
+}
+
+/// The scheduler's record that a thread is in flight. Dropping it reports
+/// [`Finished::NotExecuted`], so a worker that errors or panics still frees the thread.
+#[derive(Debug)]
+pub struct InFlight {
+    thread: Pubkey,
+    report: Option<mpsc::UnboundedSender<(Pubkey, Finished)>>,
+}
+
+impl InFlight {
+    /// Reports a successful execution.
+    pub fn executed(mut self) {
+        self.send(Finished::Executed);
+    }
+
+    /// Reports that the thread was not executed (the same as dropping the guard).
+    pub fn not_executed(mut self) {
+        self.send(Finished::NotExecuted);
+    }
+
+    fn send(&mut self, finished: Finished) {
+        if let Some(report) = self.report.take() {
+            // The scheduler may have stopped; then nobody needs to know.
+            let _ = report.send((self.thread, finished));
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.send(Finished::NotExecuted);
+    }
+}
+
+/// Tunables of the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// Chain seconds before a thread that was issued but not executed is issued again
+    /// from the same state.
+    pub retry_after_secs: i64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            retry_after_secs: 5,
+        }
+    }
+}
+
+/// What one tick through the chain cost and found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickStats {
+    /// RPC calls made: one `clock` plus the account fetches.
+    pub rpc_calls: usize,
+    /// `get_multiple_accounts` calls among them.
+    pub account_fetches: usize,
+    /// Batches whose fetch failed (their threads keep their previous verdict).
+    pub failed_fetches: usize,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    /// Bumped (from a global counter) on every re-key; heap entries carry it.
+    gen: u64,
+    schedule: Schedule,
+    /// Position in the ready queue while due and not issued.
+    ready: Option<u64>,
+    /// The generation an in-flight execution was issued from.
+    in_flight: Option<u64>,
+    /// The state at `gen` was executed: not due again until re-keyed.
+    spent: bool,
+    /// Chain unix time before which the thread is not issued again.
+    not_before: i64,
+}
+
+impl Tracked {
+    fn schedulable(&self) -> bool {
+        !self.schedule.paused && !matches!(self.schedule.due, Due::Never) && !self.spent
+    }
+}
+
+/// The due-time scheduler (see the module docs). Deterministic: no host time, and every
+/// collection it iterates is ordered.
+#[derive(Debug)]
+pub struct Scheduler {
+    config: SchedulerConfig,
+    threads: HashMap<Pubkey, Tracked>,
+    by_time: BinaryHeap<Reverse<(i64, u64, Pubkey)>>,
+    by_slot: BinaryHeap<Reverse<(u64, u64, Pubkey)>>,
+    by_epoch: BinaryHeap<Reverse<(u64, u64, Pubkey)>>,
+    /// Watched address -> the threads watching it.
+    watchers: BTreeMap<Pubkey, BTreeSet<Pubkey>>,
+    /// Due threads in the order they became due.
+    ready: BTreeMap<u64, Pubkey>,
+    next_ready: u64,
+    next_gen: u64,
+    /// Chain unix time of the latest tick.
+    now: i64,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::new(SchedulerConfig::default())
+    }
+}
+
+impl Scheduler {
+    pub fn new(config: SchedulerConfig) -> Self {
+        Self {
+            config,
+            threads: HashMap::new(),
+            by_time: BinaryHeap::new(),
+            by_slot: BinaryHeap::new(),
+            by_epoch: BinaryHeap::new(),
+            watchers: BTreeMap::new(),
+            ready: BTreeMap::new(),
+            next_ready: 0,
+            next_gen: 0,
+            now: i64::MIN,
+        }
+    }
+
+    /// Threads tracked (scheduled or not).
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+
+    /// Entries in the due heaps, stale ones included (for tests and compaction).
+    pub fn heap_len(&self) -> usize {
+        self.by_time.len() + self.by_slot.len() + self.by_epoch.len()
+    }
+
+    pub fn is_in_flight(&self, thread: &Pubkey) -> bool {
+        self.threads
+            .get(thread)
+            .is_some_and(|t| t.in_flight.is_some())
+    }
+
+    /// `OnChange` threads being watched.
+    pub fn account_trigger_threads(&self) -> usize {
+        self.watchers.values().map(BTreeSet::len).sum()
+    }
+
+    /// Distinct watched accounts, in address order.
+    pub fn watched_accounts(&self) -> Vec<Pubkey> {
+        self.watchers.keys().copied().collect()
+    }
+
+    /// Tracks `thread` with `schedule`, or re-keys it when the schedule changed. Returns
+    /// whether anything changed. A re-keyed thread is no longer ready until the new key
+    /// is due; whether it is in flight does not change.
+    pub fn upsert(&mut self, thread: Pubkey, schedule: Schedule) -> bool {
+        if let Some(tracked) = self.threads.get(&thread) {
+            if tracked.schedule == schedule {
+                return false;
+            }
+        }
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        let in_flight = match self.threads.get(&thread) {
+            Some(old) => {
+                let (old_schedule, old_ready, in_flight) = (old.schedule, old.ready, old.in_flight);
+                self.unwatch(&thread, &old_schedule);
+                if let Some(seq) = old_ready {
+                    self.ready.remove(&seq);
+                }
+                in_flight
+            }
+            None => None,
+        };
+        let tracked = Tracked {
+            gen,
+            schedule,
+            ready: None,
+            in_flight,
+            spent: false,
+            not_before: i64::MIN,
+        };
+        if tracked.schedulable() {
+            match schedule.due {
+                Due::Immediately => self.by_time.push(Reverse((i64::MIN, gen, thread))),
+                Due::At { unix_ts } => self.by_time.push(Reverse((unix_ts, gen, thread))),
+                Due::AtSlot { slot } => self.by_slot.push(Reverse((slot, gen, thread))),
+                Due::AtEpoch { epoch } => self.by_epoch.push(Reverse((epoch, gen, thread))),
+                Due::OnChange { .. } => match schedule.watch {
+                    Some(watch) => {
+                        self.watchers
+                            .entry(watch.address)
+                            .or_default()
+                            .insert(thread);
+                    }
+                    None => {
+                        tracing::warn!(%thread, "OnChange thread without an Account trigger, not scheduled");
+                    }
+                },
+                Due::Never => {}
+            }
+        }
+        self.threads.insert(thread, tracked);
+        self.compact_if_needed();
+        true
+    }
+
+    /// [`Scheduler::upsert`] from a decoded thread.
+    pub fn upsert_thread(&mut self, key: Pubkey, thread: &Thread) -> bool {
+        self.upsert(key, Schedule::of(thread))
+    }
+
+    /// Stops tracking `thread` (closed). A report for it arriving later is ignored.
+    pub fn remove(&mut self, thread: &Pubkey) -> bool {
+        let Some(tracked) = self.threads.remove(thread) else {
+            return false;
+        };
+        self.unwatch(thread, &tracked.schedule);
+        if let Some(seq) = tracked.ready {
+            self.ready.remove(&seq);
+        }
+        true
+    }
+
+    fn unwatch(&mut self, thread: &Pubkey, schedule: &Schedule) {
+        if let (Due::OnChange { .. }, Some(watch)) = (schedule.due, schedule.watch) {
+            if let Some(set) = self.watchers.get_mut(&watch.address) {
+                set.remove(thread);
+                if set.is_empty() {
+                    self.watchers.remove(&watch.address);
+                }
+            }
+        }
+    }
+
+    fn set_ready(&mut self, thread: &Pubkey, ready: bool) {
+        let Some(tracked) = self.threads.get_mut(thread) else {
+            return;
+        };
+        match (ready && tracked.schedulable(), tracked.ready) {
+            (true, None) => {
+                let seq = self.next_ready;
+                self.next_ready += 1;
+                tracked.ready = Some(seq);
+                self.ready.insert(seq, *thread);
+            }
+            (false, Some(seq)) => {
+                tracked.ready = None;
+                self.ready.remove(&seq);
+            }
+            _ => {}
+        }
+    }
+
+    /// The current data of a watched account (`None`: it does not exist, which hashes
+    /// as empty data, as `exec_thread` sees it). Each thread watching it is due exactly
+    /// when its range no longer hashes to `last_hash`.
+    pub fn observe(&mut self, address: &Pubkey, data: Option<&[u8]>) {
+        let Some(watching) = self.watchers.get(address) else {
+            return;
+        };
+        let data = data.unwrap_or_default();
+        let verdicts: Vec<(Pubkey, bool)> = watching
+            .iter()
+            .filter_map(|thread| {
+                let schedule = self.threads.get(thread)?.schedule;
+                let (Due::OnChange { last_hash }, Some(watch)) = (schedule.due, schedule.watch)
+                else {
+                    return None;
+                };
+                Some((
+                    *thread,
+                    hash_range(data, watch.offset, watch.size) != last_hash,
+                ))
+            })
+            .collect();
+        for (thread, changed) in verdicts {
+            self.set_ready(&thread, changed);
+        }
+    }
+
+    /// Moves every thread whose time, slot or epoch has come by `clock` to ready, and
+    /// returns the ready threads that may be issued now (not in flight, not cooling
+    /// down), in the order they became due. Non-destructive: a returned thread stays
+    /// ready until [`Scheduler::mark_in_flight`] or a re-key.
+    pub fn tick(&mut self, clock: &Clock) -> Vec<Pubkey> {
+        self.now = clock.unix_timestamp;
+        let mut due = Vec::new();
+        while let Some(Reverse((at, gen, thread))) = self.by_time.peek().copied() {
+            if at > clock.unix_timestamp {
+                break;
+            }
+            self.by_time.pop();
+            due.push((gen, thread));
+        }
+        while let Some(Reverse((slot, gen, thread))) = self.by_slot.peek().copied() {
+            if slot > clock.slot {
+                break;
+            }
+            self.by_slot.pop();
+            due.push((gen, thread));
+        }
+        while let Some(Reverse((epoch, gen, thread))) = self.by_epoch.peek().copied() {
+            if epoch > clock.epoch {
+                break;
+            }
+            self.by_epoch.pop();
+            due.push((gen, thread));
+        }
+        for (gen, thread) in due {
+            if self.threads.get(&thread).is_some_and(|t| t.gen == gen) {
+                self.set_ready(&thread, true);
+            }
+        }
+        self.issuable()
+    }
+
+    /// Ready threads that may be issued at the latest tick's time.
+    pub fn issuable(&self) -> Vec<Pubkey> {
+        self.ready
+            .values()
+            .filter(|thread| {
+                self.threads
+                    .get(thread)
+                    .is_some_and(|t| t.in_flight.is_none() && t.not_before <= self.now)
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Issues a ready thread: it leaves the ready queue and is in flight until
+    /// [`Scheduler::finished`]. Returns its `exec_count` and due time, or `None` when it
+    /// is not issuable (not ready, in flight, cooling down, unknown).
+    pub fn mark_in_flight(&mut self, thread: &Pubkey) -> Option<(u64, Due)> {
+        let now = self.now;
+        let tracked = self.threads.get_mut(thread)?;
+        let seq = tracked.ready?;
+        if tracked.in_flight.is_some() || tracked.not_before > now {
+            return None;
+        }
+        tracked.ready = None;
+        tracked.in_flight = Some(tracked.gen);
+        self.ready.remove(&seq);
+        Some((tracked.schedule.exec_count, tracked.schedule.due))
+    }
+
+    /// The executor is done with `thread`. If its state changed while in flight, the new
+    /// key already stands. Otherwise: executed, the issued state is spent until a new
+    /// state arrives; not executed, it is ready again after the retry cool-down.
+    pub fn finished(&mut self, thread: &Pubkey, outcome: Finished) {
+        let retry_at = self.now.saturating_add(self.config.retry_after_secs);
+        let Some(tracked) = self.threads.get_mut(thread) else {
+            return;
+        };
+        let Some(issued) = tracked.in_flight.take() else {
+            return;
+        };
+        if issued != tracked.gen {
+            return;
+        }
+        match outcome {
+            Finished::Executed => tracked.spent = true,
+            Finished::NotExecuted => {
+                tracked.not_before = retry_at;
+                self.set_ready(thread, true);
+            }
+        }
+    }
+
+    /// One tick against the chain: one `clock` call, one `get_multiple_accounts` per
+    /// [`MAX_ACCOUNTS_PER_FETCH`] watched accounts, then [`Scheduler::tick`]. A failed
+    /// clock call fails the tick (nothing changes); a failed batch leaves its threads'
+    /// verdicts as they were.
+    pub async fn tick_on(
+        &mut self,
+        chain: &dyn Chain,
+    ) -> Result<(Vec<Pubkey>, TickStats), ChainError> {
+        let clock = chain.clock().await?;
+        let mut stats = TickStats {
+            rpc_calls: 1,
+            ..TickStats::default()
+        };
+        let watched = self.watched_accounts();
+        for batch in watched.chunks(MAX_ACCOUNTS_PER_FETCH) {
+            stats.rpc_calls += 1;
+            stats.account_fetches += 1;
+            match chain.get_multiple_accounts(batch).await {
+                Ok(accounts) if accounts.len() == batch.len() => {
+                    for (address, account) in batch.iter().zip(accounts) {
+                        self.observe(address, account.as_ref().map(|a| a.data.as_slice()));
+                    }
+                }
+                Ok(accounts) => {
+                    stats.failed_fetches += 1;
+                    tracing::warn!(
+                        asked = batch.len(),
+                        got = accounts.len(),
+                        "get_multiple_accounts answered the wrong number of accounts"
+                    );
+                }
+                Err(error) => {
+                    stats.failed_fetches += 1;
+                    tracing::warn!(kind = error.kind(), %error, "watched accounts fetch failed");
+                }
+            }
+        }
+        Ok((self.tick(&clock), stats))
+    }
+
+    /// Re-reads `thread` from the index: re-keys it, or forgets it when it is gone.
+    pub fn refresh(&mut self, index: &SharedIndex, thread: &Pubkey) {
+        let schedule = read_index(index)
+            .get(thread)
+            .map(|e| Schedule::of(&e.state));
+        match schedule {
+            Some(schedule) => {
+                self.upsert(*thread, schedule);
+            }
+            None => {
+                self.remove(thread);
+            }
+        }
+    }
+
+    /// Tracks every thread in the index (at start).
+    pub fn load(&mut self, index: &SharedIndex) {
+        let schedules: Vec<(Pubkey, Schedule)> = read_index(index)
+            .iter()
+            .map(|(key, entry)| (*key, Schedule::of(&entry.state)))
+            .collect();
+        for (key, schedule) in schedules {
+            self.upsert(key, schedule);
+        }
+    }
+
+    /// Drops stale heap entries once they outnumber the live ones.
+    fn compact_if_needed(&mut self) {
+        let live = self.threads.len();
+        if self.heap_len() <= 2 * live + 1024 {
+            return;
+        }
+        let threads = &self.threads;
+        let current = |gen: u64, key: &Pubkey| threads.get(key).is_some_and(|t| t.gen == gen);
+        self.by_time
+            .retain(|Reverse((_, gen, key))| current(*gen, key));
+        self.by_slot
+            .retain(|Reverse((_, gen, key))| current(*gen, key));
+        self.by_epoch
+            .retain(|Reverse((_, gen, key))| current(*gen, key));
+    }
+
+    fn issue(
+        &mut self,
+        thread: &Pubkey,
+        report: &mpsc::UnboundedSender<(Pubkey, Finished)>,
+    ) -> Option<DueThread> {
+        let (exec_count, due) = self.mark_in_flight(thread)?;
+        Some(DueThread {
+            thread: *thread,
+            exec_count,
+            due,
+            in_flight: InFlight {
+                thread: *thread,
+                report: Some(report.clone()),
+            },
+        })
+    }
+
+    /// Runs the scheduler until `shutdown` resolves or the worker pool's end of `work`
+    /// is dropped: loads the index, then every `tick_interval` ticks against `chain`
+    /// ([`Scheduler::tick_on`]) and hands issuable threads to `work` as it has room
+    /// (bounded: a busy pool leaves them ready, none is lost or issued twice); re-keys a
+    /// thread on each [`ThreadChanged`] from discovery and frees it on each report from
+    /// an [`InFlight`] guard. On shutdown it stops issuing and returns; work already
+    /// queued stays with the pool, which drains it once `work` is dropped. Returns the
+    /// scheduler for inspection.
+    pub async fn run(
+        mut self,
+        chain: Arc<dyn Chain>,
+        index: SharedIndex,
+        mut changes: mpsc::Receiver<ThreadChanged>,
+        work: mpsc::Sender<DueThread>,
+        tick_interval: Duration,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Self {
+        self.load(&index);
+        let (report_tx, mut reports) = mpsc::unbounded_channel();
+        let mut ticks =
+            tokio::time::interval_at(Instant::now(), tick_interval.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut pending: VecDeque<Pubkey> = VecDeque::new();
+        let mut changes_open = true;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                Some((thread, outcome)) = reports.recv() => self.finished(&thread, outcome),
+                change = changes.recv(), if changes_open => match change {
+                    Some(ThreadChanged(thread)) => self.refresh(&index, &thread),
+                    None => changes_open = false,
+                },
+                permit = work.reserve(), if !pending.is_empty() => {
+                    let Ok(permit) = permit else {
+                        tracing::info!("worker pool gone, scheduler stops");
+                        break;
+                    };
+                    while let Some(thread) = pending.pop_front() {
+                        if let Some(due) = self.issue(&thread, &report_tx) {
+                            permit.send(due);
+                            break;
+                        }
+                    }
+                }
+                _ = ticks.tick() => {
+                    let ticked = tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break,
+                        ticked = self.tick_on(chain.as_ref()) => ticked,
+                    };
+                    match ticked {
+                        Ok((due, _)) => pending = due.into(),
+                        Err(error) => tracing::warn!(kind = error.kind(), %error, "scheduler tick failed: no clock"),
+                    }
+                }
+            }
+        }
+        tracing::debug!("scheduler stopped");
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use solana_sdk::account::Account;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::chain::faulty::{FaultyChain, Op};
+    use crate::discovery::shared_index;
+    use crate::discovery::tests::StubChain;
+    use crate::index::tests::ThreadFixture;
+
+    fn clock(unix_timestamp: i64, slot: u64, epoch: u64) -> Clock {
+        Clock {
+            slot,
+            epoch,
+            unix_timestamp,
+            ..Clock::default()
+        }
+    }
+
+    fn at_time(ts: i64) -> Clock {
+        clock(ts, 0, 0)
+    }
+
+    fn due(due: Due) -> Schedule {
+        Schedule {
+            exec_count: 0,
+            due,
+            paused: false,
+            watch: None,
+        }
+    }
+
+    fn watching(address: Pubkey, offset: u32, size: u32, data: &[u8]) -> Schedule {
+        Schedule {
+            exec_count: 0,
+            due: Due::OnChange {
+                last_hash: hash_range(data, offset, size),
+            },
+            paused: false,
+            watch: Some(Watch {
+                address,
+                offset,
+                size,
+            }),
+        }
+    }
+
+    fn keys(n: usize) -> Vec<Pubkey> {
+        (0..n).map(|_| Pubkey::new_unique()).collect()
+    }
+
+    fn no_retry() -> Scheduler {
+        Scheduler::new(SchedulerConfig {
+            retry_after_secs: 0,
+        })
+    }
+
+    #[test]
+    fn scheduler_returns_due_threads_in_due_order_and_none_early() {
+        let mut s = Scheduler::default();
+        let k = keys(4);
+        s.upsert(k[0], due(Due::At { unix_ts: 100 }));
+        s.upsert(k[1], due(Due::At { unix_ts: 50 }));
+        s.upsert(k[2], due(Due::At { unix_ts: 75 }));
+        s.upsert(k[3], due(Due::Immediately));
+
+        assert_eq!(s.tick(&at_time(49)), vec![k[3]], "only Immediately");
+        assert_eq!(s.tick(&at_time(50)), vec![k[3], k[1]]);
+        assert_eq!(s.tick(&at_time(99)), vec![k[3], k[1], k[2]]);
+        assert_eq!(s.tick(&at_time(100)), vec![k[3], k[1], k[2], k[0]]);
+    }
+
+    #[test]
+    fn scheduler_times_slot_and_epoch_triggers_by_their_own_unit() {
+        let mut s = Scheduler::default();
+        let k = keys(2);
+        s.upsert(k[0], due(Due::AtSlot { slot: 10 }));
+        s.upsert(k[1], due(Due::AtEpoch { epoch: 2 }));
+
+        assert!(
+            s.tick(&clock(i64::MAX, 9, 1)).is_empty(),
+            "time is not slots"
+        );
+        assert_eq!(s.tick(&clock(0, 10, 1)), vec![k[0]]);
+        assert_eq!(s.tick(&clock(0, 10, 2)), vec![k[0], k[1]]);
+    }
+
+    #[test]
+    fn scheduler_skips_paused_threads_and_drops_never() {
+        let mut s = Scheduler::default();
+        let k = keys(2);
+        let paused = Schedule {
+            paused: true,
+            ..due(Due::Immediately)
+        };
+        s.upsert(k[0], paused);
+        s.upsert(k[1], due(Due::Never));
+        assert_eq!(s.len(), 2, "tracked");
+        assert_eq!(s.heap_len(), 0, "never keyed");
+        assert!(s.tick(&at_time(i64::MAX)).is_empty());
+        assert_eq!(s.mark_in_flight(&k[0]), None);
+
+        // Resumed: due again.
+        s.upsert(k[0], due(Due::Immediately));
+        assert_eq!(s.tick(&at_time(0)), vec![k[0]]);
+        // Paused while ready: gone from the ready queue.
+        s.upsert(k[0], paused);
+        assert!(s.tick(&at_time(0)).is_empty());
+    }
+
+    #[test]
+    fn scheduler_rekeys_a_thread_whose_state_changed() {
+        let mut s = Scheduler::default();
+        let k = Pubkey::new_unique();
+        s.upsert(k, due(Due::At { unix_ts: 100 }));
+        assert!(
+            !s.upsert(k, due(Due::At { unix_ts: 100 })),
+            "same schedule, no re-key"
+        );
+        assert!(s.upsert(k, due(Due::At { unix_ts: 200 })));
+        assert_eq!(s.heap_len(), 2, "the old entry stays until popped");
+
+        assert!(s.tick(&at_time(150)).is_empty(), "the old key is skipped");
+        assert_eq!(s.heap_len(), 1);
+        assert_eq!(s.tick(&at_time(200)), vec![k]);
+
+        // Ready, then re-keyed to later: no longer due; then to a slot.
+        s.upsert(k, due(Due::At { unix_ts: 300 }));
+        assert!(s.tick(&at_time(250)).is_empty());
+        s.upsert(k, due(Due::AtSlot { slot: 7 }));
+        assert!(s.tick(&clock(1_000, 6, 0)).is_empty());
+        assert_eq!(s.tick(&clock(1_000, 7, 0)), vec![k]);
+
+        assert!(s.remove(&k));
+        assert!(s.tick(&clock(1_000, 7, 0)).is_empty());
+        assert!(!s.remove(&k));
+    }
+
+    #[test]
+    fn scheduler_does_not_reissue_a_thread_in_flight() {
+        let mut s = Scheduler::new(SchedulerConfig {
+            retry_after_secs: 10,
+        });
+        let k = keys(2);
+        s.upsert(k[0], due(Due::At { unix_ts: 5 }));
+        s.upsert(k[1], due(Due::At { unix_ts: 5 }));
+
+        assert_eq!(s.tick(&at_time(5)), vec![k[0], k[1]]);
+        assert_eq!(s.mark_in_flight(&k[0]), Some((0, Due::At { unix_ts: 5 })));
+        assert!(s.is_in_flight(&k[0]));
+        assert_eq!(s.mark_in_flight(&k[0]), None, "issued once");
+        assert_eq!(s.tick(&at_time(6)), vec![k[1]]);
+
+        // Not executed: ready again after the cool-down, by chain time.
+        s.finished(&k[0], Finished::NotExecuted);
+        assert!(!s.is_in_flight(&k[0]));
+        assert_eq!(s.tick(&at_time(15)), vec![k[1]]);
+        assert_eq!(s.mark_in_flight(&k[0]), None, "cooling down");
+        assert_eq!(
+            s.tick(&at_time(16)),
+            vec![k[1], k[0]],
+            "a retry queues behind"
+        );
+        // A report for a thread not in flight changes nothing.
+        s.finished(&k[1], Finished::Executed);
+        assert_eq!(s.tick(&at_time(16)), vec![k[1], k[0]]);
+    }
+
+    #[test]
+    fn scheduler_waits_for_a_new_state_after_an_execution() {
+        let mut s = no_retry();
+        let k = Pubkey::new_unique();
+        s.upsert(k, due(Due::Immediately));
+        assert_eq!(s.tick(&at_time(0)), vec![k]);
+        s.mark_in_flight(&k).unwrap();
+        s.finished(&k, Finished::Executed);
+        assert!(
+            s.tick(&at_time(100)).is_empty(),
+            "the issued state is spent"
+        );
+
+        // Discovery brings the executed state: Never for a one-shot.
+        s.upsert(
+            k,
+            Schedule {
+                exec_count: 1,
+                ..due(Due::Never)
+            },
+        );
+        assert!(s.tick(&at_time(1_000)).is_empty());
+        // An interval thread's next period.
+        s.upsert(
+            k,
+            Schedule {
+                exec_count: 2,
+                ..due(Due::At { unix_ts: 1_010 })
+            },
+        );
+        assert!(s.tick(&at_time(1_009)).is_empty());
+        assert_eq!(s.tick(&at_time(1_010)), vec![k]);
+        assert_eq!(s.mark_in_flight(&k), Some((2, Due::At { unix_ts: 1_010 })));
+    }
+
+    #[test]
+    fn scheduler_applies_a_state_change_that_arrives_while_in_flight() {
+        let mut s = no_retry();
+        let k = Pubkey::new_unique();
+        s.upsert(k, due(Due::At { unix_ts: 10 }));
+        s.tick(&at_time(10));
+        s.mark_in_flight(&k).unwrap();
+
+        // The execution landed and discovery saw it before the worker reported.
+        let next = Schedule {
+            exec_count: 1,
+            ..due(Due::At { unix_ts: 20 })
+        };
+        s.upsert(k, next);
+        assert!(s.is_in_flight(&k), "a re-key does not free it");
+        assert!(s.tick(&at_time(20)).is_empty(), "due, but still in flight");
+        s.finished(&k, Finished::Executed);
+        assert_eq!(s.tick(&at_time(20)), vec![k], "the new state is not spent");
+        assert_eq!(s.mark_in_flight(&k), Some((1, Due::At { unix_ts: 20 })));
+    }
+
+    #[test]
+    fn scheduler_on_change_threads_compare_their_range_hash() {
+        let mut s = Scheduler::default();
+        let address = Pubkey::new_unique();
+        let data = [7u8; 32];
+        let k = keys(3);
+        s.upsert(k[0], watching(address, 0, 8, &data));
+        s.upsert(k[1], watching(address, 8, 8, &data));
+        s.upsert(k[2], watching(address, 0, 64, &data));
+        assert_eq!(s.watched_accounts(), vec![address]);
+        assert_eq!(s.account_trigger_threads(), 3);
+
+        s.observe(&address, Some(&data));
+        assert!(s.tick(&at_time(0)).is_empty(), "unchanged");
+
+        let mut changed = data;
+        changed[10] = 0;
+        s.observe(&address, Some(&changed));
+        assert_eq!(s.tick(&at_time(0)), vec![k[1], k[2]], "bytes 8..16 changed");
+
+        s.observe(&address, Some(&data));
+        assert!(s.tick(&at_time(0)).is_empty(), "changed back: not due");
+
+        // Grown past the range of k[2]: a clipped range that grows counts as a change.
+        let mut grown = data.to_vec();
+        grown.push(1);
+        s.observe(&address, Some(&grown));
+        assert_eq!(s.tick(&at_time(0)), vec![k[2]]);
+
+        // Closed: hashes as empty data, as exec_thread sees a missing account.
+        s.observe(&address, None);
+        assert_eq!(s.tick(&at_time(0)), vec![k[2], k[0], k[1]]);
+
+        // A paused OnChange thread is not watched.
+        s.upsert(
+            k[0],
+            Schedule {
+                paused: true,
+                ..watching(address, 0, 8, &data)
+            },
+        );
+        assert_eq!(s.account_trigger_threads(), 2);
+        // No watcher left: no account fetches.
+        s.remove(&k[1]);
+        s.remove(&k[2]);
+        assert!(s.watched_accounts().is_empty());
+    }
+
+    #[test]
+    fn scheduler_compacts_stale_heap_entries() {
+        let mut s = Scheduler::default();
+        let k = Pubkey::new_unique();
+        for ts in 0..10_000 {
+            s.upsert(
+                k,
+                due(Due::At {
+                    unix_ts: 1_000_000 + ts,
+                }),
+            );
+        }
+        assert!(
+            s.heap_len() <= 2 + 1024 + 1,
+            "{} heap entries",
+            s.heap_len()
+        );
+        assert!(s.tick(&at_time(1_000_000 + 9_998)).is_empty());
+        assert_eq!(s.tick(&at_time(1_000_000 + 9_999)), vec![k]);
+    }
+
+    /// The counter that proves the RPC budget: `FaultyChain` forwards and counts.
+    #[tokio::test]
+    async fn scheduler_rpc_calls_per_tick_do_not_grow_with_idle_time_threads() {
+        let stub = StubChain::new();
+        stub.set_clock(clock(1_000, 10, 1));
+        let chain = FaultyChain::new(stub.clone(), 1);
+        let mut s = Scheduler::default();
+        for (i, key) in keys(5_000).into_iter().enumerate() {
+            let due = match i % 3 {
+                0 => Due::At { unix_ts: 2_000 },
+                1 => Due::AtSlot { slot: 100 },
+                _ => Due::AtEpoch { epoch: 9 },
+            };
+            s.upsert(key, self::due(due));
+        }
+        let (issued, stats) = s.tick_on(&chain).await.unwrap();
+        assert!(issued.is_empty());
+        assert_eq!((stats.rpc_calls, stats.account_fetches), (1, 0));
+        assert_eq!(
+            chain.calls(),
+            1,
+            "one clock call, whatever the number of threads"
+        );
+
+        // 250 account-trigger threads on 230 distinct accounts: ceil(230 / 100) = 3.
+        let addresses = keys(230);
+        for (i, key) in keys(250).into_iter().enumerate() {
+            let address = addresses[i % addresses.len()];
+            stub.set_account(
+                address,
+                Account {
+                    lamports: 1,
+                    data: vec![1; 16],
+                    owner: Pubkey::default(),
+                    executable: false,
+                    rent_epoch: 0,
+                },
+            );
+            s.upsert(key, watching(address, 0, 16, &[1; 16]));
+        }
+        for round in 1..=3u64 {
+            let (issued, stats) = s.tick_on(&chain).await.unwrap();
+            assert!(issued.is_empty());
+            assert_eq!((stats.rpc_calls, stats.account_fetches), (4, 3));
+            assert_eq!(chain.forwarded(Op::Clock), 1 + round);
+            assert_eq!(chain.forwarded(Op::GetMultipleAccounts), 3 * round);
+        }
+        assert_eq!(chain.calls(), 1 + 3 * 4);
+    }
+
+    /// `run` with a stub chain and paused time: bounded dispatch, one issue per due
+    /// state, reports through the guard, re-keying on notifications, clean shutdown.
+    #[tokio::test(start_paused = true)]
+    async fn scheduler_run_dispatches_each_due_thread_once_with_backpressure() {
+        let stub = StubChain::new();
+        stub.set_clock(clock(100, 1, 0));
+        let chain = Arc::new(FaultyChain::new(stub.clone(), 1));
+        let index = shared_index();
+        let k = keys(3);
+        {
+            let mut index = index.write().unwrap();
+            for key in &k {
+                index.upsert(*key, 1, &ThreadFixture::new().data());
+            }
+        }
+        let (changes_tx, changes_rx) = mpsc::channel(8);
+        let (work_tx, mut work_rx) = mpsc::channel(1);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let scheduler = Scheduler::new(SchedulerConfig {
+            retry_after_secs: 5,
+        });
+        let task = tokio::spawn(scheduler.run(
+            chain.clone(),
+            index.clone(),
+            changes_rx,
+            work_tx,
+            Duration::from_secs(1),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+
+        let step = || tokio::time::sleep(Duration::from_millis(10));
+        step().await;
+        let first = work_rx.try_recv().expect("one queued");
+        assert!(
+            work_rx.try_recv().is_err(),
+            "the channel holds one: backpressure"
+        );
+        step().await;
+        let second = work_rx.try_recv().expect("room made, the next one is sent");
+        step().await;
+        let third = work_rx.try_recv().expect("and the last");
+        let mut issued = vec![first.thread, second.thread, third.thread];
+        issued.sort();
+        let mut expected = k.clone();
+        expected.sort();
+        assert_eq!(issued, expected, "each due thread once");
+        assert_eq!((first.exec_count, first.due), (0, Due::Immediately));
+
+        // Several ticks later nothing is reissued: all three are in flight.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(work_rx.try_recv().is_err());
+
+        // first: executed; second: the worker gave up (dropped); third: paused meanwhile.
+        first.in_flight.executed();
+        drop(second);
+        {
+            let mut index = index.write().unwrap();
+            index.upsert(third.thread, 2, &ThreadFixture::new().paused(true).data());
+        }
+        changes_tx.send(ThreadChanged(third.thread)).await.unwrap();
+        third.in_flight.not_executed();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            work_rx.try_recv().is_err(),
+            "the retry waits for chain time"
+        );
+
+        stub.set_clock(clock(105, 2, 0));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let retried = work_rx.try_recv().expect("the dropped one, retried");
+        assert_eq!(
+            retried.thread,
+            expected_second(&issued, first.thread, third.thread)
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            work_rx.try_recv().is_err(),
+            "executed and paused ones are not reissued"
+        );
+
+        let ticks_before = chain.forwarded(Op::Clock);
+        stop.send(()).unwrap();
+        let scheduler = task.await.unwrap();
+        assert!(scheduler.is_in_flight(&retried.thread));
+        assert_eq!(scheduler.len(), 3);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            chain.forwarded(Op::Clock),
+            ticks_before,
+            "no tick after shutdown"
+        );
+        assert_eq!(
+            chain.forwarded(Op::GetMultipleAccounts),
+            0,
+            "no account triggers, no fetches"
+        );
+    }
+
+    fn expected_second(all: &[Pubkey], first: Pubkey, third: Pubkey) -> Pubkey {
+        *all.iter().find(|k| **k != first && **k != third).unwrap()
+    }
+
+    /// Over `run`: exactly one clock call per tick plus one account fetch per 100
+    /// watched accounts, however many time-triggered threads sit idle.
+    #[tokio::test(start_paused = true)]
+    async fn scheduler_run_makes_one_clock_call_per_tick() {
+        let stub = StubChain::new();
+        stub.set_clock(clock(100, 1, 0));
+        let chain = Arc::new(FaultyChain::new(stub.clone(), 1));
+        let index = shared_index();
+        {
+            let mut index = index.write().unwrap();
+            for i in 0..2_000 {
+                let fixture = ThreadFixture::new().due(Due::At { unix_ts: 1_000 + i });
+                index.upsert(Pubkey::new_unique(), 1, &fixture.data());
+            }
+            for _ in 0..150 {
+                let address = Pubkey::new_unique();
+                let fixture = ThreadFixture::new()
+                    .trigger(Trigger::Account {
+                        address,
+                        offset: 0,
+                        size: 8,
+                    })
+                    .due(Due::OnChange {
+                        last_hash: hash_range(&[], 0, 8),
+                    });
+                index.upsert(Pubkey::new_unique(), 1, &fixture.data());
+            }
+        }
+        let (_changes_tx, changes_rx) = mpsc::channel(1);
+        let (work_tx, mut work_rx) = mpsc::channel(16);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(Scheduler::default().run(
+            chain.clone(),
+            index,
+            changes_rx,
+            work_tx,
+            Duration::from_secs(1),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        // Ticks at 0, 1, 2 and 3 s.
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        assert_eq!(chain.forwarded(Op::Clock), 4);
+        assert_eq!(
+            chain.forwarded(Op::GetMultipleAccounts),
+            4 * 2,
+            "ceil(150 / 100) per tick"
+        );
+        assert_eq!(chain.calls(), 4 * 3);
+        assert!(
+            work_rx.try_recv().is_err(),
+            "nothing due: watched accounts do not exist"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! The persistent store: every signed execution, and the dead-letter queue.
+//!
+//! Owns one SQLite file (WAL mode, `synchronous=FULL`) holding each execution from the
+//! moment it is signed until it is confirmed, superseded or dead-lettered, and the
+//! dead-letter queue the operator manages with `keeper dlq`. What makes restarts safe:
+//! - an execution is persisted ([`Store::persist`]) before it is sent;
+//! - a due time (a thread and its `exec_count` when built) has at most one row:
+//!   persisting it again returns the existing id, so a restarted keeper that rebuilds
+//!   it cannot create a second execution;
+//! - every call is one SQLite transaction, committed durably before it returns, so a
+//!   crash leaves each row wholly before or wholly after a change.
+//!
+//! After a crash the keeper reads [`Store::unfinished`] and lets the thread's on-chain
+//! state judge each row: confirm it, supersede it, or send it again.
+//!
+//! Must not: talk to the chain, sign, decide whether a thread is due, or alert (the
+//! replay loop does that when [`Store::schedule_retry`] returns
+//! [`RetryDecision::DeadLettered`]).
+//!
+//! # Calling from async code
+//!
+//! [`Store`] is a cheap `Clone` handle (an `Arc` around a `std::sync::Mutex<Connection>`)
+//! that is `Send + Sync`. **Async code calls it directly.** Each method is a single
+//! short transaction on a local file: a few indexed statements and, for writes, one
+//! fsync, so it blocks a runtime worker about as long as writing a log line to disk.
+//! The one longer wait is another process (the `keeper dlq` CLI) holding the write lock,
+//! bounded by [`BUSY_TIMEOUT`]; CLI transactions are as short as the daemon's. Code that
+//! must never block a worker (a current-thread runtime serving latency-sensitive tasks)
+//! wraps a call in `tokio::task::spawn_blocking(move || store.persist(new))`, which the
+//! `Clone + 'static` handle makes a one-liner.
+//!
+//! # Schema
+//!
+//! See [`schema`]: `executions` (one row per due time, `UNIQUE (thread,
+//! exec_count_at_build)`) and `dead_letters` (one row per dead execution), versioned by
+//! `PRAGMA user_version` with forward-only migrations run at open.
+
+mod dlq;
+mod error;
+mod replay;
+pub mod report;
+pub mod schema;
+mod types;
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use error::StoreError;
+pub use schema::SCHEMA_VERSION;
+pub use types::{
+    DeadLetter, DeadLetterDetail, ExecState, Execution, NewExecution, RetryDecision, StoreCounts,
+};
+
+/// How long a call waits for another connection's write lock before failing with
+/// [`StoreError::Sqlite`] (kind `busy`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Unix seconds, from the system clock or a test's fixed clock.
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// A handle to the store. Clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: Option<PathBuf>,
+    clock: Clock,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file if it does not exist, and brings
+    /// its schema up to [`SCHEMA_VERSION`]. This is what the daemon calls.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(|cause| StoreError::Open {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        Self::init(conn, Some(path))
+    }
+
+    /// Opens an existing store, failing with [`StoreError::Missing`] rather than
+    /// creating an empty file: what an operator's `keeper dlq` calls, so a mistyped
+    /// path is reported instead of silently showing an empty queue.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|cause| StoreError::Open {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        Self::init(conn, Some(path))
+    }
+
+    /// A private in-memory store, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, None)
+    }
+
+    /// Replaces the clock used for `created_at`, `updated_at`, `dead_at` and
+    /// [`Store::dlq_retry`]'s `next_attempt_at` (the system clock by default). Applies
+    /// to this handle and clones made from it afterwards.
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The file's schema version (after the migrations run at open).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        schema::user_version(&self.lock())
+    }
+
+    fn init(mut conn: Connection, path: Option<&Path>) -> Result<Self, StoreError> {
+        let setup = |conn: &mut Connection| -> Result<(), StoreError> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // The first statement that reads the file: a file that is not a database
+            // fails here, and the error is reported as an open error with its path.
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(
+                    path = ?path,
+                    journal_mode = %mode,
+                    "keeper store: WAL mode unavailable; the CLI and the daemon will block each other longer"
+                );
+            }
+            // FULL: a commit survives power loss, not only a process crash. The store
+            // writes a few rows per execution, so the fsync is cheap enough.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            schema::migrate(conn)?;
+            Ok(())
+        };
+        setup(&mut conn).map_err(|e| match (e, path) {
+            (StoreError::Sqlite(cause), Some(path)) => StoreError::Open {
+                path: path.to_path_buf(),
+                cause,
+            },
+            (e, _) => e,
+        })?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.map(Path::to_path_buf),
+            clock: Arc::new(system_now),
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// The connection. A panic in another thread while it held the lock cannot leave
+    /// a transaction open (rusqlite rolls back on drop), so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in one `IMMEDIATE` transaction (the write lock is taken up front, so
+    /// the reads inside see what the writes change) and commits if it returns `Ok`.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction: a consistent snapshot across its statements.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn system_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Converts a `u64` for an INTEGER column, which holds at most `i64::MAX`.
+fn to_sql_int(field: &'static str, v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Invalid {
+        field,
+        reason: format!("{v} exceeds {}", i64::MAX),
+    })
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A fixture builder for executions.
+
+    use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
+
+    use super::{NewExecution, Store};
+    use crate::builder::priority::ExecutionPriority;
+
+    /// The fixed time test stores start at.
+    pub const T0: i64 = 1_700_000_000;
+
+    /// An in-memory store whose clock reads [`T0`].
+    pub fn store() -> Store {
+        Store::open_in_memory().unwrap().with_clock(|| T0)
+    }
+
+    /// A durable execution of a fresh thread at exec_count 0, medium priority,
+    /// 3 retries. Adjust with the `with_*` methods.
+    pub fn new_execution() -> NewExecution {
+        NewExecution {
+            thread: Pubkey::new_unique(),
+            exec_count_at_build: 0,
+            nonce_account: Some(Pubkey::new_unique()),
+            nonce_value: Some(Hash::new_unique()),
+            signature: Signature::from([7u8; 64]),
+            transaction: vec![1, 2, 3],
+            priority: ExecutionPriority::Medium,
+            max_retries: 3,
+        }
+    }
+
+    pub trait NewExecutionExt {
+        fn with_thread(self, thread: Pubkey, exec_count: u64) -> Self;
+        fn with_priority(self, priority: ExecutionPriority) -> Self;
+        fn with_max_retries(self, max_retries: u32) -> Self;
+    }
+
+    impl NewExecutionExt for NewExecution {
+        fn with_thread(mut self, thread: Pubkey, exec_count: u64) -> Self {
+            self.thread = thread;
+            self.exec_count_at_build = exec_count;
+            self
+        }
+        fn with_priority(mut self, priority: ExecutionPriority) -> Self {
+            self.priority = priority;
+            self
+        }
+        fn with_max_retries(mut self, max_retries: u32) -> Self {
+            self.max_retries = max_retries;
+            self
+        }
+    }
+}

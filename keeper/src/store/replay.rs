@@ -1,0 +1,347 @@
+//! Executions: persist before send, the state changes of the replay loop, and the
+//! queries of the replay loop and the start-up recovery.
+
+use rusqlite::{params, Transaction};
+use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
+
+use super::{
+    to_sql_int,
+    types::{execution_from_row, EXECUTION_COLUMNS, PRIORITY_RANK},
+    ExecState, Execution, NewExecution, RetryDecision, Store, StoreCounts, StoreError,
+};
+
+impl Store {
+    /// Records a signed execution before it is sent, as Pending and due now, and
+    /// returns its id.
+    ///
+    /// Idempotent per due time: if `(thread, exec_count_at_build)` already has a row,
+    /// whatever its state, that row's id is returned and nothing is written (the
+    /// stored transaction may already be in flight, so it is never replaced here).
+    /// Callers that need to know check [`Store::get`]'s state before sending.
+    pub fn persist(&self, new: NewExecution) -> Result<i64, StoreError> {
+        if new.nonce_account.is_some() != new.nonce_value.is_some() {
+            return Err(StoreError::Invalid {
+                field: "nonce_value",
+                reason: "set exactly when nonce_account is".into(),
+            });
+        }
+        let exec_count = to_sql_int("exec_count_at_build", new.exec_count_at_build)?;
+        let now = self.now();
+        self.write(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO executions (thread, exec_count_at_build, nonce_account, \
+                     nonce_value, signature, tx, priority, state, retry_count, max_retries, \
+                     created_at, updated_at, next_attempt_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9, ?9) \
+                 ON CONFLICT (thread, exec_count_at_build) DO NOTHING",
+                params![
+                    new.thread.to_string(),
+                    exec_count,
+                    new.nonce_account.map(|k| k.to_string()),
+                    new.nonce_value.map(|h| h.to_string()),
+                    new.signature.to_string(),
+                    new.transaction,
+                    new.priority.as_str(),
+                    new.max_retries,
+                    now,
+                ],
+            )?;
+            if inserted == 1 {
+                return Ok(tx.last_insert_rowid());
+            }
+            Ok(tx.query_row(
+                "SELECT id FROM executions WHERE thread = ?1 AND exec_count_at_build = ?2",
+                params![new.thread.to_string(), exec_count],
+                |row| row.get(0),
+            )?)
+        })
+    }
+
+    /// Records a send at `at` (unix seconds): the state becomes Sent and the replay
+    /// loop looks at it again after the priority's replay delay if it is not
+    /// confirmed by then. Allowed from Pending and Sent (a re-send).
+    pub fn mark_sent(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        let now = self.now();
+        self.write(|tx| {
+            let execution = load(tx, id)?;
+            require(&execution, UNFINISHED, ExecState::Sent)?;
+            let delay =
+                i64::try_from(execution.priority.replay_delay().as_secs()).unwrap_or(i64::MAX);
+            tx.execute(
+                "UPDATE executions SET state = 'sent', last_sent_at = ?2, \
+                     next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, at, at.saturating_add(delay), now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records that the execution landed. Allowed from Pending (sent just before a
+    /// crash, found confirmed at recovery) and Sent; a second call is a no-op.
+    pub fn mark_confirmed(&self, id: i64) -> Result<(), StoreError> {
+        self.finish(id, ExecState::Confirmed, None)
+    }
+
+    /// Records that the thread's on-chain state shows this due time already ran, so
+    /// this execution must not be sent again. `reason` is kept in `last_error`.
+    /// Allowed from Pending and Sent; a second call is a no-op.
+    pub fn mark_superseded(&self, id: i64, reason: &str) -> Result<(), StoreError> {
+        self.finish(id, ExecState::Superseded, Some(reason))
+    }
+
+    fn finish(&self, id: i64, to: ExecState, reason: Option<&str>) -> Result<(), StoreError> {
+        let now = self.now();
+        self.write(|tx| {
+            let execution = load(tx, id)?;
+            if execution.state == to {
+                return Ok(());
+            }
+            require(&execution, UNFINISHED, to)?;
+            tx.execute(
+                "UPDATE executions SET state = ?2, updated_at = ?3, \
+                     last_error = coalesce(?4, last_error) WHERE id = ?1",
+                params![id, to.as_str(), now, reason],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Swaps in a rebuilt transaction (after the nonce advanced under the old one).
+    /// The state becomes Pending, since the new transaction has not been sent;
+    /// `next_attempt_at` is kept. `nonce_value` must be set exactly when the execution
+    /// has a nonce account. Allowed from Pending and Sent.
+    pub fn replace_transaction(
+        &self,
+        id: i64,
+        transaction: Vec<u8>,
+        signature: Signature,
+        nonce_value: Option<Hash>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        self.write(|tx| {
+            let execution = load(tx, id)?;
+            require(&execution, UNFINISHED, ExecState::Pending)?;
+            let has_nonce = execution.nonce_account.is_some();
+            if has_nonce != nonce_value.is_some() {
+                return Err(StoreError::Invalid {
+                    field: "nonce_value",
+                    reason: format!(
+                        "execution {id} {} a nonce account; the nonce value must be {}",
+                        if has_nonce { "has" } else { "has no" },
+                        if has_nonce { "given" } else { "None" },
+                    ),
+                });
+            }
+            tx.execute(
+                "UPDATE executions SET tx = ?2, signature = ?3, nonce_value = ?4, \
+                     state = 'pending', updated_at = ?5 WHERE id = ?1",
+                params![
+                    id,
+                    transaction,
+                    signature.to_string(),
+                    nonce_value.map(|h| h.to_string()),
+                    now
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records a failed attempt. With retries left (`retry_count < max_retries`) the
+    /// count goes up by one and the execution is Pending again, due at
+    /// `next_attempt_at`. Without, in the same transaction, it becomes Dead and enters
+    /// the dead-letter queue with `error` as the reason and `retry_count + 1` attempts;
+    /// the caller alerts. Allowed from Pending and Sent.
+    ///
+    /// So `max_retries = 3` means four attempts: the first and three retries, as in
+    /// the durability seed's replay consumer.
+    pub fn schedule_retry(
+        &self,
+        id: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<RetryDecision, StoreError> {
+        let now = self.now();
+        self.write(|tx| {
+            let execution = load(tx, id)?;
+            if execution.retry_count < execution.max_retries {
+                require(&execution, UNFINISHED, ExecState::Pending)?;
+                let retry_count = execution.retry_count + 1;
+                tx.execute(
+                    "UPDATE executions SET state = 'pending', retry_count = ?2, \
+                         next_attempt_at = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1",
+                    params![id, retry_count, next_attempt_at, error, now],
+                )?;
+                return Ok(RetryDecision::Scheduled { retry_count });
+            }
+            require(&execution, UNFINISHED, ExecState::Dead)?;
+            tx.execute(
+                "UPDATE executions SET state = 'dead', last_error = ?2, updated_at = ?3 \
+                 WHERE id = ?1",
+                params![id, error, now],
+            )?;
+            tx.execute(
+                "INSERT INTO dead_letters (execution_id, reason, attempts, dead_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, error, i64::from(execution.retry_count) + 1, now],
+            )?;
+            Ok(RetryDecision::DeadLettered)
+        })
+    }
+
+    /// Pending and Sent executions due at `now`, at most `limit`: highest priority
+    /// first, then the longest overdue, then the oldest.
+    pub fn due_for_replay(&self, now: i64, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            query_executions(
+                tx,
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
+                     WHERE e.state IN ('pending', 'sent') AND e.next_attempt_at <= ?1 \
+                     ORDER BY {PRIORITY_RANK} DESC, e.next_attempt_at, e.id LIMIT ?2"
+                ),
+                params![now, limit],
+            )
+        })
+    }
+
+    /// Every Pending and Sent execution, oldest first: what a keeper starting up
+    /// must settle against the chain before building anything new.
+    pub fn unfinished(&self) -> Result<Vec<Execution>, StoreError> {
+        self.read(|tx| {
+            query_executions(
+                tx,
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
+                     WHERE e.state IN ('pending', 'sent') ORDER BY e.id"
+                ),
+                [],
+            )
+        })
+    }
+
+    /// One execution by id.
+    pub fn get(&self, id: i64) -> Result<Option<Execution>, StoreError> {
+        self.read(|tx| get_execution(tx, id))
+    }
+
+    /// The execution for a due time, if one was persisted: lets the scheduler skip
+    /// building a transaction that [`Store::persist`] would discard.
+    pub fn find(
+        &self,
+        thread: &Pubkey,
+        exec_count_at_build: u64,
+    ) -> Result<Option<Execution>, StoreError> {
+        let exec_count = to_sql_int("exec_count_at_build", exec_count_at_build)?;
+        self.read(|tx| {
+            let mut found = query_executions(
+                tx,
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
+                     WHERE e.thread = ?1 AND e.exec_count_at_build = ?2"
+                ),
+                params![thread.to_string(), exec_count],
+            )?;
+            Ok(found.pop())
+        })
+    }
+
+    /// How many executions are in each state.
+    pub fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare("SELECT state, count(*) FROM executions GROUP BY state")?;
+            let mut rows = stmt.query([])?;
+            let mut counts = StoreCounts::default();
+            while let Some(row) = rows.next()? {
+                let state: String = row.get(0)?;
+                let n = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+                let slot = match state.parse::<ExecState>() {
+                    Ok(ExecState::Pending) => &mut counts.pending,
+                    Ok(ExecState::Sent) => &mut counts.sent,
+                    Ok(ExecState::Confirmed) => &mut counts.confirmed,
+                    Ok(ExecState::Superseded) => &mut counts.superseded,
+                    Ok(ExecState::Dead) => &mut counts.dead,
+                    Err(reason) => {
+                        // Name one offending row so the operator can find it.
+                        let id: i64 = tx.query_row(
+                            "SELECT id FROM executions WHERE state = ?1 LIMIT 1",
+                            [&state],
+                            |row| row.get(0),
+                        )?;
+                        return Err(StoreError::Corrupt {
+                            table: "executions",
+                            id,
+                            column: "state",
+                            reason,
+                        });
+                    }
+                };
+                *slot = n;
+            }
+            Ok(counts)
+        })
+    }
+
+    /// Deletes Confirmed and Superseded executions last changed before `before`
+    /// (unix seconds) and returns how many. Their due times are behind the thread's
+    /// on-chain `exec_count`, so the rows have no further use.
+    pub fn prune_finished(&self, before: i64) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM executions WHERE state IN ('confirmed', 'superseded') \
+                 AND updated_at < ?1",
+                [before],
+            )?)
+        })
+    }
+}
+
+/// An execution, or [`StoreError::NotFound`].
+fn load(tx: &Transaction<'_>, id: i64) -> Result<Execution, StoreError> {
+    get_execution(tx, id)?.ok_or(StoreError::NotFound {
+        what: "execution",
+        id,
+    })
+}
+
+/// The states the replay loop's changes start from.
+const UNFINISHED: &[ExecState] = &[ExecState::Pending, ExecState::Sent];
+
+/// Fails with [`StoreError::InvalidTransition`] unless the execution's state is in
+/// `allowed`.
+fn require(execution: &Execution, allowed: &[ExecState], to: ExecState) -> Result<(), StoreError> {
+    if allowed.contains(&execution.state) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidTransition {
+            id: execution.id,
+            from: execution.state,
+            to,
+        })
+    }
+}
+
+pub(super) fn get_execution(
+    tx: &Transaction<'_>,
+    id: i64,
+) -> Result<Option<Execution>, StoreError> {
+    let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions e WHERE e.id = ?1");
+    let mut stmt = tx.prepare(&sql)?;
+    let mut rows = stmt.query([id])?;
+    rows.next()?.map(execution_from_row).transpose()
+}
+
+fn query_executions(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Execution>, StoreError> {
+    let mut stmt = tx.prepare(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(execution_from_row(row)?);
+    }
+    Ok(out)
+}

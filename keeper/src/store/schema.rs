@@ -1,0 +1,155 @@
+//! The store's tables and their forward migrations, versioned by `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` takes a file from version `i` to `i + 1`. Migrations are only ever
+//! appended: a released one is never edited, because files in the field already ran
+//! it. A file at a version above [`SCHEMA_VERSION`] was written by a newer keeper and
+//! is refused rather than guessed at.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Version 1: executions and the dead-letter queue.
+///
+/// Keys, hashes and signatures are base58 text so that `sqlite3 keeper.sqlite` is
+/// readable by an operator; the transaction is the bincode of a `VersionedTransaction`.
+/// Times are unix seconds. `STRICT` tables make SQLite refuse a value of the wrong
+/// type instead of storing it.
+const V1: &str = "
+CREATE TABLE executions (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread              TEXT    NOT NULL,
+    exec_count_at_build INTEGER NOT NULL CHECK (exec_count_at_build >= 0),
+    nonce_account       TEXT,
+    nonce_value         TEXT,
+    signature           TEXT    NOT NULL,
+    tx                  BLOB    NOT NULL,
+    priority            TEXT    NOT NULL
+        CHECK (priority IN ('low', 'medium', 'high', 'critical')),
+    state               TEXT    NOT NULL
+        CHECK (state IN ('pending', 'sent', 'confirmed', 'superseded', 'dead')),
+    retry_count         INTEGER NOT NULL DEFAULT 0 CHECK (retry_count >= 0),
+    max_retries         INTEGER NOT NULL CHECK (max_retries >= 0),
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL,
+    next_attempt_at     INTEGER NOT NULL,
+    last_sent_at        INTEGER,
+    last_error          TEXT,
+    -- One row per due time: what makes a second persist of it a no-op.
+    UNIQUE (thread, exec_count_at_build)
+) STRICT;
+
+-- The replay loop's and the recovery's only query.
+CREATE INDEX executions_unfinished ON executions (next_attempt_at)
+    WHERE state IN ('pending', 'sent');
+
+CREATE TABLE dead_letters (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id INTEGER NOT NULL UNIQUE
+        REFERENCES executions (id) ON DELETE CASCADE,
+    reason       TEXT    NOT NULL,
+    attempts     INTEGER NOT NULL CHECK (attempts >= 0),
+    dead_at      INTEGER NOT NULL
+) STRICT;
+";
+
+/// Every migration, oldest first.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The file's `PRAGMA user_version`.
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Brings the file up to [`SCHEMA_VERSION`] and returns how many migrations ran.
+///
+/// The version is read again inside an `IMMEDIATE` transaction, which holds the
+/// write lock, so two processes opening a fresh file at once run each migration once.
+/// Each migration commits with its version bump, or not at all.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    let current = user_version(conn)?;
+    check_not_newer(current)?;
+    if current == SCHEMA_VERSION {
+        return Ok(0);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = user_version(&tx)?;
+    check_not_newer(current)?;
+    let mut applied = 0;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let step = || -> rusqlite::Result<()> {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)
+        };
+        step().map_err(|cause| StoreError::Migration { version, cause })?;
+        applied += 1;
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
+fn check_not_newer(found: i64) -> Result<(), StoreError> {
+    if !(0..=SCHEMA_VERSION).contains(&found) {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_database_runs_every_migration_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert_eq!(err.kind(), "schema_too_new");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "keeper store schema version {} is newer than this keeper supports ({}); \
+                 run a newer keeper",
+                SCHEMA_VERSION + 1,
+                SCHEMA_VERSION
+            )
+        );
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_version_unchanged() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A table in the way makes V1's CREATE TABLE fail.
+        conn.execute_batch("CREATE TABLE executions (x INTEGER)")
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert_eq!(err.kind(), "migration");
+        assert!(
+            err.to_string()
+                .starts_with("cannot migrate keeper store to schema version 1: "),
+            "{err}"
+        );
+        assert_eq!(user_version(&conn).unwrap(), 0);
+    }
+}

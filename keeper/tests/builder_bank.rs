@@ -1,0 +1,1052 @@
+//! The transaction builder against a real Agave bank with the thread program loaded:
+//! durable executions built by `ExecutionBuilder` land (legacy and v0 messages), advance
+//! the thread's nonce and run the thread; the instruction order of every built durable
+//! transaction is decoded and checked; simulation without the nonce advance sizes a
+//! durable transfer; each build error comes from real chain state and is counted by kind;
+//! a stale cached nonce value is rejected until invalidated; the legacy wrappers warn
+//! once; concurrent builds never hand one nonce to two live outputs.
+//!
+//! Durable threads are set up as the program requires: `create_thread_with_nonce` by the
+//! owner, `claim_lease` by the keeper (so the keeper is the nonce authority and the lease
+//! holder), a slot warped so the fresh nonce can advance, then `pool.insert(nonce,
+//! keeper)`. Pure builder tests (stub chain, paused time) are in `src/builder/mod.rs`.
+
+#![cfg(feature = "bank")]
+#![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anchor_lang::prelude::AccountInfo;
+use anchor_lang::solana_program::entrypoint::ProgramResult;
+use anchor_lang::solana_program::program_error::ProgramError;
+use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use keeper::builder::compute::ComputeConfig;
+use keeper::builder::order::{sanity_check, without_nonce_advance, OrderError};
+use keeper::builder::priority::ExecutionPriority;
+use keeper::builder::{
+    parse_nonce, BuildError, BuilderConfig, ExecutionBuilder, MessageVersion, SimulationMode,
+    ThreadExecution, TxBuildOutput, TxConfig, ADVANCE_NONCE_UNITS,
+};
+use keeper::chain::bank::{program_test, BankChain};
+use keeper::chain::{Chain, ChainError, TxStatus};
+use keeper::exec_ix::event_authority;
+use keeper::metrics::Metrics;
+use keeper::nonce_pool::NoncePool;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_program_test::processor;
+use solana_sdk::account::Account;
+use solana_sdk::hash::Hash;
+use solana_sdk::instruction::{AccountMeta, Instruction, InstructionError};
+use solana_sdk::message::{Message, VersionedMessage};
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signature, Signer};
+use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
+use solana_system_interface::instruction::{self as system_instruction, SystemInstruction};
+use thread::errors::ThreadError;
+use thread::instructions::CreateThreadArgs;
+use thread::state::{Due, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger};
+
+const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
+const STARTING_LAMPORTS: u64 = 100_000_000_000;
+const LEASE_SLOTS: u64 = 10_000;
+const MAX_LEASE_SLOTS: u64 = 100_000;
+
+/// A second program the threads call: it requires its first account to sign (the thread
+/// PDA) and counts calls in the 8-byte record account it owns.
+const COUNTER: Pubkey = Pubkey::new_from_array([7; 32]);
+
+fn counter(program_id: &Pubkey, accounts: &[AccountInfo], _data: &[u8]) -> ProgramResult {
+    let [authority, record, ..] = accounts else {
+        return Err(ProgramError::NotEnoughAccountKeys);
+    };
+    if !authority.is_signer {
+        return Err(ProgramError::MissingRequiredSignature);
+    }
+    if record.owner != program_id || !record.is_writable {
+        return Err(ProgramError::IncorrectProgramId);
+    }
+    let mut data = record.try_borrow_mut_data()?;
+    let calls = u64::from_le_bytes(data[..8].try_into().unwrap()) + 1;
+    data[..8].copy_from_slice(&calls.to_le_bytes());
+    Ok(())
+}
+
+fn custom(error: ThreadError) -> InstructionError {
+    InstructionError::Custom(6000 + error as u32)
+}
+
+/// A fixed budget: no simulation, no fee lookup.
+const FIXED: TxConfig = TxConfig {
+    priority: None,
+    compute_unit_limit: Some(200_000),
+    compute_unit_price: Some(1_000),
+};
+
+/// A durable thread and its nonce account.
+#[derive(Clone, Copy, Debug)]
+struct Durable {
+    thread: Pubkey,
+    nonce: Pubkey,
+}
+
+/// A bank with the thread and counter programs, a funded owner and keeper, the keeper's
+/// nonce pool and metrics.
+struct Env {
+    chain: Arc<BankChain>,
+    owner: Keypair,
+    keeper: Arc<Keypair>,
+    record: Pubkey,
+    pool: NoncePool,
+    metrics: Arc<Metrics>,
+}
+
+async fn env() -> Env {
+    let mut pt = program_test();
+    pt.add_program("counter", COUNTER, processor!(counter));
+    let owner = Keypair::new();
+    let keeper = Keypair::new();
+    for key in [owner.pubkey(), keeper.pubkey()] {
+        pt.add_account(key, Account::new(STARTING_LAMPORTS, 0, &SYSTEM_PROGRAM));
+    }
+    let record = Pubkey::new_unique();
+    pt.add_account(
+        record,
+        Account {
+            lamports: 1_000_000_000,
+            data: vec![0; 8],
+            owner: COUNTER,
+            executable: false,
+            rent_epoch: 0,
+        },
+    );
+    let metrics = Metrics::new();
+    Env {
+        chain: Arc::new(BankChain::start(pt).await),
+        owner,
+        keeper: Arc::new(keeper),
+        record,
+        pool: NoncePool::new(BuilderConfig::default().lease_ttl).with_observer(metrics.clone()),
+        metrics,
+    }
+}
+
+impl Env {
+    fn builder(&self, config: BuilderConfig) -> ExecutionBuilder {
+        ExecutionBuilder::new(
+            self.chain.clone(),
+            self.pool.clone(),
+            self.keeper.clone(),
+            config,
+        )
+        .with_metrics(self.metrics.clone())
+    }
+
+    fn keeper(&self) -> Pubkey {
+        self.keeper.pubkey()
+    }
+
+    fn count(&self, label: &str) -> u64 {
+        self.metrics.builds_total.with_label_values(&[label]).get()
+    }
+
+    /// Sends `ixs` (`signers[0]` pays) through the chain and asserts they succeeded.
+    async fn process(&self, ixs: &[Instruction], signers: &[&Keypair]) {
+        let blockhash = self.chain.latest_blockhash().await.unwrap();
+        let tx: VersionedTransaction =
+            Transaction::new_signed_with_payer(ixs, Some(&signers[0].pubkey()), signers, blockhash)
+                .into();
+        let signature = self.chain.send(&tx).await.expect("setup transaction sent");
+        let status = self.status(signature).await;
+        assert_eq!(status.err, None, "setup transaction failed");
+    }
+
+    async fn status(&self, signature: Signature) -> TxStatus {
+        self.chain.signature_statuses(&[signature]).await.unwrap()[0]
+            .clone()
+            .expect("a status for a sent transaction")
+    }
+
+    /// `create_thread` arguments for a thread that calls the counter once per execution.
+    fn args(&self, id: &str, trigger: Trigger) -> (Pubkey, CreateThreadArgs) {
+        let (thread, _) = Thread::address(&self.owner.pubkey(), id.as_bytes());
+        let args = CreateThreadArgs {
+            id: id.as_bytes().to_vec(),
+            trigger,
+            instructions: vec![ThreadInstruction {
+                program_id: COUNTER,
+                accounts: vec![
+                    ThreadAccountMeta {
+                        pubkey: thread,
+                        is_signer: true,
+                        is_writable: false,
+                    },
+                    ThreadAccountMeta {
+                        pubkey: self.record,
+                        is_signer: false,
+                        is_writable: true,
+                    },
+                ],
+                data: vec![],
+            }],
+            fee_per_exec: 1_000,
+            rate_limit: RateLimit::default(),
+            deposit: 1_000_000,
+        };
+        (thread, args)
+    }
+
+    async fn plain_thread(&self, id: &str, trigger: Trigger) -> Pubkey {
+        let owner = self.owner.pubkey();
+        let (thread, args) = self.args(id, trigger);
+        let ix = Instruction {
+            program_id: thread::ID,
+            accounts: thread::accounts::CreateThread {
+                owner,
+                thread,
+                system_program: SYSTEM_PROGRAM,
+                event_authority: event_authority(),
+                program: thread::ID,
+            }
+            .to_account_metas(None),
+            data: thread::instruction::CreateThread { args }.data(),
+        };
+        self.process(&[ix], &[&self.owner]).await;
+        thread
+    }
+
+    /// A durable thread (nonce authority: the thread PDA), not leased.
+    async fn durable_thread(&self, id: &str, trigger: Trigger) -> Durable {
+        let owner = self.owner.pubkey();
+        let nonce = Keypair::new();
+        let (thread, args) = self.args(id, trigger);
+        let ix = Instruction {
+            program_id: thread::ID,
+            accounts: thread::accounts::CreateThreadWithNonce {
+                owner,
+                thread,
+                nonce_account: nonce.pubkey(),
+                recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
+                rent: solana_sdk_ids::sysvar::rent::ID,
+                system_program: SYSTEM_PROGRAM,
+                event_authority: event_authority(),
+                program: thread::ID,
+            }
+            .to_account_metas(None),
+            data: thread::instruction::CreateThreadWithNonce {
+                args,
+                max_lease_slots: MAX_LEASE_SLOTS,
+            }
+            .data(),
+        };
+        self.process(&[ix], &[&self.owner, &nonce]).await;
+        Durable {
+            thread,
+            nonce: nonce.pubkey(),
+        }
+    }
+
+    /// The keeper claims the lease (bond: the nonce's lamports), so it holds the nonce
+    /// authority; a slot passes so the fresh nonce can advance; the pool learns the nonce.
+    async fn claim(&self, d: Durable) {
+        let bond = self.balance(&d.nonce).await;
+        let ix = Instruction {
+            program_id: thread::ID,
+            accounts: thread::accounts::ClaimLease {
+                keeper: self.keeper(),
+                thread: d.thread,
+                nonce_account: d.nonce,
+                system_program: SYSTEM_PROGRAM,
+                event_authority: event_authority(),
+                program: thread::ID,
+            }
+            .to_account_metas(None),
+            data: thread::instruction::ClaimLease {
+                slots: LEASE_SLOTS,
+                bond,
+            }
+            .data(),
+        };
+        self.process(&[ix], &[&self.keeper]).await;
+        let lease = self.thread(d.thread).await.lease.expect("lease claimed");
+        assert_eq!(lease.holder, self.keeper());
+        assert_eq!(self.nonce(d.nonce).await.0, self.keeper());
+        self.warp_slots(1).await;
+        self.pool.insert(d.nonce, self.keeper());
+    }
+
+    /// A durable thread leased by the keeper and registered in its pool.
+    async fn leased(&self, id: &str, trigger: Trigger) -> Durable {
+        let d = self.durable_thread(id, trigger).await;
+        self.claim(d).await;
+        d
+    }
+
+    async fn thread(&self, key: Pubkey) -> Thread {
+        let account = self.chain.get_account(&key).await.unwrap().unwrap();
+        Thread::try_deserialize(&mut account.data.as_slice()).unwrap()
+    }
+
+    /// Authority and value of a nonce account.
+    async fn nonce(&self, key: Pubkey) -> (Pubkey, Hash) {
+        let account = self.chain.get_account(&key).await.unwrap().unwrap();
+        parse_nonce(&account.data).expect("initialized nonce")
+    }
+
+    async fn balance(&self, key: &Pubkey) -> u64 {
+        self.chain
+            .get_account(key)
+            .await
+            .unwrap()
+            .map_or(0, |a| a.lamports)
+    }
+
+    /// Calls the counter has seen.
+    async fn calls(&self) -> u64 {
+        let account = self.chain.get_account(&self.record).await.unwrap().unwrap();
+        u64::from_le_bytes(account.data[..8].try_into().unwrap())
+    }
+
+    async fn warp_slots(&self, slots: u64) {
+        let slot = self.chain.clock().await.unwrap().slot;
+        let context = self.chain.context();
+        context.lock().await.warp_to_slot(slot + slots).unwrap();
+    }
+
+    /// Moves the clock to the thread's next due time if that is still ahead.
+    async fn make_due(&self, thread: Pubkey) {
+        if let Due::At { unix_ts } = self.thread(thread).await.next_due {
+            let mut clock = self.chain.clock().await.unwrap();
+            if clock.unix_timestamp < unix_ts {
+                clock.unix_timestamp = unix_ts;
+                self.chain.context().lock().await.set_sysvar(&clock);
+            }
+        }
+    }
+
+    /// Sends a built transaction and asserts it executed successfully.
+    async fn land(&self, tx: &VersionedTransaction) {
+        let signature = self.chain.send(tx).await.expect("accepted");
+        assert_eq!(signature, tx.signatures[0]);
+        let status = self.status(signature).await;
+        assert_eq!(status.err, None);
+        assert!(status.confirmed);
+    }
+}
+
+fn exec(thread: Pubkey, state: &Thread) -> ThreadExecution<'_> {
+    ThreadExecution { thread, state }
+}
+
+/// The instructions of a compiled message, with their account metas.
+fn decoded(tx: &VersionedTransaction) -> Vec<Instruction> {
+    let message = &tx.message;
+    let keys = message.static_account_keys();
+    message
+        .instructions()
+        .iter()
+        .map(|ix| Instruction {
+            program_id: keys[usize::from(ix.program_id_index)],
+            accounts: ix
+                .accounts
+                .iter()
+                .map(|&i| {
+                    let i = usize::from(i);
+                    AccountMeta {
+                        pubkey: keys[i],
+                        is_signer: message.is_signer(i),
+                        is_writable: message.is_maybe_writable(i, None),
+                    }
+                })
+                .collect(),
+            data: ix.data.clone(),
+        })
+        .collect()
+}
+
+/// Instruction 0 decodes as `AdvanceNonceAccount` of `nonce`, signed by `authority`.
+fn assert_advances(ix: &Instruction, nonce: &Pubkey, authority: &Pubkey) {
+    assert_eq!(ix.program_id, SYSTEM_PROGRAM);
+    assert_eq!(
+        bincode::deserialize::<SystemInstruction>(&ix.data).unwrap(),
+        SystemInstruction::AdvanceNonceAccount
+    );
+    let keys: Vec<Pubkey> = ix.accounts.iter().map(|m| m.pubkey).collect();
+    assert_eq!(
+        keys,
+        [
+            *nonce,
+            solana_sdk_ids::sysvar::recent_blockhashes::ID,
+            *authority
+        ]
+    );
+    assert!(ix.accounts[0].is_writable);
+    assert!(ix.accounts[2].is_signer);
+}
+
+/// Decodes a built durable execution: advance of `nonce` by the keeper, unit limit, unit
+/// price (when non-zero), `exec_thread` of `thread` by the keeper; the blockhash is the
+/// nonce value the pool gave out; the order passes the builder's own sanity check.
+fn assert_durable_exec_order(output: &TxBuildOutput, d: Durable, keeper: &Pubkey) {
+    let ixs = decoded(&output.tx);
+    let budget = output.budget;
+    let len = 3 + usize::from(budget.unit_price > 0);
+    assert_eq!(ixs.len(), len, "{ixs:?}");
+    assert_advances(&ixs[0], &d.nonce, keeper);
+    assert_eq!(
+        ixs[1],
+        ComputeBudgetInstruction::set_compute_unit_limit(budget.unit_limit)
+    );
+    if budget.unit_price > 0 {
+        assert_eq!(
+            ixs[2],
+            ComputeBudgetInstruction::set_compute_unit_price(budget.unit_price)
+        );
+    }
+    let exec = &ixs[len - 1];
+    assert_eq!(exec.program_id, thread::ID);
+    assert_eq!(exec.data, thread::instruction::ExecThread {}.data());
+    assert_eq!(exec.accounts[0].pubkey, *keeper);
+    assert!(exec.accounts[0].is_signer);
+    assert_eq!(exec.accounts[1].pubkey, d.thread);
+    assert!(exec
+        .accounts
+        .iter()
+        .any(|m| m.pubkey == solana_sdk_ids::sysvar::instructions::ID));
+    assert_eq!(sanity_check(&ixs, Some(&d.nonce)), Ok(()));
+    assert_eq!(output.required_signers(), &[*keeper]);
+}
+
+#[tokio::test]
+async fn built_durable_execution_lands_and_advances_the_nonce() {
+    let env = env().await;
+    let d = env.leased("e2e", Trigger::Now).await;
+    let builder = env.builder(BuilderConfig::default());
+    let state = env.thread(d.thread).await;
+    let (_, before) = env.nonce(d.nonce).await;
+
+    // The limit is sized by simulating the execution (advance kept, see SimulationMode).
+    let config = TxConfig {
+        compute_unit_price: Some(1_000),
+        ..TxConfig::default()
+    };
+    let output = builder
+        .build_execution_output(exec(d.thread, &state), &config, true, true)
+        .await
+        .unwrap();
+    assert_durable_exec_order(&output, d, &env.keeper());
+    assert_eq!(*output.tx.message.recent_blockhash(), before);
+    assert!(matches!(output.tx.message, VersionedMessage::Legacy(_)));
+    let limit = output.budget.unit_limit;
+    assert!(
+        (ComputeConfig::default().min_unit_limit..1_400_000).contains(&limit),
+        "{limit}"
+    );
+    assert_eq!(output.priority, ExecutionPriority::Medium);
+    assert_eq!(env.pool.available(), 0, "held until broadcast resolves");
+
+    env.land(&output.tx).await;
+    let after = env.thread(d.thread).await;
+    assert_eq!(after.exec_count, 1);
+    assert_eq!(env.calls().await, 1);
+    let (authority, advanced) = env.nonce(d.nonce).await;
+    assert_ne!(
+        advanced, before,
+        "the durable transaction advanced the nonce"
+    );
+    assert_eq!(
+        authority,
+        env.keeper(),
+        "the lease still holds the authority"
+    );
+
+    // The same signed transaction can never land twice.
+    assert!(matches!(
+        env.chain.send(&output.tx).await,
+        Err(ChainError::Rejected(_))
+    ));
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+
+    output.release_nonce().unwrap();
+    assert_eq!(env.pool.available(), 1);
+    assert_eq!(env.count("ok"), 1);
+    let explicit = env
+        .metrics
+        .lease_age_seconds
+        .with_label_values(&["explicit"]);
+    assert_eq!(explicit.get_sample_count(), 1);
+}
+
+#[tokio::test]
+async fn v0_message_lands_as_a_durable_transaction() {
+    let env = env().await;
+    let d = env.leased("v0", Trigger::Now).await;
+    let builder = env.builder(BuilderConfig {
+        message_version: MessageVersion::V0,
+        ..BuilderConfig::default()
+    });
+    let state = env.thread(d.thread).await;
+    let (_, before) = env.nonce(d.nonce).await;
+
+    let output = builder
+        .build_execution_output(exec(d.thread, &state), &FIXED, true, true)
+        .await
+        .unwrap();
+    assert!(matches!(output.tx.message, VersionedMessage::V0(_)));
+    assert_durable_exec_order(&output, d, &env.keeper());
+    assert_eq!(*output.tx.message.recent_blockhash(), before);
+
+    env.land(&output.tx).await;
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    assert_eq!(env.calls().await, 1);
+    assert_ne!(env.nonce(d.nonce).await.1, before);
+    output.release_nonce().unwrap();
+}
+
+#[tokio::test]
+async fn durable_transfer_simulates_without_the_nonce_advance_and_reports_units() {
+    let env = env().await;
+    let d = env.leased("transfer", Trigger::Now).await;
+    let config = BuilderConfig {
+        simulation: SimulationMode::SkipNonceAdvance,
+        // No floor and no margin: the limit is exactly the units the transaction needs.
+        compute: ComputeConfig {
+            min_unit_limit: 1,
+            margin_percent: 0,
+            ..ComputeConfig::default()
+        },
+        ..BuilderConfig::default()
+    };
+    let builder = env.builder(config.clone());
+    let (_, before) = env.nonce(d.nonce).await;
+    let to = Pubkey::new_unique();
+    let transfer = system_instruction::transfer(&env.keeper(), &to, 1_000_000);
+
+    // A payload that does not check the nonce itself: sized without the advance.
+    let output = builder
+        .build_instructions_output(
+            std::slice::from_ref(&transfer),
+            Some(d.nonce),
+            &TxConfig::default(),
+            true,
+            true,
+        )
+        .await
+        .unwrap();
+    let ixs = decoded(&output.tx);
+    assert_eq!(
+        ixs.len(),
+        3,
+        "no fee market in the bank: no price instruction"
+    );
+    assert_advances(&ixs[0], &d.nonce, &env.keeper());
+    assert_eq!(
+        ixs[1],
+        ComputeBudgetInstruction::set_compute_unit_limit(output.budget.unit_limit)
+    );
+    assert_eq!(ixs[2].program_id, SYSTEM_PROGRAM);
+    assert_eq!(ixs[2].data, transfer.data);
+
+    // The same instructions with the advance skipped simulate cleanly and report units;
+    // the builder sized its limit from exactly those units.
+    let simulated = without_nonce_advance(&ixs, true);
+    assert_eq!(simulated[..], ixs[1..]);
+    let blockhash = env.chain.latest_blockhash().await.unwrap();
+    let message = Message::new_with_blockhash(&simulated, Some(&env.keeper()), &blockhash);
+    let sim_tx = VersionedTransaction {
+        signatures: vec![Signature::default()],
+        message: VersionedMessage::Legacy(message),
+    };
+    let sim = env.chain.simulate(&sim_tx).await.unwrap();
+    assert_eq!(sim.err, None, "{:?}", sim.logs);
+    assert!(sim.units_consumed > 0);
+    // The builder sized its limit from those units plus the advance it skipped, which
+    // is what the full transaction consumes.
+    assert_eq!(
+        u64::from(output.budget.unit_limit),
+        sim.units_consumed + ADVANCE_NONCE_UNITS
+    );
+    let full_message = Message::new_with_blockhash(&ixs, Some(&env.keeper()), &blockhash);
+    let full = env
+        .chain
+        .simulate(&VersionedTransaction {
+            signatures: vec![Signature::default()],
+            message: VersionedMessage::Legacy(full_message),
+        })
+        .await
+        .unwrap();
+    assert_eq!(full.err, None, "{:?}", full.logs);
+    assert_eq!(
+        full.units_consumed,
+        sim.units_consumed + ADVANCE_NONCE_UNITS
+    );
+    assert_eq!(
+        env.nonce(d.nonce).await.1,
+        before,
+        "simulation consumed nothing"
+    );
+    assert_eq!(env.balance(&to).await, 0);
+
+    // And the built durable transfer lands.
+    env.land(&output.tx).await;
+    assert_eq!(env.balance(&to).await, 1_000_000);
+    assert_ne!(env.nonce(d.nonce).await.1, before);
+    output.release_nonce().unwrap();
+}
+
+#[tokio::test]
+async fn durable_execution_cannot_be_sized_without_its_nonce_advance() {
+    let env = env().await;
+    let d = env.leased("skip", Trigger::Now).await;
+    let state = env.thread(d.thread).await;
+
+    // The program refuses a durable execution whose instruction 0 is not the advance, so
+    // skipping it for a thread execution measures a failure; `Auto` keeps it.
+    let skip = env.builder(BuilderConfig {
+        simulation: SimulationMode::SkipNonceAdvance,
+        ..BuilderConfig::default()
+    });
+    let err = skip
+        .build_execution_output(exec(d.thread, &state), &TxConfig::default(), true, true)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            &err,
+            BuildError::SimulationFailed {
+                err: TransactionError::InstructionError(1, e),
+                ..
+            } if *e == custom(ThreadError::MissingNonceAdvance)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(env.pool.available(), 1, "the failed build freed the nonce");
+
+    let auto = env.builder(BuilderConfig::default());
+    let output = auto
+        .build_execution_output(exec(d.thread, &state), &TxConfig::default(), true, true)
+        .await
+        .unwrap();
+    env.land(&output.tx).await;
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    output.release_nonce().unwrap();
+    assert_eq!(env.count("simulation_failed"), 1);
+    assert_eq!(env.count("ok"), 1);
+}
+
+#[tokio::test]
+async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
+    let env = env().await;
+    let builder = env.builder(BuilderConfig::default());
+    let leased = env.leased("held", Trigger::Now).await;
+    let unleased = env.durable_thread("unleased", Trigger::Now).await;
+    let not_due = env
+        .leased(
+            "not-due",
+            Trigger::Interval {
+                seconds: 3_600,
+                skippable: true,
+            },
+        )
+        .await;
+    let plain = env.plain_thread("plain", Trigger::Now).await;
+    let leased_state = env.thread(leased.thread).await;
+
+    // NonceUnavailable: the nonce is held by another build's output.
+    let output = builder
+        .build_execution_output(exec(leased.thread, &leased_state), &FIXED, true, true)
+        .await
+        .unwrap();
+    let err = builder
+        .build_execution_output(exec(leased.thread, &leased_state), &FIXED, true, true)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err, BuildError::NonceUnavailable(leased.nonce));
+    assert_eq!(err.kind(), "nonce_unavailable");
+    output.release_nonce().unwrap();
+
+    // NotDurable: a nonce enforced on a thread that has none.
+    let plain_state = env.thread(plain).await;
+    let err = builder
+        .build_execution_output(exec(plain, &plain_state), &FIXED, true, true)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err, BuildError::NotDurable(plain));
+    assert_eq!(err.kind(), "not_durable");
+
+    // NonceRequired: a durable thread built without its nonce.
+    let err = builder
+        .build_execution_output(exec(leased.thread, &leased_state), &FIXED, true, false)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err, BuildError::NonceRequired(leased.thread));
+    assert_eq!(err.kind(), "nonce_required");
+
+    // NonceAuthorityMismatch: registered in the pool, but no lease was claimed on chain,
+    // so the authority is still the thread PDA.
+    env.pool.insert(unleased.nonce, env.keeper());
+    let unleased_state = env.thread(unleased.thread).await;
+    let err = builder
+        .build_execution_output(exec(unleased.thread, &unleased_state), &FIXED, true, true)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        err,
+        BuildError::NonceAuthorityMismatch {
+            nonce: unleased.nonce,
+            expected: env.keeper(),
+            actual: unleased.thread,
+        }
+    );
+    assert_eq!(err.kind(), "nonce_authority_mismatch");
+    assert_eq!(
+        env.pool.cached_value(&unleased.nonce),
+        None,
+        "nothing cached"
+    );
+
+    // SimulationFailed: the thread is not due; the program's error code comes through.
+    let not_due_state = env.thread(not_due.thread).await;
+    let err = builder
+        .build_execution_output(
+            exec(not_due.thread, &not_due_state),
+            &TxConfig::default(),
+            true,
+            true,
+        )
+        .await
+        .err()
+        .unwrap();
+    match &err {
+        BuildError::SimulationFailed { err, logs } => {
+            assert_eq!(
+                *err,
+                TransactionError::InstructionError(2, custom(ThreadError::ThreadNotDue))
+            );
+            let code = format!(
+                "custom program error: {:#x}",
+                6000 + ThreadError::ThreadNotDue as u32
+            );
+            assert!(logs.iter().any(|l| l.contains(&code)), "{logs:?}");
+        }
+        other => panic!("expected SimulationFailed, got {other:?}"),
+    }
+    assert_eq!(err.kind(), "simulation_failed");
+
+    for label in [
+        "ok",
+        "nonce_unavailable",
+        "not_durable",
+        "nonce_required",
+        "nonce_authority_mismatch",
+        "simulation_failed",
+    ] {
+        assert_eq!(env.count(label), 1, "{label}");
+        assert!(env
+            .metrics
+            .render()
+            .contains(&format!("keeper_builds_total{{result=\"{label}\"}} 1")));
+    }
+    assert_eq!(
+        env.pool.available(),
+        env.pool.len(),
+        "no failed build kept a nonce"
+    );
+}
+
+#[tokio::test]
+async fn stale_cached_nonce_value_is_rejected_until_invalidated() {
+    let env = env().await;
+    let interval = Trigger::Interval {
+        seconds: 60,
+        skippable: true,
+    };
+    let d = env.leased("cached", interval).await;
+    let builder = env.builder(BuilderConfig::default());
+
+    env.make_due(d.thread).await;
+    let state = env.thread(d.thread).await;
+    let first = builder
+        .build_execution_output(exec(d.thread, &state), &TxConfig::default(), true, true)
+        .await
+        .unwrap();
+    let (_, first_value) = env.nonce(d.nonce).await;
+    assert_eq!(*first.tx.message.recent_blockhash(), first_value);
+    env.land(&first.tx).await;
+    first.release_nonce().unwrap();
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+
+    // Due again a slot later; the pool still caches the value the first build used.
+    env.warp_slots(1).await;
+    env.make_due(d.thread).await;
+    let (_, current) = env.nonce(d.nonce).await;
+    assert_ne!(current, first_value);
+    assert_eq!(env.pool.cached_value(&d.nonce), Some(first_value));
+    let state = env.thread(d.thread).await;
+    let stale = builder
+        .build_execution_output(exec(d.thread, &state), &FIXED, true, true)
+        .await
+        .unwrap();
+    assert_eq!(*stale.tx.message.recent_blockhash(), first_value);
+    assert_eq!(
+        env.chain.send(&stale.tx).await,
+        Err(ChainError::Rejected(TransactionError::BlockhashNotFound))
+    );
+    stale.release_nonce().unwrap();
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+
+    // After invalidate, the next build reads the refreshed value and lands.
+    env.pool.invalidate(&d.nonce);
+    let fresh = builder
+        .build_execution_output(exec(d.thread, &state), &TxConfig::default(), true, true)
+        .await
+        .unwrap();
+    assert_eq!(*fresh.tx.message.recent_blockhash(), current);
+    assert_eq!(env.pool.cached_value(&d.nonce), Some(current));
+    env.land(&fresh.tx).await;
+    fresh.release_nonce().unwrap();
+    assert_eq!(env.thread(d.thread).await.exec_count, 2);
+    assert_eq!(env.calls().await, 2);
+}
+
+/// WARN-and-above lines logged on this thread while the guard lives.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (captured, guard)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// The only test in this binary that calls the legacy wrappers: their warning is a
+/// process-wide `Once`.
+#[tokio::test]
+async fn legacy_wrappers_return_a_landing_tx_and_warn_exactly_once() {
+    let env = env().await;
+    let d = env.leased("legacy", Trigger::Now).await;
+    let plain = env.plain_thread("legacy-plain", Trigger::Now).await;
+    let builder = env.builder(BuilderConfig::default());
+    let (captured, _guard) = Captured::start();
+
+    let state = env.thread(d.thread).await;
+    let durable_tx = builder
+        .build_execution(exec(d.thread, &state), &TxConfig::default(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.pool.available(),
+        1,
+        "the legacy API gives the nonce back before broadcast"
+    );
+    let ixs = decoded(&durable_tx);
+    assert_advances(&ixs[0], &d.nonce, &env.keeper());
+    env.land(&durable_tx).await;
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+
+    let plain_state = env.thread(plain).await;
+    let plain_tx = builder
+        .build_execution_with_nonce(exec(plain, &plain_state), &TxConfig::default(), true, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        decoded(&plain_tx)[0],
+        ComputeBudgetInstruction::set_compute_unit_limit(ComputeConfig::default().min_unit_limit),
+        "not anchored on a nonce"
+    );
+    env.land(&plain_tx).await;
+    assert_eq!(env.thread(plain).await.exec_count, 1);
+
+    for _ in 0..3 {
+        builder
+            .build_execution_with_nonce(exec(d.thread, &state), &FIXED, true, true)
+            .await
+            .unwrap();
+        builder
+            .build_execution(exec(plain, &plain_state), &FIXED, false)
+            .await
+            .unwrap();
+    }
+
+    let text = captured.text();
+    assert_eq!(text.matches("legacy build API").count(), 1, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("keeper::")).count(),
+        1,
+        "no other keeper warning (no guard or lease dropped unreleased): {text}"
+    );
+    assert_eq!(env.pool.available(), 1);
+    assert_eq!(env.count("ok"), 8);
+}
+
+/// Per nonce, outputs currently alive; and what the builds came to.
+struct Tally {
+    live: HashMap<Pubkey, AtomicUsize>,
+    ok: AtomicUsize,
+    unavailable: AtomicUsize,
+    order: AtomicUsize,
+}
+
+/// Three builds on random threads of `threads`, each retried while its nonce is held
+/// elsewhere: a durable execution (simulated or fixed budget) or a build whose
+/// hand-made wrong order fails after taking the nonce. Each output is decoded, counted
+/// live (never two for one nonce), then released, dropped or taken apart.
+async fn contended_builds(
+    seed: u64,
+    builder: Arc<ExecutionBuilder>,
+    threads: Arc<Vec<(Durable, Thread)>>,
+    tally: Arc<Tally>,
+) {
+    let keeper = builder.keeper();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for _ in 0..3 {
+        let (d, state) = &threads[rng.random_range(0..threads.len())];
+        let config = if rng.random_bool(0.5) {
+            FIXED
+        } else {
+            TxConfig::default()
+        };
+        let wrong_order = rng.random_range(0..6) == 0;
+        let result = loop {
+            let result = if wrong_order {
+                let advance = system_instruction::advance_nonce_account(&d.nonce, &keeper);
+                builder
+                    .build_instructions_output(&[advance], Some(d.nonce), &FIXED, true, true)
+                    .await
+            } else {
+                builder
+                    .build_execution_output(exec(d.thread, state), &config, true, true)
+                    .await
+            };
+            match result {
+                Err(BuildError::NonceUnavailable(n)) => {
+                    assert_eq!(n, d.nonce);
+                    tally.unavailable.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(output) => {
+                tally.ok.fetch_add(1, Ordering::Relaxed);
+                let live = &tally.live[&d.nonce];
+                assert_eq!(live.fetch_add(1, Ordering::SeqCst), 0, "{d:?} built twice");
+                assert_durable_exec_order(&output, *d, &keeper);
+                for _ in 0..rng.random_range(0..3) {
+                    tokio::task::yield_now().await;
+                }
+                assert!(output.nonce_guard.as_ref().unwrap().is_valid());
+                live.fetch_sub(1, Ordering::SeqCst);
+                match rng.random_range(0..3) {
+                    0 => output.release_nonce().unwrap(),
+                    1 => drop(output),
+                    _ => output.into_parts().1.unwrap().mark_used(),
+                }
+            }
+            Err(BuildError::Order(OrderError::LateAdvance(3))) => {
+                tally.order.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(other) => panic!("unexpected build error {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_builds_on_a_few_durable_threads_never_share_a_nonce() {
+    let env = env().await;
+    let mut threads = Vec::new();
+    for i in 0..3 {
+        let d = env.leased(&format!("busy-{i}"), Trigger::Now).await;
+        threads.push((d, env.thread(d.thread).await));
+    }
+    let threads = Arc::new(threads);
+    let builder = Arc::new(env.builder(BuilderConfig {
+        sanity_checks: true,
+        ..BuilderConfig::default()
+    }));
+    let tally = Arc::new(Tally {
+        live: threads
+            .iter()
+            .map(|(d, _)| (d.nonce, AtomicUsize::new(0)))
+            .collect(),
+        ok: AtomicUsize::new(0),
+        unavailable: AtomicUsize::new(0),
+        order: AtomicUsize::new(0),
+    });
+    let tasks = 32u64;
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            tokio::spawn(contended_builds(
+                0xba4c_u64.wrapping_add(i),
+                builder.clone(),
+                threads.clone(),
+                tally.clone(),
+            ))
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .await
+            .expect("no nonce was handed to two live outputs");
+    }
+    let ok = tally.ok.load(Ordering::SeqCst);
+    let order = tally.order.load(Ordering::SeqCst);
+    assert_eq!((ok + order) as u64, tasks * 3);
+    assert!(
+        tally.unavailable.load(Ordering::SeqCst) > 0,
+        "builds contended"
+    );
+    assert_eq!(env.count("ok"), ok as u64);
+    assert_eq!(env.count("instruction_order"), order as u64);
+    assert_eq!(env.pool.available(), env.pool.len(), "a nonce leaked");
+
+    // The pool is whole and its values are right: each thread's execution still lands.
+    for (d, state) in threads.iter() {
+        let output = builder
+            .build_execution_output(exec(d.thread, state), &TxConfig::default(), true, true)
+            .await
+            .unwrap();
+        env.land(&output.tx).await;
+        output.release_nonce().unwrap();
+        assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    }
+    assert_eq!(env.calls().await, 3);
+}

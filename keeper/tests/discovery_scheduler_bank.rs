@@ -1,0 +1,622 @@
+//! Discovery and the scheduler against a real Agave bank with the thread program loaded:
+//! threads created by real transactions, found by a scan, removed when deleted, and
+//! found due exactly when the program's own `check_due` says so as the bank's clock is
+//! warped.
+
+#![cfg(feature = "bank")]
+#![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use keeper::chain::bank::{program_test, BankChain};
+use keeper::chain::faulty::{FaultyChain, Op};
+use keeper::chain::Chain;
+use keeper::discovery::{read_index, shared_index, Discovery, SharedIndex, ThreadChanged};
+use keeper::exec_ix::event_authority;
+use keeper::scheduler::Scheduler;
+use solana_program_test::ProgramTest;
+use solana_sdk::account::{Account, AccountSharedData};
+use solana_sdk::clock::Clock;
+use solana_sdk::instruction::{AccountMeta, Instruction};
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+use solana_system_interface::instruction as system_instruction;
+use thread::instructions::CreateThreadArgs;
+use thread::schedule::{check_due, ChainTime};
+use thread::state::{Due, RateLimit, Thread, ThreadInstruction, Trigger};
+use tokio::sync::{mpsc, oneshot};
+
+const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
+const STARTING_LAMPORTS: u64 = 100_000_000_000;
+/// The bank's unix time while threads are created.
+const T0: i64 = 1_800_000_000;
+/// Data of the account the `Account`-trigger threads watch.
+const WATCHED_DATA: [u8; 32] = [7; 32];
+
+/// A bank with a funded owner, an account to watch and, optionally, a garbage account
+/// that looks like a thread (owned by the program, thread discriminator, junk after).
+struct Bank {
+    chain: BankChain,
+    owner: Keypair,
+    watched: Pubkey,
+}
+
+impl Bank {
+    async fn start() -> Self {
+        Self::with(program_test()).await
+    }
+
+    async fn with(mut pt: ProgramTest) -> Self {
+        let owner = Keypair::new();
+        let watched = Pubkey::new_unique();
+        pt.add_account(
+            owner.pubkey(),
+            Account::new(STARTING_LAMPORTS, 0, &SYSTEM_PROGRAM),
+        );
+        pt.add_account(
+            watched,
+            Account {
+                lamports: 1_000_000_000,
+                data: WATCHED_DATA.to_vec(),
+                owner: Pubkey::new_unique(),
+                executable: false,
+                rent_epoch: 0,
+            },
+        );
+        let bank = Self {
+            chain: BankChain::start(pt).await,
+            owner,
+            watched,
+        };
+        bank.set_time(T0).await;
+        bank
+    }
+
+    async fn send(&self, ixs: &[Instruction]) {
+        let blockhash = self.chain.latest_blockhash().await.unwrap();
+        let tx = Transaction::new_signed_with_payer(
+            ixs,
+            Some(&self.owner.pubkey()),
+            &[&self.owner],
+            blockhash,
+        );
+        let signature = self.chain.send(&tx.into()).await.unwrap();
+        let status = self.chain.signature_statuses(&[signature]).await.unwrap()[0].clone();
+        assert_eq!(status.unwrap().err, None, "{ixs:?}");
+    }
+
+    /// Creates a thread with `trigger` whose one stored instruction moves a lamport
+    /// from the thread to its owner. Sent through the chain, so scans see it.
+    async fn create(&self, id: &str, trigger: Trigger) -> Pubkey {
+        let owner = self.owner.pubkey();
+        let (thread, _) = Thread::address(&owner, id.as_bytes());
+        let watched = match &trigger {
+            Trigger::Account { address, .. } => Some(*address),
+            _ => None,
+        };
+        let args = CreateThreadArgs {
+            id: id.as_bytes().to_vec(),
+            trigger,
+            instructions: vec![ThreadInstruction::from(system_instruction::transfer(
+                &thread, &owner, 1,
+            ))],
+            fee_per_exec: 1_000,
+            rate_limit: RateLimit::default(),
+            deposit: 1_000_000,
+        };
+        let mut accounts = thread::accounts::CreateThread {
+            owner,
+            thread,
+            system_program: SYSTEM_PROGRAM,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None);
+        accounts.extend(watched.map(|w| AccountMeta::new_readonly(w, false)));
+        self.send(&[Instruction {
+            program_id: thread::ID,
+            accounts,
+            data: thread::instruction::CreateThread { args }.data(),
+        }])
+        .await;
+        thread
+    }
+
+    async fn pause(&self, thread: Pubkey) {
+        self.send(&[Instruction {
+            program_id: thread::ID,
+            accounts: thread::accounts::SetPaused {
+                owner: self.owner.pubkey(),
+                thread,
+                event_authority: event_authority(),
+                program: thread::ID,
+            }
+            .to_account_metas(None),
+            data: thread::instruction::PauseThread {}.data(),
+        }])
+        .await;
+    }
+
+    async fn delete(&self, thread: Pubkey) {
+        self.send(&[Instruction {
+            program_id: thread::ID,
+            accounts: thread::accounts::DeleteThread {
+                owner: self.owner.pubkey(),
+                thread,
+                nonce_account: None,
+                lease_holder: None,
+                recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
+                rent: solana_sdk_ids::sysvar::rent::ID,
+                system_program: SYSTEM_PROGRAM,
+                event_authority: event_authority(),
+                program: thread::ID,
+            }
+            .to_account_metas(None),
+            data: thread::instruction::DeleteThread {}.data(),
+        }])
+        .await;
+    }
+
+    async fn clock(&self) -> Clock {
+        self.chain.clock().await.unwrap()
+    }
+
+    /// Sets the bank's unix time, leaving slot and epoch as they are.
+    async fn set_time(&self, unix_ts: i64) {
+        let mut clock = self.clock().await;
+        clock.unix_timestamp = unix_ts;
+        self.chain.context().lock().await.set_sysvar(&clock);
+    }
+
+    /// Warps to `slot`, keeping the unix time where it was.
+    async fn warp_to(&self, slot: u64) {
+        let unix_ts = self.clock().await.unix_timestamp;
+        self.chain
+            .context()
+            .lock()
+            .await
+            .warp_to_slot(slot)
+            .unwrap();
+        self.set_time(unix_ts).await;
+    }
+
+    async fn first_slot_of_epoch(&self, epoch: u64) -> u64 {
+        self.chain
+            .context()
+            .lock()
+            .await
+            .genesis_config()
+            .epoch_schedule
+            .get_first_slot_in_epoch(epoch)
+    }
+
+    async fn write_watched(&self, data: &[u8]) {
+        let mut account: AccountSharedData = self
+            .chain
+            .get_account(&self.watched)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+        account.set_data_from_slice(data);
+        self.chain
+            .context()
+            .lock()
+            .await
+            .set_account(&self.watched, &account);
+    }
+}
+
+/// A shared [`Bank`]'s chain as a `Chain`, so a test keeps sending through it and warping it.
+struct ChainRef(Arc<Bank>);
+
+#[async_trait::async_trait]
+impl Chain for ChainRef {
+    fn endpoint(&self) -> &str {
+        self.0.chain.endpoint()
+    }
+    async fn get_account(
+        &self,
+        key: &Pubkey,
+    ) -> Result<Option<Account>, keeper::chain::ChainError> {
+        self.0.chain.get_account(key).await
+    }
+    async fn get_multiple_accounts(
+        &self,
+        keys: &[Pubkey],
+    ) -> Result<Vec<Option<Account>>, keeper::chain::ChainError> {
+        self.0.chain.get_multiple_accounts(keys).await
+    }
+    async fn get_program_accounts(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<(u64, Vec<keeper::chain::KeyedAccount>), keeper::chain::ChainError> {
+        self.0.chain.get_program_accounts(program, prefix).await
+    }
+    async fn latest_blockhash(&self) -> Result<solana_sdk::hash::Hash, keeper::chain::ChainError> {
+        self.0.chain.latest_blockhash().await
+    }
+    async fn clock(&self) -> Result<Clock, keeper::chain::ChainError> {
+        self.0.chain.clock().await
+    }
+    async fn simulate(
+        &self,
+        tx: &solana_sdk::transaction::VersionedTransaction,
+    ) -> Result<keeper::chain::Simulation, keeper::chain::ChainError> {
+        self.0.chain.simulate(tx).await
+    }
+    async fn send(
+        &self,
+        tx: &solana_sdk::transaction::VersionedTransaction,
+    ) -> Result<solana_sdk::signature::Signature, keeper::chain::ChainError> {
+        self.0.chain.send(tx).await
+    }
+    async fn signature_statuses(
+        &self,
+        signatures: &[solana_sdk::signature::Signature],
+    ) -> Result<Vec<Option<keeper::chain::TxStatus>>, keeper::chain::ChainError> {
+        self.0.chain.signature_statuses(signatures).await
+    }
+    async fn recent_prioritization_fees(
+        &self,
+        accounts: &[Pubkey],
+    ) -> Result<Vec<u64>, keeper::chain::ChainError> {
+        self.0.chain.recent_prioritization_fees(accounts).await
+    }
+}
+
+fn drain(rx: &mut mpsc::Receiver<ThreadChanged>) -> BTreeSet<Pubkey> {
+    let mut keys = BTreeSet::new();
+    while let Ok(ThreadChanged(key)) = rx.try_recv() {
+        keys.insert(key);
+    }
+    keys
+}
+
+mod discovery {
+    use super::*;
+
+    #[tokio::test]
+    async fn discovery_finds_threads_created_in_the_bank() {
+        let bank = Bank::start().await;
+        let a = bank.create("a", Trigger::Now).await;
+        let b = bank.create("b", Trigger::Slot { slot: 1_000 }).await;
+        let c = bank
+            .create(
+                "c",
+                Trigger::Account {
+                    address: bank.watched,
+                    offset: 0,
+                    size: 8,
+                },
+            )
+            .await;
+        let chain: Arc<dyn Chain> = Arc::new(bank.chain);
+        let index = shared_index();
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut discovery =
+            Discovery::new(chain.clone(), index.clone(), tx, Duration::from_secs(1));
+
+        let report = discovery.scan().await.unwrap();
+        assert_eq!((report.seen, report.inserted), (3, 3));
+        assert!(report.invalid.is_empty());
+        assert_eq!(drain(&mut rx), BTreeSet::from([a, b, c]));
+        {
+            let index = read_index(&index);
+            assert_eq!(index.len(), 3);
+            assert_eq!(index.get(&a).unwrap().state.next_due, Due::Immediately);
+            assert_eq!(
+                index.get(&b).unwrap().state.next_due,
+                Due::AtSlot { slot: 1_000 }
+            );
+            assert!(matches!(
+                index.get(&c).unwrap().state.next_due,
+                Due::OnChange { .. }
+            ));
+            assert_eq!(index.counts_by_durability().non_durable, 3);
+        }
+
+        // Nothing changed: a reconcile notifies nobody.
+        let report = discovery.scan().await.unwrap();
+        assert_eq!(report.unchanged, 3);
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    #[tokio::test]
+    async fn discovery_drops_a_deleted_thread_on_the_next_reconcile() {
+        let bank = Bank::start().await;
+        let kept = bank.create("kept", Trigger::Now).await;
+        let gone = bank.create("gone", Trigger::Now).await;
+        let index = shared_index();
+        let (tx, mut rx) = mpsc::channel(16);
+        let chain = Arc::new(bank);
+        let discovery = Discovery::new(
+            Arc::new(ChainRef(chain.clone())),
+            index.clone(),
+            tx,
+            Duration::from_millis(200),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(discovery.run(async move {
+            let _ = stopped.await;
+        }));
+
+        let first = recv_set(&mut rx, 2).await;
+        assert_eq!(first, BTreeSet::from([kept, gone]));
+
+        chain.delete(gone).await;
+        assert_eq!(chain.chain.get_account(&gone).await.unwrap(), None);
+        let next = recv_set(&mut rx, 1).await;
+        assert_eq!(next, BTreeSet::from([gone]), "only the deleted one changed");
+        {
+            let index = read_index(&index);
+            assert!(!index.contains(&gone));
+            assert!(index.contains(&kept));
+        }
+
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("discovery stops on shutdown")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn discovery_reports_a_garbage_thread_account_and_indexes_the_others() {
+        let mut pt = program_test();
+        let junk = Pubkey::new_unique();
+        let mut data = Thread::DISCRIMINATOR.to_vec();
+        data.extend_from_slice(b"\x00\x01 definitely not a thread");
+        pt.add_account(
+            junk,
+            Account {
+                lamports: 1_000_000,
+                data,
+                owner: thread::ID,
+                executable: false,
+                rent_epoch: 0,
+            },
+        );
+        let bank = Bank::with(pt).await;
+        bank.chain.watch(junk);
+        let a = bank.create("a", Trigger::Now).await;
+        let b = bank
+            .create("b", Trigger::Timestamp { unix_ts: T0 + 5 })
+            .await;
+
+        let index = shared_index();
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut discovery = Discovery::new(
+            Arc::new(bank.chain),
+            index.clone(),
+            tx,
+            Duration::from_secs(1),
+        );
+        let report = discovery.scan().await.unwrap();
+        assert_eq!(report.seen, 3, "the scan returns the junk account too");
+        assert_eq!(report.inserted, 2);
+        assert_eq!(report.invalid.len(), 1);
+        assert_eq!(report.invalid[0].0, junk);
+        assert!(!report.invalid[0].1.is_empty());
+        assert_eq!(drain(&mut rx), BTreeSet::from([a, b]));
+        assert!(!read_index(&index).contains(&junk));
+
+        // The daemon keeps going: the next reconcile reports it again, changes nothing.
+        let report = discovery.scan().await.unwrap();
+        assert_eq!((report.unchanged, report.invalid.len()), (2, 1));
+        assert_eq!(read_index(&index).len(), 2);
+    }
+
+    async fn recv_set(rx: &mut mpsc::Receiver<ThreadChanged>, n: usize) -> BTreeSet<Pubkey> {
+        let mut keys = BTreeSet::new();
+        while keys.len() < n {
+            let ThreadChanged(key) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a notification within 10 s")
+                .expect("discovery running");
+            keys.insert(key);
+        }
+        keys
+    }
+}
+
+mod scheduler {
+    use super::*;
+
+    /// What the program itself would say: not paused, and `check_due` passes with the
+    /// bank's clock and the watched account's current data.
+    async fn due_on_chain(bank: &Bank, index: &SharedIndex) -> BTreeSet<Pubkey> {
+        let now = ChainTime::from(&bank.clock().await);
+        let watched = bank
+            .chain
+            .get_account(&bank.watched)
+            .await
+            .unwrap()
+            .map(|a| a.data)
+            .unwrap_or_default();
+        read_index(index)
+            .iter()
+            .filter(|(_, entry)| {
+                let state = &entry.state;
+                let data =
+                    matches!(state.trigger, Trigger::Account { .. }).then_some(watched.as_slice());
+                !state.paused && check_due(&state.next_due, &state.trigger, now, data).is_ok()
+            })
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// 20 threads of every trigger kind, two of them paused; the bank's time, slot,
+    /// epoch and watched account move step by step, and after each step the scheduler's
+    /// due set must equal both the expected names and the program's own verdict. Each
+    /// tick costs one clock call and one account fetch (one watched account), however
+    /// many time-triggered threads wait.
+    #[tokio::test]
+    async fn scheduler_finds_each_thread_due_exactly_when_the_program_does() {
+        let bank = Bank::start().await;
+        let start = bank.clock().await;
+        let (s0, e0) = (start.slot, start.epoch);
+        let f1 = bank.first_slot_of_epoch(e0 + 1).await;
+        let f2 = bank.first_slot_of_epoch(e0 + 2).await;
+        assert!(
+            f1 > s0 + 11,
+            "epoch {e0} ends after the slot steps ({s0}, {f1})"
+        );
+        let far = f2 + 10;
+        let w = bank.watched;
+        let account = |offset, size| Trigger::Account {
+            address: w,
+            offset,
+            size,
+        };
+
+        let specs: Vec<(&str, Trigger)> = vec![
+            ("now-1", Trigger::Now),
+            ("now-2", Trigger::Now),
+            ("ts-past", Trigger::Timestamp { unix_ts: T0 - 100 }),
+            ("ts-10", Trigger::Timestamp { unix_ts: T0 + 10 }),
+            ("ts-20a", Trigger::Timestamp { unix_ts: T0 + 20 }),
+            ("ts-20b", Trigger::Timestamp { unix_ts: T0 + 20 }),
+            ("ts-40", Trigger::Timestamp { unix_ts: T0 + 40 }),
+            ("ts-paused", Trigger::Timestamp { unix_ts: T0 + 10 }),
+            (
+                "iv-15",
+                Trigger::Interval {
+                    seconds: 15,
+                    skippable: true,
+                },
+            ),
+            (
+                "iv-30",
+                Trigger::Interval {
+                    seconds: 30,
+                    skippable: false,
+                },
+            ),
+            ("slot-5", Trigger::Slot { slot: s0 + 5 }),
+            ("slot-10a", Trigger::Slot { slot: s0 + 10 }),
+            ("slot-10b", Trigger::Slot { slot: s0 + 10 }),
+            ("slot-paused", Trigger::Slot { slot: s0 + 5 }),
+            ("slot-far", Trigger::Slot { slot: far }),
+            ("epoch-1", Trigger::Epoch { epoch: e0 + 1 }),
+            ("epoch-2", Trigger::Epoch { epoch: e0 + 2 }),
+            ("acct-lo", account(0, 8)),
+            ("acct-hi", account(8, 8)),
+            ("acct-all", account(0, 32)),
+        ];
+        assert_eq!(specs.len(), 20);
+        let mut names = BTreeMap::new();
+        for (name, trigger) in specs {
+            let key = bank.create(name, trigger).await;
+            names.insert(key, name);
+        }
+        let by_name: BTreeMap<&str, Pubkey> = names.iter().map(|(k, n)| (*n, *k)).collect();
+        bank.pause(by_name["ts-paused"]).await;
+        bank.pause(by_name["slot-paused"]).await;
+        assert_eq!(bank.clock().await.slot, s0, "all created in one slot");
+
+        let bank = Arc::new(bank);
+        let faulty = Arc::new(FaultyChain::new(ChainRef(bank.clone()), 7));
+        let index = shared_index();
+        let (tx, _rx) = mpsc::channel(64);
+        let mut discovery =
+            Discovery::new(faulty.clone(), index.clone(), tx, Duration::from_secs(1));
+        assert_eq!(discovery.scan().await.unwrap().inserted, 20);
+        let mut scheduler = Scheduler::default();
+        scheduler.load(&index);
+        assert_eq!(scheduler.len(), 20);
+        assert_eq!(scheduler.account_trigger_threads(), 3);
+
+        let mut expected: BTreeSet<&str> = BTreeSet::from(["now-1", "now-2", "ts-past"]);
+        let mut ticks = 0u64;
+        let clock_calls = faulty.forwarded(Op::Clock);
+        let fetches = faulty.forwarded(Op::GetMultipleAccounts);
+        let mut check = async |step: &str, expected: &BTreeSet<&str>| {
+            let (issued, stats) = scheduler.tick_on(faulty.as_ref()).await.unwrap();
+            ticks += 1;
+            assert_eq!((stats.rpc_calls, stats.account_fetches), (2, 1), "{step}");
+            let issued: BTreeSet<Pubkey> = issued.into_iter().collect();
+            let got: BTreeSet<&str> = issued.iter().map(|k| names[k]).collect();
+            assert_eq!(&got, expected, "scheduler at step {step}");
+            let oracle: BTreeSet<&str> = due_on_chain(&bank, &index)
+                .await
+                .iter()
+                .map(|k| names[k])
+                .collect();
+            assert_eq!(oracle, got, "the program disagrees at step {step}");
+        };
+
+        check("start", &expected).await;
+        for (ts, newly) in [
+            (T0 + 9, vec![]),
+            (T0 + 10, vec!["ts-10"]),
+            (T0 + 14, vec![]),
+            (T0 + 15, vec!["iv-15"]),
+            (T0 + 19, vec![]),
+            (T0 + 20, vec!["ts-20a", "ts-20b"]),
+            (T0 + 29, vec![]),
+            (T0 + 30, vec!["iv-30"]),
+            (T0 + 39, vec![]),
+            (T0 + 40, vec!["ts-40"]),
+        ] {
+            bank.set_time(ts).await;
+            expected.extend(newly);
+            check(&format!("unix time T0+{}", ts - T0), &expected).await;
+        }
+        for (slot, newly) in [
+            (s0 + 4, vec![]),
+            (s0 + 5, vec!["slot-5"]),
+            (s0 + 9, vec![]),
+            (s0 + 10, vec!["slot-10a", "slot-10b"]),
+        ] {
+            bank.warp_to(slot).await;
+            expected.extend(newly);
+            check(&format!("slot s0+{}", slot - s0), &expected).await;
+        }
+
+        let mut data = WATCHED_DATA;
+        data[10] = 0;
+        bank.write_watched(&data).await;
+        let mut changed = expected.clone();
+        changed.extend(["acct-hi", "acct-all"]);
+        check("watched bytes 8..16 changed", &changed).await;
+        bank.write_watched(&WATCHED_DATA).await;
+        check("watched account changed back", &expected).await;
+        data = WATCHED_DATA;
+        data[3] = 1;
+        bank.write_watched(&data).await;
+        let mut changed = expected.clone();
+        changed.extend(["acct-lo", "acct-all"]);
+        check("watched bytes 0..8 changed", &changed).await;
+        bank.write_watched(&WATCHED_DATA).await;
+        check("watched account restored", &expected).await;
+
+        for (slot, newly) in [
+            (f1 - 1, vec![]),
+            (f1, vec!["epoch-1"]),
+            (f2 - 1, vec![]),
+            (f2, vec!["epoch-2"]),
+            (far - 1, vec![]),
+            (far, vec!["slot-far"]),
+        ] {
+            bank.warp_to(slot).await;
+            expected.extend(newly);
+            check(&format!("slot {slot}"), &expected).await;
+        }
+        assert_eq!(
+            expected.len(),
+            15,
+            "every time, slot and epoch thread but the paused ones (the account threads \
+             were due while their range differed)"
+        );
+        assert_eq!(bank.clock().await.epoch, e0 + 2);
+
+        assert_eq!(faulty.forwarded(Op::Clock) - clock_calls, ticks);
+        assert_eq!(faulty.forwarded(Op::GetMultipleAccounts) - fetches, ticks);
+    }
+}
