@@ -29,6 +29,7 @@ pub mod breaker;
 pub mod builder;
 pub mod chain;
 pub mod config;
+pub mod daemon;
 pub mod degradation;
 pub mod discovery;
 pub mod exec_ix;
@@ -44,6 +45,8 @@ pub mod metrics;
 pub mod nonce_pool;
 pub mod owner_ix;
 pub mod retry;
+#[cfg(feature = "bank")]
+pub mod sandbox;
 pub mod scheduler;
 pub mod store;
 

@@ -87,6 +87,33 @@ enum Command {
         #[command(subcommand)]
         action: DlqCommand,
     },
+    /// Run the keeper daemon against the RPC URL: discover threads, execute each due
+    /// thread once, replay and dead-letter, serve health and metrics. Stops cleanly on
+    /// SIGINT/SIGTERM (in-flight executions finish or stay persisted; leases are handed
+    /// back).
+    Run {
+        /// Further RPC URLs to fail over to, in order, when the first is unavailable
+        #[arg(long = "fallback-url", value_name = "URL")]
+        fallback_urls: Vec<String>,
+        /// Address for /health, /ready and /metrics
+        #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+        health_addr: std::net::SocketAddr,
+        /// Executions worked on at once
+        #[arg(long, default_value_t = 16, value_name = "N")]
+        workers: usize,
+    },
+    /// Start an in-process bank with the thread program, create threads of every
+    /// trigger kind (durable and not), run the real keeper pipeline against it while
+    /// the clock moves, and print each execution and a summary. Needs no validator,
+    /// no keypair and no network.
+    Sandbox {
+        /// How long to run, in seconds of wall-clock time
+        #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+        seconds: u64,
+        /// Store file (default: in memory, gone afterwards)
+        #[arg(long = "sandbox-store", value_name = "PATH")]
+        sandbox_store: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,11 +184,145 @@ fn run(cli: &Cli) -> Result<()> {
     match cli.command {
         Command::Config => print_config(&resolved),
         Command::Dlq { ref action } => dlq(&resolved, action),
+        Command::Run {
+            ref fallback_urls,
+            health_addr,
+            workers,
+        } => run_daemon(&resolved, fallback_urls, health_addr, workers),
+        Command::Sandbox {
+            seconds,
+            ref sandbox_store,
+        } => run_sandbox(seconds, sandbox_store.clone()),
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested");
+}
+
+fn run_daemon(
+    resolved: &Resolved,
+    fallback_urls: &[String],
+    health_addr: std::net::SocketAddr,
+    workers: usize,
+) -> Result<()> {
+    use keeper::chain::rpc::RpcChain;
+    use keeper::chain::Chain;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let config = &resolved.config;
+    let keypair = Arc::new(keeper::load_keypair(&config.keypair_path)?);
+    if config.program_id != thread::ID {
+        anyhow::bail!(
+            "program_id {} is not the thread program this keeper was built for ({}); \
+             the account layout and instructions would not match",
+            config.program_id,
+            thread::ID
+        );
+    }
+    let commitment = config
+        .commitment
+        .parse::<solana_commitment_config::CommitmentConfig>()
+        .map_err(|e| anyhow::anyhow!("commitment {:?}: {e}", config.commitment))?;
+    let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(config.rpc_url.clone())
+        .chain(fallback_urls.iter().cloned())
+        .map(|url| {
+            Arc::new(RpcChain::new(url, commitment, Duration::from_secs(10))) as Arc<dyn Chain>
+        })
+        .collect();
+    let metrics = keeper::metrics::Metrics::new();
+    let chain: Arc<dyn Chain> = Arc::new(
+        keeper::failover::FailoverChain::new(
+            endpoints,
+            keeper::breaker::BreakerConfig::default(),
+            Some(metrics.registry()),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let store = keeper::store::Store::open(&config.store_path)
+        .with_context(|| format!("opening the store {}", config.store_path.display()))?;
+    let daemon_config = keeper::daemon::DaemonConfig {
+        workers,
+        health_addr: Some(health_addr),
+        ..Default::default()
+    };
+    tracing::info!(
+        keeper = %keypair.pubkey(),
+        rpc = %config.rpc_url,
+        store = %config.store_path.display(),
+        "starting the keeper"
+    );
+    let summary = runtime()?.block_on(
+        keeper::daemon::Daemon::new(chain, keypair, store, metrics, daemon_config)
+            .run(shutdown_signal()),
+    )?;
+    println!(
+        "stopped: {} confirmed, {} pending, {} dead-lettered, {} leases handed back",
+        summary.counts.confirmed,
+        summary.counts.pending,
+        summary.counts.dead,
+        summary.leases_released
+    );
+    Ok(())
+}
+
+fn run_sandbox(seconds: u64, store: Option<PathBuf>) -> Result<()> {
+    // The bank logs every instruction at debug through its own logger unless told
+    // otherwise; the sandbox prints executions itself.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "error");
+    }
+    let options = keeper::sandbox::SandboxOptions {
+        seconds,
+        store,
+        ..Default::default()
+    };
+    runtime()?
+        .block_on(keeper::sandbox::run(options, |line| println!("{line}")))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Crates that log every RPC of the in-process bank at info; quieted unless the filter
+/// names them.
+const NOISY: &str = "tarpc=error,solana_runtime=warn,solana_metrics=warn,solana_program_test=warn";
+
 fn init_tracing(filter: &str) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    let filter = if filter.contains("tarpc") {
+        filter.to_string()
+    } else {
+        format!("{filter},{NOISY}")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -70,6 +70,10 @@ pub struct BankChain {
     known: StdMutex<BTreeSet<Pubkey>>,
     /// Outcomes of transactions that executed through `send`.
     landed: StdMutex<HashMap<Signature, TxStatus>>,
+    /// Sends are processed one at a time, as a leader sequences them. Without it,
+    /// concurrent sends that write the same account (every keeper transaction writes its
+    /// fee payer) fail with `AccountInUse`, which a real cluster never returns.
+    sequencer: tokio::sync::Mutex<()>,
 }
 
 impl BankChain {
@@ -86,6 +90,7 @@ impl BankChain {
             banks,
             known: StdMutex::new(BTreeSet::new()),
             landed: StdMutex::new(HashMap::new()),
+            sequencer: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -97,6 +102,7 @@ impl BankChain {
             banks,
             known: StdMutex::new(BTreeSet::new()),
             landed: StdMutex::new(HashMap::new()),
+            sequencer: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -232,6 +238,7 @@ impl Chain for BankChain {
         if tx.verify_with_results().iter().any(|ok| !ok) {
             return Err(ChainError::Rejected(TransactionError::SignatureFailure));
         }
+        let _turn = self.sequencer.lock().await;
         let BanksTransactionResultWithMetadata { result, metadata } = self
             .banks
             .process_transaction_with_metadata(tx.clone())

@@ -1,0 +1,504 @@
+//! `keeper sandbox`: the whole system on an in-process Agave bank, for a newcomer with
+//! no validator. Creates threads of every trigger kind (durable and not), runs the real
+//! daemon against the bank while driving its clock forward, and reports every execution.
+//!
+//! Owns: the sandbox world (bank, funded keeper, example threads) and its clock.
+//! Must not: take any shortcut through the daemon: executions go through discovery, the
+//! scheduler, the builder, the store and the chain exactly as against a real cluster.
+
+// program-test 3.1 marks its items deprecated (unstable API); they are the bank we run.
+#![allow(deprecated)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anchor_lang::AccountDeserialize;
+use solana_sdk::clock::Clock;
+use solana_sdk::instruction::{AccountMeta, Instruction};
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::{Transaction, VersionedTransaction};
+use solana_system_interface::instruction as system_instruction;
+use thread::instructions::CreateThreadArgs;
+use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
+
+use crate::chain::bank::{program_test, BankChain};
+use crate::chain::{Chain, ChainError};
+use crate::daemon::{Daemon, DaemonConfig, RunSummary};
+use crate::executor::ExecEvent;
+use crate::metrics::Metrics;
+use crate::owner_ix;
+use crate::store::Store;
+
+/// SPL Memo v3, loaded in every program-test bank: it checks that every account it is
+/// given signed, so a memo signed by the thread PDA shows the PDA signing by CPI.
+pub const MEMO_PROGRAM: Pubkey = solana_sdk::pubkey!("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
+
+/// A thread the sandbox created.
+#[derive(Clone, Debug)]
+pub struct SandboxThread {
+    pub key: Pubkey,
+    pub label: String,
+    pub durable: bool,
+    pub trigger: Trigger,
+}
+
+/// What to create: a label, a trigger, durability.
+#[derive(Clone, Debug)]
+pub struct ThreadPlan {
+    pub label: String,
+    pub trigger: Trigger,
+    pub durable: bool,
+    /// For an `Account` trigger: watch the nonce account of the durable thread with this
+    /// label (its nonce value changes with every durable execution).
+    pub watch_nonce_of: Option<String>,
+}
+
+/// A bank with the thread program, a funded owner and keeper, and example threads.
+pub struct World {
+    pub chain: Arc<BankChain>,
+    pub owner: Keypair,
+    pub keeper: Arc<Keypair>,
+    pub threads: Vec<SandboxThread>,
+}
+
+impl World {
+    /// Starts a bank and funds a fresh keeper key from the genesis payer.
+    pub async fn start() -> Result<World, ChainError> {
+        let chain = Arc::new(BankChain::start(program_test()).await);
+        let owner = chain.payer().await;
+        let keeper = Arc::new(Keypair::new());
+        let fund = system_instruction::transfer(&owner.pubkey(), &keeper.pubkey(), 50_000_000_000);
+        send(chain.as_ref(), &[fund], &owner, &[]).await?;
+        Ok(World {
+            chain,
+            owner,
+            keeper,
+            threads: Vec::new(),
+        })
+    }
+
+    /// The chain's clock.
+    pub async fn clock(&self) -> Result<Clock, ChainError> {
+        self.chain.clock().await
+    }
+
+    /// Creates every planned thread, funded for `deposit` lamports of fees each.
+    pub async fn create(&mut self, plans: &[ThreadPlan], deposit: u64) -> Result<(), ChainError> {
+        for plan in plans {
+            let id = plan.label.as_bytes().to_vec();
+            let (key, _) = Thread::address(&self.owner.pubkey(), &id);
+            let memo = Instruction {
+                program_id: MEMO_PROGRAM,
+                accounts: vec![AccountMeta::new_readonly(key, true)],
+                data: format!("sandbox thread {}", plan.label).into_bytes(),
+            };
+            let mut trigger = plan.trigger.clone();
+            let mut watched = None;
+            if let (Some(target), Trigger::Account { address, .. }) =
+                (&plan.watch_nonce_of, &mut trigger)
+            {
+                let nonce = self.nonce_of(target).await?.ok_or_else(|| {
+                    ChainError::Rpc(format!("no durable thread {target} to watch"))
+                })?;
+                *address = nonce;
+                watched = Some(nonce);
+            }
+            let args = CreateThreadArgs {
+                id,
+                trigger: trigger.clone(),
+                instructions: vec![ThreadInstruction::from(memo)],
+                fee_per_exec: 5_000,
+                rate_limit: RateLimit::default(),
+                deposit,
+            };
+            if plan.durable {
+                let nonce = Keypair::new();
+                let ix = owner_ix::create_thread_with_nonce(
+                    &self.owner.pubkey(),
+                    &key,
+                    &nonce.pubkey(),
+                    args,
+                    10_000,
+                    watched,
+                );
+                send(self.chain.as_ref(), &[ix], &self.owner, &[&nonce]).await?;
+                self.chain.watch(nonce.pubkey());
+            } else {
+                let ix = owner_ix::create_thread(&self.owner.pubkey(), &key, args, watched);
+                send(self.chain.as_ref(), &[ix], &self.owner, &[]).await?;
+            }
+            self.chain.watch(key);
+            self.threads.push(SandboxThread {
+                key,
+                label: plan.label.clone(),
+                durable: plan.durable,
+                trigger,
+            });
+        }
+        Ok(())
+    }
+
+    async fn nonce_of(&self, label: &str) -> Result<Option<Pubkey>, ChainError> {
+        let Some(t) = self.threads.iter().find(|t| t.label == label) else {
+            return Ok(None);
+        };
+        Ok(self
+            .thread(&t.key)
+            .await?
+            .and_then(|s| s.nonce_account().ok()))
+    }
+
+    /// A thread's current state.
+    pub async fn thread(&self, key: &Pubkey) -> Result<Option<Thread>, ChainError> {
+        Ok(self
+            .chain
+            .get_account(key)
+            .await?
+            .and_then(|a| Thread::try_deserialize(&mut a.data.as_slice()).ok()))
+    }
+
+    /// Moves the bank `slots` slots and `seconds` seconds forward.
+    pub async fn advance(&self, slots: u64, seconds: i64) {
+        let context = self.chain.context();
+        let mut ctx = context.lock().await;
+        let Ok(mut clock) = ctx.banks_client.get_sysvar::<Clock>().await else {
+            return;
+        };
+        let unix_ts = clock.unix_timestamp.saturating_add(seconds);
+        if slots > 0 && ctx.warp_to_slot(clock.slot + slots).is_ok() {
+            if let Ok(warped) = ctx.banks_client.get_sysvar::<Clock>().await {
+                clock = warped;
+            }
+        }
+        clock.unix_timestamp = unix_ts;
+        ctx.set_sysvar(&clock);
+    }
+}
+
+/// One of every trigger kind, durable and not, timed from `now`.
+pub fn example_plans(now: &Clock) -> Vec<ThreadPlan> {
+    let plan = |label: &str, trigger: Trigger, durable: bool| ThreadPlan {
+        label: label.to_string(),
+        trigger,
+        durable,
+        watch_nonce_of: None,
+    };
+    vec![
+        plan("now", Trigger::Now, false),
+        plan(
+            "timestamp+20s",
+            Trigger::Timestamp {
+                unix_ts: now.unix_timestamp + 20,
+            },
+            false,
+        ),
+        plan(
+            "every-10s",
+            Trigger::Interval {
+                seconds: 10,
+                skippable: false,
+            },
+            false,
+        ),
+        plan(
+            "durable-every-15s",
+            Trigger::Interval {
+                seconds: 15,
+                skippable: false,
+            },
+            true,
+        ),
+        plan(
+            "durable-cron-20s",
+            Trigger::Cron {
+                schedule: "*/20 * * * * *".into(),
+                skippable: true,
+                jitter: 5,
+            },
+            true,
+        ),
+        plan(
+            "slot+30",
+            Trigger::Slot {
+                slot: now.slot + 30,
+            },
+            false,
+        ),
+        plan(
+            "next-epoch",
+            Trigger::Epoch {
+                epoch: now.epoch + 1,
+            },
+            false,
+        ),
+        ThreadPlan {
+            label: "on-nonce-change".into(),
+            trigger: Trigger::Account {
+                address: Pubkey::default(),
+                offset: 40,
+                size: 32,
+            },
+            durable: false,
+            watch_nonce_of: Some("durable-every-15s".into()),
+        },
+    ]
+}
+
+/// Executions per thread, as the chain records them.
+pub async fn exec_counts(world: &World) -> Result<BTreeMap<String, u64>, ChainError> {
+    let mut counts = BTreeMap::new();
+    for t in &world.threads {
+        let count = world.thread(&t.key).await?.map_or(0, |s| s.exec_count);
+        counts.insert(t.label.clone(), count);
+    }
+    Ok(counts)
+}
+
+/// Signs with `payer` (and `extra`) on a recent blockhash and sends, failing on any error.
+pub async fn send(
+    chain: &BankChain,
+    ixs: &[Instruction],
+    payer: &Keypair,
+    extra: &[&Keypair],
+) -> Result<(), ChainError> {
+    let blockhash = chain.latest_blockhash().await?;
+    let mut signers = vec![payer];
+    signers.extend_from_slice(extra);
+    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &signers, blockhash);
+    let signature = chain.send(&VersionedTransaction::from(tx)).await?;
+    match chain
+        .signature_statuses(&[signature])
+        .await?
+        .into_iter()
+        .next()
+        .flatten()
+    {
+        Some(status) => match status.err {
+            None => Ok(()),
+            Some(err) => Err(ChainError::Rejected(err)),
+        },
+        None => Err(ChainError::Rpc(format!("no status for {signature}"))),
+    }
+}
+
+/// How often the sandbox clock moves, and by how much.
+#[derive(Clone, Copy, Debug)]
+pub struct ClockDrive {
+    pub every: Duration,
+    pub slots: u64,
+    pub seconds: i64,
+}
+
+impl Default for ClockDrive {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_millis(250),
+            slots: 2,
+            seconds: 1,
+        }
+    }
+}
+
+/// What `keeper sandbox` does.
+#[derive(Clone, Debug)]
+pub struct SandboxOptions {
+    /// Wall-clock seconds to run the daemon for.
+    pub seconds: u64,
+    pub drive: ClockDrive,
+    /// Where the store lives; a temporary in-memory store when `None`.
+    pub store: Option<std::path::PathBuf>,
+    pub daemon: DaemonConfig,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        let daemon = DaemonConfig {
+            tick_ms: 100,
+            reconcile_ms: 2_000,
+            confirm_ms: 100,
+            replay_ms: 500,
+            drain_ms: 5_000,
+            ..DaemonConfig::default()
+        };
+        Self {
+            seconds: 20,
+            drive: ClockDrive::default(),
+            store: None,
+            daemon,
+        }
+    }
+}
+
+/// What the sandbox saw.
+#[derive(Debug, Clone)]
+pub struct SandboxReport {
+    pub executions: BTreeMap<String, u64>,
+    pub summary: RunSummary,
+}
+
+/// Runs the sandbox, printing each execution and a summary through `say`.
+pub async fn run(
+    options: SandboxOptions,
+    say: impl Fn(String) + Send + Sync + 'static,
+) -> Result<SandboxReport, Box<dyn std::error::Error + Send + Sync>> {
+    let say = Arc::new(say);
+    say("starting an in-process Agave bank with the thread program".into());
+    let mut world = World::start().await?;
+    let now = world.clock().await?;
+    world.create(&example_plans(&now), 50_000_000).await?;
+    for t in &world.threads {
+        say(format!(
+            "created {:<18} {} {}",
+            t.label,
+            if t.durable {
+                "durable    "
+            } else {
+                "non-durable"
+            },
+            describe(&t.trigger)
+        ));
+    }
+
+    let labels: BTreeMap<Pubkey, String> = world
+        .threads
+        .iter()
+        .map(|t| (t.key, t.label.clone()))
+        .collect();
+    let (events_tx, mut events_rx) = tokio::sync::broadcast::channel(1_024);
+    let printer = {
+        let say = say.clone();
+        let chain = world.chain.clone();
+        tokio::spawn(async move {
+            while let Ok(event) = events_rx.recv().await {
+                let slot = chain.clock().await.map(|c| c.slot).unwrap_or_default();
+                let label = |k: &Pubkey| labels.get(k).cloned().unwrap_or_else(|| k.to_string());
+                let line = match event {
+                    ExecEvent::Submitted {
+                        thread,
+                        exec_count,
+                        durable,
+                        ..
+                    } => format!(
+                        "slot {slot:>5}  submit   {:<18} run #{} {}",
+                        label(&thread),
+                        exec_count + 1,
+                        if durable {
+                            "(durable nonce)"
+                        } else {
+                            "(recent blockhash)"
+                        }
+                    ),
+                    ExecEvent::Confirmed {
+                        thread,
+                        exec_count,
+                        signature,
+                    } => format!(
+                        "slot {slot:>5}  confirm  {:<18} run #{} {}",
+                        label(&thread),
+                        exec_count + 1,
+                        short(&signature.to_string())
+                    ),
+                    ExecEvent::Replayed {
+                        thread, exec_count, ..
+                    } => format!(
+                        "slot {slot:>5}  replay   {:<18} run #{}",
+                        label(&thread),
+                        exec_count + 1
+                    ),
+                    ExecEvent::Superseded { thread, exec_count } => format!(
+                        "slot {slot:>5}  settled  {:<18} run #{} already landed",
+                        label(&thread),
+                        exec_count + 1
+                    ),
+                    ExecEvent::DeadLettered {
+                        thread,
+                        exec_count,
+                        reason,
+                    } => format!(
+                        "slot {slot:>5}  DLQ      {:<18} run #{}: {reason}",
+                        label(&thread),
+                        exec_count + 1
+                    ),
+                };
+                say(line);
+            }
+        })
+    };
+
+    let store = match &options.store {
+        Some(path) => Store::open(path)?,
+        None => Store::open_in_memory()?,
+    };
+    let chain: Arc<dyn Chain> = world.chain.clone();
+    let daemon = Daemon::new(
+        chain,
+        world.keeper.clone(),
+        store,
+        Metrics::new(),
+        options.daemon.clone(),
+    )
+    .with_events(events_tx);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(daemon.run(async move {
+        let _ = stop_rx.await;
+    }));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(options.seconds);
+    let mut ticks = tokio::time::interval(options.drive.every);
+    while tokio::time::Instant::now() < deadline {
+        ticks.tick().await;
+        world
+            .advance(options.drive.slots, options.drive.seconds)
+            .await;
+    }
+    let _ = stop_tx.send(());
+    let summary = running.await??;
+    printer.abort();
+
+    let executions = exec_counts(&world).await?;
+    say(String::new());
+    say("summary (executions recorded on chain per thread):".into());
+    for (label, count) in &executions {
+        say(format!("  {label:<18} {count}"));
+    }
+    say(format!(
+        "store: {} confirmed, {} superseded, {} pending, {} dead-lettered; {} leases handed back",
+        summary.counts.confirmed,
+        summary.counts.superseded,
+        summary.counts.pending,
+        summary.counts.dead,
+        summary.leases_released
+    ));
+    Ok(SandboxReport {
+        executions,
+        summary,
+    })
+}
+
+fn describe(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Now => "now".into(),
+        Trigger::Timestamp { unix_ts } => format!("at unix {unix_ts}"),
+        Trigger::Interval { seconds, .. } => format!("every {seconds} s"),
+        Trigger::Cron {
+            schedule, jitter, ..
+        } => format!("cron {schedule:?} +0..{jitter} s"),
+        Trigger::Slot { slot } => format!("at slot {slot}"),
+        Trigger::Epoch { epoch } => format!("at epoch {epoch}"),
+        Trigger::Account {
+            address,
+            offset,
+            size,
+        } => format!(
+            "when {}[{offset}..{}] changes",
+            short(&address.to_string()),
+            offset + size
+        ),
+    }
+}
+
+fn short(s: &str) -> String {
+    format!("{}…", &s[..8.min(s.len())])
+}
