@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and builds everything: checks the toolchain, fetches crates,
-# builds the program, the keeper and the test harness, and shows the keeper's resolved
-# configuration. Safe to run again.
+# Sets up a fresh machine, builds everything, and runs the main job:
+#   scripts/setup.sh              -> the keeper sandbox: an in-process Agave bank with
+#                                    example threads of every trigger kind, executed by
+#                                    the real keeper pipeline (no validator, no network)
+#   scripts/setup.sh <RPC_URL>    -> the keeper daemon against that cluster
+#                                    (keypair: ~/.config/solana/id.json or --keypair via
+#                                    KEEPER_KEYPAIR; health on 127.0.0.1:9464)
+# Extra arguments after the URL go to `keeper run`. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "toolchain"
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust 1.95 (https://rustup.rs) and run this again" >&2
     exit 1
 fi
-rustc --version
-cargo --version
+rustc --version >&2
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-step "build (program, keeper, tests; first run takes ~6 min on 2 cores)"
+step "build (program, keeper, tests; the first build takes ~6-10 min on 2 cores)"
 cargo build --workspace --all-targets
 
-step "keeper"
-if ./target/debug/keeper config; then
-    :
-else
-    echo "(the keeper needs a keypair: create one with 'solana-keygen new' or pass --keypair)"
+if [ $# -eq 0 ]; then
+    step "keeper sandbox"
+    exec ./target/debug/keeper sandbox --seconds "${SANDBOX_SECONDS:-30}"
 fi
-printf '\nBuilt. Run all tests with: scripts/test.sh\n'
+
+url=$1
+shift
+step "keeper run against $url"
+exec ./target/debug/keeper --rpc-url "$url" run "$@"

@@ -10,7 +10,9 @@
 //! build is polled exactly once: a build that touched the chain would suspend (and this
 //! bench would panic) or fail, never quietly measure a network round trip.
 //!
-//! `scripts/bench-builder.sh` runs this and prints the medians and their ratio.
+//! `scripts/bench-builder.sh` runs this and prints the medians and their ratio. The
+//! `builder_parts` group breaks the build down (PDA derivation, the `exec_thread`
+//! instruction, an unsigned build, the lease) to show where time goes beyond signing.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -22,6 +24,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use keeper::builder::{BuilderConfig, ExecutionBuilder, ThreadExecution, TxConfig};
 use keeper::chain::rpc::RpcChain;
+use keeper::exec_ix::exec_thread_instruction;
 use keeper::nonce_pool::NoncePool;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::hash::Hash;
@@ -172,6 +175,37 @@ fn builder_vs_bare_signature(c: &mut Criterion) {
         b.iter(|| black_box(keypair.sign_message(black_box(&message))))
     });
     group.finish();
+
+    // Where the build's time goes beyond the signature (not read by the script).
+    let mut parts = c.benchmark_group("builder_parts");
+    parts.bench_function("event_authority_pda", |b| {
+        b.iter(keeper::exec_ix::event_authority)
+    });
+    parts.bench_function("exec_thread_instruction", |b| {
+        b.iter(|| {
+            black_box(exec_thread_instruction(
+                black_box(&keeper),
+                &thread,
+                &state,
+                true,
+            ))
+        })
+    });
+    parts.bench_function("build_unsigned_durable", |b| {
+        b.iter(|| {
+            let output = complete_now(builder.build_execution_output(exec, &config, false, true))
+                .expect("durable build from the cached nonce value");
+            output.release_nonce().expect("lease still held");
+        })
+    });
+    parts.bench_function("lease_acquire_release", |b| {
+        b.iter(|| {
+            let lease = pool.try_acquire(black_box(&nonce)).expect("free nonce");
+            black_box(lease.cached_value());
+            lease.release().expect("held");
+        })
+    });
+    parts.finish();
     assert_eq!(pool.available(), 1, "every lease went back to the pool");
 }
 

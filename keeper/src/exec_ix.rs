@@ -7,9 +7,10 @@ use solana_sdk::instruction::{AccountMeta, Instruction};
 use solana_sdk::pubkey::Pubkey;
 use thread::state::{Thread, Trigger};
 
-/// The event authority PDA that the program's `emit_cpi!` signs with.
+/// The event authority PDA that the program's `emit_cpi!` signs with. Anchor derives it
+/// at compile time; deriving it per build cost about as much as a signature.
 pub fn event_authority() -> Pubkey {
-    Pubkey::find_program_address(&[b"__event_authority"], &thread::ID).0
+    thread::EVENT_AUTHORITY_AND_BUMP.0
 }
 
 /// `exec_thread` of `thread` by `executor`. `durable` adds the instructions sysvar, which
