@@ -12,7 +12,7 @@
 //! built) and persisted before it is sent; after a crash, a failure or a timeout the
 //! thread's on-chain `exec_count` tells whether it already ran.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -131,7 +131,27 @@ pub struct Executor {
     metrics: Arc<Metrics>,
     config: ExecutorConfig,
     in_flight: Mutex<HashMap<Signature, InFlight>>,
+    /// Due times (thread, `exec_count`) `execute` is persisting and sending. A persisted
+    /// execution is due for replay at once, so without this the replay loop could send
+    /// it a second time (rebuilt, for a non-durable thread) while its first send is
+    /// still under way.
+    sending: Arc<Mutex<HashSet<(Pubkey, u64)>>>,
     events: Option<tokio::sync::broadcast::Sender<ExecEvent>>,
+}
+
+/// Marks a due time as being persisted and sent by `execute` until dropped.
+struct Sending {
+    due_times: Arc<Mutex<HashSet<(Pubkey, u64)>>>,
+    due_time: (Pubkey, u64),
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.due_times
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.due_time);
+    }
 }
 
 impl Executor {
@@ -151,6 +171,7 @@ impl Executor {
             metrics,
             config,
             in_flight: Mutex::new(HashMap::new()),
+            sending: Arc::default(),
             events: None,
         }
     }
@@ -261,11 +282,26 @@ impl Executor {
             priority: output.priority,
             max_retries: self.config.max_retries,
         };
+        let _sending = self.mark_sending(thread, exec_count);
         let id = match self.store.persist(record) {
             Ok(id) => id,
             Err(e) => return ExecOutcome::Failed(format!("persist: {e}")),
         };
         self.send(id, &thread, exec_count, output).await
+    }
+
+    fn mark_sending(&self, thread: Pubkey, exec_count: u64) -> Sending {
+        self.lock_sending().insert((thread, exec_count));
+        Sending {
+            due_times: self.sending.clone(),
+            due_time: (thread, exec_count),
+        }
+    }
+
+    fn lock_sending(&self) -> std::sync::MutexGuard<'_, HashSet<(Pubkey, u64)>> {
+        self.sending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Threads with an execution sent and not yet resolved.
@@ -345,6 +381,11 @@ impl Executor {
                 ExecOutcome::Submitted { id, signature }
             }
             Err(e) => {
+                if let Some(guard) = &output.nonce_guard {
+                    // A send without an answer may still have landed and advanced the
+                    // nonce; a rejected one may have been signed on a stale value.
+                    self.builder.pool().invalidate(&guard.nonce());
+                }
                 let _ = output.release_nonce();
                 let reason = e.to_string();
                 if let ChainError::Rejected(err) = &e {
@@ -510,6 +551,10 @@ impl Executor {
             .as_ref()
             .map_or(ExecutionPriority::Medium, |o| o.priority);
         if let Some(output) = flight.output.take() {
+            if let Some(guard) = &output.nonce_guard {
+                // It may land yet, or have landed unseen: the cached value is suspect.
+                self.builder.pool().invalidate(&guard.nonce());
+            }
             let _ = output.release_nonce();
         }
         self.retry_later(
@@ -535,7 +580,11 @@ impl Executor {
         };
         let mut replayed = 0;
         for row in rows {
-            if self.lock_in_flight().values().any(|f| f.id == row.id) {
+            if self.lock_in_flight().values().any(|f| f.id == row.id)
+                || self
+                    .lock_sending()
+                    .contains(&(row.thread, row.exec_count_at_build))
+            {
                 continue;
             }
             self.metrics.replay_attempts_total.inc();
@@ -602,7 +651,13 @@ impl Executor {
         if reusable && row.state != ExecState::Dead {
             let tx = stored.unwrap_or_default();
             let output_priority = row.priority;
-            return match self.chain.send(&tx).await {
+            let sent = self.chain.send(&tx).await;
+            if let Durability::Durable { nonce_account } = &state.durability {
+                // Once the resent transaction lands the cached value is stale, and this
+                // send holds no guard whose confirmation would clear it.
+                self.builder.pool().invalidate(nonce_account);
+            }
+            return match sent {
                 Ok(signature) => {
                     let _ = self.store.mark_sent(row.id, self.store.now());
                     self.lock_in_flight().insert(

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anchor_lang::AccountDeserialize;
 use solana_sdk::clock::Clock;
 use solana_sdk::instruction::{AccountMeta, Instruction};
+use solana_sdk::message::Message;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, VersionedTransaction};
@@ -89,11 +90,7 @@ impl World {
         for plan in plans {
             let id = plan.label.as_bytes().to_vec();
             let (key, _) = Thread::address(&self.owner.pubkey(), &id);
-            let memo = Instruction {
-                program_id: MEMO_PROGRAM,
-                accounts: vec![AccountMeta::new_readonly(key, true)],
-                data: format!("sandbox thread {}", plan.label).into_bytes(),
-            };
+            let memo = memo_signed_by(&key, &plan.label);
             let mut trigger = plan.trigger.clone();
             let mut watched = None;
             if let (Some(target), Trigger::Account { address, .. }) =
@@ -140,6 +137,68 @@ impl World {
         Ok(())
     }
 
+    /// [`World::create`] for many threads: plans that are not durable and watch no nonce
+    /// are packed, as many as fit, into transactions of several `create_thread`
+    /// instructions (the threads are the ones `create` would make). Durable or watching
+    /// plans go through `create`, in order.
+    pub async fn create_many(
+        &mut self,
+        plans: &[ThreadPlan],
+        deposit: u64,
+    ) -> Result<(), ChainError> {
+        let owner = self.owner.pubkey();
+        let mut batch: Vec<(Instruction, SandboxThread)> = Vec::new();
+        for plan in plans {
+            if plan.durable || plan.watch_nonce_of.is_some() {
+                self.send_batch(&mut batch).await?;
+                self.create(std::slice::from_ref(plan), deposit).await?;
+                continue;
+            }
+            let id = plan.label.as_bytes().to_vec();
+            let (key, _) = Thread::address(&owner, &id);
+            let args = CreateThreadArgs {
+                id,
+                trigger: plan.trigger.clone(),
+                instructions: vec![ThreadInstruction::from(memo_signed_by(&key, &plan.label))],
+                fee_per_exec: 5_000,
+                rate_limit: RateLimit::default(),
+                deposit,
+            };
+            let ix = owner_ix::create_thread(&owner, &key, args, None);
+            let thread = SandboxThread {
+                key,
+                label: plan.label.clone(),
+                durable: false,
+                trigger: plan.trigger.clone(),
+            };
+            let mut ixs: Vec<Instruction> = batch.iter().map(|(ix, _)| ix.clone()).collect();
+            ixs.push(ix.clone());
+            if !fits_one_transaction(&ixs, &owner) {
+                self.send_batch(&mut batch).await?;
+            }
+            batch.push((ix, thread));
+        }
+        self.send_batch(&mut batch).await
+    }
+
+    /// Sends the `create_thread` instructions of `batch` in one transaction and records
+    /// their threads; empties `batch`.
+    async fn send_batch(
+        &mut self,
+        batch: &mut Vec<(Instruction, SandboxThread)>,
+    ) -> Result<(), ChainError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ixs: Vec<Instruction> = batch.iter().map(|(ix, _)| ix.clone()).collect();
+        send(self.chain.as_ref(), &ixs, &self.owner, &[]).await?;
+        for (_, thread) in batch.drain(..) {
+            self.chain.watch(thread.key);
+            self.threads.push(thread);
+        }
+        Ok(())
+    }
+
     async fn nonce_of(&self, label: &str) -> Result<Option<Pubkey>, ChainError> {
         let Some(t) = self.threads.iter().find(|t| t.label == label) else {
             return Ok(None);
@@ -161,6 +220,8 @@ impl World {
 
     /// Moves the bank `slots` slots and `seconds` seconds forward.
     pub async fn advance(&self, slots: u64, seconds: i64) {
+        // No transaction may run in the bank the warp freezes.
+        let _paused = self.chain.pause_transactions().await;
         let context = self.chain.context();
         let mut ctx = context.lock().await;
         let Ok(mut clock) = ctx.banks_client.get_sysvar::<Clock>().await else {
@@ -175,6 +236,24 @@ impl World {
         clock.unix_timestamp = unix_ts;
         ctx.set_sysvar(&clock);
     }
+}
+
+/// The instruction every sandbox thread runs: a memo the thread PDA signs by CPI.
+fn memo_signed_by(thread: &Pubkey, label: &str) -> Instruction {
+    Instruction {
+        program_id: MEMO_PROGRAM,
+        accounts: vec![AccountMeta::new_readonly(*thread, true)],
+        data: format!("sandbox thread {label}").into_bytes(),
+    }
+}
+
+/// Most bytes in a serialized transaction: one packet (`PACKET_DATA_SIZE`).
+const MAX_TRANSACTION_BYTES: u64 = 1_232;
+
+/// Whether `ixs` fit one legacy transaction paid by `payer`, signatures included.
+fn fits_one_transaction(ixs: &[Instruction], payer: &Pubkey) -> bool {
+    let tx = Transaction::new_unsigned(Message::new(ixs, Some(payer)));
+    bincode::serialized_size(&tx).is_ok_and(|size| size <= MAX_TRANSACTION_BYTES)
 }
 
 /// One of every trigger kind, durable and not, timed from `now`.
@@ -501,4 +580,93 @@ fn describe(trigger: &Trigger) -> String {
 
 fn short(s: &str) -> String {
     format!("{}…", &s[..8.min(s.len())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(label: &str, unix_ts: i64) -> ThreadPlan {
+        ThreadPlan {
+            label: label.into(),
+            trigger: Trigger::Timestamp { unix_ts },
+            durable: false,
+            watch_nonce_of: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn create_many_packs_plain_threads_and_makes_what_create_makes() {
+        let mut world = World::start().await.unwrap();
+        let now = world.clock().await.unwrap().unix_timestamp;
+        let mut plans: Vec<ThreadPlan> = (0..12)
+            .map(|i| at(&format!("many-{i:02}"), now + 100 + i))
+            .collect();
+        plans.insert(
+            6,
+            ThreadPlan {
+                label: "durable-in-between".into(),
+                trigger: Trigger::Interval {
+                    seconds: 15,
+                    skippable: false,
+                },
+                durable: true,
+                watch_nonce_of: None,
+            },
+        );
+        let creates: Vec<Instruction> = (0..12)
+            .map(|i| {
+                let (key, _) = Thread::address(&world.owner.pubkey(), b"x");
+                let args = CreateThreadArgs {
+                    id: format!("many-{i:02}").into_bytes(),
+                    trigger: Trigger::Timestamp { unix_ts: now },
+                    instructions: vec![ThreadInstruction::from(memo_signed_by(&key, "many-00"))],
+                    fee_per_exec: 5_000,
+                    rate_limit: RateLimit::default(),
+                    deposit: 1,
+                };
+                owner_ix::create_thread(&world.owner.pubkey(), &key, args, None)
+            })
+            .collect();
+        assert!(fits_one_transaction(&creates[..2], &world.owner.pubkey()));
+        assert!(!fits_one_transaction(&creates, &world.owner.pubkey()));
+
+        world.create_many(&plans, 1_000_000).await.unwrap();
+        world
+            .create(&[at("one-by-one", now + 200)], 1_000_000)
+            .await
+            .unwrap();
+
+        let labels: Vec<&str> = world.threads.iter().map(|t| t.label.as_str()).collect();
+        let mut expected: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
+        expected.push("one-by-one");
+        assert_eq!(
+            labels, expected,
+            "created in plan order, each recorded once"
+        );
+        let single = world.thread(&world.threads[13].key).await.unwrap().unwrap();
+        for (made, plan) in world.threads.iter().zip(&plans) {
+            let state = world.thread(&made.key).await.unwrap().expect("created");
+            assert_eq!(state.trigger, plan.trigger, "{}", plan.label);
+            assert_eq!(state.id, plan.label.as_bytes(), "{}", plan.label);
+            assert_eq!(made.durable, plan.durable, "{}", plan.label);
+            assert_eq!(
+                state.nonce_account().is_ok(),
+                plan.durable,
+                "{}",
+                plan.label
+            );
+            assert_eq!(
+                ThreadInstruction::from(memo_signed_by(&made.key, &plan.label)),
+                state.instructions[0],
+                "{}",
+                plan.label
+            );
+            if !plan.durable {
+                assert_eq!(state.fee_per_exec, single.fee_per_exec);
+                assert_eq!(state.rate_limit, single.rate_limit);
+                assert_eq!(state.instructions.len(), single.instructions.len());
+            }
+        }
+    }
 }

@@ -12,7 +12,8 @@
 //! Must not: read the host's clock for due times (only `Chain::clock`, once per tick),
 //! make RPC calls that grow with idle time-triggered threads (per tick: one `clock`, plus
 //! one `get_multiple_accounts` per 100 distinct watched accounts), issue a thread that is
-//! in flight, paused or `Never`, build or send transactions, or write the index.
+//! in flight, paused, `Never` or over its rate limit at the tick's slot, build or send
+//! transactions, or write the index.
 //!
 //! Lifecycle of a thread: [`Scheduler::upsert`] keys it from its [`Schedule`]; a tick
 //! moves it to *ready* when due; the caller issues it with [`Scheduler::mark_in_flight`];
@@ -50,6 +51,10 @@ pub struct Schedule {
     pub paused: bool,
     /// The watched range of an `Account` trigger.
     pub watch: Option<Watch>,
+    /// The first slot the thread's rate limit lets it execute in again (0 when it is not
+    /// limited): `exec_thread` refuses it with `RateLimited` before then. A catch-up of
+    /// several due times runs one per window, so it waits for slots, not for seconds.
+    pub rate_limited_until_slot: u64,
 }
 
 /// The bytes an `Account` trigger watches.
@@ -74,11 +79,20 @@ impl Schedule {
             }),
             _ => None,
         };
+        // As `Thread::record_in_window` decides: a full window blocks until it ends.
+        let rate_limited_until_slot = if thread.execs_in_window >= thread.rate_limit.max_execs {
+            thread
+                .window_start_slot
+                .saturating_add(thread.rate_limit.window_slots)
+        } else {
+            0
+        };
         Self {
             exec_count: thread.exec_count,
             due: thread.next_due,
             paused: thread.paused,
             watch,
+            rate_limited_until_slot,
         }
     }
 }
@@ -201,6 +215,8 @@ pub struct Scheduler {
     next_gen: u64,
     /// Chain unix time of the latest tick.
     now: i64,
+    /// Chain slot of the latest tick.
+    slot: u64,
 }
 
 impl Default for Scheduler {
@@ -222,6 +238,7 @@ impl Scheduler {
             next_ready: 0,
             next_gen: 0,
             now: i64::MIN,
+            slot: 0,
         }
     }
 
@@ -386,10 +403,11 @@ impl Scheduler {
 
     /// Moves every thread whose time, slot or epoch has come by `clock` to ready, and
     /// returns the ready threads that may be issued now (not in flight, not cooling
-    /// down), in the order they became due. Non-destructive: a returned thread stays
+    /// down, not over their rate limit), in the order they became due. Non-destructive: a returned thread stays
     /// ready until [`Scheduler::mark_in_flight`] or a re-key.
     pub fn tick(&mut self, clock: &Clock) -> Vec<Pubkey> {
         self.now = clock.unix_timestamp;
+        self.slot = clock.slot;
         let mut due = Vec::new();
         while let Some(Reverse((at, gen, thread))) = self.by_time.peek().copied() {
             if at > clock.unix_timestamp {
@@ -425,9 +443,11 @@ impl Scheduler {
         self.ready
             .values()
             .filter(|thread| {
-                self.threads
-                    .get(thread)
-                    .is_some_and(|t| t.in_flight.is_none() && t.not_before <= self.now)
+                self.threads.get(thread).is_some_and(|t| {
+                    t.in_flight.is_none()
+                        && t.not_before <= self.now
+                        && t.schedule.rate_limited_until_slot <= self.slot
+                })
             })
             .copied()
             .collect()
@@ -437,10 +457,13 @@ impl Scheduler {
     /// [`Scheduler::finished`]. Returns its `exec_count` and due time, or `None` when it
     /// is not issuable (not ready, in flight, cooling down, unknown).
     pub fn mark_in_flight(&mut self, thread: &Pubkey) -> Option<(u64, Due)> {
-        let now = self.now;
+        let (now, slot) = (self.now, self.slot);
         let tracked = self.threads.get_mut(thread)?;
         let seq = tracked.ready?;
-        if tracked.in_flight.is_some() || tracked.not_before > now {
+        if tracked.in_flight.is_some()
+            || tracked.not_before > now
+            || tracked.schedule.rate_limited_until_slot > slot
+        {
             return None;
         }
         tracked.ready = None;
@@ -665,6 +688,7 @@ mod tests {
             due,
             paused: false,
             watch: None,
+            rate_limited_until_slot: 0,
         }
     }
 
@@ -680,6 +704,7 @@ mod tests {
                 offset,
                 size,
             }),
+            rate_limited_until_slot: 0,
         }
     }
 
@@ -802,6 +827,31 @@ mod tests {
         // A report for a thread not in flight changes nothing.
         s.finished(&k[1], Finished::Executed);
         assert_eq!(s.tick(&at_time(16)), vec![k[1], k[0]]);
+    }
+
+    /// A non-skippable catch-up: executed at slot 7, still due, but the program allows
+    /// one execution per slot. Issuing it at slot 7 would only fail (`RateLimited`) and
+    /// cool down by chain seconds, which need not pass while slots do.
+    #[test]
+    fn scheduler_holds_a_rate_limited_thread_until_its_window_ends() {
+        let mut fixture = ThreadFixture::new().due(Due::At { unix_ts: 10 });
+        fixture.thread.window_start_slot = 7;
+        fixture.thread.execs_in_window = 1;
+        let limited = Schedule::of(&fixture.thread);
+        assert_eq!(limited.rate_limited_until_slot, 8);
+        fixture.thread.execs_in_window = 0;
+        assert_eq!(Schedule::of(&fixture.thread).rate_limited_until_slot, 0);
+
+        let mut s = no_retry();
+        let k = Pubkey::new_unique();
+        s.upsert(k, limited);
+        assert!(
+            s.tick(&clock(100, 7, 0)).is_empty(),
+            "due, but over its limit"
+        );
+        assert_eq!(s.mark_in_flight(&k), None);
+        assert_eq!(s.tick(&clock(100, 8, 0)), vec![k], "the next slot's window");
+        assert_eq!(s.mark_in_flight(&k), Some((0, Due::At { unix_ts: 10 })));
     }
 
     #[test]

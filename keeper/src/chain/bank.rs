@@ -74,6 +74,9 @@ pub struct BankChain {
     /// concurrent sends that write the same account (every keeper transaction writes its
     /// fee payer) fail with `AccountInUse`, which a real cluster never returns.
     sequencer: tokio::sync::Mutex<()>,
+    /// Taken shared by everything that runs transactions in the bank (`send`,
+    /// `simulate`) and exclusively by [`BankChain::pause_transactions`].
+    gate: tokio::sync::RwLock<()>,
 }
 
 impl BankChain {
@@ -91,6 +94,7 @@ impl BankChain {
             known: StdMutex::new(BTreeSet::new()),
             landed: StdMutex::new(HashMap::new()),
             sequencer: tokio::sync::Mutex::new(()),
+            gate: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -103,12 +107,24 @@ impl BankChain {
             known: StdMutex::new(BTreeSet::new()),
             landed: StdMutex::new(HashMap::new()),
             sequencer: tokio::sync::Mutex::new(()),
+            gate: tokio::sync::RwLock::new(()),
         }
     }
 
-    /// The context, to warp slots, set the clock or store accounts directly.
+    /// The context, to warp slots, set the clock or store accounts directly. While a
+    /// keeper may be running, do that under [`BankChain::pause_transactions`].
     pub fn context(&self) -> Arc<Mutex<ProgramTestContext>> {
         self.context.clone()
+    }
+
+    /// Holds [`Chain::send`] and [`Chain::simulate`] back until the guard drops, once
+    /// those under way are done. Take it around anything that freezes or replaces the
+    /// working bank (`warp_to_slot`, `set_sysvar`) while a keeper runs on another thread:
+    /// a transaction committing into a bank that a warp has just frozen panics inside
+    /// the banks server (and its `send` never returns), and a simulation running while
+    /// a warp creates the next bank can deadlock with it on the program cache's lock.
+    pub async fn pause_transactions(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().await
     }
 
     /// The genesis mint keypair: funded, the usual fee payer of a test.
@@ -201,6 +217,7 @@ impl Chain for BankChain {
         let mut tx = tx.clone();
         let blockhash = self.latest_blockhash().await?;
         tx.message.set_recent_blockhash(blockhash);
+        let _gate = self.gate.read().await;
         let simulation = self
             .banks
             .simulate_transaction(tx)
@@ -239,6 +256,8 @@ impl Chain for BankChain {
             return Err(ChainError::Rejected(TransactionError::SignatureFailure));
         }
         let _turn = self.sequencer.lock().await;
+        // After the turn: a pause then waits for this send only, not for the queue.
+        let _gate = self.gate.read().await;
         let BanksTransactionResultWithMetadata { result, metadata } = self
             .banks
             .process_transaction_with_metadata(tx.clone())

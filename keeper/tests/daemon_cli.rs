@@ -1,0 +1,296 @@
+//! `keeper run` given bad input: the real binary, run with an empty environment and HOME
+//! pointed at a fresh temp dir. Each mistake is reported on stderr, naming what is wrong
+//! and where it came from, with exit status 1, before the keeper connects anywhere,
+//! binds its health port or creates its store.
+
+use std::{
+    fs,
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use solana_sdk::signature::Keypair;
+
+/// What a run printed, and how it ended.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// A fake home directory, which also holds the store path the runs are given.
+struct Home(tempfile::TempDir);
+
+impl Home {
+    fn new() -> Self {
+        Home(tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    fn write(&self, rel: &str, contents: &[u8]) -> PathBuf {
+        let path = self.path().join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Writes a fresh keypair where `solana-keygen new` would.
+    fn default_keypair(&self) {
+        let json = serde_json::to_vec(&Keypair::new().to_bytes().to_vec()).unwrap();
+        self.write(".config/solana/id.json", &json);
+    }
+
+    fn store(&self) -> PathBuf {
+        self.path().join("keeper.sqlite")
+    }
+
+    /// `keeper run <args>` against an address nothing listens on, with a health port of
+    /// the system's choosing and the store in the temp dir. A run that has not ended
+    /// after 20 s (it got past the checks and is running) is killed and fails the test.
+    fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keeper"))
+            .arg("run")
+            .args(args)
+            .args(["-u", "http://127.0.0.1:9", "--health-addr", "127.0.0.1:0"])
+            .arg("--store")
+            .arg(self.store())
+            .env_clear()
+            .env("HOME", self.path())
+            .envs(vars.iter().copied())
+            .current_dir(self.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run keeper");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("keeper run {args:?} did not stop on bad input");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        Run {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The run failed with `error: ...` on stderr alone, and left nothing behind.
+    fn assert_refused(&self, run: &Run) {
+        assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+        assert_eq!(run.stdout, "");
+        assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+        assert!(!self.store().exists(), "the store was created");
+    }
+}
+
+#[test]
+fn run_refuses_a_config_value_of_the_wrong_type_showing_the_key() {
+    let home = Home::new();
+    home.default_keypair();
+    let toml = home.write("keeper.toml", b"commitment = \"confirmed\"\nrpc_url = 5\n");
+
+    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+
+    home.assert_refused(&run);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: keeper config {} is invalid: TOML parse error at line 2, column 11\n  \
+             |\n2 | rpc_url = 5\n  |           ^\ninvalid type: integer `5`, expected a \
+             string\n\n",
+            toml.display()
+        )
+    );
+}
+
+#[test]
+fn run_refuses_a_config_file_that_is_not_toml_showing_where() {
+    let home = Home::new();
+    home.default_keypair();
+    let toml = home.write("keeper.toml", b"rpc_url = \"http://localhost:8899\n");
+
+    let run = home.run(&[], &[("KEEPER_CONFIG", toml.to_str().unwrap())]);
+
+    home.assert_refused(&run);
+    let first = run.stderr.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!(
+            "error: keeper config {} is invalid: TOML parse error at line 1, column 33",
+            toml.display()
+        )
+    );
+    assert!(
+        run.stderr.contains("1 | rpc_url = \"http://localhost:8899"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("invalid basic string"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_config_value_naming_the_field_and_the_file() {
+    let home = Home::new();
+    home.default_keypair();
+    let toml = home.write("keeper.toml", b"commitment = \"fast\"\n");
+
+    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+
+    home.assert_refused(&run);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: invalid commitment \"fast\" from keeper config {}: expected processed, \
+             confirmed or finalized",
+            toml.display()
+        )
+    );
+}
+
+#[test]
+fn run_refuses_an_unknown_config_key_listing_the_known_ones() {
+    let home = Home::new();
+    home.default_keypair();
+    let toml = home.write("keeper.toml", b"rpc-url = \"http://localhost:8899\"\n");
+
+    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+
+    home.assert_refused(&run);
+    assert!(
+        run.stderr.contains(
+            "unknown field `rpc-url`, expected one of `rpc_url`, `ws_url`, `keypair_path`, \
+             `program_id`, `log_level`, `commitment`, `store_path`"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn run_without_a_keypair_says_how_to_create_one() {
+    let home = Home::new();
+
+    let run = home.run(&[], &[]);
+
+    home.assert_refused(&run);
+    let path = home.path().join(".config/solana/id.json");
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: keypair file {p} does not exist; create one with `solana-keygen new -o {p}`",
+            p = path.display()
+        )
+    );
+}
+
+#[test]
+fn run_with_an_unreadable_keypair_names_the_file() {
+    let home = Home::new();
+    // A directory: unreadable as a file whoever runs the test (root ignores modes).
+    let dir = home.path().join("keys");
+    fs::create_dir_all(&dir).unwrap();
+
+    let run = home.run(&["--keypair", dir.to_str().unwrap()], &[]);
+
+    home.assert_refused(&run);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: keypair file {} cannot be read: ",
+            dir.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn run_with_a_corrupt_keypair_names_the_file_not_its_bytes() {
+    let home = Home::new();
+    let path = home.write("id.json", b"[201, 173, 97");
+
+    let run = home.run(&[], &[("KEEPER_KEYPAIR", path.to_str().unwrap())]);
+
+    home.assert_refused(&run);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: keypair file {} is not JSON (expected a JSON array of 64 bytes, as written \
+             by solana-keygen): error at line 1, column 13",
+            path.display()
+        )
+    );
+    let message = run.stderr.replace(&path.display().to_string(), "");
+    assert!(!message.contains("173"), "no byte of the file is shown");
+}
+
+#[test]
+fn run_for_another_program_id_is_refused_naming_both() {
+    let home = Home::new();
+    home.default_keypair();
+    let other = "11111111111111111111111111111111";
+    let expected = format!(
+        "error: program_id {other} is not the thread program this keeper was built for ({}); \
+         the account layout and instructions would not match",
+        thread::ID
+    );
+
+    let run = home.run(&["--program-id", other], &[]);
+    home.assert_refused(&run);
+    assert_eq!(run.stderr.trim_end(), expected);
+
+    let run = home.run(&[], &[("KEEPER_PROGRAM_ID", other)]);
+    home.assert_refused(&run);
+    assert_eq!(run.stderr.trim_end(), expected);
+
+    let toml = home.write(
+        "keeper.toml",
+        format!("program_id = \"{other}\"\n").as_bytes(),
+    );
+    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+    home.assert_refused(&run);
+    assert_eq!(run.stderr.trim_end(), expected);
+}
+
+#[test]
+fn run_with_a_program_id_that_is_no_key_names_its_layer() {
+    let home = Home::new();
+    home.default_keypair();
+
+    let run = home.run(&["--program-id", "thread-program"], &[]);
+
+    home.assert_refused(&run);
+    assert_eq!(
+        run.stderr.trim_end(),
+        r#"error: program_id "thread-program" from --program-id is not a base58 public key"#
+    );
+}

@@ -1,0 +1,1440 @@
+//! The daemon against a real in-process bank with faults injected at the chain trait, and
+//! its recovery: dropped, lost and refused sends, timeouts, RPC errors, an endpoint down
+//! behind the failover, delayed and reordered confirmations; crashes between persist and
+//! send and between send and confirm; dead-lettering and the operator's retry; a garbage
+//! account among the threads.
+//!
+//! Exactly once is judged as the executor does: an execution is (thread, `exec_count`
+//! when built), the store holds at most one row for it, and the thread's on-chain
+//! `exec_count` says what ran. Nothing lost: every due time ran (`next_due` is past the
+//! final clock). Nothing doubled: each executed due time has exactly one row, confirmed
+//! or superseded, and no due time was confirmed twice.
+//!
+//! Also pinned: the replay loop never sends an execution whose first send is still under
+//! way, and after a durable execution's answer is lost the next one is built on the
+//! nonce's new value.
+//!
+//! Time: the bank runs on the real clock (its recent blockhashes expire after about a
+//! second), so these tests do too and stay short. The replay delays (5-60 s by priority)
+//! are measured on the store's clock only, which here is a test clock the test moves
+//! forward; a crash "restart" opens the same SQLite file.
+
+#![cfg(feature = "bank")]
+#![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use async_trait::async_trait;
+use keeper::breaker::BreakerConfig;
+use keeper::chain::bank::BankChain;
+use keeper::chain::faulty::{Fault, FaultyChain, Op};
+use keeper::chain::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
+use keeper::daemon::{Daemon, DaemonConfig, DaemonError, RunSummary};
+use keeper::degradation::DegradationConfig;
+use keeper::exec_ix::event_authority;
+use keeper::executor::{ExecEvent, ExecutorConfig};
+use keeper::failover::FailoverChain;
+use keeper::metrics::Metrics;
+use keeper::sandbox::{self, ThreadPlan, World};
+use keeper::store::{ExecState, Execution, Store, StoreCounts};
+use solana_sdk::account::{Account, AccountSharedData};
+use solana_sdk::clock::Clock;
+use solana_sdk::hash::Hash;
+use solana_sdk::instruction::Instruction;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signature, Signer};
+use solana_sdk::transaction::VersionedTransaction;
+use solana_system_interface::instruction as system_instruction;
+use thread::errors::ThreadError;
+use thread::instructions::UpdateThreadArgs;
+use thread::state::{Due, Thread, Trigger};
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Fee deposit of each thread (5 000 lamports an execution).
+const DEPOSIT: u64 = 50_000_000;
+const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+/// One bank behind any number of endpoints, as RPC nodes of one cluster share a ledger:
+/// every endpoint sees the same record of sent transactions and the same send order.
+/// Can run owner instructions straight before the next send reaches the bank (a change
+/// that lands between the keeper's build and its send), and make sends slow.
+struct Shared {
+    bank: Arc<BankChain>,
+    before_next_send: Mutex<Option<(Vec<Instruction>, Keypair)>>,
+    send_delay: Mutex<Duration>,
+    sends: AtomicU64,
+}
+
+impl Shared {
+    fn new(bank: Arc<BankChain>) -> Self {
+        Self {
+            bank,
+            before_next_send: Mutex::new(None),
+            send_delay: Mutex::new(Duration::ZERO),
+            sends: AtomicU64::new(0),
+        }
+    }
+
+    /// Every send waits this long before it reaches the bank.
+    fn slow_sends(&self, delay: Duration) {
+        *self.send_delay.lock().unwrap() = delay;
+    }
+
+    /// Sends that reached the bank.
+    fn sends(&self) -> u64 {
+        self.sends.load(Ordering::SeqCst)
+    }
+
+    /// The next send first lands `ixs`, signed and paid by `owner`.
+    fn before_next_send(&self, ixs: Vec<Instruction>, owner: Keypair) {
+        *self.before_next_send.lock().unwrap() = Some((ixs, owner));
+    }
+}
+
+#[async_trait]
+impl Chain for Shared {
+    fn endpoint(&self) -> &str {
+        self.bank.endpoint()
+    }
+    async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
+        self.bank.get_account(key).await
+    }
+    async fn get_multiple_accounts(
+        &self,
+        keys: &[Pubkey],
+    ) -> Result<Vec<Option<Account>>, ChainError> {
+        self.bank.get_multiple_accounts(keys).await
+    }
+    async fn get_program_accounts(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
+        self.bank.get_program_accounts(program, prefix).await
+    }
+    async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
+        self.bank.latest_blockhash().await
+    }
+    async fn clock(&self) -> Result<Clock, ChainError> {
+        self.bank.clock().await
+    }
+    async fn simulate(&self, tx: &VersionedTransaction) -> Result<Simulation, ChainError> {
+        self.bank.simulate(tx).await
+    }
+    async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
+        let delay = *self.send_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        let first = self.before_next_send.lock().unwrap().take();
+        if let Some((ixs, owner)) = first {
+            sandbox::send(&self.bank, &ixs, &owner, &[])
+                .await
+                .expect("the owner's instructions land");
+        }
+        self.sends.fetch_add(1, Ordering::SeqCst);
+        self.bank.send(tx).await
+    }
+    async fn signature_statuses(
+        &self,
+        signatures: &[Signature],
+    ) -> Result<Vec<Option<TxStatus>>, ChainError> {
+        self.bank.signature_statuses(signatures).await
+    }
+    async fn recent_prioritization_fees(
+        &self,
+        accounts: &[Pubkey],
+    ) -> Result<Vec<u64>, ChainError> {
+        self.bank.recent_prioritization_fees(accounts).await
+    }
+}
+
+/// The store's clock, moved by the test: replay delays pass without waiting for them.
+/// Starts at the system time, so what `keeper dlq retry` (system clock) marks due now is
+/// due for the daemon too.
+#[derive(Clone)]
+struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    fn new() -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        Self(Arc::new(AtomicI64::new(i64::try_from(now).unwrap())))
+    }
+
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    /// A handle on the SQLite file at `path` that reads this clock.
+    fn store(&self, path: &Path) -> Store {
+        let clock = self.clone();
+        Store::open(path)
+            .expect("open the store")
+            .with_clock(move || clock.now())
+    }
+}
+
+/// Every event the executor published, in order.
+#[derive(Clone, Default)]
+struct Events {
+    seen: Arc<Mutex<Vec<ExecEvent>>>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Events {
+    fn listen(mut rx: broadcast::Receiver<ExecEvent>) -> Self {
+        let events = Self::default();
+        let sink = events.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => sink.seen.lock().unwrap().push(event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        sink.lagged.store(true, Ordering::SeqCst)
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        events
+    }
+
+    fn all(&self) -> Vec<ExecEvent> {
+        assert!(!self.lagged.load(Ordering::SeqCst), "events were lost");
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// (thread, exec_count) of every confirmation, in order.
+    fn confirmed(&self) -> Vec<(Pubkey, u64)> {
+        self.all()
+            .into_iter()
+            .filter_map(|e| match e {
+                ExecEvent::Confirmed {
+                    thread, exec_count, ..
+                } => Some((thread, exec_count)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn count(&self, pick: impl Fn(&ExecEvent) -> bool) -> usize {
+        self.all().iter().filter(|e| pick(e)).count()
+    }
+}
+
+/// A daemon running in a task of its own.
+struct Running {
+    task: JoinHandle<Result<RunSummary, DaemonError>>,
+    stop: oneshot::Sender<()>,
+    events: Events,
+}
+
+impl Running {
+    fn start(
+        chain: Arc<dyn Chain>,
+        world: &World,
+        store: Store,
+        metrics: Arc<Metrics>,
+        config: DaemonConfig,
+    ) -> Self {
+        let (events_tx, events_rx) = broadcast::channel(16_384);
+        let events = Events::listen(events_rx);
+        let daemon =
+            Daemon::new(chain, world.keeper.clone(), store, metrics, config).with_events(events_tx);
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(daemon.run(async move {
+            let _ = stop_rx.await;
+        }));
+        Self { task, stop, events }
+    }
+
+    /// A clean shutdown: drains, hands leases back, returns the summary.
+    async fn stop(self) -> RunSummary {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the daemon stops")
+            .expect("the daemon does not panic")
+            .expect("the daemon returns its summary")
+    }
+
+    /// A crash: the run is dropped where it stands (its tasks are aborted), nothing is
+    /// drained, no lease is handed back. Only the store file survives.
+    async fn crash(self) {
+        self.task.abort();
+        let err = self.task.await.expect_err("aborted");
+        assert!(err.is_cancelled());
+    }
+}
+
+/// Daemon settings for tests: fast loops, a short confirmation timeout, and the
+/// degradation monitor out of the way (it would stop sends under the injected error
+/// rates; it has tests of its own).
+fn config() -> DaemonConfig {
+    DaemonConfig {
+        workers: 4,
+        tick_ms: 100,
+        reconcile_ms: 500,
+        confirm_ms: 100,
+        replay_ms: 100,
+        drain_ms: 5_000,
+        health_addr: None,
+        executor: ExecutorConfig {
+            max_retries: 50,
+            confirm_timeout_secs: 1,
+            ..ExecutorConfig::default()
+        },
+        degradation: DegradationConfig {
+            min_samples: u32::MAX,
+            ..DegradationConfig::default()
+        },
+        ..DaemonConfig::default()
+    }
+}
+
+fn plan(label: &str, trigger: Trigger, durable: bool) -> ThreadPlan {
+    ThreadPlan {
+        label: label.into(),
+        trigger,
+        durable,
+        watch_nonce_of: None,
+    }
+}
+
+fn every(seconds: i64) -> Trigger {
+    Trigger::Interval {
+        seconds,
+        skippable: false,
+    }
+}
+
+/// Moves the bank's clock `seconds` (and `slots`) and the store's clock `store_seconds`
+/// every `period`, until aborted.
+fn drive(
+    world: Arc<World>,
+    clock: TestClock,
+    period: Duration,
+    slots: u64,
+    seconds: i64,
+    store_seconds: i64,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            ticks.tick().await;
+            world.advance(slots, seconds).await;
+            clock.advance(store_seconds);
+        }
+    })
+}
+
+async fn state(world: &World, thread: &Pubkey) -> Thread {
+    world
+        .thread(thread)
+        .await
+        .expect("bank answers")
+        .expect("thread exists")
+}
+
+async fn exec_count(world: &World, thread: &Pubkey) -> u64 {
+    state(world, thread).await.exec_count
+}
+
+/// Polls `$cond` (an expression that may `.await`) every 50 ms, failing after `$secs`.
+macro_rules! wait_until {
+    ($what:expr, $secs:expr, $cond:expr) => {{
+        let deadline = Instant::now() + Duration::from_secs($secs);
+        loop {
+            if $cond {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {} s waiting until {}",
+                $secs,
+                $what
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }};
+}
+
+/// Every execution row in the store file: (thread, exec_count_at_build, state).
+fn rows(path: &Path) -> Vec<(Pubkey, u64, ExecState)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT thread, exec_count_at_build, state FROM executions ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })
+    .unwrap()
+    .map(|row| {
+        let (thread, exec_count, state) = row.unwrap();
+        (
+            thread.parse().unwrap(),
+            u64::try_from(exec_count).unwrap(),
+            state.parse().unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// The one row of `thread`'s first due time.
+fn first_row(store: &Store, thread: &Pubkey) -> Execution {
+    store
+        .find(thread, 0)
+        .unwrap()
+        .expect("an execution was persisted")
+}
+
+fn sends(chain: &FaultyChain<Shared>) -> Vec<Fault> {
+    chain
+        .injected()
+        .into_iter()
+        .filter(|i| i.op == Op::Send)
+        .map(|i| i.fault)
+        .collect()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults at the chain trait
+// ---------------------------------------------------------------------------------------
+
+/// Threads of every schedule that repeats or fires once, durable and not, executed by
+/// the daemon through a failover over two endpoints of one bank while the clock moves:
+/// the preferred endpoint drops, loses, refuses and times out calls from scripts,
+/// delays every status by up to 1.2 s (so confirmations arrive late and out of order,
+/// some after the 1 s confirmation timeout), and is down for 3 s; the second endpoint
+/// drops a few sends of its own. At the end every due time ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_at_the_chain_lose_no_due_time_and_run_none_twice() {
+    let dir = tempdir();
+    let path = dir.path().join("keeper.sqlite");
+    let mut world = World::start().await.unwrap();
+    let t0 = world.clock().await.unwrap().unix_timestamp;
+    world
+        .create(
+            &[
+                plan("nd-now", Trigger::Now, false),
+                plan("nd-every-4s", every(4), false),
+                plan("nd-every-5s", every(5), false),
+                plan(
+                    "nd-at-t0+10",
+                    Trigger::Timestamp { unix_ts: t0 + 10 },
+                    false,
+                ),
+                plan("d-now", Trigger::Now, true),
+                plan("d-every-5s", every(5), true),
+                plan("d-every-7s", every(7), true),
+            ],
+            DEPOSIT,
+        )
+        .await
+        .unwrap();
+    let world = Arc::new(world);
+
+    let rpc = |what: &str| Some(Fault::Rpc(format!("injected {what} error")));
+    let timeout = Some(Fault::Timeout(Duration::from_millis(150)));
+    let primary = Arc::new(
+        FaultyChain::new(Shared::new(world.chain.clone()), 7)
+            .status_delay(Duration::from_millis(20), Duration::from_millis(1_200)),
+    );
+    let secondary = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 8));
+    for _ in 0..3 {
+        primary.script(
+            Op::Send,
+            [
+                None,
+                Some(Fault::Drop),
+                None,
+                Some(Fault::LoseAnswer),
+                None,
+                rpc("send"),
+                None,
+                timeout.clone(),
+                None,
+                Some(Fault::LoseAnswer),
+            ],
+        );
+        primary.script(
+            Op::SignatureStatuses,
+            [None, None, rpc("status"), None, Some(Fault::Drop), None],
+        );
+        primary.script(
+            Op::Simulate,
+            [None, None, rpc("simulate"), None, Some(Fault::Drop)],
+        );
+        primary.script(
+            Op::GetAccount,
+            [None, None, None, Some(Fault::Drop), None, timeout.clone()],
+        );
+        primary.script(Op::Clock, [None, None, None, None, Some(Fault::Drop)]);
+    }
+    primary.script(
+        Op::GetProgramAccounts,
+        [Some(Fault::Drop), None, rpc("scan")],
+    );
+    secondary.script(Op::Send, [Some(Fault::Drop), None, None, Some(Fault::Drop)]);
+
+    let metrics = Metrics::new();
+    let failover = Arc::new(
+        FailoverChain::new(
+            vec![primary.clone() as Arc<dyn Chain>, secondary.clone()],
+            BreakerConfig {
+                failure_threshold: 3,
+                success_threshold: 2,
+                open_timeout: Duration::from_millis(500),
+            },
+            Some(metrics.registry()),
+        )
+        .unwrap(),
+    );
+    let start = Instant::now();
+    let down = (
+        start + Duration::from_secs(3),
+        start + Duration::from_secs(6),
+    );
+    primary.down_between(down.0, down.1);
+
+    // The breaker of the preferred endpoint, and its gauge, as they change.
+    let seen_states = Arc::new(Mutex::new(Vec::<(&'static str, String)>::new()));
+    let sampler = {
+        let (failover, metrics, seen) = (failover.clone(), metrics.clone(), seen_states.clone());
+        tokio::spawn(async move {
+            loop {
+                let state = failover.breaker_states()[0].1.as_str();
+                let gauge = metrics
+                    .render()
+                    .lines()
+                    .find(|l| l.starts_with("keeper_rpc_breaker_state{endpoint=\"faulty:bank\"}"))
+                    .map(|l| l.rsplit(' ').next().unwrap().to_string())
+                    .unwrap_or_default();
+                {
+                    let mut seen = seen.lock().unwrap();
+                    if seen.last() != Some(&(state, gauge.clone())) {
+                        seen.push((state, gauge));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    let clock = TestClock::new();
+    let run = Running::start(
+        failover.clone(),
+        &world,
+        clock.store(&path),
+        metrics.clone(),
+        config(),
+    );
+    // Two chain seconds and twenty store seconds per wall-clock second.
+    let driver = drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(500),
+        2,
+        1,
+        10,
+    );
+
+    // While the preferred endpoint is down, the second one serves every call.
+    tokio::time::sleep_until(down.0 + Duration::from_millis(200)).await;
+    let primary_before = Op::ALL.map(|op| primary.forwarded(op));
+    let secondary_before = secondary.calls();
+    let secondary_sends_before = secondary.forwarded(Op::Send);
+    tokio::time::sleep_until(down.1 - Duration::from_millis(200)).await;
+    assert_eq!(
+        Op::ALL.map(|op| primary.forwarded(op)),
+        primary_before,
+        "nothing reached the endpoint that is down"
+    );
+    assert!(secondary.calls() > secondary_before + 10);
+    assert!(
+        secondary.forwarded(Op::Send) > secondary_sends_before,
+        "executions were sent through the second endpoint"
+    );
+
+    // Then the clock keeps moving a while with the preferred endpoint back.
+    tokio::time::sleep_until(start + Duration::from_secs(9)).await;
+    driver.abort();
+    let _ = driver.await;
+
+    // Settle with time frozen, so no new due time comes: slots move every step (the
+    // rate limit allows one execution per slot) and the store's clock ten seconds a step
+    // so replays come quickly. When four steps in a row change nothing (a thread waits
+    // out the scheduler's cool-down after a failed attempt, which runs on chain time),
+    // time moves five seconds. Stop at the first step that finds every thread past its
+    // due time and nothing unfinished in the store.
+    let store = clock.store(&path);
+    let mut settled = None;
+    let (mut last, mut idle) = (None, 0);
+    for _ in 0..200 {
+        let seconds = if idle >= 4 { 5 } else { 0 };
+        world.advance(2, seconds).await;
+        clock.advance(10);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let now = world.clock().await.unwrap().unix_timestamp;
+        let counts = store.counts().unwrap();
+        let mut caught_up = counts.unfinished() == 0;
+        let mut executed = 0;
+        for t in &world.threads {
+            let s = state(&world, &t.key).await;
+            executed += s.exec_count;
+            caught_up &= match s.next_due {
+                Due::Never => true,
+                Due::At { unix_ts } => unix_ts > now,
+                other => panic!("{}: unexpected {other:?}", t.label),
+            };
+        }
+        if caught_up {
+            settled = Some(now);
+            break;
+        }
+        let progress = Some((executed, counts));
+        idle = if seconds == 0 && progress == last {
+            idle + 1
+        } else {
+            0
+        };
+        last = progress;
+    }
+    let final_clock = settled.expect("the keeper caught up with every thread");
+    let events = run.events.clone();
+    let summary = run.stop().await;
+    sampler.abort();
+
+    // Nothing lost: every due time up to the final clock ran.
+    let mut on_chain = BTreeMap::new();
+    for t in &world.threads {
+        let s = state(&world, &t.key).await;
+        match t.trigger {
+            Trigger::Interval { seconds, .. } => {
+                let Due::At { unix_ts } = s.next_due else {
+                    panic!("{}: {:?}", t.label, s.next_due)
+                };
+                assert!(unix_ts > final_clock, "{} is behind", t.label);
+                assert!(unix_ts - seconds <= final_clock, "{} ran ahead", t.label);
+                assert!(s.exec_count >= 2, "{} ran {}", t.label, s.exec_count);
+            }
+            _ => {
+                assert_eq!(s.next_due, Due::Never, "{}", t.label);
+                assert_eq!(s.exec_count, 1, "{}", t.label);
+            }
+        }
+        on_chain.insert(t.key, s.exec_count);
+    }
+
+    // Nothing doubled: one row per executed due time, each finished, none confirmed twice.
+    let rows = rows(&path);
+    let mut by_due_time: BTreeMap<(Pubkey, u64), Vec<ExecState>> = BTreeMap::new();
+    for (thread, exec_count, row_state) in &rows {
+        by_due_time
+            .entry((*thread, *exec_count))
+            .or_default()
+            .push(*row_state);
+    }
+    for (due_time, states) in &by_due_time {
+        assert_eq!(states.len(), 1, "{due_time:?} has rows {states:?}");
+        assert!(
+            matches!(states[0], ExecState::Confirmed | ExecState::Superseded),
+            "{due_time:?} ended {:?}",
+            states[0]
+        );
+    }
+    for (thread, count) in &on_chain {
+        let executed: BTreeSet<u64> = by_due_time
+            .keys()
+            .filter(|(t, _)| t == thread)
+            .map(|(_, c)| *c)
+            .collect();
+        assert_eq!(
+            executed,
+            (0..*count).collect(),
+            "each due time the chain ran has its one execution"
+        );
+    }
+    let confirmed = events.confirmed();
+    let unique: BTreeSet<_> = confirmed.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        confirmed.len(),
+        "a due time was confirmed twice"
+    );
+    let total: u64 = on_chain.values().sum();
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            confirmed: u64::try_from(confirmed.len()).unwrap(),
+            superseded: total - u64::try_from(confirmed.len()).unwrap(),
+            ..StoreCounts::default()
+        }
+    );
+    assert_eq!(summary.recovered, 0);
+
+    // The faults happened, and the keeper went the long way round: replays, and
+    // executions that had landed unbeknownst to it settled as superseded.
+    let injected: BTreeSet<&str> = primary
+        .injected()
+        .iter()
+        .map(|i| match i.fault {
+            Fault::Drop => "drop",
+            Fault::LoseAnswer => "lose_answer",
+            Fault::Timeout(_) => "timeout",
+            Fault::Rpc(_) => "rpc",
+            Fault::Down => "down",
+        })
+        .collect();
+    assert_eq!(
+        injected,
+        BTreeSet::from(["down", "drop", "lose_answer", "rpc", "timeout"])
+    );
+    assert!(sends(&secondary).contains(&Fault::Drop));
+    assert!(events.count(|e| matches!(e, ExecEvent::Replayed { .. })) > 0);
+    assert!(summary.counts.superseded > 0);
+
+    // The breaker opened while the endpoint was down and closed after; its gauge followed.
+    let seen = seen_states.lock().unwrap().clone();
+    assert!(
+        seen.contains(&("open", "2".to_string())),
+        "breaker states: {seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&("closed", "0".to_string())),
+        "breaker states: {seen:?}"
+    );
+    assert_eq!(failover.breaker_states()[0].1.as_str(), "closed");
+}
+
+/// A first send that takes long (a slow endpoint) while the store's clock runs far past
+/// every replay delay: the replay loop leaves the execution alone until the send
+/// returns, so it is sent once and confirmed, not rebuilt and sent again behind the
+/// executor's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_whose_first_send_is_slow_is_not_replayed_meanwhile() {
+    let mut world = World::start().await.unwrap();
+    world
+        .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
+        .await
+        .unwrap();
+    let world = Arc::new(world);
+    let thread = world.threads[0].key;
+    let clock = TestClock::new();
+    let store = Store::open_in_memory().unwrap().with_clock({
+        let clock = clock.clone();
+        move || clock.now()
+    });
+
+    let chain = Arc::new(Shared::new(world.chain.clone()));
+    // Not much longer: the bank's recent blockhashes expire after about a second.
+    chain.slow_sends(Duration::from_millis(700));
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        store.clone(),
+        Metrics::new(),
+        config(),
+    );
+    let driver = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                clock.advance(60);
+            }
+        }
+    });
+    wait_until!(
+        "the execution is confirmed",
+        30,
+        store
+            .find(&thread, 0)
+            .unwrap()
+            .is_some_and(|row| row.state == ExecState::Confirmed)
+    );
+    driver.abort();
+    let events = run.events.clone();
+    let summary = run.stop().await;
+
+    let row = first_row(&store, &thread);
+    assert_eq!(row.retry_count, 0);
+    assert_eq!(chain.sends(), 1);
+    assert_eq!(
+        events.all(),
+        [
+            ExecEvent::Submitted {
+                thread,
+                exec_count: 0,
+                signature: row.signature,
+                durable: false
+            },
+            ExecEvent::Confirmed {
+                thread,
+                exec_count: 0,
+                signature: row.signature
+            },
+        ]
+    );
+    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            confirmed: 1,
+            ..StoreCounts::default()
+        }
+    );
+}
+
+/// A durable execution lands but the answer to its send is lost, so the nonce advanced
+/// under the keeper's cached value. The next execution of the thread is built on the
+/// nonce's new value: sent once and confirmed, not rejected for a stale nonce first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_answer_the_next_durable_execution_uses_the_advanced_nonce() {
+    let mut world = World::start().await.unwrap();
+    world
+        .create(&[plan("durable-every-3s", every(3), true)], DEPOSIT)
+        .await
+        .unwrap();
+    let world = Arc::new(world);
+    let thread = world.threads[0].key;
+    let clock = TestClock::new();
+    let store = Store::open_in_memory().unwrap().with_clock({
+        let clock = clock.clone();
+        move || clock.now()
+    });
+
+    // The lease claim goes through; the first execution lands, its answer is lost.
+    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 4));
+    chain.script(Op::Send, [None, Some(Fault::LoseAnswer)]);
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        store.clone(),
+        Metrics::new(),
+        config(),
+    );
+    let driver = drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(200),
+        2,
+        1,
+        10,
+    );
+    wait_until!(
+        "the second due time is confirmed",
+        30,
+        store
+            .find(&thread, 1)
+            .unwrap()
+            .is_some_and(|row| row.state == ExecState::Confirmed)
+    );
+    driver.abort();
+    let summary = run.stop().await;
+
+    let first = first_row(&store, &thread);
+    assert_eq!((first.state, first.retry_count), (ExecState::Superseded, 1));
+    let second = store.find(&thread, 1).unwrap().unwrap();
+    assert_eq!(
+        (second.retry_count, second.last_error),
+        (0, None),
+        "sent once, on the fresh nonce"
+    );
+    assert_eq!(sends(&chain), [Fault::LoseAnswer]);
+    assert_eq!(summary.counts.dead + summary.counts.unfinished(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash and restart
+// ---------------------------------------------------------------------------------------
+
+/// The keeper crashes after persisting a durable execution whose send never reached the
+/// chain. A new daemon on the same store file sends the very transaction it persisted
+/// (its nonce has not moved) and the thread runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_restart() {
+    let dir = tempdir();
+    let path = dir.path().join("keeper.sqlite");
+    let mut world = World::start().await.unwrap();
+    world
+        .create(&[plan("durable-now", Trigger::Now, true)], DEPOSIT)
+        .await
+        .unwrap();
+    let world = Arc::new(world);
+    let thread = world.threads[0].key;
+    let clock = TestClock::new();
+    let store = clock.store(&path);
+
+    // First run: the lease claim goes through; the execution's send is dropped.
+    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 1));
+    chain.script(Op::Send, [None, Some(Fault::Drop)]);
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the execution is persisted and its send dropped",
+        30,
+        store
+            .find(&thread, 0)
+            .unwrap()
+            .is_some_and(|row| row.retry_count == 1)
+    );
+    run.crash().await;
+
+    let row = first_row(&store, &thread);
+    assert_eq!(row.state, ExecState::Pending);
+    assert_eq!(row.last_sent_at, None, "never sent");
+    assert!(row.nonce_value.is_some(), "durable");
+    assert_eq!(sends(&chain), [Fault::Drop]);
+    assert_eq!(
+        chain.forwarded(Op::Send),
+        1,
+        "only the lease claim reached the bank"
+    );
+    assert_eq!(exec_count(&world, &thread).await, 0);
+
+    // Restart on the same file with a healthy chain.
+    let healthy = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 2));
+    let run = Running::start(
+        healthy.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the recovered execution is confirmed",
+        30,
+        first_row(&store, &thread).state == ExecState::Confirmed
+    );
+    // The clock moves on; nothing more runs.
+    let driver = drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(100),
+        1,
+        2,
+        10,
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    driver.abort();
+    let events = run.events.clone();
+    let summary = run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(state(&world, &thread).await.next_due, Due::Never);
+    assert_eq!(
+        events.all(),
+        [
+            ExecEvent::Replayed {
+                thread,
+                exec_count: 0,
+                retry: true
+            },
+            ExecEvent::Confirmed {
+                thread,
+                exec_count: 0,
+                signature: row.signature
+            },
+        ],
+        "the persisted transaction itself landed"
+    );
+    assert_eq!(summary.recovered, 1);
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            confirmed: 1,
+            ..StoreCounts::default()
+        }
+    );
+    assert_eq!(summary.leases_released, 1);
+    assert_eq!(rows(&path).len(), 1);
+}
+
+/// The keeper's durable execution lands but the answer to its send is lost; the keeper
+/// crashes before it learns more. After the restart the thread's on-chain state shows
+/// the due time ran: the execution is superseded, nothing is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() {
+    let dir = tempdir();
+    let path = dir.path().join("keeper.sqlite");
+    let mut world = World::start().await.unwrap();
+    world
+        .create(&[plan("durable-now", Trigger::Now, true)], DEPOSIT)
+        .await
+        .unwrap();
+    let world = Arc::new(world);
+    let thread = world.threads[0].key;
+    let clock = TestClock::new();
+    let store = clock.store(&path);
+
+    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 1));
+    chain.script(Op::Send, [None, Some(Fault::LoseAnswer)]);
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the execution's answer is lost",
+        30,
+        store
+            .find(&thread, 0)
+            .unwrap()
+            .is_some_and(|row| row.retry_count == 1)
+    );
+    run.crash().await;
+
+    let row = first_row(&store, &thread);
+    assert!(row.state.is_unfinished(), "{:?}", row.state);
+    assert_eq!(sends(&chain), [Fault::LoseAnswer]);
+    assert_eq!(
+        chain.forwarded(Op::Send),
+        2,
+        "the lease claim and the execution"
+    );
+    assert_eq!(exec_count(&world, &thread).await, 1, "it landed");
+
+    let healthy = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 2));
+    let run = Running::start(
+        healthy.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the execution is settled",
+        30,
+        first_row(&store, &thread).state == ExecState::Superseded
+    );
+    let driver = drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(100),
+        1,
+        2,
+        10,
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    driver.abort();
+    let events = run.events.clone();
+    let summary = run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(
+        events.all(),
+        [ExecEvent::Superseded {
+            thread,
+            exec_count: 0
+        }]
+    );
+    let row = first_row(&store, &thread);
+    assert_eq!(row.last_error.as_deref(), Some("the due time already ran"));
+    assert_eq!(
+        healthy.forwarded(Op::Send),
+        1,
+        "nothing but the lease release was sent"
+    );
+    assert_eq!(summary.recovered, 1);
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            superseded: 1,
+            ..StoreCounts::default()
+        }
+    );
+    assert_eq!(summary.leases_released, 1);
+    assert_eq!(rows(&path).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dead letters
+// ---------------------------------------------------------------------------------------
+
+/// Settings for the dead-letter tests: two retries, so three attempts.
+fn dlq_config() -> DaemonConfig {
+    let mut config = config();
+    config.executor.max_retries = 2;
+    config
+}
+
+/// Every send fails with an RPC error: after the first attempt and two replays the
+/// execution is dead-lettered and parked (not retried, not rebuilt by the scheduler).
+/// Once the fault is over, the operator's retry runs it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_them_once() {
+    let dir = tempdir();
+    let path = dir.path().join("keeper.sqlite");
+    let mut world = World::start().await.unwrap();
+    world
+        .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
+        .await
+        .unwrap();
+    let world = Arc::new(world);
+    let thread = world.threads[0].key;
+    let clock = TestClock::new();
+    let store = clock.store(&path);
+
+    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 3));
+    let refused = Fault::Rpc("node is behind by 300 slots".into());
+    chain.script(Op::Send, vec![Some(refused.clone()); 3]);
+    let metrics = Metrics::new();
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        clock.store(&path),
+        metrics.clone(),
+        dlq_config(),
+    );
+    let driver = drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(100),
+        1,
+        1,
+        10,
+    );
+    wait_until!("dead-lettered", 30, store.dlq_len().unwrap() == 1);
+
+    let reason = "chain request failed: node is behind by 300 slots";
+    let entry = store.dlq_list(10).unwrap().remove(0);
+    assert_eq!(
+        (entry.thread, entry.exec_count_at_build, entry.attempts),
+        (thread, 0, 3)
+    );
+    assert_eq!(entry.reason, reason);
+    assert_eq!(
+        metrics.dead_lettered_total.get(),
+        1,
+        "keeper_dead_lettered_total"
+    );
+    assert_eq!(metrics.dlq_size.get(), 1, "keeper_dlq_size");
+    // Parked: a long time later nothing more was tried.
+    clock.advance(3_600);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(sends(&chain), vec![refused; 3]);
+    assert_eq!(chain.forwarded(Op::Send), 0);
+    assert_eq!(first_row(&store, &thread).state, ExecState::Dead);
+    assert_eq!(exec_count(&world, &thread).await, 0);
+
+    // The fault is over (the script is spent); the operator puts it back into replay.
+    let retried = store.dlq_retry(entry.id).unwrap();
+    assert_eq!(
+        (retried.state, retried.retry_count),
+        (ExecState::Pending, 0)
+    );
+    wait_until!(
+        "the retried execution is confirmed",
+        30,
+        first_row(&store, &thread).state == ExecState::Confirmed
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    driver.abort();
+    let events = run.events.clone();
+    let summary = run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(store.dlq_len().unwrap(), 0);
+    assert_eq!(events.confirmed(), [(thread, 0)]);
+    assert_eq!(
+        events.count(|e| matches!(
+            e,
+            ExecEvent::DeadLettered { thread: t, exec_count: 0, reason: r } if *t == thread && r == reason
+        )),
+        1
+    );
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            confirmed: 1,
+            ..StoreCounts::default()
+        }
+    );
+}
+
+/// The owner raises the thread's fee above its balance between the keeper's build and
+/// its send: the execution fails on chain, every rebuild fails its simulation, and after
+/// three attempts it is dead-lettered. The owner tops the thread up and the operator runs
+/// `keeper dlq retry` (the real binary, on the daemon's store file): it runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_runs_it_after_a_top_up(
+) {
+    let dir = tempdir();
+    let path = dir.path().join("keeper.sqlite");
+    let mut world = World::start().await.unwrap();
+    world
+        .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
+        .await
+        .unwrap();
+    let world = Arc::new(world);
+    let thread = world.threads[0].key;
+    let owner = world.owner.pubkey();
+    let clock = TestClock::new();
+    let store = clock.store(&path);
+
+    let fee = LAMPORTS_PER_SOL;
+    let shared = Arc::new(Shared::new(world.chain.clone()));
+    shared.before_next_send(
+        vec![update_fee(&owner, &thread, fee)],
+        world.owner.insecure_clone(),
+    );
+    let run = Running::start(
+        shared.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        dlq_config(),
+    );
+    let driver = drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(100),
+        1,
+        1,
+        10,
+    );
+    wait_until!("dead-lettered", 30, store.dlq_len().unwrap() == 1);
+
+    let code = 6000 + ThreadError::InsufficientBalance as u32;
+    let entry = store.dlq_list(10).unwrap().remove(0);
+    assert_eq!(
+        (entry.thread, entry.exec_count_at_build, entry.attempts),
+        (thread, 0, 3)
+    );
+    assert!(
+        entry.reason.starts_with("rebuild: simulation failed: ")
+            && entry
+                .reason
+                .ends_with(&format!("custom program error: {code:#x}")),
+        "{}",
+        entry.reason
+    );
+    assert_eq!(exec_count(&world, &thread).await, 0);
+    assert_eq!(state(&world, &thread).await.fee_per_exec, fee);
+
+    // The cause fixed: the owner tops the thread up.
+    let top_up = system_instruction::transfer(&owner, &thread, 2 * LAMPORTS_PER_SOL);
+    sandbox::send(&world.chain, &[top_up], &world.owner, &[])
+        .await
+        .unwrap();
+    let balance = world
+        .chain
+        .get_account(&thread)
+        .await
+        .unwrap()
+        .unwrap()
+        .lamports;
+
+    let mut retry = Command::new(env!("CARGO_BIN_EXE_keeper"));
+    retry
+        .args(["dlq", "retry", &entry.id.to_string(), "--store"])
+        .arg(&path)
+        .env_clear()
+        .env("HOME", dir.path())
+        .current_dir(dir.path());
+    let out = tokio::task::spawn_blocking(move || retry.output().expect("run keeper"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("dead letter {} is back in replay", entry.id)),
+        "{stdout}"
+    );
+
+    wait_until!(
+        "the retried execution is confirmed",
+        30,
+        first_row(&store, &thread).state == ExecState::Confirmed
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    driver.abort();
+    let events = run.events.clone();
+    let summary = run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(
+        world
+            .chain
+            .get_account(&thread)
+            .await
+            .unwrap()
+            .unwrap()
+            .lamports,
+        balance - fee,
+        "the raised fee was paid once"
+    );
+    assert_eq!(store.dlq_len().unwrap(), 0);
+    assert_eq!(events.confirmed(), [(thread, 0)]);
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            confirmed: 1,
+            ..StoreCounts::default()
+        }
+    );
+}
+
+/// `update_thread` setting only the fee.
+fn update_fee(owner: &Pubkey, thread: &Pubkey, fee: u64) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::UpdateThread {
+            owner: *owner,
+            thread: *thread,
+            system_program: solana_sdk_ids::system_program::ID,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::UpdateThread {
+            args: UpdateThreadArgs {
+                fee_per_exec: Some(fee),
+                ..UpdateThreadArgs::default()
+            },
+        }
+        .data(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input
+// ---------------------------------------------------------------------------------------
+
+/// Log lines at warn and above of every test in this binary (the daemon reports bad
+/// accounts in its log).
+fn captured_log() -> &'static Mutex<Vec<u8>> {
+    static LOG: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    static INSTALL: OnceLock<()> = OnceLock::new();
+    let log = LOG.get_or_init(|| Mutex::new(Vec::new()));
+    INSTALL.get_or_init(|| {
+        struct Capture;
+        impl Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                captured_log().lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("keeper=warn")
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    });
+    log
+}
+
+/// An account owned by the thread program that starts like a thread and then is garbage:
+/// the daemon reports it once and executes the other threads as if it were not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() {
+    let log = captured_log();
+    let mut world = World::start().await.unwrap();
+    world
+        .create(
+            &[
+                plan("now", Trigger::Now, false),
+                plan("every-3s", every(3), false),
+                plan("durable-every-4s", every(4), true),
+            ],
+            DEPOSIT,
+        )
+        .await
+        .unwrap();
+    let junk = Pubkey::new_unique();
+    let mut data = Thread::DISCRIMINATOR.to_vec();
+    data.extend_from_slice(b"\x00\x01 not a thread at all");
+    world.chain.context().lock().await.set_account(
+        &junk,
+        &AccountSharedData::from(Account {
+            lamports: LAMPORTS_PER_SOL,
+            data,
+            owner: thread::ID,
+            executable: false,
+            rent_epoch: 0,
+        }),
+    );
+    world.chain.watch(junk);
+    let world = Arc::new(world);
+
+    let clock = TestClock::new();
+    let store = Store::open_in_memory().unwrap();
+    let run = Running::start(
+        Arc::new(Shared::new(world.chain.clone())),
+        &world,
+        store.clone(),
+        Metrics::new(),
+        config(),
+    );
+    let driver = drive(world.clone(), clock, Duration::from_millis(250), 2, 1, 3);
+    let [now, every_3s, durable] = [0, 1, 2].map(|i| world.threads[i].key);
+    wait_until!("every thread ran, the repeating ones twice", 30, {
+        exec_count(&world, &now).await == 1
+            && exec_count(&world, &every_3s).await >= 2
+            && exec_count(&world, &durable).await >= 2
+    });
+    driver.abort();
+    let summary = run.stop().await;
+
+    let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("account={junk}")))
+        .collect();
+    assert_eq!(
+        reports.len(),
+        1,
+        "reported once, not at every reconcile: {reports:?}"
+    );
+    assert!(
+        reports[0].contains("WARN") && reports[0].contains("invalid thread account, skipped"),
+        "{}",
+        reports[0]
+    );
+    assert_eq!(store.find(&junk, 0).unwrap(), None);
+    assert!(summary.counts.confirmed >= 5);
+    assert_eq!(summary.counts.unfinished() + summary.counts.dead, 0);
+}
