@@ -58,7 +58,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             workers: 16,
-            tick_ms: 400,
+            tick_ms: 100,
             reconcile_ms: 10_000,
             confirm_ms: 400,
             replay_ms: 1_000,

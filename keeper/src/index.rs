@@ -8,14 +8,13 @@
 //! index as it was, so one bad account never stops the daemon.
 //!
 //! Must not: talk to the chain, decide when a thread is due, or notify anyone. Discovery
-//! feeds it and tells the scheduler what changed; the scheduler and the builder read it.
+//! feeds it and tells the scheduler what changed; the scheduler reads it.
 //!
-//! Memory: each entry keeps the whole decoded [`Thread`] (the builder needs its stored
-//! instructions). [`IndexedThread::approx_bytes`] measures one entry: a typical thread
-//! (one instruction of 2 accounts and 12 data bytes, a 12-byte id) is 360 bytes inline
-//! plus 172 on the heap, 532 in all; 10,000 of them in the map, its keys, control bytes
-//! and spare capacity included, average ~735 bytes each (test
-//! `typical_thread_stays_under_one_kib`; allocator headers not counted).
+//! Memory: each entry keeps the decoded [`Thread`] without its stored instructions,
+//! which scheduling never reads (the executor reads the whole thread from the chain
+//! before building). [`IndexedThread::approx_bytes`] measures one entry (test
+//! `typical_thread_stays_under_one_kib`; allocator headers not counted); the load
+//! harness measures the daemon as a whole (README, Benchmarks).
 
 use std::collections::HashMap;
 use std::mem::size_of;
@@ -116,10 +115,14 @@ impl ThreadIndex {
         {
             return Upsert::Stale;
         }
-        let state = match decode(data) {
+        let mut state = match decode(data) {
             Ok(state) => state,
             Err(reason) => return Upsert::Invalid(reason),
         };
+        // The index serves scheduling, which never looks at the stored instructions; the
+        // executor reads the whole thread from the chain before it builds. Dropping
+        // them keeps a tracked thread well under 1 KiB (the load harness measures it).
+        state.instructions = Vec::new();
         self.tombstones.remove(&key);
         match self.threads.get_mut(&key) {
             Some(existing) => {
