@@ -16,7 +16,7 @@ use solana_system_interface::instruction as system_instruction;
 use thread::instructions::CreateThreadArgs;
 use thread::state::{Due, Thread};
 
-use crate::{event_authority, exec_thread_ix, Fixture, Outcome, ThreadSpec};
+use crate::{event_authority, Fixture, Outcome, ThreadSpec};
 
 const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
 
@@ -74,17 +74,7 @@ pub fn nonce_of(state: &Thread) -> Pubkey {
 
 /// `exec_thread` with the instructions sysvar, as a durable execution needs.
 pub fn durable_exec_ix(executor: &Pubkey, thread: Pubkey, state: &Thread) -> Instruction {
-    let mut ix = exec_thread_ix(executor, thread, state);
-    // The optional account's slot holds the program id when absent; fill it in.
-    let slot = ix
-        .accounts
-        .iter()
-        .position(|m| m.pubkey == thread)
-        .expect("thread account")
-        + 1;
-    ix.accounts[slot] =
-        solana_sdk::instruction::AccountMeta::new_readonly(sysvar::instructions::ID, false);
-    ix
+    keeper::exec_ix::exec_thread_instruction(executor, &thread, state, true)
 }
 
 pub fn create_thread_with_nonce_ix(
@@ -94,25 +84,7 @@ pub fn create_thread_with_nonce_ix(
     args: CreateThreadArgs,
     max_lease_slots: u64,
 ) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::CreateThreadWithNonce {
-            owner: *owner,
-            thread,
-            nonce_account: *nonce,
-            recent_blockhashes: sysvar::recent_blockhashes::ID,
-            rent: sysvar::rent::ID,
-            system_program: SYSTEM_PROGRAM,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::CreateThreadWithNonce {
-            args,
-            max_lease_slots,
-        }
-        .data(),
-    }
+    keeper::owner_ix::create_thread_with_nonce(owner, &thread, nonce, args, max_lease_slots, None)
 }
 
 pub fn claim_lease_ix(
@@ -122,34 +94,11 @@ pub fn claim_lease_ix(
     slots: u64,
     bond: u64,
 ) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::ClaimLease {
-            keeper: *keeper,
-            thread,
-            nonce_account: *nonce,
-            system_program: SYSTEM_PROGRAM,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::ClaimLease { slots, bond }.data(),
-    }
+    keeper::lease_ix::claim_lease(keeper, &thread, nonce, slots, bond)
 }
 
 pub fn renew_lease_ix(keeper: &Pubkey, thread: Pubkey, nonce: &Pubkey, slots: u64) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::RenewLease {
-            keeper: *keeper,
-            thread,
-            nonce_account: *nonce,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::RenewLease { slots }.data(),
-    }
+    keeper::lease_ix::renew_lease(keeper, &thread, nonce, slots)
 }
 
 pub fn revoke_lease_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
@@ -199,23 +148,7 @@ pub fn forfeit_lease_ix(
     old_nonce: &Pubkey,
     new_nonce: &Pubkey,
 ) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::ForfeitLease {
-            caller: *caller,
-            thread,
-            owner: *owner,
-            old_nonce_account: *old_nonce,
-            new_nonce_account: *new_nonce,
-            recent_blockhashes: sysvar::recent_blockhashes::ID,
-            rent: sysvar::rent::ID,
-            system_program: SYSTEM_PROGRAM,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::ForfeitLease {}.data(),
-    }
+    keeper::lease_ix::forfeit_lease(caller, &thread, owner, old_nonce, new_nonce)
 }
 
 pub fn make_thread_durable_ix(

@@ -7,8 +7,7 @@
 pub mod durable;
 pub mod recorder;
 
-use anchor_lang::prelude::{AccountInfo, Pubkey};
-use anchor_lang::solana_program::entrypoint::ProgramResult;
+use anchor_lang::prelude::Pubkey;
 use anchor_lang::{
     AccountDeserialize, AnchorDeserialize, Discriminator, InstructionData, ToAccountMetas,
 };
@@ -30,25 +29,10 @@ pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
 /// Signature fee of the test bank, per signature.
 pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 
-/// `thread::entry` with the signature `processor!` expects. Anchor ties the program id,
-/// the accounts slice, its elements and the data to one lifetime; the runtime hands them
-/// out with independent ones, all of which outlive this call, so unifying them to the
-/// shortest is sound.
-fn thread_processor<'a, 'b, 'c, 'd>(
-    program_id: &'a Pubkey,
-    accounts: &'b [AccountInfo<'c>],
-    data: &'d [u8],
-) -> ProgramResult {
-    let accounts: &'b [AccountInfo<'b>] = unsafe { std::mem::transmute(accounts) };
-    let program_id: &'b Pubkey = unsafe { std::mem::transmute(program_id) };
-    let data: &'b [u8] = unsafe { std::mem::transmute(data) };
-    thread::entry(program_id, accounts, data)
-}
-
-/// A bank with the thread program and the recorder test program loaded natively.
+/// A bank with the thread program (loaded natively, as the keeper's own bank does) and
+/// the recorder test program.
 pub fn program_test() -> ProgramTest {
-    let mut pt = ProgramTest::new("thread", thread::ID, processor!(thread_processor));
-    pt.prefer_bpf(false);
+    let mut pt = keeper::chain::bank::program_test();
     pt.add_program("recorder", recorder::ID, processor!(recorder::process));
     pt
 }
@@ -316,7 +300,7 @@ pub fn system_account(lamports: u64) -> Account {
 
 /// The event authority PDA that `emit_cpi!` signs with.
 pub fn event_authority() -> Pubkey {
-    Pubkey::find_program_address(&[b"__event_authority"], &thread::ID).0
+    keeper::exec_ix::event_authority()
 }
 
 pub fn create_thread_ix(
@@ -448,36 +432,7 @@ pub fn delete_durable_thread_ix(
 /// stored instructions with its stored privileges (the thread PDA's signature is the
 /// program's to give), each program id, and the watched account of an Account trigger.
 pub fn exec_thread_ix(executor: &Pubkey, thread: Pubkey, state: &Thread) -> Instruction {
-    let mut ix = exec_thread_ix_bare(executor, thread);
-    let mut push = |meta: solana_sdk::instruction::AccountMeta| {
-        if meta.pubkey == thread || meta.pubkey == *executor {
-            return;
-        }
-        if let Some(existing) = ix.accounts.iter_mut().find(|m| m.pubkey == meta.pubkey) {
-            existing.is_writable |= meta.is_writable;
-        } else {
-            ix.accounts.push(meta);
-        }
-    };
-    for stored in &state.instructions {
-        for meta in &stored.accounts {
-            push(solana_sdk::instruction::AccountMeta {
-                pubkey: meta.pubkey,
-                is_signer: false,
-                is_writable: meta.is_writable,
-            });
-        }
-        push(solana_sdk::instruction::AccountMeta::new_readonly(
-            stored.program_id,
-            false,
-        ));
-    }
-    if let Trigger::Account { address, .. } = &state.trigger {
-        push(solana_sdk::instruction::AccountMeta::new_readonly(
-            *address, false,
-        ));
-    }
-    ix
+    keeper::exec_ix::exec_thread_instruction(executor, &thread, state, false)
 }
 
 /// `exec_thread` with no remaining accounts, for tests that pass their own.
