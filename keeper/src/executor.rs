@@ -388,18 +388,9 @@ impl Executor {
                 }
                 let _ = output.release_nonce();
                 let reason = e.to_string();
-                if let ChainError::Rejected(err) = &e {
-                    self.on_nonce_rejection(thread, err);
-                }
                 self.retry_later(id, priority, &reason);
                 ExecOutcome::Deferred { id, reason }
             }
-        }
-    }
-
-    fn on_nonce_rejection(&self, thread: &Pubkey, err: &TransactionError) {
-        if matches!(err, TransactionError::BlockhashNotFound) {
-            tracing::debug!(%thread, "execution rejected on its blockhash or nonce; will refresh");
         }
     }
 
