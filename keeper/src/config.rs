@@ -7,9 +7,12 @@
 //!    path in `--solana-config` / `SOLANA_CLI_CONFIG`), read for the keys
 //!    `json_rpc_url`, `websocket_url`, `keypair_path` and `commitment`;
 //! 3. the keeper's own TOML file (`--config` / `KEEPER_CONFIG`), whose keys are
-//!    the field names of [`Config`]; an unknown key is an error;
+//!    the field names of [`Config`], with the daemon's settings in a `[daemon]`
+//!    table ([`DaemonConfig`]); an unknown key is an error naming its full path
+//!    (`daemon.tick_ms`);
 //! 4. the environment (`KEEPER_RPC_URL`, `KEEPER_WS_URL`, `KEEPER_KEYPAIR`,
-//!    `KEEPER_PROGRAM_ID`, `KEEPER_LOG`, `KEEPER_COMMITMENT`, `KEEPER_STORE`);
+//!    `KEEPER_PROGRAM_ID`, `KEEPER_LOG`, `KEEPER_COMMITMENT`, `KEEPER_STORE`,
+//!    `KEEPER_WORKERS`, `KEEPER_HEALTH_ADDR`);
 //! 5. command-line flags ([`Flags`]).
 //!
 //! Must not: touch the network, open the keypair (that is [`crate::keypair`]),
@@ -17,14 +20,18 @@
 //! so that every layer can be tested with an explicit environment and home.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fmt, fs, io,
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
+    ops::Range,
     path::{Path, PathBuf},
     str::FromStr,
 };
 
 use serde::Deserialize;
 use solana_sdk::pubkey::Pubkey;
+
+use crate::daemon::DaemonConfig;
 
 /// The thread program's declared id, used when no layer names another.
 pub const DEFAULT_PROGRAM_ID: &str = "Ft6MdnsXTQt94meJ2SY1pe8UX5ZncJ5V3TVd8XR5rydz";
@@ -41,6 +48,9 @@ pub const DEFAULT_COMMITMENT: &str = "confirmed";
 /// The keeper's SQLite store (executions and dead letters), relative to the
 /// working directory.
 pub const DEFAULT_STORE_PATH: &str = "./keeper.sqlite";
+/// Where `keeper run` serves /health, /ready and /metrics unless told otherwise.
+pub const DEFAULT_HEALTH_ADDR: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
 
 /// Environment variables read by the environment layer.
 pub const ENV_RPC_URL: &str = "KEEPER_RPC_URL";
@@ -56,6 +66,10 @@ pub const ENV_LOG: &str = "KEEPER_LOG";
 pub const ENV_COMMITMENT: &str = "KEEPER_COMMITMENT";
 /// See [`ENV_RPC_URL`].
 pub const ENV_STORE: &str = "KEEPER_STORE";
+/// See [`ENV_RPC_URL`]; sets `daemon.workers`.
+pub const ENV_WORKERS: &str = "KEEPER_WORKERS";
+/// See [`ENV_RPC_URL`]; sets `daemon.health_addr`.
+pub const ENV_HEALTH_ADDR: &str = "KEEPER_HEALTH_ADDR";
 /// Path of the keeper's TOML config file.
 pub const ENV_KEEPER_CONFIG: &str = "KEEPER_CONFIG";
 /// Path of the Solana CLI config file (the Solana CLI honours it too).
@@ -66,7 +80,7 @@ pub const COMMITMENTS: [&str; 3] = ["processed", "confirmed", "finalized"];
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
 /// The resolved, validated configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// JSON-RPC endpoint (`http://` or `https://`).
     pub rpc_url: String,
@@ -85,6 +99,11 @@ pub struct Config {
     /// The SQLite store of executions and dead letters, with `~` expanded (a
     /// relative path in the keeper config file is relative to that file).
     pub store_path: PathBuf,
+    /// What `keeper run` runs with: the `[daemon]` table of the keeper config
+    /// file over [`DaemonConfig::default`], then `workers` and `health_addr`
+    /// from the environment and flags. `health_addr` is always set
+    /// ([`DEFAULT_HEALTH_ADDR`] unless a layer names another).
+    pub daemon: DaemonConfig,
 }
 
 impl Config {
@@ -158,10 +177,13 @@ pub struct Sources {
     pub commitment: Source,
     /// Source of [`Config::store_path`].
     pub store_path: Source,
+    /// Source of each setting of [`Config::daemon`], by its full key in the
+    /// keeper config file (`daemon.workers`, `daemon.leases.lease_slots`).
+    pub daemon: BTreeMap<String, Source>,
 }
 
 /// A validated [`Config`] with the provenance of each field.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
     /// The configuration.
     pub config: Config,
@@ -205,6 +227,19 @@ impl Resolved {
             ),
         ]
     }
+
+    /// Each daemon setting as `(key, value, where it came from)`, one row per
+    /// value (`daemon.leases.lease_slots`), for display.
+    pub fn daemon_fields(&self) -> Vec<(String, String, String)> {
+        daemon_settings(&self.config.daemon)
+            .into_iter()
+            .map(|(key, value)| {
+                let source = self.sources.daemon.get(&key).unwrap_or(&Source::Default);
+                let source = source.to_string();
+                (key, value, source)
+            })
+            .collect()
+    }
 }
 
 /// The flag layer: what the user passed on the command line. The binary fills
@@ -229,6 +264,10 @@ pub struct Flags {
     pub solana_config: Option<PathBuf>,
     /// `--store`: the keeper's SQLite store.
     pub store_path: Option<PathBuf>,
+    /// `keeper run --workers`: `daemon.workers`.
+    pub workers: Option<usize>,
+    /// `keeper run --health-addr`: `daemon.health_addr`.
+    pub health_addr: Option<SocketAddr>,
 }
 
 /// Flag names, as reported in [`Source::Flag`].
@@ -251,6 +290,10 @@ pub mod flag {
     pub const SOLANA_CONFIG: &str = "--solana-config";
     /// Flag for [`super::Flags::store_path`].
     pub const STORE: &str = "--store";
+    /// Flag for [`super::Flags::workers`].
+    pub const WORKERS: &str = "--workers";
+    /// Flag for [`super::Flags::health_addr`].
+    pub const HEALTH_ADDR: &str = "--health-addr";
 }
 
 /// The environment the configuration is resolved in: variables and the home
@@ -313,7 +356,8 @@ pub enum ConfigError {
     /// A field's value failed validation.
     #[error("invalid {field} {value:?} from {origin}: {reason}")]
     Invalid {
-        /// The field's name in [`Config`].
+        /// The field's name in [`Config`], or its full key below `[daemon]`
+        /// (`daemon.workers`).
         field: &'static str,
         /// The offending value.
         value: String,
@@ -362,11 +406,14 @@ pub enum ConfigError {
     },
     /// The keeper config is not valid TOML, has an unknown key, or a value of
     /// the wrong type.
-    #[error("keeper config {} is invalid", path.display())]
+    #[error("keeper config {} is invalid{}", path.display(), at_key(key.as_deref()))]
     KeeperConfig {
         /// The file.
         path: PathBuf,
-        /// The parser's message, naming the key and line.
+        /// The full dotted key at fault (`daemon.tick_ms`), when the error
+        /// points at one: the parser names only its last part.
+        key: Option<String>,
+        /// The parser's message, with the line and column.
         #[source]
         source: Box<toml::de::Error>,
     },
@@ -384,6 +431,10 @@ impl ConfigError {
             ConfigError::KeeperConfig { .. } => "bad_keeper_config",
         }
     }
+}
+
+fn at_key(key: Option<&str>) -> String {
+    key.map(|key| format!(" at {key}")).unwrap_or_default()
 }
 
 /// A line of a Solana CLI config file that could not be parsed.
@@ -659,6 +710,8 @@ struct Layer {
     log_level: Val<String>,
     commitment: Val<String>,
     store_path: Val<PathBuf>,
+    workers: Val<usize>,
+    health_addr: Val<SocketAddr>,
 }
 
 impl Layer {
@@ -675,6 +728,8 @@ impl Layer {
         set(&mut self.log_level, higher.log_level);
         set(&mut self.commitment, higher.commitment);
         set(&mut self.store_path, higher.store_path);
+        set(&mut self.workers, higher.workers);
+        set(&mut self.health_addr, higher.health_addr);
     }
 }
 
@@ -689,6 +744,96 @@ struct KeeperFile {
     log_level: Option<String>,
     commitment: Option<String>,
     store_path: Option<PathBuf>,
+    daemon: Option<DaemonConfig>,
+}
+
+/// The `[daemon]` table of the keeper's TOML file.
+struct DaemonTable {
+    /// The table over [`DaemonConfig::default`].
+    config: DaemonConfig,
+    /// The file.
+    source: Source,
+    /// The full keys of the values the file sets (`daemon.leases.lease_slots`).
+    keys: BTreeSet<String>,
+}
+
+/// One entry of a TOML document: its full dotted key, where its key and value
+/// are in the text, and whether the value is a table.
+struct Entry {
+    key: String,
+    key_span: Range<usize>,
+    value_span: Range<usize>,
+    table: bool,
+}
+
+/// Every entry of a TOML document, a table before its entries; none if the
+/// text is not TOML.
+fn entries(text: &str) -> Vec<Entry> {
+    fn walk(table: &toml::de::DeTable<'_>, prefix: &str, out: &mut Vec<Entry>) {
+        for (key, value) in table {
+            let key_text = key.get_ref();
+            let full = match prefix {
+                "" => key_text.to_string(),
+                _ => format!("{prefix}.{key_text}"),
+            };
+            let inner = match value.get_ref() {
+                toml::de::DeValue::Table(inner) => Some(inner),
+                _ => None,
+            };
+            out.push(Entry {
+                key: full.clone(),
+                key_span: key.span(),
+                value_span: value.span(),
+                table: inner.is_some(),
+            });
+            if let Some(inner) = inner {
+                walk(inner, &full, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(root) = toml::de::DeTable::parse(text) {
+        walk(root.get_ref(), "", &mut out);
+    }
+    out
+}
+
+/// The full dotted key (`daemon.tick_ms`) that a parser error in `text`
+/// points at: its key, or its value unless that is a table.
+fn key_at(text: &str, error: &toml::de::Error) -> Option<String> {
+    let span = error.span()?;
+    let within = |outer: &Range<usize>| outer.start <= span.start && span.end <= outer.end;
+    entries(text)
+        .into_iter()
+        .find(|e| within(&e.key_span) || (!e.table && within(&e.value_span)))
+        .map(|e| e.key)
+}
+
+/// Each value of `daemon` as `(full key, value)`: scalars of a table before
+/// its subtables. Strings are shown without quotes.
+fn daemon_settings(daemon: &DaemonConfig) -> Vec<(String, String)> {
+    fn walk(table: &toml::Table, prefix: &str, out: &mut Vec<(String, String)>) {
+        let (tables, values): (Vec<_>, Vec<_>) =
+            table.iter().partition(|(_, value)| value.is_table());
+        for (key, value) in values {
+            let shown = match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push((format!("{prefix}.{key}"), shown));
+        }
+        for (key, value) in tables {
+            if let toml::Value::Table(inner) = value {
+                walk(inner, &format!("{prefix}.{key}"), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    // Serializing plain numbers, strings and tables cannot fail.
+    if let Ok(toml::Value::Table(table)) = toml::Value::try_from(daemon) {
+        walk(&table, "daemon", &mut out);
+    }
+    out
 }
 
 /// Reads a config file. `Ok(None)` if it does not exist and was not named
@@ -743,6 +888,8 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
         log_level: Some((DEFAULT_LOG_LEVEL.into(), Source::Default)),
         commitment: Some((DEFAULT_COMMITMENT.into(), Source::Default)),
         store_path: Some((DEFAULT_STORE_PATH.into(), Source::Default)),
+        workers: Some((DaemonConfig::default().workers, Source::Default)),
+        health_addr: Some((DEFAULT_HEALTH_ADDR, Source::Default)),
     };
 
     // Layer 2: the Solana CLI config. Its default path is read only if it exists.
@@ -771,6 +918,8 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
                 log_level: None,
                 commitment: with(parsed.commitment),
                 store_path: None,
+                workers: None,
+                health_addr: None,
             });
             solana_cli_config = Some(path);
         }
@@ -778,6 +927,7 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
 
     // Layer 3: the keeper's TOML file, only when named.
     let mut keeper_config = None;
+    let mut daemon_table = None;
     if let Some((path, origin)) = file_path(
         flags.config.as_deref(),
         flag::CONFIG,
@@ -789,6 +939,7 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
             let file: KeeperFile =
                 toml::from_str(&text).map_err(|source| ConfigError::KeeperConfig {
                     path: path.clone(),
+                    key: key_at(&text, &source),
                     source: Box::new(source),
                 })?;
             let src = Source::KeeperConfig(path.clone());
@@ -803,6 +954,25 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
             };
             let keypair_path = relative_to_file(file.keypair_path);
             let store_path = relative_to_file(file.store_path);
+            // `workers` and `health_addr` have layers above the file; the rest
+            // of the table is used as it is.
+            let (mut workers, mut health_addr) = (None, None);
+            if let Some(daemon) = file.daemon {
+                let keys: BTreeSet<String> = entries(&text)
+                    .into_iter()
+                    .filter(|e| !e.table && e.key.starts_with("daemon."))
+                    .map(|e| e.key)
+                    .collect();
+                if keys.contains("daemon.workers") {
+                    workers = Some((daemon.workers, src.clone()));
+                }
+                health_addr = daemon.health_addr.map(|addr| (addr, src.clone()));
+                daemon_table = Some(DaemonTable {
+                    config: daemon,
+                    source: src.clone(),
+                    keys,
+                });
+            }
             acc.over(Layer {
                 rpc_url: with(file.rpc_url),
                 ws_url: with(file.ws_url),
@@ -811,6 +981,8 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
                 log_level: with(file.log_level),
                 commitment: with(file.commitment),
                 store_path,
+                workers,
+                health_addr,
             });
             keeper_config = Some(path);
         }
@@ -818,6 +990,18 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
 
     // Layer 4: the environment.
     let var = |name: &'static str| env.var(name).map(|v| (v.to_string(), Source::Env(name)));
+    let workers = parse_var(
+        env,
+        ENV_WORKERS,
+        "daemon.workers",
+        "expected a whole number",
+    )?;
+    let health_addr = parse_var(
+        env,
+        ENV_HEALTH_ADDR,
+        "daemon.health_addr",
+        "expected an IP address and port, such as 127.0.0.1:9464",
+    )?;
     acc.over(Layer {
         rpc_url: var(ENV_RPC_URL),
         ws_url: var(ENV_WS_URL),
@@ -826,6 +1010,8 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
         log_level: var(ENV_LOG),
         commitment: var(ENV_COMMITMENT),
         store_path: var(ENV_STORE).map(|(v, s)| (PathBuf::from(v), s)),
+        workers,
+        health_addr,
     });
 
     // Layer 5: flags.
@@ -846,9 +1032,13 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
             .store_path
             .as_ref()
             .map(|p| (p.clone(), Source::Flag(flag::STORE))),
+        workers: flags.workers.map(|n| (n, Source::Flag(flag::WORKERS))),
+        health_addr: flags
+            .health_addr
+            .map(|addr| (addr, Source::Flag(flag::HEALTH_ADDR))),
     });
 
-    let (config, sources) = validate(acc, home)?;
+    let (config, sources) = validate(acc, daemon_table, home)?;
     Ok(Resolved {
         config,
         sources,
@@ -857,7 +1047,32 @@ fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
     })
 }
 
-fn validate(acc: Layer, home: Option<&Path>) -> Result<(Config, Sources), ConfigError> {
+/// An environment variable parsed as `T`; unset or empty is `None`.
+fn parse_var<T: FromStr>(
+    env: &Environment,
+    name: &'static str,
+    field: &'static str,
+    expected: &str,
+) -> Result<Val<T>, ConfigError> {
+    let Some(value) = env.var(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse() {
+        Ok(parsed) => Ok(Some((parsed, Source::Env(name)))),
+        Err(_) => Err(ConfigError::Invalid {
+            field,
+            value: value.to_string(),
+            origin: Source::Env(name),
+            reason: expected.to_string(),
+        }),
+    }
+}
+
+fn validate(
+    acc: Layer,
+    daemon_table: Option<DaemonTable>,
+    home: Option<&Path>,
+) -> Result<(Config, Sources), ConfigError> {
     let take = |v: Val<String>| v.unwrap_or_else(|| (String::new(), Source::Default));
     let invalid = |field, value: &str, origin: &Source, reason: String| ConfigError::Invalid {
         field,
@@ -938,6 +1153,8 @@ fn validate(acc: Layer, home: Option<&Path>) -> Result<(Config, Sources), Config
     }
     let store_path = expand_tilde(&store_path, home);
 
+    let (daemon, daemon_sources) = daemon_config(acc.workers, acc.health_addr, daemon_table)?;
+
     let (ws_url, ws_src) = match ws {
         Some((url, src)) => (Some(url), Some(src)),
         None => (None, None),
@@ -951,6 +1168,7 @@ fn validate(acc: Layer, home: Option<&Path>) -> Result<(Config, Sources), Config
             log_level,
             commitment,
             store_path,
+            daemon,
         },
         Sources {
             rpc_url: rpc_src,
@@ -960,8 +1178,48 @@ fn validate(acc: Layer, home: Option<&Path>) -> Result<(Config, Sources), Config
             log_level: log_src,
             commitment: commitment_src,
             store_path: store_src,
+            daemon: daemon_sources,
         },
     ))
+}
+
+/// The daemon's settings: the file's `[daemon]` table (or the defaults), with
+/// `workers` and `health_addr` from the highest layer that set them; each
+/// value's source; validated, naming the key and its layer.
+fn daemon_config(
+    workers: Val<usize>,
+    health_addr: Val<SocketAddr>,
+    table: Option<DaemonTable>,
+) -> Result<(DaemonConfig, BTreeMap<String, Source>), ConfigError> {
+    let (mut daemon, file) = match table {
+        Some(t) => (t.config, Some((t.source, t.keys))),
+        None => (DaemonConfig::default(), None),
+    };
+    let (workers, workers_src) = workers.unwrap_or((daemon.workers, Source::Default));
+    let (health_addr, health_src) = health_addr.unwrap_or((DEFAULT_HEALTH_ADDR, Source::Default));
+    daemon.workers = workers;
+    daemon.health_addr = Some(health_addr);
+
+    let sources: BTreeMap<String, Source> = daemon_settings(&daemon)
+        .into_iter()
+        .map(|(key, _)| {
+            let source = match (key.as_str(), &file) {
+                ("daemon.workers", _) => workers_src.clone(),
+                ("daemon.health_addr", _) => health_src.clone(),
+                (key, Some((src, keys))) if keys.contains(key) => src.clone(),
+                _ => Source::Default,
+            };
+            (key, source)
+        })
+        .collect();
+
+    daemon.validate().map_err(|e| ConfigError::Invalid {
+        field: e.field,
+        origin: sources.get(e.field).cloned().unwrap_or(Source::Default),
+        value: e.value,
+        reason: e.reason,
+    })?;
+    Ok((daemon, sources))
 }
 
 #[cfg(test)]
@@ -1272,6 +1530,10 @@ mod tests {
                 log_level: "keeper=debug,warn".into(),
                 commitment: "processed".into(),
                 store_path: "/var/lib/keeper/keeper.sqlite".into(),
+                daemon: DaemonConfig {
+                    health_addr: Some(DEFAULT_HEALTH_ADDR),
+                    ..DaemonConfig::default()
+                },
             }
         );
         assert_eq!(
@@ -1284,6 +1546,10 @@ mod tests {
                 log_level: src.clone(),
                 commitment: src.clone(),
                 store_path: src,
+                daemon: daemon_settings(&r.config.daemon)
+                    .into_iter()
+                    .map(|(key, _)| (key, Source::Default))
+                    .collect(),
             }
         );
     }
@@ -1306,6 +1572,362 @@ mod tests {
         assert!(chain.contains("unknown field `rpc_ur`"), "{chain}");
     }
 
+    // The [daemon] table.
+
+    /// A keeper file holding `text`, named by `--config`.
+    fn config_flag(home: &Home, text: &str) -> (PathBuf, Flags) {
+        let file = home.write("keeper.toml", text);
+        let flags = Flags {
+            config: Some(file.clone()),
+            ..Flags::default()
+        };
+        (file, flags)
+    }
+
+    /// The error, with its source when it has one.
+    fn error_chain(err: &ConfigError) -> String {
+        match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn without_a_daemon_table_the_daemon_runs_on_defaults_and_the_run_health_addr() {
+        let home = Home::new();
+        let r = resolve_ok(&Flags::default(), &home.env());
+        assert_eq!(
+            r.config.daemon,
+            DaemonConfig {
+                health_addr: Some("127.0.0.1:9464".parse().unwrap()),
+                ..DaemonConfig::default()
+            }
+        );
+        assert!(
+            r.sources.daemon.values().all(|s| *s == Source::Default),
+            "{:?}",
+            r.sources.daemon
+        );
+    }
+
+    #[test]
+    fn daemon_table_in_keeper_file_is_used_with_its_sources() {
+        let home = Home::new();
+        let (file, flags) = config_flag(
+            &home,
+            "rpc_url = \"http://file:2\"\n\
+             [daemon]\nworkers = 8\ntick_ms = 250\nhealth_addr = \"0.0.0.0:9100\"\n\
+             [daemon.leases]\nlease_slots = 3000\n\
+             [daemon.degradation]\nwindow_ms = 30000\n\
+             [daemon.builder.compute]\nfee_percentile = 90\n",
+        );
+        let r = resolve_ok(&flags, &home.env());
+        let defaults = DaemonConfig::default();
+        let mut expected = DaemonConfig {
+            workers: 8,
+            tick_ms: 250,
+            health_addr: Some("0.0.0.0:9100".parse().unwrap()),
+            ..defaults.clone()
+        };
+        expected.leases.lease_slots = 3_000;
+        expected.degradation.window = std::time::Duration::from_secs(30);
+        expected.builder.compute.fee_percentile = 90;
+        assert_eq!(r.config.daemon, expected);
+
+        let src = Source::KeeperConfig(file);
+        let from_file = [
+            "daemon.workers",
+            "daemon.tick_ms",
+            "daemon.health_addr",
+            "daemon.leases.lease_slots",
+            "daemon.degradation.window_ms",
+            "daemon.builder.compute.fee_percentile",
+        ];
+        for (key, source) in &r.sources.daemon {
+            let want = if from_file.contains(&key.as_str()) {
+                &src
+            } else {
+                &Source::Default
+            };
+            assert_eq!(source, want, "source of {key}");
+        }
+        let rows = r.daemon_fields();
+        let row = |key: &str| rows.iter().find(|(k, ..)| k == key).cloned().unwrap();
+        assert_eq!(
+            row("daemon.leases.lease_slots"),
+            (
+                "daemon.leases.lease_slots".into(),
+                "3000".into(),
+                src.to_string()
+            )
+        );
+        assert_eq!(
+            row("daemon.leases.renew_below_slots"),
+            (
+                "daemon.leases.renew_below_slots".into(),
+                "500".into(),
+                "default".into()
+            )
+        );
+    }
+
+    #[test]
+    fn every_daemon_setting_shown_can_be_set_in_the_file() {
+        // Writes every setting `keeper config` shows, with values other than the
+        // defaults, back into a file: each key is accepted and read from the file.
+        let mut custom = DaemonConfig {
+            workers: 3,
+            tick_ms: 7,
+            reconcile_ms: 9_000,
+            confirm_ms: 300,
+            replay_ms: 900,
+            drain_ms: 0,
+            health_addr: Some("127.0.0.2:1".parse().unwrap()),
+            ..DaemonConfig::default()
+        };
+        custom.builder.lease_ttl = std::time::Duration::from_secs(5);
+        custom.builder.compute.max_unit_price = 5;
+        custom.leases.renew_below_slots = 10;
+        custom.executor.max_retries = 0;
+        custom.degradation.maintenance_above = 0.75;
+        let mut table = toml::Table::new();
+        table.insert("daemon".into(), toml::Value::try_from(&custom).unwrap());
+        let home = Home::new();
+        let (file, flags) = config_flag(&home, &toml::to_string(&table).unwrap());
+
+        let r = resolve_ok(&flags, &home.env());
+        assert_eq!(r.config.daemon, custom);
+        let rows = r.daemon_fields();
+        assert_eq!(rows.len(), r.sources.daemon.len());
+        assert!(rows.len() >= 30, "{rows:?}");
+        let src = Source::KeeperConfig(file).to_string();
+        for (key, _, source) in &rows {
+            assert_eq!(source, &src, "source of {key}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_in_daemon_table_is_an_error_naming_its_full_path() {
+        let home = Home::new();
+        let (file, flags) = config_flag(&home, "[daemon]\nworkers = 4\ntick_msx = 5\n");
+        let err = Config::resolve(&flags, &home.env()).unwrap_err();
+        assert_eq!(err.kind(), "bad_keeper_config");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "keeper config {} is invalid at daemon.tick_msx",
+                file.display()
+            )
+        );
+        let chain = error_chain(&err);
+        assert!(chain.contains("line 3, column 1"), "{chain}");
+        assert!(chain.contains("unknown field `tick_msx`"), "{chain}");
+
+        for (text, key) in [
+            (
+                "[daemon.leases]\nlease_slotz = 1\n",
+                "daemon.leases.lease_slotz",
+            ),
+            ("[daemon.leasez]\nlease_slots = 1\n", "daemon.leasez"),
+            (
+                "[daemon]\nbuilder = { compute = { fee_percentil = 5 } }\n",
+                "daemon.builder.compute.fee_percentil",
+            ),
+            (
+                "daemon.executor.max_retry = 1\n",
+                "daemon.executor.max_retry",
+            ),
+        ] {
+            let (file, flags) = config_flag(&home, text);
+            let err = Config::resolve(&flags, &home.env()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("keeper config {} is invalid at {key}", file.display()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_type_in_daemon_table_is_an_error_naming_its_full_path() {
+        let home = Home::new();
+        for (text, key, reason) in [
+            (
+                "[daemon]\nworkers = \"many\"\n",
+                "daemon.workers",
+                "invalid type: string \"many\", expected usize",
+            ),
+            (
+                "[daemon]\nexecutor = { max_retries = -1 }\n",
+                "daemon.executor.max_retries",
+                "invalid value: integer `-1`, expected u32",
+            ),
+            (
+                "[daemon]\nhealth_addr = \"localhost\"\n",
+                "daemon.health_addr",
+                "invalid socket address syntax",
+            ),
+            (
+                "[daemon]\nleases = 5\n",
+                "daemon.leases",
+                "invalid type: integer `5`",
+            ),
+        ] {
+            let (file, flags) = config_flag(&home, text);
+            let err = Config::resolve(&flags, &home.env()).unwrap_err();
+            assert_eq!(err.kind(), "bad_keeper_config");
+            let chain = error_chain(&err);
+            assert!(
+                chain.starts_with(&format!(
+                    "keeper config {} is invalid at {key}: TOML parse error at line 2",
+                    file.display()
+                )),
+                "{chain}"
+            );
+            assert!(chain.contains(reason), "{chain}");
+        }
+    }
+
+    #[test]
+    fn zero_workers_in_keeper_file_is_refused_naming_daemon_workers_and_the_file() {
+        let home = Home::new();
+        let (file, flags) = config_flag(&home, "[daemon]\nworkers = 0\n");
+        let err = Config::resolve(&flags, &home.env()).unwrap_err();
+        assert_eq!(err.kind(), "invalid_value");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                r#"invalid daemon.workers "0" from keeper config {}: expected 1 to 4096"#,
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn bad_nested_daemon_values_are_refused_naming_key_and_layer() {
+        let home = Home::new();
+        let (file, flags) = config_flag(
+            &home,
+            "[daemon.degradation]\ndegraded_above = 0.7\nmaintenance_above = 0.5\n",
+        );
+        assert_eq!(
+            resolve_err(&flags, &home.env()),
+            format!(
+                "invalid daemon.degradation.degraded_above \"0.7\" from keeper config {}: \
+                 degradation thresholds must satisfy 0 <= degraded_above (0.7) <= \
+                 maintenance_above (0.5) < 1",
+                file.display()
+            )
+        );
+
+        let (file, flags) = config_flag(&home, "[daemon]\nconfirm_ms = 0\n");
+        assert_eq!(
+            resolve_err(&flags, &home.env()),
+            format!(
+                r#"invalid daemon.confirm_ms "0" from keeper config {}: expected at least 1"#,
+                file.display()
+            )
+        );
+
+        // The bad value is the default, made bad by what the file set beside it.
+        let (_, flags) = config_flag(&home, "[daemon.leases]\nlease_slots = 100\n");
+        assert_eq!(
+            resolve_err(&flags, &home.env()),
+            "invalid daemon.leases.renew_below_slots \"500\" from default: expected less \
+             than daemon.leases.lease_slots (100), or every pass renews"
+        );
+    }
+
+    #[test]
+    fn workers_and_health_addr_flags_override_the_file_only_when_given() {
+        let home = Home::new();
+        let (file, flags) = config_flag(
+            &home,
+            "[daemon]\nworkers = 8\nhealth_addr = \"0.0.0.0:9100\"\n",
+        );
+        let src = Source::KeeperConfig(file);
+        let r = resolve_ok(&flags, &home.env());
+        assert_eq!(r.config.daemon.workers, 8);
+        assert_eq!(r.sources.daemon["daemon.workers"], src);
+
+        let env = home.env().with_var(ENV_WORKERS, "4");
+        let r = resolve_ok(&flags, &env);
+        assert_eq!(r.config.daemon.workers, 4);
+        assert_eq!(r.sources.daemon["daemon.workers"], Source::Env(ENV_WORKERS));
+
+        let flags = Flags {
+            workers: Some(2),
+            ..flags
+        };
+        let r = resolve_ok(&flags, &env);
+        assert_eq!(r.config.daemon.workers, 2);
+        assert_eq!(
+            r.sources.daemon["daemon.workers"],
+            Source::Flag("--workers")
+        );
+        // Not given: the file's address stays.
+        assert_eq!(
+            r.config.daemon.health_addr,
+            Some("0.0.0.0:9100".parse().unwrap())
+        );
+        assert_eq!(r.sources.daemon["daemon.health_addr"], src);
+
+        let flags = Flags {
+            health_addr: Some("127.0.0.1:0".parse().unwrap()),
+            ..flags
+        };
+        let r = resolve_ok(&flags, &env);
+        assert_eq!(
+            r.config.daemon.health_addr,
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(
+            r.sources.daemon["daemon.health_addr"],
+            Source::Flag("--health-addr")
+        );
+    }
+
+    #[test]
+    fn a_flag_replaces_a_bad_file_value_before_validation() {
+        let home = Home::new();
+        let (_, flags) = config_flag(&home, "[daemon]\nworkers = 0\n");
+        let flags = Flags {
+            workers: Some(1),
+            ..flags
+        };
+        assert_eq!(resolve_ok(&flags, &home.env()).config.daemon.workers, 1);
+
+        let flags = Flags {
+            workers: Some(0),
+            ..Flags::default()
+        };
+        assert_eq!(
+            resolve_err(&flags, &home.env()),
+            r#"invalid daemon.workers "0" from --workers: expected 1 to 4096"#
+        );
+    }
+
+    #[test]
+    fn bad_daemon_environment_values_name_the_variable() {
+        let home = Home::new();
+        let env = home.env().with_var(ENV_WORKERS, "lots");
+        assert_eq!(
+            resolve_err(&Flags::default(), &env),
+            r#"invalid daemon.workers "lots" from KEEPER_WORKERS: expected a whole number"#
+        );
+        let env = home.env().with_var(ENV_HEALTH_ADDR, "9464");
+        assert_eq!(
+            resolve_err(&Flags::default(), &env),
+            r#"invalid daemon.health_addr "9464" from KEEPER_HEALTH_ADDR: expected an IP address and port, such as 127.0.0.1:9464"#
+        );
+        let env = home.env().with_var(ENV_HEALTH_ADDR, "0.0.0.0:80");
+        let r = resolve_ok(&Flags::default(), &env);
+        assert_eq!(
+            r.config.daemon.health_addr,
+            Some("0.0.0.0:80".parse().unwrap())
+        );
+    }
+
     #[test]
     fn wrong_type_in_keeper_file_is_an_error() {
         let home = Home::new();
@@ -1315,6 +1937,7 @@ mod tests {
             ..Flags::default()
         };
         let err = Config::resolve(&flags, &home.env()).unwrap_err();
+        assert!(err.to_string().ends_with(" is invalid at rpc_url"), "{err}");
         let source = std::error::Error::source(&err).unwrap().to_string();
         assert!(source.contains("rpc_url"), "{source}");
     }

@@ -14,22 +14,32 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+use thread::state::Durability;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::builder::compute::MAX_COMPUTE_UNIT_LIMIT;
+use crate::builder::priority::ExecutionPriority;
 use crate::builder::{BuilderConfig, ExecutionBuilder};
 use crate::chain::Chain;
-use crate::degradation::{DegradationConfig, DegradationMonitor};
+use crate::degradation::{DegradationConfig, DegradationError, DegradationMonitor, OperatingMode};
 use crate::discovery::{read_index, shared_index, Discovery, SharedIndex, ThreadChanged};
 use crate::executor::{ExecEvent, ExecOutcome, Executor, ExecutorConfig, SkipReason};
 use crate::health::{HealthRegistry, NonceAccountsCheck, RpcCheck, WatchedNonces};
+use crate::leadership::{LeaderState, Leadership, LeadershipConfig, LeadershipConfigError};
 use crate::leases::{LeaseConfig, LeaseManager};
 use crate::metrics::Metrics;
 use crate::nonce_pool::NoncePool;
 use crate::scheduler::{DueThread, Scheduler, SchedulerConfig};
 use crate::store::{Store, StoreCounts};
 
-/// Daemon settings (the `[daemon]` part of the keeper's TOML file).
+/// The most executions [`DaemonConfig::workers`] may allow at once: each holds an
+/// RPC round trip and, for a durable thread, a nonce.
+pub const MAX_WORKERS: usize = 4_096;
+
+/// Daemon settings (the `[daemon]` part of the keeper's TOML file). Missing keys take
+/// their [`Default`]; [`DaemonConfig::validate`] says whether the daemon can run with
+/// them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DaemonConfig {
@@ -48,10 +58,17 @@ pub struct DaemonConfig {
     pub drain_ms: u64,
     /// Where /health, /ready and /metrics are served; none when absent.
     pub health_addr: Option<SocketAddr>,
+    /// `[daemon.builder]`: nonce hold time, priority fees and compute budget.
     pub builder: BuilderConfig,
+    /// `[daemon.leases]`: how nonce-authority leases are claimed and renewed.
     pub leases: LeaseConfig,
+    /// `[daemon.executor]`: retries, priorities, confirmation timeout, replay batch.
     pub executor: ExecutorConfig,
+    /// `[daemon.degradation]`: error-rate thresholds of the operating modes.
     pub degradation: DegradationConfig,
+    /// A fleet: only the keeper holding the etcd key executes (none by default: this
+    /// keeper is alone and always does).
+    pub leadership: LeadershipConfig,
 }
 
 impl Default for DaemonConfig {
@@ -68,7 +85,162 @@ impl Default for DaemonConfig {
             leases: LeaseConfig::default(),
             executor: ExecutorConfig::default(),
             degradation: DegradationConfig::default(),
+            leadership: LeadershipConfig::default(),
         }
+    }
+}
+
+/// A [`DaemonConfig`] value the daemon cannot run with. `field` is the key's full path
+/// in the keeper's TOML file (`daemon.workers`, `daemon.leases.lease_slots`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field} = {value}: {reason}")]
+pub struct DaemonConfigError {
+    /// The key, from `daemon.` on.
+    pub field: &'static str,
+    /// The offending value, as it would be written in the file.
+    pub value: String,
+    /// What was expected.
+    pub reason: String,
+}
+
+impl DaemonConfig {
+    /// Checks every setting once, at start, naming the first bad one. The loops would
+    /// cope with some of these (a zero period is raised to 1 ms), but a value that
+    /// cannot mean what the operator wrote is better reported than obeyed.
+    pub fn validate(&self) -> Result<(), DaemonConfigError> {
+        fn bad(field: &'static str, value: impl ToString, reason: &str) -> DaemonConfigError {
+            DaemonConfigError {
+                field,
+                value: value.to_string(),
+                reason: reason.to_string(),
+            }
+        }
+        fn at_least_1(field: &'static str, value: u64) -> Result<(), DaemonConfigError> {
+            match value {
+                0 => Err(bad(field, value, "expected at least 1")),
+                _ => Ok(()),
+            }
+        }
+
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(bad(
+                "daemon.workers",
+                self.workers,
+                &format!("expected 1 to {MAX_WORKERS}"),
+            ));
+        }
+        at_least_1("daemon.tick_ms", self.tick_ms)?;
+        at_least_1("daemon.reconcile_ms", self.reconcile_ms)?;
+        at_least_1("daemon.confirm_ms", self.confirm_ms)?;
+        at_least_1("daemon.replay_ms", self.replay_ms)?;
+
+        let builder = &self.builder;
+        at_least_1("daemon.builder.lease_ttl", builder.lease_ttl.as_secs())?;
+        if builder.compute.fee_percentile > 100 {
+            return Err(bad(
+                "daemon.builder.compute.fee_percentile",
+                builder.compute.fee_percentile,
+                "expected 0 to 100",
+            ));
+        }
+        if builder.compute.min_unit_limit > MAX_COMPUTE_UNIT_LIMIT {
+            return Err(bad(
+                "daemon.builder.compute.min_unit_limit",
+                builder.compute.min_unit_limit,
+                &format!(
+                    "expected at most {MAX_COMPUTE_UNIT_LIMIT}, the most a transaction may ask for"
+                ),
+            ));
+        }
+
+        let leases = &self.leases;
+        at_least_1("daemon.leases.lease_slots", leases.lease_slots)?;
+        if leases.renew_below_slots >= leases.lease_slots {
+            return Err(bad(
+                "daemon.leases.renew_below_slots",
+                leases.renew_below_slots,
+                &format!(
+                    "expected less than daemon.leases.lease_slots ({}), or every pass renews",
+                    leases.lease_slots
+                ),
+            ));
+        }
+        at_least_1(
+            "daemon.leases.confirm_timeout_secs",
+            leases.confirm_timeout_secs,
+        )?;
+
+        // Any max_retries is meaningful: 0 dead-letters after the first failed attempt.
+        let executor = &self.executor;
+        at_least_1(
+            "daemon.executor.confirm_timeout_secs",
+            executor.confirm_timeout_secs,
+        )?;
+        at_least_1("daemon.executor.replay_batch", executor.replay_batch as u64)?;
+
+        let degradation = &self.degradation;
+        degradation.validate().map_err(|e| {
+            let (field, value) = match &e {
+                DegradationError::Window => (
+                    "daemon.degradation.window_ms",
+                    degradation.window.as_millis().to_string(),
+                ),
+                DegradationError::MinSamples => (
+                    "daemon.degradation.min_samples",
+                    degradation.min_samples.to_string(),
+                ),
+                // Blame maintenance_above when it alone is out of range (or NaN),
+                // else degraded_above: out of range, or above maintenance_above.
+                DegradationError::Thresholds {
+                    degraded,
+                    maintenance,
+                } if 0.0 <= *degraded && (maintenance.is_nan() || *maintenance >= 1.0) => (
+                    "daemon.degradation.maintenance_above",
+                    maintenance.to_string(),
+                ),
+                DegradationError::Thresholds { degraded, .. } => {
+                    ("daemon.degradation.degraded_above", degraded.to_string())
+                }
+                DegradationError::Throughput(percent) => (
+                    "daemon.degradation.degraded_throughput_percent",
+                    percent.to_string(),
+                ),
+                DegradationError::Metrics(_) => ("daemon.degradation", String::new()),
+            };
+            DaemonConfigError {
+                field,
+                value,
+                reason: e.to_string(),
+            }
+        })?;
+
+        let leadership = &self.leadership;
+        leadership.validate().map_err(|e| {
+            let (field, value) = match &e {
+                LeadershipConfigError::Endpoint { url, .. } => {
+                    ("daemon.leadership.endpoints", url.clone())
+                }
+                LeadershipConfigError::Key => ("daemon.leadership.key", String::new()),
+                LeadershipConfigError::Id => ("daemon.leadership.id", String::new()),
+                LeadershipConfigError::LeaseTtl(ttl) => {
+                    ("daemon.leadership.lease_ttl_secs", ttl.to_string())
+                }
+                LeadershipConfigError::StepDownFraction(f) => {
+                    ("daemon.leadership.step_down_fraction", f.to_string())
+                }
+                LeadershipConfigError::PollInterval(ms) => {
+                    ("daemon.leadership.poll_interval_ms", ms.to_string())
+                }
+                LeadershipConfigError::RequestTimeout { got, .. } => {
+                    ("daemon.leadership.request_timeout_ms", got.to_string())
+                }
+            };
+            DaemonConfigError {
+                field,
+                value,
+                reason: e.to_string(),
+            }
+        })
     }
 }
 
@@ -147,6 +319,9 @@ impl Daemon {
             events,
             bound,
         } = self;
+        config
+            .validate()
+            .map_err(|e| DaemonError::Config(e.to_string()))?;
         let me = keypair.pubkey();
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = move || {
@@ -190,7 +365,25 @@ impl Daemon {
                 .map_err(|e| DaemonError::Config(e.to_string()))?,
         );
 
-        let recovered = executor.recover().await;
+        let (leadership, campaign) = crate::leadership::start(
+            &config.leadership,
+            &thread::ID,
+            &me,
+            Some(metrics.registry()),
+        )
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
+        let (campaign_stop, campaign_stopped) = tokio::sync::oneshot::channel::<()>();
+        let campaign = tokio::spawn(campaign.run(async move {
+            let _ = campaign_stopped.await;
+        }));
+
+        // A keeper of a fleet has not won anything yet: what it left unfinished waits in
+        // the store for the replay loop, which runs only while it leads.
+        let recovered = if leadership.is_leader() {
+            executor.recover().await
+        } else {
+            0
+        };
         if recovered > 0 {
             tracing::info!(
                 recovered,
@@ -228,6 +421,9 @@ impl Daemon {
         tasks.spawn(run_workers(
             executor.clone(),
             degradation.clone(),
+            leadership.clone(),
+            index.clone(),
+            Priorities::of(&config),
             work_rx,
             config.workers.max(1),
         ));
@@ -244,8 +440,18 @@ impl Daemon {
             Duration::from_millis(config.confirm_ms),
             stopped(),
         ));
+        tasks.spawn(hand_back_leases_on_step_down(
+            leadership.clone(),
+            chain.clone(),
+            leases.clone(),
+            index.clone(),
+            me,
+            stopped(),
+        ));
         tasks.spawn(run_replays(
             executor.clone(),
+            degradation.clone(),
+            leadership.clone(),
             Duration::from_millis(config.replay_ms),
             stopped(),
         ));
@@ -259,7 +465,8 @@ impl Daemon {
                         metrics.clone(),
                         watched.clone(),
                     ))
-                    .with_degradation(degradation.clone()),
+                    .with_degradation(degradation.clone())
+                    .with_leadership(leadership.clone()),
             );
             let (addr, handle) = crate::http::spawn(addr, registry, stopped()).await?;
             tracing::info!(%addr, "serving /health, /ready and /metrics");
@@ -286,6 +493,9 @@ impl Daemon {
         }
 
         let leases_released = release_leases(&chain, &leases, &index, me).await;
+        // Only now, with nothing of this keeper's under way, may another one lead.
+        let _ = campaign_stop.send(());
+        let _ = campaign.await;
         let _ = reclaimer.await;
         if let Some(handle) = health {
             let _ = handle.await;
@@ -300,27 +510,88 @@ impl Daemon {
     }
 }
 
-/// Takes due threads from the scheduler and executes up to `workers` at once. Ends when
-/// the scheduler closes the channel (it stops on shutdown) and the last worker is done.
+/// The priority the executor gives a thread's executions: its configured priority for
+/// the thread's durability, through the builder's policy (`Executor::execute` asks for
+/// the first, the builder applies the second).
+#[derive(Clone, Copy, Debug)]
+struct Priorities {
+    durable: ExecutionPriority,
+    non_durable: ExecutionPriority,
+}
+
+impl Priorities {
+    fn of(config: &DaemonConfig) -> Self {
+        let (policy, executor) = (config.builder.priority, &config.executor);
+        Self {
+            durable: policy.effective(Some(executor.durable_priority), true),
+            non_durable: policy.effective(Some(executor.non_durable_priority), false),
+        }
+    }
+
+    /// From the index's view of `thread`; a thread the index does not hold counts as
+    /// not durable (the executor reads the chain before it does anything).
+    fn of_thread(&self, index: &SharedIndex, thread: &Pubkey) -> ExecutionPriority {
+        let durable = read_index(index)
+            .get(thread)
+            .is_some_and(|t| matches!(t.state.durability, Durability::Durable { .. }));
+        if durable {
+            self.durable
+        } else {
+            self.non_durable
+        }
+    }
+}
+
+/// Executions run at once in `mode`: the mode's share of `workers`, at least one
+/// (Maintenance admits nothing anyway).
+fn concurrency(mode: OperatingMode, workers: usize) -> usize {
+    (workers * usize::from(mode.throughput_percent()) / 100).max(1)
+}
+
+/// Takes due threads from the scheduler and executes up to `workers` at once, as the
+/// operating mode allows: Degraded runs at most its share of the workers at once and
+/// only the priorities it admits, Maintenance nothing. A thread not admitted is handed
+/// back (its guard dropped): the scheduler issues it again after its cool-down. Ends
+/// when the scheduler closes the channel (it stops on shutdown) and the last worker is
+/// done.
 async fn run_workers(
     executor: Arc<Executor>,
     degradation: Arc<DegradationMonitor>,
+    leadership: Leadership,
+    index: SharedIndex,
+    priorities: Priorities,
     mut work: mpsc::Receiver<DueThread>,
     workers: usize,
 ) {
-    let permits = Arc::new(Semaphore::new(workers));
     let mut running = JoinSet::new();
     while let Some(due) = work.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+        let mode = loop {
+            while running.try_join_next().is_some() {}
+            let mode = degradation.mode();
+            if running.len() < concurrency(mode, workers) {
+                break mode;
+            }
+            running.join_next().await;
         };
+        if !leadership.is_leader() {
+            // Another keeper of the fleet executes; this one stays warm. Handed back,
+            // the thread is issued again later, in case this keeper leads by then.
+            tracing::trace!(thread = %due.thread, "not leading; not executed");
+            continue;
+        }
+        let priority = priorities.of_thread(&index, &due.thread);
+        if !mode.admits(priority) {
+            tracing::debug!(
+                thread = %due.thread,
+                mode = mode.as_str(),
+                priority = priority.as_str(),
+                "not admitted in this operating mode; issued again later"
+            );
+            continue;
+        }
         let executor = executor.clone();
         let degradation = degradation.clone();
         running.spawn(async move {
-            let _permit = permit;
-            if !degradation.mode().allows_send() {
-                return; // dropping the guard: not executed, issued again later
-            }
             let outcome = executor.execute(due.thread, due.exec_count).await;
             match outcome {
                 ExecOutcome::Submitted { .. } => {
@@ -338,6 +609,16 @@ async fn run_workers(
                 ExecOutcome::Failed(reason) => {
                     degradation.record(false);
                     tracing::warn!(thread = %due.thread, reason, "execution attempt failed");
+                }
+                // The thread's own problem, not the keeper's health: not recorded, or a
+                // few broken threads would throttle everybody else's.
+                ExecOutcome::Refused {
+                    dead_letter: Some(_),
+                    ..
+                } => due.in_flight.executed(),
+                ExecOutcome::Refused { .. } => {}
+                ExecOutcome::Busy(reason) => {
+                    tracing::debug!(thread = %due.thread, reason, "busy; offered again later")
                 }
             }
         });
@@ -425,7 +706,14 @@ fn held_nonces(index: &SharedIndex, me: Pubkey) -> Vec<(Pubkey, Pubkey)> {
         .collect()
 }
 
-async fn run_replays(executor: Arc<Executor>, every: Duration, stop: impl Future<Output = ()>) {
+/// Replays what is due every `every`, except in Maintenance: a replay is a send.
+async fn run_replays(
+    executor: Arc<Executor>,
+    degradation: Arc<DegradationMonitor>,
+    leadership: Leadership,
+    every: Duration,
+    stop: impl Future<Output = ()>,
+) {
     tokio::pin!(stop);
     let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -434,9 +722,48 @@ async fn run_replays(executor: Arc<Executor>, every: Duration, stop: impl Future
             biased;
             _ = &mut stop => return,
             _ = ticks.tick() => {
-                executor.replay_tick().await;
+                if degradation.mode().allows_send() && leadership.is_leader() {
+                    executor.replay_tick().await;
+                }
             }
         }
+    }
+}
+
+/// Whenever this keeper stops leading (but keeps running), hands its durable threads'
+/// on-chain leases back, so the new leader need not wait for them to expire.
+async fn hand_back_leases_on_step_down(
+    leadership: Leadership,
+    chain: Arc<dyn Chain>,
+    leases: Arc<LeaseManager>,
+    index: SharedIndex,
+    me: Pubkey,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut states = leadership.watch();
+    let mut led = states.borrow_and_update().is_leader();
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            changed = states.changed() => {
+                if changed.is_err() {
+                    return; // the campaign is over: shutdown hands leases back
+                }
+            }
+        }
+        let state = states.borrow_and_update().clone();
+        let leads = state.is_leader();
+        if led && !leads && !matches!(state, LeaderState::Stopped) {
+            let released = release_leases(&chain, &leases, &index, me).await;
+            tracing::info!(
+                released,
+                state = state.as_str(),
+                "no longer leading: on-chain leases handed back"
+            );
+        }
+        led = leads;
     }
 }
 
@@ -470,4 +797,136 @@ async fn release_leases(
         }
     }
     released
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Makes one setting of a valid config bad.
+    type Spoil = fn(&mut DaemonConfig);
+
+    fn field_of(config: &DaemonConfig) -> &'static str {
+        config.validate().expect_err("expected a bad setting").field
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(DaemonConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn zero_workers_is_refused_naming_the_key_and_value() {
+        let config = DaemonConfig {
+            workers: 0,
+            ..DaemonConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.to_string(), "daemon.workers = 0: expected 1 to 4096");
+        let config = DaemonConfig {
+            workers: MAX_WORKERS + 1,
+            ..DaemonConfig::default()
+        };
+        assert_eq!(field_of(&config), "daemon.workers");
+    }
+
+    #[test]
+    fn zero_periods_are_refused_each_by_name() {
+        let cases: [(&str, Spoil); 4] = [
+            ("daemon.tick_ms", |c| c.tick_ms = 0),
+            ("daemon.reconcile_ms", |c| c.reconcile_ms = 0),
+            ("daemon.confirm_ms", |c| c.confirm_ms = 0),
+            ("daemon.replay_ms", |c| c.replay_ms = 0),
+        ];
+        for (field, set) in cases {
+            let mut config = DaemonConfig::default();
+            set(&mut config);
+            assert_eq!(field_of(&config), field);
+        }
+        // Not waiting for in-flight executions at shutdown is a choice, not a mistake.
+        let config = DaemonConfig {
+            drain_ms: 0,
+            ..DaemonConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn nested_settings_are_refused_by_their_full_path() {
+        let cases: [(&str, Spoil); 8] = [
+            ("daemon.builder.lease_ttl", |c| {
+                c.builder.lease_ttl = Duration::ZERO
+            }),
+            ("daemon.builder.compute.fee_percentile", |c| {
+                c.builder.compute.fee_percentile = 101
+            }),
+            ("daemon.builder.compute.min_unit_limit", |c| {
+                c.builder.compute.min_unit_limit = MAX_COMPUTE_UNIT_LIMIT + 1
+            }),
+            ("daemon.leases.lease_slots", |c| {
+                c.leases.lease_slots = 0;
+                c.leases.renew_below_slots = 0;
+            }),
+            ("daemon.leases.renew_below_slots", |c| {
+                c.leases.renew_below_slots = c.leases.lease_slots
+            }),
+            ("daemon.leases.confirm_timeout_secs", |c| {
+                c.leases.confirm_timeout_secs = 0
+            }),
+            ("daemon.executor.confirm_timeout_secs", |c| {
+                c.executor.confirm_timeout_secs = 0
+            }),
+            ("daemon.executor.replay_batch", |c| {
+                c.executor.replay_batch = 0
+            }),
+        ];
+        for (field, set) in cases {
+            let mut config = DaemonConfig::default();
+            set(&mut config);
+            assert_eq!(field_of(&config), field);
+        }
+        let config = DaemonConfig {
+            executor: ExecutorConfig {
+                max_retries: 0,
+                ..ExecutorConfig::default()
+            },
+            ..DaemonConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn degradation_errors_name_the_threshold_at_fault() {
+        let with = |degraded_above, maintenance_above| DaemonConfig {
+            degradation: DegradationConfig {
+                degraded_above,
+                maintenance_above,
+                ..DegradationConfig::default()
+            },
+            ..DaemonConfig::default()
+        };
+        let err = with(0.6, 0.5).validate().unwrap_err();
+        assert_eq!(err.field, "daemon.degradation.degraded_above");
+        assert_eq!(err.value, "0.6");
+        assert_eq!(
+            field_of(&with(-0.1, 0.5)),
+            "daemon.degradation.degraded_above"
+        );
+        assert_eq!(
+            field_of(&with(0.1, 1.0)),
+            "daemon.degradation.maintenance_above"
+        );
+        assert_eq!(
+            field_of(&with(0.1, f64::NAN)),
+            "daemon.degradation.maintenance_above"
+        );
+        let config = DaemonConfig {
+            degradation: DegradationConfig {
+                min_samples: 0,
+                ..DegradationConfig::default()
+            },
+            ..DaemonConfig::default()
+        };
+        assert_eq!(field_of(&config), "daemon.degradation.min_samples");
+    }
 }

@@ -2,7 +2,9 @@
 //! [`ThreadIndex`] in step with the chain, telling the scheduler which threads changed.
 //!
 //! Owns: the full scan (`getProgramAccounts` of the program, filtered by the `Thread`
-//! discriminator) at start and on a reconcile interval; applying each scan to the index
+//! discriminator) at start and on a reconcile interval; the push stream in between
+//! (`programSubscribe`, [`Chain::subscribe_program`]) and its notices, each applied like
+//! a one-account view at its slot; applying each scan to the index
 //! (upserts at the scan's slot, removal of threads a complete scan no longer shows, with
 //! [`ThreadIndex::remove`]'s "not newer" rule); one [`ThreadChanged`] per thread that was
 //! inserted, changed or removed; logging invalid accounts (once per address, then at
@@ -20,9 +22,12 @@
 //! costs one re-key with the newest state. A full scheduler channel slows discovery down
 //! (backpressure) but never blocks index updates, which are applied before any send.
 //!
-//! Not done yet: the websocket `programSubscribe` path (changes between reconciles). Until
-//! then a thread's new state reaches the scheduler at the next reconcile, unless the
-//! executor refreshes the index itself after an execution.
+//! The push stream is an accelerator, never the only source: a node may drop notices,
+//! does not announce closed accounts, and a stream can be down for a while. So the
+//! reconcile interval stays, a re-established stream triggers a scan at once (what
+//! happened while it was down is unknown), and a chain that cannot push at all leaves
+//! discovery on scans alone. Subscribing comes before the first scan, so no change falls
+//! between the two.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -35,7 +40,7 @@ use thread::state::Thread;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::chain::{Chain, ChainError, KeyedAccount};
+use crate::chain::{Chain, ChainError, KeyedAccount, ProgramNotice, ProgramNotices};
 use crate::index::{ThreadIndex, Upsert};
 use crate::metrics::Metrics;
 
@@ -149,6 +154,19 @@ pub struct Discovery {
     last_scan_slot: Option<u64>,
     /// Invalid accounts already logged at warn, with the reason logged.
     reported_invalid: HashMap<Pubkey, String>,
+    push: Push,
+}
+
+/// Where the push stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Push {
+    /// Not tried yet.
+    Unknown,
+    Up,
+    /// Could not be opened (or ended); tried again after each scan.
+    Down,
+    /// The chain cannot push: scans alone.
+    Unsupported,
 }
 
 impl Discovery {
@@ -168,6 +186,7 @@ impl Discovery {
             metrics: None,
             last_scan_slot: None,
             reported_invalid: HashMap::new(),
+            push: Push::Unknown,
         }
     }
 
@@ -222,27 +241,138 @@ impl Discovery {
         let still: HashSet<Pubkey> = report.invalid.iter().map(|(k, _)| *k).collect();
         self.reported_invalid.retain(|key, _| still.contains(key));
         for (key, reason) in &report.invalid {
-            if self.reported_invalid.get(key) == Some(reason) {
-                tracing::debug!(account = %key, %reason, "invalid thread account (again)");
+            self.warn_invalid(*key, reason.clone());
+        }
+    }
+
+    /// Warns about an invalid account once per reason, then logs it at debug.
+    fn warn_invalid(&mut self, key: Pubkey, reason: String) {
+        if self.reported_invalid.get(&key) == Some(&reason) {
+            tracing::debug!(account = %key, %reason, "invalid thread account (again)");
+        } else {
+            tracing::warn!(account = %key, %reason, "invalid thread account, skipped");
+            self.reported_invalid.insert(key, reason);
+        }
+    }
+
+    /// Applies one pushed account at `slot`: an account that is no longer a thread
+    /// (closed, reassigned, emptied) is removed, the rest upserted, with the index's
+    /// "never older" rule either way. Returns the address when the scheduler should look.
+    fn apply_notice(&mut self, slot: u64, keyed: &KeyedAccount) -> Option<Pubkey> {
+        let account = &keyed.account;
+        let gone = account.lamports == 0
+            || account.owner != thread::ID
+            || !account.data.starts_with(Thread::DISCRIMINATOR);
+        let changed = {
+            let mut index = write_index(&self.index);
+            let changed = if gone {
+                index.remove(&keyed.pubkey, slot)
             } else {
-                tracing::warn!(account = %key, %reason, "invalid thread account, skipped");
-                self.reported_invalid.insert(*key, reason.clone());
+                match index.upsert(keyed.pubkey, slot, &account.data) {
+                    Upsert::Invalid(reason) => {
+                        drop(index);
+                        self.warn_invalid(keyed.pubkey, reason);
+                        return None;
+                    }
+                    outcome => outcome.is_change(),
+                }
+            };
+            if changed {
+                if let Some(metrics) = &self.metrics {
+                    let counts = index.counts_by_durability();
+                    metrics.set_threads(counts.durable, counts.non_durable);
+                }
+            }
+            changed
+        };
+        tracing::trace!(account = %keyed.pubkey, slot, gone, changed, "program notice");
+        changed.then_some(keyed.pubkey)
+    }
+
+    /// Opens the push stream, or says why discovery runs on scans alone (at info the
+    /// first time, then at debug). A chain that cannot push is not asked again.
+    async fn subscribe(&mut self) -> Option<ProgramNotices> {
+        if self.push == Push::Unsupported {
+            return None;
+        }
+        match self
+            .chain
+            .subscribe_program(&thread::ID, Thread::DISCRIMINATOR)
+            .await
+        {
+            Ok(notices) => {
+                self.push = Push::Up;
+                Some(notices)
+            }
+            Err(error) => {
+                if self.push == Push::Unknown {
+                    tracing::info!(
+                        %error,
+                        reconcile = ?self.reconcile_every,
+                        "no program subscription; changes are found by the reconcile scans"
+                    );
+                } else {
+                    tracing::debug!(%error, "program subscription still unavailable");
+                }
+                self.push = if error.is_retryable() {
+                    Push::Down
+                } else {
+                    Push::Unsupported
+                };
+                None
             }
         }
     }
 
-    /// Scans at once, then every reconcile interval, until `shutdown` resolves or the
-    /// scheduler's end of the change channel is dropped. A scan in progress when
-    /// `shutdown` resolves is abandoned (it only reads). Failed scans are logged and
-    /// retried at the next interval.
+    /// Subscribes, scans at once, then applies pushed changes as they come and scans
+    /// again every reconcile interval (and whenever the stream is re-established), until
+    /// `shutdown` resolves or the scheduler's end of the change channel is dropped. A
+    /// scan in progress when `shutdown` resolves is abandoned (it only reads). Failed
+    /// scans are logged and retried at the next interval; a stream that could not be
+    /// opened or ended is tried again after the next scan.
     pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        let mut notices = tokio::select! {
+            biased;
+            _ = &mut shutdown => return,
+            notices = self.subscribe() => notices,
+        };
+        // The first `Connected` is covered by the scan at start.
+        let mut connected_once = false;
         let mut ticks = tokio::time::interval_at(Instant::now(), self.reconcile_every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
+                notice = next_notice(&mut notices) => {
+                    match notice {
+                        Some(ProgramNotice::Account { slot, keyed }) => {
+                            if let Some(key) = self.apply_notice(slot, &keyed) {
+                                if self.changes.send(ThreadChanged(key)).await.is_err() {
+                                    tracing::info!("scheduler gone, discovery stops");
+                                    break;
+                                }
+                            }
+                            continue;
+                        }
+                        Some(ProgramNotice::Connected) if !connected_once => {
+                            connected_once = true;
+                            continue;
+                        }
+                        Some(ProgramNotice::Connected) => {
+                            tracing::info!("program subscription re-established, catching up with a scan");
+                            ticks.reset();
+                        }
+                        None => {
+                            tracing::warn!("program subscription ended; relying on the reconcile scans until it is back");
+                            notices = None;
+                            connected_once = false;
+                            self.push = Push::Down;
+                            continue;
+                        }
+                    }
+                }
                 _ = ticks.tick() => {}
             }
             if self.changes.is_closed() {
@@ -257,8 +387,23 @@ impl Discovery {
             if let Err(error) = scanned {
                 tracing::warn!(kind = error.kind(), %error, "discovery scan failed, retrying at the next reconcile");
             }
+            if notices.is_none() {
+                notices = tokio::select! {
+                    biased;
+                    _ = &mut shutdown => break,
+                    notices = self.subscribe() => notices,
+                };
+            }
         }
         tracing::debug!("discovery stopped");
+    }
+}
+
+/// The next pushed notice; never, without a stream; `None` once the stream has ended.
+async fn next_notice(notices: &mut Option<ProgramNotices>) -> Option<ProgramNotice> {
+    match notices {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -560,6 +705,280 @@ pub(crate) mod tests {
         )
         .await
         .expect("run returns by itself");
+    }
+
+    /// A [`StubChain`] that can push: the test holds the sending end of each stream
+    /// discovery opens.
+    #[derive(Clone)]
+    struct PushingStub {
+        stub: StubChain,
+        state: Arc<PushState>,
+    }
+
+    struct PushState {
+        streams: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<ProgramNotice>>>,
+        /// `subscribe_program` answers `Unavailable` while this is set.
+        refuse: std::sync::atomic::AtomicBool,
+        /// `subscribe_program` answers as a chain without a websocket does.
+        cannot_push: std::sync::atomic::AtomicBool,
+        subscribed: std::sync::atomic::AtomicUsize,
+    }
+
+    impl PushingStub {
+        fn new(stub: StubChain) -> Self {
+            Self {
+                stub,
+                state: Arc::new(PushState {
+                    streams: Mutex::new(Vec::new()),
+                    refuse: false.into(),
+                    cannot_push: false.into(),
+                    subscribed: 0.into(),
+                }),
+            }
+        }
+
+        fn push(&self, notice: ProgramNotice) {
+            let streams = self.state.streams.lock().unwrap();
+            streams.last().expect("subscribed").send(notice).unwrap();
+        }
+
+        fn end_stream(&self) {
+            self.state.streams.lock().unwrap().clear();
+        }
+
+        fn subscriptions(&self) -> usize {
+            self.state
+                .subscribed
+                .load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl Chain for PushingStub {
+        fn endpoint(&self) -> &str {
+            "pushing-stub"
+        }
+        async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
+            self.stub.get_account(key).await
+        }
+        async fn get_multiple_accounts(
+            &self,
+            keys: &[Pubkey],
+        ) -> Result<Vec<Option<Account>>, ChainError> {
+            self.stub.get_multiple_accounts(keys).await
+        }
+        async fn get_program_accounts(
+            &self,
+            program: &Pubkey,
+            prefix: &[u8],
+        ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
+            self.stub.get_program_accounts(program, prefix).await
+        }
+        async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
+            self.stub.latest_blockhash().await
+        }
+        async fn clock(&self) -> Result<Clock, ChainError> {
+            self.stub.clock().await
+        }
+        async fn simulate(&self, tx: &VersionedTransaction) -> Result<Simulation, ChainError> {
+            self.stub.simulate(tx).await
+        }
+        async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
+            self.stub.send(tx).await
+        }
+        async fn signature_statuses(
+            &self,
+            signatures: &[Signature],
+        ) -> Result<Vec<Option<TxStatus>>, ChainError> {
+            self.stub.signature_statuses(signatures).await
+        }
+        async fn recent_prioritization_fees(
+            &self,
+            accounts: &[Pubkey],
+        ) -> Result<Vec<u64>, ChainError> {
+            self.stub.recent_prioritization_fees(accounts).await
+        }
+        async fn subscribe_program(
+            &self,
+            _program: &Pubkey,
+            _prefix: &[u8],
+        ) -> Result<ProgramNotices, ChainError> {
+            self.state
+                .subscribed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self
+                .state
+                .cannot_push
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(ChainError::Rpc("no websocket endpoint configured".into()));
+            }
+            if self.state.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ChainError::Unavailable("websocket down".into()));
+            }
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tx.send(ProgramNotice::Connected).unwrap();
+            self.state.streams.lock().unwrap().push(tx);
+            Ok(rx)
+        }
+    }
+
+    fn notice(slot: u64, key: Pubkey, data: Vec<u8>) -> ProgramNotice {
+        ProgramNotice::Account {
+            slot,
+            keyed: keyed(key, data),
+        }
+    }
+
+    /// Runs discovery over `chain` with a reconcile interval of an hour, so everything
+    /// a test sees between scans came through the push stream.
+    fn spawn_discovery(
+        chain: Arc<dyn Chain>,
+    ) -> (
+        SharedIndex,
+        mpsc::Receiver<ThreadChanged>,
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let index = shared_index();
+        let (tx, rx) = mpsc::channel(64);
+        let discovery = Discovery::new(chain, index.clone(), tx, Duration::from_secs(3_600));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(discovery.run(async move {
+            let _ = stopped.await;
+        }));
+        (index, rx, stop, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_applies_pushed_changes_between_scans_newest_first() {
+        let stub = StubChain::new();
+        stub.set_slot(10);
+        let pushing = PushingStub::new(stub.clone());
+        let chain = Arc::new(FaultyChain::new(pushing.clone(), 1));
+        let (index, mut rx, stop, task) = spawn_discovery(chain.clone());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            chain.forwarded(Op::GetProgramAccounts),
+            1,
+            "a scan at start"
+        );
+        assert_eq!(pushing.subscriptions(), 1);
+
+        // A thread created after the scan arrives through the stream.
+        let key = Pubkey::new_unique();
+        let thread = ThreadFixture::new();
+        pushing.push(notice(12, key, thread.data()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(drain(&mut rx), vec![key]);
+        assert!(read_index(&index).contains(&key));
+
+        // A newer state wins; an older one pushed late does not overwrite it.
+        pushing.push(notice(14, key, thread.clone().exec_count(2).data()));
+        pushing.push(notice(13, key, thread.clone().exec_count(1).data()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(drain(&mut rx), vec![key]);
+        assert_eq!(read_index(&index).get(&key).unwrap().state.exec_count, 2);
+
+        // Garbage is skipped; the thread closing (reassigned, emptied) removes it.
+        let mut junk = Thread::DISCRIMINATOR.to_vec();
+        junk.extend_from_slice(b"junk");
+        pushing.push(notice(15, Pubkey::new_unique(), junk));
+        pushing.push(ProgramNotice::Account {
+            slot: 16,
+            keyed: KeyedAccount {
+                pubkey: key,
+                account: Account::default(),
+            },
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(drain(&mut rx), vec![key]);
+        assert!(read_index(&index).is_empty());
+        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 1, "no scan needed");
+
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_catches_up_with_a_scan_when_the_stream_comes_back() {
+        let stub = StubChain::new();
+        let pushing = PushingStub::new(stub.clone());
+        let chain = Arc::new(FaultyChain::new(pushing.clone(), 1));
+        let (index, mut rx, stop, task) = spawn_discovery(chain.clone());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 1);
+
+        // The node dropped the stream and re-established it: what happened while it was
+        // down is only in a fresh scan, taken at once rather than at the next reconcile.
+        let missed = Pubkey::new_unique();
+        stub.set_slot(20);
+        stub.set_thread(missed, ThreadFixture::new().data());
+        pushing.push(ProgramNotice::Connected);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 2);
+        assert_eq!(drain(&mut rx), vec![missed]);
+        assert!(read_index(&index).contains(&missed));
+
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_resubscribes_after_the_next_scan_when_the_stream_ends() {
+        let stub = StubChain::new();
+        let pushing = PushingStub::new(stub.clone());
+        pushing
+            .state
+            .refuse
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let chain = Arc::new(FaultyChain::new(pushing.clone(), 1));
+        let (index, mut rx, stop, task) = spawn_discovery(chain.clone());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            pushing.subscriptions(),
+            2,
+            "at start, then after the first scan"
+        );
+
+        // Still down at the next reconcile: asked again, and once up, used.
+        pushing
+            .state
+            .refuse
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(pushing.subscriptions(), 3);
+        let key = Pubkey::new_unique();
+        pushing.push(notice(5, key, ThreadFixture::new().data()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(drain(&mut rx), vec![key]);
+
+        // The stream ends: discovery carries on with scans and subscribes again after the
+        // next one.
+        pushing.end_stream();
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(pushing.subscriptions(), 4);
+        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 3);
+        assert!(read_index(&index).contains(&key));
+
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_does_not_ask_a_chain_that_cannot_push_again() {
+        let pushing = PushingStub::new(StubChain::new());
+        pushing
+            .state
+            .cannot_push
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let chain = Arc::new(FaultyChain::new(pushing.clone(), 1));
+        let (_index, _rx, stop, task) = spawn_discovery(chain.clone());
+        tokio::time::sleep(Duration::from_secs(3 * 3_600 + 1)).await;
+        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 4, "scans alone");
+        assert_eq!(pushing.subscriptions(), 1);
+        stop.send(()).unwrap();
+        task.await.unwrap();
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ use solana_sdk::signature::Signature;
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 use thread::state::{Durability, Thread};
 
+use crate::build_failures::BuildFailures;
 use crate::builder::priority::ExecutionPriority;
 use crate::builder::{
     parse_nonce, BuildError, ExecutionBuilder, ThreadExecution, TxBuildOutput, TxConfig,
@@ -30,7 +31,7 @@ use crate::builder::{
 use crate::chain::{Chain, ChainError};
 use crate::leases::{LeaseManager, LeaseStatus};
 use crate::metrics::Metrics;
-use crate::store::{ExecState, Execution, NewExecution, RetryDecision, Store};
+use crate::store::{ExecState, Execution, NewExecution, RetryDecision, Store, UnbuiltExecution};
 
 /// Executor settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +73,17 @@ pub enum ExecOutcome {
     Skipped(SkipReason),
     /// Could not be built or persisted; the scheduler will offer it again.
     Failed(String),
+    /// Another build holds the thread's nonce, or this build outlived its nonce lease:
+    /// contention, not an error of the keeper or the chain. Offered again later.
+    Busy(String),
+    /// The chain refused to build it for a reason of the thread's own (see
+    /// [`BuildError::is_thread_fault`]); not the keeper's health. `dead_letter` is the
+    /// execution id once `max_retries` such attempts in a row have moved the due time
+    /// into the dead-letter queue; until then the scheduler offers it again.
+    Refused {
+        reason: String,
+        dead_letter: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +148,8 @@ pub struct Executor {
     /// it a second time (rebuilt, for a non-durable thread) while its first send is
     /// still under way.
     sending: Arc<Mutex<HashSet<(Pubkey, u64)>>>,
+    /// Builds the chain refused, towards dead-lettering a due time never sent.
+    build_failures: BuildFailures,
     events: Option<tokio::sync::broadcast::Sender<ExecEvent>>,
 }
 
@@ -172,6 +186,7 @@ impl Executor {
             config,
             in_flight: Mutex::new(HashMap::new()),
             sending: Arc::default(),
+            build_failures: BuildFailures::new(),
             events: None,
         }
     }
@@ -265,8 +280,15 @@ impl Executor {
             Err(BuildError::SimulationFailed { err, .. }) if is_not_due(&err) => {
                 return ExecOutcome::Skipped(SkipReason::NotDue)
             }
+            Err(e @ (BuildError::NonceUnavailable(_) | BuildError::LeaseExpired(_))) => {
+                return ExecOutcome::Busy(format!("build: {e}"))
+            }
+            Err(e) if e.is_thread_fault() => {
+                return self.refused(thread, exec_count, priority, &format!("build: {e}"))
+            }
             Err(e) => return ExecOutcome::Failed(format!("build: {e}")),
         };
+        self.build_failures.clear(&thread);
         let record = NewExecution {
             thread,
             exec_count_at_build: exec_count,
@@ -288,6 +310,69 @@ impl Executor {
             Err(e) => return ExecOutcome::Failed(format!("persist: {e}")),
         };
         self.send(id, &thread, exec_count, output).await
+    }
+
+    /// Counts a build the chain refused; after the first attempt and `max_retries` more
+    /// in a row, records the due time in the dead-letter queue (it was never signed, so
+    /// a later `keeper dlq retry` builds it afresh) and alerts like any dead letter.
+    fn refused(
+        &self,
+        thread: Pubkey,
+        exec_count: u64,
+        priority: ExecutionPriority,
+        reason: &str,
+    ) -> ExecOutcome {
+        let attempts = self.build_failures.record(thread, exec_count);
+        if attempts <= self.config.max_retries {
+            tracing::warn!(%thread, exec_count, attempts, reason, "the chain refused the execution; trying again when next offered");
+            return ExecOutcome::Refused {
+                reason: reason.to_string(),
+                dead_letter: None,
+            };
+        }
+        let unbuilt = UnbuiltExecution {
+            thread,
+            exec_count,
+            priority,
+            max_retries: self.config.max_retries,
+            attempts,
+        };
+        let dead_letter = match self.store.dead_letter_unbuilt(&unbuilt, reason) {
+            Ok(Some(id)) => {
+                self.build_failures.clear(&thread);
+                self.dead_lettered(id, thread, exec_count, reason);
+                Some(id)
+            }
+            // Another path persisted this due time meanwhile: that row owns it.
+            Ok(None) => {
+                self.build_failures.clear(&thread);
+                None
+            }
+            Err(e) => {
+                tracing::error!(%thread, exec_count, error = %e, "could not dead-letter a refused execution");
+                None
+            }
+        };
+        ExecOutcome::Refused {
+            reason: reason.to_string(),
+            dead_letter,
+        }
+    }
+
+    /// The alert of a dead letter: log line, metrics, event.
+    fn dead_lettered(&self, id: i64, thread: Pubkey, exec_count: u64, reason: &str) {
+        self.metrics.dead_lettered_total.inc();
+        if let Ok(dlq) = self.store.dlq_len() {
+            self.metrics
+                .dlq_size
+                .set(i64::try_from(dlq).unwrap_or(i64::MAX));
+        }
+        tracing::error!(id, %thread, exec_count, reason, "execution moved to the dead-letter queue");
+        self.emit(ExecEvent::DeadLettered {
+            thread,
+            exec_count,
+            reason: reason.to_string(),
+        });
     }
 
     fn mark_sending(&self, thread: Pubkey, exec_count: u64) -> Sending {
@@ -399,22 +484,12 @@ impl Executor {
         let delay = i64::try_from(priority.replay_delay().as_secs()).unwrap_or(i64::MAX);
         let at = self.store.now().saturating_add(delay);
         match self.store.schedule_retry(id, at, reason) {
-            Ok(RetryDecision::DeadLettered) => {
-                self.metrics.dead_lettered_total.inc();
-                if let Ok(dlq) = self.store.dlq_len() {
-                    self.metrics
-                        .dlq_size
-                        .set(i64::try_from(dlq).unwrap_or(i64::MAX));
+            Ok(RetryDecision::DeadLettered) => match self.store.get(id) {
+                Ok(Some(row)) => {
+                    self.dead_lettered(id, row.thread, row.exec_count_at_build, reason)
                 }
-                tracing::error!(id, reason, "execution moved to the dead-letter queue");
-                if let Ok(Some(row)) = self.store.get(id) {
-                    self.emit(ExecEvent::DeadLettered {
-                        thread: row.thread,
-                        exec_count: row.exec_count_at_build,
-                        reason: reason.to_string(),
-                    });
-                }
-            }
+                _ => tracing::error!(id, reason, "execution moved to the dead-letter queue"),
+            },
             Ok(RetryDecision::Scheduled { retry_count }) => {
                 tracing::warn!(id, retry_count, reason, "execution will be replayed");
             }

@@ -41,7 +41,7 @@ use solana_sdk::signature::Signature;
 use solana_sdk::transaction::VersionedTransaction;
 
 use crate::breaker::{BreakerConfig, BreakerConfigError, BreakerState, CircuitBreaker};
-use crate::chain::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
+use crate::chain::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
 
 /// Name of the breaker state gauge: 0 closed, 1 half-open, 2 open.
 pub const BREAKER_STATE_METRIC: &str = "keeper_rpc_breaker_state";
@@ -254,6 +254,40 @@ impl Chain for FailoverChain {
             c.recent_prioritization_fees(accounts)
         })
         .await
+    }
+
+    /// Subscribes through the first endpoint (in order, breaker permitting) that can
+    /// push, and keeps that one stream: its implementation reconnects by itself, and a
+    /// stream that is down only delays changes until the next full view. Push failures
+    /// do not count against an endpoint's breaker, which judges its request path.
+    async fn subscribe_program(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<ProgramNotices, ChainError> {
+        let mut last = None;
+        for endpoint in &self.endpoints {
+            if !endpoint.breaker.allow() {
+                continue;
+            }
+            match endpoint.chain.subscribe_program(program, prefix).await {
+                Ok(notices) => return Ok(notices),
+                Err(error) => {
+                    tracing::debug!(
+                        endpoint = endpoint.breaker.name(),
+                        %error,
+                        "no program subscription through this endpoint"
+                    );
+                    last = Some(error);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            ChainError::Unavailable(format!(
+                "{}: subscribe_program: every endpoint's circuit breaker is open",
+                self.name
+            ))
+        }))
     }
 }
 

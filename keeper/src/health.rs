@@ -36,6 +36,7 @@ use tokio::time::Instant;
 
 use crate::chain::{Chain, ChainError};
 use crate::degradation::DegradationMonitor;
+use crate::leadership::Leadership;
 use crate::metrics::Metrics;
 
 /// Size of a nonce account's data, whose rent-exempt minimum a nonce account must hold.
@@ -431,6 +432,7 @@ impl Report {
 pub struct HealthRegistry {
     metrics: Arc<Metrics>,
     degradation: Option<Arc<DegradationMonitor>>,
+    leadership: Option<Leadership>,
     checks: Vec<Arc<dyn HealthCheck>>,
     check_timeout: Duration,
     max_result_age: Duration,
@@ -444,6 +446,7 @@ impl HealthRegistry {
         Self {
             metrics,
             degradation: None,
+            leadership: None,
             checks: Vec::new(),
             check_timeout: Duration::from_secs(10),
             max_result_age: Duration::ZERO,
@@ -486,6 +489,20 @@ impl HealthRegistry {
     pub fn with_degradation(mut self, monitor: Arc<DegradationMonitor>) -> Self {
         self.degradation = Some(monitor);
         self
+    }
+
+    /// Reports whether this keeper leads its fleet.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = Some(leadership);
+        self
+    }
+
+    /// This keeper's part in its fleet (`leader`, `follower`, `unavailable`, ...; see
+    /// [`crate::leadership::LeaderState`]); `leader` when it is alone.
+    pub fn leadership(&self) -> &'static str {
+        self.leadership
+            .as_ref()
+            .map_or("leader", |leadership| leadership.state().as_str())
     }
 
     /// The operating mode: `full`, `degraded` or `maintenance`; `full` without a
@@ -566,6 +583,7 @@ impl HealthRegistry {
         json!({
             "status": "alive",
             "mode": report.mode,
+            "leadership": self.leadership(),
             "checks": report.checks,
         })
     }
@@ -590,6 +608,7 @@ impl HealthRegistry {
         let body = json!({
             "ready": ready,
             "mode": report.mode,
+            "leadership": self.leadership(),
             "failing": failing,
             "checks": report.checks,
         });

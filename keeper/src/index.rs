@@ -1,5 +1,5 @@
 //! [`ThreadIndex`]: the keeper's in-memory view of the thread program's accounts, one
-//! decoded [`Thread`] per address with the slot the view was taken at.
+//! [`ThreadView`] per address with the slot the view was taken at.
 //!
 //! Owns: decoding thread accounts (discriminator, layout version), the rule that an
 //! older view never replaces a newer one ([`ThreadIndex::upsert`], [`ThreadIndex::remove`],
@@ -10,49 +10,36 @@
 //! Must not: talk to the chain, decide when a thread is due, or notify anyone. Discovery
 //! feeds it and tells the scheduler what changed; the scheduler reads it.
 //!
-//! Memory: each entry keeps the decoded [`Thread`] without its stored instructions,
-//! which scheduling never reads (the executor reads the whole thread from the chain
-//! before building). [`IndexedThread::approx_bytes`] measures one entry (test
-//! `typical_thread_stays_under_one_kib`; allocator headers not counted); the load
-//! harness measures the daemon as a whole (README, Benchmarks).
+//! Memory: each entry keeps a [`ThreadView`], the fields the keeper reads, not the
+//! decoded [`Thread`] (see [`crate::view`] for what it leaves out; the executor reads
+//! the whole thread from the chain before building). [`IndexedThread::approx_bytes`]
+//! measures one entry (test `typical_thread_stays_under_one_kib`; allocator headers not
+//! counted); the load harness measures the daemon as a whole (README, Benchmarks).
 
 use std::collections::HashMap;
 use std::mem::size_of;
 
-use anchor_lang::{AccountDeserialize, AccountSerialize};
+use anchor_lang::AccountDeserialize;
 use solana_sdk::pubkey::Pubkey;
-use thread::state::{Durability, Thread, ThreadAccountMeta, ThreadInstruction, Trigger};
+use thread::state::{Durability, Thread};
+
+use crate::view::ThreadView;
 
 /// One thread as last seen on chain.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexedThread {
-    /// The decoded account.
-    pub state: Thread,
+    /// What the keeper keeps of the decoded account.
+    pub state: ThreadView,
     /// Slot of the view `state` comes from.
     pub slot: u64,
 }
 
 impl IndexedThread {
-    /// Bytes this entry occupies: the struct itself plus what its vectors and strings
-    /// hold on the heap (by capacity). Allocator bookkeeping is not counted.
+    /// Bytes this entry occupies. The view holds nothing on the heap, so this is the
+    /// struct itself; allocator bookkeeping is not counted.
     pub fn approx_bytes(&self) -> usize {
-        size_of::<Self>() + thread_heap_bytes(&self.state)
+        size_of::<Self>()
     }
-}
-
-/// Heap bytes owned by a decoded thread, by capacity.
-pub fn thread_heap_bytes(thread: &Thread) -> usize {
-    let trigger = match &thread.trigger {
-        Trigger::Cron { schedule, .. } => schedule.capacity(),
-        _ => 0,
-    };
-    let instructions = thread.instructions.capacity() * size_of::<ThreadInstruction>()
-        + thread
-            .instructions
-            .iter()
-            .map(|ix| ix.accounts.capacity() * size_of::<ThreadAccountMeta>() + ix.data.capacity())
-            .sum::<usize>();
-    thread.id.capacity() + trigger + instructions
 }
 
 /// What [`ThreadIndex::upsert`] did.
@@ -63,8 +50,9 @@ pub enum Upsert {
     /// The entry was replaced by a view at the same or a newer slot with different
     /// contents.
     Updated,
-    /// The view is at the same or a newer slot but decodes to the same thread: only the
-    /// entry's slot moved. Nothing for the scheduler to do.
+    /// The view is at the same or a newer slot but decodes to the same [`ThreadView`]
+    /// (fields the keeper does not keep, such as the fee or the instructions, may have
+    /// changed): only the entry's slot moved. Nothing for the scheduler to do.
     Unchanged,
     /// The view is older than the entry (or than the thread's closing): ignored.
     Stale,
@@ -115,18 +103,16 @@ impl ThreadIndex {
         {
             return Upsert::Stale;
         }
-        let mut state = match decode(data) {
-            Ok(state) => state,
+        // Only the view is kept: the decoded thread (with its id and instructions on the
+        // heap) is dropped here. See `crate::view` for why.
+        let state = match decode(data) {
+            Ok(thread) => ThreadView::of(&thread),
             Err(reason) => return Upsert::Invalid(reason),
         };
-        // The index serves scheduling, which never looks at the stored instructions; the
-        // executor reads the whole thread from the chain before it builds. Dropping
-        // them keeps a tracked thread well under 1 KiB (the load harness measures it).
-        state.instructions = Vec::new();
         self.tombstones.remove(&key);
         match self.threads.get_mut(&key) {
             Some(existing) => {
-                let same = same_thread(&existing.state, &state);
+                let same = existing.state == state;
                 existing.slot = slot;
                 if same {
                     Upsert::Unchanged
@@ -205,20 +191,29 @@ impl ThreadIndex {
     }
 
     /// Approximate bytes held: entries (see [`IndexedThread::approx_bytes`]), keys, the
-    /// map's control bytes and spare capacity, and tombstones.
+    /// map's control bytes and empty buckets, and tombstones.
     pub fn approx_bytes(&self) -> usize {
-        let slots = self.threads.capacity();
-        let spare = slots.saturating_sub(self.threads.len());
+        let spare = buckets(self.threads.capacity()).saturating_sub(self.threads.len());
         let entries: usize = self
             .threads
             .values()
             .map(|e| size_of::<Pubkey>() + 1 + e.approx_bytes())
             .sum();
-        let tombstones = self.tombstones.capacity() * (size_of::<(Pubkey, u64)>() + 1);
+        let tombstones = buckets(self.tombstones.capacity()) * (size_of::<(Pubkey, u64)>() + 1);
         size_of::<Self>()
             + entries
             + spare * (size_of::<(Pubkey, IndexedThread)>() + 1)
             + tombstones
+    }
+}
+
+/// Buckets a `HashMap` of this `capacity()` allocates: the standard map keeps an eighth
+/// of them empty (below 8 buckets, one), so 10,000 entries occupy 16,384 buckets.
+fn buckets(capacity: usize) -> usize {
+    match capacity {
+        0 => 0,
+        1..8 => capacity + 1,
+        _ => capacity / 7 * 8,
     }
 }
 
@@ -235,20 +230,10 @@ pub fn decode(data: &[u8]) -> Result<Thread, String> {
     Ok(state)
 }
 
-/// Whether two decoded threads hold the same state (`Thread` has no `PartialEq`; its
-/// serialization is canonical).
-fn same_thread(a: &Thread, b: &Thread) -> bool {
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    match (a.try_serialize(&mut x), b.try_serialize(&mut y)) {
-        (Ok(()), Ok(())) => x == y,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
-    use anchor_lang::Discriminator;
-    use thread::state::{Due, RateLimit};
+    use anchor_lang::{AccountSerialize, Discriminator};
+    use thread::state::{Due, Lease, RateLimit, ThreadAccountMeta, ThreadInstruction, Trigger};
 
     use super::*;
 
@@ -332,7 +317,73 @@ pub(crate) mod tests {
             self
         }
 
-        /// The account data: discriminator and borsh layout.
+        /// One thread of each trigger kind and each due kind, durable with and without a
+        /// lease, paused, rate-limited, executed: the shapes the keeper must read right.
+        pub(crate) fn varieties() -> Vec<Self> {
+            let address = Pubkey::new_unique();
+            let mut limited = Self::new().due(Due::At { unix_ts: 10 }).exec_count(4);
+            limited.thread.rate_limit = RateLimit {
+                max_execs: 2,
+                window_slots: 10,
+            };
+            limited.thread.window_start_slot = 90;
+            limited.thread.execs_in_window = 2;
+            let mut leased = Self::new().durable().due(Due::AtSlot { slot: 500 });
+            leased.thread.lease = Some(Lease {
+                holder: Pubkey::new_unique(),
+                claimed_slot: 400,
+                expires_slot: 1_900,
+                bond: 1_500_000,
+            });
+            vec![
+                Self::new(),
+                Self::new()
+                    .trigger(Trigger::Timestamp {
+                        unix_ts: 1_800_000_000,
+                    })
+                    .due(Due::At {
+                        unix_ts: 1_800_000_000,
+                    }),
+                Self::new()
+                    .trigger(Trigger::Interval {
+                        seconds: 60,
+                        skippable: false,
+                    })
+                    .due(Due::At {
+                        unix_ts: 1_700_000_060,
+                    })
+                    .exec_count(3),
+                Self::new()
+                    .trigger(Trigger::Cron {
+                        schedule: "0 */5 * * * * *".to_string(),
+                        skippable: true,
+                        jitter: 30,
+                    })
+                    .due(Due::At {
+                        unix_ts: 1_700_000_317,
+                    }),
+                Self::new()
+                    .trigger(Trigger::Slot { slot: 500 })
+                    .due(Due::AtSlot { slot: 500 }),
+                Self::new()
+                    .trigger(Trigger::Epoch { epoch: 9 })
+                    .due(Due::AtEpoch { epoch: 9 }),
+                Self::new()
+                    .trigger(Trigger::Account {
+                        address,
+                        offset: 8,
+                        size: 16,
+                    })
+                    .due(Due::OnChange { last_hash: [3; 32] }),
+                Self::new().due(Due::Never).exec_count(1),
+                Self::new().paused(true),
+                Self::new().durable(),
+                leased,
+                limited,
+            ]
+        }
+
+        /// The account data: discriminator and borsh layout, as the program writes it.
         pub(crate) fn data(&self) -> Vec<u8> {
             let mut data = Vec::new();
             self.thread.try_serialize(&mut data).unwrap();
@@ -360,6 +411,74 @@ pub(crate) mod tests {
         assert_eq!(index.get(&key).unwrap().slot, 12, "the view's slot moves");
         assert!(!Upsert::Unchanged.is_change());
         assert!(Upsert::Updated.is_change() && Upsert::Inserted.is_change());
+    }
+
+    /// The index keeps a [`ThreadView`]: a new state that differs only in fields the
+    /// keeper does not keep moves the entry's slot and is no change for the scheduler;
+    /// a difference in any field it keeps is a change.
+    #[test]
+    fn index_reports_a_change_only_when_the_view_changes() {
+        let holder = Pubkey::new_unique();
+        let mut base = ThreadFixture::new().durable();
+        base.thread.lease = Some(Lease {
+            holder,
+            claimed_slot: 10,
+            expires_slot: 100,
+            bond: 5,
+        });
+        let changed = |edit: fn(&mut Thread)| {
+            let mut fixture = base.clone();
+            edit(&mut fixture.thread);
+            fixture
+        };
+        /// What changed, and how.
+        type Edit = (&'static str, fn(&mut Thread));
+        let not_kept: [Edit; 4] = [
+            ("fee", |t| t.fee_per_exec += 1),
+            ("instructions", |t| t.instructions.clear()),
+            ("lease expiry and bond", |t| {
+                let lease = t.lease.as_mut().unwrap();
+                lease.expires_slot += 500;
+                lease.bond += 1;
+            }),
+            ("last execution", |t| t.last_exec_at += 1),
+        ];
+        let kept: [Edit; 7] = [
+            ("next_due", |t| t.next_due = Due::Never),
+            ("exec_count", |t| t.exec_count += 1),
+            ("paused", |t| t.paused = true),
+            ("durability", |t| {
+                t.lease = None;
+                t.durability = Durability::NonDurable;
+            }),
+            ("lease holder", |t| {
+                t.lease.as_mut().unwrap().holder = Pubkey::new_unique()
+            }),
+            ("rate limit reached", |t| t.execs_in_window = 1),
+            ("watched range", |t| {
+                t.trigger = Trigger::Account {
+                    address: Pubkey::new_unique(),
+                    offset: 0,
+                    size: 8,
+                }
+            }),
+        ];
+        for (cases, expected) in [
+            (&not_kept[..], Upsert::Unchanged),
+            (&kept[..], Upsert::Updated),
+        ] {
+            for (what, edit) in cases {
+                let mut index = ThreadIndex::new();
+                let key = Pubkey::new_unique();
+                assert_eq!(index.upsert(key, 1, &base.data()), Upsert::Inserted);
+                assert_eq!(
+                    index.upsert(key, 2, &changed(*edit).data()),
+                    expected,
+                    "{what}"
+                );
+                assert_eq!(index.get(&key).unwrap().slot, 2, "{what}");
+            }
+        }
     }
 
     #[test]
@@ -482,22 +601,21 @@ pub(crate) mod tests {
     }
 
     /// Measures one typical tracked thread (one instruction of 2 accounts and 12 bytes,
-    /// a 12-byte id) and 10,000 of them in the index, map overhead included.
+    /// a 12-byte id) and 10,000 of them in the index, map overhead included. The daemon
+    /// as a whole has 1 KiB per thread (the load harness); the index takes under half.
     #[test]
     fn typical_thread_stays_under_one_kib() {
         let fixture = ThreadFixture::new();
         let entry = IndexedThread {
-            state: decode(&fixture.data()).unwrap(),
+            state: ThreadView::of(&decode(&fixture.data()).unwrap()),
             slot: 1,
         };
         let one = entry.approx_bytes();
         println!(
-            "size_of::<Thread>() = {}, size_of::<IndexedThread>() = {}, heap = {}, entry = {one} bytes",
+            "size_of::<Thread>() = {}, size_of::<IndexedThread>() = {one} bytes",
             size_of::<Thread>(),
-            size_of::<IndexedThread>(),
-            thread_heap_bytes(&entry.state),
         );
-        assert!(one < 1024, "{one} bytes per thread");
+        assert!(one < 256, "{one} bytes per thread");
 
         let mut index = ThreadIndex::new();
         let data = fixture.data();
@@ -509,9 +627,6 @@ pub(crate) mod tests {
             "10,000 threads: {} bytes in all, {per_thread} bytes per thread",
             index.approx_bytes()
         );
-        assert!(
-            per_thread < 1024,
-            "{per_thread} bytes per thread in the map"
-        );
+        assert!(per_thread < 512, "{per_thread} bytes per thread in the map");
     }
 }

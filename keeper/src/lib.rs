@@ -26,6 +26,7 @@
 //! scheduler, submitter, replay and dead-letter queues, health) come next.
 
 pub mod breaker;
+pub mod build_failures;
 pub mod builder;
 pub mod chain;
 pub mod config;
@@ -39,6 +40,7 @@ pub mod health;
 pub mod http;
 pub mod index;
 pub mod keypair;
+pub mod leadership;
 pub mod lease_ix;
 pub mod leases;
 pub mod metrics;
@@ -49,6 +51,7 @@ pub mod retry;
 pub mod sandbox;
 pub mod scheduler;
 pub mod store;
+pub mod view;
 
 pub use config::{Config, ConfigError, Environment, Flags, Resolved, Source};
 pub use keypair::{load_keypair, KeypairError};

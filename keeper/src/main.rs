@@ -12,11 +12,13 @@ use solana_sdk::signer::Signer;
 const ENV_HELP: &str = "\
 Each setting is taken from, lowest first: built-in defaults, the Solana CLI config
 (~/.config/solana/cli/config.yml or $SOLANA_CLI_CONFIG), the keeper config file
-(--config or $KEEPER_CONFIG), the environment, then flags.
+(--config or $KEEPER_CONFIG, whose [daemon] table holds the daemon's settings),
+the environment, then flags.
 
 Environment:
   KEEPER_RPC_URL, KEEPER_WS_URL, KEEPER_KEYPAIR, KEEPER_PROGRAM_ID, KEEPER_LOG,
-  KEEPER_COMMITMENT, KEEPER_STORE, KEEPER_CONFIG, SOLANA_CLI_CONFIG";
+  KEEPER_COMMITMENT, KEEPER_STORE, KEEPER_WORKERS, KEEPER_HEALTH_ADDR, KEEPER_CONFIG,
+  SOLANA_CLI_CONFIG";
 
 /// Executes the scheduled threads of the thread program on Solana.
 #[derive(Debug, Parser)]
@@ -78,8 +80,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print the resolved configuration, where each value came from, and the
-    /// keeper's public key (after loading and checking the keypair)
+    /// Print the resolved configuration (the daemon's settings too), where each
+    /// value came from, and the keeper's public key (after loading and checking the
+    /// keypair)
     Config,
     /// Inspect and manage the dead-letter queue: executions that ran out of
     /// retries, in the store file (--store)
@@ -95,12 +98,14 @@ enum Command {
         /// Further RPC URLs to fail over to, in order, when the first is unavailable
         #[arg(long = "fallback-url", value_name = "URL")]
         fallback_urls: Vec<String>,
-        /// Address for /health, /ready and /metrics
-        #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
-        health_addr: std::net::SocketAddr,
-        /// Executions worked on at once
-        #[arg(long, default_value_t = 16, value_name = "N")]
-        workers: usize,
+        /// Address for /health, /ready and /metrics [default: daemon.health_addr in
+        /// the keeper config, else 127.0.0.1:9464] [env: KEEPER_HEALTH_ADDR]
+        #[arg(long, value_name = "ADDR")]
+        health_addr: Option<std::net::SocketAddr>,
+        /// Executions worked on at once [default: daemon.workers in the keeper config,
+        /// else 16] [env: KEEPER_WORKERS]
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
     },
     /// Start an in-process bank with the thread program, create threads of every
     /// trigger kind (durable and not), run the real keeper pipeline against it while
@@ -148,6 +153,14 @@ enum DlqCommand {
 
 impl Cli {
     fn flags(&self) -> Flags {
+        let (workers, health_addr) = match self.command {
+            Command::Run {
+                workers,
+                health_addr,
+                ..
+            } => (workers, health_addr),
+            _ => (None, None),
+        };
         Flags {
             rpc_url: self.rpc_url.clone(),
             ws_url: self.ws_url.clone(),
@@ -158,6 +171,8 @@ impl Cli {
             config: self.config.clone(),
             solana_config: self.solana_config.clone(),
             store_path: self.store.clone(),
+            workers,
+            health_addr,
         }
     }
 }
@@ -185,10 +200,8 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Config => print_config(&resolved),
         Command::Dlq { ref action } => dlq(&resolved, action),
         Command::Run {
-            ref fallback_urls,
-            health_addr,
-            workers,
-        } => run_daemon(&resolved, fallback_urls, health_addr, workers),
+            ref fallback_urls, ..
+        } => run_daemon(&resolved, fallback_urls),
         Command::Sandbox {
             seconds,
             ref sandbox_store,
@@ -228,12 +241,7 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-fn run_daemon(
-    resolved: &Resolved,
-    fallback_urls: &[String],
-    health_addr: std::net::SocketAddr,
-    workers: usize,
-) -> Result<()> {
+fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
     use keeper::chain::rpc::RpcChain;
     use keeper::chain::Chain;
     use std::sync::Arc;
@@ -253,10 +261,21 @@ fn run_daemon(
         .commitment
         .parse::<solana_commitment_config::CommitmentConfig>()
         .map_err(|e| anyhow::anyhow!("commitment {:?}: {e}", config.commitment))?;
-    let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(config.rpc_url.clone())
-        .chain(fallback_urls.iter().cloned())
-        .map(|url| {
-            Arc::new(RpcChain::new(url, commitment, Duration::from_secs(10))) as Arc<dyn Chain>
+    // Each endpoint pushes account changes through its websocket: the configured one for
+    // the primary, the Solana CLI's derivation (port + 1) for the fallbacks.
+    let primary = (config.rpc_url.clone(), Some(config.websocket_url()));
+    let fallbacks = fallback_urls
+        .iter()
+        .map(|url| (url.clone(), keeper::config::websocket_url_for(url)));
+    let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(primary)
+        .chain(fallbacks)
+        .map(|(url, ws_url)| {
+            let chain = RpcChain::new(url, commitment, Duration::from_secs(10));
+            let chain = match ws_url {
+                Some(ws_url) => chain.with_websocket(ws_url),
+                None => chain,
+            };
+            Arc::new(chain) as Arc<dyn Chain>
         })
         .collect();
     let metrics = keeper::metrics::Metrics::new();
@@ -270,15 +289,12 @@ fn run_daemon(
     );
     let store = keeper::store::Store::open(&config.store_path)
         .with_context(|| format!("opening the store {}", config.store_path.display()))?;
-    let daemon_config = keeper::daemon::DaemonConfig {
-        workers,
-        health_addr: Some(health_addr),
-        ..Default::default()
-    };
+    let daemon_config = config.daemon.clone();
     tracing::info!(
         keeper = %keypair.pubkey(),
         rpc = %config.rpc_url,
         store = %config.store_path.display(),
+        workers = daemon_config.workers,
         "starting the keeper"
     );
     let summary = runtime()?.block_on(
@@ -365,6 +381,22 @@ fn print_config(resolved: &Resolved) -> Result<()> {
         println!("{:<14}none", "files read");
     } else {
         println!("{:<14}{}", "files read", files.join(", "));
+    }
+    // What `keeper run` would use, keyed as in the keeper config file.
+    let daemon = resolved.daemon_fields();
+    let name_width = daemon
+        .iter()
+        .map(|(name, ..)| name.len())
+        .max()
+        .unwrap_or(0);
+    let width = daemon
+        .iter()
+        .map(|(_, value, _)| value.len())
+        .max()
+        .unwrap_or(0);
+    println!();
+    for (name, value, source) in &daemon {
+        println!("{name:<name_width$}  {value:<width$}  [{source}]");
     }
     Ok(())
 }

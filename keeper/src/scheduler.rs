@@ -20,7 +20,10 @@
 //! the executor reports back with [`Scheduler::finished`]. After [`Finished::Executed`]
 //! the state it was issued from is spent: the thread waits for a new state (a
 //! notification) before it is due again. After [`Finished::NotExecuted`] (failed, gave up,
-//! dropped) it is ready again, not before `retry_after` of chain time. In
+//! dropped) it is ready again once `retry_after_secs` of chain time *or*
+//! `retry_after_slots` slots have passed, whichever comes first: on a cluster both move
+//! together, but a chain whose clock stalls (or a test that freezes it) still moves
+//! slots, and a thread must not wait for time that does not pass. In
 //! [`Scheduler::run`], a worker reports by dropping or finishing the [`InFlight`] guard
 //! inside each [`DueThread`].
 
@@ -33,17 +36,20 @@ use std::time::Duration;
 use solana_sdk::clock::Clock;
 use solana_sdk::pubkey::Pubkey;
 use thread::schedule::hash_range;
-use thread::state::{Due, Thread, Trigger};
+use thread::state::{Due, Thread};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::chain::{Chain, ChainError};
 use crate::discovery::{read_index, SharedIndex, ThreadChanged};
+use crate::view::ThreadView;
+pub use crate::view::Watch;
 
 /// Most accounts in one `get_multiple_accounts` call (the RPC limit).
 pub const MAX_ACCOUNTS_PER_FETCH: usize = 100;
 
-/// What the scheduler needs of a thread: everything else stays in the index.
+/// What the scheduler needs of a thread (a part of its [`ThreadView`]): everything else
+/// stays in the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
     pub exec_count: u64,
@@ -57,42 +63,15 @@ pub struct Schedule {
     pub rate_limited_until_slot: u64,
 }
 
-/// The bytes an `Account` trigger watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Watch {
-    pub address: Pubkey,
-    pub offset: u32,
-    pub size: u32,
-}
-
 impl Schedule {
-    pub fn of(thread: &Thread) -> Self {
-        let watch = match thread.trigger {
-            Trigger::Account {
-                address,
-                offset,
-                size,
-            } => Some(Watch {
-                address,
-                offset,
-                size,
-            }),
-            _ => None,
-        };
-        // As `Thread::record_in_window` decides: a full window blocks until it ends.
-        let rate_limited_until_slot = if thread.execs_in_window >= thread.rate_limit.max_execs {
-            thread
-                .window_start_slot
-                .saturating_add(thread.rate_limit.window_slots)
-        } else {
-            0
-        };
+    /// The schedule of a thread as the index keeps it.
+    pub fn of(thread: &ThreadView) -> Self {
         Self {
             exec_count: thread.exec_count,
             due: thread.next_due,
             paused: thread.paused,
-            watch,
-            rate_limited_until_slot,
+            watch: thread.watch,
+            rate_limited_until_slot: thread.rate_limited_until_slot,
         }
     }
 }
@@ -154,14 +133,18 @@ impl Drop for InFlight {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchedulerConfig {
     /// Chain seconds before a thread that was issued but not executed is issued again
-    /// from the same state.
+    /// from the same state...
     pub retry_after_secs: i64,
+    /// ...or this many slots, whichever passes first.
+    pub retry_after_slots: u64,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             retry_after_secs: 5,
+            // About 5 s of 400 ms slots.
+            retry_after_slots: 12,
         }
     }
 }
@@ -188,11 +171,17 @@ struct Tracked {
     in_flight: Option<u64>,
     /// The state at `gen` was executed: not due again until re-keyed.
     spent: bool,
-    /// Chain unix time before which the thread is not issued again.
+    /// Chain unix time and slot before which (both) the thread is not issued again.
     not_before: i64,
+    not_before_slot: u64,
 }
 
 impl Tracked {
+    /// In the retry cool-down at chain time `now` and `slot`.
+    fn cooling(&self, now: i64, slot: u64) -> bool {
+        self.not_before > now && self.not_before_slot > slot
+    }
+
     fn schedulable(&self) -> bool {
         !self.schedule.paused && !matches!(self.schedule.due, Due::Never) && !self.spent
     }
@@ -301,6 +290,7 @@ impl Scheduler {
             in_flight,
             spent: false,
             not_before: i64::MIN,
+            not_before_slot: 0,
         };
         if tracked.schedulable() {
             match schedule.due {
@@ -329,7 +319,7 @@ impl Scheduler {
 
     /// [`Scheduler::upsert`] from a decoded thread.
     pub fn upsert_thread(&mut self, key: Pubkey, thread: &Thread) -> bool {
-        self.upsert(key, Schedule::of(thread))
+        self.upsert(key, Schedule::of(&ThreadView::of(thread)))
     }
 
     /// Stops tracking `thread` (closed). A report for it arriving later is ignored.
@@ -445,7 +435,7 @@ impl Scheduler {
             .filter(|thread| {
                 self.threads.get(thread).is_some_and(|t| {
                     t.in_flight.is_none()
-                        && t.not_before <= self.now
+                        && !t.cooling(self.now, self.slot)
                         && t.schedule.rate_limited_until_slot <= self.slot
                 })
             })
@@ -461,7 +451,7 @@ impl Scheduler {
         let tracked = self.threads.get_mut(thread)?;
         let seq = tracked.ready?;
         if tracked.in_flight.is_some()
-            || tracked.not_before > now
+            || tracked.cooling(now, slot)
             || tracked.schedule.rate_limited_until_slot > slot
         {
             return None;
@@ -477,6 +467,7 @@ impl Scheduler {
     /// state arrives; not executed, it is ready again after the retry cool-down.
     pub fn finished(&mut self, thread: &Pubkey, outcome: Finished) {
         let retry_at = self.now.saturating_add(self.config.retry_after_secs);
+        let retry_at_slot = self.slot.saturating_add(self.config.retry_after_slots);
         let Some(tracked) = self.threads.get_mut(thread) else {
             return;
         };
@@ -490,6 +481,7 @@ impl Scheduler {
             Finished::Executed => tracked.spent = true,
             Finished::NotExecuted => {
                 tracked.not_before = retry_at;
+                tracked.not_before_slot = retry_at_slot;
                 self.set_ready(thread, true);
             }
         }
@@ -661,6 +653,8 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use solana_sdk::account::Account;
+    use thread::schedule::{check_due, ChainTime};
+    use thread::state::Trigger;
     use tokio::sync::oneshot;
 
     use super::*;
@@ -668,6 +662,7 @@ mod tests {
     use crate::discovery::shared_index;
     use crate::discovery::tests::StubChain;
     use crate::index::tests::ThreadFixture;
+    use crate::index::{decode, ThreadIndex};
 
     fn clock(unix_timestamp: i64, slot: u64, epoch: u64) -> Clock {
         Clock {
@@ -715,6 +710,7 @@ mod tests {
     fn no_retry() -> Scheduler {
         Scheduler::new(SchedulerConfig {
             retry_after_secs: 0,
+            retry_after_slots: 0,
         })
     }
 
@@ -803,6 +799,7 @@ mod tests {
     fn scheduler_does_not_reissue_a_thread_in_flight() {
         let mut s = Scheduler::new(SchedulerConfig {
             retry_after_secs: 10,
+            retry_after_slots: 1_000,
         });
         let k = keys(2);
         s.upsert(k[0], due(Due::At { unix_ts: 5 }));
@@ -829,6 +826,28 @@ mod tests {
         assert_eq!(s.tick(&at_time(16)), vec![k[1], k[0]]);
     }
 
+    /// With the chain's clock frozen, slots still move: the cool-down ends by slots.
+    #[test]
+    fn scheduler_cool_down_ends_by_slots_when_chain_time_stands_still() {
+        let mut s = Scheduler::new(SchedulerConfig {
+            retry_after_secs: 5,
+            retry_after_slots: 3,
+        });
+        let k = Pubkey::new_unique();
+        s.upsert(k, due(Due::At { unix_ts: 5 }));
+        assert_eq!(s.tick(&clock(5, 10, 0)), vec![k]);
+        assert!(s.mark_in_flight(&k).is_some());
+        s.finished(&k, Finished::NotExecuted);
+        assert!(s.tick(&clock(5, 12, 0)).is_empty(), "cooling down");
+        assert_eq!(s.mark_in_flight(&k), None);
+        assert_eq!(s.tick(&clock(5, 13, 0)), vec![k], "three slots later");
+        assert!(s.mark_in_flight(&k).is_some());
+        // And by time alone, as before.
+        s.finished(&k, Finished::NotExecuted);
+        assert!(s.tick(&clock(9, 13, 0)).is_empty());
+        assert_eq!(s.tick(&clock(10, 13, 0)), vec![k], "five seconds later");
+    }
+
     /// A non-skippable catch-up: executed at slot 7, still due, but the program allows
     /// one execution per slot. Issuing it at slot 7 would only fail (`RateLimited`) and
     /// cool down by chain seconds, which need not pass while slots do.
@@ -837,10 +856,11 @@ mod tests {
         let mut fixture = ThreadFixture::new().due(Due::At { unix_ts: 10 });
         fixture.thread.window_start_slot = 7;
         fixture.thread.execs_in_window = 1;
-        let limited = Schedule::of(&fixture.thread);
+        let schedule = |thread: &Thread| Schedule::of(&ThreadView::of(thread));
+        let limited = schedule(&fixture.thread);
         assert_eq!(limited.rate_limited_until_slot, 8);
         fixture.thread.execs_in_window = 0;
-        assert_eq!(Schedule::of(&fixture.thread).rate_limited_until_slot, 0);
+        assert_eq!(schedule(&fixture.thread).rate_limited_until_slot, 0);
 
         let mut s = no_retry();
         let k = Pubkey::new_unique();
@@ -852,6 +872,113 @@ mod tests {
         assert_eq!(s.mark_in_flight(&k), None);
         assert_eq!(s.tick(&clock(100, 8, 0)), vec![k], "the next slot's window");
         assert_eq!(s.mark_in_flight(&k), Some((0, Due::At { unix_ts: 10 })));
+    }
+
+    /// The schedule as the scheduler computed it from the whole decoded thread before the
+    /// index kept a [`ThreadView`]: the reference the view must reproduce.
+    fn schedule_of_full_thread(thread: &Thread) -> Schedule {
+        let watch = match thread.trigger {
+            Trigger::Account {
+                address,
+                offset,
+                size,
+            } => Some(Watch {
+                address,
+                offset,
+                size,
+            }),
+            _ => None,
+        };
+        let rate_limited_until_slot = if thread.execs_in_window >= thread.rate_limit.max_execs {
+            thread
+                .window_start_slot
+                .saturating_add(thread.rate_limit.window_slots)
+        } else {
+            0
+        };
+        Schedule {
+            exec_count: thread.exec_count,
+            due: thread.next_due,
+            paused: thread.paused,
+            watch,
+            rate_limited_until_slot,
+        }
+    }
+
+    #[test]
+    fn schedule_from_the_index_view_equals_the_schedule_from_the_full_thread() {
+        let mut index = ThreadIndex::new();
+        for fixture in ThreadFixture::varieties() {
+            let key = Pubkey::new_unique();
+            assert!(index.upsert(key, 1, &fixture.data()).is_change());
+            let thread = decode(&fixture.data()).unwrap();
+            assert_eq!(
+                Schedule::of(&index.get(&key).unwrap().state),
+                schedule_of_full_thread(&thread),
+                "{:?} / {:?}",
+                thread.trigger,
+                thread.next_due
+            );
+        }
+    }
+
+    /// The behaviour the view must keep: a scheduler loaded from the index issues, at
+    /// each clock, exactly the threads the program would run from their full state (not
+    /// paused, `check_due` passes, the rate limit admits one more at that slot).
+    #[test]
+    fn scheduler_fed_by_the_index_issues_exactly_what_the_program_would_run() {
+        let index = shared_index();
+        let mut threads = Vec::new();
+        for fixture in ThreadFixture::varieties() {
+            let key = Pubkey::new_unique();
+            index.write().unwrap().upsert(key, 1, &fixture.data());
+            threads.push((key, decode(&fixture.data()).unwrap()));
+        }
+        let watched = [9u8; 32];
+        let mut verdicts = BTreeSet::new();
+        for unix_ts in [
+            0,
+            1_700_000_059,
+            1_700_000_060,
+            1_700_000_317,
+            1_800_000_000,
+        ] {
+            for slot in [0, 95, 100, 499, 500] {
+                for epoch in [0, 8, 9] {
+                    let clock = clock(unix_ts, slot, epoch);
+                    let mut s = Scheduler::default();
+                    s.load(&index);
+                    for address in s.watched_accounts() {
+                        s.observe(&address, Some(&watched));
+                    }
+                    let issued: BTreeSet<Pubkey> = s.tick(&clock).into_iter().collect();
+                    let runs: BTreeSet<Pubkey> = threads
+                        .iter()
+                        .filter(|(_, thread)| {
+                            let data = matches!(thread.trigger, Trigger::Account { .. })
+                                .then_some(&watched[..]);
+                            !thread.paused
+                                && check_due(
+                                    &thread.next_due,
+                                    &thread.trigger,
+                                    ChainTime::from(&clock),
+                                    data,
+                                )
+                                .is_ok()
+                                && thread.clone().record_in_window(clock.slot).is_ok()
+                        })
+                        .map(|(key, _)| *key)
+                        .collect();
+                    assert_eq!(issued, runs, "at {unix_ts} s, slot {slot}, epoch {epoch}");
+                    verdicts.insert(runs);
+                }
+            }
+        }
+        assert!(
+            verdicts.len() >= 6,
+            "the clocks fall on both sides of the due times: {} verdicts",
+            verdicts.len()
+        );
     }
 
     #[test]
@@ -1049,6 +1176,7 @@ mod tests {
         let (stop, stopped) = oneshot::channel::<()>();
         let scheduler = Scheduler::new(SchedulerConfig {
             retry_after_secs: 5,
+            retry_after_slots: 12,
         });
         let task = tokio::spawn(scheduler.run(
             chain.clone(),

@@ -145,6 +145,42 @@ fn config_shows_each_value_with_its_layer() {
 }
 
 #[test]
+fn config_shows_the_daemon_settings_with_their_layers() {
+    let home = Home::new();
+    home.default_keypair();
+    let toml = home.write(
+        "keeper.toml",
+        b"[daemon]\nworkers = 8\ntick_ms = 250\n[daemon.leases]\nlease_slots = 3000\n",
+    );
+    let toml_source = format!("{}]", toml.display());
+
+    let out = home.run(&["--config", toml.to_str().unwrap(), "config"], &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let from_file = |value| vec![value, "[keeper", "config", &*toml_source];
+    assert_eq!(row(&text, "daemon.workers"), from_file("8"));
+    assert_eq!(row(&text, "daemon.tick_ms"), from_file("250"));
+    assert_eq!(row(&text, "daemon.leases.lease_slots"), from_file("3000"));
+    assert_eq!(
+        row(&text, "daemon.leases.renew_below_slots"),
+        ["500", "[default]"]
+    );
+    assert_eq!(
+        row(&text, "daemon.health_addr"),
+        ["127.0.0.1:9464", "[default]"]
+    );
+
+    // The environment is above the file.
+    let out = home.run(
+        &["--config", toml.to_str().unwrap(), "config"],
+        &[("KEEPER_WORKERS", "2")],
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(row(&text, "daemon.workers"), ["2", "[KEEPER_WORKERS]"]);
+}
+
+#[test]
 fn missing_keypair_fails_with_how_to_create_one() {
     let home = Home::new();
     let out = home.run(&["config"], &[]);

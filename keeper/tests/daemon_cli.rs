@@ -121,7 +121,8 @@ fn run_refuses_a_config_value_of_the_wrong_type_showing_the_key() {
     assert_eq!(
         run.stderr,
         format!(
-            "error: keeper config {} is invalid: TOML parse error at line 2, column 11\n  \
+            "error: keeper config {} is invalid at rpc_url: TOML parse error at line 2, column \
+             11\n  \
              |\n2 | rpc_url = 5\n  |           ^\ninvalid type: integer `5`, expected a \
              string\n\n",
             toml.display()
@@ -189,8 +190,55 @@ fn run_refuses_an_unknown_config_key_listing_the_known_ones() {
     assert!(
         run.stderr.contains(
             "unknown field `rpc-url`, expected one of `rpc_url`, `ws_url`, `keypair_path`, \
-             `program_id`, `log_level`, `commitment`, `store_path`"
+             `program_id`, `log_level`, `commitment`, `store_path`, `daemon`"
         ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_daemon_setting_naming_the_key_and_the_file() {
+    let home = Home::new();
+    home.default_keypair();
+    let toml = home.write(
+        "keeper.toml",
+        b"[daemon]\ntick_ms = 250\nworkers = 0\n[daemon.leases]\nlease_slots = 3000\n",
+    );
+
+    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+
+    home.assert_refused(&run);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: invalid daemon.workers \"0\" from keeper config {}: expected 1 to 4096\n",
+            toml.display()
+        )
+    );
+}
+
+#[test]
+fn run_refuses_an_unknown_daemon_key_naming_its_full_path() {
+    let home = Home::new();
+    home.default_keypair();
+    let toml = home.write("keeper.toml", b"[daemon.leases]\nlease_slotz = 3000\n");
+
+    let run = home.run(&[], &[("KEEPER_CONFIG", toml.to_str().unwrap())]);
+
+    home.assert_refused(&run);
+    let first = run.stderr.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!(
+            "error: keeper config {} is invalid at daemon.leases.lease_slotz: TOML parse error \
+             at line 2, column 1",
+            toml.display()
+        )
+    );
+    assert!(
+        run.stderr
+            .contains("unknown field `lease_slotz`, expected one of `lease_slots`"),
         "{}",
         run.stderr
     );

@@ -9,31 +9,29 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use keeper::chain::bank::BankChain;
-use keeper::chain::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
-use keeper::daemon::{Daemon, RunSummary};
+use common::{every, plan, ProbedBank, Running};
+use keeper::chain::Chain;
+use keeper::daemon::RunSummary;
 use keeper::executor::ExecEvent;
 use keeper::metrics::Metrics;
 use keeper::sandbox::{SandboxOptions, SandboxThread, ThreadPlan, World};
 use keeper::store::Store;
-use solana_sdk::account::Account;
 use solana_sdk::clock::Clock;
-use solana_sdk::hash::Hash;
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Signature, Signer};
-use solana_sdk::transaction::{TransactionError, VersionedTransaction};
+use solana_sdk::transaction::TransactionError;
 use thread::cron::CronSchedule;
 use thread::errors::ThreadError;
 use thread::schedule::{hash_range, jitter_offset};
 use thread::state::{Due, Thread, Trigger};
-use tokio::sync::{broadcast, oneshot};
 
 /// Threads created: the issue asks for 200.
 const THREADS: usize = 200;
@@ -53,84 +51,6 @@ const SETTLE_EVERY: Duration = Duration::from_millis(100);
 const DEPOSIT: u64 = 20_000_000;
 /// Where a nonce account keeps its durable nonce value.
 const NONCE_VALUE_OFFSET: u32 = 40;
-
-/// The bank, with every transaction the keeper sent recorded so its outcome can be read
-/// back. Forwards everything else untouched.
-struct Recording {
-    bank: Arc<BankChain>,
-    sent: Mutex<Vec<Signature>>,
-}
-
-impl Recording {
-    fn new(bank: Arc<BankChain>) -> Self {
-        Self {
-            bank,
-            sent: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn sent(&self) -> Vec<Signature> {
-        self.sent.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl Chain for Recording {
-    fn endpoint(&self) -> &str {
-        self.bank.endpoint()
-    }
-
-    async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
-        self.bank.get_account(key).await
-    }
-
-    async fn get_multiple_accounts(
-        &self,
-        keys: &[Pubkey],
-    ) -> Result<Vec<Option<Account>>, ChainError> {
-        self.bank.get_multiple_accounts(keys).await
-    }
-
-    async fn get_program_accounts(
-        &self,
-        program: &Pubkey,
-        prefix: &[u8],
-    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
-        self.bank.get_program_accounts(program, prefix).await
-    }
-
-    async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
-        self.bank.latest_blockhash().await
-    }
-
-    async fn clock(&self) -> Result<Clock, ChainError> {
-        self.bank.clock().await
-    }
-
-    async fn simulate(&self, tx: &VersionedTransaction) -> Result<Simulation, ChainError> {
-        self.bank.simulate(tx).await
-    }
-
-    async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
-        let signature = self.bank.send(tx).await?;
-        self.sent.lock().unwrap().push(signature);
-        Ok(signature)
-    }
-
-    async fn signature_statuses(
-        &self,
-        signatures: &[Signature],
-    ) -> Result<Vec<Option<TxStatus>>, ChainError> {
-        self.bank.signature_statuses(signatures).await
-    }
-
-    async fn recent_prioritization_fees(
-        &self,
-        accounts: &[Pubkey],
-    ) -> Result<Vec<u64>, ChainError> {
-        self.bank.recent_prioritization_fees(accounts).await
-    }
-}
 
 /// 200 plans, 25 of each kind, about a third durable, every label distinct. `Account`
 /// threads watch the nonce of a durable periodic thread, so they come last.
@@ -400,32 +320,15 @@ async fn two_hundred_threads_each_due_execution_happens_exactly_once() {
 
     let by_key: BTreeMap<Pubkey, &SandboxThread> =
         world.threads.iter().map(|t| (t.key, t)).collect();
-    let chain = Arc::new(Recording::new(world.chain.clone()));
-    let (events_tx, mut events_rx) = broadcast::channel(1 << 16);
-    let collector = tokio::spawn(async move {
-        let mut events = Vec::new();
-        loop {
-            match events_rx.recv().await {
-                Ok(event) => events.push(event),
-                Err(broadcast::error::RecvError::Closed) => return events,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    panic!("{n} executor events lost: the channel is too small")
-                }
-            }
-        }
-    });
-    let daemon = Daemon::new(
+    // Records every transaction the keeper sent, so its outcome can be read back.
+    let chain = Arc::new(ProbedBank::new(world.chain.clone()));
+    let running = Running::start(
         chain.clone(),
-        world.keeper.clone(),
+        &world,
         Store::open_in_memory().unwrap(),
         Metrics::new(),
         SandboxOptions::default().daemon,
-    )
-    .with_events(events_tx);
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let running = tokio::spawn(daemon.run(async move {
-        let _ = stop_rx.await;
-    }));
+    );
 
     // Drive the clock through the run, then freeze time and let slots move until nothing
     // is due (a non-skippable catch-up runs one period per slot).
@@ -445,9 +348,9 @@ async fn two_hundred_threads_each_due_execution_happens_exactly_once() {
         world.advance(1, 0).await;
     }
     let settled_in = started.elapsed();
-    let _ = stop_tx.send(());
-    let summary: RunSummary = running.await.expect("daemon task").expect("daemon run");
-    let events = collector.await.expect("collector");
+    let events = running.events.clone();
+    let summary: RunSummary = running.stop().await;
+    let events = events.all();
     assert!(due.is_empty(), "still due after settling: {due:?}");
 
     let until = world.clock().await.unwrap();
@@ -604,15 +507,7 @@ async fn non_skippable_backlog_catches_up_one_period_per_slot_with_time_frozen()
     let mut world = World::start().await.expect("bank starts");
     let plans: Vec<ThreadPlan> = [("backlog", false), ("durable-backlog", true)]
         .into_iter()
-        .map(|(label, durable)| ThreadPlan {
-            label: label.into(),
-            trigger: Trigger::Interval {
-                seconds: 1,
-                skippable: false,
-            },
-            durable,
-            watch_nonce_of: None,
-        })
+        .map(|(label, durable)| plan(label, every(1), durable))
         .collect();
     world
         .create(&plans, DEPOSIT)
@@ -620,17 +515,13 @@ async fn non_skippable_backlog_catches_up_one_period_per_slot_with_time_frozen()
         .expect("threads created");
     // Ten periods pass in one slot: ten due times, at most one execution per slot.
     world.advance(1, BACKLOG as i64).await;
-    let daemon = Daemon::new(
+    let running = Running::start(
         world.chain.clone(),
-        world.keeper.clone(),
+        &world,
         Store::open_in_memory().unwrap(),
         Metrics::new(),
         SandboxOptions::default().daemon,
     );
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let running = tokio::spawn(daemon.run(async move {
-        let _ = stop_rx.await;
-    }));
     let mut counts = BTreeMap::new();
     for _ in 0..4 * BACKLOG {
         // Long enough for the daemon to see each execution and be tempted to go again
@@ -642,8 +533,7 @@ async fn non_skippable_backlog_catches_up_one_period_per_slot_with_time_frozen()
         }
         world.advance(1, 0).await;
     }
-    let _ = stop_tx.send(());
-    let summary = running.await.expect("daemon task").expect("daemon run");
+    let summary = running.stop().await;
     assert!(
         counts.values().all(|&n| n == BACKLOG),
         "backlog not caught up with time frozen: {counts:?}"

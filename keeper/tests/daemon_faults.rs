@@ -22,40 +22,38 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
-use async_trait::async_trait;
+use common::{
+    confirmed, due_times_of, every, exec_count, fast_config, first_row, plan, rows,
+    rows_by_due_time, state, tempdir, wait_until, world_with, ProbedBank, Running, TestClock,
+};
 use keeper::breaker::BreakerConfig;
-use keeper::chain::bank::BankChain;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
-use keeper::chain::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
-use keeper::daemon::{Daemon, DaemonConfig, DaemonError, RunSummary};
-use keeper::degradation::DegradationConfig;
+use keeper::chain::Chain;
+use keeper::daemon::DaemonConfig;
 use keeper::exec_ix::event_authority;
-use keeper::executor::{ExecEvent, ExecutorConfig};
+use keeper::executor::ExecEvent;
 use keeper::failover::FailoverChain;
 use keeper::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
-use keeper::store::{ExecState, Execution, Store, StoreCounts};
+use keeper::store::{ExecState, Store, StoreCounts};
 use solana_sdk::account::{Account, AccountSharedData};
-use solana_sdk::clock::Clock;
-use solana_sdk::hash::Hash;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Keypair, Signature, Signer};
-use solana_sdk::transaction::VersionedTransaction;
+use solana_sdk::signature::Signer;
 use solana_system_interface::instruction as system_instruction;
 use thread::errors::ThreadError;
 use thread::instructions::UpdateThreadArgs;
 use thread::state::{Due, Thread, Trigger};
-use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -67,263 +65,52 @@ const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
 // Fixtures
 // ---------------------------------------------------------------------------------------
 
-/// One bank behind any number of endpoints, as RPC nodes of one cluster share a ledger:
-/// every endpoint sees the same record of sent transactions and the same send order.
-/// Can run owner instructions straight before the next send reaches the bank (a change
-/// that lands between the keeper's build and its send), and make sends slow.
-struct Shared {
-    bank: Arc<BankChain>,
-    before_next_send: Mutex<Option<(Vec<Instruction>, Keypair)>>,
-    send_delay: Mutex<Duration>,
-    sends: AtomicU64,
-}
-
-impl Shared {
-    fn new(bank: Arc<BankChain>) -> Self {
-        Self {
-            bank,
-            before_next_send: Mutex::new(None),
-            send_delay: Mutex::new(Duration::ZERO),
-            sends: AtomicU64::new(0),
-        }
-    }
-
-    /// Every send waits this long before it reaches the bank.
-    fn slow_sends(&self, delay: Duration) {
-        *self.send_delay.lock().unwrap() = delay;
-    }
-
-    /// Sends that reached the bank.
-    fn sends(&self) -> u64 {
-        self.sends.load(Ordering::SeqCst)
-    }
-
-    /// The next send first lands `ixs`, signed and paid by `owner`.
-    fn before_next_send(&self, ixs: Vec<Instruction>, owner: Keypair) {
-        *self.before_next_send.lock().unwrap() = Some((ixs, owner));
-    }
-}
-
-#[async_trait]
-impl Chain for Shared {
-    fn endpoint(&self) -> &str {
-        self.bank.endpoint()
-    }
-    async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
-        self.bank.get_account(key).await
-    }
-    async fn get_multiple_accounts(
-        &self,
-        keys: &[Pubkey],
-    ) -> Result<Vec<Option<Account>>, ChainError> {
-        self.bank.get_multiple_accounts(keys).await
-    }
-    async fn get_program_accounts(
-        &self,
-        program: &Pubkey,
-        prefix: &[u8],
-    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
-        self.bank.get_program_accounts(program, prefix).await
-    }
-    async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
-        self.bank.latest_blockhash().await
-    }
-    async fn clock(&self) -> Result<Clock, ChainError> {
-        self.bank.clock().await
-    }
-    async fn simulate(&self, tx: &VersionedTransaction) -> Result<Simulation, ChainError> {
-        self.bank.simulate(tx).await
-    }
-    async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
-        let delay = *self.send_delay.lock().unwrap();
-        tokio::time::sleep(delay).await;
-        let first = self.before_next_send.lock().unwrap().take();
-        if let Some((ixs, owner)) = first {
-            sandbox::send(&self.bank, &ixs, &owner, &[])
-                .await
-                .expect("the owner's instructions land");
-        }
-        self.sends.fetch_add(1, Ordering::SeqCst);
-        self.bank.send(tx).await
-    }
-    async fn signature_statuses(
-        &self,
-        signatures: &[Signature],
-    ) -> Result<Vec<Option<TxStatus>>, ChainError> {
-        self.bank.signature_statuses(signatures).await
-    }
-    async fn recent_prioritization_fees(
-        &self,
-        accounts: &[Pubkey],
-    ) -> Result<Vec<u64>, ChainError> {
-        self.bank.recent_prioritization_fees(accounts).await
-    }
-}
-
-/// The store's clock, moved by the test: replay delays pass without waiting for them.
-/// Starts at the system time, so what `keeper dlq retry` (system clock) marks due now is
-/// due for the daemon too.
-#[derive(Clone)]
-struct TestClock(Arc<AtomicI64>);
-
-impl TestClock {
-    fn new() -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        Self(Arc::new(AtomicI64::new(i64::try_from(now).unwrap())))
-    }
-
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
-    }
-
-    /// A handle on the SQLite file at `path` that reads this clock.
-    fn store(&self, path: &Path) -> Store {
-        let clock = self.clone();
-        Store::open(path)
-            .expect("open the store")
-            .with_clock(move || clock.now())
-    }
-}
-
-/// Every event the executor published, in order.
-#[derive(Clone, Default)]
-struct Events {
-    seen: Arc<Mutex<Vec<ExecEvent>>>,
-    lagged: Arc<AtomicBool>,
-}
-
-impl Events {
-    fn listen(mut rx: broadcast::Receiver<ExecEvent>) -> Self {
-        let events = Self::default();
-        let sink = events.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(event) => sink.seen.lock().unwrap().push(event),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        sink.lagged.store(true, Ordering::SeqCst)
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-        events
-    }
-
-    fn all(&self) -> Vec<ExecEvent> {
-        assert!(!self.lagged.load(Ordering::SeqCst), "events were lost");
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// (thread, exec_count) of every confirmation, in order.
-    fn confirmed(&self) -> Vec<(Pubkey, u64)> {
-        self.all()
-            .into_iter()
-            .filter_map(|e| match e {
-                ExecEvent::Confirmed {
-                    thread, exec_count, ..
-                } => Some((thread, exec_count)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn count(&self, pick: impl Fn(&ExecEvent) -> bool) -> usize {
-        self.all().iter().filter(|e| pick(e)).count()
-    }
-}
-
-/// A daemon running in a task of its own.
-struct Running {
-    task: JoinHandle<Result<RunSummary, DaemonError>>,
-    stop: oneshot::Sender<()>,
-    events: Events,
-}
-
-impl Running {
-    fn start(
-        chain: Arc<dyn Chain>,
-        world: &World,
-        store: Store,
-        metrics: Arc<Metrics>,
-        config: DaemonConfig,
-    ) -> Self {
-        let (events_tx, events_rx) = broadcast::channel(16_384);
-        let events = Events::listen(events_rx);
-        let daemon =
-            Daemon::new(chain, world.keeper.clone(), store, metrics, config).with_events(events_tx);
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(daemon.run(async move {
-            let _ = stop_rx.await;
-        }));
-        Self { task, stop, events }
-    }
-
-    /// A clean shutdown: drains, hands leases back, returns the summary.
-    async fn stop(self) -> RunSummary {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the daemon stops")
-            .expect("the daemon does not panic")
-            .expect("the daemon returns its summary")
-    }
-
-    /// A crash: the run is dropped where it stands (its tasks are aborted), nothing is
-    /// drained, no lease is handed back. Only the store file survives.
-    async fn crash(self) {
-        self.task.abort();
-        let err = self.task.await.expect_err("aborted");
-        assert!(err.is_cancelled());
-    }
-}
-
 /// Daemon settings for tests: fast loops, a short confirmation timeout, and the
 /// degradation monitor out of the way (it would stop sends under the injected error
 /// rates; it has tests of its own).
 fn config() -> DaemonConfig {
-    DaemonConfig {
-        workers: 4,
-        tick_ms: 100,
-        reconcile_ms: 500,
-        confirm_ms: 100,
-        replay_ms: 100,
-        drain_ms: 5_000,
-        health_addr: None,
-        executor: ExecutorConfig {
-            max_retries: 50,
-            confirm_timeout_secs: 1,
-            ..ExecutorConfig::default()
-        },
-        degradation: DegradationConfig {
-            min_samples: u32::MAX,
-            ..DegradationConfig::default()
-        },
-        ..DaemonConfig::default()
+    let mut config = fast_config();
+    config.executor.confirm_timeout_secs = 1;
+    config.degradation.min_samples = u32::MAX;
+    config
+}
+
+/// The stage of the tests on a store file: one thread of `plan` in a fresh bank, and the
+/// keeper's store in a temp dir (a crash "restart" opens the same file) on a clock the
+/// test moves.
+struct Stage {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    world: Arc<World>,
+    thread: Pubkey,
+    clock: TestClock,
+    /// The test's own handle on the store file; each daemon opens one of its own.
+    store: Store,
+}
+
+impl Stage {
+    async fn new(plan: ThreadPlan) -> Self {
+        let dir = tempdir();
+        let path = dir.path().join("keeper.sqlite");
+        let world = world_with(&[plan], DEPOSIT).await;
+        let thread = world.threads[0].key;
+        let clock = TestClock::new();
+        let store = clock.store(&path);
+        Self {
+            dir,
+            path,
+            world,
+            thread,
+            clock,
+            store,
+        }
     }
 }
 
-fn plan(label: &str, trigger: Trigger, durable: bool) -> ThreadPlan {
-    ThreadPlan {
-        label: label.into(),
-        trigger,
-        durable,
-        watch_nonce_of: None,
-    }
-}
-
-fn every(seconds: i64) -> Trigger {
-    Trigger::Interval {
-        seconds,
-        skippable: false,
-    }
+/// The bank behind a chain that injects the faults scripted on it (none until then),
+/// drawing random ones from `seed`.
+fn faulty(world: &World, seed: u64) -> Arc<FaultyChain<ProbedBank>> {
+    Arc::new(FaultyChain::new(ProbedBank::new(world.chain.clone()), seed))
 }
 
 /// Moves the bank's clock `seconds` (and `slots`) and the store's clock `store_seconds`
@@ -346,81 +133,26 @@ fn drive(
     })
 }
 
-async fn state(world: &World, thread: &Pubkey) -> Thread {
-    world
-        .thread(thread)
-        .await
-        .expect("bank answers")
-        .expect("thread exists")
+/// [`drive`] as the tests of one thread do: every 100 ms one slot and `seconds` on the
+/// bank's clock, ten seconds on the store's.
+fn drive_steadily(world: &Arc<World>, clock: &TestClock, seconds: i64) -> JoinHandle<()> {
+    drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(100),
+        1,
+        seconds,
+        10,
+    )
 }
 
-async fn exec_count(world: &World, thread: &Pubkey) -> u64 {
-    state(world, thread).await.exec_count
-}
-
-/// Polls `$cond` (an expression that may `.await`) every 50 ms, failing after `$secs`.
-macro_rules! wait_until {
-    ($what:expr, $secs:expr, $cond:expr) => {{
-        let deadline = Instant::now() + Duration::from_secs($secs);
-        loop {
-            if $cond {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {} s waiting until {}",
-                $secs,
-                $what
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }};
-}
-
-/// Every execution row in the store file: (thread, exec_count_at_build, state).
-fn rows(path: &Path) -> Vec<(Pubkey, u64, ExecState)> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT thread, exec_count_at_build, state FROM executions ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })
-    .unwrap()
-    .map(|row| {
-        let (thread, exec_count, state) = row.unwrap();
-        (
-            thread.parse().unwrap(),
-            u64::try_from(exec_count).unwrap(),
-            state.parse().unwrap(),
-        )
-    })
-    .collect()
-}
-
-/// The one row of `thread`'s first due time.
-fn first_row(store: &Store, thread: &Pubkey) -> Execution {
-    store
-        .find(thread, 0)
-        .unwrap()
-        .expect("an execution was persisted")
-}
-
-fn sends(chain: &FaultyChain<Shared>) -> Vec<Fault> {
+fn sends(chain: &FaultyChain<ProbedBank>) -> Vec<Fault> {
     chain
         .injected()
         .into_iter()
         .filter(|i| i.op == Op::Send)
         .map(|i| i.fault)
         .collect()
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -463,10 +195,10 @@ async fn faults_at_the_chain_lose_no_due_time_and_run_none_twice() {
     let rpc = |what: &str| Some(Fault::Rpc(format!("injected {what} error")));
     let timeout = Some(Fault::Timeout(Duration::from_millis(150)));
     let primary = Arc::new(
-        FaultyChain::new(Shared::new(world.chain.clone()), 7)
+        FaultyChain::new(ProbedBank::new(world.chain.clone()), 7)
             .status_delay(Duration::from_millis(20), Duration::from_millis(1_200)),
     );
-    let secondary = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 8));
+    let secondary = faulty(&world, 8);
     for _ in 0..3 {
         primary.script(
             Op::Send,
@@ -653,14 +385,7 @@ async fn faults_at_the_chain_lose_no_due_time_and_run_none_twice() {
     }
 
     // Nothing doubled: one row per executed due time, each finished, none confirmed twice.
-    let rows = rows(&path);
-    let mut by_due_time: BTreeMap<(Pubkey, u64), Vec<ExecState>> = BTreeMap::new();
-    for (thread, exec_count, row_state) in &rows {
-        by_due_time
-            .entry((*thread, *exec_count))
-            .or_default()
-            .push(*row_state);
-    }
+    let by_due_time = rows_by_due_time(&path);
     for (due_time, states) in &by_due_time {
         assert_eq!(states.len(), 1, "{due_time:?} has rows {states:?}");
         assert!(
@@ -670,11 +395,7 @@ async fn faults_at_the_chain_lose_no_due_time_and_run_none_twice() {
         );
     }
     for (thread, count) in &on_chain {
-        let executed: BTreeSet<u64> = by_due_time
-            .keys()
-            .filter(|(t, _)| t == thread)
-            .map(|(_, c)| *c)
-            .collect();
+        let executed = due_times_of(&by_due_time, thread);
         assert_eq!(
             executed,
             (0..*count).collect(),
@@ -740,20 +461,12 @@ async fn faults_at_the_chain_lose_no_due_time_and_run_none_twice() {
 /// executor's back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_whose_first_send_is_slow_is_not_replayed_meanwhile() {
-    let mut world = World::start().await.unwrap();
-    world
-        .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
-        .await
-        .unwrap();
-    let world = Arc::new(world);
+    let world = world_with(&[plan("now", Trigger::Now, false)], DEPOSIT).await;
     let thread = world.threads[0].key;
     let clock = TestClock::new();
-    let store = Store::open_in_memory().unwrap().with_clock({
-        let clock = clock.clone();
-        move || clock.now()
-    });
+    let store = clock.memory_store();
 
-    let chain = Arc::new(Shared::new(world.chain.clone()));
+    let chain = Arc::new(ProbedBank::new(world.chain.clone()));
     // Not much longer: the bank's recent blockhashes expire after about a second.
     chain.slow_sends(Duration::from_millis(700));
     let run = Running::start(
@@ -775,10 +488,7 @@ async fn an_execution_whose_first_send_is_slow_is_not_replayed_meanwhile() {
     wait_until!(
         "the execution is confirmed",
         30,
-        store
-            .find(&thread, 0)
-            .unwrap()
-            .is_some_and(|row| row.state == ExecState::Confirmed)
+        confirmed(&store, &thread, 0)
     );
     driver.abort();
     let events = run.events.clone();
@@ -818,21 +528,13 @@ async fn an_execution_whose_first_send_is_slow_is_not_replayed_meanwhile() {
 /// nonce's new value: sent once and confirmed, not rejected for a stale nonce first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_lost_answer_the_next_durable_execution_uses_the_advanced_nonce() {
-    let mut world = World::start().await.unwrap();
-    world
-        .create(&[plan("durable-every-3s", every(3), true)], DEPOSIT)
-        .await
-        .unwrap();
-    let world = Arc::new(world);
+    let world = world_with(&[plan("durable-every-3s", every(3), true)], DEPOSIT).await;
     let thread = world.threads[0].key;
     let clock = TestClock::new();
-    let store = Store::open_in_memory().unwrap().with_clock({
-        let clock = clock.clone();
-        move || clock.now()
-    });
+    let store = clock.memory_store();
 
     // The lease claim goes through; the first execution lands, its answer is lost.
-    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 4));
+    let chain = faulty(&world, 4);
     chain.script(Op::Send, [None, Some(Fault::LoseAnswer)]);
     let run = Running::start(
         chain.clone(),
@@ -852,10 +554,7 @@ async fn after_a_lost_answer_the_next_durable_execution_uses_the_advanced_nonce(
     wait_until!(
         "the second due time is confirmed",
         30,
-        store
-            .find(&thread, 1)
-            .unwrap()
-            .is_some_and(|row| row.state == ExecState::Confirmed)
+        confirmed(&store, &thread, 1)
     );
     driver.abort();
     let summary = run.stop().await;
@@ -881,20 +580,17 @@ async fn after_a_lost_answer_the_next_durable_execution_uses_the_advanced_nonce(
 /// (its nonce has not moved) and the thread runs once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_restart() {
-    let dir = tempdir();
-    let path = dir.path().join("keeper.sqlite");
-    let mut world = World::start().await.unwrap();
-    world
-        .create(&[plan("durable-now", Trigger::Now, true)], DEPOSIT)
-        .await
-        .unwrap();
-    let world = Arc::new(world);
-    let thread = world.threads[0].key;
-    let clock = TestClock::new();
-    let store = clock.store(&path);
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
 
     // First run: the lease claim goes through; the execution's send is dropped.
-    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 1));
+    let chain = faulty(&world, 1);
     chain.script(Op::Send, [None, Some(Fault::Drop)]);
     let run = Running::start(
         chain.clone(),
@@ -926,7 +622,7 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
     assert_eq!(exec_count(&world, &thread).await, 0);
 
     // Restart on the same file with a healthy chain.
-    let healthy = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 2));
+    let healthy = faulty(&world, 2);
     let run = Running::start(
         healthy.clone(),
         &world,
@@ -940,14 +636,7 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
         first_row(&store, &thread).state == ExecState::Confirmed
     );
     // The clock moves on; nothing more runs.
-    let driver = drive(
-        world.clone(),
-        clock.clone(),
-        Duration::from_millis(100),
-        1,
-        2,
-        10,
-    );
+    let driver = drive_steadily(&world, &clock, 2);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     driver.abort();
     let events = run.events.clone();
@@ -988,19 +677,16 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
 /// the due time ran: the execution is superseded, nothing is sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() {
-    let dir = tempdir();
-    let path = dir.path().join("keeper.sqlite");
-    let mut world = World::start().await.unwrap();
-    world
-        .create(&[plan("durable-now", Trigger::Now, true)], DEPOSIT)
-        .await
-        .unwrap();
-    let world = Arc::new(world);
-    let thread = world.threads[0].key;
-    let clock = TestClock::new();
-    let store = clock.store(&path);
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
 
-    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 1));
+    let chain = faulty(&world, 1);
     chain.script(Op::Send, [None, Some(Fault::LoseAnswer)]);
     let run = Running::start(
         chain.clone(),
@@ -1029,7 +715,7 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
     );
     assert_eq!(exec_count(&world, &thread).await, 1, "it landed");
 
-    let healthy = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 2));
+    let healthy = faulty(&world, 2);
     let run = Running::start(
         healthy.clone(),
         &world,
@@ -1042,14 +728,7 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
         30,
         first_row(&store, &thread).state == ExecState::Superseded
     );
-    let driver = drive(
-        world.clone(),
-        clock.clone(),
-        Duration::from_millis(100),
-        1,
-        2,
-        10,
-    );
+    let driver = drive_steadily(&world, &clock, 2);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     driver.abort();
     let events = run.events.clone();
@@ -1098,19 +777,16 @@ fn dlq_config() -> DaemonConfig {
 /// Once the fault is over, the operator's retry runs it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_them_once() {
-    let dir = tempdir();
-    let path = dir.path().join("keeper.sqlite");
-    let mut world = World::start().await.unwrap();
-    world
-        .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
-        .await
-        .unwrap();
-    let world = Arc::new(world);
-    let thread = world.threads[0].key;
-    let clock = TestClock::new();
-    let store = clock.store(&path);
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, false)).await;
 
-    let chain = Arc::new(FaultyChain::new(Shared::new(world.chain.clone()), 3));
+    let chain = faulty(&world, 3);
     let refused = Fault::Rpc("node is behind by 300 slots".into());
     chain.script(Op::Send, vec![Some(refused.clone()); 3]);
     let metrics = Metrics::new();
@@ -1121,14 +797,7 @@ async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_t
         metrics.clone(),
         dlq_config(),
     );
-    let driver = drive(
-        world.clone(),
-        clock.clone(),
-        Duration::from_millis(100),
-        1,
-        1,
-        10,
-    );
+    let driver = drive_steadily(&world, &clock, 1);
     wait_until!("dead-lettered", 30, store.dlq_len().unwrap() == 1);
 
     let reason = "chain request failed: node is behind by 300 slots";
@@ -1194,21 +863,18 @@ async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_runs_it_after_a_top_up(
 ) {
-    let dir = tempdir();
-    let path = dir.path().join("keeper.sqlite");
-    let mut world = World::start().await.unwrap();
-    world
-        .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
-        .await
-        .unwrap();
-    let world = Arc::new(world);
-    let thread = world.threads[0].key;
+    let Stage {
+        dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, false)).await;
     let owner = world.owner.pubkey();
-    let clock = TestClock::new();
-    let store = clock.store(&path);
 
     let fee = LAMPORTS_PER_SOL;
-    let shared = Arc::new(Shared::new(world.chain.clone()));
+    let shared = Arc::new(ProbedBank::new(world.chain.clone()));
     shared.before_next_send(
         vec![update_fee(&owner, &thread, fee)],
         world.owner.insecure_clone(),
@@ -1220,14 +886,7 @@ async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_run
         Metrics::new(),
         dlq_config(),
     );
-    let driver = drive(
-        world.clone(),
-        clock.clone(),
-        Duration::from_millis(100),
-        1,
-        1,
-        10,
-    );
+    let driver = drive_steadily(&world, &clock, 1);
     wait_until!("dead-lettered", 30, store.dlq_len().unwrap() == 1);
 
     let code = 6000 + ThreadError::InsufficientBalance as u32;
@@ -1314,6 +973,100 @@ async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_run
     );
 }
 
+/// A thread whose fee is above its balance before the keeper ever builds it: every
+/// simulation is refused, so nothing is ever signed or persisted. After the first attempt
+/// and two more the due time is dead-lettered all the same (log, metric, event), and is no
+/// longer built every few seconds; it did not count against the keeper's health. Topped
+/// up and retried by the operator, it runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_the_chain_always_refuses_to_build_is_dead_lettered_and_runs_after_a_retry() {
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    let owner = world.owner.pubkey();
+    let fee = LAMPORTS_PER_SOL;
+    sandbox::send(
+        &world.chain,
+        &[update_fee(&owner, &thread, fee)],
+        &world.owner,
+        &[],
+    )
+    .await
+    .unwrap();
+
+    let chain = faulty(&world, 5);
+    let metrics = Metrics::new();
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        clock.store(&path),
+        metrics.clone(),
+        dlq_config(),
+    );
+    let driver = drive_steadily(&world, &clock, 1);
+    wait_until!("dead-lettered", 60, store.dlq_len().unwrap() == 1);
+
+    let code = 6000 + ThreadError::InsufficientBalance as u32;
+    let entry = store.dlq_list(10).unwrap().remove(0);
+    assert_eq!(
+        (entry.thread, entry.exec_count_at_build, entry.attempts),
+        (thread, 0, 3)
+    );
+    assert!(
+        entry.reason.starts_with("build: simulation failed: ")
+            && entry
+                .reason
+                .ends_with(&format!("custom program error: {code:#x}")),
+        "{}",
+        entry.reason
+    );
+    assert_eq!(metrics.dead_lettered_total.get(), 1);
+    assert_eq!(metrics.dlq_size.get(), 1);
+    let simulations = chain.forwarded(Op::Simulate);
+    // Parked: chain time goes on, and the due time is not built again.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(chain.forwarded(Op::Simulate), simulations, "no more builds");
+    assert_eq!(chain.forwarded(Op::Send), 0, "nothing was ever sent");
+    assert!(
+        metrics.render().contains("keeper_operating_mode 0"),
+        "refusals are the thread's problem, not the keeper's health"
+    );
+
+    let top_up = system_instruction::transfer(&owner, &thread, 2 * LAMPORTS_PER_SOL);
+    sandbox::send(&world.chain, &[top_up], &world.owner, &[])
+        .await
+        .unwrap();
+    store.dlq_retry(entry.id).unwrap();
+    wait_until!(
+        "the retried execution is confirmed",
+        30,
+        first_row(&store, &thread).state == ExecState::Confirmed
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    driver.abort();
+    let events = run.events.clone();
+    let summary = run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(events.confirmed(), [(thread, 0)]);
+    assert_eq!(
+        events.count(|e| matches!(e, ExecEvent::DeadLettered { thread: t, .. } if *t == thread)),
+        1
+    );
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            confirmed: 1,
+            ..StoreCounts::default()
+        }
+    );
+}
+
 /// `update_thread` setting only the fee.
 fn update_fee(owner: &Pubkey, thread: &Pubkey, fee: u64) -> Instruction {
     Instruction {
@@ -1372,18 +1125,15 @@ fn captured_log() -> &'static Mutex<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() {
     let log = captured_log();
-    let mut world = World::start().await.unwrap();
-    world
-        .create(
-            &[
-                plan("now", Trigger::Now, false),
-                plan("every-3s", every(3), false),
-                plan("durable-every-4s", every(4), true),
-            ],
-            DEPOSIT,
-        )
-        .await
-        .unwrap();
+    let world = world_with(
+        &[
+            plan("now", Trigger::Now, false),
+            plan("every-3s", every(3), false),
+            plan("durable-every-4s", every(4), true),
+        ],
+        DEPOSIT,
+    )
+    .await;
     let junk = Pubkey::new_unique();
     let mut data = Thread::DISCRIMINATOR.to_vec();
     data.extend_from_slice(b"\x00\x01 not a thread at all");
@@ -1398,12 +1148,11 @@ async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() 
         }),
     );
     world.chain.watch(junk);
-    let world = Arc::new(world);
 
     let clock = TestClock::new();
     let store = Store::open_in_memory().unwrap();
     let run = Running::start(
-        Arc::new(Shared::new(world.chain.clone())),
+        Arc::new(ProbedBank::new(world.chain.clone())),
         &world,
         store.clone(),
         Metrics::new(),

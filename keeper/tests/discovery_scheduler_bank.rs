@@ -6,11 +6,14 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use anchor_lang::{AccountDeserialize, Discriminator, InstructionData, ToAccountMetas};
+use common::ProbedBank;
 use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::faulty::{FaultyChain, Op};
 use keeper::chain::Chain;
@@ -40,7 +43,7 @@ const WATCHED_DATA: [u8; 32] = [7; 32];
 /// A bank with a funded owner, an account to watch and, optionally, a garbage account
 /// that looks like a thread (owned by the program, thread discriminator, junk after).
 struct Bank {
-    chain: BankChain,
+    chain: Arc<BankChain>,
     owner: Keypair,
     watched: Pubkey,
 }
@@ -68,7 +71,7 @@ impl Bank {
             },
         );
         let bank = Self {
-            chain: BankChain::start(pt).await,
+            chain: Arc::new(BankChain::start(pt).await),
             owner,
             watched,
         };
@@ -211,65 +214,6 @@ impl Bank {
     }
 }
 
-/// A shared [`Bank`]'s chain as a `Chain`, so a test keeps sending through it and warping it.
-struct ChainRef(Arc<Bank>);
-
-#[async_trait::async_trait]
-impl Chain for ChainRef {
-    fn endpoint(&self) -> &str {
-        self.0.chain.endpoint()
-    }
-    async fn get_account(
-        &self,
-        key: &Pubkey,
-    ) -> Result<Option<Account>, keeper::chain::ChainError> {
-        self.0.chain.get_account(key).await
-    }
-    async fn get_multiple_accounts(
-        &self,
-        keys: &[Pubkey],
-    ) -> Result<Vec<Option<Account>>, keeper::chain::ChainError> {
-        self.0.chain.get_multiple_accounts(keys).await
-    }
-    async fn get_program_accounts(
-        &self,
-        program: &Pubkey,
-        prefix: &[u8],
-    ) -> Result<(u64, Vec<keeper::chain::KeyedAccount>), keeper::chain::ChainError> {
-        self.0.chain.get_program_accounts(program, prefix).await
-    }
-    async fn latest_blockhash(&self) -> Result<solana_sdk::hash::Hash, keeper::chain::ChainError> {
-        self.0.chain.latest_blockhash().await
-    }
-    async fn clock(&self) -> Result<Clock, keeper::chain::ChainError> {
-        self.0.chain.clock().await
-    }
-    async fn simulate(
-        &self,
-        tx: &solana_sdk::transaction::VersionedTransaction,
-    ) -> Result<keeper::chain::Simulation, keeper::chain::ChainError> {
-        self.0.chain.simulate(tx).await
-    }
-    async fn send(
-        &self,
-        tx: &solana_sdk::transaction::VersionedTransaction,
-    ) -> Result<solana_sdk::signature::Signature, keeper::chain::ChainError> {
-        self.0.chain.send(tx).await
-    }
-    async fn signature_statuses(
-        &self,
-        signatures: &[solana_sdk::signature::Signature],
-    ) -> Result<Vec<Option<keeper::chain::TxStatus>>, keeper::chain::ChainError> {
-        self.0.chain.signature_statuses(signatures).await
-    }
-    async fn recent_prioritization_fees(
-        &self,
-        accounts: &[Pubkey],
-    ) -> Result<Vec<u64>, keeper::chain::ChainError> {
-        self.0.chain.recent_prioritization_fees(accounts).await
-    }
-}
-
 fn drain(rx: &mut mpsc::Receiver<ThreadChanged>) -> BTreeSet<Pubkey> {
     let mut keys = BTreeSet::new();
     while let Ok(ThreadChanged(key)) = rx.try_recv() {
@@ -296,7 +240,7 @@ mod discovery {
                 },
             )
             .await;
-        let chain: Arc<dyn Chain> = Arc::new(bank.chain);
+        let chain: Arc<dyn Chain> = bank.chain;
         let index = shared_index();
         let (tx, mut rx) = mpsc::channel(16);
         let mut discovery =
@@ -336,7 +280,7 @@ mod discovery {
         let (tx, mut rx) = mpsc::channel(16);
         let chain = Arc::new(bank);
         let discovery = Discovery::new(
-            Arc::new(ChainRef(chain.clone())),
+            Arc::new(ProbedBank::new(chain.chain.clone())),
             index.clone(),
             tx,
             Duration::from_millis(200),
@@ -358,6 +302,50 @@ mod discovery {
             assert!(!index.contains(&gone));
             assert!(index.contains(&kept));
         }
+
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("discovery stops on shutdown")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn discovery_follows_pushed_changes_between_reconciles() {
+        let bank = Arc::new(Bank::start().await);
+        let before = bank.create("before", Trigger::Now).await;
+        let index = shared_index();
+        let (tx, mut rx) = mpsc::channel(16);
+        let chain = Arc::new(FaultyChain::new(ProbedBank::new(bank.chain.clone()), 1));
+        // A reconcile interval no test waits for: whatever arrives after the first scan
+        // came through the subscription.
+        let discovery =
+            Discovery::new(chain.clone(), index.clone(), tx, Duration::from_secs(3_600));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(discovery.run(async move {
+            let _ = stopped.await;
+        }));
+        assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([before]));
+
+        let created = bank.create("after", Trigger::Slot { slot: 5_000 }).await;
+        assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([created]));
+        assert_eq!(
+            read_index(&index).get(&created).unwrap().state.next_due,
+            Due::AtSlot { slot: 5_000 }
+        );
+
+        bank.pause(created).await;
+        assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([created]));
+        assert!(read_index(&index).get(&created).unwrap().state.paused);
+
+        bank.delete(before).await;
+        assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([before]));
+        assert!(!read_index(&index).contains(&before));
+        assert_eq!(
+            chain.forwarded(Op::GetProgramAccounts),
+            1,
+            "one scan at start; the rest was pushed"
+        );
 
         stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), task)
@@ -391,12 +379,7 @@ mod discovery {
 
         let index = shared_index();
         let (tx, mut rx) = mpsc::channel(16);
-        let mut discovery = Discovery::new(
-            Arc::new(bank.chain),
-            index.clone(),
-            tx,
-            Duration::from_secs(1),
-        );
+        let mut discovery = Discovery::new(bank.chain, index.clone(), tx, Duration::from_secs(1));
         let report = discovery.scan().await.unwrap();
         assert_eq!(report.seen, 3, "the scan returns the junk account too");
         assert_eq!(report.inserted, 2);
@@ -428,8 +411,9 @@ mod discovery {
 mod scheduler {
     use super::*;
 
-    /// What the program itself would say: not paused, and `check_due` passes with the
-    /// bank's clock and the watched account's current data.
+    /// What the program itself would say of each indexed thread, from the whole thread
+    /// as the bank holds it (the index keeps only the keeper's view): not paused, and
+    /// `check_due` passes with the bank's clock and the watched account's current data.
     async fn due_on_chain(bank: &Bank, index: &SharedIndex) -> BTreeSet<Pubkey> {
         let now = ChainTime::from(&bank.clock().await);
         let watched = bank
@@ -439,16 +423,18 @@ mod scheduler {
             .unwrap()
             .map(|a| a.data)
             .unwrap_or_default();
-        read_index(index)
-            .iter()
-            .filter(|(_, entry)| {
-                let state = &entry.state;
-                let data =
-                    matches!(state.trigger, Trigger::Account { .. }).then_some(watched.as_slice());
-                !state.paused && check_due(&state.next_due, &state.trigger, now, data).is_ok()
-            })
-            .map(|(key, _)| *key)
-            .collect()
+        let keys: Vec<Pubkey> = read_index(index).keys().copied().collect();
+        let mut due = BTreeSet::new();
+        for key in keys {
+            let account = bank.chain.get_account(&key).await.unwrap().unwrap();
+            let state = Thread::try_deserialize(&mut account.data.as_slice()).unwrap();
+            let data =
+                matches!(state.trigger, Trigger::Account { .. }).then_some(watched.as_slice());
+            if !state.paused && check_due(&state.next_due, &state.trigger, now, data).is_ok() {
+                due.insert(key);
+            }
+        }
+        due
     }
 
     /// 20 threads of every trigger kind, two of them paused; the bank's time, slot,
@@ -521,7 +507,7 @@ mod scheduler {
         assert_eq!(bank.clock().await.slot, s0, "all created in one slot");
 
         let bank = Arc::new(bank);
-        let faulty = Arc::new(FaultyChain::new(ChainRef(bank.clone()), 7));
+        let faulty = Arc::new(FaultyChain::new(ProbedBank::new(bank.chain.clone()), 7));
         let index = shared_index();
         let (tx, _rx) = mpsc::channel(64);
         let mut discovery =

@@ -388,7 +388,7 @@ async fn the_server_answers_health_ready_and_metrics() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({ "status": "alive", "mode": "full", "checks": {} })
+        json!({ "status": "alive", "mode": "full", "leadership": "leader", "checks": {} })
     );
 
     let (status, body) = get_json(&format!("{base}/ready")).await;

@@ -167,6 +167,29 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// Whether the same build would fail again until the thread, its nonce or its owner
+    /// changes something: the program refused it in simulation, or the thread's nonce
+    /// account is not one this keeper can use. Not: an unreachable chain, a busy nonce,
+    /// an expired blockhash, or a transaction-level refusal such as the keeper's payer
+    /// lacking funds for the fee (the keeper's fault, not the thread's).
+    pub fn is_thread_fault(&self) -> bool {
+        match self {
+            BuildError::SimulationFailed { err, .. } => {
+                matches!(err, TransactionError::InstructionError(..))
+            }
+            BuildError::InvalidNonceAccount(_)
+            | BuildError::NonceAuthorityMismatch { .. }
+            | BuildError::NotDurable(_)
+            | BuildError::NonceRequired(_)
+            | BuildError::Order(_) => true,
+            BuildError::NonceUnavailable(_)
+            | BuildError::LeaseExpired(_)
+            | BuildError::Chain(_)
+            | BuildError::Message(_)
+            | BuildError::Signing(_) => false,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             BuildError::NonceUnavailable(_) => "nonce_unavailable",

@@ -14,6 +14,12 @@
 //! any other way (at genesis, or by a transaction processed straight through the context)
 //! is invisible to that scan until it is watched. Keys loaded from address lookup tables
 //! are not tracked.
+//!
+//! [`Chain::subscribe_program`] works like a node's `programSubscribe` for what goes
+//! through [`Chain::send`]: after each executed transaction, every writable static key
+//! that matches a subscription is pushed with its new state, and one that matched before
+//! and no longer does (closed, reassigned) is pushed once more as it now is, so the
+//! subscriber learns it is gone.
 
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
@@ -34,7 +40,7 @@ use solana_sdk::signature::{Keypair, Signature};
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 use tokio::sync::Mutex;
 
-use super::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
+use super::{Chain, ChainError, KeyedAccount, ProgramNotice, ProgramNotices, Simulation, TxStatus};
 
 /// `thread::entry` with the signature `processor!` expects. Anchor ties the program id,
 /// the accounts slice, its elements and the data to one lifetime; the runtime hands them
@@ -77,6 +83,46 @@ pub struct BankChain {
     /// Taken shared by everything that runs transactions in the bank (`send`,
     /// `simulate`) and exclusively by [`BankChain::pause_transactions`].
     gate: tokio::sync::RwLock<()>,
+    /// Program subscriptions, fed after each executed transaction.
+    subscribers: StdMutex<Vec<Subscriber>>,
+}
+
+/// One [`Chain::subscribe_program`] caller.
+struct Subscriber {
+    program: Pubkey,
+    prefix: Vec<u8>,
+    notices: tokio::sync::mpsc::UnboundedSender<ProgramNotice>,
+    /// Accounts last pushed as matching: the ones whose end must be pushed too.
+    matching: BTreeSet<Pubkey>,
+}
+
+impl Subscriber {
+    fn matches(&self, account: &Account) -> bool {
+        account.lamports > 0
+            && account.owner == self.program
+            && account.data.starts_with(&self.prefix)
+    }
+
+    /// Pushes `account`'s new state if it matches or used to; `false` once the
+    /// receiver is gone.
+    fn offer(&mut self, slot: u64, pubkey: Pubkey, account: &Option<Account>) -> bool {
+        let now = account.as_ref().is_some_and(|a| self.matches(a));
+        let before = if now {
+            !self.matching.insert(pubkey)
+        } else {
+            self.matching.remove(&pubkey)
+        };
+        if !now && !before {
+            return true;
+        }
+        let keyed = KeyedAccount {
+            pubkey,
+            account: account.clone().unwrap_or_default(),
+        };
+        self.notices
+            .send(ProgramNotice::Account { slot, keyed })
+            .is_ok()
+    }
 }
 
 impl BankChain {
@@ -95,6 +141,7 @@ impl BankChain {
             landed: StdMutex::new(HashMap::new()),
             sequencer: tokio::sync::Mutex::new(()),
             gate: tokio::sync::RwLock::new(()),
+            subscribers: StdMutex::new(Vec::new()),
         }
     }
 
@@ -108,6 +155,7 @@ impl BankChain {
             landed: StdMutex::new(HashMap::new()),
             sequencer: tokio::sync::Mutex::new(()),
             gate: tokio::sync::RwLock::new(()),
+            subscribers: StdMutex::new(Vec::new()),
         }
     }
 
@@ -141,6 +189,29 @@ impl BankChain {
     /// The addresses [`Chain::get_program_accounts`] scans, in order.
     pub fn watched(&self) -> Vec<Pubkey> {
         lock(&self.known).iter().copied().collect()
+    }
+
+    /// Pushes the writable accounts of an executed `tx` to the subscriptions they
+    /// concern (see the module docs). Accounts that cannot be read are skipped: the
+    /// stream is a hint, and the next full view has them.
+    async fn push_changes(&self, slot: u64, tx: &VersionedTransaction) {
+        if lock(&self.subscribers).is_empty() {
+            return;
+        }
+        let keys = tx.message.static_account_keys();
+        let mut changed = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if tx.message.is_maybe_writable(i, None) {
+                if let Ok(account) = self.banks.get_account(*key).await {
+                    changed.push((*key, account));
+                }
+            }
+        }
+        lock(&self.subscribers).retain_mut(|subscriber| {
+            changed
+                .iter()
+                .all(|(key, account)| subscriber.offer(slot, *key, account))
+        });
     }
 }
 
@@ -271,6 +342,8 @@ impl Chain for BankChain {
         }
         let slot = self.banks.get_root_slot().await.map_err(chain_error)?;
         lock(&self.known).extend(tx.message.static_account_keys().iter().copied());
+        // Still in this send's turn: the states pushed are the ones it left.
+        self.push_changes(slot, tx).await;
         lock(&self.landed).insert(
             signature,
             TxStatus {
@@ -321,5 +394,34 @@ impl Chain for BankChain {
         _accounts: &[Pubkey],
     ) -> Result<Vec<u64>, ChainError> {
         Ok(Vec::new())
+    }
+
+    /// Pushes what [`Chain::send`] changes from now on (see the module docs). The stream
+    /// never drops, so `Connected` comes once.
+    async fn subscribe_program(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<ProgramNotices, ChainError> {
+        let (notices, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let _ = notices.send(ProgramNotice::Connected);
+        // Taken in a send's turn, so no transaction is half-pushed to the newcomer.
+        let _turn = self.sequencer.lock().await;
+        let mut subscriber = Subscriber {
+            program: *program,
+            prefix: prefix.to_vec(),
+            notices,
+            matching: BTreeSet::new(),
+        };
+        // What matches already: its closing must be pushed too.
+        for key in self.watched() {
+            if let Some(account) = self.get_account(&key).await? {
+                if subscriber.matches(&account) {
+                    subscriber.matching.insert(key);
+                }
+            }
+        }
+        lock(&self.subscribers).push(subscriber);
+        Ok(receiver)
     }
 }

@@ -33,7 +33,7 @@ use solana_sdk::signature::Signature;
 use solana_sdk::transaction::VersionedTransaction;
 use tokio::time::Instant;
 
-use super::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
+use super::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
 
 /// One method of [`Chain`], to aim faults at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -163,6 +163,12 @@ impl<C: Chain> FaultyChain<C> {
     pub fn rates(self, op: Op, rates: FaultRates) -> Self {
         self.lock().rates.insert(op, rates);
         self
+    }
+
+    /// Replaces `op`'s random faults while the chain is in use: an outage starts, or
+    /// ends with `FaultRates::default()`.
+    pub fn set_rates(&self, op: Op, rates: FaultRates) {
+        self.lock().rates.insert(op, rates);
     }
 
     /// The same random faults for every operation.
@@ -405,6 +411,16 @@ impl<C: Chain> Chain for FaultyChain<C> {
             self.inner.recent_prioritization_fees(accounts),
         )
         .await
+    }
+
+    /// Passed through untouched: the push stream is a hint next to the full views, and
+    /// the faults here are about requests.
+    async fn subscribe_program(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<ProgramNotices, ChainError> {
+        self.inner.subscribe_program(program, prefix).await
     }
 }
 

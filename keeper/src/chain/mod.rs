@@ -10,10 +10,12 @@ use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
+use tokio::sync::mpsc;
 
 #[cfg(feature = "bank")]
 pub mod bank;
 pub mod faulty;
+pub mod pubsub;
 pub mod rpc;
 
 /// What went wrong talking to the chain. Kinds map onto metric labels (`kind()`).
@@ -74,6 +76,22 @@ pub struct KeyedAccount {
     pub account: Account,
 }
 
+/// What a program subscription ([`Chain::subscribe_program`]) pushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramNotice {
+    /// The subscription is (again) in place. Every `Connected` after the first means the
+    /// stream was re-established and changes in between may have been missed: take a
+    /// full view to catch up.
+    Connected,
+    /// An account changed at `slot`. An account that no longer matches the subscription
+    /// (closed, reassigned, zero lamports) means it is gone; the bank reports those, an
+    /// RPC node usually does not (a full view catches them).
+    Account { slot: u64, keyed: KeyedAccount },
+}
+
+/// The receiving end of a program subscription; dropping it ends the subscription.
+pub type ProgramNotices = mpsc::UnboundedReceiver<ProgramNotice>;
+
 /// Everything the keeper asks of the chain.
 #[async_trait]
 pub trait Chain: Send + Sync {
@@ -118,4 +136,23 @@ pub trait Chain: Send + Sync {
     /// `accounts`, one sample per recent slot. Empty when the chain has no fee market.
     async fn recent_prioritization_fees(&self, accounts: &[Pubkey])
         -> Result<Vec<u64>, ChainError>;
+
+    /// Pushes changes to the accounts owned by `program` whose data start with `prefix`
+    /// (`programSubscribe`) until the receiver is dropped. `Ok` once the first
+    /// subscription is in place (its first notice is [`ProgramNotice::Connected`]); the
+    /// implementation re-establishes a dropped stream by itself and says so with another
+    /// `Connected`. The stream is a hint that makes changes arrive sooner, never the only
+    /// source: notices can be missed, so callers keep reconciling with full views.
+    /// Chains that cannot push say so with an error (the default).
+    async fn subscribe_program(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<ProgramNotices, ChainError> {
+        let _ = (program, prefix);
+        Err(ChainError::Rpc(format!(
+            "{} cannot push account changes",
+            self.endpoint()
+        )))
+    }
 }

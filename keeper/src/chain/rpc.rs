@@ -32,7 +32,8 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 
-use super::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
+use super::pubsub::ProgramSubscription;
+use super::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
 
 /// Most keys `getMultipleAccounts` accepts in one request.
 pub const MAX_MULTIPLE_ACCOUNTS: usize = 100;
@@ -43,6 +44,8 @@ pub const MAX_SIGNATURE_STATUSES: usize = 256;
 pub struct RpcChain {
     client: RpcClient,
     url: String,
+    /// Where [`Chain::subscribe_program`] connects; none: it cannot push.
+    ws_url: Option<String>,
     commitment: CommitmentConfig,
     timeout: Duration,
 }
@@ -56,9 +59,17 @@ impl RpcChain {
         Self {
             client,
             url,
+            ws_url: None,
             commitment,
             timeout,
         }
+    }
+
+    /// Lets [`Chain::subscribe_program`] push changes through the node's websocket at
+    /// `ws_url` (see [`super::pubsub`]).
+    pub fn with_websocket(mut self, ws_url: impl Into<String>) -> Self {
+        self.ws_url = Some(ws_url.into());
+        self
     }
 
     pub fn commitment(&self) -> CommitmentConfig {
@@ -147,7 +158,7 @@ fn decode_account(key: &Pubkey, account: &UiAccount) -> Result<Account, ChainErr
         .ok_or_else(|| ChainError::Rpc(format!("undecodable account data for {key}")))
 }
 
-fn keyed_account(keyed: RpcKeyedAccount) -> Result<KeyedAccount, ChainError> {
+pub(super) fn keyed_account(keyed: RpcKeyedAccount) -> Result<KeyedAccount, ChainError> {
     let pubkey = keyed
         .pubkey
         .parse::<Pubkey>()
@@ -335,6 +346,30 @@ impl Chain for RpcChain {
             .await?;
         fees.sort_by_key(|fee| fee.slot);
         Ok(fees.into_iter().map(|fee| fee.prioritization_fee).collect())
+    }
+
+    /// `programSubscribe` on the websocket given to [`RpcChain::with_websocket`], with
+    /// the scan's filter and encoding (see [`super::pubsub`]).
+    async fn subscribe_program(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+    ) -> Result<ProgramNotices, ChainError> {
+        let Some(ws_url) = &self.ws_url else {
+            return Err(ChainError::Rpc(format!(
+                "{}: no websocket endpoint configured",
+                self.url
+            )));
+        };
+        ProgramSubscription {
+            ws_url: ws_url.clone(),
+            program: *program,
+            prefix: prefix.to_vec(),
+            commitment: self.commitment,
+            timeout: self.timeout,
+        }
+        .start()
+        .await
     }
 }
 

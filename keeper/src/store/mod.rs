@@ -55,6 +55,7 @@ pub use error::StoreError;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     DeadLetter, DeadLetterDetail, ExecState, Execution, NewExecution, RetryDecision, StoreCounts,
+    UnbuiltExecution,
 };
 
 /// How long a call waits for another connection's write lock before failing with

@@ -8,6 +8,7 @@ use super::{
     to_sql_int,
     types::{execution_from_row, EXECUTION_COLUMNS, PRIORITY_RANK},
     ExecState, Execution, NewExecution, RetryDecision, Store, StoreCounts, StoreError,
+    UnbuiltExecution,
 };
 
 impl Store {
@@ -57,6 +58,51 @@ impl Store {
         })
     }
 
+    /// Puts a due time that never got a transaction straight into the dead-letter
+    /// queue with `reason`, so an operator sees it, and the keeper stops building it
+    /// until the operator retries (which replays it: an execution without a stored
+    /// transaction is built afresh) or purges it. The row has no transaction (empty
+    /// bytes, the default signature) and no nonce.
+    ///
+    /// Returns the dead letter's execution id, or `None` when the due time already has a
+    /// row (nothing is written: that row owns the due time).
+    pub fn dead_letter_unbuilt(
+        &self,
+        unbuilt: &UnbuiltExecution,
+        reason: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let exec_count = to_sql_int("exec_count", unbuilt.exec_count)?;
+        let now = self.now();
+        self.write(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO executions (thread, exec_count_at_build, signature, tx, priority, \
+                     state, retry_count, max_retries, created_at, updated_at, next_attempt_at, \
+                     last_error) \
+                 VALUES (?1, ?2, ?3, x'', ?4, 'dead', 0, ?5, ?6, ?6, ?6, ?7) \
+                 ON CONFLICT (thread, exec_count_at_build) DO NOTHING",
+                params![
+                    unbuilt.thread.to_string(),
+                    exec_count,
+                    Signature::default().to_string(),
+                    unbuilt.priority.as_str(),
+                    unbuilt.max_retries,
+                    now,
+                    reason,
+                ],
+            )?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO dead_letters (execution_id, reason, attempts, dead_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, reason, unbuilt.attempts, now],
+            )?;
+            Ok(Some(id))
+        })
+    }
+
     /// Records a send at `at` (unix seconds): the state becomes Sent and the replay
     /// loop looks at it again after the priority's replay delay if it is not
     /// confirmed by then. Allowed from Pending and Sent (a re-send).
@@ -77,7 +123,10 @@ impl Store {
     }
 
     /// Records that the execution landed. Allowed from Pending (sent just before a
-    /// crash, found confirmed at recovery) and Sent; a second call is a no-op.
+    /// crash, found confirmed at recovery) and Sent; a second call is a no-op. Also
+    /// from Superseded: a replay may judge the due time done by another transaction
+    /// while this one's status is still on its way, and the status is the better proof
+    /// (it names this very transaction).
     pub fn mark_confirmed(&self, id: i64) -> Result<(), StoreError> {
         self.finish(id, ExecState::Confirmed, None)
     }
@@ -96,7 +145,11 @@ impl Store {
             if execution.state == to {
                 return Ok(());
             }
-            require(&execution, UNFINISHED, to)?;
+            let proven_ours =
+                to == ExecState::Confirmed && execution.state == ExecState::Superseded;
+            if !proven_ours {
+                require(&execution, UNFINISHED, to)?;
+            }
             tx.execute(
                 "UPDATE executions SET state = ?2, updated_at = ?3, \
                      last_error = coalesce(?4, last_error) WHERE id = ?1",

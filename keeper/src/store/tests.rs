@@ -171,7 +171,7 @@ fn mark_sent_schedules_the_next_look_after_the_priority_delay() {
 }
 
 #[test]
-fn confirmed_and_superseded_are_final() {
+fn confirmed_is_final_and_superseded_only_yields_to_a_confirmation() {
     let store = store();
     let a = ok(store.persist(new_execution()));
     ok(store.mark_sent(a, T0));
@@ -201,11 +201,23 @@ fn confirmed_and_superseded_are_final() {
         e.last_error.as_deref(),
         Some("thread exec_count is 5, built at 0")
     );
+    assert!(ok(store.unfinished()).is_empty());
+    // A superseded execution is never sent or retried again...
     assert_eq!(
-        store.mark_confirmed(b).unwrap_err().kind(),
+        store.mark_sent(b, T0).unwrap_err().kind(),
         "invalid_transition"
     );
-    assert!(ok(store.unfinished()).is_empty());
+    assert_eq!(
+        store.schedule_retry(b, T0, "x").unwrap_err().kind(),
+        "invalid_transition"
+    );
+    // ...but a late status naming its own transaction proves it is the one that ran.
+    ok(store.mark_confirmed(b));
+    assert_eq!(ok(store.get(b)).unwrap().state, ExecState::Confirmed);
+    assert_eq!(
+        store.mark_superseded(b, "x").unwrap_err().kind(),
+        "invalid_transition"
+    );
 }
 
 #[test]
@@ -304,6 +316,70 @@ fn schedule_retry_counts_up_then_dead_letters_with_the_reason() {
         store.schedule_retry(id, T0, "again").unwrap_err().kind(),
         "invalid_transition"
     );
+}
+
+#[test]
+fn an_unbuilt_due_time_goes_straight_to_the_dlq_and_a_retry_replays_it() {
+    let store = store();
+    let thread = Pubkey::new_unique();
+    let unbuilt = UnbuiltExecution {
+        thread,
+        exec_count: 4,
+        priority: ExecutionPriority::High,
+        max_retries: 2,
+        attempts: 3,
+    };
+    let reason = "build: simulation failed: custom program error: 0x1771";
+    let id = ok(store.dead_letter_unbuilt(&unbuilt, reason)).expect("a new row");
+
+    let e = ok(store.get(id)).unwrap();
+    assert_eq!((e.state, e.exec_count_at_build), (ExecState::Dead, 4));
+    assert!(e.transaction.is_empty() && e.nonce_account.is_none());
+    assert_eq!(e.last_error.as_deref(), Some(reason));
+    let list = ok(store.dlq_list(10));
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (
+            list[0].execution_id,
+            list[0].attempts,
+            list[0].reason.as_str()
+        ),
+        (id, 3, reason)
+    );
+    // The due time is owned now: the scheduler's next offer finds it.
+    assert_eq!(ok(store.find(&thread, 4)).map(|e| e.id), Some(id));
+    assert_eq!(ok(store.dead_letter_unbuilt(&unbuilt, "again")), None);
+    assert_eq!(ok(store.dlq_len()), 1);
+    assert!(ok(store.due_for_replay(i64::MAX, 10)).is_empty());
+
+    // Retried by the operator: back in replay, to be built afresh.
+    let retried = ok(store.dlq_retry(list[0].id));
+    assert_eq!(
+        (retried.state, retried.retry_count),
+        (ExecState::Pending, 0)
+    );
+    assert_eq!(ok(store.due_for_replay(T0, 10))[0].id, id);
+}
+
+#[test]
+fn an_unbuilt_due_time_that_already_has_a_row_is_left_alone() {
+    let store = store();
+    let new = new_execution();
+    let (thread, exec_count) = (new.thread, new.exec_count_at_build);
+    let id = ok(store.persist(new));
+    let unbuilt = UnbuiltExecution {
+        thread,
+        exec_count,
+        priority: ExecutionPriority::Medium,
+        max_retries: 3,
+        attempts: 4,
+    };
+    assert_eq!(
+        ok(store.dead_letter_unbuilt(&unbuilt, "build failed")),
+        None
+    );
+    assert_eq!(ok(store.get(id)).unwrap().state, ExecState::Pending);
+    assert_eq!(ok(store.dlq_len()), 0);
 }
 
 #[test]

@@ -191,6 +191,18 @@ impl Execution {
     }
 }
 
+/// A due time the keeper could never build a transaction for (the chain refuses it in
+/// simulation), given up on after `attempts`: see [`super::Store::dead_letter_unbuilt`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnbuiltExecution {
+    pub thread: Pubkey,
+    pub exec_count: u64,
+    pub priority: ExecutionPriority,
+    /// What a later replay (after `keeper dlq retry`) is allowed.
+    pub max_retries: u32,
+    pub attempts: u32,
+}
+
 /// What [`super::Store::schedule_retry`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryDecision {

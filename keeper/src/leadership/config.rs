@@ -1,0 +1,208 @@
+//! [`LeadershipConfig`]: where the fleet's etcd is, which key the keepers compete for, and
+//! the timing of leases, with a `validate()` that names the bad field.
+//!
+//! Owns the defaults (no endpoints: a single keeper that always leads; a 10 s lease;
+//! stepping down after 2/3 of it) and the derived durations the elector runs on. Must
+//! not: talk to etcd or decide leadership (that is [`super::elector`]).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use solana_sdk::pubkey::Pubkey;
+
+/// Largest lease TTL accepted, seconds (a day): longer only slows failover down.
+pub const MAX_LEASE_TTL_SECS: u64 = 86_400;
+
+/// Largest `step_down_fraction`: at least a tenth of the lease is kept as margin for the
+/// clocks' rates and for the daemon to stop acting.
+pub const MAX_STEP_DOWN_FRACTION: f64 = 0.9;
+
+/// Fleet leadership through etcd leases (`[daemon.leadership]` once wired in).
+///
+/// Missing keys take their [`Default`]. With no `endpoints` the keeper is alone and
+/// always leads; with endpoints it campaigns for `key` and executes only while it holds
+/// it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeadershipConfig {
+    /// etcd client URLs (`http://host:port`) of one cluster, tried in order: a request
+    /// that cannot reach one goes to the next. Empty: no fleet, always leader.
+    pub endpoints: Vec<String>,
+    /// The key keepers compete for; `None`: `/thread-keeper/<thread program id>/leader`.
+    pub key: Option<String>,
+    /// This keeper's value under the key, as others see it; `None`:
+    /// `<signing pubkey>@<hostname>/<pid>`.
+    pub id: Option<String>,
+    /// TTL of the etcd lease that holds the key: how long a dead leader keeps it.
+    pub lease_ttl_secs: u64,
+    /// A leader steps down when its last confirmed keepalive was *sent* more than this
+    /// share of the TTL ago (0 < f <= 0.9); it renews three times per such window.
+    pub step_down_fraction: f64,
+    /// How often a keeper that does not lead checks the key, milliseconds: how soon it
+    /// notices that the key is free.
+    pub poll_interval_ms: u64,
+    /// Bound of each etcd request, milliseconds (connecting included); must be shorter
+    /// than the step-down window.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for LeadershipConfig {
+    fn default() -> Self {
+        Self {
+            endpoints: Vec::new(),
+            key: None,
+            id: None,
+            lease_ttl_secs: 10,
+            step_down_fraction: 2.0 / 3.0,
+            poll_interval_ms: 1_000,
+            request_timeout_ms: 2_000,
+        }
+    }
+}
+
+/// A [`LeadershipConfig`] field that cannot work; each names the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LeadershipConfigError {
+    #[error("leadership.endpoints[{index}] {url:?}: {reason}")]
+    Endpoint {
+        index: usize,
+        url: String,
+        reason: String,
+    },
+    #[error("leadership.key must not be empty")]
+    Key,
+    #[error("leadership.id must not be empty")]
+    Id,
+    #[error("leadership.lease_ttl_secs must be 1 to {MAX_LEASE_TTL_SECS}, got {0}")]
+    LeaseTtl(u64),
+    #[error(
+        "leadership.step_down_fraction must be above 0 and at most {MAX_STEP_DOWN_FRACTION}, \
+         got {0}"
+    )]
+    StepDownFraction(f64),
+    #[error("leadership.poll_interval_ms must be 10 to 60000, got {0}")]
+    PollInterval(u64),
+    #[error(
+        "leadership.request_timeout_ms must be at least 1 and shorter than the step-down \
+         window ({window_ms} ms = lease_ttl_secs x step_down_fraction), got {got}"
+    )]
+    RequestTimeout { got: u64, window_ms: u64 },
+}
+
+impl LeadershipConfigError {
+    /// Stable label for metrics and logs: the field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Endpoint { .. } => "endpoints",
+            Self::Key => "key",
+            Self::Id => "id",
+            Self::LeaseTtl(_) => "lease_ttl_secs",
+            Self::StepDownFraction(_) => "step_down_fraction",
+            Self::PollInterval(_) => "poll_interval_ms",
+            Self::RequestTimeout { .. } => "request_timeout_ms",
+        }
+    }
+}
+
+impl LeadershipConfig {
+    /// Whether a fleet is configured (else this keeper always leads).
+    pub fn is_fleet(&self) -> bool {
+        !self.endpoints.is_empty()
+    }
+
+    pub fn validate(&self) -> Result<(), LeadershipConfigError> {
+        for (index, url) in self.endpoints.iter().enumerate() {
+            check_endpoint(url).map_err(|reason| LeadershipConfigError::Endpoint {
+                index,
+                url: url.clone(),
+                reason,
+            })?;
+        }
+        if self.key.as_deref().is_some_and(str::is_empty) {
+            return Err(LeadershipConfigError::Key);
+        }
+        if self.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            return Err(LeadershipConfigError::Id);
+        }
+        if !(1..=MAX_LEASE_TTL_SECS).contains(&self.lease_ttl_secs) {
+            return Err(LeadershipConfigError::LeaseTtl(self.lease_ttl_secs));
+        }
+        // Written so that NaN fails too.
+        let fraction = self.step_down_fraction;
+        if !(fraction > 0.0 && fraction <= MAX_STEP_DOWN_FRACTION) {
+            return Err(LeadershipConfigError::StepDownFraction(fraction));
+        }
+        if !(10..=60_000).contains(&self.poll_interval_ms) {
+            return Err(LeadershipConfigError::PollInterval(self.poll_interval_ms));
+        }
+        let window_ms = u64::try_from(self.step_down_window().as_millis()).unwrap_or(u64::MAX);
+        if self.request_timeout_ms == 0 || self.request_timeout_ms >= window_ms {
+            return Err(LeadershipConfigError::RequestTimeout {
+                got: self.request_timeout_ms,
+                window_ms,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs)
+    }
+
+    /// How long after sending its last confirmed keepalive a leader may still act.
+    pub fn step_down_window(&self) -> Duration {
+        self.lease_ttl().mul_f64(self.step_down_fraction)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The key, or `/thread-keeper/<program_id>/leader`.
+    pub fn key_for(&self, program_id: &Pubkey) -> String {
+        self.key
+            .clone()
+            .unwrap_or_else(|| format!("/thread-keeper/{program_id}/leader"))
+    }
+
+    /// The id, or `<keeper>@<hostname>/<pid>`.
+    pub fn id_for(&self, keeper: &Pubkey) -> String {
+        self.id
+            .clone()
+            .unwrap_or_else(|| format!("{keeper}@{}/{}", hostname(), std::process::id()))
+    }
+}
+
+/// Why `url` cannot be an etcd endpoint, if it cannot.
+fn check_endpoint(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    match parsed.scheme() {
+        "http" => {}
+        "https" => return Err("https is not supported (no TLS client); use http".into()),
+        other => return Err(format!("scheme {other:?} is not http")),
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("no host".into());
+    }
+    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+        return Err("must be scheme://host:port, without a path or query".into());
+    }
+    Ok(())
+}
+
+/// This machine's name, for default keeper ids.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| {
+            let name = std::fs::read_to_string(path).ok()?;
+            let name = name.trim();
+            (!name.is_empty()).then(|| name.to_string())
+        })
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unknown-host".into())
+}

@@ -1,0 +1,128 @@
+//! Leadership of a fleet of keepers (durability seed, "High Availability Patterns /
+//! Leader Election for Executors"): several keepers watch the same cluster, only the
+//! leader executes, the others stay warm (discovery and scheduling keep running) and one
+//! of them takes over within a lease TTL when the leader dies, stops or loses etcd.
+//!
+//! Owns: deciding whether this keeper leads, through an etcd lease and key
+//! ([`elector`]: the protocol and the step-down rule, with why it is safe), and telling
+//! the rest of the keeper ([`Leadership`]: `is_leader()` and a watch of
+//! [`LeaderState`]). Must not: execute, schedule or hold anything back itself; the
+//! daemon asks [`Leadership::is_leader`] before it executes. Nor does it make double
+//! execution impossible: the thread program refuses a due time executed twice and
+//! durable threads have on-chain leases; leadership is about not wasting fees on keepers
+//! racing each other, and about a clean failover.
+//!
+//! Without etcd endpoints (the default) a keeper is alone and always leads, through the
+//! same two types, so the daemon's code is the same either way:
+//!
+//! ```no_run
+//! # async fn example(config: keeper::leadership::LeadershipConfig,
+//! #     program: solana_sdk::pubkey::Pubkey, me: solana_sdk::pubkey::Pubkey) {
+//! let (leadership, campaign) = keeper::leadership::start(&config, &program, &me, None).unwrap();
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let task = tokio::spawn(campaign.run(async { stopped.await.ok(); }));
+//! if leadership.is_leader() { /* execute */ }
+//! stop.send(()).ok(); // after the executor stopped: the lease is revoked
+//! task.await.unwrap();
+//! # }
+//! ```
+//!
+//! Files: [`config`] (the typed configuration), [`state`] (the handle, the states and
+//! the publisher that logs and gauges transitions), [`elector`] (the campaign loop over
+//! an [`ElectionStore`]), [`etcd`] (that store over etcd's JSON gateway, with
+//! [`EtcdError`]) and `gateway` (the gateway's JSON).
+
+pub mod config;
+pub mod elector;
+pub mod etcd;
+mod gateway;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+
+use prometheus::Registry;
+use solana_sdk::pubkey::Pubkey;
+
+pub use config::{LeadershipConfig, LeadershipConfigError};
+pub use elector::{Claim, ElectionStore, Elector, Granted, Holder};
+pub use etcd::{EtcdClient, EtcdError};
+pub use state::{LeaderState, Leadership, Publisher, StepDown, LEADER_METRIC};
+
+/// Why leadership could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LeadershipError {
+    #[error(transparent)]
+    Config(#[from] LeadershipConfigError),
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    #[error("registering {LEADER_METRIC}: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+impl LeadershipError {
+    /// Stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(e) => e.kind(),
+            Self::Etcd(e) => e.kind(),
+            Self::Metrics(_) => "metrics",
+        }
+    }
+}
+
+/// The task behind a [`Leadership`]: run it (spawned) for as long as the keeper runs.
+pub enum Campaign {
+    /// A keeper alone: leads until shutdown.
+    Alone(Publisher),
+    /// A keeper of a fleet: campaigns through etcd.
+    Etcd(Elector<EtcdClient>),
+}
+
+impl Campaign {
+    /// Runs until `shutdown` resolves; returns once this keeper is no longer leader (and,
+    /// in a fleet, its lease is revoked, which waits at most `request_timeout_ms` per
+    /// endpoint). Resolve `shutdown` once the executor has stopped: from then on this
+    /// keeper is not leader. Dropping the campaign instead (aborting its task) ends
+    /// leadership at once but leaves the lease to expire after its TTL.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        match self {
+            Self::Alone(publisher) => {
+                shutdown.await;
+                publisher.stop();
+            }
+            Self::Etcd(elector) => elector.run(shutdown).await,
+        }
+    }
+}
+
+/// Leadership as `config` says: alone without endpoints, else campaigning for
+/// `config.key_for(program_id)` as `config.id_for(keeper)`. With a `registry`,
+/// registers `keeper_leader` on it.
+pub fn start(
+    config: &LeadershipConfig,
+    program_id: &Pubkey,
+    keeper: &Pubkey,
+    registry: Option<&Registry>,
+) -> Result<(Leadership, Campaign), LeadershipError> {
+    config.validate()?;
+    if !config.is_fleet() {
+        let (publisher, leadership) = Publisher::new(
+            LeaderState::Leader { lease: None },
+            String::new(),
+            String::new(),
+            registry,
+        )?;
+        return Ok((leadership, Campaign::Alone(publisher)));
+    }
+    let client = EtcdClient::new(&config.endpoints, config.request_timeout())?;
+    let (leadership, elector) = Elector::new(
+        client,
+        config.key_for(program_id),
+        config.id_for(keeper),
+        config,
+        registry,
+    )?;
+    Ok((leadership, Campaign::Etcd(elector)))
+}

@@ -1,0 +1,694 @@
+//! Fleet leadership against a real etcd (the `etcd-server` Debian package, 3.4): each
+//! test starts its own etcd on free loopback ports in a temporary directory (never the
+//! system one on 2379) and kills it when done.
+//!
+//! Without an `etcd` binary these tests are skipped with a loud message, unless `CI` is
+//! set: then a missing etcd fails them. `scripts/test.sh` installs it. Leases are 2 s
+//! (step down after 1.33 s) so the file runs in seconds; deadlines are generous and the
+//! orderings strict.
+
+use std::fs::OpenOptions;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use keeper::leadership::{
+    start, ElectionStore, EtcdClient, EtcdError, LeaderState, Leadership, LeadershipConfig,
+    StepDown,
+};
+use solana_sdk::pubkey::Pubkey;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The lease TTL of these tests, seconds.
+const TTL_SECS: u64 = 2;
+const TTL: Duration = Duration::from_secs(TTL_SECS);
+
+/// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`), or `None` (with a loud
+/// message) when there is none and `CI` is not set. Under `CI` a missing etcd fails the
+/// test.
+fn etcd_binary() -> Option<PathBuf> {
+    let found = std::env::var_os("ETCD_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            std::env::var_os("PATH")
+                .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|dir| dir.join("etcd")),
+        )
+        .find(|path| path.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "etcd is not installed and CI is set: install the etcd-server package \
+             (scripts/test.sh does)"
+        );
+        eprintln!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !!! SKIPPED: etcd is not installed (apt-get install etcd-server, or run  !!!\n\
+             !!! scripts/test.sh). Fleet leadership is NOT tested against etcd here. !!!\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An etcd of its own: one member on loopback, its data in a temporary directory.
+/// Killed on drop.
+struct Etcd {
+    binary: PathBuf,
+    dir: TempDir,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+}
+
+impl Etcd {
+    /// A running etcd, or `None` when etcd is not installed (see [`etcd_binary`]).
+    async fn start() -> Option<Self> {
+        let mut etcd = Self {
+            binary: etcd_binary()?,
+            dir: tempfile::tempdir().unwrap(),
+            client_port: free_port(),
+            peer_port: free_port(),
+            child: None,
+        };
+        etcd.spawn().await;
+        Some(etcd)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    /// Starts the process on the same data directory and ports, and waits until it
+    /// answers.
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none());
+        let client = self.url();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .unwrap();
+        let child = Command::new(&self.binary)
+            .arg("--name")
+            .arg("default")
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("default={peer}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("etcd starts");
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = http
+                .post(format!("{}/v3/kv/range", self.url()))
+                .body(r#"{"key":"AA=="}"#)
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("etcd exited ({status}):\n{}", tail(&self.log()));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not answer within 20 s:\n{}",
+                tail(&self.log())
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: etcd is gone at once, without a word to its clients.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// A fleet member's configuration: 2 s leases, 100 ms polls, 500 ms requests.
+fn config(endpoints: Vec<String>, id: &str) -> LeadershipConfig {
+    LeadershipConfig {
+        endpoints,
+        key: Some("/thread-keeper/test/leader".into()),
+        id: Some(id.into()),
+        lease_ttl_secs: TTL_SECS,
+        poll_interval_ms: 100,
+        request_timeout_ms: 500,
+        ..LeadershipConfig::default()
+    }
+}
+
+/// One keeper's leadership, its campaign spawned.
+struct Keeper {
+    id: String,
+    leadership: Leadership,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Keeper {
+    fn spawn(endpoints: Vec<String>, id: &str) -> Self {
+        let (leadership, campaign) = start(
+            &config(endpoints, id),
+            &Pubkey::new_unique(),
+            &Pubkey::new_unique(),
+            None,
+        )
+        .unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(campaign.run(async {
+            stopped.await.ok();
+        }));
+        Self {
+            id: id.into(),
+            leadership,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.leadership.is_leader()
+    }
+
+    fn lease(&self) -> Option<i64> {
+        match self.leadership.state() {
+            LeaderState::Leader { lease } => lease,
+            _ => None,
+        }
+    }
+
+    /// Graceful: stops the campaign (lease revoked) and waits for it to return.
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("the campaign returns promptly after shutdown")
+                .unwrap();
+        }
+    }
+
+    /// The process "dies": the campaign is dropped mid-flight, nothing revoked.
+    async fn abort(&mut self) {
+        let task = self.task.take().unwrap();
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Polls `f` every 10 ms until it holds; panics after `limit`. Returns when it held.
+async fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Instant {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return Instant::now();
+        }
+        assert!(Instant::now() < end, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn client(etcd: &Etcd) -> EtcdClient {
+    EtcdClient::new(&[etcd.url()], Duration::from_millis(500)).unwrap()
+}
+
+/// Samples two keepers every 5 ms from a thread of its own: the first and the last
+/// instant each was seen leading, and whether both ever were. Sampled at least once at
+/// `start` and once at `finish`.
+struct Monitor {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default, Clone, Debug)]
+struct Seen {
+    first: [Option<Instant>; 2],
+    last: [Option<Instant>; 2],
+    both: bool,
+    samples: u64,
+}
+
+impl Monitor {
+    fn start(a: Leadership, b: Leadership) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let thread = {
+            let (stop, seen) = (stop.clone(), seen.clone());
+            std::thread::spawn(move || loop {
+                let now = Instant::now();
+                let leading = [a.is_leader(), b.is_leader()];
+                let mut seen = seen.lock().unwrap();
+                for (i, leads) in leading.into_iter().enumerate() {
+                    if leads {
+                        seen.first[i].get_or_insert(now);
+                        seen.last[i] = Some(now);
+                    }
+                }
+                seen.both |= leading == [true, true];
+                seen.samples += 1;
+                drop(seen);
+                // Checked after sampling: a finish() always gets one more sample.
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            })
+        };
+        // The state at the start is sampled before this returns.
+        while seen.lock().unwrap().samples == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Self {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    fn seen(&self) -> Seen {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn finish(mut self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        self.seen()
+    }
+}
+
+/// Starts `a` then `b` and waits until `a` leads and `b` follows it.
+async fn a_leads_b_follows(etcd: &Etcd) -> (Keeper, Keeper) {
+    let a = Keeper::spawn(vec![etcd.url()], "keeper-a");
+    until("a leads", Duration::from_secs(10), || a.is_leader()).await;
+    let b = Keeper::spawn(vec![etcd.url()], "keeper-b");
+    until("b follows a", Duration::from_secs(10), || {
+        b.leadership.state()
+            == LeaderState::Follower {
+                leader: "keeper-a".into(),
+            }
+    })
+    .await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_two_keepers_leads_and_the_other_sees_who() {
+    let Some(etcd) = Etcd::start().await else {
+        return;
+    };
+    let mut a = Keeper::spawn(vec![etcd.url()], "keeper-a");
+    let mut b = Keeper::spawn(vec![etcd.url()], "keeper-b");
+    until("someone leads", Duration::from_secs(10), || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    let (leader, follower) = if a.is_leader() { (&a, &b) } else { (&b, &a) };
+    until(
+        "the other follows the leader",
+        Duration::from_secs(5),
+        || {
+            follower.leadership.state()
+                == LeaderState::Follower {
+                    leader: leader.id.clone(),
+                }
+        },
+    )
+    .await;
+
+    // etcd agrees: the key holds the leader's id under the leader's lease.
+    let holder = client(&etcd)
+        .holder("/thread-keeper/test/leader")
+        .await
+        .unwrap()
+        .expect("the key exists");
+    assert_eq!(holder.id, leader.id);
+    assert_eq!(Some(holder.lease), leader.lease());
+
+    // Through renewals for more than two TTLs: the same single leader all along.
+    let monitor = Monitor::start(a.leadership.clone(), b.leadership.clone());
+    tokio::time::sleep(TTL * 2 + Duration::from_millis(500)).await;
+    let seen = monitor.finish();
+    assert!(!seen.both, "two leaders at once");
+    let (li, fi) = if std::ptr::eq(leader, &a) {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert!(seen.last[li].is_some(), "the leader kept leading");
+    assert!(seen.first[fi].is_none(), "the follower never led");
+    assert!(leader.is_leader(), "keepalives keep the lease");
+    assert_eq!(leader.leadership.last_step_down(), None);
+
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_revokes_the_lease_and_the_other_takes_over_at_once() {
+    let Some(etcd) = Etcd::start().await else {
+        return;
+    };
+    let (mut a, b) = a_leads_b_follows(&etcd).await;
+    let a_lease = a.lease().unwrap();
+    let monitor = Monitor::start(a.leadership.clone(), b.leadership.clone());
+
+    let stopping = Instant::now();
+    a.shutdown().await;
+    let returned = Instant::now();
+    // Not leader, and saying so, by the time `run` returned.
+    assert!(!a.is_leader());
+    assert_eq!(a.leadership.state(), LeaderState::Stopped);
+    assert_eq!(a.leadership.last_step_down(), Some(StepDown::Shutdown));
+    // The lease is revoked, not left to expire.
+    assert_eq!(client(&etcd).keep_alive(a_lease).await.unwrap(), None);
+
+    let took_over = until("b takes over", Duration::from_secs(5), || b.is_leader()).await;
+    let seen = monitor.finish();
+    assert!(!seen.both, "two leaders at once");
+    assert!(
+        seen.last[0].unwrap() < seen.first[1].unwrap(),
+        "a stopped before b started"
+    );
+    eprintln!(
+        "graceful handover: run returned after {:?}, b led {:?} after the shutdown",
+        returned - stopping,
+        took_over - stopping
+    );
+    assert!(
+        took_over - stopping < TTL / 2,
+        "well under the TTL: {:?}",
+        took_over - stopping
+    );
+    let holder = client(&etcd)
+        .holder("/thread-keeper/test/leader")
+        .await
+        .unwrap();
+    assert_eq!(holder.map(|h| h.id), Some("keeper-b".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_leader_is_replaced_only_after_its_lease_expires() {
+    let Some(etcd) = Etcd::start().await else {
+        return;
+    };
+    let (mut a, b) = a_leads_b_follows(&etcd).await;
+    let a_lease = a.lease().unwrap();
+    let monitor = Monitor::start(a.leadership.clone(), b.leadership.clone());
+
+    let died = Instant::now();
+    a.abort().await;
+    assert!(!a.is_leader(), "an aborted campaign leaves no leader");
+
+    let took_over = until(
+        "b takes over after the TTL",
+        TTL + Duration::from_secs(5),
+        || b.is_leader(),
+    )
+    .await;
+    let seen = monitor.finish();
+    assert!(!seen.both, "two leaders at once");
+    let a_last = seen.last[0].expect("a was seen leading");
+    let b_first = seen.first[1].expect("b was seen leading");
+    assert!(
+        a_last < b_first,
+        "b led only after a stopped believing it led"
+    );
+    assert!(a_last <= died + Duration::from_millis(20));
+    // a's last renewal was at most a third of its 1.33 s window before it died, so its
+    // lease lasted at least 1.55 s more: b cannot have been elected before half a TTL.
+    eprintln!(
+        "dead leader: b led {:?} after a died (TTL {TTL:?})",
+        b_first - died
+    );
+    assert!(
+        b_first - died >= TTL / 2,
+        "b led {:?} after a died: before a's lease could expire",
+        b_first - died
+    );
+    assert!(took_over - died <= TTL + Duration::from_secs(5));
+    // The lease expired rather than being revoked, and the key is b's now.
+    assert_eq!(client(&etcd).keep_alive(a_lease).await.unwrap(), None);
+    let holder = client(&etcd)
+        .holder("/thread-keeper/test/leader")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (holder.id.as_str(), Some(holder.lease)),
+        ("keeper-b", b.lease())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_etcd_makes_the_leader_step_down_within_the_ttl_and_its_return_restores_one() {
+    let Some(mut etcd) = Etcd::start().await else {
+        return;
+    };
+    let (a, b) = a_leads_b_follows(&etcd).await;
+
+    etcd.kill();
+    let killed = Instant::now();
+    let stepped_down = until("a steps down", TTL + Duration::from_secs(1), || {
+        !a.is_leader()
+    })
+    .await;
+    eprintln!(
+        "etcd killed: a stepped down after {:?}",
+        stepped_down - killed
+    );
+    assert!(
+        stepped_down - killed <= TTL,
+        "fail-safe within the TTL: {:?}",
+        stepped_down - killed
+    );
+    // a says why; both see etcd as unreachable and neither leads.
+    until("a reports why", Duration::from_secs(2), || {
+        a.leadership.last_step_down().is_some()
+    })
+    .await;
+    match a.leadership.last_step_down() {
+        Some(StepDown::Stale {
+            since_confirmed,
+            last_error: Some(error),
+        }) => {
+            assert!(matches!(error.kind(), "unreachable" | "timeout"), "{error}");
+            assert!(since_confirmed >= TTL.mul_f64(2.0 / 3.0) - Duration::from_millis(50));
+        }
+        other => panic!("unexpected step-down: {other:?}"),
+    }
+    for keeper in [&a, &b] {
+        until("etcd reported unavailable", Duration::from_secs(3), || {
+            matches!(
+                keeper.leadership.state(),
+                LeaderState::Unavailable { error } if error.kind() == "unreachable"
+            )
+        })
+        .await;
+    }
+    let monitor = Monitor::start(a.leadership.clone(), b.leadership.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = monitor.finish();
+    assert!(
+        seen.first == [None, None],
+        "nobody leads without etcd: {seen:?}"
+    );
+
+    // etcd comes back on the same data and port: one of them leads again.
+    etcd.spawn().await;
+    let monitor = Monitor::start(a.leadership.clone(), b.leadership.clone());
+    until("someone leads again", Duration::from_secs(15), || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = monitor.finish();
+    assert!(!seen.both, "two leaders at once");
+    assert!(a.is_leader() ^ b.is_leader(), "exactly one leader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_gives_a_typed_error_and_never_a_leader() {
+    // Needs no etcd: nothing listens on this port.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let mut keeper = Keeper::spawn(vec![dead.clone()], "keeper-a");
+    let monitor = Monitor::start(keeper.leadership.clone(), Leadership::always());
+    until("etcd reported unreachable", Duration::from_secs(5), || {
+        matches!(keeper.leadership.state(), LeaderState::Unavailable { .. })
+    })
+    .await;
+    let LeaderState::Unavailable { error } = keeper.leadership.state() else {
+        unreachable!()
+    };
+    assert_eq!(error.kind(), "unreachable");
+    assert!(error.is_unavailable());
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("etcd at {dead} is unreachable")),
+        "{message}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    keeper.shutdown().await;
+    assert_eq!(keeper.leadership.state(), LeaderState::Stopped);
+    let seen = monitor.finish();
+    assert_eq!(seen.first[0], None, "never leader");
+
+    // The client's own calls say the same, and a bad URL is refused up front.
+    let etcd = EtcdClient::new(std::slice::from_ref(&dead), Duration::from_millis(500)).unwrap();
+    assert!(matches!(
+        etcd.grant(2).await,
+        Err(EtcdError::Unreachable { endpoint, .. }) if endpoint == dead
+    ));
+    let error = EtcdClient::new(
+        &["http://127.0.0.1:notaport".into()],
+        Duration::from_secs(1),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(error.kind(), "bad_endpoint");
+    let error = start(
+        &config(vec!["127.0.0.1:2379".into()], "keeper-a"),
+        &Pubkey::new_unique(),
+        &Pubkey::new_unique(),
+        None,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(error.kind(), "endpoints");
+    assert!(
+        error.to_string().starts_with("leadership.endpoints[0]"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_is_skipped_for_the_next_one() {
+    let Some(etcd) = Etcd::start().await else {
+        return;
+    };
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let mut a = Keeper::spawn(vec![dead, etcd.url()], "keeper-a");
+    until(
+        "a leads through the second endpoint",
+        Duration::from_secs(10),
+        || a.is_leader(),
+    )
+    .await;
+    // And keeps leading through renewals.
+    tokio::time::sleep(TTL + Duration::from_millis(500)).await;
+    assert!(a.is_leader());
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_answers_and_error_bodies_become_typed_results() {
+    let Some(etcd) = Etcd::start().await else {
+        return;
+    };
+    let etcd_client = client(&etcd);
+    // etcd raises a TTL below its minimum; the elector counts on the smaller one.
+    let lease = etcd_client.grant(1).await.unwrap();
+    assert!(lease.ttl_secs >= 1);
+    assert_eq!(
+        etcd_client.claim("/k", "me", lease.id).await.unwrap(),
+        keeper::leadership::Claim::Won
+    );
+    let other = etcd_client.grant(5).await.unwrap();
+    assert_eq!(
+        etcd_client.claim("/k", "you", other.id).await.unwrap(),
+        keeper::leadership::Claim::Held(keeper::leadership::Holder {
+            id: "me".into(),
+            lease: lease.id,
+        })
+    );
+    assert!(etcd_client.keep_alive(lease.id).await.unwrap().is_some());
+    etcd_client.revoke(lease.id).await.unwrap();
+    assert_eq!(
+        etcd_client.holder("/k").await.unwrap(),
+        None,
+        "revoking deletes the key"
+    );
+    // Gone leases: a keepalive says so, a second revoke is not an error.
+    assert_eq!(etcd_client.keep_alive(lease.id).await.unwrap(), None);
+    etcd_client.revoke(lease.id).await.unwrap();
+
+    // An error body of etcd: a claim of an empty key.
+    let error = etcd_client.claim("", "me", other.id).await.unwrap_err();
+    assert_eq!(error.kind(), "api");
+    assert!(
+        matches!(&error, EtcdError::Api { status: 400, code: Some(3), message, .. }
+            if message.contains("key is not provided")),
+        "{error:?}"
+    );
+    // A claim under a lease that does not exist.
+    let error = etcd_client.claim("/k", "me", 12345).await.unwrap_err();
+    assert!(
+        matches!(&error, EtcdError::Api { code: Some(5), .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("requested lease not found"),
+        "{error}"
+    );
+}
