@@ -275,7 +275,10 @@ impl Publisher {
         *self.shared.validity() = Validity::Never;
         self.set_gauge(false);
         *self.shared.last_step_down() = Some(reason.clone());
-        if reason == StepDown::Shutdown {
+        if self.key.is_empty() {
+            // A keeper alone has no fleet to tell.
+            tracing::debug!("keeper alone stops leading: {reason}");
+        } else if reason == StepDown::Shutdown {
             tracing::info!(key = %self.key, id = %self.id, "leader stepping down: shutting down");
         } else {
             tracing::warn!(
