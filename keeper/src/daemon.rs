@@ -372,9 +372,16 @@ impl Daemon {
             Some(metrics.registry()),
         )
         .map_err(|e| DaemonError::Config(e.to_string()))?;
+        // Only the explicit stop at the end of shutdown, once nothing of this keeper's is
+        // under way, ends the campaign gracefully (revoking the lease). A run dropped where
+        // it stands drops `campaign_stop` and the set, which aborts the campaign: not leader
+        // at once, and the lease, unrevoked, expires after its TTL, as if the process died.
         let (campaign_stop, campaign_stopped) = tokio::sync::oneshot::channel::<()>();
-        let campaign = tokio::spawn(campaign.run(async move {
-            let _ = campaign_stopped.await;
+        let mut campaign_task = JoinSet::new();
+        campaign_task.spawn(campaign.run(async move {
+            if campaign_stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }));
 
         // A keeper of a fleet has not won anything yet: what it left unfinished waits in
@@ -423,7 +430,6 @@ impl Daemon {
             degradation.clone(),
             leadership.clone(),
             index.clone(),
-            Priorities::of(&config),
             work_rx,
             config.workers.max(1),
         ));
@@ -495,7 +501,7 @@ impl Daemon {
         let leases_released = release_leases(&chain, &leases, &index, me).await;
         // Only now, with nothing of this keeper's under way, may another one lead.
         let _ = campaign_stop.send(());
-        let _ = campaign.await;
+        let _ = campaign_task.join_next().await;
         let _ = reclaimer.await;
         if let Some(handle) = health {
             let _ = handle.await;
@@ -510,36 +516,14 @@ impl Daemon {
     }
 }
 
-/// The priority the executor gives a thread's executions: its configured priority for
-/// the thread's durability, through the builder's policy (`Executor::execute` asks for
-/// the first, the builder applies the second).
-#[derive(Clone, Copy, Debug)]
-struct Priorities {
-    durable: ExecutionPriority,
-    non_durable: ExecutionPriority,
-}
-
-impl Priorities {
-    fn of(config: &DaemonConfig) -> Self {
-        let (policy, executor) = (config.builder.priority, &config.executor);
-        Self {
-            durable: policy.effective(Some(executor.durable_priority), true),
-            non_durable: policy.effective(Some(executor.non_durable_priority), false),
-        }
-    }
-
-    /// From the index's view of `thread`; a thread the index does not hold counts as
-    /// not durable (the executor reads the chain before it does anything).
-    fn of_thread(&self, index: &SharedIndex, thread: &Pubkey) -> ExecutionPriority {
-        let durable = read_index(index)
-            .get(thread)
-            .is_some_and(|t| matches!(t.state.durability, Durability::Durable { .. }));
-        if durable {
-            self.durable
-        } else {
-            self.non_durable
-        }
-    }
+/// The priority `thread` would run at, from the index's view of its durability; a
+/// thread the index does not hold counts as not durable (the executor reads the chain
+/// before it does anything).
+fn priority_of(executor: &Executor, index: &SharedIndex, thread: &Pubkey) -> ExecutionPriority {
+    let durable = read_index(index)
+        .get(thread)
+        .is_some_and(|t| matches!(t.state.durability, Durability::Durable { .. }));
+    executor.effective_priority(durable)
 }
 
 /// Executions run at once in `mode`: the mode's share of `workers`, at least one
@@ -559,7 +543,6 @@ async fn run_workers(
     degradation: Arc<DegradationMonitor>,
     leadership: Leadership,
     index: SharedIndex,
-    priorities: Priorities,
     mut work: mpsc::Receiver<DueThread>,
     workers: usize,
 ) {
@@ -579,7 +562,7 @@ async fn run_workers(
             tracing::trace!(thread = %due.thread, "not leading; not executed");
             continue;
         }
-        let priority = priorities.of_thread(&index, &due.thread);
+        let priority = priority_of(&executor, &index, &due.thread);
         if !mode.admits(priority) {
             tracing::debug!(
                 thread = %due.thread,

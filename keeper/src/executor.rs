@@ -240,9 +240,23 @@ impl Executor {
         }
     }
 
+    /// The priority an execution of a durable (or non-durable) thread runs at once the
+    /// builder's policy has had its say: what an operating mode admits or not.
+    pub fn effective_priority(&self, durable: bool) -> ExecutionPriority {
+        let requested = if durable {
+            self.config.durable_priority
+        } else {
+            self.config.non_durable_priority
+        };
+        self.builder
+            .config()
+            .priority
+            .effective(Some(requested), durable)
+    }
+
     /// Executes `thread`, which the scheduler found due at `exec_count`.
     pub async fn execute(&self, thread: Pubkey, exec_count: u64) -> ExecOutcome {
-        let state = match self.thread_state(&thread).await {
+        let mut state = match self.thread_state(&thread).await {
             Ok(Some(state)) => state,
             Ok(None) => return ExecOutcome::Skipped(SkipReason::Gone),
             Err(e) => return ExecOutcome::Failed(e.to_string()),
@@ -267,6 +281,18 @@ impl Executor {
                 Err(e) => return ExecOutcome::Failed(e.to_string()),
             };
             match self.leases.ensure(&thread, &state, slot).await {
+                Ok(LeaseStatus::Held { nonce, .. })
+                    if state.nonce_account().ok() != Some(nonce) =>
+                {
+                    // Clearing another keeper's expired lease gave the thread a new nonce:
+                    // build from the state that names it.
+                    state = match self.thread_state(&thread).await {
+                        Ok(Some(fresh)) if fresh.exec_count == exec_count => fresh,
+                        Ok(Some(_)) => return ExecOutcome::Skipped(SkipReason::AlreadyExecuted),
+                        Ok(None) => return ExecOutcome::Skipped(SkipReason::Gone),
+                        Err(e) => return ExecOutcome::Failed(e.to_string()),
+                    };
+                }
                 Ok(LeaseStatus::Held { .. }) => {}
                 Ok(LeaseStatus::HeldByOther { holder, .. }) => {
                     return ExecOutcome::Skipped(SkipReason::LeasedByOther(holder))

@@ -144,7 +144,7 @@ impl LeaseManager {
                 expires_slot: lease.expires_slot,
             }),
             Some(lease) => {
-                self.clear_expired(thread, state, &nonce, &lease).await?;
+                let nonce = self.clear_expired(thread, state, &nonce, &lease).await?;
                 self.claim(thread, &nonce, slots).await
             }
         }
@@ -206,16 +206,17 @@ impl LeaseManager {
     }
 
     /// Settles an expired lease (ours or another keeper's) so it can be claimed anew:
-    /// released when its authority is back, forfeited when the holder kept it.
+    /// released when its authority is back, forfeited when the holder kept it. Returns
+    /// the thread's nonce account from then on: a new one when forfeited.
     async fn clear_expired(
         &self,
         thread: &Pubkey,
         state: &Thread,
         nonce: &Pubkey,
         lease: &Lease,
-    ) -> Result<(), LeaseManagerError> {
+    ) -> Result<Pubkey, LeaseManagerError> {
         let authority = self.nonce_authority(nonce).await?;
-        if authority == Some(*thread) || authority == Some(self.me()) {
+        let cleared = if authority == Some(*thread) || authority == Some(self.me()) {
             let ixs = lease_ix::return_and_release(
                 &self.me(),
                 thread,
@@ -225,6 +226,7 @@ impl LeaseManager {
             );
             self.send(&ixs, &[]).await?;
             tracing::info!(%thread, holder = %lease.holder, "released an expired lease");
+            *nonce
         } else {
             let new_nonce = Keypair::new();
             let ix = lease_ix::forfeit_lease(
@@ -236,9 +238,10 @@ impl LeaseManager {
             );
             self.send(&[ix], &[&new_nonce]).await?;
             tracing::warn!(%thread, holder = %lease.holder, new_nonce = %new_nonce.pubkey(), "forfeited a lease whose holder kept the nonce");
-        }
+            new_nonce.pubkey()
+        };
         self.pool.remove(nonce);
-        Ok(())
+        Ok(cleared)
     }
 
     async fn nonce_authority(&self, nonce: &Pubkey) -> Result<Option<Pubkey>, LeaseManagerError> {

@@ -1,179 +1,33 @@
 //! Fleet leadership against a real etcd (the `etcd-server` Debian package, 3.4): each
-//! test starts its own etcd on free loopback ports in a temporary directory (never the
-//! system one on 2379) and kills it when done.
+//! test starts its own etcd ([`common::etcd::Etcd`]: free loopback ports, a temporary
+//! directory, never the system one on 2379) and kills it when done.
 //!
 //! Without an `etcd` binary these tests are skipped with a loud message, unless `CI` is
 //! set: then a missing etcd fails them. `scripts/test.sh` installs it. Leases are 2 s
 //! (step down after 1.33 s) so the file runs in seconds; deadlines are generous and the
 //! orderings strict.
 
-use std::fs::OpenOptions;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+// The shared fixtures in `common` are built on the in-process bank.
+#![cfg(feature = "bank")]
+
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::etcd::{free_port, Etcd};
 use keeper::leadership::{
     start, ElectionStore, EtcdClient, EtcdError, LeaderState, Leadership, LeadershipConfig,
     StepDown,
 };
 use solana_sdk::pubkey::Pubkey;
-use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The lease TTL of these tests, seconds.
 const TTL_SECS: u64 = 2;
 const TTL: Duration = Duration::from_secs(TTL_SECS);
-
-/// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`), or `None` (with a loud
-/// message) when there is none and `CI` is not set. Under `CI` a missing etcd fails the
-/// test.
-fn etcd_binary() -> Option<PathBuf> {
-    let found = std::env::var_os("ETCD_BIN")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            std::env::var_os("PATH")
-                .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|dir| dir.join("etcd")),
-        )
-        .find(|path| path.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "etcd is not installed and CI is set: install the etcd-server package \
-             (scripts/test.sh does)"
-        );
-        eprintln!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! SKIPPED: etcd is not installed (apt-get install etcd-server, or run  !!!\n\
-             !!! scripts/test.sh). Fleet leadership is NOT tested against etcd here. !!!\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An etcd of its own: one member on loopback, its data in a temporary directory.
-/// Killed on drop.
-struct Etcd {
-    binary: PathBuf,
-    dir: TempDir,
-    client_port: u16,
-    peer_port: u16,
-    child: Option<Child>,
-}
-
-impl Etcd {
-    /// A running etcd, or `None` when etcd is not installed (see [`etcd_binary`]).
-    async fn start() -> Option<Self> {
-        let mut etcd = Self {
-            binary: etcd_binary()?,
-            dir: tempfile::tempdir().unwrap(),
-            client_port: free_port(),
-            peer_port: free_port(),
-            child: None,
-        };
-        etcd.spawn().await;
-        Some(etcd)
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("etcd.log")
-    }
-
-    /// Starts the process on the same data directory and ports, and waits until it
-    /// answers.
-    async fn spawn(&mut self) {
-        assert!(self.child.is_none());
-        let client = self.url();
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())
-            .unwrap();
-        let child = Command::new(&self.binary)
-            .arg("--name")
-            .arg("default")
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"))
-            .args(["--listen-client-urls", &client])
-            .args(["--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("etcd starts");
-        self.child = Some(child);
-        self.wait_ready().await;
-    }
-
-    async fn wait_ready(&mut self) {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let answer = http
-                .post(format!("{}/v3/kv/range", self.url()))
-                .body(r#"{"key":"AA=="}"#)
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await;
-            if answer.is_ok_and(|a| a.status().is_success()) {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("etcd exited ({status}):\n{}", tail(&self.log()));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "etcd did not answer within 20 s:\n{}",
-                tail(&self.log())
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: etcd is gone at once, without a word to its clients.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
 
 /// A fleet member's configuration: 2 s leases, 100 ms polls, 500 ms requests.
 fn config(endpoints: Vec<String>, id: &str) -> LeadershipConfig {

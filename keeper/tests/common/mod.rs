@@ -1,13 +1,15 @@
 //! Fixtures shared by the keeper's integration tests against the in-process bank: a
 //! probing wrapper around the bank (`ProbedBank`), the store's test clock, readers of the
 //! store's rows and of threads on chain, a daemon run in a task of its own with the events
-//! it published, and `wait_until!`.
+//! it published, and `wait_until!`; a real etcd for fleet tests in [`etcd`].
 //!
 //! Each test file is its own crate and pulls this in with `mod common;`; none uses every
 //! item, hence the `dead_code` allowance below (a per-item list would have to track every
 //! file's use).
 
 #![allow(dead_code)]
+
+pub mod etcd;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;

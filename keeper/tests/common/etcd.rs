@@ -1,0 +1,163 @@
+//! A real etcd for the keeper's fleet tests (the `etcd-server` Debian package, 3.4):
+//! [`Etcd::start`] runs one member on free loopback ports with its data in a temporary
+//! directory (never the system one on 2379), and kills it on drop.
+//!
+//! Without an `etcd` binary [`Etcd::start`] answers `None` after a loud message, and the
+//! test returns early: skipped, unless `CI` is set, in which case a missing etcd fails
+//! it. `scripts/test.sh` installs etcd.
+
+use std::fs::OpenOptions;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`), or `None` (with a loud
+/// message) when there is none and `CI` is not set. Under `CI` a missing etcd fails the
+/// test.
+pub fn etcd_binary() -> Option<PathBuf> {
+    let found = std::env::var_os("ETCD_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            std::env::var_os("PATH")
+                .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|dir| dir.join("etcd")),
+        )
+        .find(|path| path.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "etcd is not installed and CI is set: install the etcd-server package \
+             (scripts/test.sh does)"
+        );
+        eprintln!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !!! SKIPPED: etcd is not installed (apt-get install etcd-server, or run  !!!\n\
+             !!! scripts/test.sh). Fleet leadership is NOT tested against etcd here. !!!\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
+    }
+    found
+}
+
+/// A loopback port nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An etcd of its own: one member on loopback, its data in a temporary directory.
+/// Killed on drop.
+pub struct Etcd {
+    binary: PathBuf,
+    dir: TempDir,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+}
+
+impl Etcd {
+    /// A running etcd, or `None` when etcd is not installed (see [`etcd_binary`]).
+    pub async fn start() -> Option<Self> {
+        let mut etcd = Self {
+            binary: etcd_binary()?,
+            dir: tempfile::tempdir().unwrap(),
+            client_port: free_port(),
+            peer_port: free_port(),
+            child: None,
+        };
+        etcd.spawn().await;
+        Some(etcd)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    /// Starts the process on the same data directory and ports, and waits until it
+    /// answers.
+    pub async fn spawn(&mut self) {
+        assert!(self.child.is_none());
+        let client = self.url();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .unwrap();
+        let child = Command::new(&self.binary)
+            .arg("--name")
+            .arg("default")
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("default={peer}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("etcd starts");
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = http
+                .post(format!("{}/v3/kv/range", self.url()))
+                .body(r#"{"key":"AA=="}"#)
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("etcd exited ({status}):\n{}", tail(&self.log()));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not answer within 20 s:\n{}",
+                tail(&self.log())
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: etcd is gone at once, without a word to its clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
