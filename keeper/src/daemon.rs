@@ -30,6 +30,7 @@ use crate::leadership::{LeaderState, Leadership, LeadershipConfig, LeadershipCon
 use crate::leases::{LeaseConfig, LeaseManager};
 use crate::metrics::Metrics;
 use crate::nonce_pool::NoncePool;
+use crate::outage_log::{LogAs, OutageLog};
 use crate::scheduler::{DueThread, Scheduler, SchedulerConfig};
 use crate::store::{Store, StoreCounts};
 
@@ -627,20 +628,35 @@ async fn run_confirmations(
     tokio::pin!(stop);
     let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut outage = OutageLog::new(Duration::from_secs(60));
     loop {
         tokio::select! {
             biased;
             _ = &mut stop => return,
             _ = ticks.tick() => {}
         }
-        match executor.confirm_tick().await {
+        let polled = executor.confirm_tick().await;
+        if polled.is_ok() {
+            if let LogAs::Recovered { failures, lasted } = outage.succeeded() {
+                tracing::info!(failures, ?lasted, "confirmation polls answer again");
+            }
+        }
+        match polled {
             Ok(threads) if !threads.is_empty() => {
                 refresh(&chain, &index, &changes, &threads).await;
             }
             Ok(_) => {}
             Err(e) => {
                 degradation.record(false);
-                tracing::warn!(error = %e, "confirmation poll failed");
+                match outage.failed(e.kind()) {
+                    LogAs::Warn => {
+                        tracing::warn!(kind = e.kind(), error = %e, "confirmation poll failed; quiet until it changes or recovers")
+                    }
+                    LogAs::Reminder { failures, since } => {
+                        tracing::warn!(kind = e.kind(), error = %e, failures, ?since, "confirmation polls still failing")
+                    }
+                    _ => tracing::debug!(kind = e.kind(), error = %e, "confirmation poll failed"),
+                }
             }
         }
         watched.replace(held_nonces(&index, me));

@@ -42,6 +42,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::chain::{Chain, ChainError};
 use crate::discovery::{read_index, SharedIndex, ThreadChanged};
+use crate::outage_log::{LogAs, OutageLog};
 use crate::view::ThreadView;
 pub use crate::view::Watch;
 
@@ -610,6 +611,7 @@ impl Scheduler {
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut pending: VecDeque<Pubkey> = VecDeque::new();
         let mut changes_open = true;
+        let mut outage = OutageLog::new(Duration::from_secs(60));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -639,8 +641,17 @@ impl Scheduler {
                         ticked = self.tick_on(chain.as_ref()) => ticked,
                     };
                     match ticked {
-                        Ok((due, _)) => pending = due.into(),
-                        Err(error) => tracing::warn!(kind = error.kind(), %error, "scheduler tick failed: no clock"),
+                        Ok((due, _)) => {
+                            pending = due.into();
+                            if let LogAs::Recovered { failures, lasted } = outage.succeeded() {
+                                tracing::info!(failures, ?lasted, "scheduler ticks again: the chain answers");
+                            }
+                        }
+                        Err(error) => match outage.failed(error.kind()) {
+                            LogAs::Warn => tracing::warn!(kind = error.kind(), %error, "scheduler tick failed: no clock; quiet until it changes or recovers"),
+                            LogAs::Reminder { failures, since } => tracing::warn!(kind = error.kind(), %error, failures, ?since, "scheduler ticks still failing"),
+                            _ => tracing::debug!(kind = error.kind(), %error, "scheduler tick failed: no clock"),
+                        },
                     }
                 }
             }
