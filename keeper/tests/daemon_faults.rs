@@ -45,7 +45,7 @@ use keeper::executor::ExecEvent;
 use keeper::failover::FailoverChain;
 use keeper::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
-use keeper::store::{ExecState, Store, StoreCounts};
+use keeper::store::{DeadLetter, ExecState, Store, StoreCounts};
 use solana_sdk::account::{Account, AccountSharedData};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
@@ -889,20 +889,7 @@ async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_run
     let driver = drive_steadily(&world, &clock, 1);
     wait_until!("dead-lettered", 30, store.dlq_len().unwrap() == 1);
 
-    let code = 6000 + ThreadError::InsufficientBalance as u32;
-    let entry = store.dlq_list(10).unwrap().remove(0);
-    assert_eq!(
-        (entry.thread, entry.exec_count_at_build, entry.attempts),
-        (thread, 0, 3)
-    );
-    assert!(
-        entry.reason.starts_with("rebuild: simulation failed: ")
-            && entry
-                .reason
-                .ends_with(&format!("custom program error: {code:#x}")),
-        "{}",
-        entry.reason
-    );
+    let entry = insufficient_balance_dead_letter(&store, thread, "rebuild");
     assert_eq!(exec_count(&world, &thread).await, 0);
     assert_eq!(state(&world, &thread).await.fee_per_exec, fee);
 
@@ -1011,20 +998,7 @@ async fn an_execution_the_chain_always_refuses_to_build_is_dead_lettered_and_run
     let driver = drive_steadily(&world, &clock, 1);
     wait_until!("dead-lettered", 60, store.dlq_len().unwrap() == 1);
 
-    let code = 6000 + ThreadError::InsufficientBalance as u32;
-    let entry = store.dlq_list(10).unwrap().remove(0);
-    assert_eq!(
-        (entry.thread, entry.exec_count_at_build, entry.attempts),
-        (thread, 0, 3)
-    );
-    assert!(
-        entry.reason.starts_with("build: simulation failed: ")
-            && entry
-                .reason
-                .ends_with(&format!("custom program error: {code:#x}")),
-        "{}",
-        entry.reason
-    );
+    let entry = insufficient_balance_dead_letter(&store, thread, "build");
     assert_eq!(metrics.dead_lettered_total.get(), 1);
     assert_eq!(metrics.dlq_size.get(), 1);
     let simulations = chain.forwarded(Op::Simulate);
@@ -1065,6 +1039,29 @@ async fn an_execution_the_chain_always_refuses_to_build_is_dead_lettered_and_run
             ..StoreCounts::default()
         }
     );
+}
+
+/// The only dead letter: `thread`'s first due time after three attempts, refused by the
+/// program for want of balance, its reason starting with `stage` (`build`: never signed;
+/// `rebuild`: signed once, then refused on every rebuild).
+fn insufficient_balance_dead_letter(store: &Store, thread: Pubkey, stage: &str) -> DeadLetter {
+    let code = 6000 + ThreadError::InsufficientBalance as u32;
+    let entry = store.dlq_list(10).unwrap().remove(0);
+    assert_eq!(
+        (entry.thread, entry.exec_count_at_build, entry.attempts),
+        (thread, 0, 3)
+    );
+    assert!(
+        entry
+            .reason
+            .starts_with(&format!("{stage}: simulation failed: "))
+            && entry
+                .reason
+                .ends_with(&format!("custom program error: {code:#x}")),
+        "{}",
+        entry.reason
+    );
+    entry
 }
 
 /// `update_thread` setting only the fee.
