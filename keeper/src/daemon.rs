@@ -721,8 +721,9 @@ async fn run_replays(
             biased;
             _ = &mut stop => return,
             _ = ticks.tick() => {
-                if degradation.mode().allows_send() && leadership.is_leader() {
-                    executor.replay_tick().await;
+                let mode = degradation.mode();
+                if mode.allows_send() && leadership.is_leader() {
+                    executor.replay_tick_admitting(|priority| mode.admits(priority)).await;
                 }
             }
         }

@@ -660,6 +660,12 @@ impl Executor {
     /// Replays executions whose next attempt is due: re-sends the stored transaction, or
     /// rebuilds it when its nonce has advanced (or its blockhash expired) without it.
     pub async fn replay_tick(&self) -> usize {
+        self.replay_tick_admitting(|_| true).await
+    }
+
+    /// [`Executor::replay_tick`] for the executions whose priority `admits` (an operating
+    /// mode's rule); the others stay due, untouched, for a later tick.
+    pub async fn replay_tick_admitting(&self, admits: impl Fn(ExecutionPriority) -> bool) -> usize {
         let rows = match self
             .store
             .due_for_replay(self.store.now(), self.config.replay_batch)
@@ -672,6 +678,9 @@ impl Executor {
         };
         let mut replayed = 0;
         for row in rows {
+            if !admits(row.priority) {
+                continue;
+            }
             if self.lock_in_flight().values().any(|f| f.id == row.id)
                 || self
                     .lock_sending()
