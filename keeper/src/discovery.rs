@@ -163,8 +163,14 @@ enum Push {
     /// Not tried yet.
     Unknown,
     Up,
-    /// Could not be opened (or ended); tried again after each scan.
-    Down,
+    /// Could not be opened `failures` times in a row (0: it ended after working); tried
+    /// again after `skip` more scans. The gap doubles with each failure (up to 31 scans
+    /// skipped) so that an endpoint without a websocket, or one that hangs until the
+    /// timeout, does not cost an attempt per scan.
+    Down {
+        failures: u32,
+        skip: u32,
+    },
     /// The chain cannot push: scans alone.
     Unsupported,
 }
@@ -315,7 +321,12 @@ impl Discovery {
                     tracing::debug!(%error, "program subscription still unavailable");
                 }
                 self.push = if error.is_retryable() {
-                    Push::Down
+                    let failures = match self.push {
+                        Push::Down { failures, .. } => failures.saturating_add(1),
+                        _ => 1,
+                    };
+                    let skip = (1u32 << failures.saturating_sub(1).min(5)) - 1;
+                    Push::Down { failures, skip }
                 } else {
                     Push::Unsupported
                 };
@@ -368,7 +379,7 @@ impl Discovery {
                             tracing::warn!("program subscription ended; relying on the reconcile scans until it is back");
                             notices = None;
                             connected_once = false;
-                            self.push = Push::Down;
+                            self.push = Push::Down { failures: 0, skip: 0 };
                             continue;
                         }
                     }
@@ -386,6 +397,15 @@ impl Discovery {
             };
             if let Err(error) = scanned {
                 tracing::warn!(kind = error.kind(), %error, "discovery scan failed, retrying at the next reconcile");
+            }
+            if let Push::Down { failures, skip } = self.push {
+                if skip > 0 {
+                    self.push = Push::Down {
+                        failures,
+                        skip: skip - 1,
+                    };
+                    continue;
+                }
             }
             if notices.is_none() {
                 notices = tokio::select! {
@@ -941,11 +961,14 @@ pub(crate) mod tests {
             "at start, then after the first scan"
         );
 
-        // Still down at the next reconcile: asked again, and once up, used.
+        // Failed twice in a row: the next reconcile is skipped, the one after asks again,
+        // and once up the stream is used.
         pushing
             .state
             .refuse
             .store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(pushing.subscriptions(), 2, "backing off");
         tokio::time::sleep(Duration::from_secs(3_600)).await;
         assert_eq!(pushing.subscriptions(), 3);
         let key = Pubkey::new_unique();
@@ -958,9 +981,26 @@ pub(crate) mod tests {
         pushing.end_stream();
         tokio::time::sleep(Duration::from_secs(3_600)).await;
         assert_eq!(pushing.subscriptions(), 4);
-        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 3);
+        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 4);
         assert!(read_index(&index).contains(&key));
 
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_asks_a_refusing_endpoint_less_and_less_often() {
+        let pushing = PushingStub::new(StubChain::new());
+        pushing
+            .state
+            .refuse
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let chain = Arc::new(FaultyChain::new(pushing.clone(), 1));
+        let (_index, _rx, stop, task) = spawn_discovery(chain.clone());
+        // Scans at 0 h, 1 h, ... 7 h: asked at start, then after the 1st, 3rd and 7th.
+        tokio::time::sleep(Duration::from_secs(7 * 3_600 + 1)).await;
+        assert_eq!(chain.forwarded(Op::GetProgramAccounts), 8);
+        assert_eq!(pushing.subscriptions(), 4);
         stop.send(()).unwrap();
         task.await.unwrap();
     }
