@@ -1,61 +1,19 @@
 //! The real `keeper` binary, run with an empty environment and HOME pointed
 //! at a fresh temp dir, so nothing depends on the machine's own Solana setup.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+mod home;
+
+use std::process::Output;
+
+use home::{stderr, stdout, Home};
 
 use solana_sdk::{signature::Keypair, signer::Signer};
 
 const OTHER_ID: &str = "11111111111111111111111111111111";
 
-/// A fake home directory for one run of the binary.
-struct Home(tempfile::TempDir);
-
-impl Home {
-    fn new() -> Self {
-        Home(tempfile::tempdir().expect("temp dir"))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn write(&self, rel: &str, contents: &[u8]) -> PathBuf {
-        let path = self.path().join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// Writes a fresh keypair where `solana-keygen new` would, and returns it.
-    fn default_keypair(&self) -> Keypair {
-        let keypair = Keypair::new();
-        let json = serde_json::to_vec(&keypair.to_bytes().to_vec()).unwrap();
-        self.write(".config/solana/id.json", &json);
-        keypair
-    }
-
-    /// The binary with only HOME (and `vars`) in its environment.
-    fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keeper"))
-            .args(args)
-            .env_clear()
-            .env("HOME", self.path())
-            .envs(vars.iter().copied())
-            .output()
-            .expect("run keeper")
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// The binary run from `home` with only HOME (and `vars`) in its environment.
+fn run(home: &Home, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    home.command(args, vars).output().expect("run keeper")
 }
 
 /// The row for `name` in `keeper config` output: the words after the name.
@@ -71,7 +29,7 @@ fn row<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
 fn config_prints_defaults_and_the_pubkey() {
     let home = Home::new();
     let keypair = home.default_keypair();
-    let out = home.run(&["config"], &[]);
+    let out = run(&home, &["config"], &[]);
     let text = stdout(&out);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert_eq!(
@@ -114,7 +72,8 @@ fn config_shows_each_value_with_its_layer() {
     home.write("keys/op.json", &json);
     let toml = home.write("keeper.toml", b"log_level = \"warn\"\n");
 
-    let out = home.run(
+    let out = run(
+        &home,
         &[
             "--config",
             toml.to_str().unwrap(),
@@ -154,7 +113,7 @@ fn config_shows_the_daemon_settings_with_their_layers() {
     );
     let toml_source = format!("{}]", toml.display());
 
-    let out = home.run(&["--config", toml.to_str().unwrap(), "config"], &[]);
+    let out = run(&home, &["--config", toml.to_str().unwrap(), "config"], &[]);
     let text = stdout(&out);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let from_file = |value| vec![value, "[keeper", "config", &*toml_source];
@@ -171,7 +130,8 @@ fn config_shows_the_daemon_settings_with_their_layers() {
     );
 
     // The environment is above the file.
-    let out = home.run(
+    let out = run(
+        &home,
         &["--config", toml.to_str().unwrap(), "config"],
         &[("KEEPER_WORKERS", "2")],
     );
@@ -183,7 +143,7 @@ fn config_shows_the_daemon_settings_with_their_layers() {
 #[test]
 fn missing_keypair_fails_with_how_to_create_one() {
     let home = Home::new();
-    let out = home.run(&["config"], &[]);
+    let out = run(&home, &["config"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let path = home.path().join(".config/solana/id.json");
     assert_eq!(
@@ -200,7 +160,7 @@ fn missing_keypair_fails_with_how_to_create_one() {
 fn corrupt_keypair_fails_naming_the_problem() {
     let home = Home::new();
     let path = home.write("bad.json", b"[1, 2, 3");
-    let out = home.run(&["config", "--keypair", path.to_str().unwrap()], &[]);
+    let out = run(&home, &["config", "--keypair", path.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -217,7 +177,7 @@ fn corrupt_keypair_fails_naming_the_problem() {
         "mismatch.json",
         &serde_json::to_vec(&bytes.to_vec()).unwrap(),
     );
-    let out = home.run(&["-k", path.to_str().unwrap(), "config"], &[]);
+    let out = run(&home, &["-k", path.to_str().unwrap(), "config"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim_end(),
@@ -233,14 +193,14 @@ fn corrupt_keypair_fails_naming_the_problem() {
 fn bad_program_id_fails_naming_field_and_layer() {
     let home = Home::new();
     home.default_keypair();
-    let out = home.run(&["config"], &[("KEEPER_PROGRAM_ID", "abc")]);
+    let out = run(&home, &["config"], &[("KEEPER_PROGRAM_ID", "abc")]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim_end(),
         r#"error: program_id "abc" from KEEPER_PROGRAM_ID is not a base58 public key"#
     );
 
-    let out = home.run(&["config", "--program-id", "not-a-key"], &[]);
+    let out = run(&home, &["config", "--program-id", "not-a-key"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim_end(),
@@ -252,7 +212,7 @@ fn bad_program_id_fails_naming_field_and_layer() {
 fn bad_rpc_url_fails_naming_field_and_flag() {
     let home = Home::new();
     home.default_keypair();
-    let out = home.run(&["config", "--rpc-url", "ftp://x"], &[]);
+    let out = run(&home, &["config", "--rpc-url", "ftp://x"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim_end(),
@@ -268,7 +228,11 @@ fn unknown_key_in_keeper_config_fails_naming_it() {
         "keeper.toml",
         b"rpc_url = \"http://x\"\nprogramid = \"y\"\n",
     );
-    let out = home.run(&["config"], &[("KEEPER_CONFIG", toml.to_str().unwrap())]);
+    let out = run(
+        &home,
+        &["config"],
+        &[("KEEPER_CONFIG", toml.to_str().unwrap())],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -284,7 +248,7 @@ fn unknown_key_in_keeper_config_fails_naming_it() {
 #[test]
 fn no_subcommand_prints_help() {
     let home = Home::new();
-    let out = home.run(&[], &[]);
+    let out = run(&home, &[], &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("Usage: keeper [OPTIONS] <COMMAND>"), "{err}");

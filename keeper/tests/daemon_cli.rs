@@ -3,15 +3,16 @@
 //! and where it came from, with exit status 1, before the keeper connects anywhere,
 //! binds its health port or creates its store.
 
+mod home;
+
 use std::{
     fs,
     io::Read,
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
-use solana_sdk::signature::Keypair;
+use home::Home;
 
 /// What a run printed, and how it ended.
 struct Run {
@@ -20,48 +21,18 @@ struct Run {
     stderr: String,
 }
 
-/// A fake home directory, which also holds the store path the runs are given.
-struct Home(tempfile::TempDir);
-
+/// `keeper run` from a fake home, which also holds the store path the runs are given.
 impl Home {
-    fn new() -> Self {
-        Home(tempfile::tempdir().expect("temp dir"))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn write(&self, rel: &str, contents: &[u8]) -> PathBuf {
-        let path = self.path().join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// Writes a fresh keypair where `solana-keygen new` would.
-    fn default_keypair(&self) {
-        let json = serde_json::to_vec(&Keypair::new().to_bytes().to_vec()).unwrap();
-        self.write(".config/solana/id.json", &json);
-    }
-
-    fn store(&self) -> PathBuf {
-        self.path().join("keeper.sqlite")
-    }
-
     /// `keeper run <args>` against an address nothing listens on, with a health port of
     /// the system's choosing and the store in the temp dir. A run that has not ended
     /// after 20 s (it got past the checks and is running) is killed and fails the test.
     fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keeper"))
-            .arg("run")
+        let mut child = self
+            .command(&["run"], vars)
             .args(args)
             .args(["-u", "http://127.0.0.1:9", "--health-addr", "127.0.0.1:0"])
             .arg("--store")
-            .arg(self.store())
-            .env_clear()
-            .env("HOME", self.path())
-            .envs(vars.iter().copied())
+            .arg(self.store_path())
             .current_dir(self.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -105,7 +76,7 @@ impl Home {
         assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
         assert_eq!(run.stdout, "");
         assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
-        assert!(!self.store().exists(), "the store was created");
+        assert!(!self.store_path().exists(), "the store was created");
     }
 }
 

@@ -1,10 +1,14 @@
 //! `keeper dlq`: the real binary against a store file prepared through the library,
 //! run with an empty environment and HOME pointed at a fresh temp dir.
 
+mod home;
+
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
+
+use home::{stderr, stdout, Home};
 
 use keeper::{
     builder::priority::ExecutionPriority,
@@ -15,9 +19,9 @@ use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
 /// 2023-11-14 22:13:20 UTC: when the prepared entries died.
 const T0: i64 = 1_700_000_000;
 
-/// A temp dir holding HOME and the store file.
+/// A fake home holding the store file.
 struct Fixture {
-    dir: tempfile::TempDir,
+    home: Home,
 }
 
 /// One dead-lettered execution the fixture prepared.
@@ -30,17 +34,15 @@ struct Entry {
 
 impl Fixture {
     fn new() -> Self {
-        Fixture {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Fixture { home: Home::new() }
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.home.path()
     }
 
     fn store_path(&self) -> PathBuf {
-        self.path().join("keeper.sqlite")
+        self.home.store_path()
     }
 
     fn store(&self) -> Store {
@@ -85,11 +87,8 @@ impl Fixture {
 
     /// The binary with only HOME (and `vars`) in its environment, run in the temp dir.
     fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keeper"))
-            .args(args)
-            .env_clear()
-            .env("HOME", self.path())
-            .envs(vars.iter().copied())
+        self.home
+            .command(args, vars)
             .current_dir(self.path())
             .output()
             .expect("run keeper")
@@ -103,14 +102,6 @@ impl Fixture {
         all.extend(["--store", store.to_str().unwrap()]);
         self.run(&all, &[])
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn assert_ok(out: &Output) -> String {
