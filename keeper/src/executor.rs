@@ -564,6 +564,21 @@ impl Executor {
         self.lock_in_flight().remove(signature)
     }
 
+    /// Hands a resolved execution's nonce back with its cached value invalidated: landed,
+    /// failed on chain, or perhaps landed unseen, the nonce may have moved. Returns the
+    /// priority it was built at and whether it was durable; `None` for a replayed send,
+    /// which holds no build output.
+    fn release_nonce_of(&self, flight: &mut InFlight) -> Option<(ExecutionPriority, bool)> {
+        let output = flight.output.take()?;
+        let durable = output.nonce_guard.is_some();
+        if let Some(guard) = &output.nonce_guard {
+            self.builder.pool().invalidate(&guard.nonce());
+        }
+        let priority = output.priority;
+        let _ = output.release_nonce();
+        Some((priority, durable))
+    }
+
     fn resolve_confirmed(&self, signature: &Signature) {
         let Some(mut flight) = self.take_in_flight(signature) else {
             return;
@@ -571,13 +586,9 @@ impl Executor {
         if let Err(e) = self.store.mark_confirmed(flight.id) {
             tracing::error!(id = flight.id, error = %e, "could not record a confirmation");
         }
-        if let Some(output) = flight.output.take() {
-            if let Some(guard) = &output.nonce_guard {
-                // The nonce advanced with this transaction.
-                self.builder.pool().invalidate(&guard.nonce());
-                self.metrics.nonce_advances_total.inc();
-            }
-            let _ = output.release_nonce();
+        if let Some((_, true)) = self.release_nonce_of(&mut flight) {
+            // The nonce advanced with this transaction.
+            self.metrics.nonce_advances_total.inc();
         }
         self.metrics.executions_confirmed_total.inc();
         self.metrics
@@ -595,17 +606,10 @@ impl Executor {
         let Some(mut flight) = self.take_in_flight(signature) else {
             return;
         };
-        let priority = flight
-            .output
-            .as_ref()
-            .map_or(ExecutionPriority::Medium, |o| o.priority);
-        if let Some(output) = flight.output.take() {
-            if let Some(guard) = &output.nonce_guard {
-                // A durable transaction that executed and failed still advanced its nonce.
-                self.builder.pool().invalidate(&guard.nonce());
-            }
-            let _ = output.release_nonce();
-        }
+        // A durable transaction that executed and failed still advanced its nonce.
+        let priority = self
+            .release_nonce_of(&mut flight)
+            .map_or(ExecutionPriority::Medium, |(priority, _)| priority);
         self.metrics
             .executions_failed_total
             .with_label_values(&["on_chain"])
@@ -638,17 +642,10 @@ impl Executor {
         let Some(mut flight) = self.take_in_flight(signature) else {
             return false;
         };
-        let priority = flight
-            .output
-            .as_ref()
-            .map_or(ExecutionPriority::Medium, |o| o.priority);
-        if let Some(output) = flight.output.take() {
-            if let Some(guard) = &output.nonce_guard {
-                // It may land yet, or have landed unseen: the cached value is suspect.
-                self.builder.pool().invalidate(&guard.nonce());
-            }
-            let _ = output.release_nonce();
-        }
+        // It may land yet, or have landed unseen: the cached value is suspect.
+        let priority = self
+            .release_nonce_of(&mut flight)
+            .map_or(ExecutionPriority::Medium, |(priority, _)| priority);
         self.retry_later(
             flight.id,
             priority,
