@@ -26,7 +26,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -34,12 +34,13 @@ use std::time::Duration;
 use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
 use common::{
     confirmed, due_times_of, every, exec_count, fast_config, first_row, plan, rows,
-    rows_by_due_time, state, tempdir, wait_until, world_with, ProbedBank, Running, TestClock,
+    rows_by_due_time, state, tempdir, wait_until, world_with, Events, ProbedBank, Running,
+    TestClock,
 };
 use keeper::breaker::BreakerConfig;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::Chain;
-use keeper::daemon::DaemonConfig;
+use keeper::daemon::{DaemonConfig, RunSummary};
 use keeper::exec_ix::event_authority;
 use keeper::executor::ExecEvent;
 use keeper::failover::FailoverChain;
@@ -144,6 +145,35 @@ fn drive_steadily(world: &Arc<World>, clock: &TestClock, seconds: i64) -> JoinHa
         seconds,
         10,
     )
+}
+
+/// The crash tests' second run: the keeper starts again on the store file at `path`
+/// with a healthy chain, `thread`'s execution reaches `settled` (`what` names the wait),
+/// the clock moves on for a while (nothing more may run) and the keeper stops. Returns
+/// the healthy chain, what the run published and its summary.
+async fn restart_until(
+    world: &Arc<World>,
+    clock: &TestClock,
+    path: &Path,
+    store: &Store,
+    thread: Pubkey,
+    settled: ExecState,
+    what: &str,
+) -> (Arc<FaultyChain<ProbedBank>>, Events, RunSummary) {
+    let healthy = faulty(world, 2);
+    let run = Running::start(
+        healthy.clone(),
+        world,
+        clock.store(path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(what, 30, first_row(store, &thread).state == settled);
+    let driver = drive_steadily(world, clock, 2);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    driver.abort();
+    let events = run.events.clone();
+    (healthy, events, run.stop().await)
 }
 
 fn sends(chain: &FaultyChain<ProbedBank>) -> Vec<Fault> {
@@ -622,25 +652,16 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
     assert_eq!(exec_count(&world, &thread).await, 0);
 
     // Restart on the same file with a healthy chain.
-    let healthy = faulty(&world, 2);
-    let run = Running::start(
-        healthy.clone(),
+    let (_, events, summary) = restart_until(
         &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(
+        &clock,
+        &path,
+        &store,
+        thread,
+        ExecState::Confirmed,
         "the recovered execution is confirmed",
-        30,
-        first_row(&store, &thread).state == ExecState::Confirmed
-    );
-    // The clock moves on; nothing more runs.
-    let driver = drive_steadily(&world, &clock, 2);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    driver.abort();
-    let events = run.events.clone();
-    let summary = run.stop().await;
+    )
+    .await;
 
     assert_eq!(exec_count(&world, &thread).await, 1);
     assert_eq!(state(&world, &thread).await.next_due, Due::Never);
@@ -715,24 +736,16 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
     );
     assert_eq!(exec_count(&world, &thread).await, 1, "it landed");
 
-    let healthy = faulty(&world, 2);
-    let run = Running::start(
-        healthy.clone(),
+    let (healthy, events, summary) = restart_until(
         &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(
+        &clock,
+        &path,
+        &store,
+        thread,
+        ExecState::Superseded,
         "the execution is settled",
-        30,
-        first_row(&store, &thread).state == ExecState::Superseded
-    );
-    let driver = drive_steadily(&world, &clock, 2);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    driver.abort();
-    let events = run.events.clone();
-    let summary = run.stop().await;
+    )
+    .await;
 
     assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
     assert_eq!(
