@@ -81,6 +81,14 @@ pub struct ThreadIndex {
     /// Threads removed at a slot: a view older than that is stale, not a resurrection.
     /// Pruned by [`ThreadIndex::prune_tombstones`].
     tombstones: HashMap<Pubkey, u64>,
+    /// Entries whose view is durable, kept up to date by every insert, update and
+    /// removal: discovery sets the threads gauge after each pushed change, and counting
+    /// the whole map there would cost O(threads) per change under the write lock.
+    durable: usize,
+}
+
+fn is_durable(thread: &IndexedThread) -> bool {
+    matches!(thread.state.durability, Durability::Durable { .. })
 }
 
 impl ThreadIndex {
@@ -117,12 +125,22 @@ impl ThreadIndex {
                 if same {
                     Upsert::Unchanged
                 } else {
+                    let was_durable = is_durable(existing);
                     existing.state = state;
+                    match (was_durable, is_durable(existing)) {
+                        (false, true) => self.durable += 1,
+                        (true, false) => self.durable -= 1,
+                        _ => {}
+                    }
                     Upsert::Updated
                 }
             }
             None => {
-                self.threads.insert(key, IndexedThread { state, slot });
+                let entry = IndexedThread { state, slot };
+                if is_durable(&entry) {
+                    self.durable += 1;
+                }
+                self.threads.insert(key, entry);
                 Upsert::Inserted
             }
         }
@@ -132,8 +150,8 @@ impl ThreadIndex {
     /// Removes the entry unless it is newer than `slot`; returns whether it did.
     pub fn remove(&mut self, key: &Pubkey, slot: u64) -> bool {
         let removable = self.threads.get(key).is_some_and(|e| e.slot <= slot);
-        if removable {
-            self.threads.remove(key);
+        if removable && self.threads.remove(key).as_ref().is_some_and(is_durable) {
+            self.durable -= 1;
         }
         if !self.threads.contains_key(key) {
             let closed = self.tombstones.entry(*key).or_insert(slot);
@@ -179,15 +197,12 @@ impl ThreadIndex {
         self.threads.keys()
     }
 
+    /// O(1): the durable count is kept as entries change.
     pub fn counts_by_durability(&self) -> DurabilityCounts {
-        let mut counts = DurabilityCounts::default();
-        for entry in self.threads.values() {
-            match entry.state.durability {
-                Durability::Durable { .. } => counts.durable += 1,
-                Durability::NonDurable => counts.non_durable += 1,
-            }
+        DurabilityCounts {
+            durable: self.durable,
+            non_durable: self.threads.len() - self.durable,
         }
-        counts
     }
 
     /// Approximate bytes held: entries (see [`IndexedThread::approx_bytes`]), keys, the
@@ -598,6 +613,46 @@ pub(crate) mod tests {
         expected.sort();
         assert_eq!(seen, expected);
         assert_eq!(index.keys().count(), 5);
+    }
+
+    /// The kept count agrees with a count of the entries through inserts, durability
+    /// changes both ways, stale and unchanged views, and removals (refused and done).
+    #[test]
+    fn index_durability_counts_follow_every_change() {
+        fn check(index: &ThreadIndex, durable: usize, non_durable: usize, step: &str) {
+            let expected = DurabilityCounts {
+                durable,
+                non_durable,
+            };
+            assert_eq!(index.counts_by_durability(), expected, "{step}");
+            let counted = index.iter().filter(|(_, t)| is_durable(t)).count();
+            assert_eq!(
+                (counted, index.len() - counted),
+                (durable, non_durable),
+                "{step}"
+            );
+        }
+        let mut index = ThreadIndex::new();
+        let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
+        let durable = ThreadFixture::new().durable().data();
+        let plain = ThreadFixture::new().data();
+
+        index.upsert(a, 1, &durable);
+        check(&index, 1, 0, "insert durable");
+        index.upsert(b, 1, &plain);
+        check(&index, 1, 1, "insert non-durable");
+        index.upsert(a, 2, &plain);
+        check(&index, 0, 2, "made non-durable");
+        index.upsert(a, 1, &durable);
+        check(&index, 0, 2, "a stale view changes nothing");
+        index.upsert(b, 3, &durable);
+        check(&index, 1, 1, "made durable");
+        index.upsert(b, 4, &durable);
+        check(&index, 1, 1, "unchanged");
+        index.remove(&b, 2);
+        check(&index, 1, 1, "a removal older than the entry is refused");
+        index.remove(&b, 9);
+        check(&index, 0, 1, "removed");
     }
 
     /// Measures one typical tracked thread (one instruction of 2 accounts and 12 bytes,
