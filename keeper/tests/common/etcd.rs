@@ -66,6 +66,10 @@ pub struct Etcd {
 
 impl Etcd {
     /// A running etcd, or `None` when etcd is not installed (see [`etcd_binary`]).
+    ///
+    /// The ports were free when picked, but tests run in parallel and another process can
+    /// take one before etcd binds it: then etcd exits with "address already in use", and
+    /// it is started again on fresh ports and a fresh data directory (a few times).
     pub async fn start() -> Option<Self> {
         let mut etcd = Self {
             binary: etcd_binary()?,
@@ -74,8 +78,22 @@ impl Etcd {
             peer_port: free_port(),
             child: None,
         };
-        etcd.spawn().await;
-        Some(etcd)
+        for _ in 0..5 {
+            match etcd.try_spawn().await {
+                Ok(()) => return Some(etcd),
+                Err(log) if log.contains("address already in use") => {
+                    std::fs::remove_dir_all(etcd.dir.path().join("data")).ok();
+                    std::fs::remove_file(etcd.log()).ok();
+                    etcd.client_port = free_port();
+                    etcd.peer_port = free_port();
+                }
+                Err(log) => panic!("etcd exited:\n{log}"),
+            }
+        }
+        panic!(
+            "etcd found no free ports in 5 tries:\n{}",
+            tail(&etcd.log())
+        );
     }
 
     pub fn url(&self) -> String {
@@ -89,6 +107,13 @@ impl Etcd {
     /// Starts the process on the same data directory and ports, and waits until it
     /// answers.
     pub async fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn().await {
+            panic!("etcd exited:\n{log}");
+        }
+    }
+
+    /// [`Etcd::spawn`], or the tail of etcd's log when it exits before answering.
+    async fn try_spawn(&mut self) -> Result<(), String> {
         assert!(self.child.is_none());
         let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
@@ -113,10 +138,10 @@ impl Etcd {
             .spawn()
             .expect("etcd starts");
         self.child = Some(child);
-        self.wait_ready().await;
+        self.wait_ready().await
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -127,10 +152,11 @@ impl Etcd {
                 .send()
                 .await;
             if answer.is_ok_and(|a| a.status().is_success()) {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("etcd exited ({status}):\n{}", tail(&self.log()));
+                self.child = None;
+                return Err(format!("({status}) {}", tail(&self.log())));
             }
             assert!(
                 Instant::now() < deadline,
