@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::builder::compute::MAX_COMPUTE_UNIT_LIMIT;
 use crate::builder::priority::ExecutionPriority;
 use crate::builder::{BuilderConfig, ExecutionBuilder};
+use crate::chain::rpc::RpcConfig;
 use crate::chain::Chain;
 use crate::degradation::{DegradationConfig, DegradationError, DegradationMonitor, OperatingMode};
 use crate::discovery::{read_index, shared_index, Discovery, SharedIndex, ThreadChanged};
@@ -70,6 +71,8 @@ pub struct DaemonConfig {
     /// A fleet: only the keeper holding the etcd key executes (none by default: this
     /// keeper is alone and always does).
     pub leadership: LeadershipConfig,
+    /// `[daemon.rpc]`: request timeout and answer size caps of every RPC endpoint.
+    pub rpc: RpcConfig,
 }
 
 impl Default for DaemonConfig {
@@ -87,6 +90,7 @@ impl Default for DaemonConfig {
             executor: ExecutorConfig::default(),
             degradation: DegradationConfig::default(),
             leadership: LeadershipConfig::default(),
+            rpc: RpcConfig::default(),
         }
     }
 }
@@ -214,6 +218,14 @@ impl DaemonConfig {
                 reason: e.to_string(),
             }
         })?;
+
+        if let Some((field, value, reason)) = self.rpc.out_of_range() {
+            return Err(DaemonConfigError {
+                field,
+                value,
+                reason,
+            });
+        }
 
         let leadership = &self.leadership;
         leadership.validate().map_err(|e| {

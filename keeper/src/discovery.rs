@@ -40,6 +40,7 @@ use thread::state::Thread;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::chain::transport::excerpt;
 use crate::chain::{Chain, ChainError, KeyedAccount, ProgramNotice, ProgramNotices};
 use crate::index::{ThreadIndex, Upsert};
 use crate::metrics::Metrics;
@@ -144,6 +145,9 @@ pub fn apply_scan(
 }
 
 /// Keeps the index in step with the chain (see the module docs).
+/// Most invalid accounts [`Discovery`] remembers having reported.
+const MAX_REPORTED_INVALID: usize = 10_000;
+
 pub struct Discovery {
     chain: Arc<dyn Chain>,
     index: SharedIndex,
@@ -152,7 +156,8 @@ pub struct Discovery {
     metrics: Option<Arc<Metrics>>,
     /// Slot of the newest complete scan so far.
     last_scan_slot: Option<u64>,
-    /// Invalid accounts already logged at warn, with the reason logged.
+    /// Invalid accounts already logged at warn, with the reason logged (at most
+    /// [`MAX_REPORTED_INVALID`]).
     reported_invalid: HashMap<Pubkey, String>,
     push: Push,
 }
@@ -243,21 +248,50 @@ impl Discovery {
         Ok(report)
     }
 
+    /// Logs a scan's accounts that are not threads this keeper understands: one line at
+    /// warn per scan that finds new ones (how many, and the first), each at debug. A
+    /// node can answer with any number of such accounts, so the number of warn lines
+    /// must not follow theirs.
     fn log_invalid(&mut self, report: &ScanReport) {
         let still: HashSet<Pubkey> = report.invalid.iter().map(|(k, _)| *k).collect();
         self.reported_invalid.retain(|key, _| still.contains(key));
-        for (key, reason) in &report.invalid {
-            self.warn_invalid(*key, reason.clone());
-        }
+        let mut new = report
+            .invalid
+            .iter()
+            .filter(|(key, reason)| self.note_invalid(*key, reason));
+        let Some((first, first_reason)) = new.next() else {
+            return;
+        };
+        let more = new.count();
+        tracing::warn!(
+            new = more + 1,
+            invalid = report.invalid.len(),
+            first = %first,
+            reason = %excerpt(first_reason),
+            "program accounts that are not threads this keeper understands, skipped (each at debug)"
+        );
     }
 
-    /// Warns about an invalid account once per reason, then logs it at debug.
-    fn warn_invalid(&mut self, key: Pubkey, reason: String) {
+    /// Remembers that `key` is invalid for `reason`; true when that is news. Logged at
+    /// debug either way.
+    fn note_invalid(&mut self, key: Pubkey, reason: &str) -> bool {
+        let reason = excerpt(reason);
+        tracing::debug!(account = %key, %reason, "invalid thread account, skipped");
         if self.reported_invalid.get(&key) == Some(&reason) {
-            tracing::debug!(account = %key, %reason, "invalid thread account (again)");
-        } else {
-            tracing::warn!(account = %key, %reason, "invalid thread account, skipped");
+            return false;
+        }
+        // Past the bound (a node answering with endless junk) nothing more is kept: the
+        // scan's one warn line still counts them.
+        if self.reported_invalid.len() < MAX_REPORTED_INVALID {
             self.reported_invalid.insert(key, reason);
+        }
+        true
+    }
+
+    /// A pushed account that is not a thread: warned once per address and reason.
+    fn warn_invalid(&mut self, key: Pubkey, reason: String) {
+        if self.note_invalid(key, &reason) {
+            tracing::warn!(account = %key, reason = %excerpt(&reason), "invalid thread account, skipped");
         }
     }
 

@@ -73,6 +73,28 @@ struct Endpoint {
     breaker: CircuitBreaker,
 }
 
+/// The newest `Unavailable` of any endpoint, kept so that a call refused by open
+/// breakers can still say what broke them (an operator reading `/ready` needs the
+/// cause, not only "open").
+#[derive(Default)]
+struct LastFailure(std::sync::Mutex<Option<(String, String)>>);
+
+impl LastFailure {
+    fn record(&self, endpoint: &str, message: &str) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some((endpoint.to_string(), message.to_string()));
+        }
+    }
+
+    /// `; last failure: <endpoint>: <message>`, or nothing.
+    fn describe(&self) -> String {
+        match self.0.lock().ok().and_then(|last| last.clone()) {
+            Some((endpoint, message)) => format!("; last failure of {endpoint}: {message}"),
+            None => String::new(),
+        }
+    }
+}
+
 /// A future as `async_trait` methods return it.
 type ChainFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChainError>> + Send + 'a>>;
 
@@ -80,6 +102,7 @@ type ChainFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChainError>> + S
 pub struct FailoverChain {
     name: String,
     endpoints: Vec<Endpoint>,
+    last_failure: LastFailure,
 }
 
 impl FailoverChain {
@@ -140,7 +163,11 @@ impl FailoverChain {
                 Ok(Endpoint { chain, breaker })
             })
             .collect::<Result<_, FailoverError>>()?;
-        Ok(Self { name, endpoints })
+        Ok(Self {
+            name,
+            endpoints,
+            last_failure: LastFailure::default(),
+        })
     }
 
     /// Each endpoint's label and breaker state, in configured order.
@@ -166,6 +193,7 @@ impl FailoverChain {
             match call(endpoint.chain.as_ref()).await {
                 Err(ChainError::Unavailable(message)) => {
                     endpoint.breaker.record_failure();
+                    self.last_failure.record(endpoint.breaker.name(), &message);
                     tracing::debug!(
                         endpoint = endpoint.breaker.name(),
                         op,
@@ -182,8 +210,9 @@ impl FailoverChain {
         }
         Err(last.unwrap_or_else(|| {
             ChainError::Unavailable(format!(
-                "{}: {op}: every endpoint's circuit breaker is open",
-                self.name
+                "{}: {op}: every endpoint's circuit breaker is open{}",
+                self.name,
+                self.last_failure.describe()
             ))
         }))
     }
@@ -284,8 +313,9 @@ impl Chain for FailoverChain {
         }
         Err(last.unwrap_or_else(|| {
             ChainError::Unavailable(format!(
-                "{}: subscribe_program: every endpoint's circuit breaker is open",
-                self.name
+                "{}: subscribe_program: every endpoint's circuit breaker is open{}",
+                self.name,
+                self.last_failure.describe()
             ))
         }))
     }

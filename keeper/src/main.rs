@@ -245,7 +245,6 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
     use keeper::chain::rpc::RpcChain;
     use keeper::chain::Chain;
     use std::sync::Arc;
-    use std::time::Duration;
 
     let config = &resolved.config;
     let keypair = Arc::new(keeper::load_keypair(&config.keypair_path)?);
@@ -270,7 +269,8 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
     let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(primary)
         .chain(fallbacks)
         .map(|(url, ws_url)| {
-            let chain = RpcChain::new(url, commitment, Duration::from_secs(10));
+            let rpc = &config.daemon.rpc;
+            let chain = RpcChain::with_limits(url, commitment, rpc.timeout(), rpc.limits());
             let chain = match ws_url {
                 Some(ws_url) => chain.with_websocket(ws_url),
                 None => chain,

@@ -17,6 +17,7 @@ pub mod bank;
 pub mod faulty;
 pub mod pubsub;
 pub mod rpc;
+pub mod transport;
 
 /// What went wrong talking to the chain. Kinds map onto metric labels (`kind()`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

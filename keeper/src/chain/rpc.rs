@@ -10,9 +10,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client::rpc_client::RpcClientConfig;
 use solana_rpc_client_api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
 use solana_rpc_client_api::config::{
     RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig,
@@ -33,12 +35,82 @@ use solana_sdk::signature::Signature;
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 
 use super::pubsub::ProgramSubscription;
+use super::transport::{
+    excerpt, BoundedHttpSender, ResponseLimits, MAX_RESPONSE_BYTES, MIN_RESPONSE_BYTES,
+};
 use super::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
 
 /// Most keys `getMultipleAccounts` accepts in one request.
 pub const MAX_MULTIPLE_ACCOUNTS: usize = 100;
 /// Most signatures `getSignatureStatuses` accepts in one request.
 pub const MAX_SIGNATURE_STATUSES: usize = 256;
+
+/// `[daemon.rpc]`: how long a request may take and how large an answer may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcConfig {
+    /// Bound of one request, connecting and reading the whole answer included.
+    pub timeout_ms: u64,
+    /// Largest answer body of any call but the full scan, bytes.
+    pub max_response_bytes: usize,
+    /// Largest `getProgramAccounts` answer body, bytes.
+    pub max_scan_response_bytes: usize,
+}
+
+/// The range [`RpcConfig::timeout_ms`] may take: a request needs a round trip, and a
+/// timeout past two minutes would hold a worker (and a nonce) longer than a blockhash
+/// lives.
+pub const RPC_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=120_000;
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        let limits = ResponseLimits::default();
+        Self {
+            timeout_ms: 10_000,
+            max_response_bytes: limits.max_response_bytes,
+            max_scan_response_bytes: limits.max_scan_response_bytes,
+        }
+    }
+}
+
+impl RpcConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn limits(&self) -> ResponseLimits {
+        ResponseLimits {
+            max_response_bytes: self.max_response_bytes,
+            max_scan_response_bytes: self.max_scan_response_bytes,
+        }
+    }
+
+    /// The first setting out of range: (its key in the keeper's TOML file, its value,
+    /// the range expected).
+    pub fn out_of_range(&self) -> Option<(&'static str, String, String)> {
+        if !RPC_TIMEOUT_MS.contains(&self.timeout_ms) {
+            return Some((
+                "daemon.rpc.timeout_ms",
+                self.timeout_ms.to_string(),
+                format!(
+                    "expected {} to {} milliseconds",
+                    RPC_TIMEOUT_MS.start(),
+                    RPC_TIMEOUT_MS.end()
+                ),
+            ));
+        }
+        self.limits().out_of_range().map(|(key, value)| {
+            (
+                match key {
+                    "max_response_bytes" => "daemon.rpc.max_response_bytes",
+                    _ => "daemon.rpc.max_scan_response_bytes",
+                },
+                value.to_string(),
+                format!("expected {MIN_RESPONSE_BYTES} to {MAX_RESPONSE_BYTES} bytes"),
+            )
+        })
+    }
+}
 
 /// The chain as a JSON-RPC endpoint sees it, at one commitment level.
 pub struct RpcChain {
@@ -52,10 +124,23 @@ pub struct RpcChain {
 
 impl RpcChain {
     /// A client for `url` that reads at `commitment` and gives up on a request after
-    /// `timeout` (connecting included).
+    /// `timeout` (connecting included), with the default [`ResponseLimits`].
     pub fn new(url: impl Into<String>, commitment: CommitmentConfig, timeout: Duration) -> Self {
+        Self::with_limits(url, commitment, timeout, ResponseLimits::default())
+    }
+
+    /// [`RpcChain::new`] with answers capped by `limits` (see [`super::transport`]).
+    pub fn with_limits(
+        url: impl Into<String>,
+        commitment: CommitmentConfig,
+        timeout: Duration,
+        limits: ResponseLimits,
+    ) -> Self {
         let url = url.into();
-        let client = RpcClient::new_with_timeout_and_commitment(url.clone(), timeout, commitment);
+        let client = RpcClient::new_sender(
+            BoundedHttpSender::new(url.clone(), timeout, limits),
+            RpcClientConfig::with_commitment(commitment),
+        );
         Self {
             client,
             url,
@@ -90,8 +175,8 @@ impl RpcChain {
         }
     }
 
-    /// Runs one request, bounded by the timeout as a whole: the HTTP client's timeout
-    /// covers one attempt, but it retries HTTP 429 by itself with pauses the server picks.
+    /// Runs one request, bounded by the timeout as a whole (a client call may be more
+    /// than one HTTP request, as `getProgramAccounts` without context is).
     async fn call<T>(
         &self,
         request: impl std::future::Future<Output = Result<T, ClientError>>,
@@ -99,23 +184,40 @@ impl RpcChain {
         match tokio::time::timeout(self.timeout, request).await {
             Ok(result) => result.map_err(|e| classify(&e)),
             Err(_) => Err(ChainError::Unavailable(format!(
-                "{}: no answer within {:?}",
+                "{}: timed out: no answer within {:?}",
                 self.url, self.timeout
             ))),
         }
+    }
+
+    /// An answer that parsed but cannot be what was asked for: the endpoint is broken
+    /// (or hostile) for this keeper, which the breaker must count.
+    fn malformed(&self, what: String) -> ChainError {
+        ChainError::Unavailable(format!(
+            "{}: malformed answer: {}",
+            self.url,
+            excerpt(&what)
+        ))
     }
 }
 
 /// Sorts a client error into a [`ChainError`] kind:
 /// - no answer (connection, I/O, timeout), HTTP 5xx or 429, an unhealthy or lagging
-///   node, or a body that is not JSON-RPC: [`ChainError::Unavailable`];
+///   node, a body that is too large, not JSON-RPC, or JSON-RPC of the wrong shape for
+///   the request: [`ChainError::Unavailable`], so that the breaker counts the endpoint
+///   as failing and failover moves on;
 /// - a transaction error, from send or simulate preflight or a signature check:
 ///   [`ChainError::Rejected`];
 /// - any other answer the endpoint gave: [`ChainError::Rpc`].
+///
+/// The error's text is cut to an [`excerpt`]: a node's words never reach a log line or
+/// `/health` whole.
 pub fn classify(error: &ClientError) -> ChainError {
-    let text = error.to_string();
+    let text = excerpt(&error.to_string());
     match error.kind() {
-        ClientErrorKind::Io(_) | ClientErrorKind::Middleware(_) => ChainError::Unavailable(text),
+        ClientErrorKind::Io(_) | ClientErrorKind::Middleware(_) | ClientErrorKind::SerdeJson(_) => {
+            ChainError::Unavailable(text)
+        }
         ClientErrorKind::Reqwest(e) => match e.status() {
             Some(status) if status.is_server_error() || status.as_u16() == 429 => {
                 ChainError::Unavailable(text)
@@ -146,23 +248,28 @@ pub fn classify(error: &ClientError) -> ChainError {
             }
         }
         ClientErrorKind::RpcError(_)
-        | ClientErrorKind::SerdeJson(_)
         | ClientErrorKind::SigningError(_)
         | ClientErrorKind::Custom(_) => ChainError::Rpc(text),
     }
 }
 
+/// An answer of the wrong shape from a node the keeper cannot tell apart here (see
+/// [`RpcChain::malformed`]).
+fn malformed(what: String) -> ChainError {
+    ChainError::Unavailable(format!("malformed answer: {}", excerpt(&what)))
+}
+
 fn decode_account(key: &Pubkey, account: &UiAccount) -> Result<Account, ChainError> {
     account
         .decode::<Account>()
-        .ok_or_else(|| ChainError::Rpc(format!("undecodable account data for {key}")))
+        .ok_or_else(|| malformed(format!("undecodable account data for {key}")))
 }
 
 pub(super) fn keyed_account(keyed: RpcKeyedAccount) -> Result<KeyedAccount, ChainError> {
     let pubkey = keyed
         .pubkey
         .parse::<Pubkey>()
-        .map_err(|e| ChainError::Rpc(format!("bad pubkey {:?}: {e}", keyed.pubkey)))?;
+        .map_err(|e| malformed(format!("bad pubkey {:?}: {e}", keyed.pubkey)))?;
     let account = decode_account(&pubkey, &keyed.account)?;
     Ok(KeyedAccount { pubkey, account })
 }
@@ -202,7 +309,7 @@ impl Chain for RpcChain {
                 )
                 .await?;
             if response.value.len() != chunk.len() {
-                return Err(ChainError::Rpc(format!(
+                return Err(self.malformed(format!(
                     "getMultipleAccounts returned {} accounts for {} keys",
                     response.value.len(),
                     chunk.len()
@@ -272,9 +379,9 @@ impl Chain for RpcChain {
         let account = self
             .get_account(&solana_sdk_ids::sysvar::clock::ID)
             .await?
-            .ok_or_else(|| ChainError::Rpc("the Clock sysvar account is missing".into()))?;
+            .ok_or_else(|| self.malformed("the Clock sysvar account is missing".into()))?;
         solana_sdk::account::from_account::<Clock, _>(&account)
-            .ok_or_else(|| ChainError::Rpc("undecodable Clock sysvar".into()))
+            .ok_or_else(|| self.malformed("undecodable Clock sysvar".into()))
     }
 
     /// `simulateTransaction` with `sigVerify: false` and `replaceRecentBlockhash: true`.
@@ -319,7 +426,7 @@ impl Chain for RpcChain {
         for chunk in signatures.chunks(MAX_SIGNATURE_STATUSES) {
             let response = self.call(self.client.get_signature_statuses(chunk)).await?;
             if response.value.len() != chunk.len() {
-                return Err(ChainError::Rpc(format!(
+                return Err(self.malformed(format!(
                     "getSignatureStatuses returned {} statuses for {} signatures",
                     response.value.len(),
                     chunk.len()
@@ -506,9 +613,13 @@ mod tests {
         assert_eq!(classify(&request).kind(), "rpc");
         let custom: ClientError = ClientErrorKind::Custom("serialization".into()).into();
         assert_eq!(classify(&custom).kind(), "rpc");
+    }
+
+    #[test]
+    fn an_answer_of_the_wrong_shape_is_an_endpoint_failure() {
         let json: ClientError =
-            ClientErrorKind::SerdeJson(serde_json::from_str::<u64>("not json").unwrap_err()).into();
-        assert_eq!(classify(&json).kind(), "rpc");
+            ClientErrorKind::SerdeJson(serde_json::from_str::<u64>("{}").unwrap_err()).into();
+        assert_eq!(classify(&json).kind(), "unavailable");
     }
 
     /// Answers every connection with one canned HTTP response, `count` times.

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod hostile_rpc;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;

@@ -1,0 +1,370 @@
+//! A hostile (or merely broken) JSON-RPC node on a loopback port, for the keeper's
+//! hardening tests: it answers honestly from a small canned ledger, or in one of the
+//! [`Mode`]s a bad node shows, switchable while it runs.
+//!
+//! Bounded: it listens on 127.0.0.1 only, every answer it writes stops at its mode's byte
+//! count or when the client hangs up, every delay is finite, and the server is gone when
+//! the [`HostileRpc`] is dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use solana_sdk::account::Account;
+use solana_sdk::clock::Clock;
+use solana_sdk::pubkey::Pubkey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// How the node answers.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// Correct answers from the canned ledger.
+    Honest,
+    /// HTTP 200 with a body that is not JSON.
+    Garbage,
+    /// Valid JSON-RPC whose `result` is of the wrong shape for every method.
+    WrongShape,
+    /// A `result` string of `bytes` bytes; `declared`: with its Content-Length, else
+    /// delimited by closing the connection.
+    Huge { bytes: usize, declared: bool },
+    /// A JSON-RPC error whose message is `bytes` long.
+    HugeError { bytes: usize },
+    /// Honest answers after `delay`.
+    Slow { delay: Duration },
+    /// Honest, except that no account exists (a node behind, or on another cluster).
+    NotFound,
+}
+
+struct Ledger {
+    slot: u64,
+    accounts: BTreeMap<Pubkey, Account>,
+}
+
+struct Shared {
+    mode: Mutex<Mode>,
+    ledger: Mutex<Ledger>,
+    requests: Mutex<HashMap<String, usize>>,
+    bytes_written: AtomicU64,
+    connections: AtomicUsize,
+}
+
+pub struct HostileRpc {
+    pub url: String,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for HostileRpc {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HostileRpc {
+    /// A node answering in `mode`, its ledger holding the Clock sysvar at slot 100.
+    pub async fn start(mode: Mode) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shared = Arc::new(Shared {
+            mode: Mutex::new(mode),
+            ledger: Mutex::new(Ledger {
+                slot: 100,
+                accounts: BTreeMap::new(),
+            }),
+            requests: Mutex::new(HashMap::new()),
+            bytes_written: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+        });
+        let rpc = Self {
+            url,
+            shared: shared.clone(),
+            task: tokio::spawn(serve(listener, shared)),
+        };
+        rpc.put_clock(100, 1_800_000_000);
+        rpc
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// Adds or replaces an account of the canned ledger.
+    pub fn put_account(&self, key: Pubkey, account: Account) {
+        let mut ledger = self.shared.ledger.lock().unwrap();
+        ledger.accounts.insert(key, account);
+    }
+
+    /// Sets the slot answers are given at and the Clock sysvar to match.
+    pub fn put_clock(&self, slot: u64, unix_timestamp: i64) {
+        let clock = Clock {
+            slot,
+            unix_timestamp,
+            ..Clock::default()
+        };
+        let account = Account {
+            lamports: 1_169_280,
+            data: bincode::serialize(&clock).unwrap(),
+            owner: solana_sdk_ids::sysvar::ID,
+            executable: false,
+            rent_epoch: 0,
+        };
+        let mut ledger = self.shared.ledger.lock().unwrap();
+        ledger.slot = slot;
+        ledger
+            .accounts
+            .insert(solana_sdk_ids::sysvar::clock::ID, account);
+    }
+
+    /// Requests received for `method` so far.
+    pub fn requests(&self, method: &str) -> usize {
+        self.shared
+            .requests
+            .lock()
+            .unwrap()
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn total_requests(&self) -> usize {
+        self.shared.requests.lock().unwrap().values().sum()
+    }
+
+    /// Body bytes the node managed to hand to the client's socket.
+    pub fn bytes_written(&self) -> u64 {
+        self.shared.bytes_written.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(answer_connection(stream, shared.clone()));
+    }
+}
+
+/// Reads one request (headers, then Content-Length bytes); `None` if the client left.
+async fn read_request(stream: &mut TcpStream) -> Option<Value> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let headers = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let length: usize = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if length > 16 * 1024 * 1024 {
+        return None;
+    }
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    serde_json::from_slice(&buf[header_end..header_end + length]).ok()
+}
+
+async fn answer_connection(mut stream: TcpStream, shared: Arc<Shared>) {
+    // Clients keep connections alive: answer requests until the client hangs up.
+    while let Some(request) = read_request(&mut stream).await {
+        let method = request["method"].as_str().unwrap_or("").to_string();
+        *shared
+            .requests
+            .lock()
+            .unwrap()
+            .entry(method.clone())
+            .or_default() += 1;
+        let mode = shared.mode.lock().unwrap().clone();
+        let id = request["id"].clone();
+        let keep_alive = match mode {
+            Mode::Huge { bytes, declared } => {
+                write_huge(&mut stream, &shared, &id, bytes, declared).await;
+                false
+            }
+            Mode::Slow { delay } => {
+                tokio::time::sleep(delay.min(Duration::from_secs(60))).await;
+                let body = honest(&shared, &method, &request["params"], false);
+                write_body(&mut stream, &shared, &rpc_reply(&id, body)).await
+            }
+            Mode::Garbage => {
+                write_body(&mut stream, &shared, b"<html>502 upstream sad</html>{{{").await
+            }
+            Mode::WrongShape => {
+                let body = json!({"jsonrpc": "2.0", "id": id, "result": {"unexpected": [1, 2, 3]}});
+                write_body(&mut stream, &shared, body.to_string().as_bytes()).await
+            }
+            Mode::HugeError { bytes } => {
+                let body = json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": -32000, "message": "E".repeat(bytes.min(256 * 1024 * 1024))}});
+                write_body(&mut stream, &shared, body.to_string().as_bytes()).await
+            }
+            Mode::Honest => {
+                let body = honest(&shared, &method, &request["params"], false);
+                write_body(&mut stream, &shared, &rpc_reply(&id, body)).await
+            }
+            Mode::NotFound => {
+                let body = honest(&shared, &method, &request["params"], true);
+                write_body(&mut stream, &shared, &rpc_reply(&id, body)).await
+            }
+        };
+        if !keep_alive {
+            return;
+        }
+    }
+}
+
+fn rpc_reply(id: &Value, body: Result<Value, Value>) -> Vec<u8> {
+    match body {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+    }
+    .to_string()
+    .into_bytes()
+}
+
+/// Writes a 200 answer with its length; false if the client is gone.
+async fn write_body(stream: &mut TcpStream, shared: &Shared, body: &[u8]) -> bool {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return false;
+    }
+    let ok = stream.write_all(body).await.is_ok();
+    if ok {
+        shared
+            .bytes_written
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+    }
+    ok
+}
+
+/// `{"result": "AAAA..."}` of about `bytes` bytes, in 64 KiB writes, until done or the
+/// client hangs up.
+async fn write_huge(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    id: &Value,
+    bytes: usize,
+    declared: bool,
+) {
+    let prefix = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":""#);
+    let suffix = "\"}";
+    let length = prefix.len() + bytes + suffix.len();
+    let head = if declared {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+    } else {
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n".to_string()
+    };
+    if stream.write_all(head.as_bytes()).await.is_err()
+        || stream.write_all(prefix.as_bytes()).await.is_err()
+    {
+        return;
+    }
+    let block = vec![b'A'; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len());
+        if stream.write_all(&block[..n]).await.is_err() {
+            return;
+        }
+        shared.bytes_written.fetch_add(n as u64, Ordering::Relaxed);
+        left -= n;
+    }
+    let _ = stream.write_all(suffix.as_bytes()).await;
+}
+
+fn ui_account(account: &Account) -> Value {
+    json!({
+        "data": [base64::engine::general_purpose::STANDARD.encode(&account.data), "base64"],
+        "executable": account.executable,
+        "lamports": account.lamports,
+        "owner": account.owner.to_string(),
+        "rentEpoch": account.rent_epoch,
+        "space": account.data.len(),
+    })
+}
+
+/// What an honest node at the ledger's slot says; `hide_accounts`: as one that does not
+/// have them (the Clock sysvar excepted).
+fn honest(
+    shared: &Shared,
+    method: &str,
+    params: &Value,
+    hide_accounts: bool,
+) -> Result<Value, Value> {
+    let ledger = shared.ledger.lock().unwrap();
+    let context = json!({"slot": ledger.slot, "apiVersion": "3.1.12"});
+    let lookup = |key: &Value| -> Value {
+        let Some(key) = key.as_str().and_then(|k| k.parse::<Pubkey>().ok()) else {
+            return Value::Null;
+        };
+        if hide_accounts && key != solana_sdk_ids::sysvar::clock::ID {
+            return Value::Null;
+        }
+        ledger
+            .accounts
+            .get(&key)
+            .map(ui_account)
+            .unwrap_or(Value::Null)
+    };
+    match method {
+        "getAccountInfo" => Ok(json!({"context": context, "value": lookup(&params[0])})),
+        "getMultipleAccounts" => {
+            let keys = params[0].as_array().cloned().unwrap_or_default();
+            let values: Vec<Value> = keys.iter().map(lookup).collect();
+            Ok(json!({"context": context, "value": values}))
+        }
+        "getProgramAccounts" => {
+            let program = params[0].as_str().and_then(|k| k.parse::<Pubkey>().ok());
+            let value: Vec<Value> = ledger
+                .accounts
+                .iter()
+                .filter(|(_, a)| !hide_accounts && Some(a.owner) == program)
+                .map(|(k, a)| json!({"pubkey": k.to_string(), "account": ui_account(a)}))
+                .collect();
+            Ok(json!({"context": context, "value": value}))
+        }
+        "getSlot" => Ok(json!(ledger.slot)),
+        "getLatestBlockhash" => Ok(json!({"context": context, "value": {
+            "blockhash": solana_sdk::hash::Hash::new_from_array([7; 32]).to_string(),
+            "lastValidBlockHeight": ledger.slot + 150,
+        }})),
+        "getRecentPrioritizationFees" => Ok(json!([])),
+        "getSignatureStatuses" => {
+            let n = params[0].as_array().map_or(0, |a| a.len());
+            Ok(json!({"context": context, "value": vec![Value::Null; n]}))
+        }
+        "getHealth" => Ok(json!("ok")),
+        "getVersion" => Ok(json!({"solana-core": "3.1.12", "feature-set": 0})),
+        _ => Err(json!({"code": -32601, "message": "Method not found"})),
+    }
+}
