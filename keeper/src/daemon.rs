@@ -31,9 +31,20 @@ use crate::leadership::{LeaderState, Leadership, LeadershipConfig, LeadershipCon
 use crate::leases::{LeaseConfig, LeaseManager};
 use crate::metrics::Metrics;
 use crate::nonce_pool::NoncePool;
+use crate::notify::{Notifier, NotifyConfig};
 use crate::outage_log::{LogAs, OutageLog};
+use crate::retry::RetryConfigError;
 use crate::scheduler::{DueThread, Scheduler, SchedulerConfig};
 use crate::store::{Store, StoreCounts};
+
+/// Bounds of the executor's backoffs: a day between replays, and a send retried within
+/// one attempt at most 10 times, waiting at most 30 s between tries.
+pub const MAX_REPLAY_DELAY_SECS: u64 = 86_400;
+pub const MAX_SEND_ATTEMPTS: u32 = 10;
+pub const MAX_SEND_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for queued dead-letter notifications.
+const NOTIFY_DRAIN: Duration = Duration::from_secs(3);
 
 /// The most executions [`DaemonConfig::workers`] may allow at once: each holds an
 /// RPC round trip and, for a durable thread, a nonce.
@@ -73,6 +84,8 @@ pub struct DaemonConfig {
     pub leadership: LeadershipConfig,
     /// `[daemon.rpc]`: request timeout and answer size caps of every RPC endpoint.
     pub rpc: RpcConfig,
+    /// `[daemon.notify]`: webhooks told of every dead letter.
+    pub notify: NotifyConfig,
 }
 
 impl Default for DaemonConfig {
@@ -91,6 +104,7 @@ impl Default for DaemonConfig {
             degradation: DegradationConfig::default(),
             leadership: LeadershipConfig::default(),
             rpc: RpcConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -182,6 +196,52 @@ impl DaemonConfig {
             executor.confirm_timeout_secs,
         )?;
         at_least_1("daemon.executor.replay_batch", executor.replay_batch as u64)?;
+        if !(1..=MAX_REPLAY_DELAY_SECS).contains(&executor.replay_max_delay_secs) {
+            return Err(bad(
+                "daemon.executor.replay_max_delay_secs",
+                executor.replay_max_delay_secs,
+                &format!("expected 1 to {MAX_REPLAY_DELAY_SECS} seconds (a day)"),
+            ));
+        }
+        let send_retry = &executor.send_retry;
+        send_retry.validate().map_err(|e| {
+            let (field, value) = match &e {
+                RetryConfigError::NoAttempts => (
+                    "daemon.executor.send_retry.max_attempts",
+                    send_retry.max_attempts.to_string(),
+                ),
+                RetryConfigError::Multiplier(m) => {
+                    ("daemon.executor.send_retry.multiplier", m.to_string())
+                }
+                RetryConfigError::Jitter(j) => ("daemon.executor.send_retry.jitter", j.to_string()),
+                RetryConfigError::InitialAboveMax { initial, .. } => (
+                    "daemon.executor.send_retry.initial_delay_ms",
+                    initial.as_millis().to_string(),
+                ),
+            };
+            DaemonConfigError {
+                field,
+                value,
+                reason: e.to_string(),
+            }
+        })?;
+        if send_retry.max_attempts > MAX_SEND_ATTEMPTS {
+            return Err(bad(
+                "daemon.executor.send_retry.max_attempts",
+                send_retry.max_attempts,
+                &format!("expected 1 to {MAX_SEND_ATTEMPTS}; the replay queue takes over after"),
+            ));
+        }
+        if send_retry.max_delay > MAX_SEND_RETRY_DELAY {
+            return Err(bad(
+                "daemon.executor.send_retry.max_delay_ms",
+                send_retry.max_delay.as_millis(),
+                &format!(
+                    "expected at most {} ms: a send waits for this while it holds a worker",
+                    MAX_SEND_RETRY_DELAY.as_millis()
+                ),
+            ));
+        }
 
         let degradation = &self.degradation;
         degradation.validate().map_err(|e| {
@@ -219,6 +279,17 @@ impl DaemonConfig {
             }
         })?;
 
+        if let Err((key, value, reason)) = self.notify.validate() {
+            return Err(DaemonConfigError {
+                field: match key {
+                    "webhooks" => "daemon.notify.webhooks",
+                    "timeout_ms" => "daemon.notify.timeout_ms",
+                    _ => "daemon.notify.retry",
+                },
+                value,
+                reason,
+            });
+        }
         if let Some((field, value, reason)) = self.rpc.out_of_range() {
             return Err(DaemonConfigError {
                 field,
@@ -372,6 +443,13 @@ impl Daemon {
         if let Some(events) = events {
             executor = executor.with_events(events);
         }
+        let notify_task = match Notifier::spawn(&config.notify, me.to_string(), metrics.clone()) {
+            Some((notifier, task)) => {
+                executor = executor.with_notifier(notifier);
+                Some(task)
+            }
+            None => None,
+        };
         let executor = Arc::new(executor);
         let degradation = Arc::new(
             DegradationMonitor::new(config.degradation, Some(metrics.registry()))
@@ -518,6 +596,14 @@ impl Daemon {
         let _ = reclaimer.await;
         if let Some(handle) = health {
             let _ = handle.await;
+        }
+        // The notifier's queue closes with the executor: give what it holds a moment to
+        // reach the webhooks.
+        drop(executor);
+        if let Some(task) = notify_task {
+            if tokio::time::timeout(NOTIFY_DRAIN, task).await.is_err() {
+                tracing::warn!("dead-letter notifications still queued at shutdown were not sent");
+            }
         }
         let counts = store.counts()?;
         tracing::info!(?counts, leases_released, "keeper stopped");
@@ -840,6 +926,39 @@ mod tests {
             ..DaemonConfig::default()
         };
         assert_eq!(field_of(&config), "daemon.workers");
+    }
+
+    #[test]
+    fn backoff_and_rpc_settings_out_of_range_are_refused_each_by_name() {
+        let cases: [(&str, Spoil); 8] = [
+            ("daemon.executor.replay_max_delay_secs", |c| {
+                c.executor.replay_max_delay_secs = 0
+            }),
+            ("daemon.executor.replay_max_delay_secs", |c| {
+                c.executor.replay_max_delay_secs = u64::MAX
+            }),
+            ("daemon.executor.send_retry.max_attempts", |c| {
+                c.executor.send_retry.max_attempts = 0
+            }),
+            ("daemon.executor.send_retry.max_attempts", |c| {
+                c.executor.send_retry.max_attempts = 1_000
+            }),
+            ("daemon.executor.send_retry.max_delay_ms", |c| {
+                c.executor.send_retry.max_delay = Duration::from_secs(3_600)
+            }),
+            ("daemon.rpc.timeout_ms", |c| c.rpc.timeout_ms = u64::MAX),
+            ("daemon.rpc.max_response_bytes", |c| {
+                c.rpc.max_response_bytes = 0
+            }),
+            ("daemon.rpc.max_scan_response_bytes", |c| {
+                c.rpc.max_scan_response_bytes = usize::MAX
+            }),
+        ];
+        for (field, set) in cases {
+            let mut config = DaemonConfig::default();
+            set(&mut config);
+            assert_eq!(field_of(&config), field);
+        }
     }
 
     #[test]

@@ -266,9 +266,9 @@ impl Discovery {
         tracing::warn!(
             new = more + 1,
             invalid = report.invalid.len(),
-            first = %first,
+            account = %first,
             reason = %excerpt(first_reason),
-            "program accounts that are not threads this keeper understands, skipped (each at debug)"
+            "invalid thread account, skipped (the first of `new` program accounts this keeper does not understand; each at debug)"
         );
     }
 

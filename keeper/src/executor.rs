@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anchor_lang::AccountDeserialize;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
@@ -31,10 +33,12 @@ use crate::builder::{
 use crate::chain::{Chain, ChainError};
 use crate::leases::{LeaseManager, LeaseStatus};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::retry::{replay_delay, RetryStrategy};
 use crate::store::{ExecState, Execution, NewExecution, RetryDecision, Store, UnbuiltExecution};
 
 /// Executor settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutorConfig {
     /// Attempts after the first before an execution is dead-lettered.
@@ -48,6 +52,25 @@ pub struct ExecutorConfig {
     pub confirm_timeout_secs: u64,
     /// Rows taken per replay tick.
     pub replay_batch: usize,
+    /// Longest wait between two replays of one execution (seconds): the priority's base
+    /// delay doubles per replay up to this.
+    pub replay_max_delay_secs: u64,
+    /// Backoff of a send the endpoint did not answer, within one attempt
+    /// (`[daemon.executor.send_retry]`); what still fails goes to the replay queue.
+    pub send_retry: RetryStrategy,
+}
+
+/// The send backoff by default: 200 ms doubling to 2 s, three tries, ±10 % jitter. Short,
+/// since a non-durable transaction's blockhash lives about a minute and the replay queue
+/// takes over after.
+pub fn default_send_retry() -> RetryStrategy {
+    RetryStrategy {
+        initial_delay: std::time::Duration::from_millis(200),
+        max_delay: std::time::Duration::from_secs(2),
+        multiplier: 2.0,
+        max_attempts: 3,
+        jitter: 0.1,
+    }
 }
 
 impl Default for ExecutorConfig {
@@ -58,6 +81,8 @@ impl Default for ExecutorConfig {
             durable_priority: ExecutionPriority::High,
             confirm_timeout_secs: 60,
             replay_batch: 64,
+            replay_max_delay_secs: 600,
+            send_retry: default_send_retry(),
         }
     }
 }
@@ -126,6 +151,15 @@ pub enum ExecEvent {
     },
 }
 
+/// A seed for the backoffs' jitter that differs between keepers and runs: keepers that
+/// failed together must not retry in step.
+fn entropy() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
 /// A sent execution waiting for its status; holds the nonce guard until it resolves.
 struct InFlight {
     id: i64,
@@ -151,6 +185,10 @@ pub struct Executor {
     /// Builds the chain refused, towards dead-lettering a due time never sent.
     build_failures: BuildFailures,
     events: Option<tokio::sync::broadcast::Sender<ExecEvent>>,
+    /// Jitter of the send and replay backoffs; seeded by tests ([`Executor::with_seed`]).
+    rng: Mutex<SmallRng>,
+    /// Announces dead letters to webhooks, when any are configured.
+    notifier: Option<Notifier>,
 }
 
 /// Marks a due time as being persisted and sent by `execute` until dropped.
@@ -188,7 +226,30 @@ impl Executor {
             sending: Arc::default(),
             build_failures: BuildFailures::new(),
             events: None,
+            rng: Mutex::new(SmallRng::seed_from_u64(entropy())),
+            notifier: None,
         }
+    }
+
+    /// Hands every dead letter to `notifier`.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Draws the backoffs' jitter from `seed`, so a run's delays repeat.
+    pub fn with_seed(self, seed: u64) -> Self {
+        Self {
+            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+            ..self
+        }
+    }
+
+    /// A generator of its own for one backoff, drawn from the executor's (a guard of
+    /// the shared one cannot be held across the awaits of a retry loop).
+    fn backoff_rng(&self) -> SmallRng {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        SmallRng::seed_from_u64(rng.random())
     }
 
     /// Publishes every `ExecEvent` on `events`.
@@ -394,6 +455,15 @@ impl Executor {
                 .set(i64::try_from(dlq).unwrap_or(i64::MAX));
         }
         tracing::error!(id, %thread, exec_count, reason, "execution moved to the dead-letter queue");
+        if let Some(notifier) = &self.notifier {
+            match self.store.dead_letter_of_execution(id) {
+                Ok(Some(entry)) => notifier.dead_letter(&entry),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(id, error = %e, "could not read the dead letter to announce it")
+                }
+            }
+        }
         self.emit(ExecEvent::DeadLettered {
             thread,
             exec_count,
@@ -460,7 +530,7 @@ impl Executor {
         mut output: TxBuildOutput,
     ) -> ExecOutcome {
         let priority = output.priority;
-        match self.chain.send(&output.tx).await {
+        match self.send_with_backoff(&output.tx).await {
             Ok(signature) => {
                 if let Err(e) = self.store.mark_sent(id, self.store.now()) {
                     tracing::error!(id, error = %e, "could not record a sent execution");
@@ -505,9 +575,56 @@ impl Executor {
         }
     }
 
-    /// Schedules the next attempt after the priority's replay delay, or dead-letters.
+    /// Sends `tx`, trying again after [`ExecutorConfig::send_retry`]'s backoff while the
+    /// endpoint does not answer. A resend is the same signed transaction, so it can land
+    /// at most once; a resend answered `AlreadyProcessed` means an earlier try landed.
+    async fn send_with_backoff(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let mut rng = self.backoff_rng();
+        self.config
+            .send_retry
+            .execute(
+                &mut rng,
+                || async {
+                    let resend = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
+                    if resend {
+                        self.metrics.send_retries_total.inc();
+                    }
+                    match self.chain.send(tx).await {
+                        Err(ChainError::Rejected(TransactionError::AlreadyProcessed)) if resend => {
+                            Ok(tx.signatures[0])
+                        }
+                        answer => answer,
+                    }
+                },
+                ChainError::is_retryable,
+            )
+            .await
+    }
+
+    /// The wait before the next replay of an execution that has been replayed
+    /// `retries_made` times (see [`crate::retry::replay_delay`]), in whole seconds, at
+    /// least one.
+    pub fn replay_delay_secs(&self, priority: ExecutionPriority, retries_made: u32) -> i64 {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let delay = replay_delay(
+            priority.replay_delay(),
+            retries_made,
+            std::time::Duration::from_secs(self.config.replay_max_delay_secs),
+            &mut *rng,
+        );
+        i64::try_from(delay.as_secs_f64().round() as u64)
+            .unwrap_or(i64::MAX)
+            .max(1)
+    }
+
+    /// Schedules the next attempt after the replay backoff, or dead-letters.
     fn retry_later(&self, id: i64, priority: ExecutionPriority, reason: &str) {
-        let delay = i64::try_from(priority.replay_delay().as_secs()).unwrap_or(i64::MAX);
+        let retries_made = match self.store.get(id) {
+            Ok(Some(row)) => row.retry_count,
+            _ => 0,
+        };
+        let delay = self.replay_delay_secs(priority, retries_made);
         let at = self.store.now().saturating_add(delay);
         match self.store.schedule_retry(id, at, reason) {
             Ok(RetryDecision::DeadLettered) => match self.store.get(id) {
@@ -517,7 +634,13 @@ impl Executor {
                 _ => tracing::error!(id, reason, "execution moved to the dead-letter queue"),
             },
             Ok(RetryDecision::Scheduled { retry_count }) => {
-                tracing::warn!(id, retry_count, reason, "execution will be replayed");
+                tracing::warn!(
+                    id,
+                    retry_count,
+                    delay_secs = delay,
+                    reason,
+                    "execution will be replayed"
+                );
             }
             Err(e) => tracing::error!(id, error = %e, "could not schedule a replay"),
         }

@@ -45,6 +45,7 @@ pub mod lease_ix;
 pub mod leases;
 pub mod metrics;
 pub mod nonce_pool;
+pub mod notify;
 pub mod outage_log;
 pub mod owner_ix;
 pub mod retry;

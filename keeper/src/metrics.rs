@@ -81,6 +81,14 @@ pub struct Metrics {
     /// `keeper_replay_attempts_total`: replays of a failed durable execution. Incremented
     /// by the replay consumer before each resubmission.
     pub replay_attempts_total: IntCounter,
+    /// `keeper_send_retries_total`: sends tried again within one attempt because the
+    /// endpoint did not answer (the send backoff). Incremented by the submitter.
+    pub send_retries_total: IntCounter,
+    /// `keeper_notifications_sent_total`: dead-letter notices a webhook accepted.
+    pub notifications_sent_total: IntCounter,
+    /// `keeper_notifications_failed_total`: dead-letter notices a webhook never
+    /// accepted (every try failed) or that the full queue dropped.
+    pub notifications_failed_total: IntCounter,
     /// `keeper_replay_successes_total`: replays that were confirmed. Incremented by the
     /// replay consumer; attempts minus successes are the replay failures.
     pub replay_successes_total: IntCounter,
@@ -222,6 +230,21 @@ impl Metrics {
                 "keeper_replay_attempts_total",
                 "Replays of failed durable executions",
             ),
+            send_retries_total: counter(
+                r,
+                "keeper_send_retries_total",
+                "Sends tried again within one attempt after the endpoint did not answer",
+            ),
+            notifications_sent_total: counter(
+                r,
+                "keeper_notifications_sent_total",
+                "Dead-letter notifications a webhook accepted",
+            ),
+            notifications_failed_total: counter(
+                r,
+                "keeper_notifications_failed_total",
+                "Dead-letter notifications that could not be delivered",
+            ),
             replay_successes_total: counter(
                 r,
                 "keeper_replay_successes_total",
@@ -339,7 +362,7 @@ mod tests {
     use solana_commitment_config::CommitmentConfig;
 
     /// Every metric name `Metrics` defines, as its family appears in the text format.
-    const FAMILIES: [&str; 20] = [
+    const FAMILIES: [&str; 23] = [
         "keeper_nonce_lease_age_seconds",
         "keeper_builds_total",
         "keeper_threads",
@@ -347,6 +370,9 @@ mod tests {
         "keeper_executions_confirmed_total",
         "keeper_executions_failed_total",
         "keeper_replay_attempts_total",
+        "keeper_send_retries_total",
+        "keeper_notifications_sent_total",
+        "keeper_notifications_failed_total",
         "keeper_replay_successes_total",
         "keeper_dead_lettered_total",
         "keeper_nonce_advances_total",

@@ -174,6 +174,27 @@ impl RetryStrategy {
     }
 }
 
+/// The wait before replay number `retries_made + 1` of a failed execution (durability
+/// seed, "Replay Strategy": progressive delays, priority-based): the priority's base
+/// delay (`base`: 60/30/10/5 s from Low to Critical) doubled for each replay already
+/// made, capped at `max` (never below `base`), with the seed's ±10 % jitter, drawn from
+/// `rng`.
+pub fn replay_delay(
+    base: Duration,
+    retries_made: u32,
+    max: Duration,
+    rng: &mut impl Rng,
+) -> Duration {
+    RetryStrategy {
+        initial_delay: base,
+        max_delay: max.max(base),
+        multiplier: 2.0,
+        max_attempts: u32::MAX,
+        jitter: 0.1,
+    }
+    .delay_for(retries_made, rng)
+}
+
 /// `serde` of a [`Duration`] as whole milliseconds (a `u64`), for the `_ms` keys of the
 /// reliability configs ([`RetryStrategy`], [`crate::breaker::BreakerConfig`],
 /// [`crate::degradation::DegradationConfig`]). Sub-millisecond parts are dropped.
@@ -201,6 +222,48 @@ mod tests {
 
     use super::*;
     use crate::chain::ChainError;
+
+    #[test]
+    fn replay_delays_double_per_replay_from_the_priority_base_up_to_the_cap() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let base = Duration::from_secs(5);
+        let max = Duration::from_secs(300);
+        let delays: Vec<f64> = (0..9)
+            .map(|n| replay_delay(base, n, max, &mut rng).as_secs_f64())
+            .collect();
+        let expected = [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0];
+        for (n, (got, want)) in delays.iter().zip(expected).enumerate() {
+            assert!(
+                (want * 0.9..=want * 1.1).contains(got),
+                "replay {n}: {got} s, expected {want} s ± 10 %: {delays:?}"
+            );
+        }
+        // Jitter draws differ: keepers that failed together do not replay together.
+        let other: Vec<f64> = (0..9)
+            .map(|n| {
+                replay_delay(base, n, max, &mut StdRng::seed_from_u64(8 + n as u64)).as_secs_f64()
+            })
+            .collect();
+        assert_ne!(delays, other);
+        // The same seed gives the same sequence.
+        let mut again = StdRng::seed_from_u64(7);
+        let repeat: Vec<f64> = (0..9)
+            .map(|n| replay_delay(base, n, max, &mut again).as_secs_f64())
+            .collect();
+        assert_eq!(delays, repeat);
+    }
+
+    #[test]
+    fn a_cap_below_the_base_keeps_the_base() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let delay = replay_delay(
+            Duration::from_secs(60),
+            3,
+            Duration::from_secs(10),
+            &mut rng,
+        );
+        assert!(delay >= Duration::from_secs(54), "{delay:?}");
+    }
 
     fn no_jitter() -> RetryStrategy {
         RetryStrategy {

@@ -11,14 +11,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{exec_count, plan, world_with};
+use common::{exec_count, executor, plan, world_with};
 use keeper::builder::priority::ExecutionPriority;
-use keeper::builder::{BuilderConfig, ExecutionBuilder};
 use keeper::chain::Chain;
-use keeper::executor::{Executor, ExecutorConfig};
-use keeper::leases::{LeaseConfig, LeaseManager};
-use keeper::metrics::Metrics;
-use keeper::nonce_pool::NoncePool;
+use keeper::executor::ExecutorConfig;
 use keeper::store::{ExecState, NewExecution, Store};
 use solana_sdk::signature::Signature;
 use thread::state::Trigger;
@@ -31,26 +27,12 @@ async fn a_replay_the_mode_does_not_admit_waits_and_runs_once_admitted() {
     let world = world_with(&[plan("now", Trigger::Now, false)], DEPOSIT).await;
     let thread = world.threads[0].key;
     let chain: Arc<dyn Chain> = world.chain.clone();
-    let pool = NoncePool::new(Duration::from_secs(30));
-    let builder = Arc::new(ExecutionBuilder::new(
-        chain.clone(),
-        pool.clone(),
-        world.keeper.clone(),
-        BuilderConfig::default(),
-    ));
-    let leases = Arc::new(LeaseManager::new(
-        chain.clone(),
-        world.keeper.clone(),
-        pool,
-        LeaseConfig::default(),
-    ));
     let store = Store::open_in_memory().unwrap();
-    let executor = Executor::new(
+    let executor = executor(
         chain,
-        builder,
-        leases,
+        &world,
         store.clone(),
-        Metrics::new(),
+        keeper::metrics::Metrics::new(),
         ExecutorConfig::default(),
     );
     // A Medium execution of the thread's first due time waits for replay (its stored

@@ -33,6 +33,26 @@ impl Store {
         })
     }
 
+    /// The entry parking execution `execution_id`, if there is one.
+    pub fn dead_letter_of_execution(
+        &self,
+        execution_id: i64,
+    ) -> Result<Option<DeadLetter>, StoreError> {
+        self.read(|tx| {
+            let sql = format!(
+                "SELECT {DEAD_LETTER_COLUMNS}, {EXECUTION_COLUMNS} \
+                 FROM dead_letters d JOIN executions e ON e.id = d.execution_id \
+                 WHERE d.execution_id = ?1 ORDER BY d.id DESC LIMIT 1"
+            );
+            let mut stmt = tx.prepare(&sql)?;
+            let mut rows = stmt.query([execution_id])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(dead_letter_from_row(row)?.entry)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// One entry with its execution, or `None` if there is no entry `id`.
     pub fn dlq_show(&self, id: i64) -> Result<Option<DeadLetterDetail>, StoreError> {
         self.read(|tx| show(tx, id))

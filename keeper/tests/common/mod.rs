@@ -380,10 +380,45 @@ pub fn fast_config() -> DaemonConfig {
         health_addr: None,
         executor: ExecutorConfig {
             max_retries: 50,
+            // One send per attempt: the faults these tests script must reach the replay
+            // queue rather than be absorbed by the send backoff (tests/backoff.rs).
+            send_retry: keeper::retry::RetryStrategy {
+                max_attempts: 1,
+                ..keeper::executor::default_send_retry()
+            },
             ..ExecutorConfig::default()
         },
         ..DaemonConfig::default()
     }
+}
+
+/// The executor as the daemon builds it (its own nonce pool, builder and lease manager
+/// over `chain`), signing as the world's keeper, for tests that drive it directly.
+pub fn executor(
+    chain: Arc<dyn Chain>,
+    world: &World,
+    store: Store,
+    metrics: Arc<Metrics>,
+    config: ExecutorConfig,
+) -> keeper::executor::Executor {
+    use keeper::builder::{BuilderConfig, ExecutionBuilder};
+    use keeper::leases::{LeaseConfig, LeaseManager};
+    use keeper::nonce_pool::NoncePool;
+
+    let pool = NoncePool::new(Duration::from_secs(30));
+    let builder = Arc::new(ExecutionBuilder::new(
+        chain.clone(),
+        pool.clone(),
+        world.keeper.clone(),
+        BuilderConfig::default(),
+    ));
+    let leases = Arc::new(LeaseManager::new(
+        chain.clone(),
+        world.keeper.clone(),
+        pool,
+        LeaseConfig::default(),
+    ));
+    keeper::executor::Executor::new(chain, builder, leases, store, metrics, config)
 }
 
 /// Every event the executor published, in order.

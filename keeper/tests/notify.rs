@@ -1,0 +1,207 @@
+//! Dead-letter notifications: an execution moved to the dead-letter queue is POSTed to
+//! every configured webhook (generic JSON with a Slack-compatible `text`), a failing
+//! webhook is tried again with backoff, and one that never accepts is counted. Against
+//! the in-process bank and real HTTP receivers on loopback ports.
+
+#![cfg(feature = "bank")]
+#![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{executor, plan, wait_until, world_with, ProbedBank};
+use keeper::chain::faulty::{FaultRates, FaultyChain, Op};
+use keeper::chain::Chain;
+use keeper::executor::{ExecOutcome, ExecutorConfig};
+use keeper::metrics::Metrics;
+use keeper::notify::{Notifier, NotifyConfig};
+use keeper::retry::RetryStrategy;
+use keeper::store::Store;
+use serde_json::Value;
+use solana_sdk::signature::Signer;
+use thread::state::Trigger;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// An HTTP receiver on a loopback port that answers the n-th POST with `statuses[n]`
+/// (200 past the end) and keeps every body.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    async fn start(statuses: Vec<u16>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        tokio::spawn(async move {
+            let mut answered = 0;
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        break Some(buf[end + 4..end + 4 + length].to_vec());
+                    }
+                };
+                let Some(body) = body else { continue };
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                let status = statuses.get(answered).copied().unwrap_or(200);
+                answered += 1;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        Self { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/hook")
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_posted_to_every_webhook_with_retries_and_failures_counted() {
+    let world = world_with(&[plan("now", Trigger::Now, false)], 50_000_000).await;
+    let thread = world.threads[0].key;
+    // No send is ever answered, and there are no retries: the first failure is final.
+    let chain: Arc<dyn Chain> = Arc::new(
+        FaultyChain::new(ProbedBank::new(world.chain.clone()), 9).rates(
+            Op::Send,
+            FaultRates {
+                drop: 1.0,
+                ..FaultRates::default()
+            },
+        ),
+    );
+    // The receiver fails the first POST; the second webhook is never there.
+    let receiver = Receiver::start(vec![500]).await;
+    let quick = RetryStrategy {
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        multiplier: 2.0,
+        max_attempts: 3,
+        jitter: 0.1,
+    };
+    let config = NotifyConfig {
+        webhooks: vec![receiver.url.clone(), closed_port_url()],
+        timeout_ms: 2_000,
+        retry: quick,
+    };
+    assert_eq!(config.validate(), Ok(()));
+    let metrics = Metrics::new();
+    let (notifier, task) =
+        Notifier::spawn(&config, world.keeper.pubkey().to_string(), metrics.clone()).unwrap();
+    let store = Store::open_in_memory().unwrap();
+    let executor = executor(
+        chain,
+        &world,
+        store.clone(),
+        metrics.clone(),
+        ExecutorConfig {
+            max_retries: 0,
+            send_retry: RetryStrategy {
+                max_attempts: 1,
+                ..quick
+            },
+            ..ExecutorConfig::default()
+        },
+    )
+    .with_notifier(notifier);
+
+    let outcome = executor.execute(thread, 0).await;
+    assert!(
+        matches!(outcome, ExecOutcome::Deferred { .. }),
+        "{outcome:?}"
+    );
+    let entry = store.dlq_list(10).unwrap().pop().expect("dead-lettered");
+
+    wait_until!(
+        "the notice is delivered and the dead webhook given up on",
+        20,
+        {
+            metrics.notifications_sent_total.get() == 1
+                && metrics.notifications_failed_total.get() == 1
+        }
+    );
+    let bodies = receiver.bodies();
+    assert_eq!(
+        bodies.len(),
+        2,
+        "the failed POST was tried again: {bodies:#?}"
+    );
+    assert_eq!(bodies[0], bodies[1]);
+    let notice = &bodies[0];
+    assert_eq!(notice["event"], "dead_letter");
+    assert_eq!(notice["thread"], thread.to_string());
+    assert_eq!(notice["exec_count"], 0);
+    assert_eq!(notice["attempts"], 1);
+    assert_eq!(notice["dead_letter_id"], entry.id);
+    assert_eq!(notice["keeper"], world.keeper.pubkey().to_string());
+    assert_eq!(
+        notice["retry_command"],
+        format!("keeper dlq retry {}", entry.id)
+    );
+    assert!(notice["reason"].as_str().unwrap().contains("unavailable"));
+    let text = notice["text"].as_str().unwrap();
+    assert!(
+        text.contains(&thread.to_string()) && text.contains("keeper dlq retry"),
+        "{text}"
+    );
+
+    // The queue closes with the executor, and the task ends.
+    drop(executor);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the notifier ends once nobody can queue")
+        .unwrap();
+}
+
+#[test]
+fn webhook_settings_are_checked() {
+    let bad_url = NotifyConfig {
+        webhooks: vec!["ftp://example/hook".into()],
+        ..NotifyConfig::default()
+    };
+    assert_eq!(bad_url.validate().unwrap_err().0, "webhooks");
+    let no_host = NotifyConfig {
+        webhooks: vec!["http://".into()],
+        ..NotifyConfig::default()
+    };
+    assert_eq!(no_host.validate().unwrap_err().0, "webhooks");
+    let slow = NotifyConfig {
+        timeout_ms: u64::MAX,
+        ..NotifyConfig::default()
+    };
+    assert_eq!(slow.validate().unwrap_err().0, "timeout_ms");
+    assert_eq!(NotifyConfig::default().validate(), Ok(()));
+}
