@@ -322,7 +322,7 @@ fn check_writable(path: &Path) -> Result<(), StoreError> {
         }
         Ok(_) => {
             if let Err(e) = std::fs::OpenOptions::new().write(true).open(path) {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                if denied(&e) {
                     return Err(read_only(
                         path,
                         format!("the file cannot be opened for writing: {e}"),
@@ -344,12 +344,20 @@ fn check_writable(path: &Path) -> Result<(), StoreError> {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(read_only(
+        Err(e) if denied(&e) => Err(read_only(
             &dir,
             format!("its directory {} cannot be written: {e}", dir.display()),
         )),
         Err(_) => Ok(()),
     }
+}
+
+/// A write refused by permissions or by a read-only file system.
+fn denied(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 fn system_now() -> i64 {
