@@ -2,9 +2,10 @@
 //! executor, the confirmation and replay loops, lease upkeep, health and metrics, and
 //! shuts them down in order.
 //!
-//! Owns: task lifetimes and the order of shutdown (stop taking work, let in-flight
-//! executions finish or stay persisted, hand leases back, exit). Must not: contain
-//! execution logic of its own; every decision is in the subsystems.
+//! Owns: task lifetimes, the order of start-up (every check, the health port included,
+//! passes before anything can send) and the order of shutdown (stop taking work, let
+//! in-flight executions finish or stay persisted, hand leases back, exit). Must not:
+//! contain execution logic of its own; every decision is in the subsystems.
 
 use std::future::Future;
 use std::net::SocketAddr;

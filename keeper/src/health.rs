@@ -8,7 +8,9 @@
 //! - [`RpcCheck`]: the chain answers `latest_blockhash` within a timeout;
 //! - [`NonceAccountsCheck`]: every nonce account this keeper relies on exists, belongs
 //!   to the system program, is an initialized nonce whose authority is the expected one,
-//!   and holds at least the rent-exempt minimum for its 80 bytes.
+//!   and holds at least the rent-exempt minimum for its 80 bytes;
+//! - [`HeartbeatCheck`]: a loop (the scheduler) completed a round recently: a scheduler
+//!   stuck in a tick executes nothing, so the keeper is not ready, RPC or not.
 //!
 //! Must not: change what the keeper does. The operating mode is reported here (read from
 //! the [`DegradationMonitor`] given to [`HealthRegistry::with_degradation`], which owns
