@@ -189,9 +189,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    if let Command::Sandbox { .. } = cli.command {
-        refuse_flags_the_sandbox_ignores(cli)?;
-    }
+    refuse_ignored_flags(cli)?;
     let resolved = Config::resolve(&cli.flags(), &Environment::from_process())?;
     init_tracing(&resolved.config.log_level)?;
     tracing::debug!(
@@ -212,27 +210,40 @@ fn run(cli: &Cli) -> Result<()> {
     }
 }
 
-/// The sandbox runs its own in-process bank with its own throwaway keypair and program,
-/// so the global flags that point the keeper at a cluster would be silently ignored:
-/// each is refused instead, naming it. `--log-level` and `--store` are honoured. Only
-/// flags are judged: the environment (`KEEPER_RPC_URL`, ...) is ambient, set for the
-/// daemon, and the sandbox never reads it.
-fn refuse_flags_the_sandbox_ignores(cli: &Cli) -> Result<()> {
+/// Global flags a subcommand would silently ignore are refused instead, naming the
+/// flag. The sandbox runs its own in-process bank, program and keypair, so nothing that
+/// points at a cluster applies (`--log-level` and `--store` do); `keeper dlq` reads only
+/// the store file (`--store`, or `store_path` from `--config`). Only flags are judged:
+/// the environment (`KEEPER_RPC_URL`, ...) is ambient, set for the daemon.
+fn refuse_ignored_flags(cli: &Cli) -> Result<()> {
+    let (command, fix, ignores_config) = match cli.command {
+        Command::Sandbox { .. } => (
+            "keeper sandbox",
+            "it runs its own in-process bank, program and keypair, and talks to no \
+             cluster",
+            true,
+        ),
+        Command::Dlq { .. } => (
+            "keeper dlq",
+            "it reads and changes only the store file (--store)",
+            false,
+        ),
+        Command::Config | Command::Run { .. } => return Ok(()),
+    };
     let given = [
         ("-u/--rpc-url", cli.rpc_url.is_some()),
         ("--ws-url", cli.ws_url.is_some()),
         ("-k/--keypair", cli.keypair.is_some()),
         ("--program-id", cli.program_id.is_some()),
         ("--commitment", cli.commitment.is_some()),
-        ("--config", cli.config.is_some()),
-        ("--solana-config", cli.solana_config.is_some()),
+        ("--config", ignores_config && cli.config.is_some()),
+        (
+            "--solana-config",
+            ignores_config && cli.solana_config.is_some(),
+        ),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
-        anyhow::bail!(
-            "{flag} does not apply to `keeper sandbox`: it runs its own in-process bank, \
-             program and keypair, and talks to no cluster; drop {flag}, or use `keeper run` \
-             to run against a cluster"
-        );
+        anyhow::bail!("{flag} does not apply to `{command}`: {fix}; drop {flag}");
     }
     Ok(())
 }

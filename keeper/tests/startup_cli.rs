@@ -343,8 +343,7 @@ fn the_sandbox_refuses_each_global_flag_it_would_ignore() {
             stderr(&out),
             format!(
                 "error: {name} does not apply to `keeper sandbox`: it runs its own in-process \
-                 bank, program and keypair, and talks to no cluster; drop {name}, or use \
-                 `keeper run` to run against a cluster\n"
+                 bank, program and keypair, and talks to no cluster; drop {name}\n"
             )
         );
     }
@@ -397,4 +396,53 @@ fn the_sandbox_honours_the_global_store() {
         counts.confirmed + counts.pending + counts.sent > 0,
         "the sandbox wrote nothing to --store: {counts:?}"
     );
+}
+
+#[test]
+fn dlq_refuses_each_global_flag_it_would_ignore() {
+    let home = Home::new();
+    let store = home.store_path();
+    drop(Store::open(&store).unwrap());
+    let cases: [(&[&str], &str); 5] = [
+        (&["-u", "http://127.0.0.1:9"], "-u/--rpc-url"),
+        (&["--ws-url", "ws://127.0.0.1:9"], "--ws-url"),
+        (&["-k", "/nonexistent.json"], "-k/--keypair"),
+        (
+            &["--program-id", "11111111111111111111111111111111"],
+            "--program-id",
+        ),
+        (&["--commitment", "processed"], "--commitment"),
+    ];
+    for (flags, name) in cases {
+        for action in [&["list"][..], &["purge", "--all"][..]] {
+            let out = home
+                .command(flags, &[])
+                .arg("dlq")
+                .args(action)
+                .arg("--store")
+                .arg(&store)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{flags:?} {action:?}");
+            assert_eq!(stdout(&out), "");
+            assert_eq!(
+                stderr(&out),
+                format!(
+                    "error: {name} does not apply to `keeper dlq`: it reads and changes only \
+                     the store file (--store); drop {name}\n"
+                )
+            );
+        }
+    }
+    // The store is honoured; so is a keeper config naming it.
+    let toml = home.write(
+        "keeper.toml",
+        format!("store_path = {:?}\n", store.to_str().unwrap()).as_bytes(),
+    );
+    let out = home
+        .command(&["--config", toml.to_str().unwrap(), "dlq", "list"], &[])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "the dead-letter queue is empty\n");
 }
