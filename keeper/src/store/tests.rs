@@ -965,3 +965,32 @@ fn a_read_only_file_or_directory_is_refused_before_the_lock_or_the_file_is_touch
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_sees_what_a_killed_daemon_left_in_the_wal_without_writing_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.sqlite");
+    let store = ok(Store::open(&live)).with_clock(|| T0);
+    let id = ok(store.persist(new_execution().with_max_retries(0)));
+    ok(store.mark_sent(id, T0));
+    assert_eq!(
+        ok(store.schedule_retry(id, T0, "blockhash expired")),
+        RetryDecision::DeadLettered
+    );
+    // What a SIGKILL leaves: the store and its unmerged WAL, no shared-memory index.
+    let crashed = dir.path().join("crashed.sqlite");
+    std::fs::copy(&live, &crashed).unwrap();
+    std::fs::copy(
+        dir.path().join("live.sqlite-wal"),
+        dir.path().join("crashed.sqlite-wal"),
+    )
+    .unwrap();
+    drop(store);
+    let before = std::fs::read(&crashed).unwrap();
+
+    let reader = ok(Store::open_read_only(&crashed));
+    assert_eq!(ok(reader.dlq_len()), 1);
+    drop(reader);
+
+    assert_eq!(std::fs::read(&crashed).unwrap(), before);
+}
