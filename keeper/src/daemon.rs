@@ -2,9 +2,10 @@
 //! executor, the confirmation and replay loops, lease upkeep, health and metrics, and
 //! shuts them down in order.
 //!
-//! Owns: task lifetimes and the order of shutdown (stop taking work, let in-flight
-//! executions finish or stay persisted, hand leases back, exit). Must not: contain
-//! execution logic of its own; every decision is in the subsystems.
+//! Owns: task lifetimes, the order of start-up (every check, the health port included,
+//! passes before anything can send) and the order of shutdown (stop taking work, let
+//! in-flight executions finish or stay persisted, hand leases back, exit). Must not:
+//! contain execution logic of its own; every decision is in the subsystems.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,7 +27,9 @@ use crate::chain::Chain;
 use crate::degradation::{DegradationConfig, DegradationError, DegradationMonitor, OperatingMode};
 use crate::discovery::{read_index, shared_index, Discovery, SharedIndex, ThreadChanged};
 use crate::executor::{ExecEvent, ExecOutcome, Executor, ExecutorConfig, SkipReason};
-use crate::health::{HealthRegistry, NonceAccountsCheck, RpcCheck, WatchedNonces};
+use crate::health::{
+    HealthRegistry, Heartbeat, HeartbeatCheck, NonceAccountsCheck, RpcCheck, WatchedNonces,
+};
 use crate::leadership::{LeaderState, Leadership, LeadershipConfig, LeadershipConfigError};
 use crate::leases::{LeaseConfig, LeaseManager};
 use crate::metrics::Metrics;
@@ -49,6 +52,23 @@ const NOTIFY_DRAIN: Duration = Duration::from_secs(3);
 /// The most executions [`DaemonConfig::workers`] may allow at once: each holds an
 /// RPC round trip and, for a durable thread, a nonce.
 pub const MAX_WORKERS: usize = 4_096;
+
+/// The allowed range of every period and timeout, as `(key, least, most)`, in the key's
+/// own unit. The upper bounds are far above any sensible setting and far below the
+/// values that would stall the daemon while it looks alive (a `tick_ms` of `u64::MAX`
+/// never ticks); the README's `[daemon]` table quotes them.
+pub const PERIOD_BOUNDS: &[(&str, u64, u64)] = &[
+    ("daemon.tick_ms", 1, 60_000),
+    ("daemon.reconcile_ms", 1, 3_600_000),
+    ("daemon.confirm_ms", 1, 60_000),
+    ("daemon.replay_ms", 1, 600_000),
+    ("daemon.drain_ms", 0, 120_000),
+    ("daemon.builder.lease_ttl", 1, 3_600),
+    ("daemon.leases.lease_slots", 1, 216_000),
+    ("daemon.leases.confirm_timeout_secs", 1, 600),
+    ("daemon.executor.confirm_timeout_secs", 1, 3_600),
+    ("daemon.degradation.window_ms", 60, 3_600_000),
+];
 
 /// Daemon settings (the `[daemon]` part of the keeper's TOML file). Missing keys take
 /// their [`Default`]; [`DaemonConfig::validate`] says whether the daemon can run with
@@ -134,6 +154,18 @@ impl DaemonConfig {
                 reason: reason.to_string(),
             }
         }
+        /// `value` within `field`'s [`PERIOD_BOUNDS`].
+        fn bounded(field: &'static str, value: u64) -> Result<(), DaemonConfigError> {
+            let (_, least, most) = PERIOD_BOUNDS
+                .iter()
+                .copied()
+                .find(|(key, ..)| *key == field)
+                .unwrap_or((field, 0, u64::MAX));
+            if (least..=most).contains(&value) {
+                return Ok(());
+            }
+            Err(bad(field, value, &format!("expected {least} to {most}")))
+        }
         fn at_least_1(field: &'static str, value: u64) -> Result<(), DaemonConfigError> {
             match value {
                 0 => Err(bad(field, value, "expected at least 1")),
@@ -148,13 +180,14 @@ impl DaemonConfig {
                 &format!("expected 1 to {MAX_WORKERS}"),
             ));
         }
-        at_least_1("daemon.tick_ms", self.tick_ms)?;
-        at_least_1("daemon.reconcile_ms", self.reconcile_ms)?;
-        at_least_1("daemon.confirm_ms", self.confirm_ms)?;
-        at_least_1("daemon.replay_ms", self.replay_ms)?;
+        bounded("daemon.tick_ms", self.tick_ms)?;
+        bounded("daemon.reconcile_ms", self.reconcile_ms)?;
+        bounded("daemon.confirm_ms", self.confirm_ms)?;
+        bounded("daemon.replay_ms", self.replay_ms)?;
+        bounded("daemon.drain_ms", self.drain_ms)?;
 
         let builder = &self.builder;
-        at_least_1("daemon.builder.lease_ttl", builder.lease_ttl.as_secs())?;
+        bounded("daemon.builder.lease_ttl", builder.lease_ttl.as_secs())?;
         if builder.compute.fee_percentile > 100 {
             return Err(bad(
                 "daemon.builder.compute.fee_percentile",
@@ -173,7 +206,7 @@ impl DaemonConfig {
         }
 
         let leases = &self.leases;
-        at_least_1("daemon.leases.lease_slots", leases.lease_slots)?;
+        bounded("daemon.leases.lease_slots", leases.lease_slots)?;
         if leases.renew_below_slots >= leases.lease_slots {
             return Err(bad(
                 "daemon.leases.renew_below_slots",
@@ -184,14 +217,14 @@ impl DaemonConfig {
                 ),
             ));
         }
-        at_least_1(
+        bounded(
             "daemon.leases.confirm_timeout_secs",
             leases.confirm_timeout_secs,
         )?;
 
         // Any max_retries is meaningful: 0 dead-letters after the first failed attempt.
         let executor = &self.executor;
-        at_least_1(
+        bounded(
             "daemon.executor.confirm_timeout_secs",
             executor.confirm_timeout_secs,
         )?;
@@ -244,6 +277,10 @@ impl DaemonConfig {
         }
 
         let degradation = &self.degradation;
+        bounded(
+            "daemon.degradation.window_ms",
+            u64::try_from(degradation.window.as_millis()).unwrap_or(u64::MAX),
+        )?;
         degradation.validate().map_err(|e| {
             let (field, value) = match &e {
                 DegradationError::Window => (
@@ -334,6 +371,15 @@ pub enum DaemonError {
     Config(String),
     #[error("health server: {0}")]
     Health(#[from] std::io::Error),
+    #[error(
+        "cannot serve /health, /ready and /metrics on {addr}: {cause}; stop what holds \
+         the port or set --health-addr (daemon.health_addr) to a free one. Nothing was sent"
+    )]
+    HealthBind {
+        addr: SocketAddr,
+        // Not `source`: the message shows it once, an anyhow chain would repeat it.
+        cause: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -463,6 +509,40 @@ impl Daemon {
             Some(metrics.registry()),
         )
         .map_err(|e| DaemonError::Config(e.to_string()))?;
+        // The last start-up check, before anything can send: bind the health port. A
+        // restart loop with the port taken must fail here every time, not after
+        // recovery has replayed (sent) what the store holds.
+        let watched = WatchedNonces::new();
+        let heartbeat = Heartbeat::new();
+        let health = if let Some(addr) = config.health_addr {
+            let registry = Arc::new(
+                HealthRegistry::new(metrics.clone())
+                    .with_check(RpcCheck::new(chain.clone(), Duration::from_secs(5)))
+                    .with_check(NonceAccountsCheck::new(
+                        chain.clone(),
+                        metrics.clone(),
+                        watched.clone(),
+                    ))
+                    .with_check(HeartbeatCheck::new(
+                        "scheduler",
+                        heartbeat.clone(),
+                        scheduler_stale_after(config.tick_ms),
+                    ))
+                    .with_degradation(degradation.clone())
+                    .with_leadership(leadership.clone()),
+            );
+            let (addr, handle) = crate::http::spawn(addr, registry, stopped())
+                .await
+                .map_err(|cause| DaemonError::HealthBind { addr, cause })?;
+            tracing::info!(%addr, "serving /health, /ready and /metrics");
+            if let Some(tx) = bound {
+                let _ = tx.send(addr);
+            }
+            Some(handle)
+        } else {
+            None
+        };
+
         // Only the explicit stop at the end of shutdown, once nothing of this keeper's is
         // under way, ends the campaign gracefully (revoking the lease). A run dropped where
         // it stands drops `campaign_stop` and the set, which aborts the campaign: not leader
@@ -503,7 +583,7 @@ impl Daemon {
         .with_metrics(metrics.clone());
         tasks.spawn(discovery.run(stopped()));
 
-        let scheduler = Scheduler::new(SchedulerConfig::default());
+        let scheduler = Scheduler::new(SchedulerConfig::default()).with_heartbeat(heartbeat);
         let scheduler_run = scheduler.run(
             chain.clone(),
             index.clone(),
@@ -525,7 +605,6 @@ impl Daemon {
             config.workers.max(1),
         ));
 
-        let watched = WatchedNonces::new();
         tasks.spawn(run_confirmations(
             executor.clone(),
             chain.clone(),
@@ -552,28 +631,6 @@ impl Daemon {
             Duration::from_millis(config.replay_ms),
             stopped(),
         ));
-
-        let health = if let Some(addr) = config.health_addr {
-            let registry = Arc::new(
-                HealthRegistry::new(metrics.clone())
-                    .with_check(RpcCheck::new(chain.clone(), Duration::from_secs(5)))
-                    .with_check(NonceAccountsCheck::new(
-                        chain.clone(),
-                        metrics.clone(),
-                        watched.clone(),
-                    ))
-                    .with_degradation(degradation.clone())
-                    .with_leadership(leadership.clone()),
-            );
-            let (addr, handle) = crate::http::spawn(addr, registry, stopped()).await?;
-            tracing::info!(%addr, "serving /health, /ready and /metrics");
-            if let Some(tx) = bound {
-                let _ = tx.send(addr);
-            }
-            Some(handle)
-        } else {
-            None
-        };
 
         shutdown.await;
         tracing::info!("shutting down: no new work; finishing in-flight executions");
@@ -613,6 +670,12 @@ impl Daemon {
             leases_released,
         })
     }
+}
+
+/// How long `/ready` lets the scheduler go without completing a tick: a few periods, and
+/// never less than a slow RPC answer (a tick waits for the chain's clock) could take.
+fn scheduler_stale_after(tick_ms: u64) -> Duration {
+    Duration::from_millis(tick_ms.saturating_mul(5)).max(Duration::from_secs(15))
 }
 
 /// The priority `thread` would run at, from the index's view of its durability; a
@@ -1024,6 +1087,72 @@ mod tests {
             ..DaemonConfig::default()
         };
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_period_has_an_upper_bound_naming_the_key_and_range() {
+        let cases: [(&str, Spoil); 10] = [
+            ("daemon.tick_ms", |c| c.tick_ms = u64::MAX),
+            ("daemon.reconcile_ms", |c| c.reconcile_ms = u64::MAX),
+            ("daemon.confirm_ms", |c| c.confirm_ms = u64::MAX),
+            ("daemon.replay_ms", |c| c.replay_ms = u64::MAX),
+            ("daemon.drain_ms", |c| c.drain_ms = u64::MAX),
+            ("daemon.builder.lease_ttl", |c| {
+                c.builder.lease_ttl = Duration::from_secs(u64::MAX)
+            }),
+            ("daemon.leases.lease_slots", |c| {
+                c.leases.lease_slots = u64::MAX
+            }),
+            ("daemon.leases.confirm_timeout_secs", |c| {
+                c.leases.confirm_timeout_secs = u64::MAX
+            }),
+            ("daemon.executor.confirm_timeout_secs", |c| {
+                c.executor.confirm_timeout_secs = u64::MAX
+            }),
+            ("daemon.degradation.window_ms", |c| {
+                c.degradation.window = Duration::from_secs(u64::MAX)
+            }),
+        ];
+        assert_eq!(cases.len(), PERIOD_BOUNDS.len(), "a bound without a case");
+        for (field, set) in cases {
+            let (_, least, most) = *PERIOD_BOUNDS.iter().find(|(k, ..)| *k == field).unwrap();
+            let mut config = DaemonConfig::default();
+            set(&mut config);
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.field, field);
+            assert_eq!(err.reason, format!("expected {least} to {most}"));
+            // The bound itself is allowed.
+            let mut config = DaemonConfig::default();
+            match field {
+                "daemon.tick_ms" => config.tick_ms = most,
+                "daemon.reconcile_ms" => config.reconcile_ms = most,
+                "daemon.confirm_ms" => config.confirm_ms = most,
+                "daemon.replay_ms" => config.replay_ms = most,
+                "daemon.drain_ms" => config.drain_ms = most,
+                "daemon.builder.lease_ttl" => config.builder.lease_ttl = Duration::from_secs(most),
+                "daemon.leases.lease_slots" => config.leases.lease_slots = most,
+                "daemon.leases.confirm_timeout_secs" => config.leases.confirm_timeout_secs = most,
+                "daemon.executor.confirm_timeout_secs" => {
+                    config.executor.confirm_timeout_secs = most
+                }
+                _ => config.degradation.window = Duration::from_millis(most),
+            }
+            assert_eq!(config.validate(), Ok(()), "{field} = {most}");
+        }
+        let config = DaemonConfig {
+            tick_ms: u64::MAX,
+            ..DaemonConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            format!("daemon.tick_ms = {}: expected 1 to 60000", u64::MAX)
+        );
+    }
+
+    #[test]
+    fn the_scheduler_is_stale_after_a_few_ticks_and_never_sooner_than_a_slow_answer() {
+        assert_eq!(scheduler_stale_after(100), Duration::from_secs(15));
+        assert_eq!(scheduler_stale_after(60_000), Duration::from_secs(300));
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! - [`RpcCheck`]: the chain answers `latest_blockhash` within a timeout;
 //! - [`NonceAccountsCheck`]: every nonce account this keeper relies on exists, belongs
 //!   to the system program, is an initialized nonce whose authority is the expected one,
-//!   and holds at least the rent-exempt minimum for its 80 bytes.
+//!   and holds at least the rent-exempt minimum for its 80 bytes;
+//! - [`HeartbeatCheck`]: a loop (the scheduler) completed a round recently: a scheduler
+//!   stuck in a tick executes nothing, so the keeper is not ready, RPC or not.
 //!
 //! Must not: change what the keeper does. The operating mode is reported here (read from
 //! the [`DegradationMonitor`] given to [`HealthRegistry::with_degradation`], which owns
@@ -389,6 +391,82 @@ impl HealthCheck for NonceAccountsCheck {
                     .with_metric("checked", 0.0)
             }
         }
+    }
+}
+
+/// When a loop last completed a round: beaten by the loop, read by [`HeartbeatCheck`].
+/// A clone shares the same beat. Starts fresh, so a loop has its grace to begin.
+#[derive(Clone, Debug)]
+pub struct Heartbeat(Arc<std::sync::Mutex<Instant>>);
+
+impl Heartbeat {
+    pub fn new() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Instant::now())))
+    }
+
+    /// The loop completed a round now.
+    pub fn beat(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Time since the last beat.
+    pub fn age(&self) -> Duration {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A loop (the scheduler) beat its [`Heartbeat`] within `stale_after`. Critical: a
+/// keeper whose scheduler stalled executes nothing, whatever its RPC answers.
+pub struct HeartbeatCheck {
+    name: String,
+    heartbeat: Heartbeat,
+    stale_after: Duration,
+}
+
+impl HeartbeatCheck {
+    /// Named `name` (`scheduler`); fails when the last beat is older than `stale_after`.
+    pub fn new(name: impl Into<String>, heartbeat: Heartbeat, stale_after: Duration) -> Self {
+        Self {
+            name: name.into(),
+            heartbeat,
+            stale_after,
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for HeartbeatCheck {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn critical(&self) -> bool {
+        true
+    }
+
+    async fn check(&self) -> HealthStatus {
+        let age = self.heartbeat.age();
+        let status = if age > self.stale_after {
+            HealthStatus::unhealthy(format!(
+                "{} has not completed a round for {} ms (stale after {} ms): stalled",
+                self.name,
+                age.as_millis(),
+                self.stale_after.as_millis()
+            ))
+        } else {
+            HealthStatus::healthy(format!(
+                "{} completed a round {} ms ago",
+                self.name,
+                age.as_millis()
+            ))
+        };
+        status.with_metric("age_seconds", age.as_secs_f64())
     }
 }
 
@@ -813,6 +891,71 @@ mod tests {
         assert_eq!(watched.snapshot(), vec![(b, auth)]);
         watched.replace([]);
         assert!(handle.is_empty());
+    }
+
+    /// Runs a real scheduler against `chain` with `heartbeat`, for `for_how_long` of
+    /// (paused) time, and returns `/ready`'s answer with only the heartbeat check.
+    async fn ready_after_scheduler_on(
+        chain: Arc<dyn Chain>,
+        for_how_long: Duration,
+    ) -> (bool, Value) {
+        use crate::scheduler::{Scheduler, SchedulerConfig};
+        let heartbeat = Heartbeat::new();
+        let registry = HealthRegistry::new(Metrics::new()).with_check(HeartbeatCheck::new(
+            "scheduler",
+            heartbeat.clone(),
+            Duration::from_secs(15),
+        ));
+        let (_changes_tx, changes) = tokio::sync::mpsc::channel(8);
+        let (work, _work_rx) = tokio::sync::mpsc::channel(8);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let scheduler = tokio::spawn(
+            Scheduler::new(SchedulerConfig::default())
+                .with_heartbeat(heartbeat)
+                .run(
+                    chain,
+                    crate::discovery::shared_index(),
+                    changes,
+                    work,
+                    Duration::from_millis(100),
+                    async move {
+                        let _ = stopped.await;
+                    },
+                ),
+        );
+        tokio::time::sleep(for_how_long).await;
+        let answer = registry.readiness().await;
+        let _ = stop.send(());
+        let _ = scheduler.await;
+        answer
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ready_fails_naming_the_scheduler_when_it_stops_ticking() {
+        use crate::chain::faulty::{Fault, FaultyChain, Op};
+        use crate::discovery::tests::StubChain;
+
+        // A ticking scheduler keeps /ready green, chain errors or not.
+        let (ready, body) =
+            ready_after_scheduler_on(Arc::new(StubChain::new()), Duration::from_secs(60)).await;
+        assert!(ready, "{body}");
+
+        // A scheduler stuck in a tick (the clock call never returns) turns it red.
+        let stuck = FaultyChain::new(StubChain::new(), 7);
+        stuck.script(
+            Op::Clock,
+            [Some(Fault::Timeout(Duration::from_secs(86_400)))],
+        );
+        let (ready, body) =
+            ready_after_scheduler_on(Arc::new(stuck), Duration::from_secs(60)).await;
+        assert!(!ready, "{body}");
+        assert_eq!(body["failing"][0]["name"], json!("scheduler"));
+        let message = body["failing"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("scheduler has not completed a round for 60")
+                && message.ends_with("ms (stale after 15000 ms): stalled"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

@@ -128,6 +128,41 @@ pub fn load_keypair(path: &Path) -> Result<Keypair, KeypairError> {
     parse_keypair(&bytes, path)
 }
 
+/// Permission bits of a keypair file that let anyone but its owner read or change it.
+pub const GROUP_OTHER_BITS: u32 = 0o077;
+
+/// A warning when the keypair file at `path` can be read or written by its group or
+/// by others (a signing key anyone on the host can copy, or swap for their own), as
+/// ssh warns about a private key; `None` when only the owner has access, or when the
+/// mode cannot be read (the load reports that). Names the path and the mode, never a
+/// byte of the key.
+pub fn permission_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & GROUP_OTHER_BITS == 0 {
+            return None;
+        }
+        let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
+            (true, true) => "its group and others",
+            (true, false) => "its group",
+            _ => "others",
+        };
+        Some(format!(
+            "keypair file {} has mode {mode:04o}: {who} can read or change the keeper's \
+             signing key; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Parses the contents of a keypair file; `path` is only used in errors.
 pub fn parse_keypair(contents: &[u8], path: &Path) -> Result<Keypair, KeypairError> {
     let path = || path.to_path_buf();

@@ -115,7 +115,7 @@ enum Command {
         /// How long to run, in seconds of wall-clock time
         #[arg(long, default_value_t = 20, value_name = "SECONDS")]
         seconds: u64,
-        /// Store file (default: in memory, gone afterwards)
+        /// Store file (default: in memory, gone afterwards); the global --store works too
         #[arg(long = "sandbox-store", value_name = "PATH")]
         sandbox_store: Option<PathBuf>,
     },
@@ -189,6 +189,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
+    refuse_ignored_flags(cli)?;
     let resolved = Config::resolve(&cli.flags(), &Environment::from_process())?;
     init_tracing(&resolved.config.log_level)?;
     tracing::debug!(
@@ -205,8 +206,71 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Sandbox {
             seconds,
             ref sandbox_store,
-        } => run_sandbox(seconds, sandbox_store.clone()),
+        } => run_sandbox(seconds, sandbox_store_of(cli, sandbox_store)?),
     }
+}
+
+/// Global flags a subcommand would silently ignore are refused instead, naming the
+/// flag. The sandbox runs its own in-process bank, program and keypair, so nothing that
+/// points at a cluster applies (`--log-level` and `--store` do); `keeper dlq` reads only
+/// the store file (`--store`, or `store_path` from `--config`). Only flags are judged:
+/// the environment (`KEEPER_RPC_URL`, ...) is ambient, set for the daemon.
+fn refuse_ignored_flags(cli: &Cli) -> Result<()> {
+    let (command, fix, ignores_config) = match cli.command {
+        Command::Sandbox { .. } => (
+            "keeper sandbox",
+            "it runs its own in-process bank, program and keypair, and talks to no \
+             cluster",
+            true,
+        ),
+        Command::Dlq { .. } => (
+            "keeper dlq",
+            "it reads and changes only the store file (--store)",
+            false,
+        ),
+        Command::Config | Command::Run { .. } => return Ok(()),
+    };
+    let given = [
+        ("-u/--rpc-url", cli.rpc_url.is_some()),
+        ("--ws-url", cli.ws_url.is_some()),
+        ("-k/--keypair", cli.keypair.is_some()),
+        ("--program-id", cli.program_id.is_some()),
+        ("--commitment", cli.commitment.is_some()),
+        ("--config", ignores_config && cli.config.is_some()),
+        (
+            "--solana-config",
+            ignores_config && cli.solana_config.is_some(),
+        ),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        anyhow::bail!("{flag} does not apply to `{command}`: {fix}; drop {flag}");
+    }
+    Ok(())
+}
+
+/// The sandbox's store: the global `--store` or `--sandbox-store` (the same file if
+/// both are given), else in memory. The environment's `KEEPER_STORE` is the daemon's
+/// store and is never used: sandbox executions must not land in it unasked.
+fn sandbox_store_of(cli: &Cli, sandbox_store: &Option<PathBuf>) -> Result<Option<PathBuf>> {
+    match (&cli.store, sandbox_store) {
+        (Some(global), Some(own)) if global != own => anyhow::bail!(
+            "--store {} and --sandbox-store {} name different files; give one of them",
+            global.display(),
+            own.display()
+        ),
+        (Some(path), _) | (None, Some(path)) => Ok(Some(path.clone())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Loads the signing keypair and warns, as ssh does, when others can read or change it.
+fn load_signing_keypair(path: &std::path::Path) -> Result<solana_sdk::signature::Keypair> {
+    let keypair = keeper::load_keypair(path)?;
+    if let Some(warning) = keeper::keypair::permission_warning(path) {
+        // Printed, not logged: it must show whatever the log filter.
+        eprintln!("warning: {warning}");
+    }
+    Ok(keypair)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -247,7 +311,7 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
     use std::sync::Arc;
 
     let config = &resolved.config;
-    let keypair = Arc::new(keeper::load_keypair(&config.keypair_path)?);
+    let keypair = Arc::new(load_signing_keypair(&config.keypair_path)?);
     if config.program_id != thread::ID {
         anyhow::bail!(
             "program_id {} is not the thread program this keeper was built for ({}); \
@@ -287,8 +351,8 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
-    let store = keeper::store::Store::open(&config.store_path)
-        .with_context(|| format!("opening the store {}", config.store_path.display()))?;
+    // Before anything can send: one daemon per store, and a store it can write.
+    let store = keeper::store::Store::open_exclusive(&config.store_path)?;
     let daemon_config = config.daemon.clone();
     tracing::info!(
         keeper = %keypair.pubkey(),
@@ -349,7 +413,7 @@ fn init_tracing(filter: &str) -> Result<()> {
 }
 
 fn print_config(resolved: &Resolved) -> Result<()> {
-    let keypair = keeper::load_keypair(&resolved.config.keypair_path)?;
+    let keypair = load_signing_keypair(&resolved.config.keypair_path)?;
     let mut rows = resolved.fields();
     rows.push((
         "pubkey",
@@ -407,7 +471,13 @@ fn dlq(resolved: &Resolved, action: &DlqCommand) -> Result<()> {
     use keeper::store::{report, Store, StoreError};
 
     let path = &resolved.config.store_path;
-    let store = Store::open_existing(path).map_err(|e| match e {
+    // A reader never writes: list and show open the file read-only; every action
+    // refuses a file that is not a keeper store before touching it.
+    let opened = match action {
+        DlqCommand::List { .. } | DlqCommand::Show { .. } => Store::open_read_only(path),
+        DlqCommand::Retry { .. } | DlqCommand::Purge { .. } => Store::open_existing(path),
+    };
+    let store = opened.map_err(|e| match e {
         StoreError::Missing { .. } => anyhow::anyhow!(
             "no keeper store at {} (from {}); the keeper daemon creates it when it first \
              runs; pass --store or set KEEPER_STORE to use another file",

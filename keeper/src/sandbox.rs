@@ -507,7 +507,7 @@ pub async fn run(
     };
 
     let store = match &options.store {
-        Some(path) => Store::open(path)?,
+        Some(path) => Store::open_exclusive(path)?,
         None => Store::open_in_memory()?,
     };
     let chain: Arc<dyn Chain> = world.chain.clone();

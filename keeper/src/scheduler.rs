@@ -42,6 +42,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::chain::{Chain, ChainError};
 use crate::discovery::{read_index, SharedIndex, ThreadChanged};
+use crate::health::Heartbeat;
 use crate::outage_log::{LogAs, OutageLog};
 use crate::view::ThreadView;
 pub use crate::view::Watch;
@@ -207,6 +208,9 @@ pub struct Scheduler {
     now: i64,
     /// Chain slot of the latest tick.
     slot: u64,
+    /// Beaten after every tick [`Scheduler::run`] completes, so `/ready` can tell a
+    /// stalled scheduler from a quiet one.
+    heartbeat: Option<Heartbeat>,
 }
 
 impl Default for Scheduler {
@@ -229,7 +233,14 @@ impl Scheduler {
             next_gen: 0,
             now: i64::MIN,
             slot: 0,
+            heartbeat: None,
         }
+    }
+
+    /// Beats `heartbeat` after every tick of [`Scheduler::run`], answered or not.
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = Some(heartbeat);
+        self
     }
 
     /// Threads tracked (scheduled or not).
@@ -640,6 +651,9 @@ impl Scheduler {
                         _ = &mut shutdown => break,
                         ticked = self.tick_on(chain.as_ref()) => ticked,
                     };
+                    if let Some(heartbeat) = &self.heartbeat {
+                        heartbeat.beat();
+                    }
                     match ticked {
                         Ok((due, _)) => {
                             pending = due.into();

@@ -4,6 +4,7 @@
 mod home;
 
 use std::{
+    fs,
     path::{Path, PathBuf},
     process::Output,
 };
@@ -371,4 +372,83 @@ fn a_file_that_is_not_a_store_is_reported() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Every `keeper dlq` action run on a file that is not a keeper store: each refused with
+/// exit status 1, naming the file, and the file's bytes exactly as before.
+fn assert_every_action_refuses(f: &Fixture, reason: &str) {
+    let path = f.store_path();
+    let before = fs::read(&path).unwrap();
+    let actions: [&[&str]; 5] = [
+        &["list"],
+        &["show", "1"],
+        &["retry", "1"],
+        &["purge", "1"],
+        &["purge", "--all"],
+    ];
+    for action in actions {
+        let out = f.dlq(action);
+        assert_eq!(out.status.code(), Some(1), "{action:?}: {}", stdout(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: {} is not a keeper store ({reason}); it was left untouched. Pass \
+                 --store (or set KEEPER_STORE) with the keeper's own store file, or move this \
+                 file away so that `keeper run` creates a new store there\n",
+                path.display()
+            ),
+            "{action:?}"
+        );
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            before,
+            "{action:?} changed the file"
+        );
+    }
+}
+
+#[test]
+fn dlq_refuses_a_zero_byte_file_and_leaves_it_empty() {
+    let f = Fixture::new();
+    fs::write(f.store_path(), b"").unwrap();
+    assert_every_action_refuses(
+        &f,
+        "it is empty: no keeper tables, no keeper application_id",
+    );
+    assert_eq!(fs::metadata(f.store_path()).unwrap().len(), 0);
+}
+
+#[test]
+fn dlq_refuses_another_applications_sqlite_file_byte_for_byte_untouched() {
+    let f = Fixture::new();
+    {
+        let conn = rusqlite::Connection::open(f.store_path()).unwrap();
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');")
+            .unwrap();
+    }
+    assert_every_action_refuses(&f, "it holds tables the keeper did not create: notes");
+
+    // Another application that stamped its own id is refused by the id.
+    let f = Fixture::new();
+    {
+        let conn = rusqlite::Connection::open(f.store_path()).unwrap();
+        conn.execute_batch("PRAGMA application_id = 42;").unwrap();
+    }
+    assert_every_action_refuses(
+        &f,
+        "its application_id is 0x2a, not the keeper's 0x6b657072",
+    );
+}
+
+#[test]
+fn list_and_show_never_write_to_a_keeper_store() {
+    let f = Fixture::new();
+    let entry = f.dead_letter(ExecutionPriority::High, "blockhash expired");
+    let before = fs::read(f.store_path()).unwrap();
+
+    assert!(assert_ok(&f.dlq(&["list"])).contains(&entry.thread.to_string()));
+    let shown = assert_ok(&f.dlq(&["show", &entry.dead_letter.to_string()]));
+    assert!(shown.contains(&entry.signature.to_string()), "{shown}");
+
+    assert_eq!(fs::read(f.store_path()).unwrap(), before);
 }

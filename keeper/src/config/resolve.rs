@@ -438,9 +438,17 @@ fn daemon_config(
         })
         .collect();
 
+    // A value TOML cannot write back (an integer above i64::MAX) is missing from
+    // `sources`: its origin is still the file when the file set the key.
+    let origin_of = |field: &str| {
+        sources.get(field).cloned().unwrap_or_else(|| match &file {
+            Some((src, keys)) if keys.contains(field) => src.clone(),
+            _ => Source::Default,
+        })
+    };
     daemon.validate().map_err(|e| ConfigError::Invalid {
         field: e.field,
-        origin: sources.get(e.field).cloned().unwrap_or(Source::Default),
+        origin: origin_of(e.field),
         value: e.value,
         reason: e.reason,
     })?;

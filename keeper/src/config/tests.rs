@@ -603,7 +603,7 @@ fn bad_nested_daemon_values_are_refused_naming_key_and_layer() {
     assert_eq!(
         resolve_err(&flags, &home.env()),
         format!(
-            r#"invalid daemon.confirm_ms "0" from keeper config {}: expected at least 1"#,
+            r#"invalid daemon.confirm_ms "0" from keeper config {}: expected 1 to 60000"#,
             file.display()
         )
     );

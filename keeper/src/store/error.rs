@@ -25,6 +25,76 @@ pub enum StoreError {
         /// What SQLite said.
         cause: rusqlite::Error,
     },
+    /// The file exists but is not a keeper store (a zero-byte file, another program's
+    /// SQLite database); it was left as it was.
+    #[error(
+        "{} is not a keeper store ({reason}); it was left untouched. Pass --store (or set \
+         KEEPER_STORE) with the keeper's own store file, or move this file away so that \
+         `keeper run` creates a new store there",
+        path.display()
+    )]
+    NotKeeperStore {
+        /// The file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+    /// The daemon cannot write the store: the file or its directory is read-only.
+    #[error(
+        "keeper store {} cannot be written: {reason}; make it writable (chmod u+w {}) or \
+         pass --store with a writable path",
+        path.display(),
+        fix.display()
+    )]
+    ReadOnly {
+        /// The store file.
+        path: PathBuf,
+        /// The file or directory that is read-only.
+        fix: PathBuf,
+        /// Which of the two, and why.
+        reason: String,
+    },
+    /// Another process holds the store's lock: two daemons on one store would send
+    /// every execution twice.
+    #[error(
+        "keeper store {} is in use by another keeper{} (lock file {}); stop that keeper, \
+         or pass --store with another file",
+        path.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default(),
+        lock.display()
+    )]
+    Locked {
+        /// The store file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// The pid written in the lock file by the holder, when it could be read.
+        holder: Option<u32>,
+    },
+    /// The lock file could not be created or locked.
+    #[error("cannot lock keeper store {} with {}: {cause}", path.display(), lock.display())]
+    Lock {
+        /// The store file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// What the OS said.
+        cause: std::io::Error,
+    },
+    /// A read-only open found an older schema that only a read-write open may migrate.
+    #[error(
+        "keeper store {} is at schema version {found}, older than this keeper's \
+         ({supported}); run `keeper run` (or a `keeper dlq retry/purge`) once to migrate it",
+        path.display()
+    )]
+    SchemaTooOld {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// This build's version.
+        supported: i64,
+    },
     /// The file was written by a newer keeper whose schema this one does not know.
     #[error(
         "keeper store schema version {found} is newer than this keeper supports \
@@ -93,6 +163,11 @@ impl StoreError {
         match self {
             StoreError::Missing { .. } => "missing_store",
             StoreError::Open { .. } => "open",
+            StoreError::NotKeeperStore { .. } => "not_keeper_store",
+            StoreError::ReadOnly { .. } => "read_only",
+            StoreError::Locked { .. } => "locked",
+            StoreError::Lock { .. } => "lock",
+            StoreError::SchemaTooOld { .. } => "schema_too_old",
             StoreError::SchemaTooNew { .. } => "schema_too_new",
             StoreError::Migration { .. } => "migration",
             StoreError::Sqlite(e) if is_busy(e) => "busy",

@@ -37,6 +37,7 @@
 
 mod dlq;
 mod error;
+mod lock;
 mod replay;
 pub mod report;
 pub mod schema;
@@ -52,6 +53,7 @@ use std::{
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use error::StoreError;
+pub use lock::StoreLock;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     DeadLetter, DeadLetterDetail, ExecState, Execution, NewExecution, RetryDecision, StoreCounts,
@@ -71,6 +73,8 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
     clock: Clock,
+    /// The daemon's exclusive lock ([`Store::open_exclusive`]), held while any clone lives.
+    lock: Option<Arc<StoreLock>>,
 }
 
 impl fmt::Debug for Store {
@@ -81,34 +85,92 @@ impl fmt::Debug for Store {
 
 impl Store {
     /// Opens the store at `path`, creating the file if it does not exist, and brings
-    /// its schema up to [`SCHEMA_VERSION`]. This is what the daemon calls.
+    /// its schema up to [`SCHEMA_VERSION`]. A file that exists must be a keeper store
+    /// or empty (zero bytes): anything else is refused with
+    /// [`StoreError::NotKeeperStore`] before a byte of it is written.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let conn = Connection::open(path).map_err(|cause| StoreError::Open {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Self::init(conn, Some(path))
+        let conn = Connection::open(path).map_err(|cause| open_error(path, cause))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|cause| open_error(path, cause))?;
+        match schema::identify(&conn).map_err(|e| with_path(e, path))? {
+            schema::Identity::Foreign(reason) => Err(StoreError::NotKeeperStore {
+                path: path.to_path_buf(),
+                reason,
+            }),
+            _ => Self::init(conn, Some(path)),
+        }
     }
 
-    /// Opens an existing store, failing with [`StoreError::Missing`] rather than
-    /// creating an empty file: what an operator's `keeper dlq` calls, so a mistyped
-    /// path is reported instead of silently showing an empty queue.
+    /// What the daemon calls: checks that the file and its directory can be written,
+    /// takes the store's exclusive lock ([`StoreLock`]: a second daemon on the same file
+    /// fails with [`StoreError::Locked`]), then [`Store::open`]s it. The lock is held until
+    /// the last clone of the store is dropped.
+    pub fn open_exclusive(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        check_writable(path)?;
+        let lock = StoreLock::acquire(path)?;
+        let mut store = Self::open(path)?;
+        store.lock = Some(Arc::new(lock));
+        Ok(store)
+    }
+
+    /// Opens an existing keeper store read-write, failing with [`StoreError::Missing`]
+    /// rather than creating an empty file, and with [`StoreError::NotKeeperStore`]
+    /// (nothing written) for a file that is not one: what `keeper dlq retry/purge` call,
+    /// so a mistyped path is reported instead of silently showing an empty queue.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
+        let conn = Self::connect_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        match schema::identify(&conn).map_err(|e| with_path(e, path))? {
+            schema::Identity::Keeper(_) => Self::init(conn, Some(path)),
+            other => Err(not_keeper(path, other)),
+        }
+    }
+
+    /// Opens an existing keeper store for reading only (`keeper dlq list/show`): SQLite
+    /// is asked for a read-only connection, no pragma that writes is issued and no
+    /// migration runs, so the file's bytes stay as they were whatever it holds. Refuses
+    /// a file that is not a keeper store, or whose schema is not this build's.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let conn = Self::connect_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        match schema::identify(&conn).map_err(|e| with_path(e, path))? {
+            schema::Identity::Keeper(found) if found > SCHEMA_VERSION => {
+                Err(StoreError::SchemaTooNew {
+                    found,
+                    supported: SCHEMA_VERSION,
+                })
+            }
+            schema::Identity::Keeper(found) if found < SCHEMA_VERSION => {
+                Err(StoreError::SchemaTooOld {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                })
+            }
+            schema::Identity::Keeper(_) => Ok(Self {
+                conn: Arc::new(Mutex::new(conn)),
+                path: Some(path.to_path_buf()),
+                clock: Arc::new(system_now),
+                lock: None,
+            }),
+            other => Err(not_keeper(path, other)),
+        }
+    }
+
+    fn connect_existing(path: &Path, access: OpenFlags) -> Result<Connection, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing {
                 path: path.to_path_buf(),
             });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|cause| StoreError::Open {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Self::init(conn, Some(path))
+        let flags = access | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|cause| open_error(path, cause))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|cause| open_error(path, cause))?;
+        Ok(conn)
     }
 
     /// A private in-memory store, for tests.
@@ -137,8 +199,8 @@ impl Store {
     fn init(mut conn: Connection, path: Option<&Path>) -> Result<Self, StoreError> {
         let setup = |conn: &mut Connection| -> Result<(), StoreError> {
             conn.busy_timeout(BUSY_TIMEOUT)?;
-            // The first statement that reads the file: a file that is not a database
-            // fails here, and the error is reported as an open error with its path.
+            // Only reached once `schema::identify` judged the file the keeper's (or
+            // empty): this is the first statement that writes to it.
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
@@ -166,6 +228,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.map(Path::to_path_buf),
             clock: Arc::new(system_now),
+            lock: None,
         })
     }
 
@@ -203,6 +266,98 @@ impl Store {
         tx.commit()?;
         Ok(out)
     }
+}
+
+fn open_error(path: &Path, cause: rusqlite::Error) -> StoreError {
+    StoreError::Open {
+        path: path.to_path_buf(),
+        cause,
+    }
+}
+
+/// A query error while opening `path` is reported as an open error naming it.
+fn with_path(e: StoreError, path: &Path) -> StoreError {
+    match e {
+        StoreError::Sqlite(cause) => open_error(path, cause),
+        e => e,
+    }
+}
+
+fn not_keeper(path: &Path, identity: schema::Identity) -> StoreError {
+    let reason = match identity {
+        schema::Identity::Foreign(reason) => reason,
+        _ => "it is empty: no keeper tables, no keeper application_id".to_string(),
+    };
+    StoreError::NotKeeperStore {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Refuses a store the daemon could not write: a read-only file, or a read-only
+/// directory (SQLite creates its `-wal` and `-shm` files, and the lock file, beside the
+/// store). The mode bits are checked as well as access, so that a keeper run as root
+/// (which the OS lets write anything) still honours an operator's `chmod a-w`.
+fn check_writable(path: &Path) -> Result<(), StoreError> {
+    let read_only = |fix: &Path, reason: String| StoreError::ReadOnly {
+        path: path.to_path_buf(),
+        fix: fix.to_path_buf(),
+        reason,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(meta) = std::fs::metadata(&dir) {
+        if meta.permissions().readonly() {
+            return Err(read_only(
+                &dir,
+                format!("its directory {} is read-only", dir.display()),
+            ));
+        }
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().readonly() => {
+            return Err(read_only(path, "the file is read-only".to_string()))
+        }
+        Ok(_) => {
+            if let Err(e) = std::fs::OpenOptions::new().write(true).open(path) {
+                if denied(&e) {
+                    return Err(read_only(
+                        path,
+                        format!("the file cannot be opened for writing: {e}"),
+                    ));
+                }
+            }
+        }
+        Err(_) => {}
+    }
+    // The directory's own permission is only known by trying: create and remove a
+    // probe beside the store.
+    let probe = dir.join(format!(".keeper-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) if denied(&e) => Err(read_only(
+            &dir,
+            format!("its directory {} cannot be written: {e}", dir.display()),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+/// A write refused by permissions or by a read-only file system.
+fn denied(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 fn system_now() -> i64 {

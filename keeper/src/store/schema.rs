@@ -59,6 +59,56 @@ const MIGRATIONS: &[&str] = &[V1];
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// `PRAGMA application_id` of every keeper store ("kepr"): what tells a keeper store from
+/// another application's SQLite file before anything is written to it.
+pub const APPLICATION_ID: i64 = 0x6B65_7072;
+
+/// The keeper's own tables: a file of version 1 written before [`APPLICATION_ID`] was
+/// set is recognised by them.
+const KEEPER_TABLES: [&str; 2] = ["executions", "dead_letters"];
+
+/// What a file holds, judged by reading only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// No tables, no application id, version 0: a new (or zero-byte) file.
+    Empty,
+    /// A keeper store at this schema version.
+    Keeper(i64),
+    /// Anything else; the reason says what gave it away.
+    Foreign(String),
+}
+
+/// Reads the application id, the version and the table names, and judges the file.
+/// Writes nothing, so it is safe on a read-only connection and on another program's file.
+pub(crate) fn identify(conn: &Connection) -> Result<Identity, StoreError> {
+    let application_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version = user_version(conn)?;
+    let mut names = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         ORDER BY name",
+    )?;
+    let tables = names
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let has_keeper_tables = KEEPER_TABLES.iter().all(|t| tables.iter().any(|n| n == t));
+    Ok(match application_id {
+        APPLICATION_ID => Identity::Keeper(version),
+        0 if tables.is_empty() && version == 0 => Identity::Empty,
+        0 if has_keeper_tables && version >= 1 => Identity::Keeper(version),
+        0 => Identity::Foreign(format!(
+            "it holds tables the keeper did not create: {}",
+            if tables.is_empty() {
+                format!("none, but user_version is {version}")
+            } else {
+                tables.join(", ")
+            }
+        )),
+        other => Identity::Foreign(format!(
+            "its application_id is {other:#x}, not the keeper's {APPLICATION_ID:#x}"
+        )),
+    })
+}
+
 /// The file's `PRAGMA user_version`.
 pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
@@ -72,7 +122,9 @@ pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
 pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
     let current = user_version(conn)?;
     check_not_newer(current)?;
-    if current == SCHEMA_VERSION {
+    let stamped =
+        conn.pragma_query_value(None, "application_id", |r| r.get::<_, i64>(0))? == APPLICATION_ID;
+    if current == SCHEMA_VERSION && stamped {
         return Ok(0);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -88,6 +140,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
         step().map_err(|cause| StoreError::Migration { version, cause })?;
         applied += 1;
     }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     tx.commit()?;
     Ok(applied)
 }

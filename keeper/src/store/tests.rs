@@ -829,3 +829,168 @@ fn the_handle_is_shareable_across_tasks() {
     fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
     assert_send_sync::<Store>();
 }
+
+#[test]
+fn a_new_store_carries_the_keeper_application_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.sqlite");
+    drop(ok(Store::open(&path)));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, schema::APPLICATION_ID);
+}
+
+#[test]
+fn a_version_1_store_written_before_the_application_id_is_still_the_keepers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        let store = ok(Store::open(&path));
+        store
+            .lock()
+            .pragma_update(None, "application_id", 0)
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    // A reader accepts it and writes nothing.
+    let read_only = ok(Store::open_read_only(&path));
+    assert_eq!(ok(read_only.dlq_len()), 0);
+    drop(read_only);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // The daemon's open stamps it.
+    drop(ok(Store::open(&path)));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, schema::APPLICATION_ID);
+}
+
+#[test]
+fn every_open_refuses_a_foreign_database_and_leaves_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE executions (x INTEGER); CREATE TABLE t (y TEXT);")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    type Open = fn(&std::path::Path) -> Result<Store, StoreError>;
+    let opens: [Open; 4] = [
+        |p| Store::open(p),
+        |p| Store::open_exclusive(p),
+        |p| Store::open_existing(p),
+        |p| Store::open_read_only(p),
+    ];
+    for open in opens {
+        let err = open(&path).unwrap_err();
+        assert_eq!(err.kind(), "not_keeper_store", "{err}");
+        assert!(
+            err.to_string()
+                .contains("tables the keeper did not create: executions, t"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}
+
+#[test]
+fn the_daemon_accepts_an_empty_file_but_a_reader_refuses_it_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.sqlite");
+    std::fs::write(&path, b"").unwrap();
+    for err in [
+        Store::open_read_only(&path).unwrap_err(),
+        Store::open_existing(&path).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), "not_keeper_store", "{err}");
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    let store = ok(Store::open(&path));
+    assert_eq!(ok(store.schema_version()), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_second_exclusive_open_is_refused_naming_the_holder_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.sqlite");
+    let first = ok(Store::open_exclusive(&path));
+    let clone = first.clone();
+    drop(first);
+    let err = Store::open_exclusive(&path).unwrap_err();
+    match &err {
+        StoreError::Locked {
+            path: p,
+            lock,
+            holder,
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(lock, &StoreLock::path_for(&path));
+            assert_eq!(*holder, Some(std::process::id()));
+        }
+        other => panic!("expected Locked, got {other}"),
+    }
+    assert_eq!(err.kind(), "locked");
+    // Readers and the CLI's writers are not daemons: they still open it.
+    assert_eq!(ok(ok(Store::open_read_only(&path)).dlq_len()), 0);
+    drop(clone);
+    drop(ok(Store::open_exclusive(&path)));
+}
+
+#[test]
+fn a_read_only_file_or_directory_is_refused_before_the_lock_or_the_file_is_touched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.sqlite");
+    drop(ok(Store::open(&path)));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let err = Store::open_exclusive(&path).unwrap_err();
+    assert_eq!(err.kind(), "read_only", "{err}");
+    assert!(
+        !StoreLock::path_for(&path).exists(),
+        "the lock file was created"
+    );
+
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let err = Store::open_exclusive(ro.join("k.sqlite")).unwrap_err();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        err.to_string()
+            .contains(&format!("its directory {} is read-only", ro.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reader_sees_what_a_killed_daemon_left_in_the_wal_without_writing_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.sqlite");
+    let store = ok(Store::open(&live)).with_clock(|| T0);
+    let id = ok(store.persist(new_execution().with_max_retries(0)));
+    ok(store.mark_sent(id, T0));
+    assert_eq!(
+        ok(store.schedule_retry(id, T0, "blockhash expired")),
+        RetryDecision::DeadLettered
+    );
+    // What a SIGKILL leaves: the store and its unmerged WAL, no shared-memory index.
+    let crashed = dir.path().join("crashed.sqlite");
+    std::fs::copy(&live, &crashed).unwrap();
+    std::fs::copy(
+        dir.path().join("live.sqlite-wal"),
+        dir.path().join("crashed.sqlite-wal"),
+    )
+    .unwrap();
+    drop(store);
+    let before = std::fs::read(&crashed).unwrap();
+
+    let reader = ok(Store::open_read_only(&crashed));
+    assert_eq!(ok(reader.dlq_len()), 1);
+    drop(reader);
+
+    assert_eq!(std::fs::read(&crashed).unwrap(), before);
+}
