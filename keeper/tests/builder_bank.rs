@@ -201,8 +201,12 @@ impl Env {
     }
 
     async fn plain_thread(&self, id: &str, trigger: Trigger) -> Pubkey {
-        let owner = self.owner.pubkey();
         let (thread, args) = self.args(id, trigger);
+        self.plain_thread_with(thread, args).await
+    }
+
+    async fn plain_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Pubkey {
+        let owner = self.owner.pubkey();
         let ix = Instruction {
             program_id: thread::ID,
             accounts: thread::accounts::CreateThread {
@@ -221,9 +225,13 @@ impl Env {
 
     /// A durable thread (nonce authority: the thread PDA), not leased.
     async fn durable_thread(&self, id: &str, trigger: Trigger) -> Durable {
+        let (thread, args) = self.args(id, trigger);
+        self.durable_thread_with(thread, args).await
+    }
+
+    async fn durable_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Durable {
         let owner = self.owner.pubkey();
         let nonce = Keypair::new();
-        let (thread, args) = self.args(id, trigger);
         let ix = Instruction {
             program_id: thread::ID,
             accounts: thread::accounts::CreateThreadWithNonce {
@@ -1049,4 +1057,60 @@ async fn concurrent_builds_on_a_few_durable_threads_never_share_a_nonce() {
         assert_eq!(env.thread(d.thread).await.exec_count, 1);
     }
     assert_eq!(env.calls().await, 3);
+}
+
+/// A stored instruction may name the executor's key (the plain case: an owner running its
+/// own keeper, paying it). The builder passes the executor once, as the fee payee, and
+/// the program finds it there: both a plain and a durable execution land.
+#[tokio::test]
+async fn stored_instruction_naming_the_executor_lands_through_the_builder() {
+    let env = env().await;
+    let builder = env.builder(BuilderConfig::default());
+    let names_keeper = |id: &str| {
+        let (thread, mut args) = env.args(id, Trigger::Now);
+        args.instructions[0].accounts.push(ThreadAccountMeta {
+            pubkey: env.keeper(),
+            is_signer: false,
+            is_writable: true,
+        });
+        (thread, args)
+    };
+
+    let (thread, args) = names_keeper("pays-keeper-plain");
+    let plain = env.plain_thread_with(thread, args).await;
+    let state = env.thread(plain).await;
+    let output = builder
+        .build_execution_output(exec(plain, &state), &FIXED, true, false)
+        .await
+        .unwrap();
+    let program_ix = decoded(&output.tx)
+        .into_iter()
+        .find(|ix| ix.program_id == thread::ID)
+        .unwrap();
+    let keeper_metas = program_ix
+        .accounts
+        .iter()
+        .filter(|m| m.pubkey == env.keeper())
+        .count();
+    assert_eq!(
+        keeper_metas, 1,
+        "the executor is passed once, as the fee payee"
+    );
+    env.land(&output.tx).await;
+    assert_eq!(env.thread(plain).await.exec_count, 1);
+    assert_eq!(env.calls().await, 1);
+
+    let (thread, args) = names_keeper("pays-keeper-durable");
+    let d = env.durable_thread_with(thread, args).await;
+    env.claim(d).await;
+    let state = env.thread(d.thread).await;
+    let output = builder
+        .build_execution_output(exec(d.thread, &state), &FIXED, true, true)
+        .await
+        .unwrap();
+    assert_durable_exec_order(&output, d, &env.keeper());
+    env.land(&output.tx).await;
+    output.release_nonce().unwrap();
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    assert_eq!(env.calls().await, 2);
 }
