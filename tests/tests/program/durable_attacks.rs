@@ -1010,7 +1010,9 @@ async fn revoked_lease_is_forfeited_from_the_end_of_the_grace_window_as_before()
     let new_nonce = Keypair::new();
     let before = env.snapshot(l.durable()).await;
     let ix = forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey());
-    let (outcome, fee) = env.send(&[ix.clone()], &[&owner_kp, &new_nonce]).await;
+    let (outcome, fee) = env
+        .send(std::slice::from_ref(&ix), &[&owner_kp, &new_nonce])
+        .await;
     outcome.assert_error(ThreadError::RevokeGraceNotOver);
     env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
         .await;

@@ -141,6 +141,8 @@ async fn nonce_address_holding_data_or_owned_elsewhere_is_refused_by_name() {
 async fn rotation_to_a_prefunded_nonce_address_takes_it_over() {
     let mut env = env().await;
     let d = env.durable("rotate").await;
+    // A nonce can be closed only once the blockhash it stores is no longer current.
+    env.fx.warp_slots(1).await;
     let owner = env.owner.insecure_clone();
     let new_nonce = Keypair::new();
     env.place(&new_nonce.pubkey(), system_account(1_000));
