@@ -994,6 +994,22 @@ async fn revoked_holder_returning_inside_the_grace_window_gets_its_whole_bond_ba
 }
 
 #[tokio::test]
+async fn release_by_a_stranger_inside_the_grace_window_still_pays_the_holder() {
+    let mut env = env().await;
+    let l = env.leased_with_a_rich_bond("revoked-returned").await;
+    env.revoke(&l).await;
+    // The holder hands the authority back but crashes before releasing.
+    env.return_authority(&l).await;
+    let stranger = env.stranger.insecure_clone();
+    let keeper = env.keeper.pubkey();
+    let keeper_before = env.fx.balance(keeper).await;
+    let ix = release_lease_ix(&stranger.pubkey(), l.thread, &keeper, &l.nonce);
+    env.send(&[ix], &[&stranger]).await.0.assert_ok();
+    assert_eq!(env.fx.balance(keeper).await, keeper_before + l.bond);
+    assert_eq!(env.fx.thread(l.thread).await.lease, None);
+}
+
+#[tokio::test]
 async fn revoked_lease_is_forfeited_from_the_end_of_the_grace_window_as_before() {
     let mut env = env().await;
     let l = env.leased_with_a_rich_bond("revoked-kept").await;

@@ -155,3 +155,31 @@ async fn rotation_to_a_prefunded_nonce_address_takes_it_over() {
     assert!(env.fx.account(d.nonce).await.is_none());
     env.assert_usable_nonce(rotated).await;
 }
+
+#[tokio::test]
+async fn forfeit_naming_the_callers_own_wallet_as_the_new_nonce_is_refused() {
+    let mut env = env().await;
+    let d = env.durable("own-wallet").await;
+    let l = env.claim(d, 5).await;
+    let slot = env.fx.clock().await.slot;
+    env.fx.warp_slots(l.expires_slot - slot + 1).await;
+    // The stranger would turn its whole wallet into the thread's nonce, so that every
+    // keeper's bond must match it.
+    let stranger = env.stranger.insecure_clone();
+    let ix = thread_tests::durable::forfeit_lease_ix(
+        &stranger.pubkey(),
+        l.thread,
+        &env.owner.pubkey(),
+        &l.nonce,
+        &stranger.pubkey(),
+    );
+    let before = env.snapshot(d).await;
+    let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
+    outcome.assert_error(ThreadError::NonceAddressInUse);
+    env.assert_only_fees(
+        &before,
+        &[(stranger.pubkey(), fee)],
+        crate::durable::NonceEffect::Untouched,
+    )
+    .await;
+}

@@ -51,8 +51,11 @@ pub fn create_thread_nonce<'info>(
         )?;
         return Ok(lamports);
     }
+    // The payer's own wallet is not a fresh address: it would become the nonce with all
+    // its lamports (the excess cannot be sent back to itself), raising every keeper's
+    // bond to match.
     require!(
-        nonce.data_is_empty() && nonce.owner == &System::id(),
+        nonce.data_is_empty() && nonce.owner == &System::id() && nonce.key != payer.key,
         ThreadError::NonceAddressInUse
     );
     let transfer = |from: &AccountInfo<'info>, to: &AccountInfo<'info>, amount: u64| {
