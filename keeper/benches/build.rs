@@ -68,6 +68,7 @@ fn realistic_thread(keeper: &Pubkey, nonce: Pubkey) -> (Pubkey, Thread) {
             claimed_slot: 1_000,
             expires_slot: 11_000,
             bond: 1_447_680,
+            revoked_slot: None,
         }),
         fee_per_exec: 5_000,
         rate_limit: RateLimit::default(),

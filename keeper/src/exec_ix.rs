@@ -30,6 +30,8 @@ pub fn exec_thread_instruction(
     }
     .to_account_metas(None);
     let fixed = accounts.len();
+    // The thread and the executor are fixed accounts of `exec_thread`, where the program
+    // looks a stored account up too: repeating them would only lengthen the message.
     let mut push = |meta: AccountMeta| {
         if meta.pubkey == *thread || meta.pubkey == *executor {
             return;

@@ -349,6 +349,7 @@ pub(crate) mod tests {
                 claimed_slot: 400,
                 expires_slot: 1_900,
                 bond: 1_500_000,
+                revoked_slot: None,
             });
             vec![
                 Self::new(),
@@ -440,6 +441,7 @@ pub(crate) mod tests {
             claimed_slot: 10,
             expires_slot: 100,
             bond: 5,
+            revoked_slot: None,
         });
         let changed = |edit: fn(&mut Thread)| {
             let mut fixture = base.clone();

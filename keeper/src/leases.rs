@@ -143,6 +143,14 @@ impl LeaseManager {
                 holder: lease.holder,
                 expires_slot: lease.expires_slot,
             }),
+            // Another keeper's revoked lease: its holder has the grace window to hand the
+            // authority back, and the program refuses to forfeit it before then.
+            Some(lease) if lease.holder != self.me() && !lease.is_settleable(slot) => {
+                Ok(LeaseStatus::HeldByOther {
+                    holder: lease.holder,
+                    expires_slot: lease.settles_at(),
+                })
+            }
             Some(lease) => {
                 let nonce = self.clear_expired(thread, state, &nonce, &lease).await?;
                 self.claim(thread, &nonce, slots).await

@@ -213,6 +213,7 @@ mod tests {
             claimed_slot: 10,
             expires_slot: 1_510,
             bond: 1_000_000,
+            revoked_slot: None,
         });
         let (thread, view) = view_of(&fixture);
         assert_eq!(view.lease, Some(LeaseHolder { holder }));

@@ -4,7 +4,9 @@
 //! transaction is decoded and checked; simulation without the nonce advance sizes a
 //! durable transfer; each build error comes from real chain state and is counted by kind;
 //! a stale cached nonce value is rejected until invalidated; the legacy wrappers warn
-//! once; concurrent builds never hand one nonce to two live outputs.
+//! once; concurrent builds never hand one nonce to two live outputs; a stored instruction
+//! naming the executor lands; a revoked lease is handed back by its holder's lease
+//! manager and left alone by another keeper's until its grace window ends.
 //!
 //! Durable threads are set up as the program requires: `create_thread_with_nonce` by the
 //! owner, `claim_lease` by the keeper (so the keeper is the nonce authority and the lease
@@ -33,6 +35,7 @@ use keeper::builder::{
 use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::{Chain, ChainError, TxStatus};
 use keeper::exec_ix::event_authority;
+use keeper::leases::{LeaseConfig, LeaseManager, LeaseStatus};
 use keeper::metrics::Metrics;
 use keeper::nonce_pool::NoncePool;
 use rand::rngs::SmallRng;
@@ -49,7 +52,9 @@ use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransactio
 use solana_system_interface::instruction::{self as system_instruction, SystemInstruction};
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
-use thread::state::{Due, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger};
+use thread::state::{
+    Due, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger, REVOKE_GRACE_SLOTS,
+};
 
 const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
 const STARTING_LAMPORTS: u64 = 100_000_000_000;
@@ -201,8 +206,12 @@ impl Env {
     }
 
     async fn plain_thread(&self, id: &str, trigger: Trigger) -> Pubkey {
-        let owner = self.owner.pubkey();
         let (thread, args) = self.args(id, trigger);
+        self.plain_thread_with(thread, args).await
+    }
+
+    async fn plain_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Pubkey {
+        let owner = self.owner.pubkey();
         let ix = Instruction {
             program_id: thread::ID,
             accounts: thread::accounts::CreateThread {
@@ -221,9 +230,13 @@ impl Env {
 
     /// A durable thread (nonce authority: the thread PDA), not leased.
     async fn durable_thread(&self, id: &str, trigger: Trigger) -> Durable {
+        let (thread, args) = self.args(id, trigger);
+        self.durable_thread_with(thread, args).await
+    }
+
+    async fn durable_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Durable {
         let owner = self.owner.pubkey();
         let nonce = Keypair::new();
-        let (thread, args) = self.args(id, trigger);
         let ix = Instruction {
             program_id: thread::ID,
             accounts: thread::accounts::CreateThreadWithNonce {
@@ -1049,4 +1062,122 @@ async fn concurrent_builds_on_a_few_durable_threads_never_share_a_nonce() {
         assert_eq!(env.thread(d.thread).await.exec_count, 1);
     }
     assert_eq!(env.calls().await, 3);
+}
+
+/// A stored instruction may name the executor's key (the plain case: an owner running its
+/// own keeper, paying it). The builder passes the executor once, as the fee payee, and
+/// the program finds it there: both a plain and a durable execution land.
+#[tokio::test]
+async fn stored_instruction_naming_the_executor_lands_through_the_builder() {
+    let env = env().await;
+    let builder = env.builder(BuilderConfig::default());
+    let names_keeper = |id: &str| {
+        let (thread, mut args) = env.args(id, Trigger::Now);
+        args.instructions[0].accounts.push(ThreadAccountMeta {
+            pubkey: env.keeper(),
+            is_signer: false,
+            is_writable: true,
+        });
+        (thread, args)
+    };
+
+    let (thread, args) = names_keeper("pays-keeper-plain");
+    let plain = env.plain_thread_with(thread, args).await;
+    let state = env.thread(plain).await;
+    let output = builder
+        .build_execution_output(exec(plain, &state), &FIXED, true, false)
+        .await
+        .unwrap();
+    let program_ix = decoded(&output.tx)
+        .into_iter()
+        .find(|ix| ix.program_id == thread::ID)
+        .unwrap();
+    let keeper_metas = program_ix
+        .accounts
+        .iter()
+        .filter(|m| m.pubkey == env.keeper())
+        .count();
+    assert_eq!(
+        keeper_metas, 1,
+        "the executor is passed once, as the fee payee"
+    );
+    env.land(&output.tx).await;
+    assert_eq!(env.thread(plain).await.exec_count, 1);
+    assert_eq!(env.calls().await, 1);
+
+    let (thread, args) = names_keeper("pays-keeper-durable");
+    let d = env.durable_thread_with(thread, args).await;
+    env.claim(d).await;
+    let state = env.thread(d.thread).await;
+    let output = builder
+        .build_execution_output(exec(d.thread, &state), &FIXED, true, true)
+        .await
+        .unwrap();
+    assert_durable_exec_order(&output, d, &env.keeper());
+    env.land(&output.tx).await;
+    output.release_nonce().unwrap();
+    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    assert_eq!(env.calls().await, 2);
+}
+
+/// After the owner revokes a lease, the holder's keeper hands it back (its bond returned,
+/// here claimed afresh at once) while another keeper leaves it alone until the grace
+/// window ends, since the program refuses to forfeit it before then.
+#[tokio::test]
+async fn revoked_lease_is_handed_back_by_its_holder_and_left_alone_by_others() {
+    let env = env().await;
+    let d = env.leased("revoked", Trigger::Now).await;
+    let revoke = Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::RevokeLease {
+            owner: env.owner.pubkey(),
+            thread: d.thread,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::RevokeLease {}.data(),
+    };
+    env.process(&[revoke], &[&env.owner]).await;
+    let state = env.thread(d.thread).await;
+    let revoked = state.lease.expect("still held");
+    let revoked_at = revoked.revoked_slot.expect("revoked");
+    let slot = env.chain.clock().await.unwrap().slot;
+    let thread_lamports = env.balance(&d.thread).await;
+
+    let other = Arc::new(Keypair::new());
+    let fund = system_instruction::transfer(&env.owner.pubkey(), &other.pubkey(), 1_000_000_000);
+    env.process(&[fund], &[&env.owner]).await;
+    let manager = |keypair: &Arc<Keypair>| {
+        LeaseManager::new(
+            env.chain.clone(),
+            keypair.clone(),
+            NoncePool::new(BuilderConfig::default().lease_ttl),
+            LeaseConfig::default(),
+        )
+    };
+    let status = manager(&other).ensure(&d.thread, &state, slot).await;
+    assert_eq!(
+        status,
+        Ok(LeaseStatus::HeldByOther {
+            holder: env.keeper(),
+            expires_slot: revoked_at + REVOKE_GRACE_SLOTS,
+        })
+    );
+    assert_eq!(
+        env.thread(d.thread).await.lease,
+        Some(revoked),
+        "nothing sent"
+    );
+
+    let status = manager(&env.keeper).ensure(&d.thread, &state, slot).await;
+    assert!(matches!(status, Ok(LeaseStatus::Held { nonce, .. }) if nonce == d.nonce));
+    let lease = env.thread(d.thread).await.lease.expect("claimed afresh");
+    assert_eq!((lease.holder, lease.revoked_slot), (env.keeper(), None));
+    assert_eq!(lease.bond, revoked.bond);
+    assert_eq!(
+        env.balance(&d.thread).await,
+        thread_lamports,
+        "bond returned, reposted"
+    );
 }

@@ -224,8 +224,19 @@ impl Fixture {
         spec: ThreadSpec,
         max_lease_slots: u64,
     ) -> (Pubkey, Pubkey, Outcome) {
+        self.create_durable_thread_at(spec, max_lease_slots, &Keypair::new())
+            .await
+    }
+
+    /// As `create_durable_thread`, with the nonce account at `nonce`'s address (which a
+    /// test may have prepared, e.g. pre-funded).
+    pub async fn create_durable_thread_at(
+        &mut self,
+        spec: ThreadSpec,
+        max_lease_slots: u64,
+        nonce: &Keypair,
+    ) -> (Pubkey, Pubkey, Outcome) {
         let owner = self.owner.insecure_clone();
-        let nonce = Keypair::new();
         let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
         let ix = create_thread_with_nonce_ix(
             &owner.pubkey(),
@@ -234,7 +245,7 @@ impl Fixture {
             spec.into_args(),
             max_lease_slots,
         );
-        let outcome = self.process(&[ix], &[&owner, &nonce]).await;
+        let outcome = self.process(&[ix], &[&owner, nonce]).await;
         (thread, nonce.pubkey(), outcome)
     }
 

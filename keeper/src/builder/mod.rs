@@ -876,6 +876,7 @@ mod tests {
                 claimed_slot: 1,
                 expires_slot: 10_001,
                 bond: 1_447_680,
+                revoked_slot: None,
             }),
             fee_per_exec: 1_000,
             rate_limit: RateLimit::default(),

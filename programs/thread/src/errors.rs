@@ -99,4 +99,10 @@ pub enum ThreadError {
     MissingNonceAccount,
     #[msg("The lease holder's account was not passed")]
     MissingLeaseHolder,
+    #[msg("Lease was revoked by the owner: hand the nonce authority back and release it")]
+    LeaseRevoked,
+    #[msg("A revoked lease's holder still has its grace window to hand the authority back; settle it after revoked_slot + REVOKE_GRACE_SLOTS")]
+    RevokeGraceNotOver,
+    #[msg("Nonce account address holds data or belongs to another program; use a fresh keypair")]
+    NonceAddressInUse,
 }

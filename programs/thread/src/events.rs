@@ -114,6 +114,9 @@ pub struct LeaseRevoked {
     pub holder: Pubkey,
     pub old_expires_slot: u64,
     pub new_expires_slot: u64,
+    /// First slot at which anyone but the holder may settle the lease (the end of the
+    /// holder's grace window to hand the authority back).
+    pub settles_at_slot: u64,
 }
 
 #[event]
@@ -134,4 +137,7 @@ pub struct LeaseForfeited {
     pub repaid_to_caller: u64,
     pub old_nonce_account: Pubkey,
     pub new_nonce_account: Pubkey,
+    /// The owner's part, left in the thread (withdrawable by the owner) because paying
+    /// it would have left the owner's wallet below rent exemption. Then `to_owner` is 0.
+    pub kept_for_owner: u64,
 }

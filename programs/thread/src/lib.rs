@@ -11,7 +11,8 @@
 //! on a nonce account the thread PDA owns. Since a PDA cannot sign a transaction, a
 //! keeper leases the nonce authority (`claim_lease`, `renew_lease`, `release_lease`)
 //! against a bond that `forfeit_lease` pays to the owner if the authority is not handed
-//! back; see `state/lease.rs`.
+//! back; the owner may `revoke_lease`, which leaves the holder a grace window to hand it
+//! back first; see `state/lease.rs`.
 
 use anchor_lang::prelude::*;
 
@@ -78,7 +79,8 @@ pub mod thread {
     }
 
     /// Closes the thread (and a durable thread's nonce account); every lamport goes to the
-    /// owner (owner only). Refused while a lease is live; an expired lease is settled.
+    /// owner (owner only). Refused while a lease is live; an expired lease is settled (a
+    /// revoked one only after its grace window).
     pub fn delete_thread(ctx: Context<DeleteThread>) -> Result<()> {
         delete_thread::handler(ctx)
     }
@@ -101,7 +103,9 @@ pub mod thread {
         durability::rotate(ctx)
     }
 
-    /// Ends a live lease now (owner only); the holder then releases or is forfeited.
+    /// Ends a live lease now (owner only): executions and renewals stop at once, and the
+    /// holder has `REVOKE_GRACE_SLOTS` slots to hand the authority back and release before
+    /// the lease can be forfeited.
     pub fn revoke_lease(ctx: Context<RevokeLease>) -> Result<()> {
         revoke_lease::handler(ctx)
     }
@@ -117,7 +121,7 @@ pub mod thread {
     }
 
     /// Ends a lease whose nonce authority is back with the thread; the bond goes back to
-    /// the holder (the holder any time, anyone after expiry).
+    /// the holder (the holder any time, anyone after expiry or revoke).
     pub fn release_lease(ctx: Context<ReleaseLease>) -> Result<()> {
         release_lease::handler(ctx)
     }

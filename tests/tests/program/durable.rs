@@ -327,6 +327,7 @@ async fn lease_cycle_create_claim_exec_release_is_exact_to_the_lamport() {
             claimed_slot: slot,
             expires_slot: slot + LEASE_SLOTS,
             bond,
+            revoked_slot: None,
         })
     );
     assert_eq!(

@@ -12,7 +12,7 @@ use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::Transaction;
 use solana_system_interface::instruction as system_instruction;
 use thread::errors::ThreadError;
-use thread::state::Durability;
+use thread::state::{Durability, REVOKE_GRACE_SLOTS};
 use thread_tests::durable::{
     claim_lease_ix, durable_exec_ix, forfeit_lease_ix, release_lease_ix, renew_lease_ix,
     return_authority_ix, NONCE_ACCOUNT_LEN,
@@ -634,6 +634,139 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
     env.send(&[ix], &[&stranger]).await.0.assert_ok();
 }
 
+impl Env {
+    /// Moves every lamport of `who` to the stranger: its wallet is closed (0 lamports).
+    async fn empty_wallet(&mut self, who: &Keypair) {
+        let to = self.stranger.pubkey();
+        let balance = self.fx.balance(who.pubkey()).await;
+        let probe = system_instruction::transfer(&who.pubkey(), &to, balance);
+        let fee = self.fx.fee_for(&[probe], &who.pubkey()).await;
+        let ix = system_instruction::transfer(&who.pubkey(), &to, balance - fee);
+        self.fx.process(&[ix], &[who]).await.assert_ok();
+        assert_eq!(self.fx.balance(who.pubkey()).await, 0);
+    }
+
+    /// A lease of `id` with a bond `extra` lamports above the nonce's, run out with the
+    /// authority kept by the holder, and the owner's wallet emptied: ready to forfeit.
+    async fn kept_lease_of_an_empty_owner(&mut self, id: &str, extra: u64) -> Leased {
+        let d = self.durable(id).await;
+        let bond = self.fx.balance(d.nonce).await + extra;
+        let l = self.claim_with_bond(d, SHORT_LEASE, bond).await;
+        self.expire(&l).await;
+        let owner = self.owner.insecure_clone();
+        self.empty_wallet(&owner).await;
+        l
+    }
+}
+
+#[tokio::test]
+async fn forfeit_keeps_a_share_an_empty_owner_wallet_cannot_take_in_the_thread() {
+    let mut env = env().await;
+    // The owner's share (the bond above the new nonce's rent) is below what an empty
+    // wallet needs to be rent exempt, so paying it would fail the whole transaction.
+    let share = 25_000;
+    let l = env.kept_lease_of_an_empty_owner("empty-owner", share).await;
+    let owner_kp = env.owner.insecure_clone();
+    let owner = owner_kp.pubkey();
+    let stranger = env.stranger.insecure_clone();
+    let thread_before = env.fx.balance(l.thread).await;
+    let stranger_before = env.fx.balance(stranger.pubkey()).await;
+
+    let new_nonce = Keypair::new();
+    let ix = forfeit_lease_ix(
+        &stranger.pubkey(),
+        l.thread,
+        &owner,
+        &l.nonce,
+        &new_nonce.pubkey(),
+    );
+    let (outcome, fee) = env.send(&[ix], &[&stranger, &new_nonce]).await;
+    outcome.assert_ok();
+    let state = env.fx.thread(l.thread).await;
+    assert_eq!(state.lease, None);
+    assert_eq!(state.nonce_account().unwrap(), new_nonce.pubkey());
+    // The caller is repaid the new nonce's rent exactly; the owner's wallet is untouched;
+    // the share stays in the thread.
+    assert_eq!(
+        env.fx.balance(stranger.pubkey()).await,
+        stranger_before - fee
+    );
+    assert_eq!(env.fx.balance(owner).await, 0);
+    assert_eq!(
+        env.fx.balance(l.thread).await,
+        thread_before - l.bond + share
+    );
+
+    // It is the owner's: with the bond gone it is ordinary balance to withdraw.
+    let ix = system_instruction::transfer(&stranger.pubkey(), &owner, 1_000_000_000);
+    env.send(&[ix], &[&stranger]).await.0.assert_ok();
+    let owner_before = env.fx.balance(owner).await;
+    let available = DEPOSIT - FEE_PER_EXEC + share;
+    let ix = withdraw_thread_ix(&owner, l.thread, available);
+    let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
+    outcome.assert_ok();
+    assert_eq!(env.fx.balance(owner).await, owner_before + available - fee);
+}
+
+#[tokio::test]
+async fn forfeit_pays_an_empty_owner_wallet_a_share_that_covers_its_rent() {
+    let mut env = env().await;
+    let share = 2_000_000;
+    let l = env
+        .kept_lease_of_an_empty_owner("empty-owner-rich", share)
+        .await;
+    let owner = env.owner.pubkey();
+    let stranger = env.stranger.insecure_clone();
+    let thread_before = env.fx.balance(l.thread).await;
+    let new_nonce = Keypair::new();
+    let ix = forfeit_lease_ix(
+        &stranger.pubkey(),
+        l.thread,
+        &owner,
+        &l.nonce,
+        &new_nonce.pubkey(),
+    );
+    env.send(&[ix], &[&stranger, &new_nonce])
+        .await
+        .0
+        .assert_ok();
+    assert_eq!(env.fx.balance(owner).await, share);
+    assert_eq!(env.fx.balance(l.thread).await, thread_before - l.bond);
+}
+
+#[tokio::test]
+async fn delete_and_release_repay_the_bond_to_an_emptied_holder_wallet() {
+    let mut env = env().await;
+    let by_delete = env.leased("empty-holder-delete", SHORT_LEASE).await;
+    let by_release = env.leased("empty-holder-release", SHORT_LEASE).await;
+    env.return_authority(&by_delete).await;
+    env.return_authority(&by_release).await;
+    env.expire(&by_release).await;
+    let keeper = env.keeper.insecure_clone();
+    let owner_kp = env.owner.insecure_clone();
+    let stranger = env.stranger.insecure_clone();
+
+    env.empty_wallet(&keeper).await;
+    let ix = delete_durable_thread_ix(
+        &owner_kp.pubkey(),
+        by_delete.thread,
+        Some(by_delete.nonce),
+        Some(keeper.pubkey()),
+    );
+    env.send(&[ix], &[&owner_kp]).await.0.assert_ok();
+    assert_eq!(env.fx.balance(keeper.pubkey()).await, by_delete.bond);
+
+    env.empty_wallet(&keeper).await;
+    let ix = release_lease_ix(
+        &stranger.pubkey(),
+        by_release.thread,
+        &keeper.pubkey(),
+        &by_release.nonce,
+    );
+    env.send(&[ix], &[&stranger]).await.0.assert_ok();
+    assert_eq!(env.fx.balance(keeper.pubkey()).await, by_release.bond);
+}
+
 #[tokio::test]
 async fn release_is_not_fooled_by_a_program_owned_look_alike_of_a_drained_nonce() {
     let mut env = env().await;
@@ -722,43 +855,200 @@ async fn forfeit_after_the_authority_was_returned_is_rejected() {
 // revoke_lease
 // ---------------------------------------------------------------------------------------
 
+impl Env {
+    /// The owner revokes `l`; returns the slot it landed in.
+    async fn revoke(&mut self, l: &Leased) -> u64 {
+        let owner = self.owner.insecure_clone();
+        let ix = thread_tests::durable::revoke_lease_ix(&owner.pubkey(), l.thread);
+        self.send(&[ix], &[&owner]).await.0.assert_ok();
+        self.fx.clock().await.slot
+    }
+
+    /// A keeper claim of `id` whose bond is well above the nonce's lamports, so that an
+    /// owner confiscating it would pocket the difference.
+    async fn leased_with_a_rich_bond(&mut self, id: &str) -> Leased {
+        let d = self.durable(id).await;
+        let bond = self.fx.balance(d.nonce).await + RICH_BOND_EXTRA;
+        self.claim_with_bond(d, LEASE_SLOTS, bond).await
+    }
+}
+
+/// What a bond carries above the nonce's lamports in the confiscation tests.
+const RICH_BOND_EXTRA: u64 = 5_000_000;
+
 #[tokio::test]
-async fn owner_revokes_a_lease_and_then_forfeits_it() {
+async fn revoke_then_forfeit_in_one_transaction_is_refused_and_moves_nothing() {
     let mut env = env().await;
-    let l = env.leased("squatter", LEASE_SLOTS).await;
+    let l = env.leased_with_a_rich_bond("confiscate-forfeit").await;
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
-    let keeper = env.keeper.insecure_clone();
-
-    let ix = thread_tests::durable::revoke_lease_ix(&owner, l.thread);
-    env.send(&[ix], &[&owner_kp]).await.0.assert_ok();
-    let slot = env.fx.clock().await.slot;
-    let lease = env.fx.thread(l.thread).await.lease.unwrap();
-    assert_eq!(lease.expires_slot, slot);
-
-    // The revoked holder can neither execute nor renew.
-    env.fx.make_due(l.thread).await;
-    let tx = env.fx.durable_exec_tx(&keeper, l.thread).await;
-    env.fx
-        .process_tx(tx)
-        .await
-        .assert_error(ThreadError::LeaseExpired);
-    let ix = renew_lease_ix(&keeper.pubkey(), l.thread, &l.nonce, 10);
-    env.send(&[ix], &[&keeper])
-        .await
-        .0
-        .assert_error(ThreadError::LeaseExpired);
-
-    // It kept the authority, so the owner forfeits and the thread moves to a new nonce.
     let new_nonce = Keypair::new();
+    let before = env.snapshot(l.durable()).await;
+    let ixs = [
+        thread_tests::durable::revoke_lease_ix(&owner, l.thread),
+        forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey()),
+    ];
+    let (outcome, fee) = env.send(&ixs, &[&owner_kp, &new_nonce]).await;
+    outcome.assert_error(ThreadError::RevokeGraceNotOver);
+    env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
+        .await;
+    assert!(env.fx.account(new_nonce.pubkey()).await.is_none());
+    assert_eq!(
+        env.fx.thread(l.thread).await.lease.unwrap().revoked_slot,
+        None
+    );
+}
+
+#[tokio::test]
+async fn revoke_then_delete_in_one_transaction_is_refused_and_moves_nothing() {
+    let mut env = env().await;
+    let l = env.leased_with_a_rich_bond("confiscate-delete").await;
+    let owner_kp = env.owner.insecure_clone();
+    let owner = owner_kp.pubkey();
+    let keeper = env.keeper.pubkey();
+    // With and without naming the holder: neither settles a lease revoked this slot.
+    for holder in [Some(keeper), None] {
+        let before = env.snapshot(l.durable()).await;
+        let ixs = [
+            thread_tests::durable::revoke_lease_ix(&owner, l.thread),
+            delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), holder),
+        ];
+        let (outcome, fee) = env.send(&ixs, &[&owner_kp]).await;
+        outcome.assert_error(ThreadError::RevokeGraceNotOver);
+        env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
+            .await;
+    }
+    assert_eq!(
+        env.fx.thread(l.thread).await.lease.unwrap().revoked_slot,
+        None
+    );
+}
+
+#[tokio::test]
+async fn revoked_holder_can_neither_execute_nor_renew_nor_be_revoked_again() {
+    let mut env = env().await;
+    let l = env.leased("revoked-stop", LEASE_SLOTS).await;
+    let keeper = env.keeper.insecure_clone();
+    let revoked_at = env.revoke(&l).await;
+    let lease = env.fx.thread(l.thread).await.lease.unwrap();
+    assert_eq!(lease.expires_slot, revoked_at);
+    assert_eq!(lease.revoked_slot, Some(revoked_at));
+    assert_eq!(lease.settles_at(), revoked_at + REVOKE_GRACE_SLOTS);
+
+    // An execution right after the revoke is refused; a durable one still spends the
+    // nonce advance, and nothing else moves but its fee.
+    env.fx.make_due(l.thread).await;
+    let before = env.snapshot(l.durable()).await;
+    let tx = env.durable_exec_tx(l.thread).await;
+    let (outcome, fee) = env.send_tx(tx).await;
+    outcome.assert_error(ThreadError::LeaseRevoked);
+    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Advanced)
+        .await;
+    assert_eq!(env.calls().await, 0);
+
+    let before = env.snapshot(l.durable()).await;
+    let ix = renew_lease_ix(&keeper.pubkey(), l.thread, &l.nonce, 10);
+    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
+    outcome.assert_error(ThreadError::LeaseRevoked);
+    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+        .await;
+
+    // A second revoke would restart the grace window.
+    let owner_kp = env.owner.insecure_clone();
+    let before = env.snapshot(l.durable()).await;
+    let ix = thread_tests::durable::revoke_lease_ix(&owner_kp.pubkey(), l.thread);
+    let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
+    outcome.assert_error(ThreadError::LeaseRevoked);
+    env.assert_only_fees(&before, &[(owner_kp.pubkey(), fee)], NonceEffect::Untouched)
+        .await;
+}
+
+#[tokio::test]
+async fn revoked_holder_returning_inside_the_grace_window_gets_its_whole_bond_back() {
+    let mut env = env().await;
+    let l = env.leased_with_a_rich_bond("revoked-honest").await;
+    let owner = env.owner.pubkey();
+    let keeper = env.keeper.insecure_clone();
+    let revoked_at = env.revoke(&l).await;
+    // The holder answers late, in the last slot of its window.
+    env.fx.warp_slots(REVOKE_GRACE_SLOTS - 1).await;
+    assert_eq!(
+        env.fx.clock().await.slot,
+        revoked_at + REVOKE_GRACE_SLOTS - 1
+    );
+    let owner_before = env.fx.balance(owner).await;
+    let keeper_before = env.fx.balance(keeper.pubkey()).await;
+    let thread_before = env.fx.balance(l.thread).await;
+    let (outcome, fee) = env
+        .send(&return_and_release(&keeper.pubkey(), &l), &[&keeper])
+        .await;
+    outcome.assert_ok();
+    assert_eq!(
+        env.fx.balance(keeper.pubkey()).await,
+        keeper_before + l.bond - fee
+    );
+    assert_eq!(env.fx.balance(l.thread).await, thread_before - l.bond);
+    assert_eq!(env.fx.balance(owner).await, owner_before);
+    assert_eq!(env.fx.thread(l.thread).await.lease, None);
+    assert_eq!(env.fx.nonce(l.nonce).await.unwrap().authority, l.thread);
+}
+
+#[tokio::test]
+async fn release_by_a_stranger_inside_the_grace_window_still_pays_the_holder() {
+    let mut env = env().await;
+    let l = env.leased_with_a_rich_bond("revoked-returned").await;
+    env.revoke(&l).await;
+    // The holder hands the authority back but crashes before releasing.
+    env.return_authority(&l).await;
+    let stranger = env.stranger.insecure_clone();
+    let keeper = env.keeper.pubkey();
+    let keeper_before = env.fx.balance(keeper).await;
+    let ix = release_lease_ix(&stranger.pubkey(), l.thread, &keeper, &l.nonce);
+    env.send(&[ix], &[&stranger]).await.0.assert_ok();
+    assert_eq!(env.fx.balance(keeper).await, keeper_before + l.bond);
+    assert_eq!(env.fx.thread(l.thread).await.lease, None);
+}
+
+#[tokio::test]
+async fn revoked_lease_is_forfeited_from_the_end_of_the_grace_window_as_before() {
+    let mut env = env().await;
+    let l = env.leased_with_a_rich_bond("revoked-kept").await;
+    let owner_kp = env.owner.insecure_clone();
+    let owner = owner_kp.pubkey();
+    let revoked_at = env.revoke(&l).await;
+
+    // One slot before the window ends: still the holder's.
+    env.fx.warp_slots(REVOKE_GRACE_SLOTS - 1).await;
+    assert_eq!(
+        env.fx.clock().await.slot,
+        revoked_at + REVOKE_GRACE_SLOTS - 1
+    );
+    let new_nonce = Keypair::new();
+    let before = env.snapshot(l.durable()).await;
     let ix = forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey());
-    env.send(&[ix], &[&owner_kp, &new_nonce])
-        .await
-        .0
-        .assert_ok();
+    let (outcome, fee) = env
+        .send(std::slice::from_ref(&ix), &[&owner_kp, &new_nonce])
+        .await;
+    outcome.assert_error(ThreadError::RevokeGraceNotOver);
+    env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
+        .await;
+
+    // From the window's end the holder that kept the authority is forfeited as any
+    // expired lease is: the bond repays the new nonce's rent and the rest is the owner's.
+    env.fx.warp_slots(1).await;
+    let nonce_rent = env.fx.rent_for(NONCE_ACCOUNT_LEN).await;
+    let owner_before = env.fx.balance(owner).await;
+    let thread_before = env.fx.balance(l.thread).await;
+    let (outcome, fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
+    outcome.assert_ok();
     let state = env.fx.thread(l.thread).await;
-    assert!(state.lease.is_none());
+    assert_eq!(state.lease, None);
     assert_eq!(state.nonce_account().unwrap(), new_nonce.pubkey());
+    assert_eq!(env.fx.balance(l.thread).await, thread_before - l.bond);
+    assert_eq!(
+        env.fx.balance(owner).await,
+        owner_before - fee - nonce_rent + l.bond
+    );
 }
 
 #[tokio::test]

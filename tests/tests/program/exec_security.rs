@@ -16,7 +16,9 @@ use solana_sdk::transaction::{Transaction, TransactionError};
 use solana_system_interface::instruction as system_instruction;
 use solana_system_interface::program::ID as SYSTEM_PROGRAM;
 use thread::errors::ThreadError;
-use thread::state::{Due, Durability, RateLimit, Thread, ThreadInstruction, Trigger};
+use thread::state::{
+    Due, Durability, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger,
+};
 use thread_tests::{
     create_thread_ix, exec_thread_ix, exec_thread_ix_bare, program_test, recorder, system_account,
     Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE, STARTING_LAMPORTS,
@@ -964,4 +966,41 @@ async fn stored_instruction_cannot_spend_the_executors_signature() {
         .await;
     outcome.assert_error(ThreadError::ForeignSigner);
     assert!(env.fx.account(thread).await.is_none());
+}
+
+/// A stored instruction may name the executor's key (an owner running its own keeper and
+/// paying itself). Clients pass the executor once, as the fee payee (the keeper's builder
+/// leaves it out of the remaining accounts), and the program finds it there.
+#[tokio::test]
+async fn stored_instruction_naming_the_executor_runs_with_the_executor_passed_once() {
+    let (mut fx, record) = crate::common::fixture_with_record().await;
+    let executor = fx.executor.insecure_clone();
+    let owner = fx.owner.pubkey();
+    let mut spec = ThreadSpec::new("pays-its-keeper", Trigger::Now, record).for_owner(&owner);
+    spec.instructions[0].accounts.push(ThreadAccountMeta {
+        pubkey: executor.pubkey(),
+        is_signer: false,
+        is_writable: true,
+    });
+    let (thread, outcome) = fx.create_thread(spec).await;
+    outcome.assert_ok();
+    let state = fx.thread(thread).await;
+    let ix = exec_thread_ix(&executor.pubkey(), thread, &state);
+    let named = ix
+        .accounts
+        .iter()
+        .filter(|m| m.pubkey == executor.pubkey())
+        .count();
+    assert_eq!(named, 1, "the executor is passed once");
+    let before = fx.balance(executor.pubkey()).await;
+    let tx_fee = fx
+        .fee_for(std::slice::from_ref(&ix), &executor.pubkey())
+        .await;
+    fx.process(&[ix], &[&executor]).await.assert_ok();
+    assert_eq!(crate::common::record_of(&mut fx, record).await.1, 1);
+    assert_eq!(fx.thread(thread).await.exec_count, 1);
+    assert_eq!(
+        fx.balance(executor.pubkey()).await,
+        before - tx_fee + state.fee_per_exec
+    );
 }

@@ -9,4 +9,5 @@ mod durable;
 mod durable_attacks;
 mod exec_security;
 mod lifecycle;
+mod prefunded_nonce;
 mod triggers;

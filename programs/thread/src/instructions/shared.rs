@@ -97,3 +97,21 @@ pub fn create_pda_account<'info>(
         owner,
     )
 }
+
+/// Whether `wallet` can be credited `amount` without the runtime rejecting the whole
+/// transaction: an account must end a transaction rent exempt at its size (or empty), and
+/// an executable account's balance may not change. A forfeit or deletion must never fail
+/// because of whom it pays, so a payer asks first and keeps what cannot be paid.
+pub fn can_receive(wallet: &AccountInfo, amount: u64) -> Result<bool> {
+    if amount == 0 {
+        return Ok(true);
+    }
+    if wallet.executable {
+        return Ok(false);
+    }
+    let after = wallet
+        .lamports()
+        .checked_add(amount)
+        .ok_or(crate::errors::ThreadError::ArithmeticOverflow)?;
+    Ok(after >= Rent::get()?.minimum_balance(wallet.data_len()))
+}

@@ -65,8 +65,8 @@ pub struct Thread {
 impl Thread {
     /// Seed prefix of every thread PDA.
     pub const SEED: &'static [u8] = b"thread";
-    /// Current layout version.
-    pub const VERSION: u8 = 0;
+    /// Current layout version. 1: `Lease` gained `revoked_slot`.
+    pub const VERSION: u8 = 1;
 
     /// Account size for a thread storing `instructions`, discriminator included.
     pub fn space_for(instructions: &[ThreadInstruction]) -> usize {

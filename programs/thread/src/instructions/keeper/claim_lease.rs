@@ -83,6 +83,7 @@ pub fn handler(ctx: Context<ClaimLease>, slots: u64, bond: u64) -> Result<()> {
             .checked_add(slots)
             .ok_or(ThreadError::ArithmeticOverflow)?,
         bond,
+        revoked_slot: None,
     };
     let thread = &mut ctx.accounts.thread;
     thread.lease = Some(lease);

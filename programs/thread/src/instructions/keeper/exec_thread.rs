@@ -17,6 +17,7 @@ use crate::state::{Durability, Thread, ThreadInstruction};
 
 /// Remaining accounts: every account named by the stored instructions (program ids
 /// included), and for an `Account` trigger the watched account; order does not matter.
+/// The thread and the executor are found among the fixed accounts and need not repeat.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct ExecThread<'info> {
@@ -52,6 +53,7 @@ impl ExecThread<'_> {
             self.executor.key(),
             ThreadError::NotLeaseHolder
         );
+        require!(lease.revoked_slot.is_none(), ThreadError::LeaseRevoked);
         require!(lease.is_live(slot), ThreadError::LeaseExpired);
         let sysvar = self
             .instructions_sysvar
@@ -65,7 +67,13 @@ pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
     let now = ChainTime::from(&Clock::get()?);
     ctx.accounts.validate(now.slot)?;
     let thread_key = ctx.accounts.thread.key();
-    let remaining = ctx.remaining_accounts;
+    // Stored accounts are looked up among the remaining accounts and the executor: a
+    // stored instruction may name the executor's key (an owner running its own keeper,
+    // paying itself), and a client cannot be expected to pass an account twice.
+    let mut lookup = Vec::with_capacity(ctx.remaining_accounts.len().saturating_add(1));
+    lookup.push(ctx.accounts.executor.to_account_info());
+    lookup.extend_from_slice(ctx.remaining_accounts);
+    let remaining = lookup.as_slice();
 
     {
         let thread = &ctx.accounts.thread;

@@ -2,12 +2,16 @@
 //! bond makes the owner whole and the thread moves to a fresh nonce account. Anyone may
 //! call it (typically the owner or the next keeper): the caller funds the new nonce
 //! account and is repaid its rent out of the bond; the rest of the bond goes to the owner.
+//! When paying the owner's part would leave the owner's wallet below rent exemption (an
+//! emptied wallet and a small part), it stays in the thread instead, where the owner can
+//! withdraw it or get it back on deletion: a forfeit never fails because of the owner.
 
 use anchor_lang::prelude::*;
 
 use crate::errors::ThreadError;
 use crate::events::LeaseForfeited;
 use crate::instructions::nonce_cpi::{authority_is_home, create_thread_nonce, NonceSysvars};
+use crate::instructions::shared::can_receive;
 use crate::state::{Durability, Thread};
 
 #[event_cpi]
@@ -46,6 +50,7 @@ pub fn handler(ctx: Context<ForfeitLease>) -> Result<()> {
     let thread_key = accounts.thread.key();
     let lease = accounts.thread.lease.ok_or(ThreadError::NoLease)?;
     require!(!lease.is_live(slot), ThreadError::LeaseNotExpired);
+    require!(lease.is_settleable(slot), ThreadError::RevokeGraceNotOver);
     let old_nonce = accounts.thread.nonce_account()?;
     require_keys_eq!(
         old_nonce,
@@ -57,7 +62,7 @@ pub fn handler(ctx: Context<ForfeitLease>) -> Result<()> {
         ThreadError::AuthorityReturned
     );
 
-    let new_nonce_rent = create_thread_nonce(
+    let paid_for_nonce = create_thread_nonce(
         &accounts.caller.to_account_info(),
         &accounts.new_nonce_account.to_account_info(),
         &thread_key,
@@ -67,12 +72,24 @@ pub fn handler(ctx: Context<ForfeitLease>) -> Result<()> {
             system_program: &accounts.system_program.to_account_info(),
         },
     )?;
-    let repaid = new_nonce_rent.min(lease.bond);
-    let to_owner = lease.bond.saturating_sub(repaid);
+    let repaid = paid_for_nonce.min(lease.bond);
+    let owners_part = lease.bond.saturating_sub(repaid);
+    let owner_info = accounts.owner.to_account_info();
+    // Kept in the thread the part becomes ordinary thread balance (the bond stops being
+    // reserved below), which the owner withdraws or gets back on deletion.
+    let (to_owner, kept_for_owner) = if can_receive(&owner_info, owners_part)? {
+        (owners_part, 0)
+    } else {
+        (0, owners_part)
+    };
     let thread_info = accounts.thread.to_account_info();
-    thread_info.sub_lamports(lease.bond)?;
+    thread_info.sub_lamports(
+        repaid
+            .checked_add(to_owner)
+            .ok_or(ThreadError::ArithmeticOverflow)?,
+    )?;
     accounts.caller.to_account_info().add_lamports(repaid)?;
-    accounts.owner.to_account_info().add_lamports(to_owner)?;
+    owner_info.add_lamports(to_owner)?;
 
     let new_nonce = accounts.new_nonce_account.key();
     let thread = &mut ctx.accounts.thread;
@@ -89,6 +106,7 @@ pub fn handler(ctx: Context<ForfeitLease>) -> Result<()> {
         repaid_to_caller: repaid,
         old_nonce_account: old_nonce,
         new_nonce_account: new_nonce,
+        kept_for_owner,
     });
     Ok(())
 }

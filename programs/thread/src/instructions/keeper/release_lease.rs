@@ -1,6 +1,7 @@
 //! `release_lease`: ends a lease whose nonce authority is back with the thread and
 //! returns the bond to the holder. The holder may release at any time; once the lease
-//! has expired anyone may, so an abandoned but honest lease never blocks the thread.
+//! has expired or was revoked anyone may, so an abandoned but honest lease never blocks
+//! the thread (the bond still goes to the holder, so this is never a way to take it).
 
 use anchor_lang::prelude::*;
 

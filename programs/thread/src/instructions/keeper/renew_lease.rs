@@ -30,6 +30,7 @@ pub fn handler(ctx: Context<RenewLease>, slots: u64) -> Result<()> {
     let max = thread.max_lease_slots;
     let lease = thread.lease.as_mut().ok_or(ThreadError::NoLease)?;
     require_keys_eq!(lease.holder, keeper, ThreadError::NotLeaseHolder);
+    require!(lease.revoked_slot.is_none(), ThreadError::LeaseRevoked);
     require!(lease.is_live(slot), ThreadError::LeaseExpired);
     require!(slots >= 1 && slots <= max, ThreadError::InvalidLeaseLength);
     // Only a holder still keeping the nonce intact may extend: one that drained or

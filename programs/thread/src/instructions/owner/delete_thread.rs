@@ -60,8 +60,11 @@ pub fn handler(ctx: Context<DeleteThread>) -> Result<()> {
         // A live lease blocks deletion. An expired one whose authority came back repays
         // its holder; otherwise its bond stays with the thread and so goes to the owner,
         // making up for the nonce account the holder kept.
+        // A revoked lease's holder keeps its grace window to hand the authority back
+        // and release, so the owner cannot revoke and delete in one transaction.
         if let Some(lease) = lease {
             require!(!lease.is_live(slot), ThreadError::LeaseHeld);
+            require!(lease.is_settleable(slot), ThreadError::RevokeGraceNotOver);
         }
         let holder = match (lease, authority_home) {
             (Some(lease), true) => {
@@ -87,7 +90,8 @@ pub fn handler(ctx: Context<DeleteThread>) -> Result<()> {
             )?;
         }
         // Direct lamport moves only after the last CPI that involves the thread: the
-        // runtime checks lamport balance across a CPI boundary.
+        // runtime checks lamport balance across a CPI boundary. The bond is at least a
+        // nonce account's rent, so even an emptied holder wallet ends rent exempt.
         if let Some((holder, bond)) = holder {
             thread_info.sub_lamports(bond)?;
             holder.to_account_info().add_lamports(bond)?;
