@@ -89,6 +89,7 @@ fn realistic_thread(keeper: &Pubkey, nonce: Pubkey) -> (Pubkey, Thread) {
             ],
             data: vec![7; 16],
         }],
+        priority: None,
     };
     (address, state)
 }

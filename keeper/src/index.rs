@@ -301,6 +301,7 @@ pub(crate) mod tests {
                     last_exec_at: 0,
                     created_at: 1_700_000_000,
                     instructions: vec![instruction],
+                    priority: None,
                 },
             }
         }

@@ -109,6 +109,7 @@ impl World {
                 fee_per_exec: 5_000,
                 rate_limit: RateLimit::default(),
                 deposit,
+                priority: None,
             };
             if plan.durable {
                 let nonce = Keypair::new();
@@ -163,6 +164,7 @@ impl World {
                 fee_per_exec: 5_000,
                 rate_limit: RateLimit::default(),
                 deposit,
+                priority: None,
             };
             let ix = owner_ix::create_thread(&owner, &key, args, None);
             let thread = SandboxThread {
@@ -624,6 +626,7 @@ mod tests {
                     fee_per_exec: 5_000,
                     rate_limit: RateLimit::default(),
                     deposit: 1,
+                    priority: None,
                 };
                 owner_ix::create_thread(&world.owner.pubkey(), &key, args, None)
             })

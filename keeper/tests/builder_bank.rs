@@ -201,6 +201,7 @@ impl Env {
             fee_per_exec: 1_000,
             rate_limit: RateLimit::default(),
             deposit: 1_000_000,
+            priority: None,
         };
         (thread, args)
     }

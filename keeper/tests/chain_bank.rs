@@ -78,6 +78,7 @@ impl Bank {
             fee_per_exec: 1_000,
             rate_limit: RateLimit::default(),
             deposit: 1_000_000,
+            priority: None,
         };
         (thread, create_thread_ix(&owner, thread, args))
     }
@@ -93,6 +94,7 @@ impl Bank {
             fee_per_exec: 1_000,
             rate_limit: RateLimit::default(),
             deposit: 1_000_000,
+            priority: None,
         };
         create_thread_ix(&owner, thread, args)
     }

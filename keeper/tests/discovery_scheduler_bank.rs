@@ -110,6 +110,7 @@ impl Bank {
             fee_per_exec: 1_000,
             rate_limit: RateLimit::default(),
             deposit: 1_000_000,
+            priority: None,
         };
         let mut accounts = thread::accounts::CreateThread {
             owner,

@@ -22,7 +22,7 @@ use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
 use thread::errors::ThreadError;
 use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
-use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
+use thread::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
 
 /// Lamports given to the owner and the executor at genesis.
 pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
@@ -235,6 +235,7 @@ pub struct ThreadSpec {
     pub fee_per_exec: u64,
     pub rate_limit: RateLimit,
     pub deposit: u64,
+    pub priority: Option<ThreadPriority>,
 }
 
 impl ThreadSpec {
@@ -249,6 +250,7 @@ impl ThreadSpec {
             fee_per_exec: 1_000,
             rate_limit: RateLimit::default(),
             deposit: 1_000_000,
+            priority: None,
         }
         .with_recorder(record)
     }
@@ -286,6 +288,7 @@ impl ThreadSpec {
             fee_per_exec: self.fee_per_exec,
             rate_limit: self.rate_limit,
             deposit: self.deposit,
+            priority: self.priority,
         }
     }
 }

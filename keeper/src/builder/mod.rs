@@ -897,6 +897,7 @@ mod tests {
                 ],
                 data: vec![1, 2, 3],
             }],
+            priority: None,
         };
         (address, state)
     }

@@ -4,7 +4,7 @@
 
 use anchor_lang::prelude::*;
 
-use crate::state::{Due, Durability, RateLimit, Trigger};
+use crate::state::{Due, Durability, RateLimit, ThreadPriority, Trigger};
 
 #[event]
 pub struct ThreadCreated {
@@ -17,6 +17,7 @@ pub struct ThreadCreated {
     /// Lamports above rent the thread holds for fees after creation.
     pub deposit: u64,
     pub next_due: Due,
+    pub priority: Option<ThreadPriority>,
 }
 
 #[event]
@@ -32,6 +33,8 @@ pub struct ThreadUpdated {
     pub new_instructions_len: u8,
     pub old_next_due: Due,
     pub new_next_due: Due,
+    pub old_priority: Option<ThreadPriority>,
+    pub new_priority: Option<ThreadPriority>,
 }
 
 #[event]

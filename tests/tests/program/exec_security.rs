@@ -164,6 +164,7 @@ fn spec(id: &str, trigger: Trigger, instructions: Vec<Instruction>) -> ThreadSpe
         fee_per_exec: 1_000,
         rate_limit: RateLimit::default(),
         deposit: 1_000_000,
+        priority: None,
     }
 }
 
@@ -203,6 +204,7 @@ fn hand_built_thread(owner: Pubkey, id: &[u8], bump: u8, ixs: Vec<Instruction>) 
         last_exec_at: 0,
         created_at: 0,
         instructions: ixs.into_iter().map(ThreadInstruction::from).collect(),
+        priority: None,
     }
 }
 

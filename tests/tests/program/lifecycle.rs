@@ -175,6 +175,7 @@ async fn create_stores_every_field_and_first_due_time() {
             window_slots: 10,
         },
         deposit: 777_777,
+        priority: None,
     };
     let (thread, outcome) = create(&mut fx, args).await;
     outcome.assert_ok();
@@ -623,6 +624,7 @@ async fn update_changes_trigger_fee_and_rate_limit() {
         instructions: None,
         fee_per_exec: Some(9_999),
         rate_limit: Some(new_rate),
+        priority: None,
     };
     let ix = update_thread_ix(&owner, thread, args, &[]);
     let fee = fee_of(&mut fx, &ix, &owner).await;
@@ -1167,6 +1169,7 @@ async fn update_emits_old_and_new_values() {
         ]),
         fee_per_exec: Some(2_000),
         rate_limit: Some(new_rate),
+        priority: None,
     };
     let ix = update_thread_ix(&owner, thread, args, &[]);
     let events = fx

@@ -10,4 +10,5 @@ mod durable_attacks;
 mod exec_security;
 mod lifecycle;
 mod prefunded_nonce;
+mod priority;
 mod triggers;

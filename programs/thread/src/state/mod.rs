@@ -2,10 +2,12 @@
 
 pub mod instruction;
 pub mod lease;
+pub mod priority;
 pub mod thread;
 pub mod trigger;
 
 pub use instruction::*;
 pub use lease::*;
+pub use priority::*;
 pub use thread::*;
 pub use trigger::*;

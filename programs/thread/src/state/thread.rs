@@ -2,7 +2,7 @@
 
 use anchor_lang::prelude::*;
 
-use super::{Due, Durability, Lease, RateLimit, ThreadInstruction, Trigger};
+use super::{Due, Durability, Lease, RateLimit, ThreadInstruction, ThreadPriority, Trigger};
 use crate::errors::ThreadError;
 
 /// Longest thread id, in bytes (one PDA seed).
@@ -60,13 +60,16 @@ pub struct Thread {
     /// the real size, so a thread pays rent only for what it stores.
     #[max_len(0)]
     pub instructions: Vec<ThreadInstruction>,
+    /// The owner's priority for executions; none: each keeper's default for the
+    /// thread's durability. Appended in version 2, after the instructions.
+    pub priority: Option<ThreadPriority>,
 }
 
 impl Thread {
     /// Seed prefix of every thread PDA.
     pub const SEED: &'static [u8] = b"thread";
-    /// Current layout version. 1: `Lease` gained `revoked_slot`.
-    pub const VERSION: u8 = 1;
+    /// Current layout version. 1: `Lease` gained `revoked_slot`. 2: `priority` appended.
+    pub const VERSION: u8 = 2;
 
     /// Account size for a thread storing `instructions`, discriminator included.
     pub fn space_for(instructions: &[ThreadInstruction]) -> usize {

@@ -6,7 +6,9 @@ use crate::errors::ThreadError;
 use crate::events::ThreadCreated;
 use crate::instructions::shared::{create_pda_account, with_watched_data};
 use crate::schedule::{self, ChainTime};
-use crate::state::{Durability, RateLimit, Thread, ThreadInstruction, Trigger, MAX_ID_LEN};
+use crate::state::{
+    Durability, RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger, MAX_ID_LEN,
+};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct CreateThreadArgs {
@@ -19,6 +21,8 @@ pub struct CreateThreadArgs {
     pub rate_limit: RateLimit,
     /// Lamports beyond rent moved into the thread to pay for executions.
     pub deposit: u64,
+    /// How urgently keepers should handle executions; none: their default.
+    pub priority: Option<ThreadPriority>,
 }
 
 /// Remaining accounts: for an `Account` trigger, the watched account (by address), so
@@ -84,6 +88,7 @@ impl OpenedThread {
             durability: self.thread.durability,
             fee_per_exec: self.thread.fee_per_exec,
             deposit: self.fee_balance,
+            priority: self.thread.priority,
             next_due: self.thread.next_due,
         }
     }
@@ -143,6 +148,7 @@ pub fn open_thread(
         last_exec_at: 0,
         created_at: now.unix_ts,
         instructions: args.instructions,
+        priority: args.priority,
     };
     thread.invariant()?;
 

@@ -7,7 +7,7 @@ use crate::errors::ThreadError;
 use crate::events::ThreadUpdated;
 use crate::instructions::shared::with_watched_data;
 use crate::schedule::{self, ChainTime};
-use crate::state::{RateLimit, Thread, ThreadInstruction, Trigger};
+use crate::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
 
 /// Fields left `None` keep their value.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub struct UpdateThreadArgs {
     pub fee_per_exec: Option<u64>,
     /// A new rate limit; its window restarts at the current slot.
     pub rate_limit: Option<RateLimit>,
+    /// A new priority: `Some(None)` returns the thread to each keeper's default.
+    pub priority: Option<Option<ThreadPriority>>,
 }
 
 /// Remaining accounts: for a new `Account` trigger, the watched account.
@@ -51,6 +53,7 @@ pub fn handler<'info>(
         ctx.accounts.thread.rate_limit,
         ctx.accounts.thread.instructions.len(),
         ctx.accounts.thread.next_due,
+        ctx.accounts.thread.priority,
     );
 
     if let Some(instructions) = args.instructions {
@@ -69,6 +72,9 @@ pub fn handler<'info>(
     }
     if let Some(fee) = args.fee_per_exec {
         thread.fee_per_exec = fee;
+    }
+    if let Some(priority) = args.priority {
+        thread.priority = priority;
     }
     if let Some(rate_limit) = args.rate_limit {
         thread.rate_limit = rate_limit;
@@ -89,6 +95,8 @@ pub fn handler<'info>(
         new_instructions_len: u8::try_from(thread.instructions.len()).unwrap_or(u8::MAX),
         old_next_due: old.4,
         new_next_due: thread.next_due,
+        old_priority: old.5,
+        new_priority: thread.priority,
     };
     emit_cpi!(event);
     Ok(())
