@@ -295,6 +295,24 @@ impl Chain for RpcChain {
             .transpose()
     }
 
+    /// `getAccountInfo` as [`Chain::get_account`], with the answer's context slot.
+    async fn get_account_with_slot(
+        &self,
+        key: &Pubkey,
+    ) -> Result<(u64, Option<Account>), ChainError> {
+        let response = self
+            .call(self.client.send::<Response<Option<UiAccount>>>(
+                RpcRequest::GetAccountInfo,
+                json!([key.to_string(), self.account_config()]),
+            ))
+            .await?;
+        let account = response
+            .value
+            .map(|account| decode_account(key, &account))
+            .transpose()?;
+        Ok((response.context.slot, account))
+    }
+
     /// `getMultipleAccounts`, one request per [`MAX_MULTIPLE_ACCOUNTS`] keys.
     async fn get_multiple_accounts(
         &self,

@@ -55,7 +55,7 @@ pub use error::StoreError;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     DeadLetter, DeadLetterDetail, ExecState, Execution, NewExecution, RetryDecision, StoreCounts,
-    UnbuiltExecution,
+    ThreadContext, UnbuiltExecution,
 };
 
 /// How long a call waits for another connection's write lock before failing with
@@ -251,6 +251,7 @@ pub(crate) mod test_support {
             transaction: vec![1, 2, 3],
             priority: ExecutionPriority::Medium,
             max_retries: 3,
+            context: None,
         }
     }
 

@@ -53,8 +53,19 @@ CREATE TABLE dead_letters (
 ) STRICT;
 ";
 
+/// Version 2: the chain context of each execution, so that the chain's later answers
+/// about the thread are judged by their age. `context_slot` is the slot of the latest
+/// chain read the row's state rests on (the thread seen due at build, the slot the
+/// transaction landed at, the read that superseded it); `thread_created_at` is the
+/// thread's `created_at` then, which tells a thread deleted and re-created at the same
+/// address from the one the row was for. Both are NULL for rows of older keepers.
+const V2: &str = "
+ALTER TABLE executions ADD COLUMN context_slot INTEGER CHECK (context_slot >= 0);
+ALTER TABLE executions ADD COLUMN thread_created_at INTEGER;
+";
+
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -86,6 +86,19 @@ impl FromStr for ExecState {
     }
 }
 
+/// The chain's view a row rests on: the thread as read at `slot`, the incarnation
+/// created at `created_at` (unix seconds, the thread's own field). A later answer that
+/// contradicts the row (the thread absent, re-created, or back at an earlier
+/// `exec_count`) is believed only when it was read at `slot` or after: a node behind
+/// the one the row was judged on proves nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadContext {
+    /// Slot of the read.
+    pub slot: u64,
+    /// The thread's `created_at` in that read.
+    pub created_at: i64,
+}
+
 /// A signed execution about to be sent, as given to [`super::Store::persist`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewExecution {
@@ -107,6 +120,8 @@ pub struct NewExecution {
     pub priority: ExecutionPriority,
     /// Retries allowed after the first attempt before the execution is dead-lettered.
     pub max_retries: u32,
+    /// The read of the thread it was built from; `None` when unknown.
+    pub context: Option<ThreadContext>,
 }
 
 impl NewExecution {
@@ -137,7 +152,14 @@ impl NewExecution {
             transaction,
             priority,
             max_retries,
+            context: None,
         })
+    }
+
+    /// The same, built from the thread as read in `context`.
+    pub fn with_context(mut self, context: ThreadContext) -> Self {
+        self.context = Some(context);
+        self
     }
 }
 
@@ -177,6 +199,8 @@ pub struct Execution {
     pub last_sent_at: Option<i64>,
     /// The last failure, the reason it was superseded, or why it was dead-lettered.
     pub last_error: Option<String>,
+    /// The chain read the row's state rests on; `None` for rows of older keepers.
+    pub context: Option<ThreadContext>,
 }
 
 impl Execution {
@@ -279,7 +303,8 @@ pub(crate) const EXECUTION_COLUMNS: &str = "e.id AS id, e.thread AS thread, \
     e.priority AS priority, e.state AS state, e.retry_count AS retry_count, \
     e.max_retries AS max_retries, e.created_at AS created_at, e.updated_at AS updated_at, \
     e.next_attempt_at AS next_attempt_at, e.last_sent_at AS last_sent_at, \
-    e.last_error AS last_error";
+    e.last_error AS last_error, e.context_slot AS context_slot, \
+    e.thread_created_at AS thread_created_at";
 
 /// The columns [`dead_letter_from_row`] reads, for
 /// `... FROM dead_letters d JOIN executions e ON e.id = d.execution_id`.
@@ -307,6 +332,14 @@ pub(crate) fn execution_from_row(row: &Row<'_>) -> Result<Execution, StoreError>
         next_attempt_at: r.int("next_attempt_at")?,
         last_sent_at: r.int_opt("last_sent_at")?,
         last_error: r.text_opt("last_error")?,
+        context: match (r.int_opt("context_slot")?, r.int_opt("thread_created_at")?) {
+            (Some(slot), Some(created_at)) => Some(ThreadContext {
+                slot: u64::try_from(slot)
+                    .map_err(|_| r.corrupt("context_slot", format!("negative slot {slot}")))?,
+                created_at,
+            }),
+            _ => None,
+        },
     })
 }
 
