@@ -1132,7 +1132,8 @@ fn judge(row: &Execution, read: &ThreadRead) -> Verdict {
 enum RowOwns {
     /// In flight or replaying, or dead-lettered for this thread: the row decides.
     Yes,
-    /// The row saw the due time run at a slot later than this read: the read is stale.
+    /// The row saw its transaction land at a slot later than this read: the read is
+    /// stale.
     AlreadyRan,
     /// The chain has since contradicted the row: the due time needs a new execution.
     No(String),
@@ -1160,7 +1161,13 @@ fn owner_of_due_time(row: &Execution, read_slot: u64, state: &Thread) -> RowOwns
             state.created_at
         )),
         ExecState::Dead => RowOwns::Yes,
-        ExecState::Confirmed | ExecState::Superseded if stale => RowOwns::AlreadyRan,
+        // A confirmation names the slot the transaction landed at: a read behind it is
+        // a lagging node, not the due time back.
+        ExecState::Confirmed if stale && !other_incarnation => RowOwns::AlreadyRan,
+        // A supersede rests on a judgment of the chain's answers, which may have come
+        // from a node of another cluster or a lagging one: the chain showing the due time
+        // unexecuted wins. A wrong reopen costs at most a transaction the program
+        // refuses (it runs each due time once); a wrong skip would lose the due time.
         ExecState::Confirmed | ExecState::Superseded => RowOwns::No(format!(
             "the row is {} but the chain shows exec_count {} unexecuted at slot {read_slot}",
             row.state, state.exec_count
