@@ -89,7 +89,12 @@ fn a_keeper_killed_with_sigkill_restarts_on_an_intact_store_and_records_nothing_
             .expect("four confirmations before the deadline");
         if line.contains(" confirm ") {
             // "slot N  confirm  LABEL run #K SIG": the run is what must not repeat.
-            let run: Vec<&str> = line.split_whitespace().skip(3).take(3).collect();
+            let run: Vec<String> = line
+                .split_whitespace()
+                .skip(3)
+                .take(3)
+                .map(str::to_string)
+                .collect();
             assert!(!confirmations.contains(&run), "confirmed twice: {line}");
             confirmations.push(run);
         }
