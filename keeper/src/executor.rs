@@ -1174,3 +1174,157 @@ fn owner_of_due_time(row: &Execution, read_slot: u64, state: &Thread) -> RowOwns
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use solana_sdk::signature::Signature;
+
+    use super::*;
+    use crate::index::tests::ThreadFixture;
+
+    const CREATED: i64 = 1_700_000_000;
+
+    /// A row for exec_count 3 in `state`, built on a read at slot 100 of the thread
+    /// created at [`CREATED`] (`context: false`: a row of an older keeper).
+    fn row(state: ExecState, context: bool) -> Execution {
+        Execution {
+            id: 1,
+            thread: Pubkey::new_unique(),
+            exec_count_at_build: 3,
+            nonce_account: None,
+            nonce_value: None,
+            signature: Signature::default(),
+            transaction: Vec::new(),
+            priority: ExecutionPriority::Medium,
+            state,
+            retry_count: 0,
+            max_retries: 3,
+            created_at: 0,
+            updated_at: 0,
+            next_attempt_at: 0,
+            last_sent_at: None,
+            last_error: None,
+            context: context.then_some(ThreadContext {
+                slot: 100,
+                created_at: CREATED,
+            }),
+        }
+    }
+
+    fn thread(exec_count: u64, created_at: i64) -> Thread {
+        let mut thread = ThreadFixture::new().exec_count(exec_count).thread;
+        thread.created_at = created_at;
+        thread
+    }
+
+    fn read(slot: u64, state: Option<Thread>) -> ThreadRead {
+        ThreadRead { slot, state }
+    }
+
+    #[test]
+    fn not_found_is_believed_only_at_or_after_the_rows_slot() {
+        let pending = row(ExecState::Pending, true);
+        assert!(matches!(
+            judge(&pending, &read(99, None)),
+            Verdict::Stale(reason) if reason == "thread not found at slot 99, before slot 100 the execution rests on"
+        ));
+        assert!(matches!(
+            judge(&pending, &read(100, None)),
+            Verdict::Gone(reason) if reason.starts_with("thread not found at slot 100")
+        ));
+        // A row of an older keeper has no slot: the answer counts as a failed attempt.
+        assert!(matches!(
+            judge(&row(ExecState::Sent, false), &read(500, None)),
+            Verdict::Unproven(_)
+        ));
+    }
+
+    #[test]
+    fn the_threads_exec_count_decides_what_ran() {
+        let pending = row(ExecState::Pending, true);
+        assert_eq!(
+            judge(&pending, &read(50, Some(thread(3, CREATED)))),
+            Verdict::Current
+        );
+        assert_eq!(
+            judge(&pending, &read(50, Some(thread(4, CREATED)))),
+            Verdict::Ran
+        );
+    }
+
+    #[test]
+    fn a_re_created_thread_is_believed_only_from_a_read_at_or_after_the_rows_slot() {
+        let pending = row(ExecState::Pending, true);
+        for state in [thread(3, CREATED + 1), thread(0, CREATED)] {
+            assert!(matches!(
+                judge(&pending, &read(120, Some(state.clone()))),
+                Verdict::Gone(reason) if reason.starts_with("thread re-created")
+            ));
+            assert!(matches!(
+                judge(&pending, &read(80, Some(state))),
+                Verdict::Stale(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_superseded_row_never_owns_a_due_time_the_chain_shows_unexecuted() {
+        let state = thread(3, CREATED);
+        for slot in [50, 100, 150] {
+            assert!(matches!(
+                owner_of_due_time(&row(ExecState::Superseded, true), slot, &state),
+                RowOwns::No(_)
+            ));
+        }
+        assert!(matches!(
+            owner_of_due_time(&row(ExecState::Superseded, false), 1, &state),
+            RowOwns::No(_)
+        ));
+    }
+
+    #[test]
+    fn a_confirmed_row_owns_its_due_time_against_a_read_from_before_it_landed() {
+        let confirmed = row(ExecState::Confirmed, true);
+        let state = thread(3, CREATED);
+        assert_eq!(
+            owner_of_due_time(&confirmed, 99, &state),
+            RowOwns::AlreadyRan
+        );
+        // At or after the landing slot the chain shows the count back at 3: the thread
+        // was deleted and created again within the same second.
+        assert!(matches!(
+            owner_of_due_time(&confirmed, 100, &state),
+            RowOwns::No(_)
+        ));
+        // Another incarnation, whatever the slot.
+        assert!(matches!(
+            owner_of_due_time(&confirmed, 99, &thread(3, CREATED + 5)),
+            RowOwns::No(_)
+        ));
+    }
+
+    #[test]
+    fn rows_in_flight_and_dead_letters_own_their_due_time_unless_the_thread_was_re_created() {
+        let state = thread(3, CREATED);
+        for owned in [ExecState::Pending, ExecState::Sent, ExecState::Dead] {
+            assert_eq!(
+                owner_of_due_time(&row(owned, true), 150, &state),
+                RowOwns::Yes
+            );
+            assert_eq!(
+                owner_of_due_time(&row(owned, false), 150, &state),
+                RowOwns::Yes
+            );
+            let recreated = thread(3, CREATED + 60);
+            assert!(matches!(
+                owner_of_due_time(&row(owned, true), 150, &recreated),
+                RowOwns::No(reason) if reason.contains("re-created")
+            ));
+            assert_eq!(
+                owner_of_due_time(&row(owned, true), 50, &recreated),
+                RowOwns::Yes,
+                "a read older than the row proves nothing"
+            );
+        }
+    }
+}

@@ -858,6 +858,39 @@ mod tests {
         json!({"context": {"slot": slot}, "value": value})
     }
 
+    /// "Not found" is only worth its slot: the read with its slot is one
+    /// `getAccountInfo`, and the slot is the answer's own context, not a clock read.
+    #[tokio::test]
+    async fn an_account_read_carries_the_slot_of_its_answer() {
+        let thread = Pubkey::new_unique();
+        let account = Account {
+            lamports: 10,
+            data: b"thread".to_vec(),
+            owner: Pubkey::new_unique(),
+            executable: false,
+            rent_epoch: 0,
+        };
+        let a = account.clone();
+        let rpc = FakeRpc::start(move |method, params| {
+            Ok(match method {
+                "getAccountInfo" if params[0] == thread.to_string() => context(42, ui_account(&a)),
+                "getAccountInfo" => context(17, serde_json::Value::Null),
+                other => panic!("unexpected {other}"),
+            })
+        });
+        let chain = rpc.chain();
+        assert_eq!(
+            chain.get_account_with_slot(&thread).await,
+            Ok((42, Some(account)))
+        );
+        assert_eq!(
+            chain.get_account_with_slot(&Pubkey::new_unique()).await,
+            Ok((17, None))
+        );
+        let methods: Vec<String> = rpc.requests().into_iter().map(|(m, _)| m).collect();
+        assert_eq!(methods, ["getAccountInfo", "getAccountInfo"]);
+    }
+
     #[tokio::test]
     async fn reads_map_onto_their_rpc_calls() {
         let program = Pubkey::new_unique();
