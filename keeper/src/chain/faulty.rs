@@ -207,7 +207,8 @@ impl<C: Chain> FaultyChain<C> {
     /// Answers "account not found" for `key` from now on, while the inner chain has it:
     /// reads of it alone, of several accounts and of the program's accounts leave it out.
     /// A read with its slot reports `reported_slot` (a lagging node's, below what the
-    /// keeper saw before; or another cluster's), or the inner chain's when `None`.
+    /// keeper saw before; or another cluster's), or the inner chain's when `None`. The
+    /// program subscription passes it through untouched, as with every other fault.
     pub fn hide_account(&self, key: Pubkey, reported_slot: Option<u64>) {
         self.lock().hidden.insert(key, reported_slot);
     }

@@ -127,6 +127,30 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_file_keeps_its_rows_without_a_chain_context() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO executions (thread, exec_count_at_build, signature, tx, priority, \
+                 state, max_retries, created_at, updated_at, next_attempt_at) \
+             VALUES ('t', 4, 's', x'01', 'high', 'sent', 3, 1, 1, 1)",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let (count, context): (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT exec_count_at_build, context_slot FROM executions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, context), (4, None));
+        let negative = conn.execute("UPDATE executions SET context_slot = -1", []);
+        assert!(negative.is_err(), "a slot is never negative");
+    }
+
+    #[test]
     fn a_newer_schema_is_refused_untouched() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)

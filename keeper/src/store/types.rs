@@ -26,16 +26,22 @@ use crate::builder::priority::ExecutionPriority;
 /// ```
 ///
 /// `replace_transaction` moves Sent back to Pending: the new transaction was not sent.
+/// `reopen` moves Confirmed, Superseded or Dead back to Pending when the chain shows the
+/// due time still to run (a supersede the chain contradicts, or a thread deleted and
+/// re-created at its address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExecState {
     /// Persisted, not yet sent (or due to be sent again).
     Pending,
     /// Sent at least once; not yet seen confirmed.
     Sent,
-    /// Seen confirmed on chain. Final.
+    /// Seen confirmed on chain. Final for this thread (`reopen` serves a thread
+    /// re-created at the same address).
     Confirmed,
     /// The thread's on-chain state shows this due time already ran (by another
-    /// keeper, or by an earlier send of ours). Final.
+    /// keeper, or by an earlier send of ours), or the thread is gone or leased by
+    /// another keeper. Final unless the chain later shows the due time unexecuted
+    /// (`reopen`).
     Superseded,
     /// Out of retries; parked in the dead-letter queue until an operator retries or
     /// purges it.
