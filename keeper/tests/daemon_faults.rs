@@ -1028,8 +1028,8 @@ async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
 }
 
 /// The first run of the recovery tests: the thread's first execution is persisted, its
-/// send dropped before it reaches the chain, and the keeper crashes. Returns the chain
-/// of that run.
+/// send dropped before it reaches the chain (a durable thread's lease claim lands before
+/// it), and the keeper crashes. Returns the chain of that run.
 async fn crash_after_a_dropped_send(
     world: &Arc<World>,
     clock: &TestClock,
@@ -1037,8 +1037,11 @@ async fn crash_after_a_dropped_send(
     store: &Store,
     thread: Pubkey,
 ) -> Arc<FaultyChain<ProbedBank>> {
+    let durable = state(world, &thread).await.nonce_account().is_ok();
     let chain = faulty(world, 1);
-    chain.script(Op::Send, [Some(Fault::Drop)]);
+    // A durable thread's lease claim goes through first.
+    let claim = durable.then_some(None);
+    chain.script(Op::Send, claim.into_iter().chain([Some(Fault::Drop)]));
     let run = Running::start(
         chain.clone(),
         world,
@@ -1072,6 +1075,17 @@ async fn crash_after_a_dropped_send(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_against_a_node_behind_supersedes_nothing_and_runs_the_due_time_once_it_catches_up(
 ) {
+    restart_against_a_node_behind(false).await;
+}
+
+/// [`a_restart_against_a_node_behind_supersedes_nothing_and_runs_the_due_time_once_it_catches_up`]
+/// for a durable thread: the persisted transaction waits on its nonce and lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_execution_survives_a_restart_against_a_node_behind() {
+    restart_against_a_node_behind(true).await;
+}
+
+async fn restart_against_a_node_behind(durable: bool) {
     let Stage {
         dir: _dir,
         path,
@@ -1079,7 +1093,7 @@ async fn a_restart_against_a_node_behind_supersedes_nothing_and_runs_the_due_tim
         thread,
         clock,
         store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    } = Stage::new(plan("now", Trigger::Now, durable)).await;
     crash_after_a_dropped_send(&world, &clock, &path, &store, thread).await;
     let built_at = first_row(&store, &thread)
         .context
