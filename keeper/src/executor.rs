@@ -11,6 +11,15 @@
 //! sure nothing is lost. Each execution is identified by (thread, `exec_count` when
 //! built) and persisted before it is sent; after a crash, a failure or a timeout the
 //! thread's on-chain `exec_count` tells whether it already ran.
+//!
+//! The chain decides, never a row: a row records the read it rests on
+//! ([`ThreadContext`]: the slot and the thread's `created_at`). An answer that
+//! contradicts it (the thread absent, re-created, or back at an earlier `exec_count`) is
+//! believed only from a read at that slot or later; an older one (a lagging node) puts
+//! the row off without counting an attempt. A finished row (superseded, confirmed, or
+//! dead-lettered for an earlier incarnation of the thread) never stops a due time the
+//! chain, read at or after the row's slot, still shows unexecuted: the row is reopened
+//! for it. Each supersede is logged with its reason.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -35,7 +44,9 @@ use crate::leases::{LeaseManager, LeaseStatus};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::retry::{replay_delay, RetryStrategy};
-use crate::store::{ExecState, Execution, NewExecution, RetryDecision, Store, UnbuiltExecution};
+use crate::store::{
+    ExecState, Execution, NewExecution, RetryDecision, Store, ThreadContext, UnbuiltExecution,
+};
 
 /// Executor settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -285,13 +296,16 @@ impl Executor {
 
     /// The thread's current on-chain state, the judge of what has run.
     async fn thread_state(&self, thread: &Pubkey) -> Result<Option<Thread>, ChainError> {
-        let Some(account) = self.chain.get_account(thread).await? else {
-            return Ok(None);
-        };
-        if account.owner != thread::ID {
-            return Ok(None);
-        }
-        Ok(Thread::try_deserialize(&mut account.data.as_slice()).ok())
+        Ok(self.thread_read(thread).await?.state)
+    }
+
+    /// The thread's on-chain state with the slot it was read at.
+    async fn thread_read(&self, thread: &Pubkey) -> Result<ThreadRead, ChainError> {
+        let (slot, account) = self.chain.get_account_with_slot(thread).await?;
+        let state = account
+            .filter(|account| account.owner == thread::ID)
+            .and_then(|account| Thread::try_deserialize(&mut account.data.as_slice()).ok());
+        Ok(ThreadRead { slot, state })
     }
 
     fn priority_of(&self, state: &Thread) -> ExecutionPriority {
@@ -317,10 +331,13 @@ impl Executor {
 
     /// Executes `thread`, which the scheduler found due at `exec_count`.
     pub async fn execute(&self, thread: Pubkey, exec_count: u64) -> ExecOutcome {
-        let mut state = match self.thread_state(&thread).await {
-            Ok(Some(state)) => state,
-            Ok(None) => return ExecOutcome::Skipped(SkipReason::Gone),
+        let read = match self.thread_read(&thread).await {
+            Ok(read) => read,
             Err(e) => return ExecOutcome::Failed(e.to_string()),
+        };
+        let (read_slot, mut state) = match read.state {
+            Some(state) => (read.slot, state),
+            None => return ExecOutcome::Skipped(SkipReason::Gone),
         };
         if state.exec_count != exec_count {
             return ExecOutcome::Skipped(SkipReason::AlreadyExecuted);
@@ -328,13 +345,23 @@ impl Executor {
         if state.paused {
             return ExecOutcome::Skipped(SkipReason::Paused);
         }
-        // A persisted execution for this due time owns it (in flight, replaying, or in
-        // the dead-letter queue until an operator retries it).
-        match self.store.find(&thread, exec_count) {
-            Ok(Some(_)) => return ExecOutcome::Skipped(SkipReason::InFlight),
-            Ok(None) => {}
+        // A persisted execution for this due time owns it while it is in flight,
+        // replaying, or in the dead-letter queue until an operator retries it; a row the
+        // chain has since contradicted does not, and is reopened below.
+        let reopen = match self.store.find(&thread, exec_count) {
+            Ok(Some(row)) => match owner_of_due_time(&row, read_slot, &state) {
+                RowOwns::Yes => return ExecOutcome::Skipped(SkipReason::InFlight),
+                RowOwns::AlreadyRan => return ExecOutcome::Skipped(SkipReason::AlreadyExecuted),
+                RowOwns::No(reason) => {
+                    if row.state.is_unfinished() {
+                        self.supersede(&row, &reason, read_slot, true);
+                    }
+                    Some((row.id, reason))
+                }
+            },
+            Ok(None) => None,
             Err(e) => return ExecOutcome::Failed(format!("store: {e}")),
-        }
+        };
         let durable = matches!(state.durability, Durability::Durable { .. });
         if durable {
             let slot = match self.chain.clock().await {
@@ -390,11 +417,27 @@ impl Executor {
             },
             priority: output.priority,
             max_retries: self.config.max_retries,
+            context: Some(ThreadContext {
+                slot: read_slot,
+                created_at: state.created_at,
+            }),
         };
         let _sending = self.mark_sending(thread, exec_count);
-        let id = match self.store.persist(record) {
-            Ok(id) => id,
-            Err(e) => return ExecOutcome::Failed(format!("persist: {e}")),
+        let id = match reopen {
+            Some((id, reason)) => {
+                tracing::warn!(%thread, exec_count, id, reason, "the chain shows the due time unexecuted; its finished execution is reopened");
+                match self
+                    .store
+                    .reopen(id, &record, &format!("reopened: {reason}"))
+                {
+                    Ok(()) => id,
+                    Err(e) => return ExecOutcome::Failed(format!("reopen: {e}")),
+                }
+            }
+            None => match self.store.persist(record) {
+                Ok(id) => id,
+                Err(e) => return ExecOutcome::Failed(format!("persist: {e}")),
+            },
         };
         self.send(id, &thread, exec_count, output).await
     }
@@ -663,7 +706,7 @@ impl Executor {
             for (signature, status) in chunk.iter().zip(statuses) {
                 match status {
                     Some(status) if status.err.is_none() && status.confirmed => {
-                        self.resolve_confirmed(signature);
+                        self.resolve_confirmed(signature, status.slot);
                         resolved.extend(pending_threads.get(signature));
                     }
                     Some(status) => {
@@ -702,11 +745,11 @@ impl Executor {
         Some((priority, durable))
     }
 
-    fn resolve_confirmed(&self, signature: &Signature) {
+    fn resolve_confirmed(&self, signature: &Signature, slot: u64) {
         let Some(mut flight) = self.take_in_flight(signature) else {
             return;
         };
-        if let Err(e) = self.store.mark_confirmed(flight.id) {
+        if let Err(e) = self.store.mark_confirmed_at(flight.id, slot) {
             tracing::error!(id = flight.id, error = %e, "could not record a confirmation");
         }
         if let Some((_, true)) = self.release_nonce_of(&mut flight) {
@@ -737,18 +780,25 @@ impl Executor {
             .executions_failed_total
             .with_label_values(&["on_chain"])
             .inc();
-        match self.thread_state(&flight.thread).await {
-            Ok(Some(state)) if state.exec_count > flight.exec_count => {
-                let _ = self
-                    .store
-                    .mark_superseded(flight.id, "the due time ran in another transaction");
+        let failed = format!("failed on chain: {err}");
+        let (row, read) = match (
+            self.store.get(flight.id),
+            self.thread_read(&flight.thread).await,
+        ) {
+            (Ok(Some(row)), Ok(read)) => (row, read),
+            _ => return self.retry_later(flight.id, priority, &failed),
+        };
+        match judge(&row, &read) {
+            Verdict::Current => self.retry_later(flight.id, priority, &failed),
+            Verdict::Ran => self.supersede(
+                &row,
+                "the due time ran in another transaction",
+                read.slot,
+                false,
+            ),
+            verdict => {
+                self.settle_contradicted(&row, verdict, read.slot);
             }
-            Ok(None) => {
-                let _ = self
-                    .store
-                    .mark_superseded(flight.id, "thread no longer exists");
-            }
-            _ => self.retry_later(flight.id, priority, &format!("failed on chain: {err}")),
         }
     }
 
@@ -833,30 +883,32 @@ impl Executor {
     }
 
     async fn replay(&self, row: Execution) -> bool {
-        let state = match self.thread_state(&row.thread).await {
-            Ok(Some(state)) => state,
-            Ok(None) => {
-                let _ = self
-                    .store
-                    .mark_superseded(row.id, "thread no longer exists");
-                return false;
-            }
+        let read = match self.thread_read(&row.thread).await {
+            Ok(read) => read,
             Err(e) => {
                 self.retry_later(row.id, row.priority, &e.to_string());
                 return false;
             }
         };
-        if state.exec_count > row.exec_count_at_build {
-            let _ = self
-                .store
-                .mark_superseded(row.id, "the due time already ran");
-            self.metrics.replay_successes_total.inc();
-            self.emit(ExecEvent::Superseded {
-                thread: row.thread,
-                exec_count: row.exec_count_at_build,
-            });
-            return false;
-        }
+        let state = match judge(&row, &read) {
+            Verdict::Current => match read.state {
+                Some(state) => state,
+                None => return false,
+            },
+            Verdict::Ran => {
+                self.supersede(&row, "the due time already ran", read.slot, false);
+                self.metrics.replay_successes_total.inc();
+                return false;
+            }
+            verdict => {
+                self.settle_contradicted(&row, verdict, read.slot);
+                return false;
+            }
+        };
+        let context = ThreadContext {
+            slot: read.slot,
+            created_at: state.created_at,
+        };
         self.emit(ExecEvent::Replayed {
             thread: row.thread,
             exec_count: row.exec_count_at_build,
@@ -906,9 +958,7 @@ impl Executor {
             match self.leases.ensure(&row.thread, &state, slot).await {
                 Ok(LeaseStatus::Held { .. }) => {}
                 Ok(LeaseStatus::HeldByOther { holder, .. }) => {
-                    let _ = self
-                        .store
-                        .mark_superseded(row.id, &format!("thread leased by {holder}"));
+                    self.supersede(&row, &format!("thread leased by {holder}"), read.slot, true);
                     return false;
                 }
                 Err(e) => {
@@ -945,11 +995,51 @@ impl Executor {
             tracing::error!(id = row.id, error = %e, "could not store the rebuilt transaction");
             return false;
         }
+        if let Err(e) = self.store.set_context(row.id, context) {
+            tracing::error!(id = row.id, error = %e, "could not record the rebuild's chain read");
+        }
         matches!(
             self.send(row.id, &row.thread, row.exec_count_at_build, output)
                 .await,
             ExecOutcome::Submitted { .. }
         )
+    }
+
+    /// Marks `row` superseded with `reason`, judged on a read at `slot`, and says so:
+    /// at warn when the due time did not run (`unexpected`: the thread gone, re-created
+    /// or leased by another keeper), at info when the chain shows it ran.
+    fn supersede(&self, row: &Execution, reason: &str, slot: u64, unexpected: bool) {
+        let (thread, exec_count) = (row.thread, row.exec_count_at_build);
+        if let Err(e) = self.store.mark_superseded_at(row.id, reason, slot) {
+            tracing::error!(id = row.id, %thread, exec_count, error = %e, "could not record a superseded execution");
+            return;
+        }
+        if unexpected {
+            tracing::warn!(id = row.id, %thread, exec_count, slot, reason, "execution superseded");
+        } else {
+            tracing::info!(id = row.id, %thread, exec_count, slot, reason, "execution superseded");
+        }
+        self.emit(ExecEvent::Superseded { thread, exec_count });
+    }
+
+    /// Acts on a read that contradicts `row` (see [`judge`]).
+    fn settle_contradicted(&self, row: &Execution, verdict: Verdict, slot: u64) {
+        let (thread, exec_count) = (row.thread, row.exec_count_at_build);
+        match verdict {
+            Verdict::Gone(reason) => self.supersede(row, &reason, slot, true),
+            Verdict::Stale(reason) => {
+                // Nothing was tried: look again after the priority's base delay, and
+                // never dead-letter a due time for a node's lag.
+                let delay = self.replay_delay_secs(row.priority, 0);
+                let at = self.store.now().saturating_add(delay);
+                tracing::info!(id = row.id, %thread, exec_count, reason, "the chain's answer is older than the execution's; looking again later");
+                if let Err(e) = self.store.postpone(row.id, at, &reason) {
+                    tracing::error!(id = row.id, error = %e, "could not put off an execution");
+                }
+            }
+            Verdict::Unproven(reason) => self.retry_later(row.id, row.priority, &reason),
+            Verdict::Current | Verdict::Ran => {}
+        }
     }
 
     async fn current_nonce_value(&self, nonce: &Pubkey) -> Option<solana_sdk::hash::Hash> {
@@ -969,4 +1059,272 @@ fn is_not_due(err: &TransactionError) -> bool {
         TransactionError::InstructionError(_, solana_sdk::instruction::InstructionError::Custom(code))
             if *code == not_due || *code == completed
     )
+}
+
+/// A thread as the chain showed it, with the slot of the read.
+#[derive(Debug)]
+struct ThreadRead {
+    slot: u64,
+    /// `None`: not found (or not a thread of the program).
+    state: Option<Thread>,
+}
+
+/// What a read of the thread says about an unfinished row's due time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// Still the thread's next due time: the row may be sent.
+    Current,
+    /// The thread's `exec_count` moved past it: it ran.
+    Ran,
+    /// The thread is gone, or re-created at its address, as read at or after the row's
+    /// context slot: the row's due time will never run.
+    Gone(String),
+    /// The read contradicts the row but is older than the read the row rests on (a
+    /// node behind): it proves nothing yet.
+    Stale(String),
+    /// The read contradicts the row, which records no context to judge its age by (a
+    /// row of an older keeper): an attempt that counts, so a thread truly gone ends in
+    /// the dead-letter queue, loudly, rather than silently.
+    Unproven(String),
+}
+
+/// Judges `row` against `read` (see [`Verdict`]).
+fn judge(row: &Execution, read: &ThreadRead) -> Verdict {
+    let due = row.exec_count_at_build;
+    let contradiction = match &read.state {
+        None => format!("thread not found at slot {}", read.slot),
+        Some(state) => {
+            let recreated = row
+                .context
+                .is_some_and(|c| c.created_at != state.created_at)
+                || state.exec_count < due;
+            if !recreated {
+                return if state.exec_count > due {
+                    Verdict::Ran
+                } else {
+                    Verdict::Current
+                };
+            }
+            format!(
+                "thread re-created: exec_count {} created_at {} at slot {}",
+                state.exec_count, state.created_at, read.slot
+            )
+        }
+    };
+    match row.context {
+        None => Verdict::Unproven(format!(
+            "{contradiction}; the execution records no slot to judge the answer by"
+        )),
+        Some(context) if read.slot < context.slot => Verdict::Stale(format!(
+            "{contradiction}, before slot {} the execution rests on",
+            context.slot
+        )),
+        Some(context) => Verdict::Gone(format!(
+            "{contradiction} (the execution rests on slot {})",
+            context.slot
+        )),
+    }
+}
+
+/// Whether a row for a due time owns it, against the chain's `state` read at
+/// `read_slot` showing the due time unexecuted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RowOwns {
+    /// In flight or replaying, or dead-lettered for this thread: the row decides.
+    Yes,
+    /// The row saw its transaction land at a slot later than this read: the read is
+    /// stale.
+    AlreadyRan,
+    /// The chain has since contradicted the row: the due time needs a new execution.
+    No(String),
+}
+
+fn owner_of_due_time(row: &Execution, read_slot: u64, state: &Thread) -> RowOwns {
+    let stale = row.context.is_some_and(|c| read_slot < c.slot);
+    let other_incarnation = row
+        .context
+        .is_some_and(|c| c.created_at != state.created_at);
+    match row.state {
+        ExecState::Pending | ExecState::Sent => {
+            if other_incarnation && !stale {
+                RowOwns::No(format!(
+                    "the thread was re-created (created_at {}); the execution was for an \
+                     earlier one",
+                    state.created_at
+                ))
+            } else {
+                RowOwns::Yes
+            }
+        }
+        ExecState::Dead if other_incarnation && !stale => RowOwns::No(format!(
+            "the thread was re-created (created_at {}); the dead letter was for an earlier one",
+            state.created_at
+        )),
+        ExecState::Dead => RowOwns::Yes,
+        // A confirmation names the slot the transaction landed at: a read behind it is
+        // a lagging node, not the due time back.
+        ExecState::Confirmed if stale && !other_incarnation => RowOwns::AlreadyRan,
+        // A supersede rests on a judgment of the chain's answers, which may have come
+        // from a node of another cluster or a lagging one: the chain showing the due time
+        // unexecuted wins. A wrong reopen costs at most a transaction the program
+        // refuses (it runs each due time once); a wrong skip would lose the due time.
+        ExecState::Confirmed | ExecState::Superseded => RowOwns::No(format!(
+            "the row is {} but the chain shows exec_count {} unexecuted at slot {read_slot}",
+            row.state, state.exec_count
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use solana_sdk::signature::Signature;
+
+    use super::*;
+    use crate::index::tests::ThreadFixture;
+
+    const CREATED: i64 = 1_700_000_000;
+
+    /// A row for exec_count 3 in `state`, built on a read at slot 100 of the thread
+    /// created at [`CREATED`] (`context: false`: a row of an older keeper).
+    fn row(state: ExecState, context: bool) -> Execution {
+        Execution {
+            id: 1,
+            thread: Pubkey::new_unique(),
+            exec_count_at_build: 3,
+            nonce_account: None,
+            nonce_value: None,
+            signature: Signature::default(),
+            transaction: Vec::new(),
+            priority: ExecutionPriority::Medium,
+            state,
+            retry_count: 0,
+            max_retries: 3,
+            created_at: 0,
+            updated_at: 0,
+            next_attempt_at: 0,
+            last_sent_at: None,
+            last_error: None,
+            context: context.then_some(ThreadContext {
+                slot: 100,
+                created_at: CREATED,
+            }),
+        }
+    }
+
+    fn thread(exec_count: u64, created_at: i64) -> Thread {
+        let mut thread = ThreadFixture::new().exec_count(exec_count).thread;
+        thread.created_at = created_at;
+        thread
+    }
+
+    fn read(slot: u64, state: Option<Thread>) -> ThreadRead {
+        ThreadRead { slot, state }
+    }
+
+    #[test]
+    fn not_found_is_believed_only_at_or_after_the_rows_slot() {
+        let pending = row(ExecState::Pending, true);
+        assert!(matches!(
+            judge(&pending, &read(99, None)),
+            Verdict::Stale(reason) if reason == "thread not found at slot 99, before slot 100 the execution rests on"
+        ));
+        assert!(matches!(
+            judge(&pending, &read(100, None)),
+            Verdict::Gone(reason) if reason.starts_with("thread not found at slot 100")
+        ));
+        // A row of an older keeper has no slot: the answer counts as a failed attempt.
+        assert!(matches!(
+            judge(&row(ExecState::Sent, false), &read(500, None)),
+            Verdict::Unproven(_)
+        ));
+    }
+
+    #[test]
+    fn the_threads_exec_count_decides_what_ran() {
+        let pending = row(ExecState::Pending, true);
+        assert_eq!(
+            judge(&pending, &read(50, Some(thread(3, CREATED)))),
+            Verdict::Current
+        );
+        assert_eq!(
+            judge(&pending, &read(50, Some(thread(4, CREATED)))),
+            Verdict::Ran
+        );
+    }
+
+    #[test]
+    fn a_re_created_thread_is_believed_only_from_a_read_at_or_after_the_rows_slot() {
+        let pending = row(ExecState::Pending, true);
+        for state in [thread(3, CREATED + 1), thread(0, CREATED)] {
+            assert!(matches!(
+                judge(&pending, &read(120, Some(state.clone()))),
+                Verdict::Gone(reason) if reason.starts_with("thread re-created")
+            ));
+            assert!(matches!(
+                judge(&pending, &read(80, Some(state))),
+                Verdict::Stale(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_superseded_row_never_owns_a_due_time_the_chain_shows_unexecuted() {
+        let state = thread(3, CREATED);
+        for slot in [50, 100, 150] {
+            assert!(matches!(
+                owner_of_due_time(&row(ExecState::Superseded, true), slot, &state),
+                RowOwns::No(_)
+            ));
+        }
+        assert!(matches!(
+            owner_of_due_time(&row(ExecState::Superseded, false), 1, &state),
+            RowOwns::No(_)
+        ));
+    }
+
+    #[test]
+    fn a_confirmed_row_owns_its_due_time_against_a_read_from_before_it_landed() {
+        let confirmed = row(ExecState::Confirmed, true);
+        let state = thread(3, CREATED);
+        assert_eq!(
+            owner_of_due_time(&confirmed, 99, &state),
+            RowOwns::AlreadyRan
+        );
+        // At or after the landing slot the chain shows the count back at 3: the thread
+        // was deleted and created again within the same second.
+        assert!(matches!(
+            owner_of_due_time(&confirmed, 100, &state),
+            RowOwns::No(_)
+        ));
+        // Another incarnation, whatever the slot.
+        assert!(matches!(
+            owner_of_due_time(&confirmed, 99, &thread(3, CREATED + 5)),
+            RowOwns::No(_)
+        ));
+    }
+
+    #[test]
+    fn rows_in_flight_and_dead_letters_own_their_due_time_unless_the_thread_was_re_created() {
+        let state = thread(3, CREATED);
+        for owned in [ExecState::Pending, ExecState::Sent, ExecState::Dead] {
+            assert_eq!(
+                owner_of_due_time(&row(owned, true), 150, &state),
+                RowOwns::Yes
+            );
+            assert_eq!(
+                owner_of_due_time(&row(owned, false), 150, &state),
+                RowOwns::Yes
+            );
+            let recreated = thread(3, CREATED + 60);
+            assert!(matches!(
+                owner_of_due_time(&row(owned, true), 150, &recreated),
+                RowOwns::No(reason) if reason.contains("re-created")
+            ));
+            assert_eq!(
+                owner_of_due_time(&row(owned, true), 50, &recreated),
+                RowOwns::Yes,
+                "a read older than the row proves nothing"
+            );
+        }
+    }
 }

@@ -229,6 +229,15 @@ impl Chain for FailoverChain {
         self.route("get_account", |c| c.get_account(key)).await
     }
 
+    /// One endpoint answers both the slot and the account.
+    async fn get_account_with_slot(
+        &self,
+        key: &Pubkey,
+    ) -> Result<(u64, Option<Account>), ChainError> {
+        self.route("get_account", |c| c.get_account_with_slot(key))
+            .await
+    }
+
     async fn get_multiple_accounts(
         &self,
         keys: &[Pubkey],

@@ -1,7 +1,10 @@
 //! The daemon against a real in-process bank with faults injected at the chain trait, and
 //! its recovery: dropped, lost and refused sends, timeouts, RPC errors, an endpoint down
 //! behind the failover, delayed and reordered confirmations; crashes between persist and
-//! send and between send and confirm; dead-lettering and the operator's retry; a garbage
+//! send and between send and confirm (durable and not), during a lease claim and during
+//! a lease hand-back; a restart against a node that does not see the thread yet or
+//! answers from elsewhere, and a thread deleted and re-created at its address (the chain,
+//! not a row, decides what ran); dead-lettering and the operator's retry; a garbage
 //! account among the threads.
 //!
 //! Exactly once is judged as the executor does: an execution is (thread, `exec_count`
@@ -772,6 +775,528 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
     );
     assert_eq!(summary.leases_released, 1);
     assert_eq!(rows(&path).len(), 1);
+}
+
+/// A non-durable execution is persisted, its send never reaches the chain, and the keeper
+/// crashes. After the restart its blockhash may have expired: it is rebuilt, sent and
+/// confirmed, in the same row, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_durable_crash_between_persist_and_send_runs_once_after_restart() {
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, false)).await;
+
+    let chain = crash_after_a_dropped_send(&world, &clock, &path, &store, thread).await;
+    assert_eq!(chain.forwarded(Op::Send), 0, "nothing reached the bank");
+
+    let (_, events, summary) = restart_until(
+        &world,
+        &clock,
+        &path,
+        &store,
+        thread,
+        ExecState::Confirmed,
+        "the recovered execution is confirmed",
+    )
+    .await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(events.confirmed(), [(thread, 0)]);
+    assert_eq!(summary.recovered, 1);
+    assert_eq!(
+        summary.counts,
+        StoreCounts {
+            confirmed: 1,
+            ..StoreCounts::default()
+        }
+    );
+    assert_eq!(rows(&path).len(), 1);
+}
+
+/// A non-durable execution lands but the answer to its send is lost, and the keeper
+/// crashes. After the restart the thread's `exec_count` shows it ran: superseded, not
+/// sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() {
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, false)).await;
+
+    let chain = faulty(&world, 1);
+    chain.script(Op::Send, [Some(Fault::LoseAnswer)]);
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the execution's answer is lost",
+        30,
+        store
+            .find(&thread, 0)
+            .unwrap()
+            .is_some_and(|row| row.retry_count == 1)
+    );
+    run.crash().await;
+    assert_eq!(exec_count(&world, &thread).await, 1, "it landed");
+
+    let (healthy, events, summary) = restart_until(
+        &world,
+        &clock,
+        &path,
+        &store,
+        thread,
+        ExecState::Superseded,
+        "the execution is settled",
+    )
+    .await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(
+        events.all(),
+        [ExecEvent::Superseded {
+            thread,
+            exec_count: 0
+        }]
+    );
+    assert_eq!(healthy.forwarded(Op::Send), 0, "nothing sent again");
+    assert_eq!(summary.recovered, 1);
+    assert_eq!(rows(&path).len(), 1);
+}
+
+/// The lease claim of a durable thread lands but its answer is lost, and the keeper
+/// crashes before it executes. The restarted keeper finds its own lease on chain, uses
+/// it for the execution (no second claim), and hands it back at the clean stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_during_a_lease_claim_runs_the_due_time_once_on_the_claimed_lease() {
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
+
+    let chain = faulty(&world, 1);
+    chain.script(Op::Send, [Some(Fault::LoseAnswer)]);
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    let me = world.keeper.pubkey();
+    wait_until!(
+        "the claim landed unseen",
+        30,
+        state(&world, &thread)
+            .await
+            .lease
+            .is_some_and(|lease| lease.holder == me)
+    );
+    run.crash().await;
+    assert_eq!(sends(&chain), [Fault::LoseAnswer]);
+    assert_eq!(exec_count(&world, &thread).await, 0);
+    let claimed = state(&world, &thread).await.lease.unwrap();
+
+    let healthy = faulty(&world, 2);
+    let run = Running::start(
+        healthy.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the execution is confirmed",
+        30,
+        confirmed(&store, &thread, 0)
+    );
+    assert_eq!(
+        state(&world, &thread).await.lease.map(|l| l.claimed_slot),
+        Some(claimed.claimed_slot),
+        "the lease claimed before the crash was used"
+    );
+    let summary = run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(summary.leases_released, 1);
+    assert_eq!(state(&world, &thread).await.lease, None, "handed back");
+    assert_eq!(rows(&path).len(), 1);
+}
+
+/// The keeper is killed while it hands its lease back at shutdown (the release never
+/// reaches the chain). The restarted keeper goes on executing the thread on the lease it
+/// still holds, each due time once, and hands it back at its own clean stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("durable-every-10", every(10), true)).await;
+
+    let chain = faulty(&world, 1);
+    let run = Running::start(
+        chain.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    let driver = drive_steadily(&world, &clock, 2);
+    wait_until!("the first due time ran", 30, confirmed(&store, &thread, 0));
+    driver.abort();
+    // Settled: nothing in flight, the next due time still ahead.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent_before = chain.inner().sends();
+    chain.inner().slow_sends(Duration::from_secs(5));
+    let probed = chain.clone();
+    run.crash_while_stopping("the hand-back is under way", move || {
+        probed.inner().most_sending() >= 1
+    })
+    .await;
+    assert_eq!(
+        chain.inner().sends(),
+        sent_before,
+        "the release never reached the bank"
+    );
+    let me = world.keeper.pubkey();
+    assert!(
+        state(&world, &thread)
+            .await
+            .lease
+            .is_some_and(|lease| lease.holder == me),
+        "the lease is still held"
+    );
+    let ran_before = exec_count(&world, &thread).await;
+
+    let healthy = faulty(&world, 2);
+    let run = Running::start(
+        healthy.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    let driver = drive(
+        world.clone(),
+        clock.clone(),
+        Duration::from_millis(100),
+        1,
+        1,
+        10,
+    );
+    wait_until!(
+        "two more due times ran",
+        30,
+        confirmed(&store, &thread, ran_before + 1)
+    );
+    driver.abort();
+    let summary = run.stop().await;
+
+    let ran = exec_count(&world, &thread).await;
+    let by_due_time = rows_by_due_time(&path);
+    assert_eq!(
+        due_times_of(&by_due_time, &thread),
+        (0..ran).collect::<BTreeSet<_>>(),
+        "every due time that ran has its row"
+    );
+    for (due_time, states) in &by_due_time {
+        assert_eq!(states.len(), 1, "{due_time:?}: {states:?}");
+    }
+    assert!(healthy.injected().is_empty(), "a healthy chain");
+    assert_eq!(summary.leases_released, 1);
+    assert_eq!(state(&world, &thread).await.lease, None, "handed back");
+}
+
+/// The first run of the recovery tests: the thread's first execution is persisted, its
+/// send dropped before it reaches the chain (a durable thread's lease claim lands before
+/// it), and the keeper crashes. Returns the chain of that run.
+async fn crash_after_a_dropped_send(
+    world: &Arc<World>,
+    clock: &TestClock,
+    path: &Path,
+    store: &Store,
+    thread: Pubkey,
+) -> Arc<FaultyChain<ProbedBank>> {
+    let durable = state(world, &thread).await.nonce_account().is_ok();
+    let chain = faulty(world, 1);
+    // A durable thread's lease claim goes through first.
+    let claim = durable.then_some(None);
+    chain.script(Op::Send, claim.into_iter().chain([Some(Fault::Drop)]));
+    let run = Running::start(
+        chain.clone(),
+        world,
+        clock.store(path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the execution is persisted and its send dropped",
+        30,
+        store
+            .find(&thread, 0)
+            .unwrap()
+            .is_some_and(|row| row.retry_count == 1)
+    );
+    run.crash().await;
+    let row = first_row(store, &thread);
+    assert_eq!(row.state, ExecState::Pending);
+    assert_eq!(row.last_sent_at, None, "never sent");
+    assert_eq!(sends(&chain), [Fault::Drop]);
+    chain
+}
+
+// ---------------------------------------------------------------------------------------
+// Recovery judged by the chain
+// ---------------------------------------------------------------------------------------
+
+/// The keeper restarts against a node that does not see the thread yet: it answers
+/// "account not found" at a slot before the one the execution was built on. Nothing is
+/// superseded, nothing sent; once the node catches up the due time runs, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_against_a_node_behind_supersedes_nothing_and_runs_the_due_time_once_it_catches_up(
+) {
+    restart_against_a_node_behind(false).await;
+}
+
+/// [`a_restart_against_a_node_behind_supersedes_nothing_and_runs_the_due_time_once_it_catches_up`]
+/// for a durable thread: the persisted transaction waits on its nonce and lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_execution_survives_a_restart_against_a_node_behind() {
+    restart_against_a_node_behind(true).await;
+}
+
+async fn restart_against_a_node_behind(durable: bool) {
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, durable)).await;
+    crash_after_a_dropped_send(&world, &clock, &path, &store, thread).await;
+    let built_at = first_row(&store, &thread)
+        .context
+        .expect("the read the execution was built on is recorded");
+    assert!(built_at.slot > 0, "{built_at:?}");
+
+    let lagging = faulty(&world, 2);
+    lagging.hide_account(thread, Some(built_at.slot - 1));
+    let run = Running::start(
+        lagging.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    let driver = drive_steadily(&world, &clock, 2);
+    wait_until!(
+        "the recovery heard the lagging node",
+        30,
+        first_row(&store, &thread)
+            .last_error
+            .is_some_and(|e| e.contains("thread not found"))
+    );
+    // Several replay rounds on the store's clock (ten seconds a tick).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let row = first_row(&store, &thread);
+    assert!(row.state.is_unfinished(), "not superseded: {row:?}");
+    assert_eq!(row.retry_count, 1, "a lagging node costs no attempt");
+    let reason = row.last_error.unwrap();
+    assert!(
+        reason.contains(&format!("before slot {}", built_at.slot)),
+        "{reason}"
+    );
+    assert_eq!(lagging.forwarded(Op::Send), 0, "nothing sent");
+    assert_eq!(exec_count(&world, &thread).await, 0);
+
+    lagging.reveal_account(&thread);
+    wait_until!(
+        "the due time runs once the node caught up",
+        30,
+        confirmed(&store, &thread, 0)
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    driver.abort();
+    let events = run.events.clone();
+    let summary = run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(events.confirmed(), [(thread, 0)]);
+    assert_eq!(
+        events.count(|e| matches!(e, ExecEvent::Superseded { .. })),
+        0
+    );
+    assert_eq!(summary.recovered, 1);
+    assert_eq!(rows(&path).len(), 1);
+}
+
+/// A node of another cluster (or one ahead on another fork) answers "account not found"
+/// at a slot after the execution's: the execution is superseded, and the log says which
+/// thread, which due time and why. The chain still shows the due time unexecuted, so
+/// once a node that has the thread answers, the superseded row does not stop it: it
+/// runs once, in the same row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_execution_is_logged_and_never_blocks_a_due_time_the_chain_shows_unexecuted() {
+    let log = captured_log();
+    let Stage {
+        dir: _dir,
+        path,
+        world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    crash_after_a_dropped_send(&world, &clock, &path, &store, thread).await;
+    let built_at = first_row(&store, &thread).context.unwrap();
+
+    let elsewhere = faulty(&world, 2);
+    elsewhere.hide_account(thread, Some(built_at.slot + 1_000));
+    let run = Running::start(
+        elsewhere.clone(),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the execution is superseded",
+        30,
+        first_row(&store, &thread).state == ExecState::Superseded
+    );
+    let line = String::from_utf8_lossy(&log.lock().unwrap())
+        .lines()
+        .find(|line| line.contains("execution superseded") && line.contains(&thread.to_string()))
+        .map(str::to_string)
+        .expect("the supersede is logged");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("exec_count=0"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "thread not found at slot {}",
+            built_at.slot + 1_000
+        )),
+        "{line}"
+    );
+    assert_eq!(exec_count(&world, &thread).await, 0);
+
+    elsewhere.reveal_account(&thread);
+    let driver = drive_steadily(&world, &clock, 2);
+    wait_until!("the due time runs", 30, confirmed(&store, &thread, 0));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    driver.abort();
+    let events = run.events.clone();
+    run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(events.confirmed(), [(thread, 0)]);
+    let row = first_row(&store, &thread);
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("reopened: ")),
+        "{row:?}"
+    );
+    assert_eq!(rows(&path).len(), 1, "one row per due time");
+}
+
+/// A thread runs, is deleted, and is created again at the same address (same owner, same
+/// id): its `exec_count` starts from 0 again, where the store holds a confirmed row of
+/// the earlier thread. The new thread runs; the row is reused for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_deleted_and_re_created_at_its_address_runs_again() {
+    let Stage {
+        dir: _dir,
+        path,
+        mut world,
+        thread,
+        clock,
+        store,
+    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    let run = Running::start(
+        faulty(&world, 1),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!("the thread ran", 30, confirmed(&store, &thread, 0));
+    run.stop().await;
+    let first = first_row(&store, &thread);
+
+    let delete = Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::DeleteThread {
+            owner: world.owner.pubkey(),
+            thread,
+            nonce_account: None,
+            lease_holder: None,
+            recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
+            rent: solana_sdk_ids::sysvar::rent::ID,
+            system_program: solana_system_interface::program::ID,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::DeleteThread {}.data(),
+    };
+    sandbox::send(world.chain.as_ref(), &[delete], &world.owner, &[])
+        .await
+        .unwrap();
+    assert!(world.thread(&thread).await.unwrap().is_none(), "deleted");
+    Arc::get_mut(&mut world)
+        .expect("no other handle on the world")
+        .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
+        .await
+        .unwrap();
+    assert_eq!(world.threads[1].key, thread, "the same address");
+    assert_eq!(exec_count(&world, &thread).await, 0, "counting again");
+
+    let run = Running::start(
+        faulty(&world, 2),
+        &world,
+        clock.store(&path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        "the new thread ran",
+        30,
+        exec_count(&world, &thread).await == 1
+    );
+    wait_until!(
+        "its execution is confirmed",
+        30,
+        confirmed(&store, &thread, 0)
+    );
+    let events = run.events.clone();
+    run.stop().await;
+
+    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(events.confirmed(), [(thread, 0)]);
+    let again = first_row(&store, &thread);
+    assert_ne!(again.signature, first.signature, "a new transaction");
+    assert_eq!(rows(&path).len(), 1, "one row per due time");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ impl Fixture {
                 transaction: vec![0; 200],
                 priority,
                 max_retries: 2,
+                context: None,
             })
             .unwrap();
         store.mark_sent(execution, T0 - 60).unwrap();
@@ -130,6 +131,7 @@ fn list_prints_a_table_newest_first() {
         transaction: vec![1],
         priority: ExecutionPriority::High,
         max_retries: 3,
+        context: None,
     });
     assert!(live.is_ok());
 

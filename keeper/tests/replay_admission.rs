@@ -47,6 +47,7 @@ async fn a_replay_the_mode_does_not_admit_waits_and_runs_once_admitted() {
             transaction: Vec::new(),
             priority: ExecutionPriority::Medium,
             max_retries: 3,
+            context: None,
         })
         .unwrap();
 

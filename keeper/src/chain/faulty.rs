@@ -11,7 +11,10 @@
 //! - [`Fault::Down`]: every call between two instants ([`FaultyChain::down_between`]);
 //! - delayed statuses ([`FaultyChain::status_delay`]): each signature's status stays
 //!   `None` for a random time after it was sent (or first found), so transactions seem to
-//!   land later and in another order than they were sent.
+//!   land later and in another order than they were sent;
+//! - hidden accounts ([`FaultyChain::hide_account`]): "account not found" for an account
+//!   the chain has, read at a slot of the test's choosing: a node that lags behind the
+//!   one the keeper read before, or one of another cluster.
 //!
 //! Deterministic: the same seed and the same sequence of calls give the same faults.
 //! Time is `tokio::time`, so tests can pause it. Must not: change the answers it lets
@@ -109,6 +112,9 @@ struct State {
     visible_at: HashMap<Signature, Instant>,
     forwarded: HashMap<Op, u64>,
     injected: Vec<Injected>,
+    /// Accounts answered as absent, with the slot such a read reports (`None`: the
+    /// inner chain's).
+    hidden: HashMap<Pubkey, Option<u64>>,
 }
 
 impl State {
@@ -149,6 +155,7 @@ impl<C: Chain> FaultyChain<C> {
                 visible_at: HashMap::new(),
                 forwarded: HashMap::new(),
                 injected: Vec::new(),
+                hidden: HashMap::new(),
             }),
         }
     }
@@ -195,6 +202,25 @@ impl<C: Chain> FaultyChain<C> {
     pub fn status_delay(self, min: Duration, max: Duration) -> Self {
         self.lock().status_delay = Some((min, max));
         self
+    }
+
+    /// Answers "account not found" for `key` from now on, while the inner chain has it:
+    /// reads of it alone, of several accounts and of the program's accounts leave it out.
+    /// A read with its slot reports `reported_slot` (a lagging node's, below what the
+    /// keeper saw before; or another cluster's), or the inner chain's when `None`. The
+    /// program subscription passes it through untouched, as with every other fault.
+    pub fn hide_account(&self, key: Pubkey, reported_slot: Option<u64>) {
+        self.lock().hidden.insert(key, reported_slot);
+    }
+
+    /// Ends [`FaultyChain::hide_account`] for `key`: the node caught up.
+    pub fn reveal_account(&self, key: &Pubkey) {
+        self.lock().hidden.remove(key);
+    }
+
+    /// `Some(reported slot)` when `key` is hidden.
+    fn hidden(&self, key: &Pubkey) -> Option<Option<u64>> {
+        self.lock().hidden.get(key).copied()
     }
 
     pub fn inner(&self) -> &C {
@@ -316,18 +342,42 @@ impl<C: Chain> Chain for FaultyChain<C> {
     }
 
     async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
-        self.run(Op::GetAccount, self.inner.get_account(key)).await
+        let account = self
+            .run(Op::GetAccount, self.inner.get_account(key))
+            .await?;
+        Ok(account.filter(|_| self.hidden(key).is_none()))
+    }
+
+    /// Counted as [`Op::GetAccount`]: it is one `getAccountInfo`.
+    async fn get_account_with_slot(
+        &self,
+        key: &Pubkey,
+    ) -> Result<(u64, Option<Account>), ChainError> {
+        let (slot, account) = self
+            .run(Op::GetAccount, self.inner.get_account_with_slot(key))
+            .await?;
+        Ok(match self.hidden(key) {
+            Some(reported) => (reported.unwrap_or(slot), None),
+            None => (slot, account),
+        })
     }
 
     async fn get_multiple_accounts(
         &self,
         keys: &[Pubkey],
     ) -> Result<Vec<Option<Account>>, ChainError> {
-        self.run(
-            Op::GetMultipleAccounts,
-            self.inner.get_multiple_accounts(keys),
-        )
-        .await
+        let mut accounts = self
+            .run(
+                Op::GetMultipleAccounts,
+                self.inner.get_multiple_accounts(keys),
+            )
+            .await?;
+        for (key, account) in keys.iter().zip(accounts.iter_mut()) {
+            if self.hidden(key).is_some() {
+                *account = None;
+            }
+        }
+        Ok(accounts)
     }
 
     async fn get_program_accounts(
@@ -335,11 +385,14 @@ impl<C: Chain> Chain for FaultyChain<C> {
         program: &Pubkey,
         prefix: &[u8],
     ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
-        self.run(
-            Op::GetProgramAccounts,
-            self.inner.get_program_accounts(program, prefix),
-        )
-        .await
+        let (slot, mut accounts) = self
+            .run(
+                Op::GetProgramAccounts,
+                self.inner.get_program_accounts(program, prefix),
+            )
+            .await?;
+        accounts.retain(|keyed| self.hidden(&keyed.pubkey).is_none());
+        Ok((slot, accounts))
     }
 
     async fn latest_blockhash(&self) -> Result<Hash, ChainError> {

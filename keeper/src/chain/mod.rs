@@ -101,6 +101,19 @@ pub trait Chain: Send + Sync {
 
     async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError>;
 
+    /// [`Chain::get_account`] with the slot the answer was read at, so that an answer
+    /// can be judged by its age: "not found" from a node behind the read a decision
+    /// rests on proves nothing. The default reads the clock first, a lower bound of the
+    /// account read's slot on one node; endpoints that report the read's own slot
+    /// (`getAccountInfo`'s context) override it.
+    async fn get_account_with_slot(
+        &self,
+        key: &Pubkey,
+    ) -> Result<(u64, Option<Account>), ChainError> {
+        let slot = self.clock().await?.slot;
+        Ok((slot, self.get_account(key).await?))
+    }
+
     /// Accounts in the order of `keys`; `None` for the ones that do not exist.
     async fn get_multiple_accounts(
         &self,

@@ -295,6 +295,24 @@ impl Chain for RpcChain {
             .transpose()
     }
 
+    /// `getAccountInfo` as [`Chain::get_account`], with the answer's context slot.
+    async fn get_account_with_slot(
+        &self,
+        key: &Pubkey,
+    ) -> Result<(u64, Option<Account>), ChainError> {
+        let response = self
+            .call(self.client.send::<Response<Option<UiAccount>>>(
+                RpcRequest::GetAccountInfo,
+                json!([key.to_string(), self.account_config()]),
+            ))
+            .await?;
+        let account = response
+            .value
+            .map(|account| decode_account(key, &account))
+            .transpose()?;
+        Ok((response.context.slot, account))
+    }
+
     /// `getMultipleAccounts`, one request per [`MAX_MULTIPLE_ACCOUNTS`] keys.
     async fn get_multiple_accounts(
         &self,
@@ -838,6 +856,39 @@ mod tests {
 
     fn context(slot: u64, value: serde_json::Value) -> serde_json::Value {
         json!({"context": {"slot": slot}, "value": value})
+    }
+
+    /// "Not found" is only worth its slot: the read with its slot is one
+    /// `getAccountInfo`, and the slot is the answer's own context, not a clock read.
+    #[tokio::test]
+    async fn an_account_read_carries_the_slot_of_its_answer() {
+        let thread = Pubkey::new_unique();
+        let account = Account {
+            lamports: 10,
+            data: b"thread".to_vec(),
+            owner: Pubkey::new_unique(),
+            executable: false,
+            rent_epoch: 0,
+        };
+        let a = account.clone();
+        let rpc = FakeRpc::start(move |method, params| {
+            Ok(match method {
+                "getAccountInfo" if params[0] == thread.to_string() => context(42, ui_account(&a)),
+                "getAccountInfo" => context(17, serde_json::Value::Null),
+                other => panic!("unexpected {other}"),
+            })
+        });
+        let chain = rpc.chain();
+        assert_eq!(
+            chain.get_account_with_slot(&thread).await,
+            Ok((42, Some(account)))
+        );
+        assert_eq!(
+            chain.get_account_with_slot(&Pubkey::new_unique()).await,
+            Ok((17, None))
+        );
+        let methods: Vec<String> = rpc.requests().into_iter().map(|(m, _)| m).collect();
+        assert_eq!(methods, ["getAccountInfo", "getAccountInfo"]);
     }
 
     #[tokio::test]

@@ -57,7 +57,7 @@ pub use lock::StoreLock;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     DeadLetter, DeadLetterDetail, ExecState, Execution, NewExecution, RetryDecision, StoreCounts,
-    UnbuiltExecution,
+    ThreadContext, UnbuiltExecution,
 };
 
 /// How long a call waits for another connection's write lock before failing with
@@ -406,6 +406,7 @@ pub(crate) mod test_support {
             transaction: vec![1, 2, 3],
             priority: ExecutionPriority::Medium,
             max_retries: 3,
+            context: None,
         }
     }
 

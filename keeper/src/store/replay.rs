@@ -8,7 +8,7 @@ use super::{
     to_sql_int,
     types::{execution_from_row, EXECUTION_COLUMNS, PRIORITY_RANK},
     ExecState, Execution, NewExecution, RetryDecision, Store, StoreCounts, StoreError,
-    UnbuiltExecution,
+    ThreadContext, UnbuiltExecution,
 };
 
 impl Store {
@@ -32,8 +32,8 @@ impl Store {
             let inserted = tx.execute(
                 "INSERT INTO executions (thread, exec_count_at_build, nonce_account, \
                      nonce_value, signature, tx, priority, state, retry_count, max_retries, \
-                     created_at, updated_at, next_attempt_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9, ?9) \
+                     created_at, updated_at, next_attempt_at, context_slot, thread_created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9, ?9, ?10, ?11) \
                  ON CONFLICT (thread, exec_count_at_build) DO NOTHING",
                 params![
                     new.thread.to_string(),
@@ -45,6 +45,8 @@ impl Store {
                     new.priority.as_str(),
                     new.max_retries,
                     now,
+                    context_slot(new.context)?,
+                    new.context.map(|c| c.created_at),
                 ],
             )?;
             if inserted == 1 {
@@ -128,17 +130,38 @@ impl Store {
     /// while this one's status is still on its way, and the status is the better proof
     /// (it names this very transaction).
     pub fn mark_confirmed(&self, id: i64) -> Result<(), StoreError> {
-        self.finish(id, ExecState::Confirmed, None)
+        self.finish(id, ExecState::Confirmed, None, None)
+    }
+
+    /// [`Store::mark_confirmed`], with the slot the transaction landed at as the row's
+    /// context slot: a later read of the thread from before it proves nothing against
+    /// the confirmation.
+    pub fn mark_confirmed_at(&self, id: i64, slot: u64) -> Result<(), StoreError> {
+        let slot = to_sql_int("context_slot", slot)?;
+        self.finish(id, ExecState::Confirmed, None, Some(slot))
     }
 
     /// Records that the thread's on-chain state shows this due time already ran, so
     /// this execution must not be sent again. `reason` is kept in `last_error`.
     /// Allowed from Pending and Sent; a second call is a no-op.
     pub fn mark_superseded(&self, id: i64, reason: &str) -> Result<(), StoreError> {
-        self.finish(id, ExecState::Superseded, Some(reason))
+        self.finish(id, ExecState::Superseded, Some(reason), None)
     }
 
-    fn finish(&self, id: i64, to: ExecState, reason: Option<&str>) -> Result<(), StoreError> {
+    /// [`Store::mark_superseded`], with the slot of the read that judged it as the
+    /// row's context slot (kept if the row's is later).
+    pub fn mark_superseded_at(&self, id: i64, reason: &str, slot: u64) -> Result<(), StoreError> {
+        let slot = to_sql_int("context_slot", slot)?;
+        self.finish(id, ExecState::Superseded, Some(reason), Some(slot))
+    }
+
+    fn finish(
+        &self,
+        id: i64,
+        to: ExecState,
+        reason: Option<&str>,
+        context_slot: Option<i64>,
+    ) -> Result<(), StoreError> {
         let now = self.now();
         self.write(|tx| {
             let execution = load(tx, id)?;
@@ -152,8 +175,10 @@ impl Store {
             }
             tx.execute(
                 "UPDATE executions SET state = ?2, updated_at = ?3, \
-                     last_error = coalesce(?4, last_error) WHERE id = ?1",
-                params![id, to.as_str(), now, reason],
+                     last_error = coalesce(?4, last_error), \
+                     context_slot = max(coalesce(?5, context_slot), coalesce(context_slot, ?5)) \
+                 WHERE id = ?1",
+                params![id, to.as_str(), now, reason, context_slot],
             )?;
             Ok(())
         })
@@ -239,6 +264,97 @@ impl Store {
                 params![id, error, i64::from(execution.retry_count) + 1, now],
             )?;
             Ok(RetryDecision::DeadLettered)
+        })
+    }
+
+    /// Puts off the next look at an unfinished execution until `at` without counting an
+    /// attempt: the chain's answer was older than the row (a lagging node), so nothing
+    /// was tried. The state is kept; `reason` goes to `last_error`. Allowed from Pending
+    /// and Sent.
+    pub fn postpone(&self, id: i64, at: i64, reason: &str) -> Result<(), StoreError> {
+        let now = self.now();
+        self.write(|tx| {
+            let execution = load(tx, id)?;
+            require(&execution, UNFINISHED, execution.state)?;
+            tx.execute(
+                "UPDATE executions SET next_attempt_at = ?2, last_error = ?3, updated_at = ?4 \
+                 WHERE id = ?1",
+                params![id, at, reason, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Gives a finished row's due time a new execution: the chain shows the due time
+    /// still to run (a superseded row judged on a read the chain has since contradicted,
+    /// or a row of a thread since deleted and re-created at the same address, whose
+    /// `exec_count` started again). The row takes `new`'s transaction, nonce, priority,
+    /// retries and context, and is Pending and due now with its count of retries at
+    /// zero; a dead letter it had leaves the queue. `reason` goes to `last_error`.
+    /// Allowed from Confirmed, Superseded and Dead; `new` must name the row's due time.
+    pub fn reopen(&self, id: i64, new: &NewExecution, reason: &str) -> Result<(), StoreError> {
+        if new.nonce_account.is_some() != new.nonce_value.is_some() {
+            return Err(StoreError::Invalid {
+                field: "nonce_value",
+                reason: "set exactly when nonce_account is".into(),
+            });
+        }
+        let now = self.now();
+        self.write(|tx| {
+            let execution = load(tx, id)?;
+            require(&execution, FINISHED, ExecState::Pending)?;
+            if (execution.thread, execution.exec_count_at_build)
+                != (new.thread, new.exec_count_at_build)
+            {
+                return Err(StoreError::Invalid {
+                    field: "exec_count_at_build",
+                    reason: format!(
+                        "execution {id} is for {} at {}, not {} at {}",
+                        execution.thread,
+                        execution.exec_count_at_build,
+                        new.thread,
+                        new.exec_count_at_build
+                    ),
+                });
+            }
+            tx.execute(
+                "UPDATE executions SET nonce_account = ?2, nonce_value = ?3, signature = ?4, \
+                     tx = ?5, priority = ?6, state = 'pending', retry_count = 0, \
+                     max_retries = ?7, updated_at = ?8, next_attempt_at = ?8, \
+                     last_sent_at = NULL, last_error = ?9, context_slot = ?10, \
+                     thread_created_at = ?11 \
+                 WHERE id = ?1",
+                params![
+                    id,
+                    new.nonce_account.map(|k| k.to_string()),
+                    new.nonce_value.map(|h| h.to_string()),
+                    new.signature.to_string(),
+                    new.transaction,
+                    new.priority.as_str(),
+                    new.max_retries,
+                    now,
+                    reason,
+                    context_slot(new.context)?,
+                    new.context.map(|c| c.created_at),
+                ],
+            )?;
+            tx.execute("DELETE FROM dead_letters WHERE execution_id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    /// Records the chain read a rebuilt transaction rests on. Allowed in any state.
+    pub fn set_context(&self, id: i64, context: ThreadContext) -> Result<(), StoreError> {
+        let now = self.now();
+        let slot = context_slot(Some(context))?;
+        self.write(|tx| {
+            load(tx, id)?;
+            tx.execute(
+                "UPDATE executions SET context_slot = ?2, thread_created_at = ?3, \
+                     updated_at = ?4 WHERE id = ?1",
+                params![id, slot, context.created_at, now],
+            )?;
+            Ok(())
         })
     }
 
@@ -361,6 +477,16 @@ fn load(tx: &Transaction<'_>, id: i64) -> Result<Execution, StoreError> {
 /// The states the replay loop's changes start from.
 const UNFINISHED: &[ExecState] = &[ExecState::Pending, ExecState::Sent];
 
+/// The states [`Store::reopen`] starts from.
+const FINISHED: &[ExecState] = &[ExecState::Confirmed, ExecState::Superseded, ExecState::Dead];
+
+/// A context's slot as SQLite stores it.
+fn context_slot(context: Option<ThreadContext>) -> Result<Option<i64>, StoreError> {
+    context
+        .map(|c| to_sql_int("context_slot", c.slot))
+        .transpose()
+}
+
 /// Fails with [`StoreError::InvalidTransition`] unless the execution's state is in
 /// `allowed`.
 fn require(execution: &Execution, allowed: &[ExecState], to: ExecState) -> Result<(), StoreError> {
@@ -397,4 +523,129 @@ fn query_executions(
         out.push(execution_from_row(row)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
+
+    use super::super::test_support::{new_execution, store, NewExecutionExt, T0};
+    use super::*;
+
+    fn context(slot: u64) -> ThreadContext {
+        ThreadContext {
+            slot,
+            created_at: 1_650_000_000,
+        }
+    }
+
+    #[test]
+    fn the_chain_context_is_kept_with_the_row() {
+        let store = store();
+        let id = store
+            .persist(new_execution().with_context(context(40)))
+            .unwrap();
+        assert_eq!(store.get(id).unwrap().unwrap().context, Some(context(40)));
+        let old = store.persist(new_execution()).unwrap();
+        assert_eq!(store.get(old).unwrap().unwrap().context, None);
+    }
+
+    #[test]
+    fn a_confirmation_moves_the_context_slot_to_where_it_landed_never_back() {
+        let store = store();
+        let id = store
+            .persist(new_execution().with_context(context(40)))
+            .unwrap();
+        store.mark_confirmed_at(id, 55).unwrap();
+        let row = store.get(id).unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.context),
+            (ExecState::Confirmed, Some(context(55)))
+        );
+
+        let id = store
+            .persist(
+                new_execution()
+                    .with_thread(Pubkey::new_unique(), 3)
+                    .with_context(context(40)),
+            )
+            .unwrap();
+        store.mark_superseded_at(id, "gone", 12).unwrap();
+        let row = store.get(id).unwrap().unwrap();
+        assert_eq!(row.context, Some(context(40)), "an older read does not win");
+        assert_eq!(row.last_error.as_deref(), Some("gone"));
+    }
+
+    #[test]
+    fn postpone_moves_the_next_look_without_counting_an_attempt() {
+        let store = store();
+        let id = store.persist(new_execution()).unwrap();
+        store.mark_sent(id, T0).unwrap();
+        store.postpone(id, T0 + 30, "node behind").unwrap();
+        let row = store.get(id).unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.retry_count, row.next_attempt_at),
+            (ExecState::Sent, 0, T0 + 30)
+        );
+        assert_eq!(row.last_error.as_deref(), Some("node behind"));
+        store.mark_confirmed(id).unwrap();
+        let err = store.postpone(id, T0 + 60, "late").unwrap_err();
+        assert_eq!(err.kind(), "invalid_transition");
+    }
+
+    #[test]
+    fn reopen_gives_a_finished_due_time_a_new_pending_execution() {
+        let store = store();
+        let first = new_execution().with_context(context(10));
+        let id = store.persist(first.clone()).unwrap();
+        store
+            .mark_superseded_at(id, "thread no longer exists", 20)
+            .unwrap();
+
+        let mut again = first.clone().with_context(context(30));
+        again.signature = Signature::from([9u8; 64]);
+        again.transaction = vec![4, 5];
+        again.nonce_value = Some(Hash::new_unique());
+        store.reopen(id, &again, "reopened: back").unwrap();
+        let row = store.get(id).unwrap().unwrap();
+        assert_eq!(row.state, ExecState::Pending);
+        assert_eq!(row.signature, again.signature);
+        assert_eq!(row.transaction, again.transaction);
+        assert_eq!(row.nonce_value, again.nonce_value);
+        assert_eq!(row.context, Some(context(30)));
+        assert_eq!((row.retry_count, row.next_attempt_at), (0, T0));
+        assert_eq!(row.last_sent_at, None);
+        assert_eq!(store.due_for_replay(T0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reopening_a_dead_letter_takes_it_out_of_the_queue() {
+        let store = store();
+        let new = new_execution().with_max_retries(0);
+        let id = store.persist(new.clone()).unwrap();
+        assert_eq!(
+            store.schedule_retry(id, T0, "failed").unwrap(),
+            RetryDecision::DeadLettered
+        );
+        assert_eq!(store.dlq_len().unwrap(), 1);
+        store.reopen(id, &new, "reopened").unwrap();
+        assert_eq!(store.dlq_len().unwrap(), 0);
+        assert_eq!(store.get(id).unwrap().unwrap().state, ExecState::Pending);
+    }
+
+    #[test]
+    fn reopen_refuses_an_unfinished_row_and_another_due_time() {
+        let store = store();
+        let new = new_execution();
+        let id = store.persist(new.clone()).unwrap();
+        let err = store.reopen(id, &new, "no").unwrap_err();
+        assert_eq!(err.kind(), "invalid_transition");
+
+        store.mark_superseded(id, "ran").unwrap();
+        let other = new.clone().with_thread(new.thread, 1);
+        let err = store.reopen(id, &other, "no").unwrap_err();
+        assert_eq!(err.kind(), "invalid_input");
+        assert!(err.to_string().contains("exec_count_at_build"), "{err}");
+        assert_eq!(store.get(id).unwrap().unwrap().state, ExecState::Superseded);
+    }
 }

@@ -296,6 +296,7 @@ mod tests {
             next_attempt_at: 1_699_999_990,
             last_sent_at: None,
             last_error: Some("line one\nline two".into()),
+            context: None,
         };
         let text = dlq_detail(&DeadLetterDetail {
             entry: entry.clone(),

@@ -53,8 +53,19 @@ CREATE TABLE dead_letters (
 ) STRICT;
 ";
 
+/// Version 2: the chain context of each execution, so that the chain's later answers
+/// about the thread are judged by their age. `context_slot` is the slot of the latest
+/// chain read the row's state rests on (the thread seen due at build, the slot the
+/// transaction landed at, the read that superseded it); `thread_created_at` is the
+/// thread's `created_at` then, which tells a thread deleted and re-created at the same
+/// address from the one the row was for. Both are NULL for rows of older keepers.
+const V2: &str = "
+ALTER TABLE executions ADD COLUMN context_slot INTEGER CHECK (context_slot >= 0);
+ALTER TABLE executions ADD COLUMN thread_created_at INTEGER;
+";
+
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -166,6 +177,30 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0);
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_file_keeps_its_rows_without_a_chain_context() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO executions (thread, exec_count_at_build, signature, tx, priority, \
+                 state, max_retries, created_at, updated_at, next_attempt_at) \
+             VALUES ('t', 4, 's', x'01', 'high', 'sent', 3, 1, 1, 1)",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let (count, context): (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT exec_count_at_build, context_slot FROM executions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, context), (4, None));
+        let negative = conn.execute("UPDATE executions SET context_slot = -1", []);
+        assert!(negative.is_err(), "a slot is never negative");
     }
 
     #[test]

@@ -75,6 +75,7 @@ fn persist_records_a_pending_execution_due_now() {
             next_attempt_at: T0,
             last_sent_at: None,
             last_error: None,
+            context: None,
         }
     );
 }

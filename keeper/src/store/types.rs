@@ -26,16 +26,22 @@ use crate::builder::priority::ExecutionPriority;
 /// ```
 ///
 /// `replace_transaction` moves Sent back to Pending: the new transaction was not sent.
+/// `reopen` moves Confirmed, Superseded or Dead back to Pending when the chain shows the
+/// due time still to run (a supersede the chain contradicts, or a thread deleted and
+/// re-created at its address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExecState {
     /// Persisted, not yet sent (or due to be sent again).
     Pending,
     /// Sent at least once; not yet seen confirmed.
     Sent,
-    /// Seen confirmed on chain. Final.
+    /// Seen confirmed on chain. Final for this thread (`reopen` serves a thread
+    /// re-created at the same address).
     Confirmed,
     /// The thread's on-chain state shows this due time already ran (by another
-    /// keeper, or by an earlier send of ours). Final.
+    /// keeper, or by an earlier send of ours), or the thread is gone or leased by
+    /// another keeper. Final unless the chain later shows the due time unexecuted
+    /// (`reopen`).
     Superseded,
     /// Out of retries; parked in the dead-letter queue until an operator retries or
     /// purges it.
@@ -86,6 +92,19 @@ impl FromStr for ExecState {
     }
 }
 
+/// The chain's view a row rests on: the thread as read at `slot`, the incarnation
+/// created at `created_at` (unix seconds, the thread's own field). A later answer that
+/// contradicts the row (the thread absent, re-created, or back at an earlier
+/// `exec_count`) is believed only when it was read at `slot` or after: a node behind
+/// the one the row was judged on proves nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadContext {
+    /// Slot of the read.
+    pub slot: u64,
+    /// The thread's `created_at` in that read.
+    pub created_at: i64,
+}
+
 /// A signed execution about to be sent, as given to [`super::Store::persist`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewExecution {
@@ -107,6 +126,8 @@ pub struct NewExecution {
     pub priority: ExecutionPriority,
     /// Retries allowed after the first attempt before the execution is dead-lettered.
     pub max_retries: u32,
+    /// The read of the thread it was built from; `None` when unknown.
+    pub context: Option<ThreadContext>,
 }
 
 impl NewExecution {
@@ -137,7 +158,14 @@ impl NewExecution {
             transaction,
             priority,
             max_retries,
+            context: None,
         })
+    }
+
+    /// The same, built from the thread as read in `context`.
+    pub fn with_context(mut self, context: ThreadContext) -> Self {
+        self.context = Some(context);
+        self
     }
 }
 
@@ -177,6 +205,8 @@ pub struct Execution {
     pub last_sent_at: Option<i64>,
     /// The last failure, the reason it was superseded, or why it was dead-lettered.
     pub last_error: Option<String>,
+    /// The chain read the row's state rests on; `None` for rows of older keepers.
+    pub context: Option<ThreadContext>,
 }
 
 impl Execution {
@@ -279,7 +309,8 @@ pub(crate) const EXECUTION_COLUMNS: &str = "e.id AS id, e.thread AS thread, \
     e.priority AS priority, e.state AS state, e.retry_count AS retry_count, \
     e.max_retries AS max_retries, e.created_at AS created_at, e.updated_at AS updated_at, \
     e.next_attempt_at AS next_attempt_at, e.last_sent_at AS last_sent_at, \
-    e.last_error AS last_error";
+    e.last_error AS last_error, e.context_slot AS context_slot, \
+    e.thread_created_at AS thread_created_at";
 
 /// The columns [`dead_letter_from_row`] reads, for
 /// `... FROM dead_letters d JOIN executions e ON e.id = d.execution_id`.
@@ -307,6 +338,14 @@ pub(crate) fn execution_from_row(row: &Row<'_>) -> Result<Execution, StoreError>
         next_attempt_at: r.int("next_attempt_at")?,
         last_sent_at: r.int_opt("last_sent_at")?,
         last_error: r.text_opt("last_error")?,
+        context: match (r.int_opt("context_slot")?, r.int_opt("thread_created_at")?) {
+            (Some(slot), Some(created_at)) => Some(ThreadContext {
+                slot: u64::try_from(slot)
+                    .map_err(|_| r.corrupt("context_slot", format!("negative slot {slot}")))?,
+                created_at,
+            }),
+            _ => None,
+        },
     })
 }
 

@@ -539,6 +539,24 @@ impl Running {
         summary
     }
 
+    /// A crash during shutdown: the run is asked to stop and dropped where it stands
+    /// once `reached` holds (polled every 10 ms, for at most 30 s): in the middle of
+    /// handing its leases back, say.
+    pub async fn crash_while_stopping(self, what: &str, reached: impl Fn() -> bool) {
+        let _ = self.stop.send(());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !reached() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after 30 s waiting until {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.task.abort();
+        let err = self.task.await.expect_err("aborted");
+        assert!(err.is_cancelled());
+    }
+
     /// A crash: the run is dropped where it stands (its tasks are aborted), nothing is
     /// drained, no lease is handed back. Only the store file survives.
     pub async fn crash(self) {
