@@ -63,6 +63,7 @@ fn store_with_a_row_to_replay(path: &Path) {
             transaction: vec![0; 64],
             priority: ExecutionPriority::High,
             max_retries: 5,
+            context: None,
         })
         .unwrap();
     store.mark_sent(id, store.now()).unwrap();
