@@ -229,6 +229,16 @@ impl DaemonConfig {
             executor.confirm_timeout_secs,
         )?;
         at_least_1("daemon.executor.replay_batch", executor.replay_batch as u64)?;
+        if executor.owner_priority_floor > executor.owner_priority_ceiling {
+            return Err(bad(
+                "daemon.executor.owner_priority_floor",
+                executor.owner_priority_floor.as_str(),
+                &format!(
+                    "expected at most daemon.executor.owner_priority_ceiling ({})",
+                    executor.owner_priority_ceiling.as_str()
+                ),
+            ));
+        }
         if !(1..=MAX_REPLAY_DELAY_SECS).contains(&executor.replay_max_delay_secs) {
             return Err(bad(
                 "daemon.executor.replay_max_delay_secs",
@@ -682,10 +692,13 @@ fn scheduler_stale_after(tick_ms: u64) -> Duration {
 /// thread the index does not hold counts as not durable (the executor reads the chain
 /// before it does anything).
 fn priority_of(executor: &Executor, index: &SharedIndex, thread: &Pubkey) -> ExecutionPriority {
-    let durable = read_index(index)
-        .get(thread)
-        .is_some_and(|t| matches!(t.state.durability, Durability::Durable { .. }));
-    executor.effective_priority(durable)
+    let (durable, owner) = read_index(index).get(thread).map_or((false, None), |t| {
+        (
+            matches!(t.state.durability, Durability::Durable { .. }),
+            t.state.priority,
+        )
+    });
+    executor.effective_priority(durable, owner)
 }
 
 /// Executions run at once in `mode`: the mode's share of `workers`, at least one

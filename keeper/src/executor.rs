@@ -58,6 +58,11 @@ pub struct ExecutorConfig {
     pub non_durable_priority: ExecutionPriority,
     /// Priority of durable executions (raised from Low by the builder's policy).
     pub durable_priority: ExecutionPriority,
+    /// The lowest priority an owner's choice is honoured at: below it, this.
+    pub owner_priority_floor: ExecutionPriority,
+    /// The highest priority an owner's choice is honoured at: above it, this (a higher
+    /// priority costs this keeper more in compute-unit price).
+    pub owner_priority_ceiling: ExecutionPriority,
     /// A sent transaction with no status after this long is treated as dropped and
     /// replayed (seconds).
     pub confirm_timeout_secs: u64,
@@ -90,6 +95,8 @@ impl Default for ExecutorConfig {
             max_retries: 5,
             non_durable_priority: ExecutionPriority::Medium,
             durable_priority: ExecutionPriority::High,
+            owner_priority_floor: ExecutionPriority::Low,
+            owner_priority_ceiling: ExecutionPriority::Critical,
             confirm_timeout_secs: 60,
             replay_batch: 64,
             replay_max_delay_secs: 600,
@@ -309,24 +316,38 @@ impl Executor {
     }
 
     fn priority_of(&self, state: &Thread) -> ExecutionPriority {
-        match state.durability {
-            Durability::Durable { .. } => self.config.durable_priority,
-            Durability::NonDurable => self.config.non_durable_priority,
+        let durable = matches!(state.durability, Durability::Durable { .. });
+        self.requested_priority(durable, state.priority)
+    }
+
+    /// What an execution asks the builder for: the owner's priority, within this
+    /// keeper's floor and ceiling, or else this keeper's default for the durability.
+    fn requested_priority(
+        &self,
+        durable: bool,
+        owner: Option<thread::state::ThreadPriority>,
+    ) -> ExecutionPriority {
+        match owner {
+            Some(owner) => ExecutionPriority::from(owner)
+                .max(self.config.owner_priority_floor)
+                .min(self.config.owner_priority_ceiling),
+            None if durable => self.config.durable_priority,
+            None => self.config.non_durable_priority,
         }
     }
 
-    /// The priority an execution of a durable (or non-durable) thread runs at once the
-    /// builder's policy has had its say: what an operating mode admits or not.
-    pub fn effective_priority(&self, durable: bool) -> ExecutionPriority {
-        let requested = if durable {
-            self.config.durable_priority
-        } else {
-            self.config.non_durable_priority
-        };
+    /// The priority an execution of a durable (or non-durable) thread with the owner's
+    /// priority `owner` runs at once the builder's policy has had its say: what an
+    /// operating mode admits or not.
+    pub fn effective_priority(
+        &self,
+        durable: bool,
+        owner: Option<thread::state::ThreadPriority>,
+    ) -> ExecutionPriority {
         self.builder
             .config()
             .priority
-            .effective(Some(requested), durable)
+            .effective(Some(self.requested_priority(durable, owner)), durable)
     }
 
     /// Executes `thread`, which the scheduler found due at `exec_count`.

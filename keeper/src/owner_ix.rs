@@ -5,7 +5,7 @@ use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_sdk::instruction::{AccountMeta, Instruction};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk_ids::sysvar;
-use thread::instructions::CreateThreadArgs;
+use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
 
 use crate::exec_ix::event_authority;
 
@@ -61,5 +61,21 @@ pub fn create_thread_with_nonce(
             max_lease_slots,
         }
         .data(),
+    }
+}
+
+/// `update_thread` (no new trigger, so no watched account).
+pub fn update_thread(owner: &Pubkey, thread: &Pubkey, args: UpdateThreadArgs) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::UpdateThread {
+            owner: *owner,
+            thread: *thread,
+            system_program: solana_sdk_ids::system_program::ID,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::UpdateThread { args }.data(),
     }
 }

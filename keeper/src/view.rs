@@ -29,7 +29,7 @@
 use anchor_lang::prelude::err;
 use solana_sdk::pubkey::Pubkey;
 use thread::errors::ThreadError;
-use thread::state::{Due, Durability, Thread, Trigger};
+use thread::state::{Due, Durability, Thread, ThreadPriority, Trigger};
 
 /// What the keeper keeps of one thread (see the module docs). Field names are the
 /// [`Thread`]'s where the value is the same.
@@ -51,6 +51,8 @@ pub struct ThreadView {
     pub lease: Option<LeaseHolder>,
     /// A paused thread is never due (`Thread::paused`).
     pub paused: bool,
+    /// The owner's priority for executions (`Thread::priority`).
+    pub priority: Option<ThreadPriority>,
 }
 
 /// The bytes an `Account` trigger watches.
@@ -102,6 +104,7 @@ impl ThreadView {
                 holder: lease.holder,
             }),
             paused: thread.paused,
+            priority: thread.priority,
         }
     }
 

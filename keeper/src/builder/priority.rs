@@ -19,6 +19,19 @@ pub enum ExecutionPriority {
     Critical,
 }
 
+impl From<thread::state::ThreadPriority> for ExecutionPriority {
+    /// An owner's priority as the keeper's own (the same four levels).
+    fn from(priority: thread::state::ThreadPriority) -> Self {
+        use thread::state::ThreadPriority as Owner;
+        match priority {
+            Owner::Low => Self::Low,
+            Owner::Medium => Self::Medium,
+            Owner::High => Self::High,
+            Owner::Critical => Self::Critical,
+        }
+    }
+}
+
 impl ExecutionPriority {
     pub const ALL: [ExecutionPriority; 4] = [Self::Low, Self::Medium, Self::High, Self::Critical];
 

@@ -23,7 +23,7 @@ async fn an_owner_sets_changes_and_clears_its_threads_priority() {
     let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
     let create = create_thread_ix(&owner.pubkey(), thread, spec.clone().into_args(), &[]);
     let created = fx
-        .simulate_events::<ThreadCreated>(&[create.clone()], &[&owner])
+        .simulate_events::<ThreadCreated>(std::slice::from_ref(&create), &[&owner])
         .await;
     assert_eq!(created[0].priority, Some(ThreadPriority::High));
     fx.process(&[create], &[&owner]).await.assert_ok();
@@ -41,7 +41,7 @@ async fn an_owner_sets_changes_and_clears_its_threads_priority() {
     };
     let ix = update_thread_ix(&owner.pubkey(), thread, raise, &[]);
     let updated = fx
-        .simulate_events::<ThreadUpdated>(&[ix.clone()], &[&owner])
+        .simulate_events::<ThreadUpdated>(std::slice::from_ref(&ix), &[&owner])
         .await;
     assert_eq!(
         (updated[0].old_priority, updated[0].new_priority),
