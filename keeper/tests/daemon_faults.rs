@@ -1604,24 +1604,14 @@ fn insufficient_balance_dead_letter(store: &Store, thread: Pubkey, stage: &str) 
 
 /// `update_thread` setting only the fee.
 fn update_fee(owner: &Pubkey, thread: &Pubkey, fee: u64) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::UpdateThread {
-            owner: *owner,
-            thread: *thread,
-            system_program: solana_sdk_ids::system_program::ID,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::UpdateThread {
-            args: UpdateThreadArgs {
-                fee_per_exec: Some(fee),
-                ..UpdateThreadArgs::default()
-            },
-        }
-        .data(),
-    }
+    keeper::owner_ix::update_thread(
+        owner,
+        thread,
+        UpdateThreadArgs {
+            fee_per_exec: Some(fee),
+            ..UpdateThreadArgs::default()
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
