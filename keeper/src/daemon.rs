@@ -1027,6 +1027,37 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_is_bounded_and_leaves_room_to_hand_leases_back() {
+        let with = |drain_ms, shutdown_ms| DaemonConfig {
+            drain_ms,
+            shutdown_ms,
+            ..DaemonConfig::default()
+        };
+        let default = DaemonConfig::default();
+        assert!(
+            default.shutdown_ms < 30_000,
+            "inside Kubernetes' 30 s grace"
+        );
+        assert!(default.drain_ms + MIN_HAND_BACK_MS <= default.shutdown_ms);
+        let err = with(0, MAX_SHUTDOWN_MS + 1).validate().unwrap_err();
+        assert_eq!(err.field, "daemon.shutdown_ms");
+        assert_eq!(
+            err.reason,
+            format!("expected {MIN_HAND_BACK_MS} to {MAX_SHUTDOWN_MS}")
+        );
+        assert_eq!(
+            field_of(&with(0, MIN_HAND_BACK_MS - 1)),
+            "daemon.shutdown_ms"
+        );
+        // A drain that would eat the time to hand leases back is refused by its name.
+        let err = with(9_000, 10_000).validate().unwrap_err();
+        assert_eq!(err.field, "daemon.drain_ms");
+        assert!(err.reason.contains("daemon.shutdown_ms"), "{err}");
+        assert_eq!(with(8_000, 10_000).validate(), Ok(()));
+        assert_eq!(with(0, MIN_HAND_BACK_MS).validate(), Ok(()));
+    }
+
+    #[test]
     fn nested_settings_are_refused_by_their_full_path() {
         let cases: [(&str, Spoil); 8] = [
             ("daemon.builder.lease_ttl", |c| {

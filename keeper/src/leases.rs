@@ -509,3 +509,67 @@ pub fn due_within_lease(state: &Thread, lease: &Lease, clock: &Clock) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::tests::ThreadFixture;
+
+    const SLOT: u64 = 1_000;
+    const NOW: i64 = 1_700_000_000;
+
+    fn clock() -> Clock {
+        Clock {
+            slot: SLOT,
+            unix_timestamp: NOW,
+            ..Clock::default()
+        }
+    }
+
+    /// A lease of 1 500 slots left: 600 s at the nominal 400 ms a slot.
+    fn lease() -> Lease {
+        Lease {
+            holder: Pubkey::new_unique(),
+            claimed_slot: SLOT,
+            expires_slot: SLOT + 1_500,
+            bond: 1_000_000,
+        }
+    }
+
+    fn within(due: Due, paused: bool) -> bool {
+        let thread = ThreadFixture::new()
+            .durable()
+            .due(due)
+            .paused(paused)
+            .thread;
+        due_within_lease(&thread, &lease(), &clock())
+    }
+
+    #[test]
+    fn a_due_time_before_expiry_needs_the_lease_and_one_after_does_not() {
+        assert!(within(Due::At { unix_ts: NOW + 599 }, false));
+        assert!(!within(Due::At { unix_ts: NOW + 600 }, false));
+        assert!(!within(
+            Due::At {
+                unix_ts: NOW + 3_600
+            },
+            false
+        ));
+        assert!(within(Due::AtSlot { slot: SLOT + 1_499 }, false));
+        assert!(!within(Due::AtSlot { slot: SLOT + 1_500 }, false));
+    }
+
+    #[test]
+    fn a_thread_that_may_fire_any_moment_needs_the_lease() {
+        assert!(within(Due::Immediately, false));
+        assert!(within(Due::OnChange { last_hash: [7; 32] }, false));
+        assert!(within(Due::AtEpoch { epoch: 9 }, false));
+    }
+
+    #[test]
+    fn a_paused_or_finished_thread_does_not() {
+        assert!(!within(Due::Never, false));
+        assert!(!within(Due::Immediately, true));
+        assert!(!within(Due::AtSlot { slot: SLOT + 1 }, true));
+    }
+}
