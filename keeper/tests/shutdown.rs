@@ -4,6 +4,7 @@
 //! or SIGHUP, exits at once on a second signal, and its store keeps every row either way.
 
 mod common;
+mod home;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -262,5 +263,88 @@ fn a_second_signal_exits_at_once_and_the_store_keeps_every_row() {
     assert!(
         rows(&store).len() >= submitted.len(),
         "every submitted execution has its row"
+    );
+}
+
+/// `keeper run` (against an RPC address nothing listens on: it runs, finding nothing)
+/// stops cleanly on SIGHUP as on SIGTERM: exit 0 and its summary, leases included.
+#[test]
+fn keeper_run_stops_cleanly_on_sighup() {
+    let home = home::Home::new();
+    home.default_keypair();
+    let mut child = home
+        .command(
+            &[
+                "run",
+                "-u",
+                "http://127.0.0.1:9",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--store",
+            ],
+            &[],
+        )
+        .arg(home.store_path())
+        .current_dir(home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run keeper");
+    // The log says when the daemon is up (its signal handlers are in place before).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|l: &String| l.contains("serving /health")) {
+        match log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("keeper run did not start:\n{}", seen.join("\n"));
+            }
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("keeper run did not stop on SIGHUP");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while let Ok(line) = log.recv_timeout(Duration::from_secs(5)) {
+        seen.push(line);
+    }
+    let mut stdout = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let log = seen.join("\n");
+    assert_eq!(status.code(), Some(0), "{stdout}\n{log}");
+    assert!(log.contains("stop requested"), "{log}");
+    assert!(log.contains("SIGHUP"), "{log}");
+    assert!(
+        stdout.contains("0 leases handed back, 0 left to expire"),
+        "{stdout}"
     );
 }
