@@ -942,7 +942,7 @@ async fn release_leases(
                 // Gone, or not a thread any more: no lease left to hand back.
                 return (thread, Ok(false));
             };
-            (thread, leases.release(&thread, &state).await.map(|()| true))
+            (thread, leases.release(&thread, &state).await)
         });
     }
     loop {

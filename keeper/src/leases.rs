@@ -214,13 +214,18 @@ impl LeaseManager {
     }
 
     /// Hands the authority back and releases this keeper's lease on `thread`, recovering
-    /// the bond. Called on shutdown and when a thread stops being ours.
-    pub async fn release(&self, thread: &Pubkey, state: &Thread) -> Result<(), LeaseManagerError> {
+    /// the bond. Called on shutdown and when a thread stops being ours. Returns whether
+    /// there was a lease of ours to release (`state` is read afresh by the caller).
+    pub async fn release(
+        &self,
+        thread: &Pubkey,
+        state: &Thread,
+    ) -> Result<bool, LeaseManagerError> {
         let nonce = state
             .nonce_account()
             .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
         let Some(lease) = state.lease.filter(|l| l.holder == self.me()) else {
-            return Ok(());
+            return Ok(false);
         };
         self.pool.remove(&nonce);
         let authority_is_me = self.nonce_authority(&nonce).await? == Some(self.me());
@@ -233,7 +238,7 @@ impl LeaseManager {
         );
         self.send(&ixs, &[]).await?;
         self.held().remove(&nonce);
-        Ok(())
+        Ok(true)
     }
 
     /// One pass over `threads` (the ones the index shows leased to this keeper, and

@@ -8,17 +8,19 @@ mod common;
 use std::time::Duration;
 
 use anchor_lang::{InstructionData, ToAccountMetas};
-use common::{every, plan, state, world_with};
+use common::{every, fast_config, plan, state, wait_until, world_with, Running, TestClock};
 use keeper::builder::parse_nonce;
 use keeper::chain::Chain;
 use keeper::exec_ix::event_authority;
 use keeper::lease_ix;
 use keeper::leases::{HandBack, LeaseConfig, LeaseManager, LeaseStatus};
+use keeper::metrics::Metrics;
 use keeper::nonce_pool::NoncePool;
 use keeper::sandbox::{self, World};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use thread::state::{Due, Trigger};
 
 const DEPOSIT: u64 = 50_000_000;
 /// What one transaction signed by one key costs in the bank (no priority fee).
@@ -192,4 +194,29 @@ async fn after_a_forfeit_the_old_nonce_is_withdrawn_to_the_keeper() {
     assert_eq!(leases.remembered_threads(), Vec::<Pubkey>::new());
     let again = leases.tidy(&[thread]).await.expect("tidy");
     assert_eq!(again, Default::default());
+}
+
+/// The running daemon does this on its own: a durable one-shot thread runs, is done
+/// (`Never`), and its lease comes back home while the keeper keeps running, not at its
+/// shutdown or as a forfeit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_hands_back_a_done_threads_lease_while_it_runs() {
+    let world = world_with(&[plan("durable-once", Trigger::Now, true)], DEPOSIT).await;
+    let thread = world.threads[0].key;
+    let run = Running::start(
+        world.chain.clone(),
+        &world,
+        TestClock::new().memory_store(),
+        Metrics::new(),
+        fast_config(),
+    );
+    wait_until!("the thread ran and its lease came back", 30, {
+        let s = state(&world, &thread).await;
+        s.exec_count == 1 && s.next_due == Due::Never && s.lease.is_none()
+    });
+    let nonce = state(&world, &thread).await.nonce_account().unwrap();
+    assert_eq!(authority(&world, &nonce).await, Some(thread));
+    let summary = run.stop().await;
+    assert_eq!(summary.leases_released, 0, "nothing left for the shutdown");
+    assert_eq!(summary.leases_left, []);
 }
