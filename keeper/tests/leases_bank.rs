@@ -196,6 +196,60 @@ async fn after_a_forfeit_the_old_nonce_is_withdrawn_to_the_keeper() {
     assert_eq!(again, Default::default());
 }
 
+fn delete_thread(owner: &Pubkey, thread: &Pubkey, nonce: &Pubkey, holder: &Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::DeleteThread {
+            owner: *owner,
+            thread: *thread,
+            nonce_account: Some(*nonce),
+            lease_holder: Some(*holder),
+            recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
+            rent: solana_sdk_ids::sysvar::rent::ID,
+            system_program: solana_sdk_ids::system_program::ID,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::DeleteThread {}.data(),
+    }
+}
+
+/// The keeper's lease lapses with the authority still its own (long past any grace a
+/// revocation might leave) and the owner deletes the thread: the thread is gone, its
+/// nonce account left with the keeper as authority. The keeper withdraws its lamports to
+/// itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_deletion_the_nonce_left_with_the_keeper_is_withdrawn() {
+    let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
+    let leases = manager(&world);
+    let me = world.keeper.pubkey();
+    let (thread, nonce, _) = claim(&world, &leases).await;
+    let owner = world.owner.pubkey();
+    world.advance(50_000, 20_000).await;
+    sandbox::send(
+        &world.chain,
+        &[delete_thread(&owner, &thread, &nonce, &me)],
+        &world.owner,
+        &[],
+    )
+    .await
+    .expect("deleted");
+    assert!(world.thread(&thread).await.unwrap().is_none(), "deleted");
+    let left = lamports(&world, &nonce).await;
+    assert!(left > 0, "the nonce stayed with the keeper");
+    let before = lamports(&world, &me).await;
+
+    let tidied = leases
+        .tidy(&leases.remembered_threads())
+        .await
+        .expect("tidy");
+
+    assert_eq!(tidied.withdrawn, [(nonce, left)]);
+    assert_eq!(lamports(&world, &nonce).await, 0);
+    assert_eq!(lamports(&world, &me).await, before + left - FEE);
+}
+
 /// The running daemon does this on its own: a durable one-shot thread runs, is done
 /// (`Never`), and its lease comes back home while the keeper keeps running, not at its
 /// shutdown or as a forfeit.
