@@ -3,8 +3,9 @@
 //! shuts them down in order.
 //!
 //! Owns: task lifetimes and the order of shutdown (stop taking work, let in-flight
-//! executions finish or stay persisted, hand leases back, exit). Must not: contain
-//! execution logic of its own; every decision is in the subsystems.
+//! executions finish or stay persisted, hand leases back, exit), all of it within one
+//! deadline, `shutdown_ms`. Must not: contain execution logic of its own; every decision
+//! is in the subsystems.
 
 use std::future::Future;
 use std::net::SocketAddr;
