@@ -4,8 +4,9 @@
 //!
 //! Owns: task lifetimes, the order of start-up (every check, the health port included,
 //! passes before anything can send) and the order of shutdown (stop taking work, let
-//! in-flight executions finish or stay persisted, hand leases back, exit). Must not:
-//! contain execution logic of its own; every decision is in the subsystems.
+//! in-flight executions finish or stay persisted, hand leases back, exit), all of it
+//! within one deadline, `shutdown_ms`. Must not: contain execution logic of its own;
+//! every decision is in the subsystems.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -70,6 +71,18 @@ pub const PERIOD_BOUNDS: &[(&str, u64, u64)] = &[
     ("daemon.degradation.window_ms", 60, 3_600_000),
 ];
 
+/// The longest [`DaemonConfig::shutdown_ms`]: a supervisor kills a keeper that takes
+/// longer anyway (systemd's default stop timeout is 90 s).
+pub const MAX_SHUTDOWN_MS: u64 = 300_000;
+
+/// The least of [`DaemonConfig::shutdown_ms`] left after the drain for handing leases
+/// back and leaving the fleet.
+pub const MIN_HAND_BACK_MS: u64 = 2_000;
+
+/// What a shutdown keeps back, out of `shutdown_ms`, for leaving the fleet (revoking
+/// the etcd lease) after the leases are handed back.
+const LEAVE_FLEET_MS: u64 = 1_000;
+
 /// Daemon settings (the `[daemon]` part of the keeper's TOML file). Missing keys take
 /// their [`Default`]; [`DaemonConfig::validate`] says whether the daemon can run with
 /// them.
@@ -89,6 +102,11 @@ pub struct DaemonConfig {
     /// How long shutdown waits for in-flight executions to confirm, milliseconds; what
     /// is still unconfirmed then stays persisted for the next start.
     pub drain_ms: u64,
+    /// The whole shutdown, milliseconds: the drain, then handing leases back (all at
+    /// once, in what is left), then leaving the fleet. What is not done by then is left:
+    /// unconfirmed executions stay persisted, leases not handed back expire. Default
+    /// 25 s, inside Kubernetes' 30 s grace and systemd's 90 s stop timeout.
+    pub shutdown_ms: u64,
     /// Where /health, /ready and /metrics are served; none when absent.
     pub health_addr: Option<SocketAddr>,
     /// `[daemon.builder]`: nonce hold time, priority fees and compute budget.
@@ -117,6 +135,7 @@ impl Default for DaemonConfig {
             confirm_ms: 400,
             replay_ms: 1_000,
             drain_ms: 10_000,
+            shutdown_ms: 25_000,
             health_addr: None,
             builder: BuilderConfig::default(),
             leases: LeaseConfig::default(),
@@ -185,6 +204,25 @@ impl DaemonConfig {
         bounded("daemon.confirm_ms", self.confirm_ms)?;
         bounded("daemon.replay_ms", self.replay_ms)?;
         bounded("daemon.drain_ms", self.drain_ms)?;
+        if !(MIN_HAND_BACK_MS..=MAX_SHUTDOWN_MS).contains(&self.shutdown_ms) {
+            return Err(bad(
+                "daemon.shutdown_ms",
+                self.shutdown_ms,
+                &format!("expected {MIN_HAND_BACK_MS} to {MAX_SHUTDOWN_MS}"),
+            ));
+        }
+        if self.drain_ms > self.shutdown_ms - MIN_HAND_BACK_MS {
+            return Err(bad(
+                "daemon.drain_ms",
+                self.drain_ms,
+                &format!(
+                    "expected at most daemon.shutdown_ms - {MIN_HAND_BACK_MS} ({}): leases are \
+                     handed back in what the drain leaves of the shutdown; raise \
+                     daemon.shutdown_ms or lower daemon.drain_ms",
+                    self.shutdown_ms - MIN_HAND_BACK_MS
+                ),
+            ));
+        }
 
         let builder = &self.builder;
         bounded("daemon.builder.lease_ttl", builder.lease_ttl.as_secs())?;
@@ -402,6 +440,10 @@ pub struct RunSummary {
     pub counts: StoreCounts,
     /// Leases handed back at shutdown.
     pub leases_released: usize,
+    /// Threads whose lease was not handed back by the shutdown's deadline (or could not
+    /// be): each expires on chain, and its bond is forfeited if the authority stayed
+    /// with this keeper.
+    pub leases_left: Vec<Pubkey>,
 }
 
 pub struct Daemon {
@@ -634,6 +676,13 @@ impl Daemon {
             me,
             stopped(),
         ));
+        tasks.spawn(run_lease_upkeep(
+            leases.clone(),
+            index.clone(),
+            me,
+            Duration::from_millis(config.reconcile_ms),
+            stopped(),
+        ));
         tasks.spawn(run_replays(
             executor.clone(),
             degradation.clone(),
@@ -643,26 +692,59 @@ impl Daemon {
         ));
 
         shutdown.await;
-        tracing::info!("shutting down: no new work; finishing in-flight executions");
+        // One deadline for the whole shutdown: a supervisor's grace period does not
+        // stretch because the chain is slow.
+        let started = tokio::time::Instant::now();
+        let deadline = started + Duration::from_millis(config.shutdown_ms);
+        let drained_by = started + Duration::from_millis(config.drain_ms);
+        tracing::info!(
+            drain_ms = config.drain_ms,
+            shutdown_ms = config.shutdown_ms,
+            "shutting down: no new work; finishing in-flight executions"
+        );
         let _ = stop_tx.send(true);
-        while tasks.join_next().await.is_some() {}
+        // Workers finish the executions they hold until the drain deadline; one still
+        // running then is cut off at an await point. The executor persists a row before
+        // it sends, so what it had sent stays in the store and the next start replays it.
+        if tokio::time::timeout_at(drained_by, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("drain deadline reached with executions still running; they stay persisted for the next start");
+            tasks.shutdown().await;
+        }
 
         // What is still unconfirmed stays persisted; the next start replays it.
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(config.drain_ms);
-        while executor.in_flight_len() > 0 && tokio::time::Instant::now() < deadline {
-            if executor.confirm_tick().await.is_err() {
+        while executor.in_flight_len() > 0 && tokio::time::Instant::now() < drained_by {
+            let polled = tokio::time::timeout_at(drained_by, executor.confirm_tick()).await;
+            if matches!(polled, Ok(Err(_))) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             tokio::time::sleep(Duration::from_millis(config.confirm_ms.min(200))).await;
         }
 
-        let leases_released = release_leases(&chain, &leases, &index, me).await;
+        let handed_back_by = deadline - Duration::from_millis(LEAVE_FLEET_MS);
+        let HandedBack {
+            released: leases_released,
+            left: leases_left,
+        } = release_leases(&chain, &leases, &index, me, handed_back_by).await;
         // Only now, with nothing of this keeper's under way, may another one lead.
         let _ = campaign_stop.send(());
-        let _ = campaign_task.join_next().await;
-        let _ = reclaimer.await;
+        if tokio::time::timeout_at(deadline, campaign_task.join_next())
+            .await
+            .is_err()
+        {
+            // Dropped, the campaign stops where it stands: its etcd lease, unrevoked,
+            // expires after its TTL, as if the process had died.
+            tracing::warn!("shutdown deadline reached before leaving the fleet");
+        }
+        let _ = tokio::time::timeout_at(deadline, reclaimer).await;
         if let Some(handle) = health {
-            let _ = handle.await;
+            if tokio::time::timeout_at(deadline, handle).await.is_err() {
+                tracing::warn!("shutdown deadline reached before the health server stopped");
+            }
         }
         // The notifier's queue closes with the executor: give what it holds a moment to
         // reach the webhooks.
@@ -673,11 +755,18 @@ impl Daemon {
             }
         }
         let counts = store.counts()?;
-        tracing::info!(?counts, leases_released, "keeper stopped");
+        tracing::info!(
+            ?counts,
+            leases_released,
+            leases_left = leases_left.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "keeper stopped"
+        );
         Ok(RunSummary {
             recovered,
             counts,
             leases_released,
+            leases_left,
         })
     }
 }
@@ -904,6 +993,46 @@ async fn run_replays(
     }
 }
 
+/// Every `every`, tidies this keeper's leases ([`LeaseManager::tidy`]): hands back a
+/// lease it has no use for before it lapses into a forfeit, and empties old nonce
+/// accounts it is still the authority of.
+async fn run_lease_upkeep(
+    leases: Arc<LeaseManager>,
+    index: SharedIndex,
+    me: Pubkey,
+    every: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        let mut threads: Vec<Pubkey> = read_index(&index)
+            .iter()
+            .filter(|(_, t)| t.state.lease.is_some_and(|l| l.holder == me))
+            .map(|(k, _)| *k)
+            .collect();
+        threads.extend(leases.remembered_threads());
+        threads.sort();
+        threads.dedup();
+        // Stopping cuts a pass short: shutdown hands every lease back anyway.
+        tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            tidied = leases.tidy(&threads) => {
+                if let Err(e) = tidied {
+                    tracing::debug!(kind = e.kind(), error = %e, "lease upkeep pass failed; trying again later");
+                }
+            }
+        }
+    }
+}
+
 /// Whenever this keeper stops leading (but keeps running), hands its durable threads'
 /// on-chain leases back, so the new leader need not wait for them to expire.
 async fn hand_back_leases_on_step_down(
@@ -930,9 +1059,12 @@ async fn hand_back_leases_on_step_down(
         let state = states.borrow_and_update().clone();
         let leads = state.is_leader();
         if led && !leads && !matches!(state, LeaderState::Stopped) {
-            let released = release_leases(&chain, &leases, &index, me).await;
+            let by = tokio::time::Instant::now() + leases.confirm_timeout();
+            let HandedBack { released, left } =
+                release_leases(&chain, &leases, &index, me, by).await;
             tracing::info!(
                 released,
+                left = left.len(),
                 state = state.as_str(),
                 "no longer leading: on-chain leases handed back"
             );
@@ -941,36 +1073,80 @@ async fn hand_back_leases_on_step_down(
     }
 }
 
-/// Hands back every lease this keeper holds, reading each thread afresh.
+/// What [`release_leases`] did.
+struct HandedBack {
+    released: usize,
+    /// Threads whose lease is still this keeper's (not confirmed handed back by the
+    /// deadline, or refused): they expire on chain.
+    left: Vec<Pubkey>,
+}
+
+/// Hands back every lease this keeper holds, reading each thread afresh, all at once:
+/// one slow confirmation must not hold up the others, and whatever is not confirmed by
+/// `by` is left to expire (the transaction may still land; the chain settles it).
 async fn release_leases(
     chain: &Arc<dyn Chain>,
-    leases: &LeaseManager,
+    leases: &Arc<LeaseManager>,
     index: &SharedIndex,
     me: Pubkey,
-) -> usize {
+    by: tokio::time::Instant,
+) -> HandedBack {
     let ours: Vec<Pubkey> = read_index(index)
         .iter()
         .filter(|(_, t)| t.state.lease.is_some_and(|l| l.holder == me))
         .map(|(k, _)| *k)
         .collect();
+    let mut pending: std::collections::BTreeSet<Pubkey> = ours.iter().copied().collect();
     let mut released = 0;
+    let mut set = JoinSet::new();
     for thread in ours {
-        let Ok(Some(account)) = chain.get_account(&thread).await else {
-            continue;
-        };
-        let Ok(state) = <thread::state::Thread as anchor_lang::AccountDeserialize>::try_deserialize(
-            &mut account.data.as_slice(),
-        ) else {
-            continue;
-        };
-        match leases.release(&thread, &state).await {
-            Ok(()) => released += 1,
-            Err(e) => {
-                tracing::warn!(%thread, error = %e, "could not hand the lease back; it will expire")
+        let chain = chain.clone();
+        let leases = leases.clone();
+        set.spawn(async move {
+            let state = match chain.get_account(&thread).await {
+                Err(e) => return (thread, Err(e.into())),
+                Ok(Some(account)) => {
+                    <thread::state::Thread as anchor_lang::AccountDeserialize>::try_deserialize(
+                        &mut account.data.as_slice(),
+                    )
+                    .ok()
+                }
+                _ => None,
+            };
+            let Some(state) = state else {
+                // Gone, or not a thread any more: no lease left to hand back.
+                return (thread, Ok(false));
+            };
+            (thread, leases.release(&thread, &state).await)
+        });
+    }
+    loop {
+        match tokio::time::timeout_at(by, set.join_next()).await {
+            Ok(Some(Ok((thread, Ok(true))))) => {
+                pending.remove(&thread);
+                released += 1;
+            }
+            Ok(Some(Ok((thread, Ok(false))))) => {
+                pending.remove(&thread);
+            }
+            Ok(Some(Ok((thread, Err(e))))) => {
+                tracing::warn!(%thread, kind = e.kind(), error = %e, "could not hand the lease back; it will expire")
+            }
+            Ok(Some(Err(_))) => {} // a panicked hand-back: its thread stays in `pending`
+            Ok(None) => break,
+            Err(_) => {
+                set.abort_all();
+                for thread in &pending {
+                    tracing::warn!(%thread, "lease not handed back before the deadline; it will expire");
+                }
+                break;
             }
         }
     }
-    released
+    HandedBack {
+        released,
+        left: pending.into_iter().collect(),
+    }
 }
 
 #[cfg(test)]
@@ -1056,6 +1232,37 @@ mod tests {
             ..DaemonConfig::default()
         };
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn shutdown_is_bounded_and_leaves_room_to_hand_leases_back() {
+        let with = |drain_ms, shutdown_ms| DaemonConfig {
+            drain_ms,
+            shutdown_ms,
+            ..DaemonConfig::default()
+        };
+        let default = DaemonConfig::default();
+        assert!(
+            default.shutdown_ms < 30_000,
+            "inside Kubernetes' 30 s grace"
+        );
+        assert!(default.drain_ms + MIN_HAND_BACK_MS <= default.shutdown_ms);
+        let err = with(0, MAX_SHUTDOWN_MS + 1).validate().unwrap_err();
+        assert_eq!(err.field, "daemon.shutdown_ms");
+        assert_eq!(
+            err.reason,
+            format!("expected {MIN_HAND_BACK_MS} to {MAX_SHUTDOWN_MS}")
+        );
+        assert_eq!(
+            field_of(&with(0, MIN_HAND_BACK_MS - 1)),
+            "daemon.shutdown_ms"
+        );
+        // A drain that would eat the time to hand leases back is refused by its name.
+        let err = with(9_000, 10_000).validate().unwrap_err();
+        assert_eq!(err.field, "daemon.drain_ms");
+        assert!(err.reason.contains("daemon.shutdown_ms"), "{err}");
+        assert_eq!(with(8_000, 10_000).validate(), Ok(()));
+        assert_eq!(with(0, MIN_HAND_BACK_MS).validate(), Ok(()));
     }
 
     #[test]

@@ -2,22 +2,28 @@
 //!
 //! Owns: claiming, renewing and releasing this keeper's leases (and clearing a dead
 //! lease of another keeper: releasing it when its authority came back, forfeiting it
-//! when not), and registering held nonces in the `NoncePool` so builds can use them.
+//! when not), registering held nonces in the `NoncePool` so builds can use them, and
+//! tidying up after itself ([`LeaseManager::tidy`]): handing back a lease it has no use
+//! for before it lapses into a forfeit, and withdrawing the lamports of a nonce account
+//! it is still the authority of after the thread moved on (forfeit, deletion).
 //! Must not: execute threads or build executions (the executor and builder do).
 //!
 //! Lease transactions are plain recent-blockhash transactions ("utility flows" in the
 //! builder seed's terms): they are cheap to rebuild, so they are never persisted.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_sdk::clock::{Clock, DEFAULT_MS_PER_SLOT};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
-use thread::state::{Lease, Thread};
+use solana_system_interface::instruction as system_instruction;
+use thread::state::{Due, Lease, Thread};
 
 use crate::builder::parse_nonce;
 use crate::chain::{Chain, ChainError};
@@ -81,11 +87,46 @@ impl LeaseManagerError {
     }
 }
 
+/// Why [`LeaseManager::tidy`] handed a lease back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandBack {
+    /// The lease expired (or the owner revoked it) with the authority still ours:
+    /// released now, the bond comes back instead of paying a forfeit.
+    Lapsed,
+    /// The thread is not due again before the lease expires (paused, done, or due
+    /// later): holding on would only end in a forfeit.
+    NotDueWithinLease,
+}
+
+impl HandBack {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lapsed => "lapsed",
+            Self::NotDueWithinLease => "not_due_within_lease",
+        }
+    }
+}
+
+/// What one [`LeaseManager::tidy`] pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tidied {
+    /// Threads whose lease was handed back, and why.
+    pub handed_back: Vec<(Pubkey, HandBack)>,
+    /// Old nonce accounts emptied into this keeper: (nonce, lamports).
+    pub withdrawn: Vec<(Pubkey, u64)>,
+    /// Threads a step failed for (logged; tried again on the next pass).
+    pub failed: usize,
+}
+
 pub struct LeaseManager {
     chain: Arc<dyn Chain>,
     keypair: Arc<Keypair>,
     pool: NoncePool,
     config: LeaseConfig,
+    /// Nonce accounts this keeper was made authority of, by thread: what `tidy` checks
+    /// for lamports left behind once the thread uses another nonce (or is gone). Kept in
+    /// memory only: a keeper that restarts forgets them (see the README).
+    held: Mutex<HashMap<Pubkey, Pubkey>>,
 }
 
 impl LeaseManager {
@@ -100,11 +141,32 @@ impl LeaseManager {
             keypair,
             pool,
             config,
+            held: Mutex::new(HashMap::new()),
         }
     }
 
     fn me(&self) -> Pubkey {
         self.keypair.pubkey()
+    }
+
+    /// How long one lease transaction is waited for.
+    pub fn confirm_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.confirm_timeout_secs)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Pubkey, Pubkey>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Threads this keeper remembers holding a nonce authority for: with the threads the
+    /// index shows leased to it, what [`LeaseManager::tidy`] should look at.
+    pub fn remembered_threads(&self) -> Vec<Pubkey> {
+        let mut threads: Vec<Pubkey> = self.held().values().copied().collect();
+        threads.sort();
+        threads.dedup();
+        threads
     }
 
     /// Makes sure this keeper holds a live lease on `thread` at `slot` with enough slots
@@ -123,6 +185,7 @@ impl LeaseManager {
             None => self.claim(thread, &nonce, slots).await,
             Some(lease) if lease.holder == self.me() && lease.is_live(slot) => {
                 self.pool.insert(nonce, self.me());
+                self.held().insert(nonce, *thread);
                 if lease.expires_slot.saturating_sub(slot) < self.config.renew_below_slots {
                     self.send(
                         &[lease_ix::renew_lease(&self.me(), thread, &nonce, slots)],
@@ -159,13 +222,18 @@ impl LeaseManager {
     }
 
     /// Hands the authority back and releases this keeper's lease on `thread`, recovering
-    /// the bond. Called on shutdown and when a thread stops being ours.
-    pub async fn release(&self, thread: &Pubkey, state: &Thread) -> Result<(), LeaseManagerError> {
+    /// the bond. Called on shutdown and when a thread stops being ours. Returns whether
+    /// there was a lease of ours to release (`state` is read afresh by the caller).
+    pub async fn release(
+        &self,
+        thread: &Pubkey,
+        state: &Thread,
+    ) -> Result<bool, LeaseManagerError> {
         let nonce = state
             .nonce_account()
             .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
         let Some(lease) = state.lease.filter(|l| l.holder == self.me()) else {
-            return Ok(());
+            return Ok(false);
         };
         self.pool.remove(&nonce);
         let authority_is_me = self.nonce_authority(&nonce).await? == Some(self.me());
@@ -177,7 +245,131 @@ impl LeaseManager {
             authority_is_me,
         );
         self.send(&ixs, &[]).await?;
-        Ok(())
+        self.held().remove(&nonce);
+        Ok(true)
+    }
+
+    /// One pass over `threads` (the ones the index shows leased to this keeper, and
+    /// [`LeaseManager::remembered_threads`]), read afresh from the chain:
+    ///
+    /// - a lease of ours that expired or was revoked while the authority is still ours
+    ///   (or already back home) is released: the bond comes back, no forfeit;
+    /// - a live lease of ours on a thread not due again before the lease expires is
+    ///   handed back (it is claimed anew when the thread comes due);
+    /// - a nonce account this keeper is still the authority of, but which its thread no
+    ///   longer uses (forfeited, deleted), is emptied into this keeper
+    ///   (`WithdrawNonceAccount`): nobody else can ever recover those lamports.
+    ///
+    /// A step that fails is logged and counted; the next pass tries again.
+    pub async fn tidy(&self, threads: &[Pubkey]) -> Result<Tidied, LeaseManagerError> {
+        let mut tidied = Tidied::default();
+        if threads.is_empty() {
+            return Ok(tidied);
+        }
+        let clock = self.chain.clock().await?;
+        let mut states = Vec::with_capacity(threads.len());
+        for chunk in threads.chunks(crate::scheduler::MAX_ACCOUNTS_PER_FETCH) {
+            for (key, account) in chunk
+                .iter()
+                .zip(self.chain.get_multiple_accounts(chunk).await?)
+            {
+                let state = account.filter(|a| a.owner == thread::ID).and_then(|a| {
+                    <Thread as anchor_lang::AccountDeserialize>::try_deserialize(
+                        &mut a.data.as_slice(),
+                    )
+                    .ok()
+                });
+                states.push((*key, state));
+            }
+        }
+        for (thread, state) in &states {
+            if let Some(state) = state {
+                match self.hand_back_if_unneeded(thread, state, &clock).await {
+                    Ok(Some(why)) => tidied.handed_back.push((*thread, why)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tidied.failed += 1;
+                        tracing::warn!(%thread, kind = e.kind(), error = %e, "could not hand an unneeded lease back; trying again later");
+                    }
+                }
+            }
+            let current = state.as_ref().and_then(|s| s.nonce_account().ok());
+            let abandoned: Vec<Pubkey> = self
+                .held()
+                .iter()
+                .filter(|(nonce, t)| *t == thread && Some(**nonce) != current)
+                .map(|(nonce, _)| *nonce)
+                .collect();
+            for nonce in abandoned {
+                match self.withdraw_abandoned(&nonce).await {
+                    Ok(Some(lamports)) => {
+                        tracing::info!(%thread, %nonce, lamports, "withdrew an old nonce account this keeper was still the authority of");
+                        tidied.withdrawn.push((nonce, lamports));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tidied.failed += 1;
+                        tracing::warn!(%thread, %nonce, kind = e.kind(), error = %e, "could not withdraw an old nonce account; trying again later");
+                    }
+                }
+            }
+        }
+        Ok(tidied)
+    }
+
+    /// Releases our lease on `thread` when it lapsed with the authority ours, or when the
+    /// thread is not due again before it expires.
+    async fn hand_back_if_unneeded(
+        &self,
+        thread: &Pubkey,
+        state: &Thread,
+        clock: &Clock,
+    ) -> Result<Option<HandBack>, LeaseManagerError> {
+        let Some(lease) = state.lease.filter(|l| l.holder == self.me()) else {
+            return Ok(None);
+        };
+        let why = if !lease.is_live(clock.slot) {
+            HandBack::Lapsed
+        } else if !due_within_lease(state, &lease, clock) {
+            HandBack::NotDueWithinLease
+        } else {
+            return Ok(None);
+        };
+        let nonce = state
+            .nonce_account()
+            .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
+        let authority = self.nonce_authority(&nonce).await?;
+        if authority != Some(self.me()) && authority != Some(*thread) {
+            // Not ours to hand back (nor home): nothing this keeper can sign.
+            return Ok(None);
+        }
+        self.release(thread, state).await?;
+        tracing::info!(%thread, reason = why.as_str(), bond = lease.bond, "handed a lease back");
+        Ok(Some(why))
+    }
+
+    /// Empties `nonce` into this keeper if this keeper is still its authority; forgets it
+    /// when it is not (or is gone). Returns the lamports withdrawn.
+    async fn withdraw_abandoned(&self, nonce: &Pubkey) -> Result<Option<u64>, LeaseManagerError> {
+        let account = self.chain.get_account(nonce).await?;
+        let ours = account.as_ref().is_some_and(|a| {
+            a.owner == solana_sdk_ids::system_program::ID
+                && parse_nonce(&a.data).is_some_and(|(authority, _)| authority == self.me())
+        });
+        let (Some(account), true) = (account, ours) else {
+            self.held().remove(nonce);
+            return Ok(None);
+        };
+        self.pool.remove(nonce);
+        let ix = system_instruction::withdraw_nonce_account(
+            nonce,
+            &self.me(),
+            &self.me(),
+            account.lamports,
+        );
+        self.send(&[ix], &[]).await?;
+        self.held().remove(nonce);
+        Ok(Some(account.lamports))
     }
 
     async fn claim(
@@ -205,6 +397,7 @@ impl LeaseManager {
         .await?;
         self.pool.insert(*nonce, self.me());
         self.pool.invalidate(nonce);
+        self.held().insert(*nonce, *thread);
         let slot = self.chain.clock().await?.slot;
         tracing::info!(%thread, %nonce, bond, slots, "claimed nonce lease");
         Ok(LeaseStatus::Held {
@@ -305,5 +498,92 @@ impl LeaseManager {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+/// Whether `state` may come due while `lease` still lasts. A due time in unix seconds is
+/// set against the lease's remaining slots at the nominal slot time (400 ms); a thread
+/// that can fire at any moment (now, on an account change) counts as due; a paused
+/// thread, or one that is done (`Never`), does not. An epoch trigger counts as due: the
+/// clock alone does not say where the epoch ends.
+pub fn due_within_lease(state: &Thread, lease: &Lease, clock: &Clock) -> bool {
+    if state.paused {
+        return false;
+    }
+    match state.next_due {
+        Due::Immediately | Due::OnChange { .. } | Due::AtEpoch { .. } => true,
+        Due::Never => false,
+        Due::AtSlot { slot } => slot < lease.expires_slot,
+        Due::At { unix_ts } => {
+            let slots_left = lease.expires_slot.saturating_sub(clock.slot);
+            let secs_left = slots_left.saturating_mul(DEFAULT_MS_PER_SLOT) / 1_000;
+            let secs_left = i64::try_from(secs_left).unwrap_or(i64::MAX);
+            unix_ts < clock.unix_timestamp.saturating_add(secs_left)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::tests::ThreadFixture;
+
+    const SLOT: u64 = 1_000;
+    const NOW: i64 = 1_700_000_000;
+
+    fn clock() -> Clock {
+        Clock {
+            slot: SLOT,
+            unix_timestamp: NOW,
+            ..Clock::default()
+        }
+    }
+
+    /// A lease of 1 500 slots left: 600 s at the nominal 400 ms a slot.
+    fn lease() -> Lease {
+        Lease {
+            holder: Pubkey::new_unique(),
+            claimed_slot: SLOT,
+            expires_slot: SLOT + 1_500,
+            bond: 1_000_000,
+            revoked_slot: None,
+        }
+    }
+
+    fn within(due: Due, paused: bool) -> bool {
+        let thread = ThreadFixture::new()
+            .durable()
+            .due(due)
+            .paused(paused)
+            .thread;
+        due_within_lease(&thread, &lease(), &clock())
+    }
+
+    #[test]
+    fn a_due_time_before_expiry_needs_the_lease_and_one_after_does_not() {
+        assert!(within(Due::At { unix_ts: NOW + 599 }, false));
+        assert!(!within(Due::At { unix_ts: NOW + 600 }, false));
+        assert!(!within(
+            Due::At {
+                unix_ts: NOW + 3_600
+            },
+            false
+        ));
+        assert!(within(Due::AtSlot { slot: SLOT + 1_499 }, false));
+        assert!(!within(Due::AtSlot { slot: SLOT + 1_500 }, false));
+    }
+
+    #[test]
+    fn a_thread_that_may_fire_any_moment_needs_the_lease() {
+        assert!(within(Due::Immediately, false));
+        assert!(within(Due::OnChange { last_hash: [7; 32] }, false));
+        assert!(within(Due::AtEpoch { epoch: 9 }, false));
+    }
+
+    #[test]
+    fn a_paused_or_finished_thread_does_not() {
+        assert!(!within(Due::Never, false));
+        assert!(!within(Due::Immediately, true));
+        assert!(!within(Due::AtSlot { slot: SLOT + 1 }, true));
     }
 }

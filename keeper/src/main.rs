@@ -92,8 +92,8 @@ enum Command {
     },
     /// Run the keeper daemon against the RPC URL: discover threads, execute each due
     /// thread once, replay and dead-letter, serve health and metrics. Stops cleanly on
-    /// SIGINT/SIGTERM (in-flight executions finish or stay persisted; leases are handed
-    /// back).
+    /// SIGINT, SIGTERM or SIGHUP within daemon.shutdown_ms (in-flight executions finish
+    /// or stay persisted; leases are handed back); a second signal exits at once.
     Run {
         /// Further RPC URLs to fail over to, in order, when the first is unavailable
         #[arg(long = "fallback-url", value_name = "URL")]
@@ -110,7 +110,8 @@ enum Command {
     /// Start an in-process bank with the thread program, create threads of every
     /// trigger kind (durable and not), run the real keeper pipeline against it while
     /// the clock moves, and print each execution and a summary. Needs no validator,
-    /// no keypair and no network.
+    /// no keypair and no network. SIGINT, SIGTERM or SIGHUP stops it early, cleanly; a
+    /// second signal exits at once.
     Sandbox {
         /// How long to run, in seconds of wall-clock time
         #[arg(long, default_value_t = 20, value_name = "SECONDS")]
@@ -280,29 +281,58 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// The stop signals, registered at once (a signal that arrives while the keeper starts
+/// is kept, not fatal). The returned future completes on the first SIGINT, SIGTERM or
+/// SIGHUP with its name: the caller stops cleanly. SIGHUP stops too rather than reloading:
+/// the settings reach every subsystem at start, and half a reload is worse than a restart
+/// under the supervisor. After the first, any second stop signal ends the process at
+/// once with 128 + its number. That loses nothing the store holds: every write is one
+/// SQLite transaction (WAL), and the executor commits an execution's row before it sends
+/// it, so what was sent is on disk and the next start replays it; leases not yet handed
+/// back expire on chain.
+fn stop_signals() -> Result<impl std::future::Future<Output = &'static str> + Send + 'static> {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+        use tokio::signal::unix::{signal, Signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        async fn next(
+            int: &mut Signal,
+            term: &mut Signal,
+            hup: &mut Signal,
+        ) -> (&'static str, i32) {
+            tokio::select! {
+                _ = int.recv() => ("SIGINT", 2),
+                _ = term.recv() => ("SIGTERM", 15),
+                _ = hup.recv() => ("SIGHUP", 1),
             }
         }
+        Ok(async move {
+            let (first, _) = next(&mut int, &mut term, &mut hup).await;
+            tokio::spawn(async move {
+                let (second, number) = next(&mut int, &mut term, &mut hup).await;
+                eprintln!(
+                    "{second} again: exiting now; unconfirmed executions stay in the store \
+                     for the next start, leases not handed back expire"
+                );
+                std::process::exit(128 + number);
+            });
+            first
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("Ctrl-C again: exiting now");
+                std::process::exit(130);
+            });
+            "Ctrl-C"
+        })
     }
-    tracing::info!("shutdown requested");
 }
 
 fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
@@ -361,16 +391,28 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
         workers = daemon_config.workers,
         "starting the keeper"
     );
-    let summary = runtime()?.block_on(
-        keeper::daemon::Daemon::new(chain, keypair, store, metrics, daemon_config)
-            .run(shutdown_signal()),
+    let runtime = runtime()?;
+    let stop = {
+        let _entered = runtime.enter();
+        stop_signals()?
+    };
+    let stop = async move {
+        let signal = stop.await;
+        tracing::info!(
+            signal,
+            "stop requested: stopping cleanly (a second SIGINT or SIGTERM exits at once)"
+        );
+    };
+    let summary = runtime.block_on(
+        keeper::daemon::Daemon::new(chain, keypair, store, metrics, daemon_config).run(stop),
     )?;
     println!(
-        "stopped: {} confirmed, {} pending, {} dead-lettered, {} leases handed back",
+        "stopped: {} confirmed, {} pending, {} dead-lettered, {} leases handed back, {} left to expire",
         summary.counts.confirmed,
         summary.counts.pending,
         summary.counts.dead,
-        summary.leases_released
+        summary.leases_released,
+        summary.leases_left.len()
     );
     Ok(())
 }
@@ -386,8 +428,21 @@ fn run_sandbox(seconds: u64, store: Option<PathBuf>) -> Result<()> {
         store,
         ..Default::default()
     };
-    runtime()?
-        .block_on(keeper::sandbox::run(options, |line| println!("{line}")))
+    let runtime = runtime()?;
+    let stop = {
+        let _entered = runtime.enter();
+        stop_signals()?
+    };
+    let stop = async move {
+        let signal = stop.await;
+        eprintln!("{signal}: stopping cleanly (a second SIGINT or SIGTERM exits at once)");
+    };
+    runtime
+        .block_on(keeper::sandbox::run_until(
+            options,
+            |line| println!("{line}"),
+            stop,
+        ))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }

@@ -424,6 +424,16 @@ pub async fn run(
     options: SandboxOptions,
     say: impl Fn(String) + Send + Sync + 'static,
 ) -> Result<SandboxReport, Box<dyn std::error::Error + Send + Sync>> {
+    run_until(options, say, std::future::pending()).await
+}
+
+/// [`run`], stopped early (cleanly: the daemon drains and hands its leases back, and the
+/// summary is printed) when `stop` completes: `keeper sandbox` passes its stop signals.
+pub async fn run_until(
+    options: SandboxOptions,
+    say: impl Fn(String) + Send + Sync + 'static,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<SandboxReport, Box<dyn std::error::Error + Send + Sync>> {
     let say = Arc::new(say);
     say("starting an in-process Agave bank with the thread program".into());
     let mut world = World::start().await?;
@@ -528,8 +538,16 @@ pub async fn run(
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(options.seconds);
     let mut ticks = tokio::time::interval(options.drive.every);
+    tokio::pin!(stop);
     while tokio::time::Instant::now() < deadline {
-        ticks.tick().await;
+        tokio::select! {
+            biased;
+            _ = &mut stop => {
+                say("stop requested: stopping the keeper".into());
+                break;
+            }
+            _ = ticks.tick() => {}
+        }
         world
             .advance(options.drive.slots, options.drive.seconds)
             .await;
@@ -545,12 +563,13 @@ pub async fn run(
         say(format!("  {label:<18} {count}"));
     }
     say(format!(
-        "store: {} confirmed, {} superseded, {} pending, {} dead-lettered; {} leases handed back",
+        "store: {} confirmed, {} superseded, {} pending, {} dead-lettered; {} leases handed back, {} left to expire",
         summary.counts.confirmed,
         summary.counts.superseded,
         summary.counts.pending,
         summary.counts.dead,
-        summary.leases_released
+        summary.leases_released,
+        summary.leases_left.len()
     ));
     Ok(SandboxReport {
         executions,

@@ -595,8 +595,10 @@ async fn a_graceful_handover_loses_no_due_time_and_runs_none_twice() {
         BTreeSet::new(),
         "a handed every on-chain lease back before it returned"
     );
+    // The lease upkeep may hand a done thread's lease back just before the stop does:
+    // what counts is that the shutdown left none to expire.
     assert!(
-        a_summary.leases_released >= a_held.len(),
+        a_summary.leases_left.is_empty(),
         "{a_summary:?}, held {}",
         a_held.len()
     );

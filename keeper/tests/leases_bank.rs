@@ -1,0 +1,276 @@
+//! Nonce hygiene, against the program in a real bank: the lease manager hands back a
+//! lease it has no use for (the thread is not due before the lease expires; the owner
+//! revoked it) with its whole bond, before it can lapse into a forfeit, and empties an
+//! old nonce account it is still the authority of once the thread has moved on.
+
+mod common;
+
+use std::time::Duration;
+
+use anchor_lang::{InstructionData, ToAccountMetas};
+use common::{every, fast_config, plan, state, wait_until, world_with, Running, TestClock};
+use keeper::builder::parse_nonce;
+use keeper::chain::Chain;
+use keeper::exec_ix::event_authority;
+use keeper::lease_ix;
+use keeper::leases::{HandBack, LeaseConfig, LeaseManager, LeaseStatus};
+use keeper::metrics::Metrics;
+use keeper::nonce_pool::NoncePool;
+use keeper::sandbox::{self, World};
+use solana_sdk::instruction::Instruction;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use thread::state::{Due, Trigger};
+
+const DEPOSIT: u64 = 50_000_000;
+/// What one transaction signed by one key costs in the bank (no priority fee).
+const FEE: u64 = 5_000;
+
+fn manager(world: &World) -> LeaseManager {
+    LeaseManager::new(
+        world.chain.clone(),
+        world.keeper.clone(),
+        NoncePool::new(Duration::from_secs(30)),
+        LeaseConfig::default(),
+    )
+}
+
+async fn lamports(world: &World, key: &Pubkey) -> u64 {
+    world
+        .chain
+        .get_account(key)
+        .await
+        .unwrap()
+        .map_or(0, |a| a.lamports)
+}
+
+async fn authority(world: &World, nonce: &Pubkey) -> Option<Pubkey> {
+    let account = world.chain.get_account(nonce).await.unwrap()?;
+    parse_nonce(&account.data).map(|(authority, _)| authority)
+}
+
+/// Claims a lease on the world's only thread; returns (thread, nonce, bond).
+async fn claim(world: &World, leases: &LeaseManager) -> (Pubkey, Pubkey, u64) {
+    let thread = world.threads[0].key;
+    let slot = world.clock().await.unwrap().slot;
+    let status = leases
+        .ensure(&thread, &state(world, &thread).await, slot)
+        .await
+        .expect("lease claimed");
+    let LeaseStatus::Held { nonce, .. } = status else {
+        panic!("not held: {status:?}");
+    };
+    let lease = state(world, &thread).await.lease.expect("leased");
+    assert_eq!(lease.holder, world.keeper.pubkey());
+    assert_eq!(authority(world, &nonce).await, Some(world.keeper.pubkey()));
+    (thread, nonce, lease.bond)
+}
+
+fn revoke_lease(owner: &Pubkey, thread: &Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::RevokeLease {
+            owner: *owner,
+            thread: *thread,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::RevokeLease {}.data(),
+    }
+}
+
+/// An hourly thread under a lease of 1 500 slots (10 minutes): the lease would lapse
+/// before the thread is due, so the keeper hands it back at once, and gets the whole
+/// bond back (it paid two transaction fees, nothing more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_not_needed_before_it_expires_is_handed_back_with_its_whole_bond() {
+    let world = world_with(&[plan("durable-hourly", every(3_600), true)], DEPOSIT).await;
+    let leases = manager(&world);
+    let me = world.keeper.pubkey();
+    let before = lamports(&world, &me).await;
+    let (thread, nonce, bond) = claim(&world, &leases).await;
+    assert!(bond > 0);
+    assert_eq!(lamports(&world, &me).await, before - bond - FEE);
+
+    let tidied = leases.tidy(&[thread]).await.expect("tidy");
+
+    assert_eq!(tidied.handed_back, [(thread, HandBack::NotDueWithinLease)]);
+    assert_eq!(state(&world, &thread).await.lease, None);
+    assert_eq!(
+        authority(&world, &nonce).await,
+        Some(thread),
+        "authority home"
+    );
+    assert_eq!(
+        lamports(&world, &me).await,
+        before - 2 * FEE,
+        "the whole bond came back"
+    );
+}
+
+/// A thread due every minute keeps its ten-minute lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_the_thread_needs_is_kept() {
+    let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
+    let leases = manager(&world);
+    let (thread, _, _) = claim(&world, &leases).await;
+
+    let tidied = leases.tidy(&[thread]).await.expect("tidy");
+
+    assert_eq!(tidied, Default::default());
+    let lease = state(&world, &thread).await.lease.expect("still leased");
+    assert_eq!(lease.holder, world.keeper.pubkey());
+}
+
+/// The owner revokes the lease while the authority is the keeper's: the keeper hands
+/// the authority back and releases, and its bond comes back instead of being forfeited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_lease_is_released_with_its_whole_bond() {
+    let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
+    let leases = manager(&world);
+    let me = world.keeper.pubkey();
+    let before = lamports(&world, &me).await;
+    let (thread, nonce, _) = claim(&world, &leases).await;
+    let owner = world.owner.pubkey();
+    sandbox::send(
+        &world.chain,
+        &[revoke_lease(&owner, &thread)],
+        &world.owner,
+        &[],
+    )
+    .await
+    .expect("revoked");
+
+    let tidied = leases.tidy(&[thread]).await.expect("tidy");
+
+    assert_eq!(tidied.handed_back, [(thread, HandBack::Lapsed)]);
+    assert_eq!(state(&world, &thread).await.lease, None);
+    assert_eq!(authority(&world, &nonce).await, Some(thread));
+    assert_eq!(lamports(&world, &me).await, before - 2 * FEE);
+}
+
+/// The keeper's lease lapses with the authority still its own and the owner forfeits
+/// it: the thread moves to a new nonce, the old one is left with the keeper as its
+/// authority. The keeper withdraws all of its lamports to itself; nobody else could.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_forfeit_the_old_nonce_is_withdrawn_to_the_keeper() {
+    let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
+    let leases = manager(&world);
+    let me = world.keeper.pubkey();
+    let (thread, old_nonce, _) = claim(&world, &leases).await;
+    world
+        .advance(LeaseConfig::default().lease_slots + 10, 700)
+        .await;
+    let owner = world.owner.pubkey();
+    let new_nonce = Keypair::new();
+    let forfeit = lease_ix::forfeit_lease(&owner, &thread, &owner, &old_nonce, &new_nonce.pubkey());
+    sandbox::send(&world.chain, &[forfeit], &world.owner, &[&new_nonce])
+        .await
+        .expect("forfeited");
+    assert_eq!(
+        state(&world, &thread).await.nonce_account().unwrap(),
+        new_nonce.pubkey()
+    );
+    let left = lamports(&world, &old_nonce).await;
+    assert!(left > 0);
+    let before = lamports(&world, &me).await;
+    assert_eq!(leases.remembered_threads(), [thread]);
+
+    let tidied = leases
+        .tidy(&leases.remembered_threads())
+        .await
+        .expect("tidy");
+
+    assert_eq!(tidied.withdrawn, [(old_nonce, left)]);
+    assert_eq!(tidied.handed_back, []);
+    assert_eq!(
+        lamports(&world, &old_nonce).await,
+        0,
+        "the old nonce is emptied"
+    );
+    assert_eq!(lamports(&world, &me).await, before + left - FEE);
+    // Done with it: the next pass has nothing left to do.
+    assert_eq!(leases.remembered_threads(), Vec::<Pubkey>::new());
+    let again = leases.tidy(&[thread]).await.expect("tidy");
+    assert_eq!(again, Default::default());
+}
+
+fn delete_thread(owner: &Pubkey, thread: &Pubkey, nonce: &Pubkey, holder: &Pubkey) -> Instruction {
+    Instruction {
+        program_id: thread::ID,
+        accounts: thread::accounts::DeleteThread {
+            owner: *owner,
+            thread: *thread,
+            nonce_account: Some(*nonce),
+            lease_holder: Some(*holder),
+            recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
+            rent: solana_sdk_ids::sysvar::rent::ID,
+            system_program: solana_sdk_ids::system_program::ID,
+            event_authority: event_authority(),
+            program: thread::ID,
+        }
+        .to_account_metas(None),
+        data: thread::instruction::DeleteThread {}.data(),
+    }
+}
+
+/// The keeper's lease lapses with the authority still its own (long past any grace a
+/// revocation might leave) and the owner deletes the thread: the thread is gone, its
+/// nonce account left with the keeper as authority. The keeper withdraws its lamports to
+/// itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_deletion_the_nonce_left_with_the_keeper_is_withdrawn() {
+    let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
+    let leases = manager(&world);
+    let me = world.keeper.pubkey();
+    let (thread, nonce, _) = claim(&world, &leases).await;
+    let owner = world.owner.pubkey();
+    world.advance(50_000, 20_000).await;
+    sandbox::send(
+        &world.chain,
+        &[delete_thread(&owner, &thread, &nonce, &me)],
+        &world.owner,
+        &[],
+    )
+    .await
+    .expect("deleted");
+    assert!(world.thread(&thread).await.unwrap().is_none(), "deleted");
+    let left = lamports(&world, &nonce).await;
+    assert!(left > 0, "the nonce stayed with the keeper");
+    let before = lamports(&world, &me).await;
+
+    let tidied = leases
+        .tidy(&leases.remembered_threads())
+        .await
+        .expect("tidy");
+
+    assert_eq!(tidied.withdrawn, [(nonce, left)]);
+    assert_eq!(lamports(&world, &nonce).await, 0);
+    assert_eq!(lamports(&world, &me).await, before + left - FEE);
+}
+
+/// The running daemon does this on its own: a durable one-shot thread runs, is done
+/// (`Never`), and its lease comes back home while the keeper keeps running, not at its
+/// shutdown or as a forfeit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_hands_back_a_done_threads_lease_while_it_runs() {
+    let world = world_with(&[plan("durable-once", Trigger::Now, true)], DEPOSIT).await;
+    let thread = world.threads[0].key;
+    let run = Running::start(
+        world.chain.clone(),
+        &world,
+        TestClock::new().memory_store(),
+        Metrics::new(),
+        fast_config(),
+    );
+    wait_until!("the thread ran and its lease came back", 30, {
+        let s = state(&world, &thread).await;
+        s.exec_count == 1 && s.next_due == Due::Never && s.lease.is_none()
+    });
+    let nonce = state(&world, &thread).await.nonce_account().unwrap();
+    assert_eq!(authority(&world, &nonce).await, Some(thread));
+    let summary = run.stop().await;
+    assert_eq!(summary.leases_released, 0, "nothing left for the shutdown");
+    assert_eq!(summary.leases_left, []);
+}
