@@ -1348,7 +1348,11 @@ mod tests {
                 "daemon.reconcile_ms" => config.reconcile_ms = most,
                 "daemon.confirm_ms" => config.confirm_ms = most,
                 "daemon.replay_ms" => config.replay_ms = most,
-                "daemon.drain_ms" => config.drain_ms = most,
+                "daemon.drain_ms" => {
+                    // The drain must also leave the shutdown room to hand leases back.
+                    config.drain_ms = most;
+                    config.shutdown_ms = MAX_SHUTDOWN_MS;
+                }
                 "daemon.builder.lease_ttl" => config.builder.lease_ttl = Duration::from_secs(most),
                 "daemon.leases.lease_slots" => config.leases.lease_slots = most,
                 "daemon.leases.confirm_timeout_secs" => config.leases.confirm_timeout_secs = most,
