@@ -6,8 +6,11 @@
 //! dropped (capped exponential backoff), announcing every (re)subscription with
 //! [`ProgramNotice::Connected`] so the subscriber catches up on what it missed.
 //!
-//! Must not: decide what a notice means (discovery does), or block its caller: the
-//! stream lives in its own task, which ends when the receiver is dropped.
+//! Must not: decide what a notice means (discovery does), block its caller (the stream
+//! lives in its own task, which ends when the receiver is dropped), or take a message
+//! larger than [`ProgramSubscription::max_message_bytes`]: the node is not trusted with
+//! the keeper's memory here either (a larger one ends the connection, which is then
+//! re-established with backoff).
 //!
 //! A node pushes nothing while no matching account changes, so an idle stream and a
 //! silently dead one look alike; the client's pings notice a dead socket eventually, and
@@ -15,16 +18,19 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
 use solana_commitment_config::CommitmentConfig;
-use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use solana_rpc_client_api::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
 use solana_rpc_client_api::filter::{Memcmp, RpcFilterType};
 use solana_rpc_client_api::response::{Response, RpcKeyedAccount, UiAccountEncoding};
 use solana_sdk::pubkey::Pubkey;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
 
 use super::rpc::keyed_account;
+use super::transport::excerpt;
 use super::{ChainError, ProgramNotice, ProgramNotices};
 
 /// First pause before re-establishing a dropped stream; doubles up to [`MAX_BACKOFF`].
@@ -40,6 +46,8 @@ pub struct ProgramSubscription {
     pub commitment: CommitmentConfig,
     /// Bound on connecting plus subscribing, each attempt.
     pub timeout: Duration,
+    /// Largest websocket message taken from the node, bytes.
+    pub max_message_bytes: usize,
 }
 
 impl ProgramSubscription {
@@ -114,19 +122,61 @@ impl ProgramSubscription {
         first: &mut Option<oneshot::Sender<Result<(), ChainError>>>,
     ) -> Result<Ended, ChainError> {
         let unavailable = |what: &str, e: &dyn std::fmt::Display| {
-            ChainError::Unavailable(format!("{}: {what}: {e}", self.ws_url))
+            ChainError::Unavailable(format!(
+                "{}: {what}: {}",
+                self.ws_url,
+                excerpt(&e.to_string())
+            ))
         };
-        let client = tokio::time::timeout(self.timeout, PubsubClient::new(self.ws_url.as_str()))
-            .await
-            .map_err(|e| unavailable("connect", &e))?
-            .map_err(|e| unavailable("connect", &e))?;
-        let (mut stream, unsubscribe) = tokio::time::timeout(
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_message_bytes));
+        let (mut socket, _) = tokio::time::timeout(
             self.timeout,
-            client.program_subscribe(&self.program, Some(self.config())),
+            tokio_tungstenite::connect_async_with_config(self.ws_url.as_str(), Some(config), true),
         )
         .await
-        .map_err(|e| unavailable("programSubscribe", &e))?
-        .map_err(|e| ChainError::Rpc(format!("{}: programSubscribe: {e}", self.ws_url)))?;
+        .map_err(|e| unavailable("connect", &e))?
+        .map_err(|e| unavailable("connect", &e))?;
+        let request = json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "programSubscribe",
+            "params": [self.program.to_string(), self.config()],
+        });
+        socket
+            .send(Message::Text(request.to_string().into()))
+            .await
+            .map_err(|e| unavailable("programSubscribe", &e))?;
+        let subscription = tokio::time::timeout(self.timeout, async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        let answer: Value = serde_json::from_str(&text).map_err(|_| {
+                            unavailable("programSubscribe", &"an answer that is not JSON")
+                        })?;
+                        if answer["id"] != 1 {
+                            continue;
+                        }
+                        if let Some(error) = answer.get("error") {
+                            return Err(ChainError::Rpc(format!(
+                                "{}: programSubscribe: {}",
+                                self.ws_url,
+                                excerpt(&error.to_string())
+                            )));
+                        }
+                        return answer["result"].as_u64().ok_or_else(|| {
+                            unavailable("programSubscribe", &"an answer without a subscription id")
+                        });
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(unavailable("programSubscribe", &e)),
+                    None => return Err(unavailable("programSubscribe", &"connection closed")),
+                }
+            }
+        })
+        .await
+        .map_err(|e| unavailable("programSubscribe", &e))??;
 
         if let Some(first) = first.take() {
             let _ = first.send(Ok(()));
@@ -134,23 +184,32 @@ impl ProgramSubscription {
         if notices.send(ProgramNotice::Connected).is_err() {
             return Ok(Ended::ReceiverGone);
         }
-        tracing::debug!(ws = %self.ws_url, program = %self.program, "program subscription in place");
+        tracing::debug!(ws = %self.ws_url, program = %self.program, subscription, "program subscription in place");
         loop {
             tokio::select! {
                 _ = notices.closed() => {
-                    unsubscribe().await;
+                    let unsubscribe = json!({"jsonrpc": "2.0", "id": 2,
+                        "method": "programUnsubscribe", "params": [subscription]});
+                    let _ = socket.send(Message::Text(unsubscribe.to_string().into())).await;
+                    let _ = socket.close(None).await;
                     return Ok(Ended::ReceiverGone);
                 }
-                next = stream.next() => match next {
-                    Some(notification) => {
-                        if let Some(notice) = self.notice(notification) {
+                next = socket.next() => match next {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(notice) = self.notice(&text, subscription) {
                             if notices.send(notice).is_err() {
                                 return Ok(Ended::ReceiverGone);
                             }
                         }
                     }
-                    None => {
+                    // Pings are answered by the socket itself; binary frames are not ours.
+                    Some(Ok(Message::Close(_))) | None => {
                         tracing::warn!(ws = %self.ws_url, "program subscription stream ended");
+                        return Ok(Ended::Established);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(ws = %self.ws_url, error = %excerpt(&e.to_string()), "program subscription stream failed");
                         return Ok(Ended::Established);
                     }
                 },
@@ -158,8 +217,24 @@ impl ProgramSubscription {
         }
     }
 
-    /// A notification as a notice; `None` (logged) when it cannot be decoded.
-    fn notice(&self, notification: Response<RpcKeyedAccount>) -> Option<ProgramNotice> {
+    /// A `programNotification` of `subscription` as a notice; `None` (logged at debug)
+    /// for anything else or what cannot be decoded.
+    fn notice(&self, text: &str, subscription: u64) -> Option<ProgramNotice> {
+        let message: Value = serde_json::from_str(text).ok()?;
+        if message["method"] != "programNotification"
+            || message["params"]["subscription"].as_u64() != Some(subscription)
+        {
+            return None;
+        }
+        let notification = match serde_json::from_value::<Response<RpcKeyedAccount>>(
+            message["params"]["result"].clone(),
+        ) {
+            Ok(notification) => notification,
+            Err(error) => {
+                tracing::debug!(ws = %self.ws_url, %error, "undecodable program notification skipped");
+                return None;
+            }
+        };
         let slot = notification.context.slot;
         match keyed_account(notification.value) {
             Ok(keyed) => Some(ProgramNotice::Account { slot, keyed }),
@@ -204,6 +279,8 @@ mod tests {
         },
         /// Closes the current connection, as a restarting node does.
         Drop,
+        /// Sends this text as it is.
+        Raw(String),
     }
 
     /// A pubsub endpoint: records every request, answers subscriptions with an id (or
@@ -244,6 +321,10 @@ mod tests {
                                 Some(Command::Notify { slot, keyed }) => {
                                     let note = notification(subscription, slot, &keyed);
                                     ws.send(Message::Text(note.to_string().into())).await.unwrap();
+                                }
+                                Some(Command::Raw(text)) => {
+                                    // A client that refuses it hangs up: fine.
+                                    let _ = ws.send(Message::Text(text.into())).await;
                                 }
                                 Some(Command::Drop) | None => break,
                             },
@@ -370,6 +451,48 @@ mod tests {
             ProgramNotice::Account {
                 slot: 43,
                 keyed: second
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_notification_over_the_cap_is_refused_and_the_stream_comes_back() {
+        let node = FakeNode::start(None).await;
+        let limits = crate::chain::transport::ResponseLimits {
+            max_response_bytes: 64 * 1024,
+            max_scan_response_bytes: 64 * 1024,
+        };
+        let chain = RpcChain::with_limits(
+            "http://127.0.0.1:9",
+            CommitmentConfig::confirmed(),
+            Duration::from_secs(5),
+            limits,
+        )
+        .with_websocket(&node.url);
+        let mut notices = chain
+            .subscribe_program(&thread::ID, b"discrim!")
+            .await
+            .unwrap();
+        assert_eq!(next(&mut notices).await, ProgramNotice::Connected);
+
+        // A 1 MiB notification: the socket refuses it and the connection ends.
+        let mut huge = thread_account(9);
+        huge.account.data.resize(1024 * 1024, 7);
+        let text = notification(1, 50, &huge).to_string();
+        node.commands.send(Command::Raw(text)).unwrap();
+        assert_eq!(
+            next(&mut notices).await,
+            ProgramNotice::Connected,
+            "re-established, the huge notice never delivered"
+        );
+        // A notice of ordinary size still goes through on the new connection.
+        let small = thread_account(3);
+        node.notify(51, &small);
+        assert_eq!(
+            next(&mut notices).await,
+            ProgramNotice::Account {
+                slot: 51,
+                keyed: small
             }
         );
     }

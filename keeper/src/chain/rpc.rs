@@ -120,6 +120,8 @@ pub struct RpcChain {
     ws_url: Option<String>,
     commitment: CommitmentConfig,
     timeout: Duration,
+    /// Caps on answers; a pushed notification takes the general one.
+    limits: ResponseLimits,
 }
 
 impl RpcChain {
@@ -147,6 +149,7 @@ impl RpcChain {
             ws_url: None,
             commitment,
             timeout,
+            limits,
         }
     }
 
@@ -492,6 +495,7 @@ impl Chain for RpcChain {
             prefix: prefix.to_vec(),
             commitment: self.commitment,
             timeout: self.timeout,
+            max_message_bytes: self.limits.max_response_bytes,
         }
         .start()
         .await
