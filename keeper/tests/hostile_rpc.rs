@@ -235,6 +235,36 @@ async fn a_node_of_the_wrong_shape_fails_over_to_the_fallback() {
     assert_eq!(primary.total_requests(), asked);
 }
 
+#[tokio::test]
+async fn a_node_that_does_not_see_an_account_says_so_at_its_own_slot() {
+    // Two nodes of one cluster: one has the thread, the other is behind and does not.
+    let key = Pubkey::new_unique();
+    let account = Account {
+        lamports: 1_000_000,
+        data: Thread::DISCRIMINATOR.to_vec(),
+        owner: thread::ID,
+        executable: false,
+        rent_epoch: 0,
+    };
+    let ahead = HostileRpc::start(Mode::Honest).await;
+    ahead.put_clock(500, 1_800_000_200);
+    ahead.put_account(key, account.clone());
+    let behind = HostileRpc::start(Mode::NotFound).await;
+    behind.put_account(key, account.clone());
+    let (slot, seen) = chain(&ahead, Duration::from_secs(5), small_limits())
+        .get_account_with_slot(&key)
+        .await
+        .unwrap();
+    assert_eq!((slot, seen), (500, Some(account)));
+    // The lagging node's "not found" carries the slot it answered at, which is what the
+    // executor weighs against the slot its stored execution rests on.
+    let (slot, seen) = chain(&behind, Duration::from_secs(5), small_limits())
+        .get_account_with_slot(&key)
+        .await
+        .unwrap();
+    assert_eq!((slot, seen), (100, None));
+}
+
 // ---------------------------------------------------------------------------------------
 // The real binary
 // ---------------------------------------------------------------------------------------
