@@ -22,10 +22,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keeper::builder::{BuilderConfig, ExecutionBuilder, ThreadExecution, TxConfig};
 use keeper::chain::rpc::RpcChain;
 use keeper::exec_ix::exec_thread_instruction;
-use keeper::nonce_pool::NoncePool;
+use keeper::execution::builder::{BuilderConfig, ExecutionBuilder, ThreadExecution, TxConfig};
+use keeper::execution::nonce_pool::NoncePool;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;

@@ -20,26 +20,28 @@ use thread::state::Durability;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::builder::compute::MAX_COMPUTE_UNIT_LIMIT;
-use crate::builder::priority::ExecutionPriority;
-use crate::builder::{BuilderConfig, ExecutionBuilder};
 use crate::chain::rpc::RpcConfig;
 use crate::chain::Chain;
-use crate::degradation::{DegradationConfig, DegradationError, DegradationMonitor, OperatingMode};
-use crate::discovery::{read_index, shared_index, Discovery, SharedIndex, ThreadChanged};
-use crate::executor::{ExecEvent, ExecOutcome, Executor, ExecutorConfig, SkipReason};
-use crate::health::{
+use crate::execution::builder::compute::MAX_COMPUTE_UNIT_LIMIT;
+use crate::execution::builder::priority::ExecutionPriority;
+use crate::execution::builder::{BuilderConfig, ExecutionBuilder};
+use crate::execution::executor::{ExecEvent, ExecOutcome, Executor, ExecutorConfig, SkipReason};
+use crate::execution::leases::{LeaseConfig, LeaseManager};
+use crate::execution::nonce_pool::NoncePool;
+use crate::execution::retry::RetryConfigError;
+use crate::leadership::{LeaderState, Leadership, LeadershipConfig, LeadershipConfigError};
+use crate::ops::degradation::{
+    DegradationConfig, DegradationError, DegradationMonitor, OperatingMode,
+};
+use crate::ops::health::{
     HealthRegistry, Heartbeat, HeartbeatCheck, NonceAccountsCheck, RpcCheck, WatchedNonces,
 };
-use crate::leadership::{LeaderState, Leadership, LeadershipConfig, LeadershipConfigError};
-use crate::leases::{LeaseConfig, LeaseManager};
-use crate::metrics::Metrics;
-use crate::nonce_pool::NoncePool;
-use crate::notify::{Notifier, NotifyConfig};
-use crate::outage_log::{LogAs, OutageLog};
-use crate::retry::RetryConfigError;
-use crate::scheduler::{DueThread, Scheduler, SchedulerConfig};
+use crate::ops::metrics::Metrics;
+use crate::ops::notify::{Notifier, NotifyConfig};
+use crate::ops::outage_log::{LogAs, OutageLog};
 use crate::store::{Store, StoreCounts};
+use crate::tracking::discovery::{read_index, shared_index, Discovery, SharedIndex, ThreadChanged};
+use crate::tracking::scheduler::{DueThread, Scheduler, SchedulerConfig};
 
 /// Bounds of the executor's backoffs: a day between replays, and a send retried within
 /// one attempt at most 10 times, waiting at most 30 s between tries.
@@ -583,7 +585,7 @@ impl Daemon {
                     .with_degradation(degradation.clone())
                     .with_leadership(leadership.clone()),
             );
-            let (addr, handle) = crate::http::spawn(addr, registry, stopped())
+            let (addr, handle) = crate::ops::http::spawn(addr, registry, stopped())
                 .await
                 .map_err(|cause| DaemonError::HealthBind { addr, cause })?;
             tracing::info!(%addr, "serving /health, /ready and /metrics");

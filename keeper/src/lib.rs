@@ -1,59 +1,38 @@
 //! # keeper
 //!
-//! The off-chain half of the thread program: node operators run the `keeper`
-//! binary to find the program's threads, watch their triggers and submit the
-//! transactions that execute them, earning the threads' fees.
+//! The off-chain half of the thread program: node operators run the `keeper` binary to
+//! find the program's threads, execute each due time once, and survive RPC outages,
+//! expired blockhashes, crashes and restarts without losing or doubling an execution.
 //!
-//! What exists so far is what every later piece starts from:
-//! - [`config`]: the one typed [`Config`], built in layers (defaults, the
-//!   Solana CLI config, the keeper's TOML file, environment, flags) and
-//!   validated once, with each value's source kept for display and errors;
-//! - [`keypair`]: loading the keeper's signing key from a `solana-keygen`
-//!   file, with a distinct error for each way that fails.
-//!
-//! - [`chain`]: chain access behind one trait, over JSON-RPC (`RpcChain`), an
-//!   in-process bank (`BankChain`, feature `bank`) and a fault injector
-//!   (`FaultyChain`) for tests;
-//! - [`nonce_pool`]: exclusive, TTL-bounded use of the nonces this keeper holds
-//!   leases for (`NonceLease`, released on drop);
-//! - [`builder`]: the transaction builder of seed 003 (nonce-first instruction
-//!   order, compute budget sizing, signing, `TxBuildOutput` holding the nonce
-//!   guard until broadcast);
-//! - [`metrics`]: the Prometheus registry.
-//!
-//! The binary offers `keeper config`, which prints the resolved configuration
-//! and the keeper's public key. The daemon's subsystems (discovery,
-//! scheduler, submitter, replay and dead-letter queues, health) come next.
+//! A thread travels through the wings in order:
+//! - [`chain`]: the one `Chain` trait and everything that talks to a cluster (JSON-RPC
+//!   with its bounded transport and websocket, failover and circuit breakers, the
+//!   in-process bank and the fault injector for tests);
+//! - [`tracking`]: from program accounts to "this thread is due" (discovery, the index
+//!   and its fixed-size views, the scheduler);
+//! - [`execution`]: from "due" to a confirmed execution (executor, transaction builder,
+//!   nonce pool, authority leases, backoff);
+//! - [`store`]: the SQLite record of every signed execution and the dead-letter queue;
+//! - [`ops`]: what an operator watches (health, the HTTP endpoints, metrics, operating
+//!   modes, outage logging, dead-letter notifications);
+//! - [`leadership`]: which keeper of a fleet acts;
+//! - [`daemon`]: wiring and the order of start-up and shutdown; [`config`] and
+//!   [`keypair`]: what the binary reads at start.
 
-pub mod breaker;
-pub mod build_failures;
-pub mod builder;
 pub mod chain;
 pub mod config;
 pub mod daemon;
-pub mod degradation;
-pub mod discovery;
 pub mod exec_ix;
-pub mod executor;
-pub mod failover;
-pub mod health;
-pub mod http;
-pub mod index;
+pub mod execution;
 pub mod keypair;
 pub mod leadership;
 pub mod lease_ix;
-pub mod leases;
-pub mod metrics;
-pub mod nonce_pool;
-pub mod notify;
-pub mod outage_log;
+pub mod ops;
 pub mod owner_ix;
-pub mod retry;
 #[cfg(feature = "bank")]
 pub mod sandbox;
-pub mod scheduler;
 pub mod store;
-pub mod view;
+pub mod tracking;
 
 pub use config::{Config, ConfigError, Environment, Flags, Resolved, Source};
 pub use keypair::{load_keypair, KeypairError};

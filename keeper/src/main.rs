@@ -372,11 +372,11 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
             Arc::new(chain) as Arc<dyn Chain>
         })
         .collect();
-    let metrics = keeper::metrics::Metrics::new();
+    let metrics = keeper::ops::metrics::Metrics::new();
     let chain: Arc<dyn Chain> = Arc::new(
-        keeper::failover::FailoverChain::new(
+        keeper::chain::failover::FailoverChain::new(
             endpoints,
-            keeper::breaker::BreakerConfig::default(),
+            keeper::chain::breaker::BreakerConfig::default(),
             Some(metrics.registry()),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?,

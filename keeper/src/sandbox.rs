@@ -27,8 +27,8 @@ use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
 use crate::chain::bank::{program_test, BankChain};
 use crate::chain::{Chain, ChainError};
 use crate::daemon::{Daemon, DaemonConfig, RunSummary};
-use crate::executor::ExecEvent;
-use crate::metrics::Metrics;
+use crate::execution::executor::ExecEvent;
+use crate::ops::metrics::Metrics;
 use crate::owner_ix;
 use crate::store::Store;
 

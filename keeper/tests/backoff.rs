@@ -14,9 +14,9 @@ use std::time::Duration;
 use common::{exec_count, executor, plan, world_with, ProbedBank, TestClock};
 use keeper::chain::faulty::{Fault, FaultRates, FaultyChain, Op};
 use keeper::chain::Chain;
-use keeper::executor::{ExecOutcome, ExecutorConfig};
-use keeper::metrics::Metrics;
-use keeper::retry::RetryStrategy;
+use keeper::execution::executor::{ExecOutcome, ExecutorConfig};
+use keeper::execution::retry::RetryStrategy;
+use keeper::ops::metrics::Metrics;
 use keeper::store::ExecState;
 use thread::state::Trigger;
 

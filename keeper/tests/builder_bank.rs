@@ -25,19 +25,19 @@ use anchor_lang::prelude::AccountInfo;
 use anchor_lang::solana_program::entrypoint::ProgramResult;
 use anchor_lang::solana_program::program_error::ProgramError;
 use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
-use keeper::builder::compute::ComputeConfig;
-use keeper::builder::order::{sanity_check, without_nonce_advance, OrderError};
-use keeper::builder::priority::ExecutionPriority;
-use keeper::builder::{
-    parse_nonce, BuildError, BuilderConfig, ExecutionBuilder, MessageVersion, SimulationMode,
-    ThreadExecution, TxBuildOutput, TxConfig, ADVANCE_NONCE_UNITS,
-};
 use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::{Chain, ChainError, TxStatus};
 use keeper::exec_ix::event_authority;
-use keeper::leases::{LeaseConfig, LeaseManager, LeaseStatus};
-use keeper::metrics::Metrics;
-use keeper::nonce_pool::NoncePool;
+use keeper::execution::builder::compute::ComputeConfig;
+use keeper::execution::builder::order::{sanity_check, without_nonce_advance, OrderError};
+use keeper::execution::builder::priority::ExecutionPriority;
+use keeper::execution::builder::{
+    parse_nonce, BuildError, BuilderConfig, ExecutionBuilder, MessageVersion, SimulationMode,
+    ThreadExecution, TxBuildOutput, TxConfig, ADVANCE_NONCE_UNITS,
+};
+use keeper::execution::leases::{LeaseConfig, LeaseManager, LeaseStatus};
+use keeper::execution::nonce_pool::NoncePool;
+use keeper::ops::metrics::Metrics;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use solana_compute_budget_interface::ComputeBudgetInstruction;

@@ -35,7 +35,7 @@ use common::{
 };
 use keeper::chain::faulty::{Fault, FaultRates, FaultyChain, Op};
 use keeper::daemon::{Daemon, DaemonConfig};
-use keeper::metrics::Metrics;
+use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{ThreadPlan, World};
 use keeper::store::ExecState;
 use serde_json::Value;

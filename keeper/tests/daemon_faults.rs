@@ -40,14 +40,14 @@ use common::{
     rows_by_due_time, state, tempdir, wait_until, world_with, Events, ProbedBank, Running,
     TestClock,
 };
-use keeper::breaker::BreakerConfig;
+use keeper::chain::breaker::BreakerConfig;
+use keeper::chain::failover::FailoverChain;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::daemon::{DaemonConfig, RunSummary};
 use keeper::exec_ix::event_authority;
-use keeper::executor::ExecEvent;
-use keeper::failover::FailoverChain;
-use keeper::metrics::Metrics;
+use keeper::execution::executor::ExecEvent;
+use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
 use keeper::store::{DeadLetter, ExecState, Store, StoreCounts};
 use solana_sdk::account::{Account, AccountSharedData};

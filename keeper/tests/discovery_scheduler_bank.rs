@@ -17,9 +17,11 @@ use common::ProbedBank;
 use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::faulty::{FaultyChain, Op};
 use keeper::chain::Chain;
-use keeper::discovery::{read_index, shared_index, Discovery, SharedIndex, ThreadChanged};
 use keeper::exec_ix::event_authority;
-use keeper::scheduler::Scheduler;
+use keeper::tracking::discovery::{
+    read_index, shared_index, Discovery, SharedIndex, ThreadChanged,
+};
+use keeper::tracking::scheduler::Scheduler;
 use solana_program_test::ProgramTest;
 use solana_sdk::account::{Account, AccountSharedData};
 use solana_sdk::clock::Clock;

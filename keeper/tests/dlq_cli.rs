@@ -12,7 +12,7 @@ use std::{
 use home::{stderr, stdout, Home};
 
 use keeper::{
-    builder::priority::ExecutionPriority,
+    execution::builder::priority::ExecutionPriority,
     store::{ExecState, NewExecution, RetryDecision, Store},
 };
 use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};

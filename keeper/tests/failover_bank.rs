@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keeper::breaker::{BreakerConfig, BreakerState};
 use keeper::chain::bank::{program_test, BankChain};
+use keeper::chain::breaker::{BreakerConfig, BreakerState};
+use keeper::chain::failover::FailoverChain;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::{Chain, ChainError};
-use keeper::failover::FailoverChain;
 use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};

@@ -39,7 +39,7 @@ use common::{
 use keeper::chain::Chain;
 use keeper::daemon::{Daemon, DaemonConfig, RunSummary};
 use keeper::leadership::{ElectionStore, EtcdClient, LeadershipConfig, LEADER_METRIC};
-use keeper::metrics::Metrics;
+use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, World};
 use keeper::store::{ExecState, Store};
 use solana_sdk::pubkey::Pubkey;

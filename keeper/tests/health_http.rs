@@ -10,19 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keeper::breaker::BreakerConfig;
 use keeper::chain::bank::{program_test, BankChain};
+use keeper::chain::breaker::BreakerConfig;
+use keeper::chain::failover::FailoverChain;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::rpc::RpcChain;
 use keeper::chain::Chain;
-use keeper::degradation::{DegradationConfig, DegradationMonitor};
-use keeper::failover::FailoverChain;
-use keeper::health::{
+use keeper::ops::degradation::{DegradationConfig, DegradationMonitor};
+use keeper::ops::health::{
     HealthCheck, HealthRegistry, HealthStatus, NonceAccountsCheck, NonceProblem, RpcCheck,
     WatchedNonces, NONCE_ACCOUNT_LEN,
 };
-use keeper::http::{spawn, HealthServer};
-use keeper::metrics::Metrics;
+use keeper::ops::http::{spawn, HealthServer};
+use keeper::ops::metrics::Metrics;
 use serde_json::{json, Value};
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::account::{Account, AccountSharedData};

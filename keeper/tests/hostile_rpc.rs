@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use anchor_lang::Discriminator;
 use common::hostile_rpc::{HostileRpc, Mode};
-use keeper::breaker::{BreakerConfig, BreakerState};
+use keeper::chain::breaker::{BreakerConfig, BreakerState};
+use keeper::chain::failover::FailoverChain;
 use keeper::chain::rpc::RpcChain;
 use keeper::chain::transport::ResponseLimits;
 use keeper::chain::{Chain, ChainError};
-use keeper::failover::FailoverChain;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::account::Account;
 use solana_sdk::hash::Hash;

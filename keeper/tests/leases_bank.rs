@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anchor_lang::{InstructionData, ToAccountMetas};
 use common::{every, fast_config, plan, state, wait_until, world_with, Running, TestClock};
-use keeper::builder::parse_nonce;
 use keeper::chain::Chain;
 use keeper::exec_ix::event_authority;
+use keeper::execution::builder::parse_nonce;
+use keeper::execution::leases::{HandBack, LeaseConfig, LeaseManager, LeaseStatus};
+use keeper::execution::nonce_pool::NoncePool;
 use keeper::lease_ix;
-use keeper::leases::{HandBack, LeaseConfig, LeaseManager, LeaseStatus};
-use keeper::metrics::Metrics;
-use keeper::nonce_pool::NoncePool;
+use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, World};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;

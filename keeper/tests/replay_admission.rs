@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{exec_count, executor, plan, world_with};
-use keeper::builder::priority::ExecutionPriority;
 use keeper::chain::Chain;
-use keeper::executor::ExecutorConfig;
+use keeper::execution::builder::priority::ExecutionPriority;
+use keeper::execution::executor::ExecutorConfig;
 use keeper::store::{ExecState, NewExecution, Store};
 use solana_sdk::signature::Signature;
 use thread::state::Trigger;
@@ -32,7 +32,7 @@ async fn a_replay_the_mode_does_not_admit_waits_and_runs_once_admitted() {
         chain,
         &world,
         store.clone(),
-        keeper::metrics::Metrics::new(),
+        keeper::ops::metrics::Metrics::new(),
         ExecutorConfig::default(),
     );
     // A Medium execution of the thread's first due time waits for replay (its stored

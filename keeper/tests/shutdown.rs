@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{every, plan, rows, state, wait_until, world_with, ProbedBank, Running};
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
-use keeper::metrics::Metrics;
+use keeper::ops::metrics::Metrics;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
 

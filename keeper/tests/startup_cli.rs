@@ -17,7 +17,7 @@ use std::{
 
 use home::{stderr, stdout, wait_with_limit, Home, RecordingRpc};
 use keeper::{
-    builder::priority::ExecutionPriority,
+    execution::builder::priority::ExecutionPriority,
     store::{NewExecution, Store},
 };
 use solana_sdk::{pubkey::Pubkey, signature::Signature};

@@ -11,12 +11,12 @@ mod common;
 use std::sync::Arc;
 
 use common::{executor, plan, world_with};
-use keeper::builder::priority::ExecutionPriority;
 use keeper::chain::Chain;
-use keeper::executor::{ExecOutcome, ExecutorConfig};
-use keeper::metrics::Metrics;
+use keeper::execution::builder::priority::ExecutionPriority;
+use keeper::execution::executor::{ExecOutcome, ExecutorConfig};
+use keeper::ops::metrics::Metrics;
 use keeper::store::Store;
-use keeper::view::ThreadView;
+use keeper::tracking::view::ThreadView;
 use keeper::{owner_ix, sandbox};
 use solana_sdk::signature::Signer;
 use thread::instructions::UpdateThreadArgs;

@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 
 #[cfg(feature = "bank")]
 pub mod bank;
+pub mod breaker;
+pub mod decode;
+pub mod failover;
 pub mod faulty;
 pub mod pubsub;
 pub mod rpc;

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::rpc::keyed_account;
+use super::decode::keyed_account;
 use super::transport::excerpt;
 use super::{ChainError, ProgramNotice, ProgramNotices};
 

@@ -34,6 +34,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 
+use super::decode::{decode_account, keyed_account};
 use super::pubsub::ProgramSubscription;
 use super::transport::{
     excerpt, BoundedHttpSender, ResponseLimits, MAX_RESPONSE_BYTES, MIN_RESPONSE_BYTES,
@@ -254,27 +255,6 @@ pub fn classify(error: &ClientError) -> ChainError {
         | ClientErrorKind::SigningError(_)
         | ClientErrorKind::Custom(_) => ChainError::Rpc(text),
     }
-}
-
-/// An answer of the wrong shape from a node the keeper cannot tell apart here (see
-/// [`RpcChain::malformed`]).
-fn malformed(what: String) -> ChainError {
-    ChainError::Unavailable(format!("malformed answer: {}", excerpt(&what)))
-}
-
-fn decode_account(key: &Pubkey, account: &UiAccount) -> Result<Account, ChainError> {
-    account
-        .decode::<Account>()
-        .ok_or_else(|| malformed(format!("undecodable account data for {key}")))
-}
-
-pub(super) fn keyed_account(keyed: RpcKeyedAccount) -> Result<KeyedAccount, ChainError> {
-    let pubkey = keyed
-        .pubkey
-        .parse::<Pubkey>()
-        .map_err(|e| malformed(format!("bad pubkey {:?}: {e}", keyed.pubkey)))?;
-    let account = decode_account(&pubkey, &keyed.account)?;
-    Ok(KeyedAccount { pubkey, account })
 }
 
 #[async_trait]

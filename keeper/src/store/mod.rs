@@ -384,7 +384,7 @@ pub(crate) mod test_support {
     use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
 
     use super::{NewExecution, Store};
-    use crate::builder::priority::ExecutionPriority;
+    use crate::execution::builder::priority::ExecutionPriority;
 
     /// The fixed time test stores start at.
     pub const T0: i64 = 1_700_000_000;

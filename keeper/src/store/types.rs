@@ -12,7 +12,7 @@ use solana_sdk::{
 };
 
 use super::StoreError;
-use crate::builder::priority::ExecutionPriority;
+use crate::execution::builder::priority::ExecutionPriority;
 
 /// Where an execution is in its life.
 ///

@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use keeper::chain::bank::BankChain;
 use keeper::chain::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
 use keeper::daemon::{Daemon, DaemonConfig, DaemonError, RunSummary};
-use keeper::executor::{ExecEvent, ExecutorConfig};
-use keeper::metrics::Metrics;
+use keeper::execution::executor::{ExecEvent, ExecutorConfig};
+use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
 use keeper::store::{ExecState, Execution, Store};
 use solana_sdk::account::Account;
@@ -382,9 +382,9 @@ pub fn fast_config() -> DaemonConfig {
             max_retries: 50,
             // One send per attempt: the faults these tests script must reach the replay
             // queue rather than be absorbed by the send backoff (tests/backoff.rs).
-            send_retry: keeper::retry::RetryStrategy {
+            send_retry: keeper::execution::retry::RetryStrategy {
                 max_attempts: 1,
-                ..keeper::executor::default_send_retry()
+                ..keeper::execution::executor::default_send_retry()
             },
             ..ExecutorConfig::default()
         },
@@ -400,10 +400,10 @@ pub fn executor(
     store: Store,
     metrics: Arc<Metrics>,
     config: ExecutorConfig,
-) -> keeper::executor::Executor {
-    use keeper::builder::{BuilderConfig, ExecutionBuilder};
-    use keeper::leases::{LeaseConfig, LeaseManager};
-    use keeper::nonce_pool::NoncePool;
+) -> keeper::execution::executor::Executor {
+    use keeper::execution::builder::{BuilderConfig, ExecutionBuilder};
+    use keeper::execution::leases::{LeaseConfig, LeaseManager};
+    use keeper::execution::nonce_pool::NoncePool;
 
     let pool = NoncePool::new(Duration::from_secs(30));
     let builder = Arc::new(ExecutionBuilder::new(
@@ -418,7 +418,7 @@ pub fn executor(
         pool,
         LeaseConfig::default(),
     ));
-    keeper::executor::Executor::new(chain, builder, leases, store, metrics, config)
+    keeper::execution::executor::Executor::new(chain, builder, leases, store, metrics, config)
 }
 
 /// Every event the executor published, in order.

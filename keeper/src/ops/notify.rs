@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::metrics::Metrics;
-use crate::retry::RetryStrategy;
+use crate::execution::retry::RetryStrategy;
+use crate::ops::metrics::Metrics;
 use crate::store::DeadLetter;
 
 /// Notices waiting for their POSTs; past this, new ones are dropped (and counted).

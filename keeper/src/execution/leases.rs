@@ -25,10 +25,10 @@ use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransactio
 use solana_system_interface::instruction as system_instruction;
 use thread::state::{Due, Lease, Thread};
 
-use crate::builder::parse_nonce;
 use crate::chain::{Chain, ChainError};
+use crate::execution::builder::parse_nonce;
+use crate::execution::nonce_pool::NoncePool;
 use crate::lease_ix;
-use crate::nonce_pool::NoncePool;
 
 /// How this keeper leases nonce authority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,7 +268,7 @@ impl LeaseManager {
         }
         let clock = self.chain.clock().await?;
         let mut states = Vec::with_capacity(threads.len());
-        for chunk in threads.chunks(crate::scheduler::MAX_ACCOUNTS_PER_FETCH) {
+        for chunk in threads.chunks(crate::tracking::scheduler::MAX_ACCOUNTS_PER_FETCH) {
             for (key, account) in chunk
                 .iter()
                 .zip(self.chain.get_multiple_accounts(chunk).await?)
@@ -526,7 +526,7 @@ pub fn due_within_lease(state: &Thread, lease: &Lease, clock: &Clock) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::tests::ThreadFixture;
+    use crate::tracking::index::tests::ThreadFixture;
 
     const SLOT: u64 = 1_000;
     const NOW: i64 = 1_700_000_000;

@@ -1,6 +1,6 @@
 //! Health of the keeper (seed 000, "Monitoring and Alerting"): the [`HealthCheck`]s, the
 //! [`HealthRegistry`] that runs them, and the answers of the health server's `/health`
-//! (liveness) and `/ready` (readiness) endpoints (served by [`crate::http`]).
+//! (liveness) and `/ready` (readiness) endpoints (served by [`crate::ops::http`]).
 //!
 //! Owns: running the checks (concurrently, each bounded by a timeout), remembering their
 //! last results, judging readiness (every *critical* check healthy), and the
@@ -37,9 +37,9 @@ use solana_sdk::rent::Rent;
 use tokio::time::Instant;
 
 use crate::chain::{Chain, ChainError};
-use crate::degradation::DegradationMonitor;
 use crate::leadership::Leadership;
-use crate::metrics::Metrics;
+use crate::ops::degradation::DegradationMonitor;
+use crate::ops::metrics::Metrics;
 
 /// Size of a nonce account's data, whose rent-exempt minimum a nonce account must hold.
 pub const NONCE_ACCOUNT_LEN: usize = NonceState::size();
@@ -768,7 +768,7 @@ fn unix_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::degradation::DegradationConfig;
+    use crate::ops::degradation::DegradationConfig;
     use solana_nonce::state::{Data, DurableNonce};
     use solana_sdk::hash::Hash;
 
@@ -899,7 +899,7 @@ mod tests {
         chain: Arc<dyn Chain>,
         for_how_long: Duration,
     ) -> (bool, Value) {
-        use crate::scheduler::{Scheduler, SchedulerConfig};
+        use crate::tracking::scheduler::{Scheduler, SchedulerConfig};
         let heartbeat = Heartbeat::new();
         let registry = HealthRegistry::new(Metrics::new()).with_check(HeartbeatCheck::new(
             "scheduler",
@@ -914,7 +914,7 @@ mod tests {
                 .with_heartbeat(heartbeat)
                 .run(
                     chain,
-                    crate::discovery::shared_index(),
+                    crate::tracking::discovery::shared_index(),
                     changes,
                     work,
                     Duration::from_millis(100),
@@ -933,7 +933,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ready_fails_naming_the_scheduler_when_it_stops_ticking() {
         use crate::chain::faulty::{Fault, FaultyChain, Op};
-        use crate::discovery::tests::StubChain;
+        use crate::tracking::discovery::tests::StubChain;
 
         // A ticking scheduler keeps /ready green, chain errors or not.
         let (ready, body) =

@@ -31,8 +31,8 @@ use thread::state::{Durability, Thread};
 
 use crate::chain::{Chain, ChainError};
 use crate::exec_ix::{exec_thread_instruction, writable_accounts};
-use crate::metrics::Metrics;
-use crate::nonce_pool::{NonceLease, NoncePool};
+use crate::execution::nonce_pool::{NonceLease, NoncePool};
+use crate::ops::metrics::Metrics;
 use compute::{ComputeConfig, MAX_COMPUTE_UNIT_LIMIT};
 use order::{
     ordered_instructions, sanity_check, without_nonce_advance, ComputeBudget, NonceUse, OrderError,
@@ -670,7 +670,7 @@ mod tests {
 
     use super::*;
     use crate::chain::{KeyedAccount, Simulation, TxStatus};
-    use crate::metrics::Metrics;
+    use crate::ops::metrics::Metrics;
 
     /// Units every stub simulation reports.
     const UNITS: u64 = 50_000;

@@ -41,11 +41,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::chain::{Chain, ChainError};
-use crate::discovery::{read_index, SharedIndex, ThreadChanged};
-use crate::health::Heartbeat;
-use crate::outage_log::{LogAs, OutageLog};
-use crate::view::ThreadView;
-pub use crate::view::Watch;
+use crate::ops::health::Heartbeat;
+use crate::ops::outage_log::{LogAs, OutageLog};
+use crate::tracking::discovery::{read_index, SharedIndex, ThreadChanged};
+use crate::tracking::view::ThreadView;
+pub use crate::tracking::view::Watch;
 
 /// Most accounts in one `get_multiple_accounts` call (the RPC limit).
 pub const MAX_ACCOUNTS_PER_FETCH: usize = 100;
@@ -684,10 +684,10 @@ mod tests {
 
     use super::*;
     use crate::chain::faulty::{FaultyChain, Op};
-    use crate::discovery::shared_index;
-    use crate::discovery::tests::StubChain;
-    use crate::index::tests::ThreadFixture;
-    use crate::index::{decode, ThreadIndex};
+    use crate::tracking::discovery::shared_index;
+    use crate::tracking::discovery::tests::StubChain;
+    use crate::tracking::index::tests::ThreadFixture;
+    use crate::tracking::index::{decode, ThreadIndex};
 
     fn clock(unix_timestamp: i64, slot: u64, epoch: u64) -> Clock {
         Clock {

@@ -11,8 +11,8 @@
 //! returned as is. When every endpoint is open or failed, the last `Unavailable` is
 //! returned (or one saying that every breaker is open, when none was tried).
 //!
-//! Must not: retry the same endpoint or wait (that is [`crate::retry`]; wrap calls on a
-//! `FailoverChain` in a [`crate::retry::RetryStrategy`] to get both), nor change a
+//! Must not: retry the same endpoint or wait (that is [`crate::execution::retry`]; wrap calls on a
+//! `FailoverChain` in a [`crate::execution::retry::RetryStrategy`] to get both), nor change a
 //! request or an answer.
 //!
 //! **Sends fail over too.** An `Unavailable` send may still have reached the cluster
@@ -40,7 +40,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
 use solana_sdk::transaction::VersionedTransaction;
 
-use crate::breaker::{BreakerConfig, BreakerConfigError, BreakerState, CircuitBreaker};
+use crate::chain::breaker::{BreakerConfig, BreakerConfigError, BreakerState, CircuitBreaker};
 use crate::chain::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
 
 /// Name of the breaker state gauge: 0 closed, 1 half-open, 2 open.

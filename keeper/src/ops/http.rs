@@ -3,7 +3,7 @@
 //! - `GET /health`: liveness, always 200 with [`HealthRegistry::liveness`] (JSON);
 //! - `GET /ready`: readiness, 200 when every critical check is healthy, else 503, with
 //!   [`HealthRegistry::readiness`] (JSON, naming the failing checks);
-//! - `GET /metrics`: [`Metrics::render`](crate::metrics::Metrics::render) in the
+//! - `GET /metrics`: [`Metrics::render`](crate::ops::metrics::Metrics::render) in the
 //!   Prometheus text format.
 //!
 //! Anything else is 404; another method on these paths is 405. Owns the listening
@@ -30,7 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::health::HealthRegistry;
+use crate::ops::health::HealthRegistry;
 
 /// The health server, bound but not yet serving.
 pub struct HealthServer {

@@ -11,7 +11,7 @@
 //! feeds it and tells the scheduler what changed; the scheduler reads it.
 //!
 //! Memory: each entry keeps a [`ThreadView`], the fields the keeper reads, not the
-//! decoded [`Thread`] (see [`crate::view`] for what it leaves out; the executor reads
+//! decoded [`Thread`] (see [`crate::tracking::view`] for what it leaves out; the executor reads
 //! the whole thread from the chain before building). [`IndexedThread::approx_bytes`]
 //! measures one entry (test `typical_thread_stays_under_one_kib`; allocator headers not
 //! counted); the load harness measures the daemon as a whole (README, Benchmarks).
@@ -23,7 +23,7 @@ use anchor_lang::AccountDeserialize;
 use solana_sdk::pubkey::Pubkey;
 use thread::state::{Durability, Thread};
 
-use crate::view::ThreadView;
+use crate::tracking::view::ThreadView;
 
 /// One thread as last seen on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl ThreadIndex {
             return Upsert::Stale;
         }
         // Only the view is kept: the decoded thread (with its id and instructions on the
-        // heap) is dropped here. See `crate::view` for why.
+        // heap) is dropped here. See `crate::tracking::view` for why.
         let state = match decode(data) {
             Ok(thread) => ThreadView::of(&thread),
             Err(reason) => return Upsert::Invalid(reason),

@@ -11,10 +11,10 @@
 //! states register them on [`Metrics::registry`] themselves (a registry refuses a name
 //! registered twice, so defining them here too would make that wiring fail):
 //! - `keeper_operating_mode` (0 full, 1 degraded, 2 maintenance):
-//!   [`DegradationMonitor::new`](crate::degradation::DegradationMonitor::new) with
+//!   [`DegradationMonitor::new`](crate::ops::degradation::DegradationMonitor::new) with
 //!   `Some(metrics.registry())`;
 //! - `keeper_rpc_breaker_state{endpoint}` (0 closed, 1 half-open, 2 open):
-//!   [`FailoverChain::new`](crate::failover::FailoverChain::new) with
+//!   [`FailoverChain::new`](crate::chain::failover::FailoverChain::new) with
 //!   `Some(metrics.registry())`.
 
 use std::sync::Arc;
@@ -27,8 +27,8 @@ use prometheus::{
 };
 use solana_sdk::pubkey::Pubkey;
 
-use crate::builder::priority::ExecutionPriority;
-use crate::nonce_pool::{LeaseObserver, ReleaseKind};
+use crate::execution::builder::priority::ExecutionPriority;
+use crate::execution::nonce_pool::{LeaseObserver, ReleaseKind};
 
 /// Label values of `keeper_threads{durability}`.
 pub const DURABILITY_LABELS: [&str; 2] = ["durable", "non_durable"];
@@ -353,12 +353,12 @@ impl LeaseObserver for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::breaker::BreakerConfig;
+    use crate::chain::breaker::BreakerConfig;
+    use crate::chain::failover::FailoverChain;
     use crate::chain::rpc::RpcChain;
     use crate::chain::Chain;
-    use crate::degradation::{DegradationConfig, DegradationMonitor};
-    use crate::failover::FailoverChain;
-    use crate::nonce_pool::NoncePool;
+    use crate::execution::nonce_pool::NoncePool;
+    use crate::ops::degradation::{DegradationConfig, DegradationMonitor};
     use solana_commitment_config::CommitmentConfig;
 
     /// Every metric name `Metrics` defines, as its family appears in the text format.

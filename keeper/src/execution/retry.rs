@@ -5,7 +5,7 @@
 //! Owns the backoff policy ([`RetryStrategy`]: first delay, growth, cap, jitter, attempt
 //! budget) and [`RetryStrategy::execute`]. Must not: decide which errors are worth
 //! retrying (the caller passes that in, e.g. [`ChainError::is_retryable`]), pick an
-//! endpoint (that is [`crate::failover`]), or draw randomness from anywhere but the RNG
+//! endpoint (that is [`crate::chain::failover`]), or draw randomness from anywhere but the RNG
 //! it is handed, so that a seeded RNG gives the same delays every run. Waits with
 //! `tokio::time`, so tests pause the clock.
 //!
@@ -196,8 +196,8 @@ pub fn replay_delay(
 }
 
 /// `serde` of a [`Duration`] as whole milliseconds (a `u64`), for the `_ms` keys of the
-/// reliability configs ([`RetryStrategy`], [`crate::breaker::BreakerConfig`],
-/// [`crate::degradation::DegradationConfig`]). Sub-millisecond parts are dropped.
+/// reliability configs ([`RetryStrategy`], [`crate::chain::breaker::BreakerConfig`],
+/// [`crate::ops::degradation::DegradationConfig`]). Sub-millisecond parts are dropped.
 pub mod millis {
     use std::time::Duration;
 

@@ -34,16 +34,16 @@ use solana_sdk::signature::Signature;
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 use thread::state::{Durability, Thread};
 
-use crate::build_failures::BuildFailures;
-use crate::builder::priority::ExecutionPriority;
-use crate::builder::{
+use crate::chain::{Chain, ChainError};
+use crate::execution::build_failures::BuildFailures;
+use crate::execution::builder::priority::ExecutionPriority;
+use crate::execution::builder::{
     parse_nonce, BuildError, ExecutionBuilder, ThreadExecution, TxBuildOutput, TxConfig,
 };
-use crate::chain::{Chain, ChainError};
-use crate::leases::{LeaseManager, LeaseStatus};
-use crate::metrics::Metrics;
-use crate::notify::Notifier;
-use crate::retry::{replay_delay, RetryStrategy};
+use crate::execution::leases::{LeaseManager, LeaseStatus};
+use crate::execution::retry::{replay_delay, RetryStrategy};
+use crate::ops::metrics::Metrics;
+use crate::ops::notify::Notifier;
 use crate::store::{
     ExecState, Execution, NewExecution, RetryDecision, Store, ThreadContext, UnbuiltExecution,
 };
@@ -667,7 +667,7 @@ impl Executor {
     }
 
     /// The wait before the next replay of an execution that has been replayed
-    /// `retries_made` times (see [`crate::retry::replay_delay`]), in whole seconds, at
+    /// `retries_made` times (see [`crate::execution::retry::replay_delay`]), in whole seconds, at
     /// least one.
     pub fn replay_delay_secs(&self, priority: ExecutionPriority, retries_made: u32) -> i64 {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
@@ -1201,7 +1201,7 @@ mod tests {
     use solana_sdk::signature::Signature;
 
     use super::*;
-    use crate::index::tests::ThreadFixture;
+    use crate::tracking::index::tests::ThreadFixture;
 
     const CREATED: i64 = 1_700_000_000;
 

@@ -1,6 +1,6 @@
 //! [`BuildFailures`]: counts, per thread, the consecutive attempts whose transaction the
 //! chain refused to build for a reason of the thread's own (see
-//! [`crate::builder::BuildError::is_thread_fault`]), so the executor can give up on a due
+//! [`crate::execution::builder::BuildError::is_thread_fault`]), so the executor can give up on a due
 //! time after `max_retries` and hand it to the dead-letter queue instead of building it
 //! every few seconds forever without anybody hearing of it.
 //!

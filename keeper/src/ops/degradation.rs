@@ -32,7 +32,7 @@ use prometheus::{IntGauge, Registry};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::builder::priority::ExecutionPriority;
+use crate::execution::builder::priority::ExecutionPriority;
 
 /// Name of the operating mode gauge: 0 full, 1 degraded, 2 maintenance.
 pub const OPERATING_MODE_METRIC: &str = "keeper_operating_mode";
@@ -111,7 +111,7 @@ impl OperatingMode {
 pub struct DegradationConfig {
     /// How far back outcomes count; also how long the rate must stay low before a
     /// better mode is taken.
-    #[serde(rename = "window_ms", with = "crate::retry::millis")]
+    #[serde(rename = "window_ms", with = "crate::execution::retry::millis")]
     pub window: Duration,
     /// Outcomes the window needs before its error rate counts.
     pub min_samples: u32,

@@ -42,8 +42,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::chain::transport::excerpt;
 use crate::chain::{Chain, ChainError, KeyedAccount, ProgramNotice, ProgramNotices};
-use crate::index::{ThreadIndex, Upsert};
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
+use crate::tracking::index::{ThreadIndex, Upsert};
 
 /// The index discovery writes and the scheduler and builder read.
 pub type SharedIndex = Arc<RwLock<ThreadIndex>>;
@@ -477,7 +477,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::chain::faulty::{Fault, FaultyChain, Op};
     use crate::chain::{Simulation, TxStatus};
-    use crate::index::tests::ThreadFixture;
+    use crate::tracking::index::tests::ThreadFixture;
 
     /// A chain of accounts in memory with a settable clock and slot: what discovery and
     /// the scheduler read, nothing else (the other methods fail).

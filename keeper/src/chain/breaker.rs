@@ -7,7 +7,7 @@
 //! it). Must not: make the calls it guards, decide what counts as a failure (callers
 //! report outcomes through [`CircuitBreaker::record_success`] and
 //! [`CircuitBreaker::record_failure`]), or pick another endpoint (that is
-//! [`crate::failover`]). Time is `tokio::time`, so tests pause the clock.
+//! [`crate::chain::failover`]). Time is `tokio::time`, so tests pause the clock.
 //!
 //! ```text
 //!   Closed{failures} --failure_threshold failures in a row--> Open{since}
@@ -40,7 +40,7 @@ pub struct BreakerConfig {
     /// Consecutive successful probes that close a half-open breaker; at least 1.
     pub success_threshold: u32,
     /// How long an open breaker rejects calls before letting probes through.
-    #[serde(rename = "open_timeout_ms", with = "crate::retry::millis")]
+    #[serde(rename = "open_timeout_ms", with = "crate::execution::retry::millis")]
     pub open_timeout: Duration,
 }
 

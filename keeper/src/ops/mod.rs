@@ -1,0 +1,15 @@
+//! Ops: what an operator sees and is told.
+//!
+//! Owns [`health`] checks and the [`http`] endpoints (`/health`, `/ready`, `/metrics`),
+//! the Prometheus [`metrics`], the operating mode ([`degradation`]), outage logging
+//! that does not flood ([`outage_log`]) and dead-letter webhooks ([`notify`]).
+//!
+//! Must not: change what the keeper executes, except through the operating mode the
+//! daemon asks [`degradation`] for.
+
+pub mod degradation;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod notify;
+pub mod outage_log;
