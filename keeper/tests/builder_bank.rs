@@ -82,7 +82,7 @@ fn counter(program_id: &Pubkey, accounts: &[AccountInfo], _data: &[u8]) -> Progr
 }
 
 fn custom(error: ThreadError) -> InstructionError {
-    InstructionError::Custom(6000 + error as u32)
+    InstructionError::Custom(u32::from(error))
 }
 
 /// A fixed budget: no simulation, no fee lookup.
@@ -748,7 +748,7 @@ async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
             );
             let code = format!(
                 "custom program error: {:#x}",
-                6000 + ThreadError::ThreadNotDue as u32
+                u32::from(ThreadError::ThreadNotDue)
             );
             assert!(logs.iter().any(|l| l.contains(&code)), "{logs:?}");
         }

@@ -131,7 +131,7 @@ fn create_thread_ix(owner: &Pubkey, thread: Pubkey, args: CreateThreadArgs) -> I
 }
 
 fn custom(error: ThreadError) -> InstructionError {
-    InstructionError::Custom(6000 + error as u32)
+    InstructionError::Custom(u32::from(error))
 }
 
 #[tokio::test]

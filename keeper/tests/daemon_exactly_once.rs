@@ -295,7 +295,7 @@ fn still_due(
 
 /// The custom error code of `ThreadNotDue`, as a failed transaction reports it.
 fn not_due_code() -> u32 {
-    6000 + ThreadError::ThreadNotDue as u32
+    u32::from(ThreadError::ThreadNotDue)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

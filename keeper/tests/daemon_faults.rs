@@ -1589,7 +1589,7 @@ async fn an_execution_the_chain_always_refuses_to_build_is_dead_lettered_and_run
 /// program for want of balance, its reason starting with `stage` (`build`: never signed;
 /// `rebuild`: signed once, then refused on every rebuild).
 fn insufficient_balance_dead_letter(store: &Store, thread: Pubkey, stage: &str) -> DeadLetter {
-    let code = 6000 + ThreadError::InsufficientBalance as u32;
+    let code = u32::from(ThreadError::InsufficientBalance);
     let entry = store.dlq_list(10).unwrap().remove(0);
     assert_eq!(
         (entry.thread, entry.exec_count_at_build, entry.attempts),

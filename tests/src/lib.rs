@@ -53,7 +53,7 @@ impl Outcome {
 
     /// Panics unless the transaction failed with this program error, by number.
     pub fn assert_error(&self, expected: ThreadError) {
-        let code = 6000 + expected as u32;
+        let code = u32::from(expected);
         match &self.result {
             Err(TransactionError::InstructionError(_, InstructionError::Custom(c)))
                 if *c == code => {}

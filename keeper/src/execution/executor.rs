@@ -1073,8 +1073,8 @@ impl Executor {
 /// was ahead of the chain, or another keeper got there first.
 fn is_not_due(err: &TransactionError) -> bool {
     use thread::errors::ThreadError;
-    let not_due = 6000 + ThreadError::ThreadNotDue as u32;
-    let completed = 6000 + ThreadError::ThreadCompleted as u32;
+    let not_due = u32::from(ThreadError::ThreadNotDue);
+    let completed = u32::from(ThreadError::ThreadCompleted);
     matches!(
         err,
         TransactionError::InstructionError(_, solana_sdk::instruction::InstructionError::Custom(code))

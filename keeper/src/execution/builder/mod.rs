@@ -688,7 +688,7 @@ mod tests {
     };
 
     fn custom(error: ThreadError) -> InstructionError {
-        InstructionError::Custom(6000 + error as u32)
+        InstructionError::Custom(u32::from(error))
     }
 
     /// What the stub's `simulate` answers, after yielding `0..=max_yields` times (drawn
