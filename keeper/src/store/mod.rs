@@ -38,6 +38,7 @@
 mod dlq;
 mod error;
 mod lock;
+mod priority;
 mod replay;
 pub mod report;
 pub mod schema;
@@ -54,6 +55,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use error::StoreError;
 pub use lock::StoreLock;
+pub use priority::ExecutionPriority;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     DeadLetter, DeadLetterDetail, ExecState, Execution, NewExecution, RetryDecision, StoreCounts,
@@ -384,7 +386,7 @@ pub(crate) mod test_support {
     use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
 
     use super::{NewExecution, Store};
-    use crate::execution::builder::priority::ExecutionPriority;
+    use crate::store::ExecutionPriority;
 
     /// The fixed time test stores start at.
     pub const T0: i64 = 1_700_000_000;

@@ -215,7 +215,7 @@ mod tests {
     use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
 
     use super::*;
-    use crate::{execution::builder::priority::ExecutionPriority, store::ExecState};
+    use crate::store::{ExecState, ExecutionPriority};
 
     fn entry(id: i64, reason: &str) -> DeadLetter {
         DeadLetter {

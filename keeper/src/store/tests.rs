@@ -20,7 +20,7 @@ use super::{
     test_support::{new_execution, store, NewExecutionExt, T0},
     *,
 };
-use crate::execution::builder::priority::ExecutionPriority;
+use crate::store::ExecutionPriority;
 
 fn sig(byte: u8) -> Signature {
     Signature::from([byte; 64])

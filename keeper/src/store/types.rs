@@ -11,8 +11,8 @@ use solana_sdk::{
     hash::Hash, pubkey::Pubkey, signature::Signature, transaction::VersionedTransaction,
 };
 
+use super::ExecutionPriority;
 use super::StoreError;
-use crate::execution::builder::priority::ExecutionPriority;
 
 /// Where an execution is in its life.
 ///
