@@ -945,7 +945,7 @@ impl Executor {
         if reusable && row.state != ExecState::Dead {
             let tx = stored.unwrap_or_default();
             let output_priority = row.priority;
-            let sent = self.chain.send(&tx).await;
+            let sent = self.send_with_backoff(&tx).await;
             if let Durability::Durable { nonce_account } = &state.durability {
                 // Once the resent transaction lands the cached value is stale, and this
                 // send holds no guard whose confirmation would clear it.
@@ -953,7 +953,9 @@ impl Executor {
             }
             return match sent {
                 Ok(signature) => {
-                    let _ = self.store.mark_sent(row.id, self.store.now());
+                    if let Err(e) = self.store.mark_sent(row.id, self.store.now()) {
+                        tracing::error!(id = row.id, error = %e, "could not record a replayed send");
+                    }
                     self.lock_in_flight().insert(
                         signature,
                         InFlight {
