@@ -2,7 +2,7 @@
 //! error rate driven by faults injected at the chain trait, its mode read from /health
 //! and /metrics as an operator would.
 //!
-//! One run walks the seed's modes in order. Healthy, every due time runs (Full). Then
+//! One run walks the operating modes in order. Healthy, every due time runs (Full). Then
 //! simulations fail: the first failed execution lifts the error rate over 0.1 and the
 //! keeper degrades. Healed but still Degraded (hysteresis), it runs only what it admits:
 //! durable threads (High priority by default) execute, at most half the workers at once,
@@ -225,7 +225,7 @@ async fn errors_degrade_then_stop_sends_and_after_recovery_every_due_time_runs_o
     assert_eq!(operator.mode().await, "full");
 
     // Simulations fail. Only the durable threads are due: three failed executions
-    // against eight that went out, 0.27, between the seed's 0.1 and 0.5.
+    // against eight that went out, 0.27, between the default 0.1 and 0.5.
     chain.set_rates(Op::Simulate, ALWAYS_DROP);
     advance_to(&world, 1, created + 3 * PERIOD).await;
     wait_until!(

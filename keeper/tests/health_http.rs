@@ -435,7 +435,7 @@ async fn the_server_answers_health_ready_and_metrics() {
     bank.chain
         .down_between(now, now + Duration::from_secs(3600));
     // One failure in four (last, so the first outcome does not already count as a
-    // 100 % error rate): 0.25, between the seed's 0.1 and 0.5.
+    // 100 % error rate): 0.25, between the default 0.1 and 0.5.
     for ok in [true, true, true, false] {
         monitor.record(ok);
     }

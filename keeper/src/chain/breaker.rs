@@ -1,4 +1,4 @@
-//! Circuit breaker (durability seed, "Circuit Breaker Pattern"): stops sending requests
+//! Circuit breaker: stops sending requests
 //! to an endpoint that keeps failing, and lets a few probes through after a pause to see
 //! whether it came back.
 //!
@@ -17,8 +17,8 @@
 //!   Closed           --a success----------------------------> Closed{0}
 //! ```
 //!
-//! While HalfOpen every call is let through as a probe (as in the seed), not just one:
-//! the first failure re-opens the breaker, so a still-dead endpoint costs at most the
+//! While HalfOpen every call is let through as a probe, not just one (no bookkeeping of
+//! which call is the probe): the first failure re-opens the breaker, so a still-dead endpoint costs at most the
 //! probes already in flight. Outcomes reported while Open (calls admitted before it
 //! opened) change nothing, in particular they do not restart the open timeout.
 

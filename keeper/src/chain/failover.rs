@@ -1,6 +1,6 @@
-//! [`FailoverChain`]: one [`Chain`] over several RPC endpoints of the same cluster
-//! (durability seed, "High Availability Patterns": each region lists more than one
-//! `rpc_endpoint`), each guarded by its own [`CircuitBreaker`].
+//! [`FailoverChain`]: one [`Chain`] over several RPC endpoints of the same cluster, so
+//! that one provider's outage is not the keeper's, each endpoint guarded by its own
+//! [`CircuitBreaker`].
 //!
 //! Owns the endpoint order, one breaker per endpoint and the
 //! `keeper_rpc_breaker_state{endpoint}` gauge. Every call goes to the first endpoint, in

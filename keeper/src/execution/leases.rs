@@ -8,8 +8,8 @@
 //! it is still the authority of after the thread moved on (forfeit, deletion).
 //! Must not: execute threads or build executions (the executor and builder do).
 //!
-//! Lease transactions are plain recent-blockhash transactions ("utility flows" in the
-//! builder seed's terms): they are cheap to rebuild, so they are never persisted.
+//! Lease transactions are plain recent-blockhash transactions: they are cheap to
+//! rebuild, so they are never persisted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
-//! Retry with exponential backoff (durability seed, "Retry Logic with Exponential
-//! Backoff"): how long to wait before trying a failed operation again, and the loop that
-//! does the trying.
+//! Retry with exponential backoff: how long to wait before trying a failed operation
+//! again (growing, so a struggling endpoint is not hammered; jittered, so keepers that
+//! failed together do not retry together), and the loop that does the trying.
 //!
 //! Owns the backoff policy ([`RetryStrategy`]: first delay, growth, cap, jitter, attempt
 //! budget) and [`RetryStrategy::execute`]. Must not: decide which errors are worth
@@ -40,8 +40,7 @@ pub struct RetryStrategy {
     pub max_delay: Duration,
     /// Growth of the delay from one retry to the next; at least 1.
     pub multiplier: f64,
-    /// Attempts in all, the first one included (the seed's loop counted retries, so it
-    /// made `max_attempts + 1`); at least 1.
+    /// Attempts in all, the first one included; at least 1.
     pub max_attempts: u32,
     /// Each delay is scaled by a uniform factor in `[1 - jitter, 1 + jitter]`, so that
     /// keepers that failed together do not retry together; in `[0, 1]`.
@@ -49,7 +48,7 @@ pub struct RetryStrategy {
 }
 
 impl Default for RetryStrategy {
-    /// 500 ms doubling up to 30 s, five attempts, ±10 % jitter (the seed's jitter).
+    /// 500 ms doubling up to 30 s, five attempts, ±10 % jitter.
     fn default() -> Self {
         Self {
             initial_delay: Duration::from_millis(500),
@@ -174,11 +173,10 @@ impl RetryStrategy {
     }
 }
 
-/// The wait before replay number `retries_made + 1` of a failed execution (durability
-/// seed, "Replay Strategy": progressive delays, priority-based): the priority's base
-/// delay (`base`: 60/30/10/5 s from Low to Critical) doubled for each replay already
-/// made, capped at `max` (never below `base`), with the seed's ±10 % jitter, drawn from
-/// `rng`.
+/// The wait before replay number `retries_made + 1` of a failed execution: the
+/// priority's base delay (`base`: 60/30/10/5 s from Low to Critical) doubled for each
+/// replay already made, so an execution that keeps failing costs less and less, capped
+/// at `max` (never below `base`), with ±10 % jitter drawn from `rng`.
 pub fn replay_delay(
     base: Duration,
     retries_made: u32,

@@ -1,5 +1,5 @@
-//! Leadership of a fleet of keepers (durability seed, "High Availability Patterns /
-//! Leader Election for Executors"): several keepers watch the same cluster, only the
+//! Leadership of a fleet of keepers, so that keepers do not pay fees to race each other:
+//! several keepers watch the same cluster, only the
 //! leader executes, the others stay warm (discovery and scheduling keep running) and one
 //! of them takes over within a lease TTL when the leader dies, stops or loses etcd.
 //!

@@ -1,8 +1,8 @@
-//! Graceful degradation (durability seed, "Graceful Degradation"): the keeper's
-//! operating mode, chosen from the error rate over a sliding window.
+//! Graceful degradation: the keeper's operating mode, chosen from the error rate over a
+//! sliding window, so that a failing cluster or endpoint is not hammered with sends.
 //!
 //! Owns the window of outcomes, the current [`OperatingMode`], its transitions (logged
-//! once per change as the seed does: info for Full, warn for Degraded, error for
+//! once per change, at a level an alert can key on: info for Full, warn for Degraded, error for
 //! Maintenance; and reported to an optional hook) and the `keeper_operating_mode` gauge.
 //! Must not: throttle, drop or refuse work itself; the scheduler and submitter ask
 //! [`DegradationMonitor::mode`] and obey it
@@ -10,7 +10,7 @@
 //! [`OperatingMode::throughput_percent`]). Nor does it decide what an error is: callers
 //! [`DegradationMonitor::record`] each outcome. Time is `tokio::time`.
 //!
-//! The seed's thresholds: an error rate above 0.5 means Maintenance (read-only: nothing
+//! The default thresholds: an error rate above 0.5 means Maintenance (read-only: nothing
 //! is sent), above 0.1 Degraded (half the throughput, only High and Critical
 //! executions), else Full. The rate counts only once the window holds `min_samples`
 //! outcomes; below that it counts as 0 (no evidence of trouble).
@@ -126,7 +126,9 @@ pub struct DegradationConfig {
 }
 
 impl Default for DegradationConfig {
-    /// 60 s window, 20 samples, the seed's 0.1 and 0.5, 50 % essential-only.
+    /// 60 s window, 20 samples, 0.1 and 0.5, 50 % essential-only: a tenth of sends
+    /// failing is trouble worth slowing for, half failing means sends do more harm
+    /// than good.
     fn default() -> Self {
         Self {
             window: Duration::from_secs(60),

@@ -1,4 +1,4 @@
-//! Health of the keeper (seed 000, "Monitoring and Alerting"): the [`HealthCheck`]s, the
+//! Health of the keeper, for supervisors and load balancers: the [`HealthCheck`]s, the
 //! [`HealthRegistry`] that runs them, and the answers of the health server's `/health`
 //! (liveness) and `/ready` (readiness) endpoints (served by [`crate::ops::http`]).
 //!
@@ -77,7 +77,7 @@ impl HealthStatus {
     }
 }
 
-/// One health check, as in the seed.
+/// One health check: a name, whether readiness depends on it, and how to run it.
 #[async_trait]
 pub trait HealthCheck: Send + Sync {
     /// A stable name, unique within a registry: the key of the check in the JSON bodies.
@@ -266,8 +266,8 @@ impl WatchedNonces {
     }
 }
 
-/// Every watched nonce account is usable (see [`validate_nonce_account`]). Critical, as
-/// in the seed. Sets `keeper_invalid_nonces` after each scan that could read the chain
+/// Every watched nonce account is usable (see [`validate_nonce_account`]). Critical: a
+/// broken nonce stops every durable execution of its thread. Sets `keeper_invalid_nonces` after each scan that could read the chain
 /// (a failed read leaves the gauge as it was and fails the check).
 ///
 /// The rent-exempt minimum comes from the chain, not a constant: the check reads the

@@ -7,7 +7,7 @@
 //! failure kind) has all its series created at zero by [`Metrics::new`], so that rates
 //! and alert expressions see a series before the first event.
 //!
-//! Two of the seed's gauges are not fields here, because the subsystems that own the
+//! Two gauges are not fields here, because the subsystems that own the
 //! states register them on [`Metrics::registry`] themselves (a registry refuses a name
 //! registered twice, so defining them here too would make that wiring fail):
 //! - `keeper_operating_mode` (0 full, 1 degraded, 2 maintenance):

@@ -1,6 +1,6 @@
-//! Dead-letter notifications (durability seed, "Dead Letter Queue": a notification when
-//! an execution is moved to the DLQ): each dead letter is POSTed as JSON to the
-//! configured webhooks, generic fields plus a Slack-compatible `text`.
+//! Dead-letter notifications: a dead letter needs a person, so each one is POSTed as JSON
+//! to the configured webhooks, generic fields plus a Slack-compatible `text`, instead of
+//! waiting for someone to run `keeper dlq list`.
 //!
 //! Owns: the queue of notices, the POSTs with their own backoff, and the
 //! `keeper_notifications_sent_total` / `keeper_notifications_failed_total` counters.

@@ -33,7 +33,8 @@ impl From<thread::state::ThreadPriority> for ExecutionPriority {
 impl ExecutionPriority {
     pub const ALL: [ExecutionPriority; 4] = [Self::Low, Self::Medium, Self::High, Self::Critical];
 
-    /// Wait before replaying a failed submission (durability seed: 60/30/10/5 s).
+    /// Wait before replaying a failed submission: 60/30/10/5 s, long enough for a
+    /// congested cluster to clear, short enough for what the owner called urgent.
     pub fn replay_delay(self) -> Duration {
         Duration::from_secs(match self {
             Self::Low => 60,

@@ -231,8 +231,8 @@ impl Store {
     /// the dead-letter queue with `error` as the reason and `retry_count + 1` attempts;
     /// the caller alerts. Allowed from Pending and Sent.
     ///
-    /// So `max_retries = 3` means four attempts: the first and three retries, as in
-    /// the durability seed's replay consumer.
+    /// So `max_retries = 3` means four attempts: the first and three retries (a retry
+    /// count, as operators read "retries").
     pub fn schedule_retry(
         &self,
         id: i64,

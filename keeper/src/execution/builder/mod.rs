@@ -1,4 +1,4 @@
-//! The transaction builder (seed 003): turns a due thread into a signed execution.
+//! The transaction builder: turns a due thread into a signed execution.
 //!
 //! Owns: choosing the blockhash (a durable thread's nonce value, else a recent
 //! blockhash), holding the nonce exclusively for the build and until broadcast
@@ -6,7 +6,7 @@
 //! and signing. Must not: send transactions, retry, or decide whether a thread is due
 //! (the scheduler and submitter do that).
 //!
-//! API shape, from the seed: `build_execution_output` is the primary call and returns
+//! API shape: `build_execution_output` is the primary call and returns
 //! the transaction with its nonce guard; `build_execution_with_nonce` and
 //! `build_execution` are legacy wrappers that return only the transaction (releasing
 //! the nonce early) and warn once.
@@ -55,7 +55,8 @@ pub enum MessageVersion {
 pub enum SimulationMode {
     /// Thread executions keep it (the thread program refuses a durable execution whose
     /// instruction 0 is not the advance, so without it the simulation would measure a
-    /// failure); other durable builds skip it, as the seed prescribes.
+    /// failure); other durable builds skip it, so a simulation can never depend on the
+    /// nonce's state.
     #[default]
     Auto,
     KeepNonceAdvance,
@@ -105,7 +106,7 @@ mod secs {
     }
 }
 
-/// Per-build choices (the seed's `TransactionConfig`).
+/// Per-build choices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TxConfig {
     /// `None`: the policy's default.

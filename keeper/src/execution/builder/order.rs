@@ -50,7 +50,7 @@ pub fn ordered_instructions(
     ixs
 }
 
-/// The seed's simulation path: the same instructions with the nonce advance skipped, so
+/// The simulation path: the same instructions with the nonce advance skipped, so
 /// a simulation can never touch the nonce. (Simulation does not commit in any case; see
 /// `SimulationMode` for when the advance is kept.)
 pub fn without_nonce_advance(ixs: &[Instruction], durable: bool) -> Vec<Instruction> {

@@ -11,7 +11,7 @@ pub use crate::store::ExecutionPriority;
 /// - A nonce-enforced (durable) build that ends up `Low` is raised to `durable_floor`:
 ///   durable threads are the ones whose owners chose reliability over cost, so a caller
 ///   passing the cheapest priority to a durable execution is taken to mean "default",
-///   as the seed does for trade-critical operations. `None` turns this off.
+///   since a durable thread's owner chose reliability over cost. `None` turns this off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriorityPolicy {
     pub default: ExecutionPriority,
