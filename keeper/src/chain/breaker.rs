@@ -18,8 +18,8 @@
 //! ```
 //!
 //! While HalfOpen every call is let through as a probe, not just one (no bookkeeping of
-//! which call is the probe): the first failure re-opens the breaker, so a still-dead endpoint costs at most the
-//! probes already in flight. Outcomes reported while Open (calls admitted before it
+//! which call is the probe): the first failure re-opens the breaker, so a still-dead
+//! endpoint costs at most the probes already in flight. Outcomes reported while Open (calls admitted before it
 //! opened) change nothing, in particular they do not restart the open timeout.
 
 use std::sync::{Mutex, MutexGuard};
