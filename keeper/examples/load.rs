@@ -767,12 +767,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let heap0 = HEAP_LIVE.load(Ordering::Relaxed);
     let index = shared_index();
-    apply_scan(
-        &mut index.write().unwrap_or_else(|p| p.into_inner()),
-        slot,
-        &accounts,
-        None,
-    );
+    apply_scan(&mut index.write(), slot, &accounts, None);
     let heap1 = HEAP_LIVE.load(Ordering::Relaxed);
     let mut scheduler = Scheduler::default();
     scheduler.load(&index);

@@ -942,9 +942,7 @@ async fn refresh(
         return;
     };
     {
-        let mut index = index
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut index = index.write();
         for (key, account) in threads.iter().zip(accounts) {
             match account {
                 Some(account) if account.owner == thread::ID => {

@@ -24,7 +24,9 @@
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex as StdMutex;
 
 use anchor_lang::prelude::AccountInfo;
 use anchor_lang::solana_program::entrypoint::ProgramResult;
@@ -215,11 +217,9 @@ impl BankChain {
     }
 }
 
-fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(mutex: &StdMutex<T>) -> parking_lot::MutexGuard<'_, T> {
     // Nothing that holds these locks can panic half-way through an update.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock()
 }
 
 /// Transport failures are `Unavailable`, transaction errors `Rejected`, the rest `Rpc`.

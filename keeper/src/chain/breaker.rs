@@ -22,7 +22,7 @@
 //! endpoint costs at most the probes already in flight. Outcomes reported while Open (calls admitted before it
 //! opened) change nothing, in particular they do not restart the open timeout.
 
-use std::sync::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -261,9 +261,7 @@ impl CircuitBreaker {
 
     fn lock(&self) -> MutexGuard<'_, BreakerState> {
         // Nothing that holds the lock can leave the state half-updated.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 }
 

@@ -77,18 +77,16 @@ struct Endpoint {
 /// breakers can still say what broke them (an operator reading `/ready` needs the
 /// cause, not only "open").
 #[derive(Default)]
-struct LastFailure(std::sync::Mutex<Option<(String, String)>>);
+struct LastFailure(parking_lot::Mutex<Option<(String, String)>>);
 
 impl LastFailure {
     fn record(&self, endpoint: &str, message: &str) {
-        if let Ok(mut last) = self.0.lock() {
-            *last = Some((endpoint.to_string(), message.to_string()));
-        }
+        *self.0.lock() = Some((endpoint.to_string(), message.to_string()));
     }
 
     /// `; last failure: <endpoint>: <message>`, or nothing.
     fn describe(&self) -> String {
-        match self.0.lock().ok().and_then(|last| last.clone()) {
+        match self.0.lock().clone() {
             Some((endpoint, message)) => format!("; last failure of {endpoint}: {message}"),
             None => String::new(),
         }

@@ -20,9 +20,9 @@
 //! Time is `tokio::time`, so tests can pause it. Must not: change the answers it lets
 //! through (other than hiding statuses), or draw randomness from anywhere but its seed.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -242,10 +242,8 @@ impl<C: Chain> FaultyChain<C> {
         self.lock().calls
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// The fault for the next call of `op`, if any. Draws exactly one random number per
@@ -529,14 +527,14 @@ mod tests {
             })
         }
         async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
-            self.sent.lock().unwrap().insert(tx.signatures[0]);
+            self.sent.lock().insert(tx.signatures[0]);
             Ok(tx.signatures[0])
         }
         async fn signature_statuses(
             &self,
             signatures: &[Signature],
         ) -> Result<Vec<Option<TxStatus>>, ChainError> {
-            let sent = self.sent.lock().unwrap();
+            let sent = self.sent.lock();
             Ok(signatures
                 .iter()
                 .map(|s| {
@@ -560,12 +558,7 @@ mod tests {
     }
 
     fn sent(chain: &FaultyChain<Stub>, tx: &VersionedTransaction) -> bool {
-        chain
-            .inner()
-            .sent
-            .lock()
-            .unwrap()
-            .contains(&tx.signatures[0])
+        chain.inner().sent.lock().contains(&tx.signatures[0])
     }
 
     #[tokio::test]

@@ -14,10 +14,10 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use solana_rpc_client::rpc_sender::{RpcSender, RpcTransportStats};
@@ -287,18 +287,15 @@ impl RpcSender for BoundedHttpSender {
             self.interpret(request, &body)
         }
         .await;
-        if let Ok(mut stats) = self.stats.lock() {
-            stats.request_count += 1;
-            stats.elapsed_time += started.elapsed();
-        }
+        let mut stats = self.stats.lock();
+        stats.request_count += 1;
+        stats.elapsed_time += started.elapsed();
+        drop(stats);
         result
     }
 
     fn get_transport_stats(&self) -> RpcTransportStats {
-        self.stats
-            .lock()
-            .map(|stats| stats.clone())
-            .unwrap_or_default()
+        self.stats.lock().clone()
     }
 
     fn url(&self) -> String {

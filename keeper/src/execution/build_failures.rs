@@ -8,8 +8,8 @@
 //! happens when the count runs out (the executor does both). In memory on purpose:
 //! nothing was signed or sent, so a restart that starts counting again loses nothing.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use solana_sdk::pubkey::Pubkey;
 
@@ -50,11 +50,9 @@ impl BuildFailures {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pubkey, (u64, u32)>> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<Pubkey, (u64, u32)>> {
         // One map operation per call: a panic cannot leave it half-updated.
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.counts.lock()
     }
 }
 

@@ -21,8 +21,9 @@
 //! chain, read at or after the row's slot, still shows unexecuted: the row is reopened
 //! for it. Each supersede is logged with its reason.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anchor_lang::AccountDeserialize;
@@ -217,10 +218,7 @@ struct Sending {
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        self.due_times
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&self.due_time);
+        self.due_times.lock().remove(&self.due_time);
     }
 }
 
@@ -266,7 +264,7 @@ impl Executor {
     /// A generator of its own for one backoff, drawn from the executor's (a guard of
     /// the shared one cannot be held across the awaits of a retry loop).
     fn backoff_rng(&self) -> SmallRng {
-        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rng = self.rng.lock();
         SmallRng::seed_from_u64(rng.random())
     }
 
@@ -295,10 +293,8 @@ impl Executor {
         self.lock_in_flight().len()
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Signature, InFlight>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock_in_flight(&self) -> parking_lot::MutexGuard<'_, HashMap<Signature, InFlight>> {
+        self.in_flight.lock()
     }
 
     /// The thread's current on-chain state, the judge of what has run.
@@ -543,10 +539,8 @@ impl Executor {
         }
     }
 
-    fn lock_sending(&self) -> std::sync::MutexGuard<'_, HashSet<(Pubkey, u64)>> {
-        self.sending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock_sending(&self) -> parking_lot::MutexGuard<'_, HashSet<(Pubkey, u64)>> {
+        self.sending.lock()
     }
 
     /// Threads with an execution sent and not yet resolved.
@@ -670,7 +664,7 @@ impl Executor {
     /// `retries_made` times (see [`crate::execution::retry::replay_delay`]), in whole seconds, at
     /// least one.
     pub fn replay_delay_secs(&self, priority: ExecutionPriority, retries_made: u32) -> i64 {
-        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rng = self.rng.lock();
         let delay = replay_delay(
             priority.replay_delay(),
             retries_made,

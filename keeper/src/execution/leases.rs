@@ -11,8 +11,9 @@
 //! Lease transactions are plain recent-blockhash transactions: they are cheap to
 //! rebuild, so they are never persisted.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -154,10 +155,8 @@ impl LeaseManager {
         Duration::from_secs(self.config.confirm_timeout_secs)
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Pubkey, Pubkey>> {
-        self.held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn held(&self) -> parking_lot::MutexGuard<'_, HashMap<Pubkey, Pubkey>> {
+        self.held.lock()
     }
 
     /// Threads this keeper remembers holding a nonce authority for: with the threads the

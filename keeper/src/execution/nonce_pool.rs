@@ -17,11 +17,12 @@
 //! authority (that is the keeper's lease bookkeeping elsewhere), or record metrics itself
 //! (it reports each release, with the lease's age, to an optional [`LeaseObserver`]).
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use solana_sdk::hash::Hash;
@@ -136,9 +137,7 @@ impl Inner {
     /// The state, even if a thread panicked while holding the lock: every mutation is a
     /// single field assignment, so the map is never left half-updated.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 }
 
@@ -561,7 +560,7 @@ mod tests {
 
     impl Recorder {
         fn events(&self) -> Vec<(Pubkey, Duration, ReleaseKind)> {
-            self.events.lock().unwrap().clone()
+            self.events.lock().clone()
         }
 
         fn count(&self, kind: ReleaseKind) -> usize {
@@ -571,7 +570,7 @@ mod tests {
 
     impl LeaseObserver for Recorder {
         fn lease_released(&self, nonce: &Pubkey, age: Duration, how: ReleaseKind) {
-            self.events.lock().unwrap().push((*nonce, age, how));
+            self.events.lock().push((*nonce, age, how));
         }
     }
 
@@ -592,7 +591,7 @@ mod tests {
         struct Buffer(Arc<Mutex<Vec<u8>>>);
         impl Write for Buffer {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
+                self.0.lock().extend_from_slice(buf);
                 Ok(buf.len())
             }
             fn flush(&mut self) -> std::io::Result<()> {
@@ -612,7 +611,7 @@ mod tests {
             .with_ansi(false)
             .finish();
         let out = tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(buffer.0.lock().clone()).unwrap();
         (out, text)
     }
 
@@ -942,7 +941,7 @@ mod tests {
     }
 
     #[test]
-    fn drop_tolerates_poisoned_lock_and_panicking_observer() {
+    fn drop_tolerates_a_panic_under_the_lock_and_a_panicking_observer() {
         struct Panics;
         impl LeaseObserver for Panics {
             fn lease_released(&self, _: &Pubkey, _: Duration, _: ReleaseKind) {
@@ -956,12 +955,12 @@ mod tests {
 
         let inner = Arc::clone(&pool.inner);
         let poisoned = std::thread::spawn(move || {
-            let _guard = inner.state.lock().unwrap();
-            panic!("poison the pool's lock");
+            let _guard = inner.state.lock();
+            panic!("panic while holding the pool's lock");
         })
         .join();
         assert!(poisoned.is_err());
-        assert!(pool.inner.state.is_poisoned());
+        assert!(!pool.inner.state.is_locked(), "the panic released the lock");
 
         drop(lease);
         assert_eq!(pool.available(), 1);

@@ -14,8 +14,9 @@
 //! ends without reaching its shutdown path (aborted, panicked) leaves no leader behind:
 //! dropping the [`Publisher`] ends validity at once.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{IntGauge, Registry};
@@ -135,13 +136,11 @@ struct Shared {
 impl Shared {
     fn validity(&self) -> MutexGuard<'_, Validity> {
         // Plain values: a panic elsewhere cannot leave them half-written.
-        self.validity.lock().unwrap_or_else(|e| e.into_inner())
+        self.validity.lock()
     }
 
     fn last_step_down(&self) -> MutexGuard<'_, Option<StepDown>> {
-        self.last_step_down
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.last_step_down.lock()
     }
 }
 

@@ -24,8 +24,8 @@
 //! stops the sends whose failures put the keeper there, and must not keep it there for
 //! want of samples; a keeper that is really still failing goes straight back.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use prometheus::{IntGauge, Registry};
@@ -432,9 +432,7 @@ impl DegradationMonitor {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing that holds the lock can panic half-way through an update.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 }
 

@@ -21,9 +21,10 @@
 //! long as the process can answer at all, so an RPC outage makes the keeper *unready*,
 //! never restarted.
 
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -252,17 +253,13 @@ impl WatchedNonces {
         self.read().is_empty()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Pubkey, Pubkey>> {
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<Pubkey, Pubkey>> {
         // Nothing panics while holding the lock half-way through an update.
-        self.0
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Pubkey, Pubkey>> {
-        self.0
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<Pubkey, Pubkey>> {
+        self.0.write()
     }
 }
 
@@ -397,21 +394,21 @@ impl HealthCheck for NonceAccountsCheck {
 /// When a loop last completed a round: beaten by the loop, read by [`HeartbeatCheck`].
 /// A clone shares the same beat. Starts fresh, so a loop has its grace to begin.
 #[derive(Clone, Debug)]
-pub struct Heartbeat(Arc<std::sync::Mutex<Instant>>);
+pub struct Heartbeat(Arc<parking_lot::Mutex<Instant>>);
 
 impl Heartbeat {
     pub fn new() -> Self {
-        Self(Arc::new(std::sync::Mutex::new(Instant::now())))
+        Self(Arc::new(parking_lot::Mutex::new(Instant::now())))
     }
 
     /// The loop completed a round now.
     pub fn beat(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *self.0.lock() = Instant::now();
     }
 
     /// Time since the last beat.
     pub fn age(&self) -> Duration {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+        self.0.lock().elapsed()
     }
 }
 
@@ -644,7 +641,6 @@ impl HealthRegistry {
         let checks = self
             .last
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .as_ref()
             .map(|(_, results)| results.clone())
             .unwrap_or_default();
@@ -713,20 +709,14 @@ impl HealthRegistry {
         if self.max_result_age.is_zero() {
             return None;
         }
-        let last = self
-            .last
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let last = self.last.read();
         let (at, results) = last.as_ref()?;
         (at.elapsed() < self.max_result_age).then(|| results.clone())
     }
 
     /// Stores `results`, logging each check whose health changed.
     fn remember(&self, results: &BTreeMap<String, CheckResult>) {
-        let mut last = self
-            .last
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = self.last.write();
         for (name, result) in results {
             let was_healthy = last
                 .as_ref()

@@ -19,7 +19,7 @@
 //!
 //! # Calling from async code
 //!
-//! [`Store`] is a cheap `Clone` handle (an `Arc` around a `std::sync::Mutex<Connection>`)
+//! [`Store`] is a cheap `Clone` handle (an `Arc` around a `Mutex<Connection>`)
 //! that is `Send + Sync`. **Async code calls it directly.** Each method is a single
 //! short transaction on a local file: a few indexed statements and, for writes, one
 //! fsync, so it blocks a runtime worker about as long as writing a log line to disk.
@@ -47,10 +47,11 @@ mod types;
 use std::{
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use parking_lot::{Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use error::StoreError;
@@ -239,9 +240,9 @@ impl Store {
     }
 
     /// The connection. A panic in another thread while it held the lock cannot leave
-    /// a transaction open (rusqlite rolls back on drop), so a poisoned lock is used as is.
+    /// a transaction open (rusqlite rolls back on drop), so the lock does not poison.
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        self.conn.lock()
     }
 
     /// Runs `f` in one `IMMEDIATE` transaction (the write lock is taken up front, so

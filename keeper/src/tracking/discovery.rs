@@ -11,7 +11,7 @@
 //! debug); the `keeper_threads` gauge.
 //!
 //! Must not: decide when a thread is due (the scheduler's job), hold the index lock
-//! across an await (the lock is a `std::sync::RwLock`, taken only to apply a scan that
+//! across an await (the lock is a synchronous `parking_lot::RwLock`, taken only to apply a scan that
 //! is already in memory), or stop on a bad account or a failed scan (it logs, keeps the
 //! index as it was and tries again at the next interval).
 //!
@@ -29,9 +29,10 @@
 //! discovery on scans alone. Subscribing comes before the first scan, so no change falls
 //! between the two.
 
+use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anchor_lang::Discriminator;
@@ -55,16 +56,12 @@ pub fn shared_index() -> SharedIndex {
 
 /// Read access that survives a panicked writer (the index is never left half-updated:
 /// each upsert or removal is one map operation).
-pub fn read_index(index: &SharedIndex) -> std::sync::RwLockReadGuard<'_, ThreadIndex> {
-    index
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+pub fn read_index(index: &SharedIndex) -> parking_lot::RwLockReadGuard<'_, ThreadIndex> {
+    index.read()
 }
 
-fn write_index(index: &SharedIndex) -> std::sync::RwLockWriteGuard<'_, ThreadIndex> {
-    index
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+fn write_index(index: &SharedIndex) -> parking_lot::RwLockWriteGuard<'_, ThreadIndex> {
+    index.write()
 }
 
 /// The thread at this address was inserted, changed or removed: read the index again.

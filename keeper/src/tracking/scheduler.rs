@@ -956,7 +956,7 @@ mod tests {
         let mut threads = Vec::new();
         for fixture in ThreadFixture::varieties() {
             let key = Pubkey::new_unique();
-            index.write().unwrap().upsert(key, 1, &fixture.data());
+            index.write().upsert(key, 1, &fixture.data());
             threads.push((key, decode(&fixture.data()).unwrap()));
         }
         let watched = [9u8; 32];
@@ -1191,7 +1191,7 @@ mod tests {
         let index = shared_index();
         let k = keys(3);
         {
-            let mut index = index.write().unwrap();
+            let mut index = index.write();
             for key in &k {
                 index.upsert(*key, 1, &ThreadFixture::new().data());
             }
@@ -1240,7 +1240,7 @@ mod tests {
         first.in_flight.executed();
         drop(second);
         {
-            let mut index = index.write().unwrap();
+            let mut index = index.write();
             index.upsert(third.thread, 2, &ThreadFixture::new().paused(true).data());
         }
         changes_tx.send(ThreadChanged(third.thread)).await.unwrap();
@@ -1295,7 +1295,7 @@ mod tests {
         let chain = Arc::new(FaultyChain::new(stub.clone(), 1));
         let index = shared_index();
         {
-            let mut index = index.write().unwrap();
+            let mut index = index.write();
             for i in 0..2_000 {
                 let fixture = ThreadFixture::new().due(Due::At { unix_ts: 1_000 + i });
                 index.upsert(Pubkey::new_unique(), 1, &fixture.data());
