@@ -280,7 +280,8 @@ fn free_port() -> u16 {
 /// `keeper run` against `primary` (and `fallback`), health on a free port, with a
 /// keeper TOML file of `daemon` settings; killed when dropped.
 struct KeeperRun {
-    child: Child,
+    /// Taken by [`KeeperRun::stop`].
+    child: Option<Child>,
     health: String,
     _home: home::Home,
 }
@@ -314,7 +315,7 @@ impl KeeperRun {
             .spawn()
             .expect("keeper starts");
         Self {
-            child,
+            child: Some(child),
             health,
             _home: home,
         }
@@ -338,39 +339,21 @@ impl KeeperRun {
         Some((head.lines().next()?.to_string(), body.to_string()))
     }
 
-    /// Stops the keeper (SIGTERM, then a kill if it lingers) and returns its stderr.
+    /// Stops the keeper with SIGTERM (failing if it has not stopped within 40 s) and
+    /// returns its stderr.
     fn stop(mut self) -> String {
-        unsafe_sigterm(self.child.id());
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut stderr = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        stderr
+        let child = self.child.take().expect("running");
+        home::signal(&child, "TERM");
+        home::stderr(&home::wait_with_limit(child, Duration::from_secs(40)))
     }
 }
 
 impl Drop for KeeperRun {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+        }
     }
-}
-
-fn unsafe_sigterm(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
 }
 
 fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {

@@ -153,12 +153,7 @@ impl Sandbox {
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{name}");
+        home::signal(&self.child, name);
     }
 
     /// Waits for the process to end (killing it and failing after `within`); returns its
@@ -312,11 +307,7 @@ fn keeper_run_stops_cleanly_on_sighup() {
             }
         }
     }
-    let status = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    home::signal(&child, "HUP");
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -136,6 +136,16 @@ impl RecordingRpc {
     }
 }
 
+/// Sends signal `name` (`TERM`, `HUP`, `INT`, `STOP`, ...) to `child` with kill(1).
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name}");
+}
+
 /// Waits up to `limit` for `child` to exit, killing it (and failing) if it does not.
 pub fn wait_with_limit(mut child: std::process::Child, limit: std::time::Duration) -> Output {
     let deadline = std::time::Instant::now() + limit;
