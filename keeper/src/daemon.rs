@@ -366,13 +366,9 @@ impl DaemonConfig {
             }
         })?;
 
-        if let Err((key, value, reason)) = self.notify.validate() {
+        if let Err((field, value, reason)) = self.notify.validate() {
             return Err(DaemonConfigError {
-                field: match key {
-                    "webhooks" => "daemon.notify.webhooks",
-                    "timeout_ms" => "daemon.notify.timeout_ms",
-                    _ => "daemon.notify.retry",
-                },
+                field,
                 value,
                 reason,
             });

@@ -192,16 +192,16 @@ fn webhook_settings_are_checked() {
         webhooks: vec!["ftp://example/hook".into()],
         ..NotifyConfig::default()
     };
-    assert_eq!(bad_url.validate().unwrap_err().0, "webhooks");
+    assert_eq!(bad_url.validate().unwrap_err().0, "daemon.notify.webhooks");
     let no_host = NotifyConfig {
         webhooks: vec!["http://".into()],
         ..NotifyConfig::default()
     };
-    assert_eq!(no_host.validate().unwrap_err().0, "webhooks");
+    assert_eq!(no_host.validate().unwrap_err().0, "daemon.notify.webhooks");
     let slow = NotifyConfig {
         timeout_ms: u64::MAX,
         ..NotifyConfig::default()
     };
-    assert_eq!(slow.validate().unwrap_err().0, "timeout_ms");
+    assert_eq!(slow.validate().unwrap_err().0, "daemon.notify.timeout_ms");
     assert_eq!(NotifyConfig::default().validate(), Ok(()));
 }

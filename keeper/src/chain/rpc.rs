@@ -100,13 +100,19 @@ impl RpcConfig {
                 ),
             ));
         }
-        self.limits().out_of_range().map(|(key, value)| {
+        [
+            ("daemon.rpc.max_response_bytes", self.max_response_bytes),
             (
-                match key {
-                    "max_response_bytes" => "daemon.rpc.max_response_bytes",
-                    _ => "daemon.rpc.max_scan_response_bytes",
-                },
-                value.to_string(),
+                "daemon.rpc.max_scan_response_bytes",
+                self.max_scan_response_bytes,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, bytes)| !(MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(bytes))
+        .map(|(key, bytes)| {
+            (
+                key,
+                bytes.to_string(),
                 format!("expected {MIN_RESPONSE_BYTES} to {MAX_RESPONSE_BYTES} bytes"),
             )
         })
@@ -615,6 +621,20 @@ mod tests {
         assert_eq!(classify(&request).kind(), "rpc");
         let custom: ClientError = ClientErrorKind::Custom("serialization".into()).into();
         assert_eq!(classify(&custom).kind(), "rpc");
+    }
+
+    #[test]
+    fn answer_caps_outside_their_range_are_named_by_their_full_key() {
+        assert_eq!(RpcConfig::default().out_of_range(), None);
+        let tiny = RpcConfig {
+            max_response_bytes: 10,
+            ..RpcConfig::default()
+        };
+        let (key, value, _) = tiny.out_of_range().unwrap();
+        assert_eq!(
+            (key, value.as_str()),
+            ("daemon.rpc.max_response_bytes", "10")
+        );
     }
 
     #[test]

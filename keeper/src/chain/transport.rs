@@ -13,7 +13,7 @@
 //! keep anything of an answer beyond the call.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -59,22 +59,16 @@ impl Default for ResponseLimits {
 }
 
 impl ResponseLimits {
-    /// The cap for one request.
-    pub fn for_request(&self, request: RpcRequest) -> usize {
+    /// The cap for one request, with the setting that sets it (for the error that
+    /// refuses a larger answer).
+    pub fn for_request(&self, request: RpcRequest) -> (usize, &'static str) {
         match request {
-            RpcRequest::GetProgramAccounts => self.max_scan_response_bytes,
-            _ => self.max_response_bytes,
+            RpcRequest::GetProgramAccounts => (
+                self.max_scan_response_bytes,
+                "daemon.rpc.max_scan_response_bytes",
+            ),
+            _ => (self.max_response_bytes, "daemon.rpc.max_response_bytes"),
         }
-    }
-
-    /// Which limit is out of [`MIN_RESPONSE_BYTES`]..=[`MAX_RESPONSE_BYTES`], if one is.
-    pub fn out_of_range(&self) -> Option<(&'static str, usize)> {
-        [
-            ("max_response_bytes", self.max_response_bytes),
-            ("max_scan_response_bytes", self.max_scan_response_bytes),
-        ]
-        .into_iter()
-        .find(|(_, value)| !(MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(value))
     }
 }
 
@@ -100,8 +94,6 @@ pub struct BoundedHttpSender {
     limits: ResponseLimits,
     request_id: AtomicU64,
     stats: Mutex<RpcTransportStats>,
-    /// Bytes of the largest answer body read so far, for tests and diagnostics.
-    largest_body: AtomicUsize,
 }
 
 impl BoundedHttpSender {
@@ -121,12 +113,7 @@ impl BoundedHttpSender {
             limits,
             request_id: AtomicU64::new(0),
             stats: Mutex::new(RpcTransportStats::default()),
-            largest_body: AtomicUsize::new(0),
         }
-    }
-
-    pub fn largest_body(&self) -> usize {
-        self.largest_body.load(Ordering::Relaxed)
     }
 
     /// An endpoint failure: what happened, naming the endpoint and the request.
@@ -147,19 +134,13 @@ impl BoundedHttpSender {
         &self,
         request: RpcRequest,
         mut response: reqwest::Response,
-        cap: usize,
     ) -> Result<Vec<u8>, ClientError> {
+        let (cap, setting) = self.limits.for_request(request);
         let too_large = |size: String| {
             self.failure(
                 request,
                 io::ErrorKind::InvalidData,
-                format!(
-                    "answer of {size} bytes is over the {cap}-byte limit (daemon.rpc.{})",
-                    match request {
-                        RpcRequest::GetProgramAccounts => "max_scan_response_bytes",
-                        _ => "max_response_bytes",
-                    }
-                ),
+                format!("answer of {size} bytes is over the {cap}-byte limit ({setting})"),
             )
         };
         if let Some(length) = response.content_length() {
@@ -187,7 +168,6 @@ impl BoundedHttpSender {
                 }
             }
         }
-        self.largest_body.fetch_max(body.len(), Ordering::Relaxed);
         Ok(body)
     }
 
@@ -281,9 +261,7 @@ impl RpcSender for BoundedHttpSender {
                 )
                 .into());
             }
-            let body = self
-                .read_body(request, response, self.limits.for_request(request))
-                .await?;
+            let body = self.read_body(request, response).await?;
             self.interpret(request, &body)
         }
         .await;
@@ -322,18 +300,15 @@ mod tests {
         let limits = ResponseLimits::default();
         assert_eq!(
             limits.for_request(RpcRequest::GetProgramAccounts),
-            limits.max_scan_response_bytes
+            (
+                limits.max_scan_response_bytes,
+                "daemon.rpc.max_scan_response_bytes"
+            )
         );
         assert_eq!(
             limits.for_request(RpcRequest::GetAccountInfo),
-            limits.max_response_bytes
+            (limits.max_response_bytes, "daemon.rpc.max_response_bytes")
         );
-        assert_eq!(limits.out_of_range(), None);
-        let tiny = ResponseLimits {
-            max_response_bytes: 10,
-            ..limits
-        };
-        assert_eq!(tiny.out_of_range(), Some(("max_response_bytes", 10)));
     }
 
     #[test]

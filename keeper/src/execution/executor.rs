@@ -678,18 +678,16 @@ impl Executor {
 
     /// Schedules the next attempt after the replay backoff, or dead-letters.
     fn retry_later(&self, id: i64, priority: ExecutionPriority, reason: &str) {
-        let retries_made = match self.store.get(id) {
-            Ok(Some(row)) => row.retry_count,
-            _ => 0,
-        };
+        // One read serves both the backoff (replays made so far) and a dead letter's
+        // alert (thread and due time); scheduling changes neither.
+        let row = self.store.get(id).ok().flatten();
+        let retries_made = row.as_ref().map_or(0, |row| row.retry_count);
         let delay = self.replay_delay_secs(priority, retries_made);
         let at = self.store.now().saturating_add(delay);
         match self.store.schedule_retry(id, at, reason) {
-            Ok(RetryDecision::DeadLettered) => match self.store.get(id) {
-                Ok(Some(row)) => {
-                    self.dead_lettered(id, row.thread, row.exec_count_at_build, reason)
-                }
-                _ => tracing::error!(id, reason, "execution moved to the dead-letter queue"),
+            Ok(RetryDecision::DeadLettered) => match row {
+                Some(row) => self.dead_lettered(id, row.thread, row.exec_count_at_build, reason),
+                None => tracing::error!(id, reason, "execution moved to the dead-letter queue"),
             },
             Ok(RetryDecision::Scheduled { retry_count }) => {
                 tracing::warn!(

@@ -53,8 +53,8 @@ impl Default for NotifyConfig {
     }
 }
 
-/// A [`NotifyConfig`] value that cannot be used: (key under `daemon.notify.`, value,
-/// what was expected).
+/// A [`NotifyConfig`] value that cannot be used: (its key in the keeper's TOML file,
+/// value, what was expected).
 pub type NotifyConfigError = (&'static str, String, String);
 
 impl NotifyConfig {
@@ -63,7 +63,7 @@ impl NotifyConfig {
             let parsed = reqwest::Url::parse(url);
             if !parsed.is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
                 return Err((
-                    "webhooks",
+                    "daemon.notify.webhooks",
                     url.clone(),
                     "expected an http:// or https:// URL with a host".into(),
                 ));
@@ -71,17 +71,17 @@ impl NotifyConfig {
         }
         if !(100..=60_000).contains(&self.timeout_ms) {
             return Err((
-                "timeout_ms",
+                "daemon.notify.timeout_ms",
                 self.timeout_ms.to_string(),
                 "expected 100 to 60000 milliseconds".into(),
             ));
         }
         if let Err(e) = self.retry.validate() {
-            return Err(("retry", String::new(), e.to_string()));
+            return Err(("daemon.notify.retry", String::new(), e.to_string()));
         }
         if self.retry.max_attempts > 20 || self.retry.max_delay > Duration::from_secs(600) {
             return Err((
-                "retry",
+                "daemon.notify.retry",
                 String::new(),
                 "expected at most 20 tries, at most 600000 ms apart".into(),
             ));
