@@ -22,7 +22,7 @@ use keeper::store::Store;
 use serde_json::Value;
 use solana_sdk::signature::Signer;
 use thread::state::Trigger;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// An HTTP receiver on a loopback port that answers the n-th POST with `statuses[n]`
@@ -41,27 +41,7 @@ impl Receiver {
         tokio::spawn(async move {
             let mut answered = 0;
             while let Ok((mut stream, _)) = listener.accept().await {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break None;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + length {
-                        break Some(buf[end + 4..end + 4 + length].to_vec());
-                    }
-                };
+                let body = common::hostile_rpc::read_body(&mut stream).await;
                 let Some(body) = body else { continue };
                 seen.lock()
                     .unwrap()

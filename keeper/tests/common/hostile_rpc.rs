@@ -153,8 +153,9 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Reads one request (headers, then Content-Length bytes); `None` if the client left.
-async fn read_request(stream: &mut TcpStream) -> Option<Value> {
+/// Reads one HTTP request's body (headers, then Content-Length bytes, at most 16 MiB);
+/// `None` if the client left. Shared by the tests' loopback HTTP receivers.
+pub async fn read_body(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let header_end = loop {
@@ -186,7 +187,12 @@ async fn read_request(stream: &mut TcpStream) -> Option<Value> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    serde_json::from_slice(&buf[header_end..header_end + length]).ok()
+    Some(buf[header_end..header_end + length].to_vec())
+}
+
+/// One JSON-RPC request; `None` if the client left or sent no JSON.
+async fn read_request(stream: &mut TcpStream) -> Option<Value> {
+    serde_json::from_slice(&read_body(stream).await?).ok()
 }
 
 async fn answer_connection(mut stream: TcpStream, shared: Arc<Shared>) {
