@@ -958,8 +958,7 @@ async fn refresh(
 /// Nonce accounts this keeper holds live leases on, with itself as expected authority.
 fn held_nonces(index: &SharedIndex, me: Pubkey) -> Vec<(Pubkey, Pubkey)> {
     read_index(index)
-        .iter()
-        .filter(|(_, t)| t.state.lease.is_some_and(|l| l.holder == me))
+        .leased_by(&me)
         .filter_map(|(_, t)| t.state.nonce_account().ok().map(|nonce| (nonce, me)))
         .collect()
 }
@@ -1008,11 +1007,7 @@ async fn run_lease_upkeep(
             _ = &mut stop => return,
             _ = ticks.tick() => {}
         }
-        let mut threads: Vec<Pubkey> = read_index(&index)
-            .iter()
-            .filter(|(_, t)| t.state.lease.is_some_and(|l| l.holder == me))
-            .map(|(k, _)| *k)
-            .collect();
+        let mut threads: Vec<Pubkey> = read_index(&index).leased_by(&me).map(|(k, _)| *k).collect();
         threads.extend(leases.remembered_threads());
         threads.sort();
         threads.dedup();
@@ -1087,11 +1082,7 @@ async fn release_leases(
     me: Pubkey,
     by: tokio::time::Instant,
 ) -> HandedBack {
-    let ours: Vec<Pubkey> = read_index(index)
-        .iter()
-        .filter(|(_, t)| t.state.lease.is_some_and(|l| l.holder == me))
-        .map(|(k, _)| *k)
-        .collect();
+    let ours: Vec<Pubkey> = read_index(index).leased_by(&me).map(|(k, _)| *k).collect();
     let mut pending: std::collections::BTreeSet<Pubkey> = ours.iter().copied().collect();
     let mut released = 0;
     let mut set = JoinSet::new();

@@ -192,6 +192,15 @@ impl ThreadIndex {
         self.threads.iter()
     }
 
+    /// The threads whose lease `holder` holds, as the index last saw them.
+    pub fn leased_by<'a>(
+        &'a self,
+        holder: &'a Pubkey,
+    ) -> impl Iterator<Item = (&'a Pubkey, &'a IndexedThread)> + 'a {
+        self.iter()
+            .filter(move |(_, t)| t.state.lease.is_some_and(|l| l.holder == *holder))
+    }
+
     /// Every indexed address, in no particular order.
     pub fn keys(&self) -> impl Iterator<Item = &Pubkey> {
         self.threads.keys()
