@@ -243,16 +243,6 @@ impl Chain for BankChain {
         self.banks.get_account(*key).await.map_err(chain_error)
     }
 
-    /// The clock's slot, then the account: the bank is one node, so the account is at
-    /// least as new as the slot says.
-    async fn get_account_with_slot(
-        &self,
-        key: &Pubkey,
-    ) -> Result<(u64, Option<Account>), ChainError> {
-        let slot = self.clock().await?.slot;
-        Ok((slot, self.get_account(key).await?))
-    }
-
     async fn get_multiple_accounts(
         &self,
         keys: &[Pubkey],
