@@ -42,7 +42,7 @@ use crate::execution::builder::{
     parse_nonce, BuildError, ExecutionBuilder, ThreadExecution, TxBuildOutput, TxConfig,
 };
 use crate::execution::leases::{LeaseManager, LeaseStatus};
-use crate::execution::retry::{replay_delay, RetryStrategy};
+use crate::execution::retry::{jitter_seed, replay_delay, RetryStrategy};
 use crate::ops::metrics::Metrics;
 use crate::ops::notify::Notifier;
 use crate::store::{
@@ -170,15 +170,6 @@ pub enum ExecEvent {
     },
 }
 
-/// A seed for the backoffs' jitter that differs between keepers and runs: keepers that
-/// failed together must not retry in step.
-fn entropy() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ (u64::from(std::process::id()) << 32)
-}
-
 /// A sent execution waiting for its status; holds the nonce guard until it resolves.
 struct InFlight {
     id: i64,
@@ -242,7 +233,7 @@ impl Executor {
             sending: Arc::default(),
             build_failures: BuildFailures::new(),
             events: None,
-            rng: Mutex::new(SmallRng::seed_from_u64(entropy())),
+            rng: Mutex::new(SmallRng::seed_from_u64(jitter_seed())),
             notifier: None,
         }
     }

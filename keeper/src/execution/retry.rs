@@ -173,6 +173,15 @@ impl RetryStrategy {
     }
 }
 
+/// A seed for the backoffs' jitter that differs between keepers and runs: keepers that
+/// failed together must not retry in step.
+pub fn jitter_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
 /// The wait before replay number `retries_made + 1` of a failed execution: the
 /// priority's base delay (`base`: 60/30/10/5 s from Low to Critical) doubled for each
 /// replay already made, so an execution that keeps failing costs less and less, capped

@@ -169,7 +169,7 @@ async fn deliver(config: NotifyConfig, mut rx: mpsc::Receiver<Value>, metrics: A
         .timeout(Duration::from_millis(config.timeout_ms))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new());
-    let mut rng = SmallRng::seed_from_u64(u64::from(std::process::id()));
+    let mut rng = SmallRng::seed_from_u64(crate::execution::retry::jitter_seed());
     while let Some(notice) = rx.recv().await {
         let body = notice.to_string();
         for url in &config.webhooks {
