@@ -274,11 +274,24 @@ fn load_signing_keypair(path: &std::path::Path) -> Result<solana_sdk::signature:
     Ok(keypair)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// The async runtime and a future that completes on the first stop signal, after
+/// `announce` has told the user which one arrived. The signals are registered inside the
+/// runtime (tokio needs one) before anything else starts.
+fn runtime_with_stop(
+    announce: impl FnOnce(&'static str) + Send + 'static,
+) -> Result<(
+    tokio::runtime::Runtime,
+    impl std::future::Future<Output = ()> + Send + 'static,
+)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .context("cannot start the async runtime")?;
+    let signals = {
+        let _entered = runtime.enter();
+        stop_signals()?
+    };
+    Ok((runtime, async move { announce(signals.await) }))
 }
 
 /// The stop signals, registered at once (a signal that arrives while the keeper starts
@@ -391,18 +404,12 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
         workers = daemon_config.workers,
         "starting the keeper"
     );
-    let runtime = runtime()?;
-    let stop = {
-        let _entered = runtime.enter();
-        stop_signals()?
-    };
-    let stop = async move {
-        let signal = stop.await;
+    let (runtime, stop) = runtime_with_stop(|signal| {
         tracing::info!(
             signal,
             "stop requested: stopping cleanly (a second SIGINT or SIGTERM exits at once)"
-        );
-    };
+        )
+    })?;
     let summary = runtime.block_on(
         keeper::daemon::Daemon::new(chain, keypair, store, metrics, daemon_config).run(stop),
     )?;
@@ -417,6 +424,16 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(not(feature = "bank"))]
+fn run_sandbox(_seconds: u64, _store: Option<PathBuf>) -> Result<()> {
+    anyhow::bail!(
+        "this keeper was built without the sandbox (the lean operator build, \
+         --no-default-features, links no in-process bank); run `cargo run -p keeper -- \
+         sandbox` from the repository, or build with default features"
+    )
+}
+
+#[cfg(feature = "bank")]
 fn run_sandbox(seconds: u64, store: Option<PathBuf>) -> Result<()> {
     // The bank logs every instruction at debug through its own logger unless told
     // otherwise; the sandbox prints executions itself.
@@ -428,15 +445,9 @@ fn run_sandbox(seconds: u64, store: Option<PathBuf>) -> Result<()> {
         store,
         ..Default::default()
     };
-    let runtime = runtime()?;
-    let stop = {
-        let _entered = runtime.enter();
-        stop_signals()?
-    };
-    let stop = async move {
-        let signal = stop.await;
-        eprintln!("{signal}: stopping cleanly (a second SIGINT or SIGTERM exits at once)");
-    };
+    let (runtime, stop) = runtime_with_stop(|signal| {
+        eprintln!("{signal}: stopping cleanly (a second SIGINT or SIGTERM exits at once)")
+    })?;
     runtime
         .block_on(keeper::sandbox::run_until(
             options,

@@ -17,6 +17,7 @@ pub mod bank;
 pub mod breaker;
 pub mod decode;
 pub mod failover;
+#[cfg(any(test, feature = "test_utils"))]
 pub mod faulty;
 pub mod pubsub;
 pub mod rpc;
