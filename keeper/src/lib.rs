@@ -17,7 +17,8 @@
 //!   modes, outage logging, dead-letter notifications);
 //! - [`leadership`]: which keeper of a fleet acts;
 //! - [`daemon`]: wiring and the order of start-up and shutdown; [`config`] and
-//!   [`keypair`]: what the binary reads at start.
+//!   [`keypair`]: what the binary reads at start;
+//! - `test_utils` (tests and the `test_utils` feature only): harness shared by tests.
 
 pub mod chain;
 pub mod config;
@@ -32,6 +33,8 @@ pub mod owner_ix;
 #[cfg(feature = "bank")]
 pub mod sandbox;
 pub mod store;
+#[cfg(any(test, feature = "test_utils"))]
+pub mod test_utils;
 pub mod tracking;
 
 pub use config::{Config, ConfigError, Environment, Flags, Resolved, Source};

@@ -17,9 +17,8 @@
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anchor_lang::prelude::AccountInfo;
 use anchor_lang::solana_program::entrypoint::ProgramResult;
@@ -38,6 +37,7 @@ use keeper::execution::builder::{
 use keeper::execution::leases::{LeaseConfig, LeaseManager, LeaseStatus};
 use keeper::execution::nonce_pool::NoncePool;
 use keeper::ops::metrics::Metrics;
+use keeper::test_utils::logs::CapturedLogs;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use solana_compute_budget_interface::ComputeBudgetInstruction;
@@ -832,44 +832,6 @@ async fn stale_cached_nonce_value_is_rejected_until_invalidated() {
     assert_eq!(env.calls().await, 2);
 }
 
-/// WARN-and-above lines logged on this thread while the guard lives.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        (captured, guard)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 /// The only test in this binary that calls the legacy wrappers: their warning is a
 /// process-wide `Once`.
 #[tokio::test]
@@ -878,7 +840,7 @@ async fn legacy_wrappers_return_a_landing_tx_and_warn_exactly_once() {
     let d = env.leased("legacy", Trigger::Now).await;
     let plain = env.plain_thread("legacy-plain", Trigger::Now).await;
     let builder = env.builder(BuilderConfig::default());
-    let (captured, _guard) = Captured::start();
+    let (captured, _guard) = CapturedLogs::start(tracing::Level::WARN);
 
     let state = env.thread(d.thread).await;
     let durable_tx = builder

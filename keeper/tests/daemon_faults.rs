@@ -28,10 +28,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
@@ -50,6 +49,7 @@ use keeper::execution::executor::ExecEvent;
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
 use keeper::store::{DeadLetter, ExecState, Store, StoreCounts};
+use keeper::test_utils::logs::CapturedLogs;
 use solana_sdk::account::{Account, AccountSharedData};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
@@ -1164,7 +1164,7 @@ async fn restart_against_a_node_behind(durable: bool) {
 /// runs once, in the same row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_superseded_execution_is_logged_and_never_blocks_a_due_time_the_chain_shows_unexecuted() {
-    let log = captured_log();
+    let log = CapturedLogs::global();
     let Stage {
         dir: _dir,
         path,
@@ -1190,7 +1190,8 @@ async fn a_superseded_execution_is_logged_and_never_blocks_a_due_time_the_chain_
         30,
         first_row(&store, &thread).state == ExecState::Superseded
     );
-    let line = String::from_utf8_lossy(&log.lock().unwrap())
+    let line = log
+        .text()
         .lines()
         .find(|line| line.contains("execution superseded") && line.contains(&thread.to_string()))
         .map(str::to_string)
@@ -1624,38 +1625,11 @@ fn update_fee(owner: &Pubkey, thread: &Pubkey, fee: u64) -> Instruction {
 // Bad input
 // ---------------------------------------------------------------------------------------
 
-/// Log lines at warn and above of every test in this binary (the daemon reports bad
-/// accounts in its log).
-fn captured_log() -> &'static Mutex<Vec<u8>> {
-    static LOG: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    static INSTALL: OnceLock<()> = OnceLock::new();
-    let log = LOG.get_or_init(|| Mutex::new(Vec::new()));
-    INSTALL.get_or_init(|| {
-        struct Capture;
-        impl Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                captured_log().lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("keeper=warn")
-            .with_ansi(false)
-            .with_writer(|| Capture)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-    });
-    log
-}
-
 /// An account owned by the thread program that starts like a thread and then is garbage:
 /// the daemon reports it once and executes the other threads as if it were not there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() {
-    let log = captured_log();
+    let log = CapturedLogs::global();
     let world = world_with(
         &[
             plan("now", Trigger::Now, false),
@@ -1699,7 +1673,7 @@ async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() 
     driver.abort();
     let summary = run.stop().await;
 
-    let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let log = log.text();
     let reports: Vec<&str> = log
         .lines()
         .filter(|l| l.contains(&format!("account={junk}")))

@@ -549,7 +549,6 @@ mod tests {
     use super::*;
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
-    use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Counts releases by kind and keeps every reported `(nonce, age, kind)`.
@@ -587,32 +586,7 @@ mod tests {
 
     /// WARN-and-above log lines written while `f` runs on this thread.
     fn captured_warnings<R>(f: impl FnOnce() -> R) -> (R, String) {
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl Write for Buffer {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-            type Writer = Buffer;
-            fn make_writer(&'a self) -> Buffer {
-                self.clone()
-            }
-        }
-        let buffer = Buffer::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(buffer.clone())
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .finish();
-        let out = tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(buffer.0.lock().clone()).unwrap();
-        (out, text)
+        crate::test_utils::logs::CapturedLogs::during(tracing::Level::WARN, f)
     }
 
     const UNUSED_WARNING: &str = "dropped without release() or mark_used()";

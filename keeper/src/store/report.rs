@@ -166,31 +166,13 @@ fn stamp(unix: i64) -> String {
     format!("{} UTC (unix {unix})", utc(unix))
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS` in UTC.
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS` in UTC; beyond chrono's range (±262,000
+/// years, only a corrupt row), the number itself.
 pub fn utc(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    match chrono::DateTime::from_timestamp(unix, 0) {
+        Some(instant) => instant.format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => format!("unix {unix}"),
+    }
 }
 
 /// The text on one line (whitespace runs collapsed), cut to `max` characters with `…`.
@@ -237,6 +219,7 @@ mod tests {
         assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(utc(-1), "1969-12-31 23:59:59");
+        assert_eq!(utc(i64::MAX), format!("unix {}", i64::MAX));
     }
 
     #[test]

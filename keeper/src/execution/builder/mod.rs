@@ -652,7 +652,6 @@ mod tests {
     //! Flows through a real bank are in `tests/builder_bank.rs`.
 
     use std::collections::HashMap;
-    use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
@@ -672,6 +671,7 @@ mod tests {
     use super::*;
     use crate::chain::{KeyedAccount, Simulation, TxStatus};
     use crate::ops::metrics::Metrics;
+    use crate::test_utils::logs::CapturedLogs;
 
     /// Units every stub simulation reports.
     const UNITS: u64 = 50_000;
@@ -1058,44 +1058,6 @@ mod tests {
         assert_eq!(output.required_signers(), &[*keeper]);
     }
 
-    /// WARN-and-above lines logged on this thread while the guard lives.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
-    }
-
-    impl Captured {
-        fn start() -> (Self, tracing::subscriber::DefaultGuard) {
-            let captured = Captured::default();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(captured.clone())
-                .with_max_level(tracing::Level::WARN)
-                .with_ansi(false)
-                .finish();
-            let guard = tracing::subscriber::set_default(subscriber);
-            (captured, guard)
-        }
-
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
     const GUARD_WARNING: &str = "TxBuildOutput dropped with its nonce guard still held";
 
     #[tokio::test]
@@ -1175,7 +1137,7 @@ mod tests {
         );
         assert_eq!(ixs[2].program_id, thread::ID);
         assert_eq!(fx.pool.available(), 1);
-        let (captured, _guard) = Captured::start();
+        let (captured, _guard) = CapturedLogs::start(tracing::Level::WARN);
         drop(output);
         assert_eq!(captured.text(), "", "no guard, nothing to warn about");
     }
@@ -1359,7 +1321,7 @@ mod tests {
         let fx = fixture(1, BuilderConfig::default());
         let thread = &fx.durable[0];
         let nonce = nonce_of(thread);
-        let (captured, _guard) = Captured::start();
+        let (captured, _guard) = CapturedLogs::start(tracing::Level::WARN);
         let output = fx
             .builder
             .build_execution_output(exec(thread), &FIXED, true, true)
@@ -1389,7 +1351,7 @@ mod tests {
             .await
             .unwrap();
         let signature = output.signature().unwrap();
-        let (captured, _guard) = Captured::start();
+        let (captured, _guard) = CapturedLogs::start(tracing::Level::WARN);
         drop(output);
         let text = captured.text();
         assert_eq!(text.matches(GUARD_WARNING).count(), 1, "{text}");

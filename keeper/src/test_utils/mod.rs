@@ -1,0 +1,6 @@
+//! Harness code shared by the keeper's unit tests, integration tests, benchmarks and the
+//! load example. Compiled only for tests or with the `test_utils` feature, so it never
+//! reaches an operator's binary. The fault injector lives with the chains it wraps
+//! (`chain::faulty`), under the same rule.
+
+pub mod logs;
