@@ -5,7 +5,8 @@
 //! a lease hand-back; a restart against a node that does not see the thread yet or
 //! answers from elsewhere, and a thread deleted and re-created at its address (the chain,
 //! not a row, decides what ran); dead-lettering and the operator's retry; a garbage
-//! account among the threads.
+//! account among the threads; a store that cannot write (nothing it did not record is
+//! sent).
 //!
 //! Exactly once is judged as the executor does: an execution is (thread, `exec_count`
 //! when built), the store holds at most one row for it, and the thread's on-chain
@@ -35,7 +36,7 @@ use std::time::Duration;
 
 use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
 use common::{
-    confirmed, due_times_of, every, exec_count, fast_config, first_row, plan, rows,
+    confirmed, due_times_of, every, exec_count, executor, fast_config, first_row, plan, rows,
     rows_by_due_time, state, tempdir, wait_until, world_with, Events, ProbedBank, Running,
     TestClock,
 };
@@ -45,7 +46,7 @@ use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::daemon::{DaemonConfig, RunSummary};
 use keeper::exec_ix::event_authority;
-use keeper::execution::executor::ExecEvent;
+use keeper::execution::executor::{ExecEvent, ExecOutcome, Executor};
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
 use keeper::store::{DeadLetter, ExecState, Store, StoreCounts};
@@ -602,6 +603,125 @@ async fn after_a_lost_answer_the_next_durable_execution_uses_the_advanced_nonce(
     );
     assert_eq!(sends(&chain), [Fault::LoseAnswer]);
     assert_eq!(summary.counts.dead + summary.counts.unfinished(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults at the store
+// ---------------------------------------------------------------------------------------
+
+/// `executions_failed_total{kind="store"}`: executions not sent because the store did
+/// not record them.
+fn unrecorded(metrics: &Metrics) -> u64 {
+    metrics
+        .executions_failed_total
+        .with_label_values(&["store"])
+        .get()
+}
+
+impl Stage {
+    /// An executor over `chain` on a read-only handle of the store file: a store that
+    /// fails every write.
+    fn read_only_executor(&self, chain: Arc<dyn Chain>, metrics: Arc<Metrics>) -> Executor {
+        let read_only = Store::open_read_only(&self.path).unwrap();
+        executor(chain, &self.world, read_only, metrics, config().executor)
+    }
+
+    /// An executor over `chain` on the test's own handle of the store file.
+    fn working_executor(&self, chain: Arc<dyn Chain>) -> Executor {
+        executor(
+            chain,
+            &self.world,
+            self.store.clone(),
+            Metrics::new(),
+            config().executor,
+        )
+    }
+
+    /// Polls `executor`'s confirmations until the thread's first due time is confirmed,
+    /// then checks it ran once.
+    async fn first_due_time_confirmed(&self, executor: &Executor) {
+        wait_until!("the execution confirms", 20, {
+            executor.confirm_tick().await.unwrap();
+            confirmed(&self.store, &self.thread, 0)
+        });
+        assert_eq!(exec_count(&self.world, &self.thread).await, 1);
+    }
+}
+
+/// A store that cannot write makes the executor send nothing, durable or not: an
+/// execution it could not persist is not sent, and the error says why. The due time is
+/// still the thread's next, and a keeper whose store works runs it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_the_store_cannot_record_is_not_sent() {
+    for durable in [false, true] {
+        let stage = Stage::new(plan("now", Trigger::Now, durable)).await;
+        let thread = stage.thread;
+        let chain = Arc::new(ProbedBank::new(stage.world.chain.clone()));
+        let metrics = Metrics::new();
+        let failing = stage.read_only_executor(chain.clone(), metrics.clone());
+
+        let outcome = failing.execute(thread, 0).await;
+        let ExecOutcome::Failed(reason) = &outcome else {
+            panic!("durable {durable}: {outcome:?}");
+        };
+        assert!(
+            reason.starts_with("persist: ") && reason.contains("readonly"),
+            "{reason}"
+        );
+        assert_eq!(unrecorded(&metrics), 1);
+        assert_eq!(failing.in_flight_len(), 0);
+        assert_eq!(stage.store.find(&thread, 0).unwrap(), None);
+        if !durable {
+            assert_eq!(chain.sends(), 0, "nothing sent");
+        }
+        // The durable thread's lease claim was sent; its execution was not.
+        assert_eq!(exec_count(&stage.world, &thread).await, 0);
+
+        let working = stage.working_executor(chain);
+        let outcome = working.execute(thread, 0).await;
+        assert!(
+            matches!(outcome, ExecOutcome::Submitted { .. }),
+            "durable {durable}: {outcome:?}"
+        );
+        stage.first_due_time_confirmed(&working).await;
+    }
+}
+
+/// A replay whose rebuilt transaction the store cannot record sends nothing: the row is
+/// left exactly as it was, still due, and a keeper whose store works runs the due time
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_the_store_cannot_record_is_not_sent() {
+    let stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let thread = stage.thread;
+    // The first send never reaches the bank: the execution waits in the replay queue.
+    let unanswered = faulty(&stage.world, 7);
+    unanswered.script(Op::Send, [Some(Fault::Drop)]);
+    let outcome = stage.working_executor(unanswered).execute(thread, 0).await;
+    assert!(
+        matches!(outcome, ExecOutcome::Deferred { .. }),
+        "{outcome:?}"
+    );
+    let queued = first_row(&stage.store, &thread);
+
+    let chain = Arc::new(ProbedBank::new(stage.world.chain.clone()));
+    let metrics = Metrics::new();
+    let failing = stage.read_only_executor(chain.clone(), metrics.clone());
+    assert_eq!(failing.recover().await, 1);
+    assert_eq!(chain.sends(), 0, "nothing sent");
+    assert_eq!(unrecorded(&metrics), 1);
+    assert_eq!(failing.in_flight_len(), 0);
+    assert_eq!(
+        first_row(&stage.store, &thread),
+        queued,
+        "the row is untouched"
+    );
+    assert_eq!(exec_count(&stage.world, &thread).await, 0);
+
+    let working = stage.working_executor(chain.clone());
+    assert_eq!(working.recover().await, 1);
+    stage.first_due_time_confirmed(&working).await;
+    assert_eq!(chain.sends(), 1);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -232,6 +232,27 @@ impl NoncePool {
         }
     }
 
+    /// Says `nonce` may have advanced where no lease of this pool saw it: a stored
+    /// transaction on it was resent, or the chain refused a simulation anchored on the
+    /// cached value. The next build on it reads the value from the chain.
+    pub fn may_have_advanced(&self, nonce: &Pubkey) {
+        self.invalidate(nonce);
+    }
+
+    /// Hands back the nonce of an execution that was sent, or may have been: landed,
+    /// failed on chain, unanswered or timed out, its transaction may have advanced the
+    /// nonce, so the cached value goes too and the next build reads it from the chain.
+    /// `Err` when the lease had already ended (reclaimed after its TTL, or the nonce left
+    /// the pool): nothing was freed then, and the nonce may be another build's by now.
+    pub fn hand_back_after_send(&self, lease: NonceLease) -> Result<(), LeaseError> {
+        debug_assert!(
+            Arc::ptr_eq(&lease.pool, &self.inner),
+            "a lease of another pool"
+        );
+        self.invalidate(&lease.nonce());
+        lease.release()
+    }
+
     /// The cached nonce value, if registered and known.
     pub fn cached_value(&self, nonce: &Pubkey) -> Option<Hash> {
         self.inner
@@ -812,6 +833,47 @@ mod tests {
         pool.set_value(&unknown, value);
         assert_eq!(pool.cached_value(&unknown), None);
         assert!(!pool.contains(&unknown));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sent_executions_nonce_comes_back_without_its_cached_value() {
+        let (pool, nonces, recorder) = pool_with(1, Duration::from_secs(5));
+        let value = Hash::new_from_array([7; 32]);
+        pool.set_value(&nonces[0], value);
+        let mut lease = pool.try_acquire(&nonces[0]).unwrap();
+        lease.mark_used();
+        assert_eq!(pool.hand_back_after_send(lease), Ok(()));
+        assert_eq!(pool.available(), 1);
+        assert_eq!(
+            pool.cached_value(&nonces[0]),
+            None,
+            "the send may have moved it"
+        );
+        assert_eq!(recorder.count(ReleaseKind::Explicit), 1);
+
+        // Reclaimed while its transaction was out: handing it back frees nothing of the
+        // next holder's, and still drops the value the old transaction may have moved.
+        let stale = pool.try_acquire(&nonces[0]).unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(pool.reclaim_expired(), 1);
+        let next = pool.try_acquire(&nonces[0]).unwrap();
+        pool.set_value(&nonces[0], value);
+        assert_eq!(pool.hand_back_after_send(stale), Err(LeaseError::Expired));
+        assert!(next.is_valid());
+        assert_eq!(pool.available(), 0);
+        assert_eq!(next.cached_value(), None);
+        assert_eq!(next.release(), Ok(()));
+    }
+
+    #[test]
+    fn a_nonce_that_may_have_advanced_is_read_afresh() {
+        let (pool, nonces, _) = pool_with(1, DEFAULT_LEASE_TTL);
+        pool.set_value(&nonces[0], Hash::new_from_array([7; 32]));
+        pool.may_have_advanced(&nonces[0]);
+        assert_eq!(pool.cached_value(&nonces[0]), None);
+        let lease = pool.try_acquire(&nonces[0]).unwrap();
+        assert_eq!(lease.cached_value(), None);
+        assert_eq!(lease.release(), Ok(()));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! queries of the replay loop and the start-up recovery.
 
 use rusqlite::{params, Transaction};
-use solana_sdk::{hash::Hash, pubkey::Pubkey, signature::Signature};
+use solana_sdk::{pubkey::Pubkey, signature::Signature};
 
 use super::{
     to_sql_int,
@@ -20,12 +20,7 @@ impl Store {
     /// stored transaction may already be in flight, so it is never replaced here).
     /// Callers that need to know check [`Store::get`]'s state before sending.
     pub fn persist(&self, new: NewExecution) -> Result<i64, StoreError> {
-        if new.nonce_account.is_some() != new.nonce_value.is_some() {
-            return Err(StoreError::Invalid {
-                field: "nonce_value",
-                reason: "set exactly when nonce_account is".into(),
-            });
-        }
+        require_nonce_value(&new)?;
         let exec_count = to_sql_int("exec_count_at_build", new.exec_count_at_build)?;
         let now = self.now();
         self.write(|tx| {
@@ -184,41 +179,45 @@ impl Store {
         })
     }
 
-    /// Swaps in a rebuilt transaction (after the nonce advanced under the old one).
-    /// The state becomes Pending, since the new transaction has not been sent;
-    /// `next_attempt_at` is kept. `nonce_value` must be set exactly when the execution
-    /// has a nonce account. Allowed from Pending and Sent.
-    pub fn replace_transaction(
-        &self,
-        id: i64,
-        transaction: Vec<u8>,
-        signature: Signature,
-        nonce_value: Option<Hash>,
-    ) -> Result<(), StoreError> {
+    /// Swaps in a rebuilt transaction (after the nonce advanced under the old one, or a
+    /// non-durable blockhash expired) with its nonce and the chain read it rests on, in
+    /// one write: a rebuilt transaction is never recorded on the old read. The state
+    /// becomes Pending, since the new transaction has not been sent; the priority, the
+    /// retries and `next_attempt_at` are kept. `new` must name the row's due time, and
+    /// have a nonce exactly when the row has. Allowed from Pending and Sent.
+    pub fn replace_transaction(&self, id: i64, new: &NewExecution) -> Result<(), StoreError> {
+        require_nonce_value(new)?;
         let now = self.now();
         self.write(|tx| {
             let execution = load(tx, id)?;
             require(&execution, UNFINISHED, ExecState::Pending)?;
+            require_due_time(&execution, new)?;
             let has_nonce = execution.nonce_account.is_some();
-            if has_nonce != nonce_value.is_some() {
+            if has_nonce != new.nonce_account.is_some() {
                 return Err(StoreError::Invalid {
-                    field: "nonce_value",
+                    field: "nonce_account",
                     reason: format!(
-                        "execution {id} {} a nonce account; the nonce value must be {}",
+                        "execution {id} {} a nonce account; the rebuilt one must {}",
                         if has_nonce { "has" } else { "has no" },
-                        if has_nonce { "given" } else { "None" },
+                        if has_nonce { "too" } else { "not either" },
                     ),
                 });
             }
             tx.execute(
-                "UPDATE executions SET tx = ?2, signature = ?3, nonce_value = ?4, \
-                     state = 'pending', updated_at = ?5 WHERE id = ?1",
+                "UPDATE executions SET tx = ?2, signature = ?3, nonce_account = ?4, \
+                     nonce_value = ?5, state = 'pending', updated_at = ?6, \
+                     context_slot = coalesce(?7, context_slot), \
+                     thread_created_at = coalesce(?8, thread_created_at) \
+                 WHERE id = ?1",
                 params![
                     id,
-                    transaction,
-                    signature.to_string(),
-                    nonce_value.map(|h| h.to_string()),
-                    now
+                    new.transaction,
+                    new.signature.to_string(),
+                    new.nonce_account.map(|k| k.to_string()),
+                    new.nonce_value.map(|h| h.to_string()),
+                    now,
+                    context_slot(new.context)?,
+                    new.context.map(|c| c.created_at),
                 ],
             )?;
             Ok(())
@@ -293,30 +292,12 @@ impl Store {
     /// zero; a dead letter it had leaves the queue. `reason` goes to `last_error`.
     /// Allowed from Confirmed, Superseded and Dead; `new` must name the row's due time.
     pub fn reopen(&self, id: i64, new: &NewExecution, reason: &str) -> Result<(), StoreError> {
-        if new.nonce_account.is_some() != new.nonce_value.is_some() {
-            return Err(StoreError::Invalid {
-                field: "nonce_value",
-                reason: "set exactly when nonce_account is".into(),
-            });
-        }
+        require_nonce_value(new)?;
         let now = self.now();
         self.write(|tx| {
             let execution = load(tx, id)?;
             require(&execution, FINISHED, ExecState::Pending)?;
-            if (execution.thread, execution.exec_count_at_build)
-                != (new.thread, new.exec_count_at_build)
-            {
-                return Err(StoreError::Invalid {
-                    field: "exec_count_at_build",
-                    reason: format!(
-                        "execution {id} is for {} at {}, not {} at {}",
-                        execution.thread,
-                        execution.exec_count_at_build,
-                        new.thread,
-                        new.exec_count_at_build
-                    ),
-                });
-            }
+            require_due_time(&execution, new)?;
             tx.execute(
                 "UPDATE executions SET nonce_account = ?2, nonce_value = ?3, signature = ?4, \
                      tx = ?5, priority = ?6, state = 'pending', retry_count = 0, \
@@ -339,21 +320,6 @@ impl Store {
                 ],
             )?;
             tx.execute("DELETE FROM dead_letters WHERE execution_id = ?1", [id])?;
-            Ok(())
-        })
-    }
-
-    /// Records the chain read a rebuilt transaction rests on. Allowed in any state.
-    pub fn set_context(&self, id: i64, context: ThreadContext) -> Result<(), StoreError> {
-        let now = self.now();
-        let slot = context_slot(Some(context))?;
-        self.write(|tx| {
-            load(tx, id)?;
-            tx.execute(
-                "UPDATE executions SET context_slot = ?2, thread_created_at = ?3, \
-                     updated_at = ?4 WHERE id = ?1",
-                params![id, slot, context.created_at, now],
-            )?;
             Ok(())
         })
     }
@@ -499,6 +465,37 @@ fn require(execution: &Execution, allowed: &[ExecState], to: ExecState) -> Resul
             to,
         })
     }
+}
+
+/// Fails with [`StoreError::Invalid`] unless `new` has a nonce value exactly when it has
+/// a nonce account.
+fn require_nonce_value(new: &NewExecution) -> Result<(), StoreError> {
+    if new.nonce_account.is_some() == new.nonce_value.is_some() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            field: "nonce_value",
+            reason: "set exactly when nonce_account is".into(),
+        })
+    }
+}
+
+/// Fails with [`StoreError::Invalid`] unless `new` is for `execution`'s due time.
+fn require_due_time(execution: &Execution, new: &NewExecution) -> Result<(), StoreError> {
+    if (execution.thread, execution.exec_count_at_build) == (new.thread, new.exec_count_at_build) {
+        return Ok(());
+    }
+    Err(StoreError::Invalid {
+        field: "exec_count_at_build",
+        reason: format!(
+            "execution {} is for {} at {}, not {} at {}",
+            execution.id,
+            execution.thread,
+            execution.exec_count_at_build,
+            new.thread,
+            new.exec_count_at_build
+        ),
+    })
 }
 
 pub(super) fn get_execution(

@@ -230,9 +230,7 @@ fn unknown_execution_ids_are_not_found() {
         store.mark_confirmed(99).unwrap_err(),
         store.mark_superseded(99, "x").unwrap_err(),
         store.schedule_retry(99, T0, "x").unwrap_err(),
-        store
-            .replace_transaction(99, vec![], sig(1), None)
-            .unwrap_err(),
+        store.replace_transaction(99, &new_execution()).unwrap_err(),
     ] {
         assert_eq!(err.kind(), "not_found");
         assert_eq!(err.to_string(), "no execution with id 99");
@@ -240,31 +238,49 @@ fn unknown_execution_ids_are_not_found() {
 }
 
 #[test]
-fn replace_transaction_swaps_the_transaction_and_makes_it_pending() {
+fn replace_transaction_swaps_the_transaction_and_its_read_and_makes_it_pending() {
     let store = store();
-    let id = ok(store.persist(new_execution()));
+    let first = new_execution();
+    let id = ok(store.persist(first.clone()));
     ok(store.mark_sent(id, T0));
     let before = ok(store.get(id)).unwrap();
-    let fresh = Hash::new_unique();
-    ok(store.replace_transaction(id, vec![4, 5, 6], sig(4), Some(fresh)));
+    let read = ThreadContext {
+        slot: 42,
+        created_at: T0 - 60,
+    };
+    let mut rebuilt = first.clone().with_context(read);
+    rebuilt.transaction = vec![4, 5, 6];
+    rebuilt.signature = sig(4);
+    rebuilt.nonce_account = Some(Pubkey::new_unique());
+    rebuilt.nonce_value = Some(Hash::new_unique());
+    rebuilt.priority = ExecutionPriority::Critical;
+    ok(store.replace_transaction(id, &rebuilt));
     let e = ok(store.get(id)).unwrap();
     assert_eq!(e.transaction, [4, 5, 6]);
     assert_eq!(e.signature, sig(4));
-    assert_eq!(e.nonce_value, Some(fresh));
+    assert_eq!(
+        (e.nonce_account, e.nonce_value),
+        (rebuilt.nonce_account, rebuilt.nonce_value)
+    );
+    assert_eq!(e.context, Some(read));
     assert_eq!(e.state, ExecState::Pending);
     assert_eq!(e.next_attempt_at, before.next_attempt_at);
+    assert_eq!(e.priority, before.priority, "the recorded priority is kept");
 
-    let err = store
-        .replace_transaction(id, vec![1], sig(5), None)
-        .unwrap_err();
+    let mut unanchored = rebuilt.clone();
+    (unanchored.nonce_account, unanchored.nonce_value) = (None, None);
+    let err = store.replace_transaction(id, &unanchored).unwrap_err();
     assert_eq!(err.kind(), "invalid_input");
     assert_eq!(
         err.to_string(),
         format!(
-            "invalid nonce_value: execution {id} has a nonce account; the nonce value must \
-             be given"
+            "invalid nonce_account: execution {id} has a nonce account; the rebuilt one must \
+             too"
         )
     );
+    let other = rebuilt.clone().with_thread(first.thread, 1);
+    let err = store.replace_transaction(id, &other).unwrap_err();
+    assert!(err.to_string().contains("exec_count_at_build"), "{err}");
     assert_eq!(ok(store.get(id)).unwrap().signature, sig(4), "unchanged");
 }
 
