@@ -36,9 +36,16 @@ pub const DURABILITY_LABELS: [&str; 2] = ["durable", "non_durable"];
 /// Label values of `keeper_executions_failed_total{kind}` created up front: the
 /// [`ChainError`](crate::chain::ChainError) kinds of a failed submission, `execution` for
 /// a transaction that landed with an error, `expired` for one whose blockhash expired
-/// before it landed. Other kinds may be added by the submitter; they appear when first
-/// used.
-pub const FAILURE_KINDS: [&str; 5] = ["unavailable", "rpc", "rejected", "execution", "expired"];
+/// before it landed, `store` for one never sent because the store could not record it.
+/// Other kinds may be added by the submitter; they appear when first used.
+pub const FAILURE_KINDS: [&str; 6] = [
+    "unavailable",
+    "rpc",
+    "rejected",
+    "execution",
+    "expired",
+    "store",
+];
 
 /// Latency buckets, in seconds, of the execution and replay histograms: from a fast
 /// confirmation (~0.4 s) to the longest replay delay and beyond.
