@@ -23,8 +23,8 @@ measure() {
     local bin="$work/$name/$dir/keeper"
     strip -o "$work/keeper-$name" "$bin"
     read -r user sys < "$work/cpu"
-    printf '| %s | `cargo build --profile %s -p keeper %s` | %s | %d min %02d s | %.0f min | %.1f MB |\n' \
-        "$name" "$profile" "$*" "$crates" $(((end - start) / 60)) $(((end - start) % 60)) \
+    printf '| %s | `cargo build --profile %s -p keeper%s` | %s | %d min %02d s | %.0f min | %.1f MB |\n' \
+        "$name" "$profile" "${*:+ $*}" "$crates" $(((end - start) / 60)) $(((end - start) % 60)) \
         "$(awk "BEGIN { print ($user + $sys) / 60 }")" \
         "$(awk "BEGIN { print $(stat -c %s "$work/keeper-$name") / 1000000 }")"
     rm -rf "${work:?}/$name"
