@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::etcd::{free_port, Etcd};
 use keeper::leadership::{
-    start, ElectionStore, EtcdClient, EtcdError, LeaderState, Leadership, LeadershipConfig,
-    StepDown,
+    start, ElectionStore, ElectionStoreError, EtcdClient, LeaderState, Leadership,
+    LeadershipConfig, StepDown,
 };
 use solana_sdk::pubkey::Pubkey;
 use tokio::sync::oneshot;
@@ -452,7 +452,7 @@ async fn nothing_listening_gives_a_typed_error_and_never_a_leader() {
     let etcd = EtcdClient::new(std::slice::from_ref(&dead), Duration::from_millis(500)).unwrap();
     assert!(matches!(
         etcd.grant(2).await,
-        Err(EtcdError::Unreachable { endpoint, .. }) if endpoint == dead
+        Err(ElectionStoreError::Unreachable { endpoint, .. }) if endpoint == dead
     ));
     let error = EtcdClient::new(
         &["http://127.0.0.1:notaport".into()],
@@ -531,14 +531,14 @@ async fn etcd_answers_and_error_bodies_become_typed_results() {
     let error = etcd_client.claim("", "me", other.id).await.unwrap_err();
     assert_eq!(error.kind(), "api");
     assert!(
-        matches!(&error, EtcdError::Api { status: 400, code: Some(3), message, .. }
+        matches!(&error, ElectionStoreError::Api { status: 400, code: Some(3), message, .. }
             if message.contains("key is not provided")),
         "{error:?}"
     );
     // A claim under a lease that does not exist.
     let error = etcd_client.claim("/k", "me", 12345).await.unwrap_err();
     assert!(
-        matches!(&error, EtcdError::Api { code: Some(5), .. }),
+        matches!(&error, ElectionStoreError::Api { code: Some(5), .. }),
         "{error:?}"
     );
     assert!(

@@ -40,52 +40,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use prometheus::Registry;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use super::config::LeadershipConfig;
-use super::etcd::EtcdError;
+use super::error::LeadershipError;
 use super::state::{LeaderState, Leadership, Publisher, StepDown};
-use super::LeadershipError;
-
-/// A lease as granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Granted {
-    pub id: i64,
-    pub ttl_secs: i64,
-}
-
-/// Who holds the key: the id written under it and the lease it is attached to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub id: String,
-    pub lease: i64,
-}
-
-/// The answer to a claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// The key was absent and is now ours.
-    Won,
-    /// The key exists.
-    Held(Holder),
-}
-
-/// What the elector needs of etcd.
-#[async_trait]
-pub trait ElectionStore: Send + Sync {
-    /// A new lease of `ttl_secs` (the store may grant a longer one).
-    async fn grant(&self, ttl_secs: i64) -> Result<Granted, EtcdError>;
-    /// Renews `lease`: its TTL, or `None` when it no longer exists.
-    async fn keep_alive(&self, lease: i64) -> Result<Option<i64>, EtcdError>;
-    /// Revokes `lease` (and deletes its keys); a lease already gone is not an error.
-    async fn revoke(&self, lease: i64) -> Result<(), EtcdError>;
-    /// Puts `key = id` under `lease` if `key` does not exist, atomically.
-    async fn claim(&self, key: &str, id: &str, lease: i64) -> Result<Claim, EtcdError>;
-    /// Who holds `key`, if anyone.
-    async fn holder(&self, key: &str) -> Result<Option<Holder>, EtcdError>;
-}
+use super::store::{Claim, ElectionStore, ElectionStoreError, Holder};
 
 /// The lease this keeper holds, with the TTL it counts on (the smaller of the
 /// configured and the granted one).
@@ -228,7 +189,7 @@ impl<S: ElectionStore> Elector<S> {
 
     /// One election round (see the module docs). `held` is updated as soon as a lease is
     /// taken, so that a round abandoned at shutdown still leaves it to revoke.
-    async fn round(&self, held: &mut Option<HeldLease>) -> Result<Round, EtcdError> {
+    async fn round(&self, held: &mut Option<HeldLease>) -> Result<Round, ElectionStoreError> {
         match self.store.holder(&self.key).await? {
             Some(holder) if held.is_some_and(|lease| lease.id == holder.lease) => {
                 let sent = Instant::now();
@@ -266,7 +227,10 @@ impl<S: ElectionStore> Elector<S> {
     }
 
     /// The held lease renewed, or a new one; recorded in `held` before returning.
-    async fn take_lease(&self, held: &mut Option<HeldLease>) -> Result<HeldLease, EtcdError> {
+    async fn take_lease(
+        &self,
+        held: &mut Option<HeldLease>,
+    ) -> Result<HeldLease, ElectionStoreError> {
         if let Some(lease) = *held {
             match self.store.keep_alive(lease.id).await? {
                 Some(ttl) => {
@@ -298,7 +262,7 @@ impl<S: ElectionStore> Elector<S> {
         let mut deadline = confirmed + self.window(lease.ttl);
         let interval = self.window(lease.ttl) / 3;
         let mut next = confirmed + interval;
-        let mut last_error: Option<EtcdError> = None;
+        let mut last_error: Option<ElectionStoreError> = None;
         loop {
             tokio::select! {
                 biased;
@@ -340,7 +304,7 @@ impl<S: ElectionStore> Elector<S> {
     }
 
     /// Keepalive, then a read confirming that the key is still under the lease.
-    async fn renew(&self, lease: i64) -> Result<Renewal, EtcdError> {
+    async fn renew(&self, lease: i64) -> Result<Renewal, ElectionStoreError> {
         let Some(ttl) = self.store.keep_alive(lease).await? else {
             return Ok(Renewal::LeaseLost);
         };
@@ -353,7 +317,7 @@ impl<S: ElectionStore> Elector<S> {
     }
 }
 
-fn stale(confirmed: Instant, last_error: Option<EtcdError>) -> StepDown {
+fn stale(confirmed: Instant, last_error: Option<ElectionStoreError>) -> StepDown {
     StepDown::Stale {
         since_confirmed: confirmed.elapsed(),
         last_error,

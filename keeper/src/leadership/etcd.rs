@@ -1,8 +1,8 @@
 //! [`EtcdClient`]: the elector's [`ElectionStore`] over etcd's v3 JSON gateway (plain
-//! HTTP through `reqwest`, no gRPC stack), with [`EtcdError`] for each way a call fails.
+//! HTTP through `reqwest`, no gRPC stack), turning each way a call fails into an [`ElectionStoreError`].
 //!
 //! Owns the endpoint list and which endpoint is tried first, the bound on each request,
-//! and turning answers into [`super::elector`]'s terms. A call that cannot reach an
+//! and turning answers into [`super::store`]'s terms. A call that cannot reach an
 //! endpoint (refused, timed out, or etcd answering "unavailable") goes to the next one,
 //! in configured order starting from the last that answered; any other answer, error
 //! bodies included, is *the* answer. Must not: retry an endpoint, wait between calls or
@@ -21,82 +21,11 @@ use reqwest::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::elector::{Claim, ElectionStore, Granted, Holder};
 use super::gateway::{self, ErrorBody};
-
-/// gRPC status codes that etcd puts in its error bodies, as far as they matter here.
-const GRPC_NOT_FOUND: i64 = 5;
-const GRPC_UNAVAILABLE: i64 = 14;
+use super::store::{Claim, ElectionStore, ElectionStoreError, Granted, Holder};
 
 /// Longest excerpt of an unexpected body kept in an error.
 const EXCERPT: usize = 200;
-
-/// Why a call to etcd failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EtcdError {
-    /// The endpoint cannot be used as an etcd URL.
-    #[error("bad etcd endpoint {endpoint:?}: {reason}")]
-    BadEndpoint { endpoint: String, reason: String },
-    /// Nothing answered: connection refused, reset, DNS, ...
-    #[error("etcd at {endpoint} is unreachable: {reason}")]
-    Unreachable { endpoint: String, reason: String },
-    /// No answer within the request timeout.
-    #[error("etcd at {endpoint} did not answer within {after_ms} ms")]
-    Timeout { endpoint: String, after_ms: u64 },
-    /// etcd (or whatever listens there) answered with an error.
-    #[error("etcd at {endpoint} answered HTTP {status}{}: {message}", code_suffix(*.code))]
-    Api {
-        endpoint: String,
-        status: u16,
-        /// The gRPC status code of etcd's error body, if it had one.
-        code: Option<i64>,
-        message: String,
-    },
-    /// An answer that is not what the gateway sends.
-    #[error("unexpected answer from etcd at {endpoint}: {reason}")]
-    Malformed { endpoint: String, reason: String },
-    /// The HTTP client could not be built.
-    #[error("building the etcd HTTP client: {0}")]
-    Client(String),
-}
-
-fn code_suffix(code: Option<i64>) -> String {
-    code.map(|c| format!(" (gRPC code {c})"))
-        .unwrap_or_default()
-}
-
-impl EtcdError {
-    /// Stable label for metrics and logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::BadEndpoint { .. } => "bad_endpoint",
-            Self::Unreachable { .. } => "unreachable",
-            Self::Timeout { .. } => "timeout",
-            Self::Api { .. } => "api",
-            Self::Malformed { .. } => "malformed",
-            Self::Client(_) => "client",
-        }
-    }
-
-    /// Whether another endpoint of the cluster may answer where this one did not.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            Self::Unreachable { .. } | Self::Timeout { .. } => true,
-            Self::Api { code, .. } => *code == Some(GRPC_UNAVAILABLE),
-            _ => false,
-        }
-    }
-
-    fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            Self::Api {
-                code: Some(GRPC_NOT_FOUND),
-                ..
-            }
-        )
-    }
-}
 
 /// An etcd cluster through its JSON gateway.
 pub struct EtcdClient {
@@ -110,9 +39,9 @@ pub struct EtcdClient {
 impl EtcdClient {
     /// A client for `endpoints` (`http://host:port`, at least one); each request is
     /// bounded by `timeout`, connecting included.
-    pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, EtcdError> {
+    pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, ElectionStoreError> {
         if endpoints.is_empty() {
-            return Err(EtcdError::BadEndpoint {
+            return Err(ElectionStoreError::BadEndpoint {
                 endpoint: String::new(),
                 reason: "no etcd endpoint given".into(),
             });
@@ -120,12 +49,13 @@ impl EtcdClient {
         let endpoints = endpoints
             .iter()
             .map(|endpoint| {
-                let url = reqwest::Url::parse(endpoint).map_err(|e| EtcdError::BadEndpoint {
-                    endpoint: endpoint.clone(),
-                    reason: e.to_string(),
-                })?;
+                let url =
+                    reqwest::Url::parse(endpoint).map_err(|e| ElectionStoreError::BadEndpoint {
+                        endpoint: endpoint.clone(),
+                        reason: e.to_string(),
+                    })?;
                 if url.scheme() != "http" {
-                    return Err(EtcdError::BadEndpoint {
+                    return Err(ElectionStoreError::BadEndpoint {
                         endpoint: endpoint.clone(),
                         reason: "only http:// is supported".into(),
                     });
@@ -139,7 +69,7 @@ impl EtcdClient {
             .connect_timeout(timeout)
             .timeout(timeout)
             .build()
-            .map_err(|e| EtcdError::Client(chain(&e)))?;
+            .map_err(|e| ElectionStoreError::Client(chain(&e)))?;
         Ok(Self {
             endpoints,
             http,
@@ -153,7 +83,11 @@ impl EtcdClient {
     }
 
     /// POSTs `body` to `path`, endpoint after endpoint while they are unavailable.
-    async fn call(&self, path: &str, body: &Value) -> Result<(String, Vec<u8>), EtcdError> {
+    async fn call(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<(String, Vec<u8>), ElectionStoreError> {
         let count = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed) % count;
         let mut last = None;
@@ -178,7 +112,7 @@ impl EtcdClient {
         endpoint: &str,
         path: &str,
         body: &Value,
-    ) -> Result<Vec<u8>, EtcdError> {
+    ) -> Result<Vec<u8>, ElectionStoreError> {
         let transport = |e: reqwest::Error| self.transport_error(endpoint, e);
         let response = self
             .http
@@ -200,7 +134,7 @@ impl EtcdClient {
             Some(ErrorBody { code, message }) => (code, message),
             None => (None, excerpt(&bytes)),
         };
-        Err(EtcdError::Api {
+        Err(ElectionStoreError::Api {
             endpoint: endpoint.to_string(),
             status: status.as_u16(),
             code,
@@ -208,20 +142,20 @@ impl EtcdClient {
         })
     }
 
-    fn transport_error(&self, endpoint: &str, error: reqwest::Error) -> EtcdError {
+    fn transport_error(&self, endpoint: &str, error: reqwest::Error) -> ElectionStoreError {
         let endpoint = endpoint.to_string();
         if error.is_timeout() {
-            EtcdError::Timeout {
+            ElectionStoreError::Timeout {
                 endpoint,
                 after_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
             }
         } else if error.is_builder() {
-            EtcdError::BadEndpoint {
+            ElectionStoreError::BadEndpoint {
                 endpoint,
                 reason: chain(&error),
             }
         } else {
-            EtcdError::Unreachable {
+            ElectionStoreError::Unreachable {
                 endpoint,
                 reason: chain(&error),
             }
@@ -230,8 +164,8 @@ impl EtcdClient {
 }
 
 /// `bytes` as a `T`, or why not.
-fn parse<T: DeserializeOwned>(endpoint: &str, bytes: &[u8]) -> Result<T, EtcdError> {
-    serde_json::from_slice(bytes).map_err(|e| EtcdError::Malformed {
+fn parse<T: DeserializeOwned>(endpoint: &str, bytes: &[u8]) -> Result<T, ElectionStoreError> {
+    serde_json::from_slice(bytes).map_err(|e| ElectionStoreError::Malformed {
         endpoint: endpoint.to_string(),
         reason: format!("{e} in {}", excerpt(bytes)),
     })
@@ -239,13 +173,13 @@ fn parse<T: DeserializeOwned>(endpoint: &str, bytes: &[u8]) -> Result<T, EtcdErr
 
 #[async_trait]
 impl ElectionStore for EtcdClient {
-    async fn grant(&self, ttl_secs: i64) -> Result<Granted, EtcdError> {
+    async fn grant(&self, ttl_secs: i64) -> Result<Granted, ElectionStoreError> {
         let (endpoint, bytes) = self
             .call("/v3/lease/grant", &gateway::grant(ttl_secs))
             .await?;
         let answer: gateway::GrantResponse = parse(&endpoint, &bytes)?;
         if !answer.error.is_empty() {
-            return Err(EtcdError::Api {
+            return Err(ElectionStoreError::Api {
                 endpoint,
                 status: 200,
                 code: None,
@@ -253,7 +187,7 @@ impl ElectionStore for EtcdClient {
             });
         }
         if answer.ttl <= 0 {
-            return Err(EtcdError::Malformed {
+            return Err(ElectionStoreError::Malformed {
                 endpoint,
                 reason: format!("lease {} granted with TTL {}", answer.id, answer.ttl),
             });
@@ -264,7 +198,7 @@ impl ElectionStore for EtcdClient {
         })
     }
 
-    async fn keep_alive(&self, lease: i64) -> Result<Option<i64>, EtcdError> {
+    async fn keep_alive(&self, lease: i64) -> Result<Option<i64>, ElectionStoreError> {
         let (endpoint, bytes) = self
             .call("/v3/lease/keepalive", &gateway::lease(lease))
             .await?;
@@ -272,7 +206,7 @@ impl ElectionStore for EtcdClient {
         let text = String::from_utf8_lossy(&bytes);
         let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let message: gateway::KeepAliveMessage =
-            serde_json::from_str(line).map_err(|e| EtcdError::Malformed {
+            serde_json::from_str(line).map_err(|e| ElectionStoreError::Malformed {
                 endpoint: endpoint.clone(),
                 reason: format!("{e} in {}", excerpt(&bytes)),
             })?;
@@ -281,7 +215,7 @@ impl ElectionStore for EtcdClient {
                 code: None,
                 message: error.to_string(),
             });
-            return Err(EtcdError::Api {
+            return Err(ElectionStoreError::Api {
                 endpoint,
                 status: 200,
                 code: body.code,
@@ -291,14 +225,14 @@ impl ElectionStore for EtcdClient {
         match message.result {
             Some(result) if result.ttl > 0 => Ok(Some(result.ttl)),
             Some(_) => Ok(None),
-            None => Err(EtcdError::Malformed {
+            None => Err(ElectionStoreError::Malformed {
                 endpoint,
                 reason: format!("keepalive without result: {}", excerpt(&bytes)),
             }),
         }
     }
 
-    async fn revoke(&self, lease: i64) -> Result<(), EtcdError> {
+    async fn revoke(&self, lease: i64) -> Result<(), ElectionStoreError> {
         match self.call("/v3/lease/revoke", &gateway::lease(lease)).await {
             Ok(_) => Ok(()),
             // Already expired or revoked: what was asked for.
@@ -307,11 +241,11 @@ impl ElectionStore for EtcdClient {
         }
     }
 
-    async fn claim(&self, key: &str, value: &str, lease: i64) -> Result<Claim, EtcdError> {
+    async fn claim(&self, key: &str, value: &str, lease: i64) -> Result<Claim, ElectionStoreError> {
         let (endpoint, bytes) = self
             .call("/v3/kv/txn", &gateway::claim(key, value, lease))
             .await?;
-        let malformed = |reason: String| EtcdError::Malformed {
+        let malformed = |reason: String| ElectionStoreError::Malformed {
             endpoint: endpoint.clone(),
             reason,
         };
@@ -331,10 +265,10 @@ impl ElectionStore for EtcdClient {
         }
     }
 
-    async fn holder(&self, key: &str) -> Result<Option<Holder>, EtcdError> {
+    async fn holder(&self, key: &str) -> Result<Option<Holder>, ElectionStoreError> {
         let (endpoint, bytes) = self.call("/v3/kv/range", &gateway::range(key)).await?;
         let range: gateway::RangeResponse = parse(&endpoint, &bytes)?;
-        holder(range).map_err(|reason| EtcdError::Malformed { endpoint, reason })
+        holder(range).map_err(|reason| ElectionStoreError::Malformed { endpoint, reason })
     }
 }
 

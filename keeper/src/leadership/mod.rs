@@ -29,14 +29,17 @@
 //!
 //! Files: [`config`] (the typed configuration), [`state`] (the handle, the states and
 //! the publisher that logs and gauges transitions), [`elector`] (the campaign loop over
-//! an [`ElectionStore`]), [`etcd`] (that store over etcd's JSON gateway, with
-//! [`EtcdError`]) and `gateway` (the gateway's JSON).
+//! an [`ElectionStore`]), [`store`] (that trait, its answers and
+//! [`ElectionStoreError`]), [`etcd`] (the store over etcd's JSON gateway), `gateway`
+//! (the gateway's JSON) and `error` ([`LeadershipError`]).
 
 pub mod config;
 pub mod elector;
+mod error;
 pub mod etcd;
 mod gateway;
 pub mod state;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
@@ -46,31 +49,11 @@ use prometheus::Registry;
 use solana_sdk::pubkey::Pubkey;
 
 pub use config::{LeadershipConfig, LeadershipConfigError};
-pub use elector::{Claim, ElectionStore, Elector, Granted, Holder};
-pub use etcd::{EtcdClient, EtcdError};
+pub use elector::Elector;
+pub use error::LeadershipError;
+pub use etcd::EtcdClient;
 pub use state::{LeaderState, Leadership, Publisher, StepDown, LEADER_METRIC};
-
-/// Why leadership could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum LeadershipError {
-    #[error(transparent)]
-    Config(#[from] LeadershipConfigError),
-    #[error(transparent)]
-    Etcd(#[from] EtcdError),
-    #[error("registering {LEADER_METRIC}: {0}")]
-    Metrics(#[from] prometheus::Error),
-}
-
-impl LeadershipError {
-    /// Stable label for metrics and logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Config(e) => e.kind(),
-            Self::Etcd(e) => e.kind(),
-            Self::Metrics(_) => "metrics",
-        }
-    }
-}
+pub use store::{Claim, ElectionStore, ElectionStoreError, Granted, Holder};
 
 /// The task behind a [`Leadership`]: run it (spawned) for as long as the keeper runs.
 pub enum Campaign {

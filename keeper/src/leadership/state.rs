@@ -23,7 +23,7 @@ use prometheus::{IntGauge, Registry};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::etcd::EtcdError;
+use super::store::ElectionStoreError;
 
 /// Name of the leadership gauge: 1 while this keeper leads, else 0.
 pub const LEADER_METRIC: &str = "keeper_leader";
@@ -39,7 +39,7 @@ pub enum LeaderState {
     /// Another keeper leads (its id as it wrote it under the key).
     Follower { leader: String },
     /// etcd could not be asked, so nobody is known to lead; campaigning again.
-    Unavailable { error: EtcdError },
+    Unavailable { error: ElectionStoreError },
     /// Just stepped down; campaigning again.
     SteppedDown { reason: StepDown },
     /// The campaign ended (shutdown); never leader again.
@@ -72,7 +72,7 @@ pub enum StepDown {
     /// when renewals hung until the deadline).
     Stale {
         since_confirmed: Duration,
-        last_error: Option<EtcdError>,
+        last_error: Option<ElectionStoreError>,
     },
     /// etcd said the lease no longer exists (expired or revoked).
     LeaseLost,
@@ -303,7 +303,7 @@ impl Publisher {
     }
 
     /// etcd could not be asked. Logged when the kind of failure changes (quieter after).
-    pub fn unavailable(&self, error: EtcdError) {
+    pub fn unavailable(&self, error: ElectionStoreError) {
         self.state.send_if_modified(|state| {
             let again = matches!(
                 state,

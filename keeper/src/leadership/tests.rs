@@ -100,7 +100,7 @@ impl FakeEtcd {
 
     /// Whether a call gets through; a hung call waits until the link changes, and then
     /// acts at that later time (like a late answer).
-    async fn reach(&self) -> Result<(), EtcdError> {
+    async fn reach(&self) -> Result<(), ElectionStoreError> {
         loop {
             let link = *self.link.lock().unwrap();
             match link {
@@ -122,7 +122,10 @@ impl FakeEtcd {
 impl FakeEtcd {
     /// Runs `apply` on the cluster once the call gets through, then delivers its answer
     /// (late, or not at all, as the link says by then).
-    async fn call<T>(&self, apply: impl FnOnce(&mut Cluster) -> T) -> Result<T, EtcdError> {
+    async fn call<T>(
+        &self,
+        apply: impl FnOnce(&mut Cluster) -> T,
+    ) -> Result<T, ElectionStoreError> {
         self.reach().await?;
         let answer = apply(&mut self.cluster());
         loop {
@@ -137,8 +140,8 @@ impl FakeEtcd {
     }
 }
 
-fn unreachable() -> EtcdError {
-    EtcdError::Unreachable {
+fn unreachable() -> ElectionStoreError {
+    ElectionStoreError::Unreachable {
         endpoint: "fake".into(),
         reason: "link down".into(),
     }
@@ -146,7 +149,7 @@ fn unreachable() -> EtcdError {
 
 #[async_trait]
 impl ElectionStore for FakeEtcd {
-    async fn grant(&self, ttl_secs: i64) -> Result<Granted, EtcdError> {
+    async fn grant(&self, ttl_secs: i64) -> Result<Granted, ElectionStoreError> {
         self.call(|cluster| {
             cluster.next_lease += 1;
             let id = cluster.next_lease;
@@ -157,7 +160,7 @@ impl ElectionStore for FakeEtcd {
         .await
     }
 
-    async fn keep_alive(&self, lease: i64) -> Result<Option<i64>, EtcdError> {
+    async fn keep_alive(&self, lease: i64) -> Result<Option<i64>, ElectionStoreError> {
         self.call(|cluster| {
             cluster.leases.get_mut(&lease).map(|(ttl, expiry)| {
                 *expiry = Instant::now() + *ttl;
@@ -167,7 +170,7 @@ impl ElectionStore for FakeEtcd {
         .await
     }
 
-    async fn revoke(&self, lease: i64) -> Result<(), EtcdError> {
+    async fn revoke(&self, lease: i64) -> Result<(), ElectionStoreError> {
         let leader = self
             .watched
             .lock()
@@ -183,7 +186,7 @@ impl ElectionStore for FakeEtcd {
         .await
     }
 
-    async fn claim(&self, key: &str, id: &str, lease: i64) -> Result<Claim, EtcdError> {
+    async fn claim(&self, key: &str, id: &str, lease: i64) -> Result<Claim, ElectionStoreError> {
         assert_eq!(key, KEY);
         self.call(|cluster| {
             if let Some((id, lease)) = &cluster.key {
@@ -193,7 +196,7 @@ impl ElectionStore for FakeEtcd {
                 }));
             }
             if !cluster.leases.contains_key(&lease) {
-                return Err(EtcdError::Api {
+                return Err(ElectionStoreError::Api {
                     endpoint: "fake".into(),
                     status: 404,
                     code: Some(5),
@@ -206,7 +209,7 @@ impl ElectionStore for FakeEtcd {
         .await?
     }
 
-    async fn holder(&self, key: &str) -> Result<Option<Holder>, EtcdError> {
+    async fn holder(&self, key: &str) -> Result<Option<Holder>, ElectionStoreError> {
         assert_eq!(key, KEY);
         self.call(|cluster| {
             cluster.key.as_ref().map(|(id, lease)| Holder {
