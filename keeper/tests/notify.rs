@@ -97,7 +97,7 @@ async fn a_dead_letter_is_posted_to_every_webhook_with_retries_and_failures_coun
         timeout_ms: 2_000,
         retry: quick,
     };
-    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.validate_settings(), Ok(()));
     let metrics = Metrics::new();
     let (notifier, task) =
         Notifier::spawn(&config, world.keeper.pubkey().to_string(), metrics.clone()).unwrap();
@@ -172,16 +172,25 @@ fn webhook_settings_are_checked() {
         webhooks: vec!["ftp://example/hook".into()],
         ..NotifyConfig::default()
     };
-    assert_eq!(bad_url.validate().unwrap_err().0, "daemon.notify.webhooks");
+    assert_eq!(
+        bad_url.validate_settings().unwrap_err().field,
+        "daemon.notify.webhooks"
+    );
     let no_host = NotifyConfig {
         webhooks: vec!["http://".into()],
         ..NotifyConfig::default()
     };
-    assert_eq!(no_host.validate().unwrap_err().0, "daemon.notify.webhooks");
+    assert_eq!(
+        no_host.validate_settings().unwrap_err().field,
+        "daemon.notify.webhooks"
+    );
     let slow = NotifyConfig {
         timeout_ms: u64::MAX,
         ..NotifyConfig::default()
     };
-    assert_eq!(slow.validate().unwrap_err().0, "daemon.notify.timeout_ms");
-    assert_eq!(NotifyConfig::default().validate(), Ok(()));
+    assert_eq!(
+        slow.validate_settings().unwrap_err().field,
+        "daemon.notify.timeout_ms"
+    );
+    assert_eq!(NotifyConfig::default().validate_settings(), Ok(()));
 }

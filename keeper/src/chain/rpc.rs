@@ -34,6 +34,8 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 
+use crate::config::setting::InvalidSetting;
+
 use super::decode::{decode_account, keyed_account};
 use super::pubsub::ProgramSubscription;
 use super::transport::{
@@ -86,13 +88,12 @@ impl RpcConfig {
         }
     }
 
-    /// The first setting out of range: (its key in the keeper's TOML file, its value,
-    /// the range expected).
-    pub fn out_of_range(&self) -> Option<(&'static str, String, String)> {
+    /// Checks every `[daemon.rpc]` value, naming the first bad one by its full key.
+    pub fn validate_settings(&self) -> Result<(), InvalidSetting> {
         if !RPC_TIMEOUT_MS.contains(&self.timeout_ms) {
-            return Some((
+            return Err(InvalidSetting::new(
                 "daemon.rpc.timeout_ms",
-                self.timeout_ms.to_string(),
+                self.timeout_ms,
                 format!(
                     "expected {} to {} milliseconds",
                     RPC_TIMEOUT_MS.start(),
@@ -100,22 +101,24 @@ impl RpcConfig {
                 ),
             ));
         }
-        [
+        let caps = [
             ("daemon.rpc.max_response_bytes", self.max_response_bytes),
             (
                 "daemon.rpc.max_scan_response_bytes",
                 self.max_scan_response_bytes,
             ),
-        ]
-        .into_iter()
-        .find(|(_, bytes)| !(MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(bytes))
-        .map(|(key, bytes)| {
-            (
+        ];
+        match caps
+            .into_iter()
+            .find(|(_, bytes)| !(MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(bytes))
+        {
+            Some((key, bytes)) => Err(InvalidSetting::new(
                 key,
-                bytes.to_string(),
+                bytes,
                 format!("expected {MIN_RESPONSE_BYTES} to {MAX_RESPONSE_BYTES} bytes"),
-            )
-        })
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -503,6 +506,7 @@ mod tests {
     use solana_sdk::transaction::Transaction;
 
     use super::*;
+    use crate::config::setting::{refusal, Spoil};
 
     fn response_error(code: i64, data: RpcResponseErrorData) -> ClientError {
         ClientErrorKind::RpcError(RpcError::RpcResponseError {
@@ -625,16 +629,27 @@ mod tests {
 
     #[test]
     fn answer_caps_outside_their_range_are_named_by_their_full_key() {
-        assert_eq!(RpcConfig::default().out_of_range(), None);
-        let tiny = RpcConfig {
-            max_response_bytes: 10,
-            ..RpcConfig::default()
-        };
-        let (key, value, _) = tiny.out_of_range().unwrap();
+        assert_eq!(RpcConfig::default().validate_settings(), Ok(()));
+        let tiny = refusal(
+            |c: &mut RpcConfig| c.max_response_bytes = 10,
+            RpcConfig::validate_settings,
+        );
         assert_eq!(
-            (key, value.as_str()),
+            (tiny.field, tiny.value.as_str()),
             ("daemon.rpc.max_response_bytes", "10")
         );
+        let cases: [(&str, Spoil<RpcConfig>); 3] = [
+            ("daemon.rpc.timeout_ms", |c| c.timeout_ms = u64::MAX),
+            ("daemon.rpc.max_response_bytes", |c| {
+                c.max_response_bytes = 0
+            }),
+            ("daemon.rpc.max_scan_response_bytes", |c| {
+                c.max_scan_response_bytes = usize::MAX
+            }),
+        ];
+        for (field, spoil) in cases {
+            assert_eq!(refusal(spoil, RpcConfig::validate_settings).field, field);
+        }
     }
 
     #[test]

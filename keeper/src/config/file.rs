@@ -8,8 +8,8 @@ use std::{collections::BTreeSet, ops::Range, path::PathBuf};
 
 use serde::Deserialize;
 
+use super::daemon::DaemonConfig;
 use super::Source;
-use crate::daemon::DaemonConfig;
 
 /// The keeper's TOML file. Keys are [`Config`](super::Config)'s field names.
 #[derive(Deserialize)]

@@ -20,12 +20,16 @@
 //! so that every layer can be tested with an explicit environment and home.
 //!
 //! Files: `solana_cli.rs` (the Solana CLI config.yml reader), `url.rs` (URL
-//! and log-level checks), `file.rs` (the keeper TOML file), `resolve.rs`
-//! (layering, resolution and validation) and `tests.rs`; this file holds the
-//! public types and constants.
+//! and log-level checks), `file.rs` (the keeper TOML file), `daemon.rs` (the
+//! `[daemon]` table, which asks each nested table to validate itself),
+//! [`setting`] (the error every table reports and the range checks they share),
+//! `resolve.rs` (layering, resolution and validation) and `tests.rs`; this file
+//! holds the public types and constants.
 
+mod daemon;
 mod file;
 mod resolve;
+pub mod setting;
 mod solana_cli;
 #[cfg(test)]
 mod tests;
@@ -40,8 +44,7 @@ use std::{
 
 use solana_sdk::pubkey::Pubkey;
 
-use crate::daemon::DaemonConfig;
-
+pub use daemon::DaemonConfig;
 use file::daemon_settings;
 pub use solana_cli::{expand_tilde, CliConfigParseError, SolanaCliConfig};
 pub use url::websocket_url_for;

@@ -12,6 +12,7 @@ use std::{
 
 use solana_sdk::pubkey::Pubkey;
 
+use super::daemon::DaemonConfig;
 use super::{
     file::{daemon_settings, entries, key_at, DaemonTable, KeeperFile},
     flag,
@@ -23,7 +24,6 @@ use super::{
     ENV_COMMITMENT, ENV_HEALTH_ADDR, ENV_KEEPER_CONFIG, ENV_KEYPAIR, ENV_LOG, ENV_PROGRAM_ID,
     ENV_RPC_URL, ENV_SOLANA_CLI_CONFIG, ENV_STORE, ENV_WORKERS, ENV_WS_URL,
 };
-use crate::daemon::DaemonConfig;
 
 /// A value and the layer it came from.
 type Val<T> = Option<(T, Source)>;

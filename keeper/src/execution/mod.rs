@@ -15,3 +15,4 @@ pub mod executor;
 pub mod leases;
 pub mod nonce_pool;
 pub mod retry;
+pub mod settings;

@@ -1,5 +1,6 @@
 //! [`LeadershipConfig`]: where the fleet's etcd is, which key the keepers compete for, and
-//! the timing of leases, with a `validate()` that names the bad field.
+//! the timing of leases, with a `validate()` that names the bad field (and
+//! `validate_settings()`, its full key in the keeper's TOML file).
 //!
 //! Owns the defaults (no endpoints: a single keeper that always leads; a 10 s lease;
 //! stepping down after 2/3 of it) and the derived durations the elector runs on. Must
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
+
+use crate::config::setting::InvalidSetting;
 
 /// Largest lease TTL accepted, seconds (a day): longer only slows failover down.
 pub const MAX_LEASE_TTL_SECS: u64 = 86_400;
@@ -143,6 +146,33 @@ impl LeadershipConfig {
             });
         }
         Ok(())
+    }
+
+    /// [`Self::validate`], naming the bad value by its full key under
+    /// `[daemon.leadership]`.
+    pub fn validate_settings(&self) -> Result<(), InvalidSetting> {
+        self.validate().map_err(|e| {
+            let (field, value) = match &e {
+                LeadershipConfigError::Endpoint { url, .. } => {
+                    ("daemon.leadership.endpoints", url.clone())
+                }
+                LeadershipConfigError::Key => ("daemon.leadership.key", String::new()),
+                LeadershipConfigError::Id => ("daemon.leadership.id", String::new()),
+                LeadershipConfigError::LeaseTtl(ttl) => {
+                    ("daemon.leadership.lease_ttl_secs", ttl.to_string())
+                }
+                LeadershipConfigError::StepDownFraction(f) => {
+                    ("daemon.leadership.step_down_fraction", f.to_string())
+                }
+                LeadershipConfigError::PollInterval(ms) => {
+                    ("daemon.leadership.poll_interval_ms", ms.to_string())
+                }
+                LeadershipConfigError::RequestTimeout { got, .. } => {
+                    ("daemon.leadership.request_timeout_ms", got.to_string())
+                }
+            };
+            InvalidSetting::new(field, value, e.to_string())
+        })
     }
 
     pub fn lease_ttl(&self) -> Duration {

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
 use super::*;
+use crate::config::setting::{refusal, Spoil};
 
 const KEY: &str = "/thread-keeper/test/leader";
 
@@ -366,6 +367,37 @@ fn validate_names_the_bad_field() {
     let error = with(|c| c.request_timeout_ms = 7_000);
     assert_eq!(error.kind(), "request_timeout_ms");
     assert!(error.to_string().contains("6666 ms"), "{error}");
+}
+
+#[test]
+fn settings_are_refused_by_their_full_key_with_the_reason_validate_gives() {
+    let cases: [(&str, &str, Spoil<LeadershipConfig>); 7] = [
+        ("daemon.leadership.endpoints", "not a url", |c| {
+            c.endpoints = vec!["not a url".into()]
+        }),
+        ("daemon.leadership.key", "", |c| c.key = Some(String::new())),
+        ("daemon.leadership.id", "", |c| c.id = Some(" ".into())),
+        ("daemon.leadership.lease_ttl_secs", "0", |c| {
+            c.lease_ttl_secs = 0
+        }),
+        ("daemon.leadership.step_down_fraction", "1", |c| {
+            c.step_down_fraction = 1.0
+        }),
+        ("daemon.leadership.poll_interval_ms", "0", |c| {
+            c.poll_interval_ms = 0
+        }),
+        ("daemon.leadership.request_timeout_ms", "7000", |c| {
+            c.request_timeout_ms = 7_000
+        }),
+    ];
+    for (field, value, spoil) in cases {
+        let err = refusal(spoil, LeadershipConfig::validate_settings);
+        assert_eq!((err.field, err.value.as_str()), (field, value));
+        let mut config = LeadershipConfig::default();
+        spoil(&mut config);
+        assert_eq!(err.reason, config.validate().unwrap_err().to_string());
+    }
+    assert_eq!(LeadershipConfig::default().validate_settings(), Ok(()));
 }
 
 #[test]

@@ -26,12 +26,14 @@
 
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use prometheus::{IntGauge, Registry};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::config::setting::{within, InvalidSetting};
 use crate::execution::builder::priority::ExecutionPriority;
 
 /// Name of the operating mode gauge: 0 full, 1 degraded, 2 maintenance.
@@ -39,6 +41,10 @@ pub const OPERATING_MODE_METRIC: &str = "keeper_operating_mode";
 
 /// The window is kept as this many buckets: it slides in steps of `window / BUCKETS`.
 const BUCKETS: u32 = 60;
+
+/// `[daemon.degradation] window_ms`: a millisecond per bucket at least, and at most an
+/// hour, past which the keeper would take an hour of calm to recover.
+pub const WINDOW_MS: RangeInclusive<u64> = BUCKETS as u64..=3_600_000;
 
 /// How the keeper runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +200,40 @@ impl DegradationConfig {
             ));
         }
         Ok(())
+    }
+
+    /// [`Self::validate`], checking the window's upper bound too and naming the bad
+    /// value by its full key under `[daemon.degradation]`.
+    pub fn validate_settings(&self) -> Result<(), InvalidSetting> {
+        let window_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+        within("daemon.degradation.window_ms", window_ms, WINDOW_MS)?;
+        self.validate().map_err(|e| {
+            let (field, value) = match &e {
+                DegradationError::Window => ("daemon.degradation.window_ms", window_ms.to_string()),
+                DegradationError::MinSamples => (
+                    "daemon.degradation.min_samples",
+                    self.min_samples.to_string(),
+                ),
+                // Blame maintenance_above when it alone is out of range (or NaN),
+                // else degraded_above: out of range, or above maintenance_above.
+                DegradationError::Thresholds {
+                    degraded,
+                    maintenance,
+                } if 0.0 <= *degraded && (maintenance.is_nan() || *maintenance >= 1.0) => (
+                    "daemon.degradation.maintenance_above",
+                    maintenance.to_string(),
+                ),
+                DegradationError::Thresholds { degraded, .. } => {
+                    ("daemon.degradation.degraded_above", degraded.to_string())
+                }
+                DegradationError::Throughput(percent) => (
+                    "daemon.degradation.degraded_throughput_percent",
+                    percent.to_string(),
+                ),
+                DegradationError::Metrics(_) => ("daemon.degradation", String::new()),
+            };
+            InvalidSetting::new(field, value, e.to_string())
+        })
     }
 
     fn degraded(&self) -> OperatingMode {
@@ -441,6 +481,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::config::setting::{assert_bounded, refusal};
 
     const WINDOW: Duration = Duration::from_secs(60);
 
@@ -491,6 +532,53 @@ mod tests {
         assert_eq!(bad(|c| c.degraded_above = f64::NAN), "thresholds");
         assert_eq!(bad(|c| c.degraded_throughput_percent = 0), "throughput");
         assert_eq!(bad(|c| c.degraded_throughput_percent = 101), "throughput");
+    }
+
+    #[test]
+    fn settings_name_the_threshold_at_fault() {
+        let with = |degraded_above, maintenance_above| DegradationConfig {
+            degraded_above,
+            maintenance_above,
+            ..DegradationConfig::default()
+        };
+        let field_of = |c: DegradationConfig| c.validate_settings().unwrap_err().field;
+        let err = with(0.6, 0.5).validate_settings().unwrap_err();
+        assert_eq!(err.field, "daemon.degradation.degraded_above");
+        assert_eq!(err.value, "0.6");
+        assert_eq!(
+            field_of(with(-0.1, 0.5)),
+            "daemon.degradation.degraded_above"
+        );
+        assert_eq!(
+            field_of(with(0.1, 1.0)),
+            "daemon.degradation.maintenance_above"
+        );
+        assert_eq!(
+            field_of(with(0.1, f64::NAN)),
+            "daemon.degradation.maintenance_above"
+        );
+        let no_samples = refusal(
+            |c: &mut DegradationConfig| c.min_samples = 0,
+            |c| c.validate_settings(),
+        );
+        assert_eq!(no_samples.field, "daemon.degradation.min_samples");
+        assert_eq!(DegradationConfig::default().validate_settings(), Ok(()));
+    }
+
+    #[test]
+    fn the_window_has_an_upper_bound_naming_the_key_and_range() {
+        assert_bounded(
+            "daemon.degradation.window_ms",
+            WINDOW_MS,
+            |c: &mut DegradationConfig, v| c.window = Duration::from_millis(v),
+            DegradationConfig::validate_settings,
+        );
+        // A window far past what milliseconds count is refused, not wrapped.
+        let huge = refusal(
+            |c: &mut DegradationConfig| c.window = Duration::from_secs(u64::MAX),
+            DegradationConfig::validate_settings,
+        );
+        assert_eq!(huge.field, "daemon.degradation.window_ms");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::config::setting::InvalidSetting;
 use crate::execution::retry::RetryStrategy;
 use crate::ops::metrics::Metrics;
 use crate::store::DeadLetter;
@@ -53,37 +54,38 @@ impl Default for NotifyConfig {
     }
 }
 
-/// A [`NotifyConfig`] value that cannot be used: (its key in the keeper's TOML file,
-/// value, what was expected).
-pub type NotifyConfigError = (&'static str, String, String);
-
 impl NotifyConfig {
-    pub fn validate(&self) -> Result<(), NotifyConfigError> {
+    /// Checks every `[daemon.notify]` value, naming the first bad one by its full key.
+    pub fn validate_settings(&self) -> Result<(), InvalidSetting> {
         for url in &self.webhooks {
             let parsed = reqwest::Url::parse(url);
             if !parsed.is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
-                return Err((
+                return Err(InvalidSetting::new(
                     "daemon.notify.webhooks",
-                    url.clone(),
-                    "expected an http:// or https:// URL with a host".into(),
+                    url,
+                    "expected an http:// or https:// URL with a host",
                 ));
             }
         }
         if !(100..=60_000).contains(&self.timeout_ms) {
-            return Err((
+            return Err(InvalidSetting::new(
                 "daemon.notify.timeout_ms",
-                self.timeout_ms.to_string(),
-                "expected 100 to 60000 milliseconds".into(),
+                self.timeout_ms,
+                "expected 100 to 60000 milliseconds",
             ));
         }
         if let Err(e) = self.retry.validate() {
-            return Err(("daemon.notify.retry", String::new(), e.to_string()));
+            return Err(InvalidSetting::new(
+                "daemon.notify.retry",
+                "",
+                e.to_string(),
+            ));
         }
         if self.retry.max_attempts > 20 || self.retry.max_delay > Duration::from_secs(600) {
-            return Err((
+            return Err(InvalidSetting::new(
                 "daemon.notify.retry",
-                String::new(),
-                "expected at most 20 tries, at most 600000 ms apart".into(),
+                "",
+                "expected at most 20 tries, at most 600000 ms apart",
             ));
         }
         Ok(())
