@@ -141,6 +141,41 @@ pub fn apply_scan(
     (report, changed)
 }
 
+/// Re-reads `threads` into `index` at the chain's current slot and tells the scheduler
+/// about each, so that it sees what an execution changed (a new `next_due`) without
+/// waiting for the next scan: an account the program no longer owns is removed, the rest
+/// upserted, with the index's "never older" rule either way. A chain that does not
+/// answer leaves the index as it was; the next scan catches up.
+pub async fn refresh(
+    chain: &dyn Chain,
+    index: &SharedIndex,
+    changes: &mpsc::Sender<ThreadChanged>,
+    threads: &[Pubkey],
+) {
+    let Ok(clock) = chain.clock().await else {
+        return;
+    };
+    let Ok(accounts) = chain.get_multiple_accounts(threads).await else {
+        return;
+    };
+    {
+        let mut index = write_index(index);
+        for (key, account) in threads.iter().zip(accounts) {
+            match account {
+                Some(account) if account.owner == thread::ID => {
+                    index.upsert(*key, clock.slot, &account.data);
+                }
+                _ => {
+                    index.remove(key, clock.slot);
+                }
+            }
+        }
+    }
+    for key in threads {
+        let _ = changes.send(ThreadChanged(*key)).await;
+    }
+}
+
 /// Keeps the index in step with the chain (see the module docs).
 /// Most invalid accounts [`Discovery`] remembers having reported.
 const MAX_REPORTED_INVALID: usize = 10_000;
@@ -651,6 +686,34 @@ pub(crate) mod tests {
         assert_eq!(changed, vec![b, c]);
         assert!(!index.contains(&c));
         assert_eq!(index.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn refresh_rereads_the_threads_at_the_current_slot_and_tells_the_scheduler() {
+        let chain = StubChain::new();
+        let index = shared_index();
+        let (executed, closed, untouched) = (
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+        );
+        let thread = ThreadFixture::new();
+        for key in [executed, closed, untouched] {
+            index.write().upsert(key, 5, &thread.data());
+        }
+        chain.set_slot(10);
+        chain.set_thread(executed, thread.clone().exec_count(1).data());
+        chain.set_thread(untouched, thread.clone().exec_count(7).data());
+        let (changes_tx, mut changes) = mpsc::channel(8);
+
+        refresh(&chain, &index, &changes_tx, &[executed, closed]).await;
+
+        let read = read_index(&index);
+        assert_eq!(read.get(&executed).unwrap().slot, 10);
+        assert_eq!(read.get(&executed).unwrap().state.exec_count, 1);
+        assert!(!read.contains(&closed), "closed on chain: removed");
+        assert_eq!(read.get(&untouched).unwrap().slot, 5, "not asked for");
+        assert_eq!(drain(&mut changes), vec![executed, closed]);
     }
 
     #[test]

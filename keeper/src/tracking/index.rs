@@ -201,6 +201,19 @@ impl ThreadIndex {
             .filter(move |(_, t)| t.state.lease.is_some_and(|l| l.holder == *holder))
     }
 
+    /// Addresses of the threads whose lease `holder` holds, as the index last saw them.
+    pub fn threads_leased_by(&self, holder: &Pubkey) -> Vec<Pubkey> {
+        self.leased_by(holder).map(|(key, _)| *key).collect()
+    }
+
+    /// The nonce accounts of the threads whose lease `holder` holds: the ones `holder`
+    /// should be the authority of.
+    pub fn nonces_leased_by(&self, holder: &Pubkey) -> Vec<Pubkey> {
+        self.leased_by(holder)
+            .filter_map(|(_, t)| t.state.nonce_account().ok())
+            .collect()
+    }
+
     /// Every indexed address, in no particular order.
     pub fn keys(&self) -> impl Iterator<Item = &Pubkey> {
         self.threads.keys()
@@ -342,6 +355,18 @@ pub(crate) mod tests {
             self
         }
 
+        /// A live lease of `holder`'s, from slot 400 to 1,900.
+        pub(crate) fn leased_to(mut self, holder: Pubkey) -> Self {
+            self.thread.lease = Some(Lease {
+                holder,
+                claimed_slot: 400,
+                expires_slot: 1_900,
+                bond: 1_500_000,
+                revoked_slot: None,
+            });
+            self
+        }
+
         /// One thread of each trigger kind and each due kind, durable with and without a
         /// lease, paused, rate-limited, executed: the shapes the keeper must read right.
         pub(crate) fn varieties() -> Vec<Self> {
@@ -353,14 +378,10 @@ pub(crate) mod tests {
             };
             limited.thread.window_start_slot = 90;
             limited.thread.execs_in_window = 2;
-            let mut leased = Self::new().durable().due(Due::AtSlot { slot: 500 });
-            leased.thread.lease = Some(Lease {
-                holder: Pubkey::new_unique(),
-                claimed_slot: 400,
-                expires_slot: 1_900,
-                bond: 1_500_000,
-                revoked_slot: None,
-            });
+            let leased = Self::new()
+                .durable()
+                .due(Due::AtSlot { slot: 500 })
+                .leased_to(Pubkey::new_unique());
             vec![
                 Self::new(),
                 Self::new()
@@ -625,6 +646,31 @@ pub(crate) mod tests {
         expected.sort();
         assert_eq!(seen, expected);
         assert_eq!(index.keys().count(), 5);
+    }
+
+    #[test]
+    fn index_selects_the_threads_and_nonces_leased_by_a_holder() {
+        let mut index = ThreadIndex::new();
+        let (me, other) = (Pubkey::new_unique(), Pubkey::new_unique());
+        let mine = ThreadFixture::new().durable().leased_to(me);
+        let (ours, theirs, plain) = (
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+        );
+        index.upsert(ours, 1, &mine.data());
+        index.upsert(
+            theirs,
+            1,
+            &ThreadFixture::new().durable().leased_to(other).data(),
+        );
+        index.upsert(plain, 1, &ThreadFixture::new().data());
+        assert_eq!(index.threads_leased_by(&me), vec![ours]);
+        assert_eq!(
+            index.nonces_leased_by(&me),
+            vec![mine.thread.nonce_account().unwrap()]
+        );
+        assert_eq!(index.threads_leased_by(&Pubkey::new_unique()), vec![]);
     }
 
     /// The kept count agrees with a count of the entries through inserts, durability
