@@ -30,6 +30,7 @@ pub mod leadership;
 pub mod lease_ix;
 pub mod ops;
 pub mod owner_ix;
+pub mod periodic;
 #[cfg(feature = "bank")]
 pub mod sandbox;
 pub mod store;

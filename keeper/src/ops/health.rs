@@ -41,6 +41,7 @@ use crate::chain::{Chain, ChainError};
 use crate::leadership::Leadership;
 use crate::ops::degradation::DegradationMonitor;
 use crate::ops::metrics::Metrics;
+use crate::periodic::Every;
 
 /// Size of a nonce account's data, whose rent-exempt minimum a nonce account must hold.
 pub const NONCE_ACCOUNT_LEN: usize = NonceState::size();
@@ -692,16 +693,9 @@ impl HealthRegistry {
     /// Runs the checks every `interval` until `shutdown` completes, so that `/health`
     /// and `keeper_invalid_nonces` stay current without probes.
     pub async fn run(&self, interval: Duration, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = ticks.tick() => {
-                    self.run_checks().await;
-                }
-            }
+        let mut every = Every::new(interval, shutdown);
+        while every.tick().await {
+            self.run_checks().await;
         }
     }
 
