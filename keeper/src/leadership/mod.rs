@@ -19,11 +19,11 @@
 //! # async fn example(config: keeper::leadership::LeadershipConfig,
 //! #     program: solana_sdk::pubkey::Pubkey, me: solana_sdk::pubkey::Pubkey) {
 //! let (leadership, campaign) = keeper::leadership::start(&config, &program, &me, None).unwrap();
-//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! let task = tokio::spawn(campaign.run(async { stopped.await.ok(); }));
+//! let campaign = campaign.spawn();
 //! if leadership.is_leader() { /* execute */ }
-//! stop.send(()).ok(); // after the executor stopped: the lease is revoked
-//! task.await.unwrap();
+//! // After the executor stopped: the lease is revoked, within a deadline.
+//! let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+//! campaign.leave(deadline).await;
 //! # }
 //! ```
 //!
@@ -47,6 +47,9 @@ use std::future::Future;
 
 use prometheus::Registry;
 use solana_sdk::pubkey::Pubkey;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 pub use config::{LeadershipConfig, LeadershipConfigError};
 pub use elector::Elector;
@@ -76,6 +79,44 @@ impl Campaign {
                 publisher.stop();
             }
             Self::Etcd(elector) => elector.run(shutdown).await,
+        }
+    }
+}
+
+/// A [`Campaign`] running in its own task. Only [`CampaignTask::leave`] (at the end of
+/// shutdown, once nothing of this keeper's is under way) ends it gracefully, revoking
+/// the lease. Dropped instead, it aborts the campaign: not leader at once, and the
+/// lease, unrevoked, expires after its TTL, as if the process died.
+pub struct CampaignTask {
+    stop: oneshot::Sender<()>,
+    task: JoinSet<()>,
+}
+
+impl Campaign {
+    /// Runs the campaign in its own task until [`CampaignTask::leave`].
+    pub fn spawn(self) -> CampaignTask {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let mut task = JoinSet::new();
+        task.spawn(self.run(async move {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }));
+        CampaignTask { stop, task }
+    }
+}
+
+impl CampaignTask {
+    /// Stops campaigning and leaves the fleet, waiting until `deadline` at most.
+    pub async fn leave(mut self, deadline: Instant) {
+        let _ = self.stop.send(());
+        if tokio::time::timeout_at(deadline, self.task.join_next())
+            .await
+            .is_err()
+        {
+            // Dropped, the campaign stops where it stands: its etcd lease, unrevoked,
+            // expires after its TTL, as if the process had died.
+            tracing::warn!("shutdown deadline reached before leaving the fleet");
         }
     }
 }

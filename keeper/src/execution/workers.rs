@@ -1,0 +1,136 @@
+//! The worker pool: due threads from the scheduler, executed a bounded number at once.
+//!
+//! Owns how many executions run at once (the configured workers, scaled by the operating
+//! mode), which due threads are admitted (only while this keeper leads, only the
+//! priorities the mode admits), and what each outcome tells the degradation monitor and
+//! the scheduler. Must not: judge, build or send an execution (the executor does), pick
+//! the operating mode (the monitor does) or decide when a thread is due (the scheduler
+//! does); a thread not admitted goes back to the scheduler, never into a queue here.
+
+use std::sync::Arc;
+
+use solana_sdk::pubkey::Pubkey;
+use thread::state::Durability;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::execution::builder::priority::ExecutionPriority;
+use crate::execution::executor::{ExecOutcome, Executor, SkipReason};
+use crate::leadership::Leadership;
+use crate::ops::degradation::{DegradationMonitor, OperatingMode};
+use crate::tracking::discovery::{read_index, SharedIndex};
+use crate::tracking::scheduler::DueThread;
+
+/// The priority `thread` would run at, from the index's view of its durability; a
+/// thread the index does not hold counts as not durable (the executor reads the chain
+/// before it does anything).
+fn priority_of(executor: &Executor, index: &SharedIndex, thread: &Pubkey) -> ExecutionPriority {
+    let (durable, owner) = read_index(index).get(thread).map_or((false, None), |t| {
+        (
+            matches!(t.state.durability, Durability::Durable { .. }),
+            t.state.priority,
+        )
+    });
+    executor.effective_priority(durable, owner)
+}
+
+/// Executions run at once in `mode`: the mode's share of `workers`, at least one
+/// (Maintenance admits nothing anyway).
+fn concurrency(mode: OperatingMode, workers: usize) -> usize {
+    (workers * usize::from(mode.throughput_percent()) / 100).max(1)
+}
+
+/// Takes due threads from the scheduler and executes up to `workers` at once, as the
+/// operating mode allows: Degraded runs at most its share of the workers at once and
+/// only the priorities it admits, Maintenance nothing. A thread not admitted is handed
+/// back (its guard dropped): the scheduler issues it again after its cool-down. Ends
+/// when the scheduler closes the channel (it stops on shutdown) and the last worker is
+/// done.
+pub async fn run_workers(
+    executor: Arc<Executor>,
+    degradation: Arc<DegradationMonitor>,
+    leadership: Leadership,
+    index: SharedIndex,
+    mut work: mpsc::Receiver<DueThread>,
+    workers: usize,
+) {
+    let mut running = JoinSet::new();
+    while let Some(due) = work.recv().await {
+        let mode = loop {
+            while running.try_join_next().is_some() {}
+            let mode = degradation.mode();
+            if running.len() < concurrency(mode, workers) {
+                break mode;
+            }
+            running.join_next().await;
+        };
+        if !leadership.is_leader() {
+            // Another keeper of the fleet executes; this one stays warm. Handed back,
+            // the thread is issued again later, in case this keeper leads by then.
+            tracing::trace!(thread = %due.thread, "not leading; not executed");
+            continue;
+        }
+        let priority = priority_of(&executor, &index, &due.thread);
+        if !mode.admits(priority) {
+            tracing::debug!(
+                thread = %due.thread,
+                mode = mode.as_str(),
+                priority = priority.as_str(),
+                "not admitted in this operating mode; issued again later"
+            );
+            continue;
+        }
+        let executor = executor.clone();
+        let degradation = degradation.clone();
+        running.spawn(async move {
+            let outcome = executor.execute(due.thread, due.exec_count).await;
+            match outcome {
+                ExecOutcome::Submitted { .. } => {
+                    degradation.record(true);
+                    due.in_flight.executed();
+                }
+                ExecOutcome::Deferred { .. } => {
+                    degradation.record(false);
+                    due.in_flight.executed();
+                }
+                ExecOutcome::Skipped(SkipReason::AlreadyExecuted | SkipReason::InFlight) => {
+                    due.in_flight.executed()
+                }
+                ExecOutcome::Skipped(_) => {}
+                ExecOutcome::Failed(reason) => {
+                    degradation.record(false);
+                    tracing::warn!(thread = %due.thread, reason, "execution attempt failed");
+                }
+                // The thread's own problem, not the keeper's health: not recorded, or a
+                // few broken threads would throttle everybody else's.
+                ExecOutcome::Refused {
+                    dead_letter: Some(_),
+                    ..
+                } => due.in_flight.executed(),
+                ExecOutcome::Refused { .. } => {}
+                ExecOutcome::Busy(reason) => {
+                    tracing::debug!(thread = %due.thread, reason, "busy; offered again later")
+                }
+            }
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_runs_its_share_of_the_workers_and_never_none() {
+        let degraded = OperatingMode::Degraded {
+            throughput_percent: 50,
+            essential_only: true,
+        };
+        assert_eq!(concurrency(OperatingMode::Full, 16), 16);
+        assert_eq!(concurrency(degraded, 16), 8);
+        assert_eq!(concurrency(degraded, 1), 1);
+        assert_eq!(concurrency(OperatingMode::Maintenance, 16), 1);
+    }
+}
