@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, ops::Range, path::PathBuf};
 use serde::Deserialize;
 
 use super::daemon::DaemonConfig;
-use super::Source;
+use super::{Resolved, Source};
 
 /// The keeper's TOML file. Keys are [`Config`](super::Config)'s field names.
 #[derive(Deserialize)]
@@ -112,4 +112,19 @@ pub(super) fn daemon_settings(daemon: &DaemonConfig) -> Vec<(String, String)> {
         walk(&table, "daemon", &mut out);
     }
     out
+}
+
+impl Resolved {
+    /// Each daemon setting as `(key, value, where it came from)`, one row per
+    /// value (`daemon.leases.lease_slots`), for display.
+    pub fn daemon_fields(&self) -> Vec<(String, String, String)> {
+        daemon_settings(&self.config.daemon)
+            .into_iter()
+            .map(|(key, value)| {
+                let source = self.sources.daemon.get(&key).unwrap_or(&Source::Default);
+                let source = source.to_string();
+                (key, value, source)
+            })
+            .collect()
+    }
 }

@@ -20,11 +20,13 @@
 //! so that every layer can be tested with an explicit environment and home.
 //!
 //! Files: `solana_cli.rs` (the Solana CLI config.yml reader), `url.rs` (URL
-//! and log-level checks), `file.rs` (the keeper TOML file), `daemon.rs` (the
-//! `[daemon]` table, which asks each nested table to validate itself),
-//! [`setting`] (the error every table reports and the range checks they share),
-//! `resolve.rs` (layering, resolution and validation) and `tests.rs`; this file
-//! holds the public types and constants.
+//! and log-level checks), `file.rs` (the keeper TOML file, and
+//! [`Resolved::daemon_fields`] from it), `daemon.rs` (the `[daemon]` table,
+//! which asks each nested table to validate itself), [`setting`] (the error
+//! every table reports and the range checks they share), `resolve.rs`
+//! (layering, resolution and validation: [`Config::resolve`]) and `tests.rs`;
+//! this file holds the public types and constants, and imports none of its
+//! children but to re-export them.
 
 mod daemon;
 mod file;
@@ -45,7 +47,6 @@ use std::{
 use solana_sdk::pubkey::Pubkey;
 
 pub use daemon::DaemonConfig;
-use file::daemon_settings;
 pub use solana_cli::{expand_tilde, CliConfigParseError, SolanaCliConfig};
 pub use url::websocket_url_for;
 
@@ -93,7 +94,6 @@ pub const ENV_SOLANA_CLI_CONFIG: &str = "SOLANA_CLI_CONFIG";
 
 /// Commitment levels the keeper accepts.
 pub const COMMITMENTS: [&str; 3] = ["processed", "confirmed", "finalized"];
-const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
 /// The resolved, validated configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,11 +123,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// Builds the configuration from every layer and validates it once.
-    pub fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
-        resolve::resolve(flags, env)
-    }
-
     /// The websocket endpoint: `ws_url` if set, else derived from `rpc_url`
     /// as the Solana CLI does (`http` -> `ws`, `https` -> `wss`, port + 1).
     pub fn websocket_url(&self) -> String {
@@ -242,19 +237,6 @@ impl Resolved {
                 s.store_path.to_string(),
             ),
         ]
-    }
-
-    /// Each daemon setting as `(key, value, where it came from)`, one row per
-    /// value (`daemon.leases.lease_slots`), for display.
-    pub fn daemon_fields(&self) -> Vec<(String, String, String)> {
-        daemon_settings(&self.config.daemon)
-            .into_iter()
-            .map(|(key, value)| {
-                let source = self.sources.daemon.get(&key).unwrap_or(&Source::Default);
-                let source = source.to_string();
-                (key, value, source)
-            })
-            .collect()
     }
 }
 

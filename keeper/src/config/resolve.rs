@@ -17,7 +17,7 @@ use super::{
     file::{daemon_settings, entries, key_at, DaemonTable, KeeperFile},
     flag,
     solana_cli::{expand_tilde, SolanaCliConfig},
-    url::{check_log_level, check_url, expand_moniker},
+    url::{check_log_level, check_url},
     Config, ConfigError, Environment, Flags, Resolved, Source, Sources, COMMITMENTS,
     DEFAULT_COMMITMENT, DEFAULT_HEALTH_ADDR, DEFAULT_KEYPAIR_PATH, DEFAULT_LOG_LEVEL,
     DEFAULT_PROGRAM_ID, DEFAULT_RPC_URL, DEFAULT_SOLANA_CLI_CONFIG, DEFAULT_STORE_PATH,
@@ -103,7 +103,25 @@ fn file_path(
     Some((expand_tilde(&path, home), origin))
 }
 
-pub(super) fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
+impl Config {
+    /// Builds the configuration from every layer and validates it once.
+    pub fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
+        resolve(flags, env)
+    }
+}
+
+/// The Solana CLI's cluster monikers for `-u`.
+fn expand_moniker(url: &str) -> &str {
+    match url {
+        "m" | "mainnet-beta" => "https://api.mainnet-beta.solana.com",
+        "d" | "devnet" => "https://api.devnet.solana.com",
+        "t" | "testnet" => "https://api.testnet.solana.com",
+        "l" | "localhost" => DEFAULT_RPC_URL,
+        other => other,
+    }
+}
+
+fn resolve(flags: &Flags, env: &Environment) -> Result<Resolved, ConfigError> {
     let home = env.home();
     let mut acc = Layer {
         rpc_url: Some((DEFAULT_RPC_URL.into(), Source::Default)),

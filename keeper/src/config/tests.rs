@@ -3,6 +3,7 @@
 
 use std::{fs, str::FromStr};
 
+use super::file::daemon_settings;
 use super::*;
 
 /// A temp directory that is a fake home, removed on drop.

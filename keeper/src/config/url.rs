@@ -1,8 +1,8 @@
 //! URL and log-level helpers: deriving the websocket URL from the JSON-RPC
-//! URL as the Solana CLI does, checking URLs and `tracing` filters, and the
-//! CLI's cluster monikers.
+//! URL as the Solana CLI does, and checking URLs and `tracing` filters.
 
-use super::{DEFAULT_RPC_URL, LEVELS};
+/// The levels a `tracing` filter may name alone.
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
 /// The websocket URL the Solana CLI would derive from a JSON-RPC URL:
 /// `http` -> `ws`, `https` -> `wss`, and an explicit port plus one.
@@ -88,17 +88,6 @@ pub(super) fn check_url(url: &str, schemes: [&str; 2]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The Solana CLI's cluster monikers for `-u`.
-pub(super) fn expand_moniker(url: &str) -> &str {
-    match url {
-        "m" | "mainnet-beta" => "https://api.mainnet-beta.solana.com",
-        "d" | "devnet" => "https://api.devnet.solana.com",
-        "t" | "testnet" => "https://api.testnet.solana.com",
-        "l" | "localhost" => DEFAULT_RPC_URL,
-        other => other,
-    }
 }
 
 pub(super) fn check_log_level(filter: &str) -> Result<(), String> {
