@@ -42,6 +42,7 @@ mod priority;
 mod replay;
 pub mod report;
 pub mod schema;
+mod state;
 mod types;
 
 use std::{
@@ -58,8 +59,9 @@ pub use error::StoreError;
 pub use lock::StoreLock;
 pub use priority::ExecutionPriority;
 pub use schema::SCHEMA_VERSION;
+pub use state::ExecState;
 pub use types::{
-    DeadLetter, DeadLetterDetail, ExecState, Execution, NewExecution, RetryDecision, StoreCounts,
+    DeadLetter, DeadLetterDetail, Execution, NewExecution, RetryDecision, StoreCounts,
     ThreadContext, UnbuiltExecution,
 };
 
