@@ -10,14 +10,15 @@
 //!   in-process bank and the fault injector for tests);
 //! - [`tracking`]: from program accounts to "this thread is due" (discovery, the index
 //!   and its fixed-size views, the scheduler);
-//! - [`execution`]: from "due" to a confirmed execution (executor, transaction builder,
-//!   nonce pool, authority leases, backoff);
+//! - [`execution`]: from "due" to a confirmed execution (the worker pool, executor,
+//!   transaction builder, nonce pool, authority leases and their upkeep, backoff);
 //! - [`store`]: the SQLite record of every signed execution and the dead-letter queue;
 //! - [`ops`]: what an operator watches (health, the HTTP endpoints, metrics, operating
 //!   modes, outage logging, dead-letter notifications);
 //! - [`leadership`]: which keeper of a fleet acts;
-//! - [`daemon`]: wiring and the order of start-up and shutdown; [`config`] and
-//!   [`keypair`]: what the binary reads at start;
+//! - [`daemon`]: wiring and the order of start-up and shutdown, its loops on the one
+//!   [`periodic`] cadence; [`config`] (each table validating itself) and [`keypair`]:
+//!   what the binary reads at start;
 //! - `test_utils` (tests and the `test_utils` feature only): harness shared by tests.
 
 pub mod chain;
