@@ -46,33 +46,36 @@ impl<S: Future<Output = ()>> Every<S> {
     /// Waits for the next tick: `true` when it is time for a pass, `false` once the stop
     /// has come (and from then on).
     pub async fn tick(&mut self) -> bool {
-        if self.stopped {
-            return false;
-        }
-        tokio::select! {
-            biased;
-            _ = &mut self.stop => {
-                self.stopped = true;
-                false
-            }
-            _ = self.ticks.tick() => true,
-        }
+        unless(&mut self.stop, &mut self.stopped, self.ticks.tick())
+            .await
+            .is_some()
     }
 
     /// Runs `work` unless the stop comes first: its output, or `None` when the stop cut
     /// it short (or had come already). For a pass that shutdown may abandon.
     pub async fn unless_stopped<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
-        if self.stopped {
-            return None;
+        unless(&mut self.stop, &mut self.stopped, work).await
+    }
+}
+
+/// `work`'s output, unless `stop` completes first (a tie goes to the stop) or completed
+/// before: then `None`, and `stopped` remembers it, so that `stop` is never polled again
+/// after it completed.
+async fn unless<S: Future<Output = ()>, T>(
+    stop: &mut Pin<Box<S>>,
+    stopped: &mut bool,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    if *stopped {
+        return None;
+    }
+    tokio::select! {
+        biased;
+        _ = stop => {
+            *stopped = true;
+            None
         }
-        tokio::select! {
-            biased;
-            _ = &mut self.stop => {
-                self.stopped = true;
-                None
-            }
-            output = work => Some(output),
-        }
+        output = work => Some(output),
     }
 }
 

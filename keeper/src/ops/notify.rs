@@ -209,3 +209,27 @@ async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<(), S
         Err(format!("HTTP {}", response.status()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::setting::{refusal, Spoil};
+
+    #[test]
+    fn webhook_settings_are_refused_by_their_full_key() {
+        let cases: [(&str, Spoil<NotifyConfig>); 4] = [
+            ("daemon.notify.webhooks", |c| {
+                c.webhooks = vec!["ftp://example/hook".into()]
+            }),
+            ("daemon.notify.webhooks", |c| {
+                c.webhooks = vec!["http://".into()]
+            }),
+            ("daemon.notify.timeout_ms", |c| c.timeout_ms = u64::MAX),
+            ("daemon.notify.retry", |c| c.retry.max_attempts = 21),
+        ];
+        for (field, spoil) in cases {
+            assert_eq!(refusal(spoil, NotifyConfig::validate_settings).field, field);
+        }
+        assert_eq!(NotifyConfig::default().validate_settings(), Ok(()));
+    }
+}
