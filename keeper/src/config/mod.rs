@@ -19,6 +19,14 @@
 //! or read the process environment anywhere but [`Environment::from_process`],
 //! so that every layer can be tested with an explicit environment and home.
 //!
+//! Why hand-written layering rather than `figment` or clap's `env` attribute: clap's
+//! `env` reads the process environment while parsing, which breaks the rule above (the
+//! CLI tests give each run its own environment), and it cannot say that a value came
+//! from the environment rather than a flag in `keeper config`. `figment` keeps
+//! per-value sources, but has no reader for the Solana CLI's YAML subset, reports
+//! unknown keys by name only, not by full path with a fix, and would add its own
+//! crates to the lean operator build for the nine settings that have all five layers.
+//!
 //! Files: `solana_cli.rs` (the Solana CLI config.yml reader), `url.rs` (URL
 //! and log-level checks), `file.rs` (the keeper TOML file, and
 //! [`Resolved::daemon_fields`] from it), `daemon.rs` (the `[daemon]` table,
