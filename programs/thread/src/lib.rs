@@ -16,6 +16,8 @@
 
 use anchor_lang::prelude::*;
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod cron;
 pub mod errors;
 pub mod events;

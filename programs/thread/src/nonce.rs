@@ -1,6 +1,7 @@
 //! Reading system nonce accounts and recognizing the nonce advance that anchors a durable
 //! transaction. Parsed by hand (the layout is fixed and tiny) rather than pulling the
-//! nonce crates on-chain.
+//! nonce crates on-chain; this is the one place nonce data are read, by the program and
+//! (through the `client` module) by the keeper and the tests.
 
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::system_program;
@@ -12,10 +13,69 @@ use crate::errors::ThreadError;
 pub const NONCE_ACCOUNT_LEN: usize = 80;
 /// `SystemInstruction::AdvanceNonceAccount`'s bincode tag.
 const ADVANCE_NONCE_TAG: u32 = 4;
+/// `nonce::versions::Versions::Legacy`.
+const VERSION_LEGACY: u32 = 0;
 /// `nonce::versions::Versions::Current`.
 const VERSION_CURRENT: u32 = 1;
+/// `nonce::state::State::Uninitialized`.
+const STATE_UNINITIALIZED: u32 = 0;
 /// `nonce::state::State::Initialized`.
 const STATE_INITIALIZED: u32 = 1;
+
+/// What the data of a system account of nonce size hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonceData {
+    /// Allocated as a nonce account, never initialized (or closed back to zeros).
+    Uninitialized,
+    /// Initialized under the legacy layout version. Same fields, but the runtime anchors
+    /// no durable transaction on it until it is upgraded, so the program refuses it.
+    Legacy(NonceState),
+    /// Initialized under the current layout version: the only one the program accepts.
+    Current(NonceState),
+}
+
+impl NonceData {
+    /// Parses nonce account data; `None` when they are not a nonce account's at all
+    /// (wrong size, unknown version or state).
+    pub fn parse(data: &[u8]) -> Option<Self> {
+        if data.len() != NONCE_ACCOUNT_LEN {
+            return None;
+        }
+        let word = |at: usize| -> Option<u32> {
+            let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+            Some(u32::from_le_bytes(bytes))
+        };
+        let version = word(0)?;
+        if version != VERSION_LEGACY && version != VERSION_CURRENT {
+            return None;
+        }
+        let state = match word(4)? {
+            STATE_UNINITIALIZED => return Some(Self::Uninitialized),
+            STATE_INITIALIZED => {
+                let authority: [u8; 32] = data.get(8..40)?.try_into().ok()?;
+                let durable_nonce: [u8; 32] = data.get(40..72)?.try_into().ok()?;
+                NonceState {
+                    authority: Pubkey::new_from_array(authority),
+                    durable_nonce,
+                }
+            }
+            _ => return None,
+        };
+        Some(if version == VERSION_CURRENT {
+            Self::Current(state)
+        } else {
+            Self::Legacy(state)
+        })
+    }
+
+    /// The authority and value of an initialized nonce of either version.
+    pub fn initialized(self) -> Option<NonceState> {
+        match self {
+            Self::Uninitialized => None,
+            Self::Legacy(state) | Self::Current(state) => Some(state),
+        }
+    }
+}
 
 /// The parts of an initialized nonce account the program relies on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,22 +100,10 @@ impl NonceState {
 
     /// Parses nonce account data; see `read`.
     pub fn parse(data: &[u8]) -> Option<Self> {
-        if data.len() != NONCE_ACCOUNT_LEN {
-            return None;
+        match NonceData::parse(data)? {
+            NonceData::Current(state) => Some(state),
+            NonceData::Uninitialized | NonceData::Legacy(_) => None,
         }
-        let word = |at: usize| -> Option<u32> {
-            let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
-            Some(u32::from_le_bytes(bytes))
-        };
-        if word(0)? != VERSION_CURRENT || word(4)? != STATE_INITIALIZED {
-            return None;
-        }
-        let authority: [u8; 32] = data.get(8..40)?.try_into().ok()?;
-        let durable_nonce: [u8; 32] = data.get(40..72)?.try_into().ok()?;
-        Some(Self {
-            authority: Pubkey::new_from_array(authority),
-            durable_nonce,
-        })
     }
 }
 
