@@ -1,6 +1,7 @@
 //! Test fixtures: a real Agave bank (solana-program-test) with the thread program loaded
-//! natively, funded owner and executor keys, builders for every instruction, clock
-//! control and event decoding. Integration tests in `tests/` build on this.
+//! natively, funded owner and executor keys, sending and asserting outcomes, clock
+//! control and event decoding. Instructions come from the program's `client` module, as
+//! every other caller builds them. Integration tests in `tests/` build on this.
 
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
 
@@ -8,9 +9,7 @@ pub mod durable;
 pub mod recorder;
 
 use anchor_lang::prelude::Pubkey;
-use anchor_lang::{
-    AccountDeserialize, AnchorDeserialize, Discriminator, InstructionData, ToAccountMetas,
-};
+use anchor_lang::{AnchorDeserialize, Discriminator};
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_program_test::{
     processor, BanksTransactionResultWithMetadata, ProgramTest, ProgramTestContext,
@@ -20,9 +19,12 @@ use solana_sdk::clock::Clock;
 use solana_sdk::instruction::{Instruction, InstructionError};
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
+use thread::client;
 use thread::errors::ThreadError;
-use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
-use thread::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
+use thread::instructions::CreateThreadArgs;
+use thread::state::{
+    Due, Durability, RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger,
+};
 
 /// Lamports given to the owner and the executor at genesis.
 pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
@@ -175,7 +177,7 @@ impl Fixture {
 
     pub async fn thread(&mut self, key: Pubkey) -> Thread {
         let account = self.account(key).await.expect("thread account exists");
-        Thread::try_deserialize(&mut account.data.as_slice()).unwrap()
+        client::decode_thread(&account.data).unwrap()
     }
 
     pub async fn rent_for(&mut self, space: usize) -> u64 {
@@ -212,7 +214,7 @@ impl Fixture {
     pub async fn create_thread(&mut self, spec: ThreadSpec) -> (Pubkey, Outcome) {
         let owner = self.owner.insecure_clone();
         let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
-        let ix = create_thread_ix(&owner.pubkey(), thread, spec.into_args(), &[]);
+        let ix = client::create_thread(&owner.pubkey(), &thread, spec.into_args());
         let outcome = self.process(&[ix], &[&owner]).await;
         (thread, outcome)
     }
@@ -221,7 +223,7 @@ impl Fixture {
     pub async fn exec(&mut self, thread: Pubkey) -> Outcome {
         let executor = self.executor.insecure_clone();
         let state = self.thread(thread).await;
-        let ix = exec_thread_ix(&executor.pubkey(), thread, &state);
+        let ix = client::exec_thread(&executor.pubkey(), &thread, &state);
         self.process(&[ix], &[&executor]).await
     }
 }
@@ -293,165 +295,41 @@ impl ThreadSpec {
     }
 }
 
+/// A thread as `create_thread` would write it (a `Now` thread, due immediately), for
+/// states no instruction can produce yet (placed at genesis), or to build instructions
+/// against without a bank.
+pub fn hand_built_thread(owner: Pubkey, id: &[u8], bump: u8, ixs: Vec<Instruction>) -> Thread {
+    Thread {
+        version: Thread::VERSION,
+        bump,
+        owner,
+        id: id.to_vec(),
+        trigger: Trigger::Now,
+        next_due: Due::Immediately,
+        schedule_base: 0,
+        durability: Durability::NonDurable,
+        max_lease_slots: 0,
+        lease: None,
+        fee_per_exec: 1_000,
+        rate_limit: RateLimit::default(),
+        window_start_slot: 0,
+        execs_in_window: 0,
+        paused: false,
+        exec_count: 0,
+        last_exec_slot: 0,
+        last_exec_at: 0,
+        created_at: 0,
+        instructions: ixs.into_iter().map(ThreadInstruction::from).collect(),
+        priority: None,
+    }
+}
+
 pub fn system_account(lamports: u64) -> Account {
     Account::new(
         lamports,
         0,
         &anchor_lang::solana_program::system_program::ID,
     )
-}
-
-/// The event authority PDA that `emit_cpi!` signs with.
-pub fn event_authority() -> Pubkey {
-    keeper::exec_ix::event_authority()
-}
-
-pub fn create_thread_ix(
-    owner: &Pubkey,
-    thread: Pubkey,
-    args: CreateThreadArgs,
-    remaining: &[Pubkey],
-) -> Instruction {
-    let mut accounts = thread::accounts::CreateThread {
-        owner: *owner,
-        thread,
-        system_program: anchor_lang::solana_program::system_program::ID,
-        event_authority: event_authority(),
-        program: thread::ID,
-    }
-    .to_account_metas(None);
-    accounts.extend(
-        remaining
-            .iter()
-            .map(|k| solana_sdk::instruction::AccountMeta::new_readonly(*k, false)),
-    );
-    Instruction {
-        program_id: thread::ID,
-        accounts,
-        data: thread::instruction::CreateThread { args }.data(),
-    }
-}
-
-pub fn update_thread_ix(
-    owner: &Pubkey,
-    thread: Pubkey,
-    args: UpdateThreadArgs,
-    remaining: &[Pubkey],
-) -> Instruction {
-    let mut accounts = thread::accounts::UpdateThread {
-        owner: *owner,
-        thread,
-        system_program: anchor_lang::solana_program::system_program::ID,
-        event_authority: event_authority(),
-        program: thread::ID,
-    }
-    .to_account_metas(None);
-    accounts.extend(
-        remaining
-            .iter()
-            .map(|k| solana_sdk::instruction::AccountMeta::new_readonly(*k, false)),
-    );
-    Instruction {
-        program_id: thread::ID,
-        accounts,
-        data: thread::instruction::UpdateThread { args }.data(),
-    }
-}
-
-pub fn pause_thread_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: set_paused_accounts(owner, thread),
-        data: thread::instruction::PauseThread {}.data(),
-    }
-}
-
-pub fn resume_thread_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: set_paused_accounts(owner, thread),
-        data: thread::instruction::ResumeThread {}.data(),
-    }
-}
-
-fn set_paused_accounts(
-    owner: &Pubkey,
-    thread: Pubkey,
-) -> Vec<solana_sdk::instruction::AccountMeta> {
-    thread::accounts::SetPaused {
-        owner: *owner,
-        thread,
-        event_authority: event_authority(),
-        program: thread::ID,
-    }
-    .to_account_metas(None)
-}
-
-pub fn withdraw_thread_ix(owner: &Pubkey, thread: Pubkey, amount: u64) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::WithdrawThread {
-            owner: *owner,
-            thread,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::WithdrawThread { amount }.data(),
-    }
-}
-
-pub fn delete_thread_ix(owner: &Pubkey, thread: Pubkey) -> Instruction {
-    delete_durable_thread_ix(owner, thread, None, None)
-}
-
-/// `delete_thread` for a durable thread: its nonce account and, to settle an expired
-/// lease whose authority came back, the holder.
-pub fn delete_durable_thread_ix(
-    owner: &Pubkey,
-    thread: Pubkey,
-    nonce_account: Option<Pubkey>,
-    lease_holder: Option<Pubkey>,
-) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::DeleteThread {
-            owner: *owner,
-            thread,
-            nonce_account,
-            lease_holder,
-            recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
-            rent: solana_sdk_ids::sysvar::rent::ID,
-            system_program: anchor_lang::solana_program::system_program::ID,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::DeleteThread {}.data(),
-    }
-}
-
-/// `exec_thread` with the accounts a well-behaved executor passes: every account of the
-/// stored instructions with its stored privileges (the thread PDA's signature is the
-/// program's to give), each program id, and the watched account of an Account trigger.
-pub fn exec_thread_ix(executor: &Pubkey, thread: Pubkey, state: &Thread) -> Instruction {
-    keeper::exec_ix::exec_thread_instruction(executor, &thread, state, false)
-}
-
-/// `exec_thread` with no remaining accounts, for tests that pass their own.
-pub fn exec_thread_ix_bare(executor: &Pubkey, thread: Pubkey) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::ExecThread {
-            executor: *executor,
-            thread,
-            instructions_sysvar: None,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::ExecThread {}.data(),
-    }
 }
 
 /// Decodes an `emit_cpi!` instruction's data into an event of type `E`, if it is one.

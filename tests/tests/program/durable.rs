@@ -12,20 +12,16 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
 use solana_system_interface::instruction as system_instruction;
+use thread::client::{self, NONCE_ACCOUNT_LEN};
 use thread::errors::ThreadError;
 use thread::events::{
     DurabilityChanged, LeaseClaimed, LeaseForfeited, LeaseReleased, LeaseRenewed, NonceRotated,
     ThreadDeleted,
 };
 use thread::state::{Durability, Lease, Thread, Trigger};
-use thread_tests::durable::{
-    claim_lease_ix, create_thread_with_nonce_ix, durable_exec_ix, forfeit_lease_ix,
-    make_thread_durable_ix, make_thread_non_durable_ix, release_lease_ix, renew_lease_ix,
-    return_authority_ix, rotate_thread_nonce_ix, NONCE_ACCOUNT_LEN,
-};
 use thread_tests::{
-    delete_durable_thread_ix, exec_thread_ix, program_test, recorder, system_account, Fixture,
-    Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE, STARTING_LAMPORTS,
+    program_test, recorder, system_account, Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE,
+    STARTING_LAMPORTS,
 };
 
 use crate::common::record_of;
@@ -138,7 +134,7 @@ impl Env {
 
     pub async fn claim_with_bond(&mut self, d: Durable, slots: u64, bond: u64) -> Leased {
         let keeper = self.keeper.insecure_clone();
-        let ix = claim_lease_ix(&keeper.pubkey(), d.thread, &d.nonce, slots, bond);
+        let ix = client::claim_lease(&keeper.pubkey(), &d.thread, &d.nonce, slots, bond);
         self.fx.process(&[ix], &[&keeper]).await.assert_ok();
         let lease = self.fx.thread(d.thread).await.lease.expect("lease claimed");
         self.fx.warp_slots(1).await;
@@ -247,10 +243,7 @@ impl Env {
 /// Hands the nonce authority back to the thread and releases the lease, signed by the
 /// holder; both in one transaction.
 pub(crate) fn return_and_release(holder: &Pubkey, l: &Leased) -> Vec<Instruction> {
-    vec![
-        return_authority_ix(&l.nonce, holder, &l.thread),
-        release_lease_ix(holder, l.thread, holder, &l.nonce),
-    ]
+    client::return_and_release(holder, &l.thread, holder, &l.nonce, true)
 }
 
 /// How many newer blockhashes a transaction's blockhash may have behind it and still be
@@ -284,7 +277,13 @@ async fn lease_cycle_create_claim_exec_release_is_exact_to_the_lamport() {
     let nonce_kp = Keypair::new();
     let nonce = nonce_kp.pubkey();
     let (thread, _) = Thread::address(&owner, b"cycle");
-    let ix = create_thread_with_nonce_ix(&owner, thread, &nonce, spec.into_args(), MAX_LEASE_SLOTS);
+    let ix = client::create_thread_with_nonce(
+        &owner,
+        &thread,
+        &nonce,
+        spec.into_args(),
+        MAX_LEASE_SLOTS,
+    );
     let owner_kp = env.owner.insecure_clone();
     let (outcome, create_fee) = env.send(&[ix], &[&owner_kp, &nonce_kp]).await;
     outcome.assert_ok();
@@ -316,7 +315,7 @@ async fn lease_cycle_create_claim_exec_release_is_exact_to_the_lamport() {
     // the keeper becomes the nonce authority; the nonce value does not move.
     let keeper_kp = env.keeper.insecure_clone();
     let bond = nonce_rent;
-    let ix = claim_lease_ix(&keeper, thread, &nonce, LEASE_SLOTS, bond);
+    let ix = client::claim_lease(&keeper, &thread, &nonce, LEASE_SLOTS, bond);
     let (outcome, claim_fee) = env.send(&[ix], &[&keeper_kp]).await;
     outcome.assert_ok();
     let slot = env.fx.clock().await.slot;
@@ -469,8 +468,8 @@ async fn landed_durable_execution_cannot_be_replayed_and_replays_pay_no_fee() {
     env.fx.make_due(l.thread).await;
     let before = env.snapshot(d).await;
     let state = env.fx.thread(l.thread).await;
-    let exec = durable_exec_ix(&keeper.pubkey(), l.thread, &state);
-    let advance = system_instruction::advance_nonce_account(&l.nonce, &keeper.pubkey());
+    let [advance, exec] =
+        client::durable_exec_thread(&keeper.pubkey(), &l.thread, &state).expect("durable");
 
     // The same bytes again.
     let (outcome, _) = env.send_tx(tx).await;
@@ -528,9 +527,9 @@ async fn durability_lifecycle_returns_every_lamport_to_the_owner() {
     let thread_rent = env.fx.rent_for(Thread::space_for(&spec.instructions)).await;
     let first_nonce = Keypair::new();
     let (thread, _) = Thread::address(&owner, b"life");
-    let ix = create_thread_with_nonce_ix(
+    let ix = client::create_thread_with_nonce(
         &owner,
-        thread,
+        &thread,
         &first_nonce.pubkey(),
         spec.into_args(),
         MAX_LEASE_SLOTS,
@@ -562,7 +561,7 @@ async fn durability_lifecycle_returns_every_lamport_to_the_owner() {
     env.fx.warp_slots(1).await;
     let second_nonce = Keypair::new();
     let owner_before = env.fx.balance(owner).await;
-    let ix = rotate_thread_nonce_ix(&owner, thread, &d.nonce, &second_nonce.pubkey());
+    let ix = client::rotate_thread_nonce(&owner, &thread, &d.nonce, &second_nonce.pubkey());
     let (outcome, fee) = env.send(&[ix], &[&owner_kp, &second_nonce]).await;
     outcome.assert_ok();
     owner_fees += fee;
@@ -585,7 +584,7 @@ async fn durability_lifecycle_returns_every_lamport_to_the_owner() {
     // Non-durable: the nonce closed, its lamports to the owner; a plain execution runs.
     env.fx.warp_slots(1).await;
     let owner_before = env.fx.balance(owner).await;
-    let ix = make_thread_non_durable_ix(&owner, thread, &second_nonce.pubkey());
+    let ix = client::make_thread_non_durable(&owner, &thread, &second_nonce.pubkey());
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
     owner_fees += fee;
@@ -598,7 +597,7 @@ async fn durability_lifecycle_returns_every_lamport_to_the_owner() {
     env.fx.make_due(thread).await;
     let keeper_before = env.fx.balance(keeper).await;
     let state = env.fx.thread(thread).await;
-    let ix = exec_thread_ix(&keeper, thread, &state);
+    let ix = client::exec_thread(&keeper, &thread, &state);
     let (outcome, fee) = env.send(&[ix], &[&keeper_kp]).await;
     outcome.assert_ok();
     keeper_fees += fee;
@@ -611,7 +610,7 @@ async fn durability_lifecycle_returns_every_lamport_to_the_owner() {
     // Durable again, with a new lease limit.
     let third_nonce = Keypair::new();
     let owner_before = env.fx.balance(owner).await;
-    let ix = make_thread_durable_ix(&owner, thread, &third_nonce.pubkey(), 500);
+    let ix = client::make_thread_durable(&owner, &thread, &third_nonce.pubkey(), 500);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp, &third_nonce]).await;
     outcome.assert_ok();
     owner_fees += fee;
@@ -634,7 +633,7 @@ async fn durability_lifecycle_returns_every_lamport_to_the_owner() {
     let owner_before = env.fx.balance(owner).await;
     let thread_lamports = env.fx.balance(thread).await;
     assert_eq!(thread_lamports, thread_rent + DEPOSIT - 2 * FEE_PER_EXEC);
-    let ix = delete_durable_thread_ix(&owner, thread, Some(third_nonce.pubkey()), None);
+    let ix = client::delete_thread(&owner, &thread, Some(third_nonce.pubkey()), None);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
     owner_fees += fee;
@@ -665,12 +664,12 @@ async fn rotate_and_make_non_durable_are_refused_while_a_lease_is_held() {
     let before = env.snapshot(l.durable()).await;
 
     let new_nonce = Keypair::new();
-    let ix = rotate_thread_nonce_ix(&owner, l.thread, &l.nonce, &new_nonce.pubkey());
+    let ix = client::rotate_thread_nonce(&owner, &l.thread, &l.nonce, &new_nonce.pubkey());
     let (outcome, rotate_fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
     outcome.assert_error(ThreadError::LeaseHeld);
     assert!(env.fx.account(new_nonce.pubkey()).await.is_none());
 
-    let ix = make_thread_non_durable_ix(&owner, l.thread, &l.nonce);
+    let ix = client::make_thread_non_durable(&owner, &l.thread, &l.nonce);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_error(ThreadError::LeaseHeld);
 
@@ -689,7 +688,7 @@ async fn make_thread_durable_on_a_durable_thread_is_rejected() {
     let owner_kp = env.owner.insecure_clone();
     let before = env.snapshot(d).await;
     let nonce = Keypair::new();
-    let ix = make_thread_durable_ix(&owner_kp.pubkey(), d.thread, &nonce.pubkey(), 10);
+    let ix = client::make_thread_durable(&owner_kp.pubkey(), &d.thread, &nonce.pubkey(), 10);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp, &nonce]).await;
     outcome.assert_error(ThreadError::AlreadyDurable);
     assert!(env.fx.account(nonce.pubkey()).await.is_none());
@@ -708,13 +707,13 @@ async fn durability_changes_by_anyone_but_the_owner_are_rejected() {
     let mut fees = Vec::new();
 
     let new_nonce = Keypair::new();
-    let ix = rotate_thread_nonce_ix(&stranger, d.thread, &d.nonce, &new_nonce.pubkey());
+    let ix = client::rotate_thread_nonce(&stranger, &d.thread, &d.nonce, &new_nonce.pubkey());
     let (outcome, fee) = env.send(&[ix], &[&stranger_kp, &new_nonce]).await;
     outcome.assert_error(ThreadError::NotOwner);
     fees.push((stranger, fee));
     assert!(env.fx.account(new_nonce.pubkey()).await.is_none());
 
-    let ix = make_thread_non_durable_ix(&stranger, d.thread, &d.nonce);
+    let ix = client::make_thread_non_durable(&stranger, &d.thread, &d.nonce);
     let (outcome, fee) = env.send(&[ix], &[&stranger_kp]).await;
     outcome.assert_error(ThreadError::NotOwner);
     fees.push((stranger, fee));
@@ -727,7 +726,7 @@ async fn durability_changes_by_anyone_but_the_owner_are_rejected() {
     outcome.assert_ok();
     let plain_before = env.fx.account(plain).await;
     let stranger_before = env.fx.balance(stranger).await;
-    let ix = make_thread_durable_ix(&stranger, plain, &new_nonce.pubkey(), 10);
+    let ix = client::make_thread_durable(&stranger, &plain, &new_nonce.pubkey(), 10);
     let (outcome, fee) = env.send(&[ix], &[&stranger_kp, &new_nonce]).await;
     outcome.assert_error(ThreadError::NotOwner);
     assert_eq!(env.fx.account(plain).await, plain_before);
@@ -748,7 +747,7 @@ async fn claim_renew_and_release_emit_lease_events() {
     let bond = env.fx.balance(d.nonce).await + 7;
 
     let slot = env.fx.clock().await.slot;
-    let ix = claim_lease_ix(&keeper, d.thread, &d.nonce, 40, bond);
+    let ix = client::claim_lease(&keeper, &d.thread, &d.nonce, 40, bond);
     let events = env
         .fx
         .simulate_events::<LeaseClaimed>(&[ix], &[&keeper_kp])
@@ -763,7 +762,7 @@ async fn claim_renew_and_release_emit_lease_events() {
 
     let l = env.claim_with_bond(d, 40, bond).await;
     let slot = env.fx.clock().await.slot;
-    let ix = renew_lease_ix(&keeper, d.thread, &d.nonce, 90);
+    let ix = client::renew_lease(&keeper, &d.thread, &d.nonce, 90);
     let events = env
         .fx
         .simulate_events::<LeaseRenewed>(&[ix], &[&keeper_kp])
@@ -797,7 +796,7 @@ async fn forfeit_emits_the_split_of_the_bond() {
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let new_nonce = Keypair::new();
-    let ix = forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey());
+    let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
     let events = env
         .fx
         .simulate_events::<LeaseForfeited>(&[ix], &[&owner_kp, &new_nonce])
@@ -822,7 +821,7 @@ async fn rotate_and_durability_changes_emit_old_and_new() {
     let owner = owner_kp.pubkey();
 
     let new_nonce = Keypair::new();
-    let ix = rotate_thread_nonce_ix(&owner, d.thread, &d.nonce, &new_nonce.pubkey());
+    let ix = client::rotate_thread_nonce(&owner, &d.thread, &d.nonce, &new_nonce.pubkey());
     let events = env
         .fx
         .simulate_events::<NonceRotated>(&[ix], &[&owner_kp, &new_nonce])
@@ -832,7 +831,7 @@ async fn rotate_and_durability_changes_emit_old_and_new() {
     assert_eq!(events[0].old_nonce_account, d.nonce);
     assert_eq!(events[0].new_nonce_account, new_nonce.pubkey());
 
-    let ix = make_thread_non_durable_ix(&owner, d.thread, &d.nonce);
+    let ix = client::make_thread_non_durable(&owner, &d.thread, &d.nonce);
     let events = env
         .fx
         .simulate_events::<DurabilityChanged>(std::slice::from_ref(&ix), &[&owner_kp])
@@ -848,7 +847,7 @@ async fn rotate_and_durability_changes_emit_old_and_new() {
     assert_eq!(events[0].new, Durability::NonDurable);
 
     env.fx.process(&[ix], &[&owner_kp]).await.assert_ok();
-    let ix = make_thread_durable_ix(&owner, d.thread, &new_nonce.pubkey(), 10);
+    let ix = client::make_thread_durable(&owner, &d.thread, &new_nonce.pubkey(), 10);
     let events = env
         .fx
         .simulate_events::<DurabilityChanged>(&[ix], &[&owner_kp, &new_nonce])
@@ -873,7 +872,7 @@ async fn delete_emits_the_nonce_lamports_returned() {
     let owner = owner_kp.pubkey();
     let thread_lamports = env.fx.balance(d.thread).await;
     let nonce_lamports = env.fx.balance(d.nonce).await;
-    let ix = delete_durable_thread_ix(&owner, d.thread, Some(d.nonce), None);
+    let ix = client::delete_thread(&owner, &d.thread, Some(d.nonce), None);
     let events = env
         .fx
         .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
@@ -895,7 +894,7 @@ async fn delete_after_an_unreturned_lease_emits_the_bond_kept_with_the_thread() 
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread_lamports = env.fx.balance(l.thread).await;
-    let ix = delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), None);
+    let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), None);
     let events = env
         .fx
         .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
@@ -914,7 +913,7 @@ async fn delete_after_an_expired_lease_emits_nonce_lamports_and_bond_to_holder()
     let l = env.leased("ev", 5).await;
     let keeper_kp = env.keeper.insecure_clone();
     let keeper = keeper_kp.pubkey();
-    let ix = return_authority_ix(&l.nonce, &keeper, &l.thread);
+    let ix = client::return_nonce_authority(&l.nonce, &keeper, &l.thread);
     env.fx.process(&[ix], &[&keeper_kp]).await.assert_ok();
     env.fx.warp_slots(10).await;
 
@@ -922,7 +921,7 @@ async fn delete_after_an_expired_lease_emits_nonce_lamports_and_bond_to_holder()
     let owner = owner_kp.pubkey();
     let thread_lamports = env.fx.balance(l.thread).await;
     let nonce_lamports = env.fx.balance(l.nonce).await;
-    let ix = delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), Some(keeper));
+    let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
     let events = env
         .fx
         .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])

@@ -11,15 +11,10 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::Transaction;
 use solana_system_interface::instruction as system_instruction;
+use thread::client::{self, NONCE_ACCOUNT_LEN};
 use thread::errors::ThreadError;
 use thread::state::{Durability, REVOKE_GRACE_SLOTS};
-use thread_tests::durable::{
-    claim_lease_ix, durable_exec_ix, forfeit_lease_ix, release_lease_ix, renew_lease_ix,
-    return_authority_ix, NONCE_ACCOUNT_LEN,
-};
-use thread_tests::{
-    delete_durable_thread_ix, exec_thread_ix, pause_thread_ix, recorder, withdraw_thread_ix,
-};
+use thread_tests::recorder;
 
 use crate::durable::{
     env, return_and_release, Env, Leased, NonceEffect, DEPOSIT, FEE_PER_EXEC, LEASE_SLOTS,
@@ -42,14 +37,14 @@ impl Env {
     /// The keeper hands the nonce authority back to the thread without releasing.
     async fn return_authority(&mut self, l: &Leased) {
         let keeper = self.keeper.insecure_clone();
-        let ix = return_authority_ix(&l.nonce, &keeper.pubkey(), &l.thread);
+        let ix = client::return_nonce_authority(&l.nonce, &keeper.pubkey(), &l.thread);
         self.fx.process(&[ix], &[&keeper]).await.assert_ok();
     }
 
     /// The durable `exec_thread` a well-behaved `executor` sends for the thread's state.
     async fn exec_ix(&mut self, thread: Pubkey, executor: &Pubkey) -> Instruction {
         let state = self.fx.thread(thread).await;
-        durable_exec_ix(executor, thread, &state)
+        client::exec_thread_after_advance(executor, &thread, &state)
     }
 }
 
@@ -185,7 +180,7 @@ async fn durable_exec_without_the_instructions_sysvar_is_rejected() {
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(l.durable()).await;
     let state = env.fx.thread(l.thread).await;
-    let ix = exec_thread_ix(&keeper.pubkey(), l.thread, &state);
+    let ix = client::exec_thread(&keeper.pubkey(), &l.thread, &state);
     let tx = env
         .fx
         .durable_tx(l.nonce, &keeper.pubkey(), &[ix], &[&keeper])
@@ -210,7 +205,7 @@ async fn execution_signed_under_one_keepers_lease_cannot_land_under_the_next() {
         .0
         .assert_ok();
     let bond = env.fx.balance(l.nonce).await;
-    let ix = claim_lease_ix(&stranger.pubkey(), l.thread, &l.nonce, LEASE_SLOTS, bond);
+    let ix = client::claim_lease(&stranger.pubkey(), &l.thread, &l.nonce, LEASE_SLOTS, bond);
     env.send(&[ix], &[&stranger]).await.0.assert_ok();
     assert_eq!(
         env.fx.nonce(l.nonce).await.unwrap().value,
@@ -266,7 +261,7 @@ async fn claim_on_a_non_durable_thread_is_rejected() {
     let d = crate::durable::Durable { thread, nonce };
     let before = env.snapshot(d).await;
     let bond = env.fx.balance(nonce).await;
-    let ix = claim_lease_ix(&keeper.pubkey(), thread, &nonce, LEASE_SLOTS, bond);
+    let ix = client::claim_lease(&keeper.pubkey(), &thread, &nonce, LEASE_SLOTS, bond);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::NotDurable);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -280,7 +275,7 @@ async fn second_claim_while_a_lease_is_live_is_rejected() {
     let stranger = env.stranger.insecure_clone();
     let before = env.snapshot(l.durable()).await;
     let bond = env.fx.balance(l.nonce).await * 2;
-    let ix = claim_lease_ix(&stranger.pubkey(), l.thread, &l.nonce, LEASE_SLOTS, bond);
+    let ix = client::claim_lease(&stranger.pubkey(), &l.thread, &l.nonce, LEASE_SLOTS, bond);
     let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
     outcome.assert_error(ThreadError::LeaseHeld);
     env.assert_only_fees(&before, &[(stranger.pubkey(), fee)], NonceEffect::Untouched)
@@ -294,7 +289,7 @@ async fn claim_with_a_bond_below_the_nonce_lamports_is_rejected() {
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(d).await;
     let bond = env.fx.rent_for(NONCE_ACCOUNT_LEN).await - 1;
-    let ix = claim_lease_ix(&keeper.pubkey(), d.thread, &d.nonce, LEASE_SLOTS, bond);
+    let ix = client::claim_lease(&keeper.pubkey(), &d.thread, &d.nonce, LEASE_SLOTS, bond);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::BondTooSmall);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -310,7 +305,7 @@ async fn claim_of_zero_slots_or_beyond_the_maximum_is_rejected() {
     let before = env.snapshot(d).await;
     let mut fees = Vec::new();
     for slots in [0, MAX_LEASE_SLOTS + 1] {
-        let ix = claim_lease_ix(&keeper.pubkey(), d.thread, &d.nonce, slots, bond);
+        let ix = client::claim_lease(&keeper.pubkey(), &d.thread, &d.nonce, slots, bond);
         let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
         outcome.assert_error(ThreadError::InvalidLeaseLength);
         fees.push((keeper.pubkey(), fee));
@@ -318,7 +313,7 @@ async fn claim_of_zero_slots_or_beyond_the_maximum_is_rejected() {
     env.assert_only_fees(&before, &fees, NonceEffect::Untouched)
         .await;
     // The maximum itself is allowed.
-    let ix = claim_lease_ix(&keeper.pubkey(), d.thread, &d.nonce, MAX_LEASE_SLOTS, bond);
+    let ix = client::claim_lease(&keeper.pubkey(), &d.thread, &d.nonce, MAX_LEASE_SLOTS, bond);
     env.send(&[ix], &[&keeper]).await.0.assert_ok();
 }
 
@@ -332,7 +327,7 @@ async fn claim_with_a_look_alike_nonce_account_is_rejected() {
     let fake_before = env.fx.account(fake).await;
     let before = env.snapshot(d).await;
     let bond = env.fx.balance(fake).await;
-    let ix = claim_lease_ix(&keeper.pubkey(), d.thread, &fake, LEASE_SLOTS, bond);
+    let ix = client::claim_lease(&keeper.pubkey(), &d.thread, &fake, LEASE_SLOTS, bond);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::NonceAccountMismatch);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -363,9 +358,9 @@ async fn claim_on_a_program_owned_look_alike_at_the_nonce_address_is_rejected() 
         .ctx
         .set_account(&d.nonce, &program_owned_look_alike(&real));
     let before = env.snapshot(d).await;
-    let ix = claim_lease_ix(
+    let ix = client::claim_lease(
         &keeper.pubkey(),
-        d.thread,
+        &d.thread,
         &d.nonce,
         LEASE_SLOTS,
         real.lamports,
@@ -391,7 +386,12 @@ async fn renew_extends_the_lease_from_now() {
     let lease_before = env.fx.thread(l.thread).await.lease.unwrap();
     let (outcome, fee) = env
         .send(
-            &[renew_lease_ix(&keeper.pubkey(), l.thread, &l.nonce, 200)],
+            &[client::renew_lease(
+                &keeper.pubkey(),
+                &l.thread,
+                &l.nonce,
+                200,
+            )],
             &[&keeper],
         )
         .await;
@@ -413,7 +413,7 @@ async fn renew_by_anyone_but_the_holder_is_rejected() {
     let l = env.leased("renewer", 50).await;
     let stranger = env.stranger.insecure_clone();
     let before = env.snapshot(l.durable()).await;
-    let ix = renew_lease_ix(&stranger.pubkey(), l.thread, &l.nonce, 50);
+    let ix = client::renew_lease(&stranger.pubkey(), &l.thread, &l.nonce, 50);
     let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
     outcome.assert_error(ThreadError::NotLeaseHolder);
     env.assert_only_fees(&before, &[(stranger.pubkey(), fee)], NonceEffect::Untouched)
@@ -426,7 +426,7 @@ async fn renew_beyond_the_maximum_or_without_a_lease_is_rejected() {
     let d = env.durable("renewlimits").await;
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(d).await;
-    let ix = renew_lease_ix(&keeper.pubkey(), d.thread, &d.nonce, 10);
+    let ix = client::renew_lease(&keeper.pubkey(), &d.thread, &d.nonce, 10);
     let (outcome, no_lease_fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::NoLease);
     env.assert_only_fees(
@@ -440,7 +440,7 @@ async fn renew_beyond_the_maximum_or_without_a_lease_is_rejected() {
     let before = env.snapshot(l.durable()).await;
     let mut fees = Vec::new();
     for slots in [0, MAX_LEASE_SLOTS + 1] {
-        let ix = renew_lease_ix(&keeper.pubkey(), l.thread, &l.nonce, slots);
+        let ix = client::renew_lease(&keeper.pubkey(), &l.thread, &l.nonce, slots);
         let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
         outcome.assert_error(ThreadError::InvalidLeaseLength);
         fees.push((keeper.pubkey(), fee));
@@ -456,7 +456,7 @@ async fn renew_after_the_lease_expired_is_rejected() {
     env.expire(&l).await;
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(l.durable()).await;
-    let ix = renew_lease_ix(&keeper.pubkey(), l.thread, &l.nonce, 50);
+    let ix = client::renew_lease(&keeper.pubkey(), &l.thread, &l.nonce, 50);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::LeaseExpired);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -477,7 +477,7 @@ async fn holder_who_drained_the_nonce_cannot_renew_the_lease() {
     );
     env.send(&[steal], &[&keeper]).await.0.assert_ok();
     let before = env.snapshot(l.durable()).await;
-    let ix = renew_lease_ix(&keeper.pubkey(), l.thread, &l.nonce, 50);
+    let ix = client::renew_lease(&keeper.pubkey(), &l.thread, &l.nonce, 50);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::InvalidNonceAccount);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -494,7 +494,7 @@ async fn release_without_returning_the_authority_is_rejected() {
     let l = env.leased("keepauth", LEASE_SLOTS).await;
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(l.durable()).await;
-    let ix = release_lease_ix(&keeper.pubkey(), l.thread, &keeper.pubkey(), &l.nonce);
+    let ix = client::release_lease(&keeper.pubkey(), &l.thread, &keeper.pubkey(), &l.nonce);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::AuthorityNotReturned);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -510,10 +510,10 @@ async fn release_by_a_stranger_while_the_lease_is_live_is_rejected() {
     let keeper = env.keeper.pubkey();
     let before = env.snapshot(l.durable()).await;
     // Paying the real holder, and paying itself.
-    let ix = release_lease_ix(&stranger.pubkey(), l.thread, &keeper, &l.nonce);
+    let ix = client::release_lease(&stranger.pubkey(), &l.thread, &keeper, &l.nonce);
     let (outcome, fee_a) = env.send(&[ix], &[&stranger]).await;
     outcome.assert_error(ThreadError::NotLeaseHolder);
-    let ix = release_lease_ix(&stranger.pubkey(), l.thread, &stranger.pubkey(), &l.nonce);
+    let ix = client::release_lease(&stranger.pubkey(), &l.thread, &stranger.pubkey(), &l.nonce);
     let (outcome, fee_b) = env.send(&[ix], &[&stranger]).await;
     outcome.assert_error(ThreadError::NotLeaseHolder);
     env.assert_only_fees(
@@ -536,7 +536,7 @@ async fn release_by_a_stranger_after_expiry_with_the_authority_returned_pays_the
     let stranger_before = env.fx.balance(stranger.pubkey()).await;
     let thread_before = env.fx.balance(l.thread).await;
     let nonce_before = env.fx.account(l.nonce).await;
-    let ix = release_lease_ix(&stranger.pubkey(), l.thread, &keeper, &l.nonce);
+    let ix = client::release_lease(&stranger.pubkey(), &l.thread, &keeper, &l.nonce);
     let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
     outcome.assert_ok();
     assert_eq!(env.fx.balance(keeper).await, keeper_before + l.bond);
@@ -585,7 +585,7 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
 
     // It cannot get its bond back.
     let before = env.snapshot(l.durable()).await;
-    let ix = release_lease_ix(&keeper.pubkey(), l.thread, &keeper.pubkey(), &l.nonce);
+    let ix = client::release_lease(&keeper.pubkey(), &l.thread, &keeper.pubkey(), &l.nonce);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::AuthorityNotReturned);
     keeper_fees += fee;
@@ -595,7 +595,7 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
     // The owner forfeits once the lease has run out, paying the new nonce's rent up front.
     env.expire(&l).await;
     let new_nonce = Keypair::new();
-    let ix = forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey());
+    let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
     let (outcome, fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
     outcome.assert_ok();
     owner_fees += fee;
@@ -624,9 +624,9 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
 
     // The thread is usable again: another keeper claims the new nonce.
     let stranger = env.stranger.insecure_clone();
-    let ix = claim_lease_ix(
+    let ix = client::claim_lease(
         &stranger.pubkey(),
-        l.thread,
+        &l.thread,
         &new_nonce.pubkey(),
         LEASE_SLOTS,
         nonce_rent,
@@ -673,9 +673,9 @@ async fn forfeit_keeps_a_share_an_empty_owner_wallet_cannot_take_in_the_thread()
     let stranger_before = env.fx.balance(stranger.pubkey()).await;
 
     let new_nonce = Keypair::new();
-    let ix = forfeit_lease_ix(
+    let ix = client::forfeit_lease(
         &stranger.pubkey(),
-        l.thread,
+        &l.thread,
         &owner,
         &l.nonce,
         &new_nonce.pubkey(),
@@ -702,7 +702,7 @@ async fn forfeit_keeps_a_share_an_empty_owner_wallet_cannot_take_in_the_thread()
     env.send(&[ix], &[&stranger]).await.0.assert_ok();
     let owner_before = env.fx.balance(owner).await;
     let available = DEPOSIT - FEE_PER_EXEC + share;
-    let ix = withdraw_thread_ix(&owner, l.thread, available);
+    let ix = client::withdraw_thread(&owner, &l.thread, available);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
     assert_eq!(env.fx.balance(owner).await, owner_before + available - fee);
@@ -719,9 +719,9 @@ async fn forfeit_pays_an_empty_owner_wallet_a_share_that_covers_its_rent() {
     let stranger = env.stranger.insecure_clone();
     let thread_before = env.fx.balance(l.thread).await;
     let new_nonce = Keypair::new();
-    let ix = forfeit_lease_ix(
+    let ix = client::forfeit_lease(
         &stranger.pubkey(),
-        l.thread,
+        &l.thread,
         &owner,
         &l.nonce,
         &new_nonce.pubkey(),
@@ -747,9 +747,9 @@ async fn delete_and_release_repay_the_bond_to_an_emptied_holder_wallet() {
     let stranger = env.stranger.insecure_clone();
 
     env.empty_wallet(&keeper).await;
-    let ix = delete_durable_thread_ix(
+    let ix = client::delete_thread(
         &owner_kp.pubkey(),
-        by_delete.thread,
+        &by_delete.thread,
         Some(by_delete.nonce),
         Some(keeper.pubkey()),
     );
@@ -757,9 +757,9 @@ async fn delete_and_release_repay_the_bond_to_an_emptied_holder_wallet() {
     assert_eq!(env.fx.balance(keeper.pubkey()).await, by_delete.bond);
 
     env.empty_wallet(&keeper).await;
-    let ix = release_lease_ix(
+    let ix = client::release_lease(
         &stranger.pubkey(),
-        by_release.thread,
+        &by_release.thread,
         &keeper.pubkey(),
         &by_release.nonce,
     );
@@ -787,7 +787,7 @@ async fn release_is_not_fooled_by_a_program_owned_look_alike_of_a_drained_nonce(
         .set_account(&l.nonce, &program_owned_look_alike(&home));
 
     let before = env.snapshot(l.durable()).await;
-    let ix = release_lease_ix(&keeper.pubkey(), l.thread, &keeper.pubkey(), &l.nonce);
+    let ix = client::release_lease(&keeper.pubkey(), &l.thread, &keeper.pubkey(), &l.nonce);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::AuthorityNotReturned);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -797,9 +797,9 @@ async fn release_is_not_fooled_by_a_program_owned_look_alike_of_a_drained_nonce(
     env.expire(&l).await;
     let owner_kp = env.owner.insecure_clone();
     let new_nonce = Keypair::new();
-    let ix = forfeit_lease_ix(
+    let ix = client::forfeit_lease(
         &owner_kp.pubkey(),
-        l.thread,
+        &l.thread,
         &owner_kp.pubkey(),
         &l.nonce,
         &new_nonce.pubkey(),
@@ -818,7 +818,7 @@ async fn forfeit_before_the_lease_expired_is_rejected() {
     let owner = owner_kp.pubkey();
     let before = env.snapshot(l.durable()).await;
     let new_nonce = Keypair::new();
-    let ix = forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey());
+    let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
     let (outcome, fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
     outcome.assert_error(ThreadError::LeaseNotExpired);
     env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
@@ -837,9 +837,9 @@ async fn forfeit_after_the_authority_was_returned_is_rejected() {
     let owner = env.owner.pubkey();
     let before = env.snapshot(l.durable()).await;
     let new_nonce = Keypair::new();
-    let ix = forfeit_lease_ix(
+    let ix = client::forfeit_lease(
         &stranger.pubkey(),
-        l.thread,
+        &l.thread,
         &owner,
         &l.nonce,
         &new_nonce.pubkey(),
@@ -859,7 +859,7 @@ impl Env {
     /// The owner revokes `l`; returns the slot it landed in.
     async fn revoke(&mut self, l: &Leased) -> u64 {
         let owner = self.owner.insecure_clone();
-        let ix = thread_tests::durable::revoke_lease_ix(&owner.pubkey(), l.thread);
+        let ix = client::revoke_lease(&owner.pubkey(), &l.thread);
         self.send(&[ix], &[&owner]).await.0.assert_ok();
         self.fx.clock().await.slot
     }
@@ -885,8 +885,8 @@ async fn revoke_then_forfeit_in_one_transaction_is_refused_and_moves_nothing() {
     let new_nonce = Keypair::new();
     let before = env.snapshot(l.durable()).await;
     let ixs = [
-        thread_tests::durable::revoke_lease_ix(&owner, l.thread),
-        forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey()),
+        client::revoke_lease(&owner, &l.thread),
+        client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey()),
     ];
     let (outcome, fee) = env.send(&ixs, &[&owner_kp, &new_nonce]).await;
     outcome.assert_error(ThreadError::RevokeGraceNotOver);
@@ -910,8 +910,8 @@ async fn revoke_then_delete_in_one_transaction_is_refused_and_moves_nothing() {
     for holder in [Some(keeper), None] {
         let before = env.snapshot(l.durable()).await;
         let ixs = [
-            thread_tests::durable::revoke_lease_ix(&owner, l.thread),
-            delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), holder),
+            client::revoke_lease(&owner, &l.thread),
+            client::delete_thread(&owner, &l.thread, Some(l.nonce), holder),
         ];
         let (outcome, fee) = env.send(&ixs, &[&owner_kp]).await;
         outcome.assert_error(ThreadError::RevokeGraceNotOver);
@@ -947,7 +947,7 @@ async fn revoked_holder_can_neither_execute_nor_renew_nor_be_revoked_again() {
     assert_eq!(env.calls().await, 0);
 
     let before = env.snapshot(l.durable()).await;
-    let ix = renew_lease_ix(&keeper.pubkey(), l.thread, &l.nonce, 10);
+    let ix = client::renew_lease(&keeper.pubkey(), &l.thread, &l.nonce, 10);
     let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
     outcome.assert_error(ThreadError::LeaseRevoked);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -956,7 +956,7 @@ async fn revoked_holder_can_neither_execute_nor_renew_nor_be_revoked_again() {
     // A second revoke would restart the grace window.
     let owner_kp = env.owner.insecure_clone();
     let before = env.snapshot(l.durable()).await;
-    let ix = thread_tests::durable::revoke_lease_ix(&owner_kp.pubkey(), l.thread);
+    let ix = client::revoke_lease(&owner_kp.pubkey(), &l.thread);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_error(ThreadError::LeaseRevoked);
     env.assert_only_fees(&before, &[(owner_kp.pubkey(), fee)], NonceEffect::Untouched)
@@ -1003,7 +1003,7 @@ async fn release_by_a_stranger_inside_the_grace_window_still_pays_the_holder() {
     let stranger = env.stranger.insecure_clone();
     let keeper = env.keeper.pubkey();
     let keeper_before = env.fx.balance(keeper).await;
-    let ix = release_lease_ix(&stranger.pubkey(), l.thread, &keeper, &l.nonce);
+    let ix = client::release_lease(&stranger.pubkey(), &l.thread, &keeper, &l.nonce);
     env.send(&[ix], &[&stranger]).await.0.assert_ok();
     assert_eq!(env.fx.balance(keeper).await, keeper_before + l.bond);
     assert_eq!(env.fx.thread(l.thread).await.lease, None);
@@ -1025,7 +1025,7 @@ async fn revoked_lease_is_forfeited_from_the_end_of_the_grace_window_as_before()
     );
     let new_nonce = Keypair::new();
     let before = env.snapshot(l.durable()).await;
-    let ix = forfeit_lease_ix(&owner, l.thread, &owner, &l.nonce, &new_nonce.pubkey());
+    let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
     let (outcome, fee) = env
         .send(std::slice::from_ref(&ix), &[&owner_kp, &new_nonce])
         .await;
@@ -1056,7 +1056,7 @@ async fn revoke_by_anyone_but_the_owner_or_without_a_live_lease_is_rejected() {
     let mut env = env().await;
     let d = env.durable("revoke-none").await;
     let owner_kp = env.owner.insecure_clone();
-    let ix = thread_tests::durable::revoke_lease_ix(&owner_kp.pubkey(), d.thread);
+    let ix = client::revoke_lease(&owner_kp.pubkey(), &d.thread);
     env.send(&[ix], &[&owner_kp])
         .await
         .0
@@ -1065,7 +1065,7 @@ async fn revoke_by_anyone_but_the_owner_or_without_a_live_lease_is_rejected() {
     let l = env.claim(d, LEASE_SLOTS).await;
     let stranger = env.stranger.insecure_clone();
     let before = env.snapshot(l.durable()).await;
-    let mut ix = thread_tests::durable::revoke_lease_ix(&stranger.pubkey(), l.thread);
+    let mut ix = client::revoke_lease(&stranger.pubkey(), &l.thread);
     ix.accounts[0].pubkey = stranger.pubkey();
     let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
     outcome.assert_error(ThreadError::NotOwner);
@@ -1073,7 +1073,7 @@ async fn revoke_by_anyone_but_the_owner_or_without_a_live_lease_is_rejected() {
         .await;
 
     env.expire(&l).await;
-    let ix = thread_tests::durable::revoke_lease_ix(&owner_kp.pubkey(), l.thread);
+    let ix = client::revoke_lease(&owner_kp.pubkey(), &l.thread);
     env.send(&[ix], &[&owner_kp])
         .await
         .0
@@ -1093,7 +1093,7 @@ async fn delete_with_a_live_lease_is_rejected() {
     let owner = owner_kp.pubkey();
     let before = env.snapshot(l.durable()).await;
     let keeper = env.keeper.pubkey();
-    let ix = delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), Some(keeper));
+    let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_error(ThreadError::LeaseHeld);
     env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
@@ -1113,7 +1113,7 @@ async fn delete_after_expiry_with_the_authority_returned_repays_the_holder_and_c
     let keeper_before = env.fx.balance(keeper).await;
     let thread_lamports = env.fx.balance(l.thread).await;
     let nonce_lamports = env.fx.balance(l.nonce).await;
-    let ix = delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), Some(keeper));
+    let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
     assert_eq!(env.fx.balance(keeper).await, keeper_before + l.bond);
@@ -1134,10 +1134,10 @@ async fn delete_after_expiry_with_the_authority_returned_needs_the_right_holder(
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let before = env.snapshot(l.durable()).await;
-    let ix = delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), None);
+    let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), None);
     let (outcome, fee_a) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_error(ThreadError::MissingLeaseHolder);
-    let ix = delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), Some(owner));
+    let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(owner));
     let (outcome, fee_b) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_error(ThreadError::NotLeaseHolder);
     env.assert_only_fees(
@@ -1160,7 +1160,7 @@ async fn delete_after_expiry_without_the_authority_gives_the_bond_to_the_owner()
     let keeper_before = env.fx.balance(keeper).await;
     let thread_lamports = env.fx.balance(l.thread).await;
     let nonce_before = env.fx.account(l.nonce).await;
-    let ix = delete_durable_thread_ix(&owner, l.thread, Some(l.nonce), Some(keeper));
+    let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
     // The whole thread, bond included, to the owner; the nonce stays with the holder.
@@ -1194,29 +1194,29 @@ async fn withdraw_never_touches_the_bond() {
     // Active: available is the deposit less one execution's fee; the bond is excluded.
     let available = DEPOSIT - FEE_PER_EXEC;
     let before = env.snapshot(l.durable()).await;
-    let ix = withdraw_thread_ix(&owner, l.thread, available + 1);
+    let ix = client::withdraw_thread(&owner, &l.thread, available + 1);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_error(ThreadError::WithdrawExceedsAvailable);
     env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
         .await;
     let owner_before = env.fx.balance(owner).await;
-    let ix = withdraw_thread_ix(&owner, l.thread, available);
+    let ix = client::withdraw_thread(&owner, &l.thread, available);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
     assert_eq!(env.fx.balance(owner).await, owner_before + available - fee);
 
     // Paused: the reserved fee is free too, and still not one lamport of the bond.
-    env.send(&[pause_thread_ix(&owner, l.thread)], &[&owner_kp])
+    env.send(&[client::pause_thread(&owner, &l.thread)], &[&owner_kp])
         .await
         .0
         .assert_ok();
     let before = env.snapshot(l.durable()).await;
-    let ix = withdraw_thread_ix(&owner, l.thread, FEE_PER_EXEC + 1);
+    let ix = client::withdraw_thread(&owner, &l.thread, FEE_PER_EXEC + 1);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_error(ThreadError::WithdrawExceedsAvailable);
     env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
         .await;
-    let ix = withdraw_thread_ix(&owner, l.thread, FEE_PER_EXEC);
+    let ix = client::withdraw_thread(&owner, &l.thread, FEE_PER_EXEC);
     env.send(&[ix], &[&owner_kp]).await.0.assert_ok();
     assert_eq!(env.fx.balance(l.thread).await, rent + l.bond);
 

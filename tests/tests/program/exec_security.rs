@@ -15,13 +15,14 @@ use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
 use solana_system_interface::instruction as system_instruction;
 use solana_system_interface::program::ID as SYSTEM_PROGRAM;
+use thread::client;
 use thread::errors::ThreadError;
 use thread::state::{
     Due, Durability, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger,
 };
 use thread_tests::{
-    create_thread_ix, exec_thread_ix, exec_thread_ix_bare, program_test, recorder, system_account,
-    Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE, STARTING_LAMPORTS,
+    hand_built_thread, program_test, recorder, system_account, Fixture, Outcome, ThreadSpec,
+    LAMPORTS_PER_SIGNATURE, STARTING_LAMPORTS,
 };
 
 /// What `ThreadSpec::new` stores: one recorder call adding 1, signed by the thread PDA.
@@ -107,7 +108,7 @@ impl Env {
     /// The `exec_thread` a well-behaved executor sends for `thread`'s current state.
     async fn exec_ix(&mut self, thread: Pubkey) -> Instruction {
         let state = self.fx.thread(thread).await;
-        exec_thread_ix(&self.executor().pubkey(), thread, &state)
+        client::exec_thread(&self.executor().pubkey(), &thread, &state)
     }
 
     /// Sends `ixs` signed and paid for by the executor.
@@ -180,34 +181,6 @@ fn assert_anchor_error(outcome: &Outcome, expected: AnchorError, number: u32) {
     );
 }
 
-/// A thread as `create_thread` would write it (a `Now` thread, due immediately), for
-/// states no instruction can produce yet; placed at genesis with `thread_account`.
-fn hand_built_thread(owner: Pubkey, id: &[u8], bump: u8, ixs: Vec<Instruction>) -> Thread {
-    Thread {
-        version: Thread::VERSION,
-        bump,
-        owner,
-        id: id.to_vec(),
-        trigger: Trigger::Now,
-        next_due: Due::Immediately,
-        schedule_base: 0,
-        durability: Durability::NonDurable,
-        max_lease_slots: 0,
-        lease: None,
-        fee_per_exec: 1_000,
-        rate_limit: RateLimit::default(),
-        window_start_slot: 0,
-        execs_in_window: 0,
-        paused: false,
-        exec_count: 0,
-        last_exec_slot: 0,
-        last_exec_at: 0,
-        created_at: 0,
-        instructions: ixs.into_iter().map(ThreadInstruction::from).collect(),
-        priority: None,
-    }
-}
-
 /// A thread-program-owned account holding `state`, sized and funded like a real one.
 fn thread_account(state: &Thread) -> Account {
     let space = Thread::space_for(&state.instructions);
@@ -272,11 +245,10 @@ async fn thread_pda_signs_its_stored_system_transfer_with_seed() {
 
     let stored = transfer_with_seed(&thread, "pay", &to, 2_000_000);
     assert!(stored.accounts[1].is_signer && stored.accounts[1].pubkey == thread);
-    let ix = create_thread_ix(
+    let ix = client::create_thread(
         &owner.pubkey(),
-        thread,
+        &thread,
         spec("xfer", Trigger::Now, vec![stored]).into_args(),
-        &[],
     );
     env.fx.process(&[ix], &[&owner]).await.assert_ok();
 
@@ -309,11 +281,10 @@ async fn thread_runs_all_stored_instructions_in_order() {
         recorder::record_ix(thread, record, 5),
         transfer_with_seed(&thread, "b", &c, 2_000_000),
     ];
-    let ix = create_thread_ix(
+    let ix = client::create_thread(
         &owner.pubkey(),
-        thread,
+        &thread,
         spec("order", Trigger::Now, stored).into_args(),
-        &[],
     );
     env.fx.process(&[ix], &[&owner]).await.assert_ok();
 
@@ -446,7 +417,7 @@ async fn stored_cosigner_is_refused_at_update() {
         ..Default::default()
     };
     let owner = env.fx.owner.insecure_clone();
-    let ix = thread_tests::update_thread_ix(&owner.pubkey(), thread, args, &[]);
+    let ix = client::update_thread(&owner.pubkey(), &thread, args);
     env.fx
         .process(&[ix], &[&owner])
         .await
@@ -611,7 +582,7 @@ async fn account_of_another_program_as_thread_is_rejected() {
     let record = env.record;
     let before = env.fx.account(record).await.unwrap();
 
-    let ix = exec_thread_ix_bare(&env.executor().pubkey(), record);
+    let ix = client::exec_thread_bare(&env.executor().pubkey(), &record, false);
     let outcome = env.send(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::AccountOwnedByWrongProgram, 3007);
 
@@ -635,7 +606,7 @@ async fn thread_program_account_that_is_not_a_thread_is_rejected() {
     let mut env = g.start().await;
     let before = env.fx.account(impostor).await.unwrap();
 
-    let ix = exec_thread_ix_bare(&env.executor().pubkey(), impostor);
+    let ix = client::exec_thread_bare(&env.executor().pubkey(), &impostor, false);
     let outcome = env.send(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::AccountDiscriminatorMismatch, 3002);
 
@@ -661,7 +632,7 @@ async fn forged_thread_off_its_pda_cannot_sign_as_the_victim() {
     let mut env = g.start().await;
     let before = env.snapshot(forged_at).await;
 
-    let ix = exec_thread_ix(&env.executor().pubkey(), forged_at, &forged);
+    let ix = client::exec_thread(&env.executor().pubkey(), &forged_at, &forged);
     let outcome = env.send(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::ConstraintSeeds, 2006);
 
@@ -686,7 +657,7 @@ async fn thread_whose_fields_name_another_owner_is_rejected() {
     let mut env = g.start().await;
     let before = env.snapshot(address_a).await;
 
-    let ix = exec_thread_ix(&env.executor().pubkey(), address_a, &state);
+    let ix = client::exec_thread(&env.executor().pubkey(), &address_a, &state);
     let outcome = env.send(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::ConstraintSeeds, 2006);
 
@@ -709,7 +680,7 @@ async fn thread_of_unknown_layout_version_is_rejected() {
     let mut env = g.start().await;
     let before = env.snapshot(address).await;
 
-    let ix = exec_thread_ix(&env.executor().pubkey(), address, &state);
+    let ix = client::exec_thread(&env.executor().pubkey(), &address, &state);
     env.send(&[ix])
         .await
         .assert_error(ThreadError::UnsupportedVersion);
@@ -723,10 +694,7 @@ async fn paused_thread_is_not_executed() {
     let thread = env.recorder_thread("paused", Trigger::Now).await;
     let owner = env.fx.owner.insecure_clone();
     env.fx
-        .process(
-            &[thread_tests::pause_thread_ix(&owner.pubkey(), thread)],
-            &[&owner],
-        )
+        .process(&[client::pause_thread(&owner.pubkey(), &thread)], &[&owner])
         .await
         .assert_ok();
     let before = env.snapshot(thread).await;
@@ -759,7 +727,7 @@ async fn durable_thread_exec_without_a_lease_is_rejected() {
     let mut env = g.start().await;
     let before = env.snapshot(address).await;
 
-    let ix = exec_thread_ix(&env.executor().pubkey(), address, &state);
+    let ix = client::exec_thread(&env.executor().pubkey(), &address, &state);
     env.send(&[ix]).await.assert_error(ThreadError::NoLease);
 
     env.assert_unchanged(&before).await;
@@ -987,7 +955,7 @@ async fn stored_instruction_naming_the_executor_runs_with_the_executor_passed_on
     let (thread, outcome) = fx.create_thread(spec).await;
     outcome.assert_ok();
     let state = fx.thread(thread).await;
-    let ix = exec_thread_ix(&executor.pubkey(), thread, &state);
+    let ix = client::exec_thread(&executor.pubkey(), &thread, &state);
     let named = ix
         .accounts
         .iter()

@@ -8,6 +8,7 @@ use anchor_lang::error::ErrorCode as AnchorErrorCode;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use thread::client;
 use thread::errors::ThreadError;
 use thread::events::{
     ThreadCreated, ThreadDeleted, ThreadExecuted, ThreadPaused, ThreadResumed, ThreadUpdated,
@@ -20,9 +21,8 @@ use thread::state::{
     MAX_INSTRUCTION_DATA,
 };
 use thread_tests::{
-    create_thread_ix, delete_thread_ix, exec_thread_ix, exec_thread_ix_bare, pause_thread_ix,
-    program_test, recorder, resume_thread_ix, system_account, update_thread_ix, withdraw_thread_ix,
-    Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE, STARTING_LAMPORTS,
+    program_test, recorder, system_account, Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE,
+    STARTING_LAMPORTS,
 };
 
 use crate::common::record_of;
@@ -99,7 +99,7 @@ async fn create(fx: &mut Fixture, args: CreateThreadArgs) -> (Pubkey, Outcome) {
     } else {
         Pubkey::new_unique()
     };
-    let ix = create_thread_ix(&owner.pubkey(), thread, args, &[]);
+    let ix = client::create_thread(&owner.pubkey(), &thread, args);
     (thread, fx.process(&[ix], &[&owner]).await)
 }
 
@@ -232,7 +232,7 @@ async fn create_charges_owner_exactly_rent_deposit_and_tx_fee() {
     let space = Thread::space_for(&args.instructions);
     let rent = fx.rent_for(space).await;
     let (thread, _) = Thread::address(&owner, b"paid");
-    let ix = create_thread_ix(&owner, thread, args.clone(), &[]);
+    let ix = client::create_thread(&owner, &thread, args.clone());
     let fee = fee_of(&mut fx, &ix, &owner).await;
     let before = fx.balance(owner).await;
 
@@ -263,7 +263,7 @@ async fn create_rejects_empty_id() {
     // The empty id is a valid seed, so send it to its real PDA: the id check still wins.
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, &[]);
-    let outcome = as_owner(&mut fx, create_thread_ix(&owner, thread, args, &[])).await;
+    let outcome = as_owner(&mut fx, client::create_thread(&owner, &thread, args)).await;
     outcome.assert_error(ThreadError::InvalidId);
     assert!(fx.account(thread).await.is_none());
 }
@@ -397,7 +397,7 @@ async fn create_twice_with_same_owner_and_id_fails_already_exists() {
 
     let mut args = default_args(&fx, record, "twice");
     args.deposit = 5;
-    let ix = create_thread_ix(&owner, thread, args, &[]);
+    let ix = client::create_thread(&owner, &thread, args);
     let fee = fee_of(&mut fx, &ix, &owner).await;
     as_owner(&mut fx, ix)
         .await
@@ -419,7 +419,7 @@ async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
 
     // An arbitrary address, and the PDA of the same owner under another id.
     for wrong in [Pubkey::new_unique(), Thread::address(&owner, b"other").0] {
-        let ix = create_thread_ix(&owner, wrong, args.clone(), &[]);
+        let ix = client::create_thread(&owner, &wrong, args.clone());
         as_owner(&mut fx, ix)
             .await
             .assert_error(ThreadError::ThreadAddressMismatch);
@@ -428,7 +428,7 @@ async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
 
     // An attacker squatting the owner's PDA by naming it as his own thread.
     let (victim_pda, _) = Thread::address(&owner, b"mine");
-    let ix = create_thread_ix(&attacker.pubkey(), victim_pda, args.clone(), &[]);
+    let ix = client::create_thread(&attacker.pubkey(), &victim_pda, args.clone());
     fx.process(&[ix], &[&attacker])
         .await
         .assert_error(ThreadError::ThreadAddressMismatch);
@@ -459,7 +459,7 @@ async fn create_succeeds_on_address_prefunded_by_attacker() {
     let deposit = args.deposit;
     let space = Thread::space_for(&args.instructions);
     let rent = fx.rent_for(space).await;
-    let ix = create_thread_ix(&owner, thread, args, &[]);
+    let ix = client::create_thread(&owner, &thread, args);
     let fee = fee_of(&mut fx, &ix, &owner).await;
     let before = fx.balance(owner).await;
     as_owner(&mut fx, ix).await.assert_ok();
@@ -493,7 +493,7 @@ async fn create_succeeds_on_address_prefunded_beyond_rent_and_deposit() {
         solana_system_interface::instruction::transfer(&attacker.pubkey(), &thread, prefund);
     fx.process(&[transfer], &[&attacker]).await.assert_ok();
 
-    let ix = create_thread_ix(&owner, thread, args, &[]);
+    let ix = client::create_thread(&owner, &thread, args);
     let fee = fee_of(&mut fx, &ix, &owner).await;
     let before = fx.balance(owner).await;
     as_owner(&mut fx, ix).await.assert_ok();
@@ -519,7 +519,7 @@ async fn exec_pays_executor_exactly_fee_per_exec() {
     let state = fx.thread(thread).await;
     let fee = fee_of(
         &mut fx,
-        &exec_thread_ix(&executor, thread, &state),
+        &client::exec_thread(&executor, &thread, &state),
         &executor,
     )
     .await;
@@ -547,7 +547,7 @@ async fn exec_with_balance_below_fee_fails_insufficient_balance_and_moves_nothin
     let state = fx.thread(thread).await;
     let fee = fee_of(
         &mut fx,
-        &exec_thread_ix(&executor, thread, &state),
+        &client::exec_thread(&executor, &thread, &state),
         &executor,
     )
     .await;
@@ -596,7 +596,7 @@ async fn update_by_non_owner_fails_not_owner() {
         instructions: Some(vec![record_call(thread, record, 1_000)]),
         ..Default::default()
     };
-    let ix = update_thread_ix(&attacker.pubkey(), thread, args, &[]);
+    let ix = client::update_thread(&attacker.pubkey(), &thread, args);
     fx.process(&[ix], &[&attacker])
         .await
         .assert_error(ThreadError::NotOwner);
@@ -626,7 +626,7 @@ async fn update_changes_trigger_fee_and_rate_limit() {
         rate_limit: Some(new_rate),
         priority: None,
     };
-    let ix = update_thread_ix(&owner, thread, args, &[]);
+    let ix = client::update_thread(&owner, &thread, args);
     let fee = fee_of(&mut fx, &ix, &owner).await;
     let before_owner = fx.balance(owner).await;
     as_owner(&mut fx, ix).await.assert_ok();
@@ -667,7 +667,7 @@ async fn update_with_no_fields_changes_nothing() {
     let thread = create_default(&mut fx, record, "noop").await;
     let before = fx.account(thread).await.unwrap();
     let owner = fx.owner.pubkey();
-    let ix = update_thread_ix(&owner, thread, UpdateThreadArgs::default(), &[]);
+    let ix = client::update_thread(&owner, &thread, UpdateThreadArgs::default());
     as_owner(&mut fx, ix).await.assert_ok();
     assert_eq!(fx.account(thread).await.unwrap(), before);
 }
@@ -692,7 +692,7 @@ async fn assert_resize_exact(
         instructions: Some(to.clone()),
         ..Default::default()
     };
-    let ix = update_thread_ix(&owner, thread, args, &[]);
+    let ix = client::update_thread(&owner, &thread, args);
     let fee = fee_of(fx, &ix, &owner).await;
     as_owner(fx, ix).await.assert_ok();
 
@@ -805,7 +805,7 @@ async fn update_rejects_invalid_instructions_with_their_error() {
             instructions: Some(instructions),
             ..Default::default()
         };
-        let ix = update_thread_ix(&owner, thread, args, &[]);
+        let ix = client::update_thread(&owner, &thread, args);
         let fee = fee_of(&mut fx, &ix, &owner).await;
         let before_owner = fx.balance(owner).await;
         as_owner(&mut fx, ix).await.assert_error(expected);
@@ -853,7 +853,7 @@ async fn update_rejects_invalid_trigger_and_rate_limit() {
         ),
     ];
     for (args, expected) in cases {
-        let ix = update_thread_ix(&owner, thread, args, &[]);
+        let ix = client::update_thread(&owner, &thread, args);
         as_owner(&mut fx, ix).await.assert_error(expected);
         assert_eq!(fx.account(thread).await.unwrap(), before);
     }
@@ -869,7 +869,7 @@ async fn paused_thread_cannot_execute_until_resumed() {
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "pause").await;
 
-    as_owner(&mut fx, pause_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::pause_thread(&owner, &thread))
         .await
         .assert_ok();
     assert!(fx.thread(thread).await.paused);
@@ -880,7 +880,7 @@ async fn paused_thread_cannot_execute_until_resumed() {
     assert_eq!(record_of(&mut fx, record).await.1, 0);
     assert_eq!(fx.balance(thread).await, before);
 
-    as_owner(&mut fx, resume_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::resume_thread(&owner, &thread))
         .await
         .assert_ok();
     assert!(!fx.thread(thread).await.paused);
@@ -893,10 +893,10 @@ async fn pausing_a_paused_thread_fails_thread_paused() {
     let Setup { mut fx, record, .. } = setup().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "pause2").await;
-    as_owner(&mut fx, pause_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::pause_thread(&owner, &thread))
         .await
         .assert_ok();
-    as_owner(&mut fx, pause_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::pause_thread(&owner, &thread))
         .await
         .assert_error(ThreadError::ThreadPaused);
     assert!(fx.thread(thread).await.paused);
@@ -907,7 +907,7 @@ async fn resuming_an_active_thread_fails_thread_not_paused() {
     let Setup { mut fx, record, .. } = setup().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "resume").await;
-    as_owner(&mut fx, resume_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::resume_thread(&owner, &thread))
         .await
         .assert_error(ThreadError::ThreadNotPaused);
     assert!(!fx.thread(thread).await.paused);
@@ -923,16 +923,19 @@ async fn pause_and_resume_by_non_owner_fail_not_owner() {
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "grief").await;
 
-    fx.process(&[pause_thread_ix(&attacker.pubkey(), thread)], &[&attacker])
-        .await
-        .assert_error(ThreadError::NotOwner);
+    fx.process(
+        &[client::pause_thread(&attacker.pubkey(), &thread)],
+        &[&attacker],
+    )
+    .await
+    .assert_error(ThreadError::NotOwner);
     assert!(!fx.thread(thread).await.paused);
 
-    as_owner(&mut fx, pause_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::pause_thread(&owner, &thread))
         .await
         .assert_ok();
     fx.process(
-        &[resume_thread_ix(&attacker.pubkey(), thread)],
+        &[client::resume_thread(&attacker.pubkey(), &thread)],
         &[&attacker],
     )
     .await
@@ -954,19 +957,22 @@ async fn withdraw_from_active_thread_keeps_rent_and_one_fee() {
     let lamports = fx.balance(thread).await;
     let available = lamports - rent - fee_per_exec;
 
-    as_owner(&mut fx, withdraw_thread_ix(&owner, thread, available + 1))
-        .await
-        .assert_error(ThreadError::WithdrawExceedsAvailable);
+    as_owner(
+        &mut fx,
+        client::withdraw_thread(&owner, &thread, available + 1),
+    )
+    .await
+    .assert_error(ThreadError::WithdrawExceedsAvailable);
     assert_eq!(fx.balance(thread).await, lamports);
 
-    let ix = withdraw_thread_ix(&owner, thread, available);
+    let ix = client::withdraw_thread(&owner, &thread, available);
     let fee = fee_of(&mut fx, &ix, &owner).await;
     let before_owner = fx.balance(owner).await;
     as_owner(&mut fx, ix).await.assert_ok();
     assert_eq!(fx.balance(owner).await, before_owner + available - fee);
     assert_eq!(fx.balance(thread).await, rent + fee_per_exec);
 
-    as_owner(&mut fx, withdraw_thread_ix(&owner, thread, 1))
+    as_owner(&mut fx, client::withdraw_thread(&owner, &thread, 1))
         .await
         .assert_error(ThreadError::WithdrawExceedsAvailable);
 
@@ -980,17 +986,20 @@ async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
     let Setup { mut fx, record, .. } = setup().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "wdp").await;
-    as_owner(&mut fx, pause_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::pause_thread(&owner, &thread))
         .await
         .assert_ok();
     let rent = rent_of(&mut fx, thread).await;
     let available = fx.balance(thread).await - rent;
 
-    as_owner(&mut fx, withdraw_thread_ix(&owner, thread, available + 1))
-        .await
-        .assert_error(ThreadError::WithdrawExceedsAvailable);
+    as_owner(
+        &mut fx,
+        client::withdraw_thread(&owner, &thread, available + 1),
+    )
+    .await
+    .assert_error(ThreadError::WithdrawExceedsAvailable);
 
-    let ix = withdraw_thread_ix(&owner, thread, available);
+    let ix = client::withdraw_thread(&owner, &thread, available);
     let fee = fee_of(&mut fx, &ix, &owner).await;
     let before_owner = fx.balance(owner).await;
     as_owner(&mut fx, ix).await.assert_ok();
@@ -998,7 +1007,7 @@ async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
     assert_eq!(fx.balance(thread).await, rent);
 
     // Resumed with nothing above rent, it cannot pay an executor.
-    as_owner(&mut fx, resume_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::resume_thread(&owner, &thread))
         .await
         .assert_ok();
     fx.exec(thread)
@@ -1016,7 +1025,7 @@ async fn withdraw_by_non_owner_fails_not_owner() {
     } = setup().await;
     let thread = create_default(&mut fx, record, "steal").await;
     let before = fx.balance(thread).await;
-    let ix = withdraw_thread_ix(&attacker.pubkey(), thread, 1);
+    let ix = client::withdraw_thread(&attacker.pubkey(), &thread, 1);
     fx.process(&[ix], &[&attacker])
         .await
         .assert_error(ThreadError::NotOwner);
@@ -1033,7 +1042,7 @@ async fn withdraw_without_owner_signature_fails() {
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.balance(thread).await;
-    let mut ix = withdraw_thread_ix(&owner, thread, 1);
+    let mut ix = client::withdraw_thread(&owner, &thread, 1);
     ix.accounts[0].is_signer = false;
     let outcome = fx.process(&[ix], &[&attacker]).await;
     assert_anchor_error(&outcome, AnchorErrorCode::AccountNotSigner);
@@ -1051,7 +1060,7 @@ async fn delete_returns_every_lamport_to_owner_and_closes_account() {
     let thread = create_default(&mut fx, record, "del").await;
     fx.exec(thread).await.assert_ok();
     let lamports = fx.balance(thread).await;
-    let ix = delete_thread_ix(&owner, thread);
+    let ix = client::delete_thread(&owner, &thread, None, None);
     let fee = fee_of(&mut fx, &ix, &owner).await;
     let before_owner = fx.balance(owner).await;
 
@@ -1065,7 +1074,7 @@ async fn delete_returns_every_lamport_to_owner_and_closes_account() {
     let executor = fx.executor.insecure_clone();
     let outcome = fx
         .process(
-            &[exec_thread_ix_bare(&executor.pubkey(), thread)],
+            &[client::exec_thread_bare(&executor.pubkey(), &thread, false)],
             &[&executor],
         )
         .await;
@@ -1077,7 +1086,7 @@ async fn deleted_thread_id_can_be_created_again() {
     let Setup { mut fx, record, .. } = setup().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "again").await;
-    as_owner(&mut fx, delete_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::delete_thread(&owner, &thread, None, None))
         .await
         .assert_ok();
     let again = create_default(&mut fx, record, "again").await;
@@ -1096,7 +1105,12 @@ async fn delete_by_non_owner_fails_not_owner() {
     let thread = create_default(&mut fx, record, "nodel").await;
     let before = fx.account(thread).await.unwrap();
     fx.process(
-        &[delete_thread_ix(&attacker.pubkey(), thread)],
+        &[client::delete_thread(
+            &attacker.pubkey(),
+            &thread,
+            None,
+            None,
+        )],
         &[&attacker],
     )
     .await
@@ -1114,7 +1128,7 @@ async fn delete_without_owner_signature_fails() {
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.account(thread).await.unwrap();
-    let mut ix = delete_thread_ix(&owner, thread);
+    let mut ix = client::delete_thread(&owner, &thread, None, None);
     ix.accounts[0].is_signer = false;
     let outcome = fx.process(&[ix], &[&attacker]).await;
     assert_anchor_error(&outcome, AnchorErrorCode::AccountNotSigner);
@@ -1135,7 +1149,7 @@ async fn create_emits_thread_created() {
     args.fee_per_exec = 1_234;
     args.deposit = 56_789;
     let (thread, _) = Thread::address(&owner, b"ev");
-    let ix = create_thread_ix(&owner, thread, args, &[]);
+    let ix = client::create_thread(&owner, &thread, args);
     let events = fx
         .simulate_events::<ThreadCreated>(&[ix], &[&owner_kp])
         .await;
@@ -1171,7 +1185,7 @@ async fn update_emits_old_and_new_values() {
         rate_limit: Some(new_rate),
         priority: None,
     };
-    let ix = update_thread_ix(&owner, thread, args, &[]);
+    let ix = client::update_thread(&owner, &thread, args);
     let events = fx
         .simulate_events::<ThreadUpdated>(&[ix], &[&owner_kp])
         .await;
@@ -1198,16 +1212,16 @@ async fn pause_and_resume_emit_their_events() {
     let thread = create_default(&mut fx, record, "ev").await;
 
     let paused = fx
-        .simulate_events::<ThreadPaused>(&[pause_thread_ix(&owner, thread)], &[&owner_kp])
+        .simulate_events::<ThreadPaused>(&[client::pause_thread(&owner, &thread)], &[&owner_kp])
         .await;
     assert_eq!(paused.len(), 1);
     assert_eq!(paused[0].thread, thread);
 
-    as_owner(&mut fx, pause_thread_ix(&owner, thread))
+    as_owner(&mut fx, client::pause_thread(&owner, &thread))
         .await
         .assert_ok();
     let resumed = fx
-        .simulate_events::<ThreadResumed>(&[resume_thread_ix(&owner, thread)], &[&owner_kp])
+        .simulate_events::<ThreadResumed>(&[client::resume_thread(&owner, &thread)], &[&owner_kp])
         .await;
     assert_eq!(resumed.len(), 1);
     assert_eq!(resumed[0].thread, thread);
@@ -1223,7 +1237,7 @@ async fn exec_emits_thread_executed() {
     let clock = fx.clock().await;
     let events = fx
         .simulate_events::<ThreadExecuted>(
-            &[exec_thread_ix(&executor, thread, &state)],
+            &[client::exec_thread(&executor, &thread, &state)],
             &[&executor_kp],
         )
         .await;
@@ -1248,7 +1262,7 @@ async fn withdraw_emits_amount_and_balances() {
     let balance = fx.balance(thread).await;
     let events = fx
         .simulate_events::<ThreadWithdrawn>(
-            &[withdraw_thread_ix(&owner, thread, 40_000)],
+            &[client::withdraw_thread(&owner, &thread, 40_000)],
             &[&owner_kp],
         )
         .await;
@@ -1269,7 +1283,10 @@ async fn delete_emits_lamports_returned() {
     let thread = create_default(&mut fx, record, "ev").await;
     let balance = fx.balance(thread).await;
     let events = fx
-        .simulate_events::<ThreadDeleted>(&[delete_thread_ix(&owner, thread)], &[&owner_kp])
+        .simulate_events::<ThreadDeleted>(
+            &[client::delete_thread(&owner, &thread, None, None)],
+            &[&owner_kp],
+        )
         .await;
     assert_eq!(events.len(), 1);
     let e = &events[0];

@@ -3,6 +3,7 @@
 
 #![allow(deprecated)]
 
+mod client;
 mod common;
 mod create;
 mod durable;

@@ -9,9 +9,9 @@ use solana_sdk::account::{Account, AccountSharedData};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_system_interface::instruction as system_instruction;
+use thread::client::{self, NONCE_ACCOUNT_LEN};
 use thread::errors::ThreadError;
 use thread::state::{Durability, Trigger};
-use thread_tests::durable::{rotate_thread_nonce_ix, NONCE_ACCOUNT_LEN};
 use thread_tests::{recorder, system_account, LAMPORTS_PER_SIGNATURE};
 
 use crate::durable::{env, Durable, Env, LEASE_SLOTS, MAX_LEASE_SLOTS};
@@ -146,7 +146,7 @@ async fn rotation_to_a_prefunded_nonce_address_takes_it_over() {
     let owner = env.owner.insecure_clone();
     let new_nonce = Keypair::new();
     env.place(&new_nonce.pubkey(), system_account(1_000));
-    let ix = rotate_thread_nonce_ix(&owner.pubkey(), d.thread, &d.nonce, &new_nonce.pubkey());
+    let ix = client::rotate_thread_nonce(&owner.pubkey(), &d.thread, &d.nonce, &new_nonce.pubkey());
     env.send(&[ix], &[&owner, &new_nonce]).await.0.assert_ok();
     let rotated = Durable {
         thread: d.thread,
@@ -166,9 +166,9 @@ async fn forfeit_naming_the_callers_own_wallet_as_the_new_nonce_is_refused() {
     // The stranger would turn its whole wallet into the thread's nonce, so that every
     // keeper's bond must match it.
     let stranger = env.stranger.insecure_clone();
-    let ix = thread_tests::durable::forfeit_lease_ix(
+    let ix = client::forfeit_lease(
         &stranger.pubkey(),
-        l.thread,
+        &l.thread,
         &env.owner.pubkey(),
         &l.nonce,
         &stranger.pubkey(),

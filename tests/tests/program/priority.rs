@@ -3,11 +3,12 @@
 //! stored in the version-2 layout.
 
 use solana_sdk::signature::{Keypair, Signer};
+use thread::client;
 use thread::errors::ThreadError;
 use thread::events::{ThreadCreated, ThreadUpdated};
 use thread::instructions::UpdateThreadArgs;
 use thread::state::{Thread, ThreadPriority, Trigger};
-use thread_tests::{create_thread_ix, update_thread_ix, ThreadSpec};
+use thread_tests::ThreadSpec;
 
 use crate::common::fixture_with_record;
 
@@ -21,7 +22,7 @@ async fn an_owner_sets_changes_and_clears_its_threads_priority() {
     }
     .for_owner(&owner.pubkey());
     let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
-    let create = create_thread_ix(&owner.pubkey(), thread, spec.clone().into_args(), &[]);
+    let create = client::create_thread(&owner.pubkey(), &thread, spec.clone().into_args());
     let created = fx
         .simulate_events::<ThreadCreated>(std::slice::from_ref(&create), &[&owner])
         .await;
@@ -39,7 +40,7 @@ async fn an_owner_sets_changes_and_clears_its_threads_priority() {
         priority: Some(Some(ThreadPriority::Critical)),
         ..Default::default()
     };
-    let ix = update_thread_ix(&owner.pubkey(), thread, raise, &[]);
+    let ix = client::update_thread(&owner.pubkey(), &thread, raise);
     let updated = fx
         .simulate_events::<ThreadUpdated>(std::slice::from_ref(&ix), &[&owner])
         .await;
@@ -58,7 +59,7 @@ async fn an_owner_sets_changes_and_clears_its_threads_priority() {
         fee_per_exec: Some(2_000),
         ..Default::default()
     };
-    let ix = update_thread_ix(&owner.pubkey(), thread, fee_only, &[]);
+    let ix = client::update_thread(&owner.pubkey(), &thread, fee_only);
     fx.process(&[ix], &[&owner]).await.assert_ok();
     assert_eq!(
         fx.thread(thread).await.priority,
@@ -69,7 +70,7 @@ async fn an_owner_sets_changes_and_clears_its_threads_priority() {
         priority: Some(None),
         ..Default::default()
     };
-    let ix = update_thread_ix(&owner.pubkey(), thread, clear, &[]);
+    let ix = client::update_thread(&owner.pubkey(), &thread, clear);
     fx.process(&[ix], &[&owner]).await.assert_ok();
     assert_eq!(fx.thread(thread).await.priority, None);
 }
@@ -88,7 +89,7 @@ async fn only_the_owner_may_change_the_priority() {
         ..Default::default()
     };
     // The stranger signs as the owner; the executor pays the fee.
-    let ix = update_thread_ix(&stranger.pubkey(), thread, raise, &[]);
+    let ix = client::update_thread(&stranger.pubkey(), &thread, raise);
     fx.process(&[ix], &[&payer, &stranger])
         .await
         .assert_error(ThreadError::NotOwner);

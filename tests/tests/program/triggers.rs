@@ -6,14 +6,14 @@
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use thread::client;
 use thread::cron::CronSchedule;
 use thread::errors::ThreadError;
 use thread::instructions::UpdateThreadArgs;
 use thread::schedule::jitter_offset;
 use thread::state::{Due, RateLimit, Thread, Trigger};
 use thread_tests::{
-    create_thread_ix, exec_thread_ix, pause_thread_ix, program_test, recorder, resume_thread_ix,
-    system_account, update_thread_ix, Fixture, Outcome, ThreadSpec, STARTING_LAMPORTS,
+    program_test, recorder, system_account, Fixture, Outcome, ThreadSpec, STARTING_LAMPORTS,
 };
 
 use crate::common::{fixture_with_record, record_of};
@@ -31,23 +31,28 @@ async fn fixture_at_t0() -> (Fixture, Pubkey) {
     (fx, record)
 }
 
-/// Creates a thread of `fx.owner` that records into `record`, passing `remaining` (the
-/// watched account of an Account trigger) to `create_thread`.
-async fn create_with(
-    fx: &mut Fixture,
-    spec: ThreadSpec,
-    remaining: &[Pubkey],
-) -> (Pubkey, Outcome) {
+/// `create_thread` of `spec` by `fx.owner`, as the client builds it (with an Account
+/// trigger's watched account), and the thread's address.
+fn create_ix(fx: &Fixture, spec: ThreadSpec) -> (Pubkey, Instruction) {
+    let owner = fx.owner.pubkey();
+    let spec = spec.for_owner(&owner);
+    let (thread, _) = Thread::address(&owner, &spec.id);
+    (
+        thread,
+        client::create_thread(&owner, &thread, spec.into_args()),
+    )
+}
+
+/// Creates a thread of `fx.owner` from `spec`.
+async fn create_with(fx: &mut Fixture, spec: ThreadSpec) -> (Pubkey, Outcome) {
+    let (thread, ix) = create_ix(fx, spec);
     let owner = fx.owner.insecure_clone();
-    let spec = spec.for_owner(&owner.pubkey());
-    let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
-    let ix = create_thread_ix(&owner.pubkey(), thread, spec.into_args(), remaining);
     (thread, fx.process(&[ix], &[&owner]).await)
 }
 
 /// Creates a thread with `trigger` that records into `record`, and asserts it succeeded.
 async fn create(fx: &mut Fixture, id: &str, trigger: Trigger, record: Pubkey) -> Pubkey {
-    let (thread, outcome) = create_with(fx, ThreadSpec::new(id, trigger, record), &[]).await;
+    let (thread, outcome) = create_with(fx, ThreadSpec::new(id, trigger, record)).await;
     outcome.assert_ok();
     thread
 }
@@ -85,13 +90,18 @@ fn interval(seconds: i64, skippable: bool) -> Trigger {
     Trigger::Interval { seconds, skippable }
 }
 
-async fn update_trigger(fx: &mut Fixture, thread: Pubkey, trigger: Trigger) -> Outcome {
-    let owner = fx.owner.insecure_clone();
+/// `update_thread` setting only the trigger, as the client builds it.
+fn update_trigger_ix(fx: &Fixture, thread: Pubkey, trigger: Trigger) -> Instruction {
     let args = UpdateThreadArgs {
         trigger: Some(trigger),
         ..Default::default()
     };
-    let ix = update_thread_ix(&owner.pubkey(), thread, args, &[]);
+    client::update_thread(&fx.owner.pubkey(), &thread, args)
+}
+
+async fn update_trigger(fx: &mut Fixture, thread: Pubkey, trigger: Trigger) -> Outcome {
+    let ix = update_trigger_ix(fx, thread, trigger);
+    let owner = fx.owner.insecure_clone();
     fx.process(&[ix], &[&owner]).await
 }
 
@@ -231,7 +241,7 @@ async fn a_wider_rate_limit_allows_that_many_catch_up_executions_per_window() {
         },
         ..ThreadSpec::new("iv", interval(60, false), record)
     };
-    let (thread, outcome) = create_with(&mut fx, spec, &[]).await;
+    let (thread, outcome) = create_with(&mut fx, spec).await;
     outcome.assert_ok();
     let created_slot = fx.clock().await.slot;
 
@@ -482,7 +492,7 @@ async fn feb_29_cron_created_in_2025_first_fires_on_2028_02_29() {
 async fn year_restricted_cron_created_after_its_last_year_fails_with_cron_never_fires() {
     let (mut fx, record) = fixture_at_t0().await;
     let spec = ThreadSpec::new("past", cron("0 0 0 1 1 * 2020-2024", false, 0), record);
-    let (thread, outcome) = create_with(&mut fx, spec, &[]).await;
+    let (thread, outcome) = create_with(&mut fx, spec).await;
     outcome.assert_error(ThreadError::CronNeverFires);
     assert!(fx.account(thread).await.is_none());
 }
@@ -518,7 +528,7 @@ async fn malformed_cron_fails_create_with_invalid_cron() {
     ];
     for (i, expr) in cases.iter().enumerate() {
         let spec = ThreadSpec::new(&format!("bad{i}"), cron(expr, false, 0), record);
-        let (thread, outcome) = create_with(&mut fx, spec, &[]).await;
+        let (thread, outcome) = create_with(&mut fx, spec).await;
         assert!(
             CronSchedule::parse(expr).is_err(),
             "{expr:?} parses off-chain"
@@ -633,9 +643,19 @@ impl Watched {
         }
     }
 
-    async fn create(&mut self, trigger: Trigger, remaining: &[Pubkey]) -> (Pubkey, Outcome) {
-        let spec = ThreadSpec::new("watch", trigger, self.record);
-        create_with(&mut self.fx, spec, remaining).await
+    fn spec(&self, trigger: Trigger) -> ThreadSpec {
+        ThreadSpec::new("watch", trigger, self.record)
+    }
+
+    async fn create(&mut self, trigger: Trigger) -> (Pubkey, Outcome) {
+        let spec = self.spec(trigger);
+        create_with(&mut self.fx, spec).await
+    }
+
+    /// Processes `ix` signed by the fixture's owner.
+    async fn as_owner(&mut self, ix: Instruction) -> Outcome {
+        let owner = self.fx.owner.insecure_clone();
+        self.fx.process(&[ix], &[&owner]).await
     }
 
     /// A recorder call on `account`: rewrites its authority, bumps its call count and adds
@@ -655,7 +675,7 @@ impl Watched {
 #[tokio::test]
 async fn account_trigger_runs_once_per_change_of_the_watched_bytes() {
     let mut w = Watched::new().await;
-    let (thread, outcome) = w.create(w.total_trigger(), &[w.watched]).await;
+    let (thread, outcome) = w.create(w.total_trigger()).await;
     outcome.assert_ok();
     assert!(matches!(
         w.fx.thread(thread).await.next_due,
@@ -687,7 +707,7 @@ async fn account_trigger_runs_once_per_change_of_the_watched_bytes() {
 #[tokio::test]
 async fn account_trigger_ignores_changes_outside_the_watched_range() {
     let mut w = Watched::new().await;
-    let (thread, outcome) = w.create(w.total_trigger(), &[w.watched]).await;
+    let (thread, outcome) = w.create(w.total_trigger()).await;
     outcome.assert_ok();
 
     // Adding 0 rewrites authority and call count (bytes 0..40) but not total (40..48).
@@ -713,7 +733,7 @@ async fn account_trigger_is_not_woken_by_its_own_instructions() {
         offset: 32,
         size: 8,
     };
-    let (thread, outcome) = w.create(trigger, &[w.record]).await;
+    let (thread, outcome) = w.create(trigger).await;
     outcome.assert_ok();
 
     w.poke(w.record, 0).await;
@@ -735,7 +755,7 @@ async fn account_trigger_fires_when_the_watched_account_is_created() {
         size: 8,
     };
     // The address holds nothing yet: the clipped range is empty.
-    let (thread, outcome) = w.create(trigger, &[fresh.pubkey()]).await;
+    let (thread, outcome) = w.create(trigger).await;
     outcome.assert_ok();
     w.fx.exec(thread)
         .await
@@ -762,12 +782,12 @@ async fn account_trigger_fires_when_the_watched_account_is_created() {
 #[tokio::test]
 async fn exec_without_the_watched_account_fails_with_missing_trigger_account() {
     let mut w = Watched::new().await;
-    let (thread, outcome) = w.create(w.total_trigger(), &[w.watched]).await;
+    let (thread, outcome) = w.create(w.total_trigger()).await;
     outcome.assert_ok();
     w.poke(w.watched, 7).await;
 
     let state = w.fx.thread(thread).await;
-    let mut ix = exec_thread_ix(&w.fx.executor.pubkey(), thread, &state);
+    let mut ix = client::exec_thread(&w.fx.executor.pubkey(), &thread, &state);
     ix.accounts.retain(|m| m.pubkey != w.watched);
     w.exec_with(ix)
         .await
@@ -780,7 +800,7 @@ async fn exec_without_the_watched_account_fails_with_missing_trigger_account() {
 #[tokio::test]
 async fn exec_with_a_decoy_in_place_of_the_watched_account_fails_with_missing_trigger_account() {
     let mut w = Watched::new().await;
-    let (thread, outcome) = w.create(w.total_trigger(), &[w.watched]).await;
+    let (thread, outcome) = w.create(w.total_trigger()).await;
     outcome.assert_ok();
 
     // The decoy's total differs from the one hashed at creation, so a program that
@@ -788,7 +808,7 @@ async fn exec_with_a_decoy_in_place_of_the_watched_account_fails_with_missing_tr
     let decoy = w.record;
     w.poke(decoy, 9).await;
     let state = w.fx.thread(thread).await;
-    let mut ix = exec_thread_ix(&w.fx.executor.pubkey(), thread, &state);
+    let mut ix = client::exec_thread(&w.fx.executor.pubkey(), &thread, &state);
     ix.accounts.retain(|m| m.pubkey != w.watched);
     assert!(ix.accounts.iter().any(|m| m.pubkey == decoy));
     w.exec_with(ix)
@@ -800,7 +820,9 @@ async fn exec_with_a_decoy_in_place_of_the_watched_account_fails_with_missing_tr
 #[tokio::test]
 async fn create_without_the_watched_account_fails_with_missing_trigger_account() {
     let mut w = Watched::new().await;
-    let (thread, outcome) = w.create(w.total_trigger(), &[]).await;
+    let (thread, mut ix) = create_ix(&w.fx, w.spec(w.total_trigger()));
+    ix.accounts.retain(|m| m.pubkey != w.watched);
+    let outcome = w.as_owner(ix).await;
     outcome.assert_error(ThreadError::MissingTriggerAccount);
     assert!(w.fx.account(thread).await.is_none());
 }
@@ -814,7 +836,7 @@ async fn account_trigger_outside_1_to_10240_bytes_fails_with_invalid_account_tri
             offset: 0,
             size,
         };
-        let (thread, outcome) = w.create(trigger, &[w.watched]).await;
+        let (thread, outcome) = w.create(trigger).await;
         outcome.assert_error(ThreadError::InvalidAccountTrigger);
         assert!(w.fx.account(thread).await.is_none(), "size {size}");
     }
@@ -829,7 +851,7 @@ async fn paused_thread_fails_with_thread_paused_even_when_due_and_runs_after_res
     let (mut fx, record) = fixture_at_t0().await;
     let thread = create(&mut fx, "p", Trigger::Timestamp { unix_ts: T0 }, record).await;
     let owner = fx.owner.insecure_clone();
-    fx.process(&[pause_thread_ix(&owner.pubkey(), thread)], &[&owner])
+    fx.process(&[client::pause_thread(&owner.pubkey(), &thread)], &[&owner])
         .await
         .assert_ok();
 
@@ -839,9 +861,12 @@ async fn paused_thread_fails_with_thread_paused_even_when_due_and_runs_after_res
         .assert_error(ThreadError::ThreadPaused);
     assert_eq!(calls(&mut fx, record).await, 0);
 
-    fx.process(&[resume_thread_ix(&owner.pubkey(), thread)], &[&owner])
-        .await
-        .assert_ok();
+    fx.process(
+        &[client::resume_thread(&owner.pubkey(), &thread)],
+        &[&owner],
+    )
+    .await
+    .assert_ok();
     fx.exec(thread).await.assert_ok();
     assert_eq!(calls(&mut fx, record).await, 1);
 }
@@ -908,11 +933,36 @@ async fn update_with_a_new_trigger_revives_a_completed_thread() {
 #[tokio::test]
 async fn update_to_an_account_trigger_without_the_watched_account_fails() {
     let mut w = Watched::new().await;
-    let (thread, outcome) = w.create(Trigger::Now, &[]).await;
+    let (thread, outcome) = w.create(Trigger::Now).await;
     outcome.assert_ok();
-    let trigger = w.total_trigger();
-    update_trigger(&mut w.fx, thread, trigger)
+    let mut ix = update_trigger_ix(&w.fx, thread, w.total_trigger());
+    ix.accounts.retain(|m| m.pubkey != w.watched);
+    w.as_owner(ix)
         .await
         .assert_error(ThreadError::MissingTriggerAccount);
     assert_eq!(w.fx.thread(thread).await.trigger, Trigger::Now);
+}
+
+#[tokio::test]
+async fn update_to_an_account_trigger_watches_changes_from_then_on() {
+    let mut w = Watched::new().await;
+    let (thread, outcome) = w.create(Trigger::Now).await;
+    outcome.assert_ok();
+    w.fx.exec(thread).await.assert_ok();
+    w.poke(w.watched, 5).await;
+
+    // The client passes the watched account; a change made before the update does not
+    // count, one made after does.
+    let trigger = w.total_trigger();
+    update_trigger(&mut w.fx, thread, trigger.clone())
+        .await
+        .assert_ok();
+    assert_eq!(w.fx.thread(thread).await.trigger, trigger);
+    w.fx.warp_slots(1).await;
+    w.fx.exec(thread)
+        .await
+        .assert_error(ThreadError::ThreadNotDue);
+    w.poke(w.watched, 2).await;
+    w.fx.exec(thread).await.assert_ok();
+    assert_eq!(calls(&mut w.fx, w.record).await, 2);
 }
