@@ -23,13 +23,13 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keeper::chain::rpc::RpcChain;
-use keeper::exec_ix::exec_thread_instruction;
 use keeper::execution::builder::{BuilderConfig, ExecutionBuilder, ThreadExecution, TxConfig};
 use keeper::execution::nonce_pool::NoncePool;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use thread::client;
 use thread::state::{
     Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger,
 };
@@ -180,16 +180,13 @@ fn builder_vs_bare_signature(c: &mut Criterion) {
 
     // Where the build's time goes beyond the signature (not read by the script).
     let mut parts = c.benchmark_group("builder_parts");
-    parts.bench_function("event_authority_pda", |b| {
-        b.iter(keeper::exec_ix::event_authority)
-    });
+    parts.bench_function("event_authority_pda", |b| b.iter(client::event_authority));
     parts.bench_function("exec_thread_instruction", |b| {
         b.iter(|| {
-            black_box(exec_thread_instruction(
+            black_box(client::exec_thread_after_advance(
                 black_box(&keeper),
                 &thread,
                 &state,
-                true,
             ))
         })
     });

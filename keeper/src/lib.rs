@@ -24,13 +24,10 @@
 pub mod chain;
 pub mod config;
 pub mod daemon;
-pub mod exec_ix;
 pub mod execution;
 pub mod keypair;
 pub mod leadership;
-pub mod lease_ix;
 pub mod ops;
-pub mod owner_ix;
 pub mod periodic;
 #[cfg(feature = "bank")]
 pub mod sandbox;

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anchor_lang::AccountDeserialize;
 use solana_sdk::clock::Clock;
 use solana_sdk::instruction::{AccountMeta, Instruction};
 use solana_sdk::message::Message;
@@ -21,6 +20,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
+use thread::client;
 use thread::instructions::CreateThreadArgs;
 use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
 
@@ -29,7 +29,6 @@ use crate::chain::{Chain, ChainError};
 use crate::daemon::{Daemon, DaemonConfig, RunSummary};
 use crate::execution::executor::ExecEvent;
 use crate::ops::metrics::Metrics;
-use crate::owner_ix;
 use crate::store::Store;
 
 /// SPL Memo v3, loaded in every program-test bank: it checks that every account it is
@@ -92,15 +91,12 @@ impl World {
             let (key, _) = Thread::address(&self.owner.pubkey(), &id);
             let memo = memo_signed_by(&key, &plan.label);
             let mut trigger = plan.trigger.clone();
-            let mut watched = None;
             if let (Some(target), Trigger::Account { address, .. }) =
                 (&plan.watch_nonce_of, &mut trigger)
             {
-                let nonce = self.nonce_of(target).await?.ok_or_else(|| {
+                *address = self.nonce_of(target).await?.ok_or_else(|| {
                     ChainError::Rpc(format!("no durable thread {target} to watch"))
                 })?;
-                *address = nonce;
-                watched = Some(nonce);
             }
             let args = CreateThreadArgs {
                 id,
@@ -113,18 +109,17 @@ impl World {
             };
             if plan.durable {
                 let nonce = Keypair::new();
-                let ix = owner_ix::create_thread_with_nonce(
+                let ix = client::create_thread_with_nonce(
                     &self.owner.pubkey(),
                     &key,
                     &nonce.pubkey(),
                     args,
                     10_000,
-                    watched,
                 );
                 send(self.chain.as_ref(), &[ix], &self.owner, &[&nonce]).await?;
                 self.chain.watch(nonce.pubkey());
             } else {
-                let ix = owner_ix::create_thread(&self.owner.pubkey(), &key, args, watched);
+                let ix = client::create_thread(&self.owner.pubkey(), &key, args);
                 send(self.chain.as_ref(), &[ix], &self.owner, &[]).await?;
             }
             self.chain.watch(key);
@@ -166,7 +161,7 @@ impl World {
                 deposit,
                 priority: None,
             };
-            let ix = owner_ix::create_thread(&owner, &key, args, None);
+            let ix = client::create_thread(&owner, &key, args);
             let thread = SandboxThread {
                 key,
                 label: plan.label.clone(),
@@ -217,7 +212,7 @@ impl World {
             .chain
             .get_account(key)
             .await?
-            .and_then(|a| Thread::try_deserialize(&mut a.data.as_slice()).ok()))
+            .and_then(|a| client::decode_thread(&a.data).ok()))
     }
 
     /// Moves the bank `slots` slots and `seconds` seconds forward.
@@ -647,7 +642,7 @@ mod tests {
                     deposit: 1,
                     priority: None,
                 };
-                owner_ix::create_thread(&world.owner.pubkey(), &key, args, None)
+                client::create_thread(&world.owner.pubkey(), &key, args)
             })
             .collect();
         assert!(fits_one_transaction(&creates[..2], &world.owner.pubkey()));

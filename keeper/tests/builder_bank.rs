@@ -23,10 +23,9 @@ use std::sync::Arc;
 use anchor_lang::prelude::AccountInfo;
 use anchor_lang::solana_program::entrypoint::ProgramResult;
 use anchor_lang::solana_program::program_error::ProgramError;
-use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use anchor_lang::{AccountDeserialize, InstructionData};
 use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::{Chain, ChainError, TxStatus};
-use keeper::exec_ix::event_authority;
 use keeper::execution::builder::compute::ComputeConfig;
 use keeper::execution::builder::order::{sanity_check, without_nonce_advance, OrderError};
 use keeper::execution::builder::priority::ExecutionPriority;
@@ -50,6 +49,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
 use solana_system_interface::instruction::{self as system_instruction, SystemInstruction};
+use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
 use thread::state::{
@@ -213,18 +213,7 @@ impl Env {
 
     async fn plain_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Pubkey {
         let owner = self.owner.pubkey();
-        let ix = Instruction {
-            program_id: thread::ID,
-            accounts: thread::accounts::CreateThread {
-                owner,
-                thread,
-                system_program: SYSTEM_PROGRAM,
-                event_authority: event_authority(),
-                program: thread::ID,
-            }
-            .to_account_metas(None),
-            data: thread::instruction::CreateThread { args }.data(),
-        };
+        let ix = client::create_thread(&owner, &thread, args);
         self.process(&[ix], &[&self.owner]).await;
         thread
     }
@@ -238,25 +227,13 @@ impl Env {
     async fn durable_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Durable {
         let owner = self.owner.pubkey();
         let nonce = Keypair::new();
-        let ix = Instruction {
-            program_id: thread::ID,
-            accounts: thread::accounts::CreateThreadWithNonce {
-                owner,
-                thread,
-                nonce_account: nonce.pubkey(),
-                recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
-                rent: solana_sdk_ids::sysvar::rent::ID,
-                system_program: SYSTEM_PROGRAM,
-                event_authority: event_authority(),
-                program: thread::ID,
-            }
-            .to_account_metas(None),
-            data: thread::instruction::CreateThreadWithNonce {
-                args,
-                max_lease_slots: MAX_LEASE_SLOTS,
-            }
-            .data(),
-        };
+        let ix = client::create_thread_with_nonce(
+            &owner,
+            &thread,
+            &nonce.pubkey(),
+            args,
+            MAX_LEASE_SLOTS,
+        );
         self.process(&[ix], &[&self.owner, &nonce]).await;
         Durable {
             thread,
@@ -268,23 +245,7 @@ impl Env {
     /// authority; a slot passes so the fresh nonce can advance; the pool learns the nonce.
     async fn claim(&self, d: Durable) {
         let bond = self.balance(&d.nonce).await;
-        let ix = Instruction {
-            program_id: thread::ID,
-            accounts: thread::accounts::ClaimLease {
-                keeper: self.keeper(),
-                thread: d.thread,
-                nonce_account: d.nonce,
-                system_program: SYSTEM_PROGRAM,
-                event_authority: event_authority(),
-                program: thread::ID,
-            }
-            .to_account_metas(None),
-            data: thread::instruction::ClaimLease {
-                slots: LEASE_SLOTS,
-                bond,
-            }
-            .data(),
-        };
+        let ix = client::claim_lease(&self.keeper(), &d.thread, &d.nonce, LEASE_SLOTS, bond);
         self.process(&[ix], &[&self.keeper]).await;
         let lease = self.thread(d.thread).await.lease.expect("lease claimed");
         assert_eq!(lease.holder, self.keeper());
@@ -1090,17 +1051,7 @@ async fn stored_instruction_naming_the_executor_lands_through_the_builder() {
 async fn revoked_lease_is_handed_back_by_its_holder_and_left_alone_by_others() {
     let env = env().await;
     let d = env.leased("revoked", Trigger::Now).await;
-    let revoke = Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::RevokeLease {
-            owner: env.owner.pubkey(),
-            thread: d.thread,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::RevokeLease {}.data(),
-    };
+    let revoke = client::revoke_lease(&env.owner.pubkey(), &d.thread);
     env.process(&[revoke], &[&env.owner]).await;
     let state = env.thread(d.thread).await;
     let revoked = state.lease.expect("still held");

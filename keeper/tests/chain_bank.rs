@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
-use anchor_lang::{AccountDeserialize, Discriminator, InstructionData, ToAccountMetas};
+use anchor_lang::{AccountDeserialize, Discriminator};
 use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::{Chain, ChainError, TxStatus};
 use solana_program_test::ProgramTest;
 use solana_sdk::account::Account;
-use solana_sdk::account_utils::StateMut;
 use solana_sdk::hash::Hash;
 use solana_sdk::instruction::{Instruction, InstructionError};
 use solana_sdk::message::Message;
@@ -20,6 +19,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
+use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
 use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
@@ -80,7 +80,7 @@ impl Bank {
             deposit: 1_000_000,
             priority: None,
         };
-        (thread, create_thread_ix(&owner, thread, args))
+        (thread, client::create_thread(&owner, &thread, args))
     }
 
     /// `create_thread` that the program refuses: no stored instruction.
@@ -96,7 +96,7 @@ impl Bank {
             deposit: 1_000_000,
             priority: None,
         };
-        create_thread_ix(&owner, thread, args)
+        client::create_thread(&owner, &thread, args)
     }
 
     async fn balance(&self, key: &Pubkey) -> u64 {
@@ -111,22 +111,6 @@ impl Bank {
         let slot = self.chain.clock().await.unwrap().slot;
         let context = self.chain.context();
         context.lock().await.warp_to_slot(slot + slots).unwrap();
-    }
-}
-
-fn create_thread_ix(owner: &Pubkey, thread: Pubkey, args: CreateThreadArgs) -> Instruction {
-    let event_authority = Pubkey::find_program_address(&[b"__event_authority"], &thread::ID).0;
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::CreateThread {
-            owner: *owner,
-            thread,
-            system_program: SYSTEM_PROGRAM,
-            event_authority,
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::CreateThread { args }.data(),
     }
 }
 
@@ -513,11 +497,8 @@ async fn durable_transaction_is_sent_once_and_its_replay_rejected() {
         .await
         .unwrap()
         .unwrap();
-    let versions: solana_nonce::versions::Versions = account.state().unwrap();
-    let value = match versions.state() {
-        solana_nonce::state::State::Initialized(data) => data.blockhash(),
-        solana_nonce::state::State::Uninitialized => panic!("nonce not initialized"),
-    };
+    let nonce_state = client::NonceState::parse(&account.data).expect("initialized nonce");
+    let value = Hash::new_from_array(nonce_state.durable_nonce);
     let recipient = Pubkey::new_unique();
     let message = Message::new_with_blockhash(
         &[

@@ -34,7 +34,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use anchor_lang::Discriminator;
 use common::{
     confirmed, due_times_of, every, exec_count, executor, fast_config, first_row, plan, rows,
     rows_by_due_time, state, tempdir, wait_until, world_with, Events, ProbedBank, Running,
@@ -45,7 +45,6 @@ use keeper::chain::failover::FailoverChain;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::daemon::{DaemonConfig, RunSummary};
-use keeper::exec_ix::event_authority;
 use keeper::execution::executor::{ExecEvent, ExecOutcome, Executor};
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
@@ -56,6 +55,7 @@ use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
 use solana_system_interface::instruction as system_instruction;
+use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::UpdateThreadArgs;
 use thread::state::{Due, Thread, Trigger};
@@ -1371,22 +1371,7 @@ async fn a_thread_deleted_and_re_created_at_its_address_runs_again() {
     run.stop().await;
     let first = first_row(&store, &thread);
 
-    let delete = Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::DeleteThread {
-            owner: world.owner.pubkey(),
-            thread,
-            nonce_account: None,
-            lease_holder: None,
-            recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
-            rent: solana_sdk_ids::sysvar::rent::ID,
-            system_program: solana_system_interface::program::ID,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::DeleteThread {}.data(),
-    };
+    let delete = client::delete_thread(&world.owner.pubkey(), &thread, None, None);
     sandbox::send(world.chain.as_ref(), &[delete], &world.owner, &[])
         .await
         .unwrap();
@@ -1731,7 +1716,7 @@ fn insufficient_balance_dead_letter(store: &Store, thread: Pubkey, stage: &str) 
 
 /// `update_thread` setting only the fee.
 fn update_fee(owner: &Pubkey, thread: &Pubkey, fee: u64) -> Instruction {
-    keeper::owner_ix::update_thread(
+    client::update_thread(
         owner,
         thread,
         UpdateThreadArgs {

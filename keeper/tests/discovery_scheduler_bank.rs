@@ -12,12 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anchor_lang::{AccountDeserialize, Discriminator, InstructionData, ToAccountMetas};
+use anchor_lang::{AccountDeserialize, Discriminator};
 use common::ProbedBank;
 use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::faulty::{FaultyChain, Op};
 use keeper::chain::Chain;
-use keeper::exec_ix::event_authority;
 use keeper::tracking::discovery::{
     read_index, shared_index, Discovery, SharedIndex, ThreadChanged,
 };
@@ -25,11 +24,12 @@ use keeper::tracking::scheduler::Scheduler;
 use solana_program_test::ProgramTest;
 use solana_sdk::account::{Account, AccountSharedData};
 use solana_sdk::clock::Clock;
-use solana_sdk::instruction::{AccountMeta, Instruction};
+use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::Transaction;
 use solana_system_interface::instruction as system_instruction;
+use thread::client;
 use thread::instructions::CreateThreadArgs;
 use thread::schedule::{check_due, ChainTime};
 use thread::state::{Due, RateLimit, Thread, ThreadInstruction, Trigger};
@@ -99,10 +99,6 @@ impl Bank {
     async fn create(&self, id: &str, trigger: Trigger) -> Pubkey {
         let owner = self.owner.pubkey();
         let (thread, _) = Thread::address(&owner, id.as_bytes());
-        let watched = match &trigger {
-            Trigger::Account { address, .. } => Some(*address),
-            _ => None,
-        };
         let args = CreateThreadArgs {
             id: id.as_bytes().to_vec(),
             trigger,
@@ -114,57 +110,20 @@ impl Bank {
             deposit: 1_000_000,
             priority: None,
         };
-        let mut accounts = thread::accounts::CreateThread {
-            owner,
-            thread,
-            system_program: SYSTEM_PROGRAM,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None);
-        accounts.extend(watched.map(|w| AccountMeta::new_readonly(w, false)));
-        self.send(&[Instruction {
-            program_id: thread::ID,
-            accounts,
-            data: thread::instruction::CreateThread { args }.data(),
-        }])
-        .await;
+        self.send(&[client::create_thread(&owner, &thread, args)])
+            .await;
         thread
     }
 
     async fn pause(&self, thread: Pubkey) {
-        self.send(&[Instruction {
-            program_id: thread::ID,
-            accounts: thread::accounts::SetPaused {
-                owner: self.owner.pubkey(),
-                thread,
-                event_authority: event_authority(),
-                program: thread::ID,
-            }
-            .to_account_metas(None),
-            data: thread::instruction::PauseThread {}.data(),
-        }])
-        .await;
+        self.send(&[client::pause_thread(&self.owner.pubkey(), &thread)])
+            .await;
     }
 
     async fn delete(&self, thread: Pubkey) {
-        self.send(&[Instruction {
-            program_id: thread::ID,
-            accounts: thread::accounts::DeleteThread {
-                owner: self.owner.pubkey(),
-                thread,
-                nonce_account: None,
-                lease_holder: None,
-                recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
-                rent: solana_sdk_ids::sysvar::rent::ID,
-                system_program: SYSTEM_PROGRAM,
-                event_authority: event_authority(),
-                program: thread::ID,
-            }
-            .to_account_metas(None),
-            data: thread::instruction::DeleteThread {}.data(),
-        }])
-        .await;
+        let owner = self.owner.pubkey();
+        self.send(&[client::delete_thread(&owner, &thread, None, None)])
+            .await;
     }
 
     async fn clock(&self) -> Clock {

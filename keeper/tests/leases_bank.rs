@@ -7,19 +7,16 @@ mod common;
 
 use std::time::Duration;
 
-use anchor_lang::{InstructionData, ToAccountMetas};
 use common::{every, fast_config, plan, state, wait_until, world_with, Running, TestClock};
 use keeper::chain::Chain;
-use keeper::exec_ix::event_authority;
 use keeper::execution::builder::parse_nonce;
 use keeper::execution::leases::{HandBack, LeaseConfig, LeaseManager, LeaseStatus};
 use keeper::execution::nonce_pool::NoncePool;
-use keeper::lease_ix;
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, World};
-use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use thread::client;
 use thread::state::{Due, Trigger};
 
 const DEPOSIT: u64 = 50_000_000;
@@ -64,20 +61,6 @@ async fn claim(world: &World, leases: &LeaseManager) -> (Pubkey, Pubkey, u64) {
     assert_eq!(lease.holder, world.keeper.pubkey());
     assert_eq!(authority(world, &nonce).await, Some(world.keeper.pubkey()));
     (thread, nonce, lease.bond)
-}
-
-fn revoke_lease(owner: &Pubkey, thread: &Pubkey) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::RevokeLease {
-            owner: *owner,
-            thread: *thread,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::RevokeLease {}.data(),
-    }
 }
 
 /// An hourly thread under a lease of 1 500 slots (10 minutes): the lease would lapse
@@ -135,7 +118,7 @@ async fn a_revoked_lease_is_released_with_its_whole_bond() {
     let owner = world.owner.pubkey();
     sandbox::send(
         &world.chain,
-        &[revoke_lease(&owner, &thread)],
+        &[client::revoke_lease(&owner, &thread)],
         &world.owner,
         &[],
     )
@@ -164,7 +147,7 @@ async fn after_a_forfeit_the_old_nonce_is_withdrawn_to_the_keeper() {
         .await;
     let owner = world.owner.pubkey();
     let new_nonce = Keypair::new();
-    let forfeit = lease_ix::forfeit_lease(&owner, &thread, &owner, &old_nonce, &new_nonce.pubkey());
+    let forfeit = client::forfeit_lease(&owner, &thread, &owner, &old_nonce, &new_nonce.pubkey());
     sandbox::send(&world.chain, &[forfeit], &world.owner, &[&new_nonce])
         .await
         .expect("forfeited");
@@ -196,25 +179,6 @@ async fn after_a_forfeit_the_old_nonce_is_withdrawn_to_the_keeper() {
     assert_eq!(again, Default::default());
 }
 
-fn delete_thread(owner: &Pubkey, thread: &Pubkey, nonce: &Pubkey, holder: &Pubkey) -> Instruction {
-    Instruction {
-        program_id: thread::ID,
-        accounts: thread::accounts::DeleteThread {
-            owner: *owner,
-            thread: *thread,
-            nonce_account: Some(*nonce),
-            lease_holder: Some(*holder),
-            recent_blockhashes: solana_sdk_ids::sysvar::recent_blockhashes::ID,
-            rent: solana_sdk_ids::sysvar::rent::ID,
-            system_program: solana_sdk_ids::system_program::ID,
-            event_authority: event_authority(),
-            program: thread::ID,
-        }
-        .to_account_metas(None),
-        data: thread::instruction::DeleteThread {}.data(),
-    }
-}
-
 /// The keeper's lease lapses with the authority still its own (long past any grace a
 /// revocation might leave) and the owner deletes the thread: the thread is gone, its
 /// nonce account left with the keeper as authority. The keeper withdraws its lamports to
@@ -229,7 +193,12 @@ async fn after_a_deletion_the_nonce_left_with_the_keeper_is_withdrawn() {
     world.advance(50_000, 20_000).await;
     sandbox::send(
         &world.chain,
-        &[delete_thread(&owner, &thread, &nonce, &me)],
+        &[client::delete_thread(
+            &owner,
+            &thread,
+            Some(nonce),
+            Some(me),
+        )],
         &world.owner,
         &[],
     )

@@ -15,10 +15,11 @@ use keeper::chain::Chain;
 use keeper::execution::builder::priority::ExecutionPriority;
 use keeper::execution::executor::{ExecOutcome, ExecutorConfig};
 use keeper::ops::metrics::Metrics;
+use keeper::sandbox;
 use keeper::store::Store;
 use keeper::tracking::view::ThreadView;
-use keeper::{owner_ix, sandbox};
 use solana_sdk::signature::Signer;
+use thread::client;
 use thread::instructions::UpdateThreadArgs;
 use thread::state::{ThreadPriority, Trigger};
 
@@ -43,7 +44,7 @@ async fn the_owners_priority_is_honoured_within_the_keepers_floor_and_ceiling() 
             priority: Some(priority),
             ..Default::default()
         };
-        let ix = owner_ix::update_thread(&owner, &thread.key, args);
+        let ix = client::update_thread(&owner, &thread.key, args);
         sandbox::send(world.chain.as_ref(), &[ix], &world.owner, &[])
             .await
             .unwrap();

@@ -24,12 +24,12 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
+use thread::client;
 use thread::state::{Due, Lease, Thread};
 
 use crate::chain::{Chain, ChainError};
 use crate::execution::builder::parse_nonce;
 use crate::execution::nonce_pool::NoncePool;
-use crate::lease_ix;
 
 /// How this keeper leases nonce authority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +187,7 @@ impl LeaseManager {
                 self.held().insert(nonce, *thread);
                 if lease.expires_slot.saturating_sub(slot) < self.config.renew_below_slots {
                     self.send(
-                        &[lease_ix::renew_lease(&self.me(), thread, &nonce, slots)],
+                        &[client::renew_lease(&self.me(), thread, &nonce, slots)],
                         &[],
                     )
                     .await?;
@@ -236,13 +236,8 @@ impl LeaseManager {
         };
         self.pool.remove(&nonce);
         let authority_is_me = self.nonce_authority(&nonce).await? == Some(self.me());
-        let ixs = lease_ix::return_and_release(
-            &self.me(),
-            thread,
-            &lease.holder,
-            &nonce,
-            authority_is_me,
-        );
+        let ixs =
+            client::return_and_release(&self.me(), thread, &lease.holder, &nonce, authority_is_me);
         self.send(&ixs, &[]).await?;
         self.held().remove(&nonce);
         Ok(true)
@@ -272,12 +267,9 @@ impl LeaseManager {
                 .iter()
                 .zip(self.chain.get_multiple_accounts(chunk).await?)
             {
-                let state = account.filter(|a| a.owner == thread::ID).and_then(|a| {
-                    <Thread as anchor_lang::AccountDeserialize>::try_deserialize(
-                        &mut a.data.as_slice(),
-                    )
-                    .ok()
-                });
+                let state = account
+                    .filter(|a| a.owner == thread::ID)
+                    .and_then(|a| client::decode_thread(&a.data).ok());
                 states.push((*key, state));
             }
         }
@@ -384,13 +376,7 @@ impl LeaseManager {
             .ok_or(LeaseManagerError::InvalidNonce(*nonce))?
             .lamports;
         self.send(
-            &[lease_ix::claim_lease(
-                &self.me(),
-                thread,
-                nonce,
-                slots,
-                bond,
-            )],
+            &[client::claim_lease(&self.me(), thread, nonce, slots, bond)],
             &[],
         )
         .await?;
@@ -417,7 +403,7 @@ impl LeaseManager {
     ) -> Result<Pubkey, LeaseManagerError> {
         let authority = self.nonce_authority(nonce).await?;
         let cleared = if authority == Some(*thread) || authority == Some(self.me()) {
-            let ixs = lease_ix::return_and_release(
+            let ixs = client::return_and_release(
                 &self.me(),
                 thread,
                 &lease.holder,
@@ -429,13 +415,8 @@ impl LeaseManager {
             *nonce
         } else {
             let new_nonce = Keypair::new();
-            let ix = lease_ix::forfeit_lease(
-                &self.me(),
-                thread,
-                &state.owner,
-                nonce,
-                &new_nonce.pubkey(),
-            );
+            let ix =
+                client::forfeit_lease(&self.me(), thread, &state.owner, nonce, &new_nonce.pubkey());
             self.send(&[ix], &[&new_nonce]).await?;
             tracing::warn!(%thread, holder = %lease.holder, new_nonce = %new_nonce.pubkey(), "forfeited a lease whose holder kept the nonce");
             new_nonce.pubkey()

@@ -30,11 +30,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Value};
-use solana_nonce::state::State as NonceState;
-use solana_nonce::versions::Versions;
 use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::rent::Rent;
+use thread::client::NonceData;
 use tokio::time::Instant;
 
 use crate::chain::{Chain, ChainError};
@@ -44,7 +43,7 @@ use crate::ops::metrics::Metrics;
 use crate::periodic::Every;
 
 /// Size of a nonce account's data, whose rent-exempt minimum a nonce account must hold.
-pub const NONCE_ACCOUNT_LEN: usize = NonceState::size();
+pub use thread::client::NONCE_ACCOUNT_LEN;
 
 /// What one check found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -192,14 +191,11 @@ pub fn validate_nonce_account(
     let not_nonce = NonceProblem::NotNonce {
         len: account.data.len(),
     };
-    if account.data.len() != NONCE_ACCOUNT_LEN {
-        return Err(not_nonce);
-    }
-    let versions: Versions = bincode::deserialize(&account.data).map_err(|_| not_nonce)?;
-    let authority = match versions.state() {
-        NonceState::Initialized(data) => data.authority,
-        NonceState::Uninitialized => return Err(NonceProblem::Uninitialized),
-    };
+    let authority = NonceData::parse(&account.data)
+        .ok_or(not_nonce)?
+        .initialized()
+        .ok_or(NonceProblem::Uninitialized)?
+        .authority;
     if authority != *expected_authority {
         return Err(NonceProblem::WrongAuthority {
             expected: *expected_authority,
@@ -753,7 +749,8 @@ fn unix_ms() -> u64 {
 mod tests {
     use super::*;
     use crate::ops::degradation::DegradationConfig;
-    use solana_nonce::state::{Data, DurableNonce};
+    use solana_nonce::state::{Data, DurableNonce, State as NonceState};
+    use solana_nonce::versions::Versions;
     use solana_sdk::hash::Hash;
 
     struct Fixed {

@@ -19,18 +19,16 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use solana_nonce::state::State as NonceStateEnum;
-use solana_nonce::versions::Versions;
 use solana_sdk::hash::Hash;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::message::{v0, Message, VersionedMessage};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
+use thread::client;
 use thread::state::{Durability, Thread};
 
 use crate::chain::{Chain, ChainError};
-use crate::exec_ix::{exec_thread_instruction, writable_accounts};
 use crate::execution::nonce_pool::{NonceLease, NoncePool};
 use crate::ops::metrics::Metrics;
 use compute::{ComputeConfig, MAX_COMPUTE_UNIT_LIMIT};
@@ -407,8 +405,11 @@ impl ExecutionBuilder {
             (Some(_), false) => return self.record(Err(BuildError::NonceRequired(exec.thread))),
             (None, true) => return self.record(Err(BuildError::NotDurable(exec.thread))),
         };
-        let payload =
-            exec_thread_instruction(&self.keeper(), &exec.thread, exec.state, nonce.is_some());
+        let payload = if nonce.is_some() {
+            client::exec_thread_after_advance(&self.keeper(), &exec.thread, exec.state)
+        } else {
+            client::exec_thread(&self.keeper(), &exec.thread, exec.state)
+        };
         let keep_advance = match self.config.simulation {
             SimulationMode::Auto | SimulationMode::KeepNonceAdvance => true,
             SimulationMode::SkipNonceAdvance => false,
@@ -633,13 +634,19 @@ impl ExecutionBuilder {
     }
 }
 
-/// Authority and value of an initialized nonce account's data.
+/// Authority and value of an initialized nonce account's data (either layout version),
+/// as the program's own reader finds them.
 pub fn parse_nonce(data: &[u8]) -> Option<(Pubkey, Hash)> {
-    let versions: Versions = bincode::deserialize(data).ok()?;
-    match versions.state() {
-        NonceStateEnum::Initialized(data) => Some((data.authority, data.blockhash())),
-        NonceStateEnum::Uninitialized => None,
-    }
+    let nonce = client::NonceData::parse(data)?.initialized()?;
+    Some((nonce.authority, Hash::new_from_array(nonce.durable_nonce)))
+}
+
+/// Accounts an instruction writes, for prioritization-fee lookups.
+fn writable_accounts(ix: &Instruction) -> impl Iterator<Item = Pubkey> + '_ {
+    ix.accounts
+        .iter()
+        .filter(|m| m.is_writable)
+        .map(|m| m.pubkey)
 }
 
 #[cfg(test)]
@@ -661,6 +668,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use solana_compute_budget_interface::ComputeBudgetInstruction;
     use solana_nonce::state::{DurableNonce, State as NonceState};
+    use solana_nonce::versions::Versions;
     use solana_sdk::account::Account;
     use solana_sdk::clock::Clock;
     use solana_sdk::instruction::{AccountMeta, InstructionError};
