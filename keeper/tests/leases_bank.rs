@@ -1,13 +1,18 @@
 //! Nonce hygiene, against the program in a real bank: the lease manager hands back a
 //! lease it has no use for (the thread is not due before the lease expires; the owner
 //! revoked it) with its whole bond, before it can lapse into a forfeit, and empties an
-//! old nonce account it is still the authority of once the thread has moved on.
+//! old nonce account it is still the authority of once the thread has moved on; its
+//! transactions are built like executions.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{every, fast_config, plan, state, wait_until, world_with, Running, TestClock};
+use common::{
+    every, fast_config, plan, state, wait_until, world_with, ProbedBank, Running, TestClock,
+};
+use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::execution::builder::parse_nonce;
 use keeper::execution::leases::{HandBack, LeaseConfig, LeaseManager, LeaseStatus};
@@ -242,4 +247,44 @@ async fn the_daemon_hands_back_a_done_threads_lease_while_it_runs() {
     let summary = run.stop().await;
     assert_eq!(summary.leases_released, 0, "nothing left for the shutdown");
     assert_eq!(summary.leases_left, []);
+}
+
+/// Lease transactions are built as executions are: sized by a simulation and priced from
+/// recent fees before anything is sent, so a build that fails sends nothing and costs
+/// nothing; the next pass claims the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_transaction_is_simulated_and_priced_before_it_is_sent() {
+    let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
+    let faulty = Arc::new(FaultyChain::new(ProbedBank::new(world.chain.clone()), 5));
+    faulty.script(Op::Simulate, [Some(Fault::Rpc("no simulation".into()))]);
+    let chain: Arc<dyn Chain> = faulty.clone();
+    let leases = LeaseManager::new(
+        chain,
+        world.keeper.clone(),
+        NoncePool::new(Duration::from_secs(30)),
+        LeaseConfig::default(),
+    );
+    let thread = world.threads[0].key;
+    let me = world.keeper.pubkey();
+    let before = lamports(&world, &me).await;
+    let slot = world.clock().await.unwrap().slot;
+
+    let refused = leases
+        .ensure(&thread, &state(&world, &thread).await, slot)
+        .await;
+    assert_eq!(refused.map_err(|e| e.kind()), Err("rpc"));
+    assert_eq!(faulty.forwarded(Op::Send), 0, "nothing sent");
+    assert_eq!(lamports(&world, &me).await, before, "nothing paid");
+
+    let status = leases
+        .ensure(&thread, &state(&world, &thread).await, slot)
+        .await;
+    assert!(matches!(status, Ok(LeaseStatus::Held { .. })), "{status:?}");
+    assert_eq!(faulty.forwarded(Op::Simulate), 1);
+    assert_eq!(faulty.forwarded(Op::RecentPrioritizationFees), 1);
+    assert_eq!(faulty.forwarded(Op::Send), 1);
+    assert_eq!(
+        lamports(&world, &me).await,
+        before - FEE - state(&world, &thread).await.lease.unwrap().bond
+    );
 }

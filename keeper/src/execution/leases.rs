@@ -8,8 +8,11 @@
 //! it is still the authority of after the thread moved on (forfeit, deletion).
 //! Must not: execute threads or build executions (the executor and builder do).
 //!
-//! Lease transactions are plain recent-blockhash transactions: they are cheap to
-//! rebuild, so they are never persisted.
+//! Lease transactions are plain recent-blockhash transactions, built by the
+//! [`ExecutionBuilder`] as executions are (a recent blockhash, the unit limit sized by
+//! simulation, the unit price from recent fees, all under `[daemon.builder]`), then
+//! signed by this keeper and any new nonce account. They are cheap to rebuild, so they
+//! are never persisted, only sent and waited for.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -17,18 +20,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_sdk::clock::{Clock, DEFAULT_MS_PER_SLOT};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
-use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
+use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
 use thread::client;
 use thread::state::{Due, Lease, Thread};
 
 use crate::chain::{Chain, ChainError};
-use crate::execution::builder::parse_nonce;
+use crate::execution::builder::{
+    parse_nonce, BuildError, BuilderConfig, ExecutionBuilder, TxConfig,
+};
 use crate::execution::nonce_pool::NoncePool;
 
 /// How this keeper leases nonce authority.
@@ -53,6 +57,10 @@ impl Default for LeaseConfig {
     }
 }
 
+/// How often a lease transaction's status is asked while waiting for it: twice a slot,
+/// since a status changes no faster than slots are made.
+const CONFIRM_POLL: Duration = Duration::from_millis(DEFAULT_MS_PER_SLOT / 2);
+
 /// Where a durable thread's lease stands for this keeper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseStatus {
@@ -72,8 +80,22 @@ pub enum LeaseManagerError {
     Failed(TransactionError),
     #[error("lease transaction {0} not confirmed in time")]
     Unconfirmed(Signature),
+    #[error("building a lease transaction failed: {0}")]
+    Build(BuildError),
     #[error(transparent)]
     Chain(#[from] ChainError),
+}
+
+impl From<BuildError> for LeaseManagerError {
+    /// The program refusing a lease transaction in simulation is the same failure as
+    /// refusing it on-chain (minus the fee), and a chain error keeps its own kind.
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::SimulationFailed { err, .. } => Self::Failed(err),
+            BuildError::Chain(e) => Self::Chain(e),
+            other => Self::Build(other),
+        }
+    }
 }
 
 impl LeaseManagerError {
@@ -83,6 +105,7 @@ impl LeaseManagerError {
             Self::InvalidNonce(_) => "invalid_nonce",
             Self::Failed(_) => "lease_tx_failed",
             Self::Unconfirmed(_) => "lease_tx_unconfirmed",
+            Self::Build(e) => e.kind(),
             Self::Chain(e) => e.kind(),
         }
     }
@@ -124,6 +147,8 @@ pub struct LeaseManager {
     keypair: Arc<Keypair>,
     pool: NoncePool,
     config: LeaseConfig,
+    /// Builds the lease transactions (never durable ones: its nonce pool goes unused).
+    builder: Arc<ExecutionBuilder>,
     /// Nonce accounts this keeper was made authority of, by thread: what `tidy` checks
     /// for lamports left behind once the thread uses another nonce (or is gone). Kept in
     /// memory only: a keeper that restarts forgets them (see the README).
@@ -137,13 +162,27 @@ impl LeaseManager {
         pool: NoncePool,
         config: LeaseConfig,
     ) -> Self {
+        let builder = Arc::new(ExecutionBuilder::new(
+            chain.clone(),
+            pool.clone(),
+            keypair.clone(),
+            BuilderConfig::default(),
+        ));
         Self {
             chain,
             keypair,
             pool,
             config,
+            builder,
             held: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Builds lease transactions with `builder` (the executions' own, so that they follow
+    /// the operator's `[daemon.builder]` settings) instead of a default-configured one.
+    /// `builder` must sign as this lease manager's keeper.
+    pub fn with_builder(self, builder: Arc<ExecutionBuilder>) -> Self {
+        Self { builder, ..self }
     }
 
     fn me(&self) -> Pubkey {
@@ -375,11 +414,8 @@ impl LeaseManager {
             .await?
             .ok_or(LeaseManagerError::InvalidNonce(*nonce))?
             .lamports;
-        self.send(
-            &[client::claim_lease(&self.me(), thread, nonce, slots, bond)],
-            &[],
-        )
-        .await?;
+        let claim = client::claim_lease(&self.me(), thread, nonce, slots, bond);
+        self.send(&[claim], &[]).await?;
         self.pool.insert(*nonce, self.me());
         self.pool.invalidate(nonce);
         self.held().insert(*nonce, *thread);
@@ -433,20 +469,22 @@ impl LeaseManager {
             .map(|(authority, _)| authority))
     }
 
-    /// Signs `ixs` with the keeper (and `extra` signers) on a recent blockhash, sends,
-    /// and waits for confirmation.
+    /// Builds `ixs` into a transaction (see the module docs), signs it with the keeper
+    /// and `extra`, sends it, and waits for confirmation.
     async fn send(
         &self,
         ixs: &[Instruction],
         extra: &[&Keypair],
     ) -> Result<Signature, LeaseManagerError> {
-        let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(200_000)];
-        all.extend_from_slice(ixs);
-        let blockhash = self.chain.latest_blockhash().await?;
+        let (unsigned, _no_nonce) = self
+            .builder
+            .build_instructions_output(ixs, None, &TxConfig::default(), false, false)
+            .await?
+            .into_parts();
         let mut signers: Vec<&Keypair> = vec![self.keypair.as_ref()];
         signers.extend_from_slice(extra);
-        let tx = Transaction::new_signed_with_payer(&all, Some(&self.me()), &signers, blockhash);
-        let tx = VersionedTransaction::from(tx);
+        let tx = VersionedTransaction::try_new(unsigned.message, &signers)
+            .map_err(|e| BuildError::Signing(e.to_string()))?;
         let signature = match self.chain.send(&tx).await {
             Ok(signature) => signature,
             Err(ChainError::Rejected(err)) => return Err(LeaseManagerError::Failed(err)),
@@ -456,8 +494,7 @@ impl LeaseManager {
     }
 
     async fn confirm(&self, signature: Signature) -> Result<Signature, LeaseManagerError> {
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_secs(self.config.confirm_timeout_secs);
+        let deadline = tokio::time::Instant::now() + self.confirm_timeout();
         loop {
             if let Some(Some(status)) = self
                 .chain
@@ -476,7 +513,7 @@ impl LeaseManager {
             if tokio::time::Instant::now() >= deadline {
                 return Err(LeaseManagerError::Unconfirmed(signature));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(CONFIRM_POLL).await;
         }
     }
 }
