@@ -180,12 +180,11 @@ impl Daemon {
             )
             .with_metrics(metrics.clone()),
         );
-        let leases = Arc::new(LeaseManager::new(
-            chain.clone(),
-            keypair.clone(),
-            pool,
-            config.leases,
-        ));
+        // Lease transactions follow the operator's [daemon.builder] settings too.
+        let leases = Arc::new(
+            LeaseManager::new(chain.clone(), keypair.clone(), pool, config.leases)
+                .with_builder(builder.clone()),
+        );
         let mut executor = Executor::new(
             chain.clone(),
             builder,

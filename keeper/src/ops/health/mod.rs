@@ -20,6 +20,9 @@
 //! Liveness never fails on a dependency: `/health` answers 200 with the last results as
 //! long as the process can answer at all, so an RPC outage makes the keeper *unready*,
 //! never restarted.
+//!
+//! Files: this one (statuses, the registry, readiness), `rpc.rs`, `nonces.rs` and
+//! `heartbeat.rs` (one check each).
 
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -30,13 +33,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Value};
-use solana_sdk::account::Account;
-use solana_sdk::pubkey::Pubkey;
-use solana_sdk::rent::Rent;
-use thread::client::NonceData;
 use tokio::time::Instant;
 
-use crate::chain::{Chain, ChainError};
 use crate::leadership::Leadership;
 use crate::ops::degradation::DegradationMonitor;
 use crate::ops::metrics::Metrics;
@@ -44,6 +42,14 @@ use crate::periodic::Every;
 
 /// Size of a nonce account's data, whose rent-exempt minimum a nonce account must hold.
 pub use thread::client::NONCE_ACCOUNT_LEN;
+
+mod heartbeat;
+mod nonces;
+mod rpc;
+
+pub use heartbeat::{Heartbeat, HeartbeatCheck};
+pub use nonces::{validate_nonce_account, NonceAccountsCheck, NonceProblem, WatchedNonces};
+pub use rpc::RpcCheck;
 
 /// What one check found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,378 +96,6 @@ pub trait HealthCheck: Send + Sync {
     /// Runs the check. Should bound its own time; the registry also cuts it off after
     /// its check timeout.
     async fn check(&self) -> HealthStatus;
-}
-
-/// The chain endpoint answers `latest_blockhash` within a timeout. Critical.
-pub struct RpcCheck {
-    chain: Arc<dyn Chain>,
-    name: String,
-    timeout: Duration,
-}
-
-impl RpcCheck {
-    /// Named `rpc:<endpoint>`; fails when the call errs or takes longer than `timeout`.
-    pub fn new(chain: Arc<dyn Chain>, timeout: Duration) -> Self {
-        let name = format!("rpc:{}", chain.endpoint());
-        Self {
-            chain,
-            name,
-            timeout,
-        }
-    }
-}
-
-#[async_trait]
-impl HealthCheck for RpcCheck {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn critical(&self) -> bool {
-        true
-    }
-
-    /// Healthy with `latency_seconds`, or unhealthy naming the error or the timeout.
-    async fn check(&self) -> HealthStatus {
-        let started = Instant::now();
-        match tokio::time::timeout(self.timeout, self.chain.latest_blockhash()).await {
-            Ok(Ok(blockhash)) => {
-                let latency = started.elapsed();
-                HealthStatus::healthy(format!(
-                    "latest blockhash {blockhash} in {} ms",
-                    latency.as_millis()
-                ))
-                .with_metric("latency_seconds", latency.as_secs_f64())
-            }
-            Ok(Err(error)) => HealthStatus::unhealthy(format!("latest_blockhash failed: {error}"))
-                .with_metric("latency_seconds", started.elapsed().as_secs_f64()),
-            Err(_) => HealthStatus::unhealthy(format!(
-                "latest_blockhash timed out after {} ms",
-                self.timeout.as_millis()
-            ))
-            .with_metric("latency_seconds", started.elapsed().as_secs_f64()),
-        }
-    }
-}
-
-/// Why a nonce account cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum NonceProblem {
-    #[error("account does not exist")]
-    Missing,
-    #[error("owned by {owner}, not the system program")]
-    WrongOwner { owner: Pubkey },
-    #[error("not a nonce account ({len} bytes of data)")]
-    NotNonce { len: usize },
-    #[error("nonce account is not initialized")]
-    Uninitialized,
-    #[error("authority is {actual}, expected {expected}")]
-    WrongAuthority { expected: Pubkey, actual: Pubkey },
-    #[error("balance of {lamports} lamports is below the rent-exempt minimum of {minimum}")]
-    BelowRentExempt { lamports: u64, minimum: u64 },
-}
-
-impl NonceProblem {
-    /// Stable label for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::WrongOwner { .. } => "wrong_owner",
-            Self::NotNonce { .. } => "not_nonce",
-            Self::Uninitialized => "uninitialized",
-            Self::WrongAuthority { .. } => "wrong_authority",
-            Self::BelowRentExempt { .. } => "below_rent_exempt",
-        }
-    }
-}
-
-/// Checks one nonce account (`None`: it does not exist), in the order the problems are
-/// listed in [`NonceProblem`]; the first one found is reported.
-pub fn validate_nonce_account(
-    account: Option<&Account>,
-    expected_authority: &Pubkey,
-    rent_exempt_minimum: u64,
-) -> Result<(), NonceProblem> {
-    let account = account.ok_or(NonceProblem::Missing)?;
-    if account.owner != solana_sdk_ids::system_program::ID {
-        return Err(NonceProblem::WrongOwner {
-            owner: account.owner,
-        });
-    }
-    let not_nonce = NonceProblem::NotNonce {
-        len: account.data.len(),
-    };
-    let authority = NonceData::parse(&account.data)
-        .ok_or(not_nonce)?
-        .initialized()
-        .ok_or(NonceProblem::Uninitialized)?
-        .authority;
-    if authority != *expected_authority {
-        return Err(NonceProblem::WrongAuthority {
-            expected: *expected_authority,
-            actual: authority,
-        });
-    }
-    if account.lamports < rent_exempt_minimum {
-        return Err(NonceProblem::BelowRentExempt {
-            lamports: account.lamports,
-            minimum: rent_exempt_minimum,
-        });
-    }
-    Ok(())
-}
-
-/// The nonce accounts to check, each with the authority it must have: a shared handle,
-/// updated at run time as leases are claimed (`insert`) and released (`remove`). Clones
-/// share the same set.
-#[derive(Clone, Debug, Default)]
-pub struct WatchedNonces(Arc<RwLock<BTreeMap<Pubkey, Pubkey>>>);
-
-impl WatchedNonces {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Watches `nonce`, which must have `authority`; replaces its previous authority.
-    pub fn insert(&self, nonce: Pubkey, authority: Pubkey) {
-        self.write().insert(nonce, authority);
-    }
-
-    /// Stops watching `nonce`; its expected authority, if it was watched.
-    pub fn remove(&self, nonce: &Pubkey) -> Option<Pubkey> {
-        self.write().remove(nonce)
-    }
-
-    /// Replaces the whole set.
-    pub fn replace(&self, nonces: impl IntoIterator<Item = (Pubkey, Pubkey)>) {
-        *self.write() = nonces.into_iter().collect();
-    }
-
-    /// `(nonce account, expected authority)` pairs, in address order.
-    pub fn snapshot(&self) -> Vec<(Pubkey, Pubkey)> {
-        self.read().iter().map(|(n, a)| (*n, *a)).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
-    }
-
-    fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<Pubkey, Pubkey>> {
-        // Nothing panics while holding the lock half-way through an update.
-        self.0.read()
-    }
-
-    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<Pubkey, Pubkey>> {
-        self.0.write()
-    }
-}
-
-/// Every watched nonce account is usable (see [`validate_nonce_account`]). Critical: a
-/// broken nonce stops every durable execution of its thread. Sets `keeper_invalid_nonces` after each scan that could read the chain
-/// (a failed read leaves the gauge as it was and fails the check).
-///
-/// The rent-exempt minimum comes from the chain, not a constant: the check reads the
-/// Rent sysvar account in the same `get_multiple_accounts` call as the nonce accounts
-/// (so the [`Chain`] trait needs no rent method and the check costs one request), and
-/// computes `Rent::minimum_balance(80)`. [`NonceAccountsCheck::with_rent_exempt_minimum`]
-/// fixes the minimum instead, for callers that already know it.
-pub struct NonceAccountsCheck {
-    chain: Arc<dyn Chain>,
-    metrics: Arc<Metrics>,
-    watched: WatchedNonces,
-    rent_exempt_minimum: Option<u64>,
-}
-
-impl NonceAccountsCheck {
-    /// Checks the accounts in `watched` (keep a clone to update it).
-    pub fn new(chain: Arc<dyn Chain>, metrics: Arc<Metrics>, watched: WatchedNonces) -> Self {
-        Self {
-            chain,
-            metrics,
-            watched,
-            rent_exempt_minimum: None,
-        }
-    }
-
-    /// Uses `lamports` as the rent-exempt minimum instead of reading the Rent sysvar.
-    pub fn with_rent_exempt_minimum(mut self, lamports: u64) -> Self {
-        self.rent_exempt_minimum = Some(lamports);
-        self
-    }
-
-    /// The shared set of accounts this check watches.
-    pub fn watched(&self) -> &WatchedNonces {
-        &self.watched
-    }
-
-    /// Reads the watched accounts (and the Rent sysvar unless the minimum is fixed) and
-    /// returns the invalid ones with their problem, in address order, and how many were
-    /// checked. Updates `keeper_invalid_nonces` when the read succeeds.
-    pub async fn scan(&self) -> Result<(usize, Vec<(Pubkey, NonceProblem)>), ChainError> {
-        let watched = self.watched.snapshot();
-        if watched.is_empty() {
-            self.metrics.invalid_nonces.set(0);
-            return Ok((0, Vec::new()));
-        }
-        let mut keys: Vec<Pubkey> = watched.iter().map(|(nonce, _)| *nonce).collect();
-        if self.rent_exempt_minimum.is_none() {
-            keys.push(solana_sdk_ids::sysvar::rent::ID);
-        }
-        let mut accounts = self.chain.get_multiple_accounts(&keys).await?;
-        if accounts.len() != keys.len() {
-            return Err(ChainError::Rpc(format!(
-                "asked for {} accounts, got {}",
-                keys.len(),
-                accounts.len()
-            )));
-        }
-        let minimum = match self.rent_exempt_minimum {
-            Some(minimum) => minimum,
-            None => {
-                let rent = accounts
-                    .pop()
-                    .flatten()
-                    .ok_or_else(|| ChainError::Rpc("the Rent sysvar account is missing".into()))?;
-                let rent: Rent = bincode::deserialize(&rent.data)
-                    .map_err(|e| ChainError::Rpc(format!("the Rent sysvar is unreadable: {e}")))?;
-                rent.minimum_balance(NONCE_ACCOUNT_LEN)
-            }
-        };
-        let invalid: Vec<(Pubkey, NonceProblem)> = watched
-            .iter()
-            .zip(&accounts)
-            .filter_map(|((nonce, authority), account)| {
-                validate_nonce_account(account.as_ref(), authority, minimum)
-                    .err()
-                    .map(|problem| (*nonce, problem))
-            })
-            .collect();
-        self.metrics
-            .invalid_nonces
-            .set(i64::try_from(invalid.len()).unwrap_or(i64::MAX));
-        Ok((watched.len(), invalid))
-    }
-}
-
-#[async_trait]
-impl HealthCheck for NonceAccountsCheck {
-    fn name(&self) -> &str {
-        "nonce_accounts"
-    }
-
-    fn critical(&self) -> bool {
-        true
-    }
-
-    /// Unhealthy when any account is invalid (each named with its problem) or the chain
-    /// could not be read; metrics `checked` and `invalid` (the latter only when read).
-    async fn check(&self) -> HealthStatus {
-        match self.scan().await {
-            Ok((checked, invalid)) if invalid.is_empty() => {
-                HealthStatus::healthy(format!("{checked} nonce {} valid", accounts(checked)))
-                    .with_metric("checked", checked as f64)
-                    .with_metric("invalid", 0.0)
-            }
-            Ok((checked, invalid)) => {
-                let details: Vec<String> = invalid
-                    .iter()
-                    .map(|(nonce, problem)| format!("{nonce}: {problem}"))
-                    .collect();
-                HealthStatus::unhealthy(format!(
-                    "{} of {checked} nonce {} invalid: {}",
-                    invalid.len(),
-                    accounts(checked),
-                    details.join("; ")
-                ))
-                .with_metric("checked", checked as f64)
-                .with_metric("invalid", invalid.len() as f64)
-            }
-            Err(error) => {
-                HealthStatus::unhealthy(format!("could not read the nonce accounts: {error}"))
-                    .with_metric("checked", 0.0)
-            }
-        }
-    }
-}
-
-/// When a loop last completed a round: beaten by the loop, read by [`HeartbeatCheck`].
-/// A clone shares the same beat. Starts fresh, so a loop has its grace to begin.
-#[derive(Clone, Debug)]
-pub struct Heartbeat(Arc<parking_lot::Mutex<Instant>>);
-
-impl Heartbeat {
-    pub fn new() -> Self {
-        Self(Arc::new(parking_lot::Mutex::new(Instant::now())))
-    }
-
-    /// The loop completed a round now.
-    pub fn beat(&self) {
-        *self.0.lock() = Instant::now();
-    }
-
-    /// Time since the last beat.
-    pub fn age(&self) -> Duration {
-        self.0.lock().elapsed()
-    }
-}
-
-impl Default for Heartbeat {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// A loop (the scheduler) beat its [`Heartbeat`] within `stale_after`. Critical: a
-/// keeper whose scheduler stalled executes nothing, whatever its RPC answers.
-pub struct HeartbeatCheck {
-    name: String,
-    heartbeat: Heartbeat,
-    stale_after: Duration,
-}
-
-impl HeartbeatCheck {
-    /// Named `name` (`scheduler`); fails when the last beat is older than `stale_after`.
-    pub fn new(name: impl Into<String>, heartbeat: Heartbeat, stale_after: Duration) -> Self {
-        Self {
-            name: name.into(),
-            heartbeat,
-            stale_after,
-        }
-    }
-}
-
-#[async_trait]
-impl HealthCheck for HeartbeatCheck {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn critical(&self) -> bool {
-        true
-    }
-
-    async fn check(&self) -> HealthStatus {
-        let age = self.heartbeat.age();
-        let status = if age > self.stale_after {
-            HealthStatus::unhealthy(format!(
-                "{} has not completed a round for {} ms (stale after {} ms): stalled",
-                self.name,
-                age.as_millis(),
-                self.stale_after.as_millis()
-            ))
-        } else {
-            HealthStatus::healthy(format!(
-                "{} completed a round {} ms ago",
-                self.name,
-                age.as_millis()
-            ))
-        };
-        status.with_metric("age_seconds", age.as_secs_f64())
-    }
 }
 
 /// The last result of one check, as the JSON bodies show it.
@@ -730,14 +364,6 @@ impl HealthRegistry {
     }
 }
 
-fn accounts(count: usize) -> &'static str {
-    if count == 1 {
-        "account"
-    } else {
-        "accounts"
-    }
-}
-
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -748,10 +374,14 @@ fn unix_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::Chain;
     use crate::ops::degradation::DegradationConfig;
     use solana_nonce::state::{Data, DurableNonce, State as NonceState};
     use solana_nonce::versions::Versions;
+    use solana_sdk::account::Account;
     use solana_sdk::hash::Hash;
+    use solana_sdk::pubkey::Pubkey;
+    use solana_sdk::rent::Rent;
 
     struct Fixed {
         name: &'static str,
