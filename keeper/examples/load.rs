@@ -31,23 +31,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anchor_lang::Discriminator;
-use async_trait::async_trait;
 use clap::Parser;
-use keeper::chain::bank::BankChain;
 use keeper::chain::faulty::{FaultyChain, Op};
-use keeper::chain::{Chain, ChainError, KeyedAccount, Simulation, TxStatus};
+use keeper::chain::Chain;
 use keeper::daemon::{Daemon, DaemonConfig, DaemonError, RunSummary};
 use keeper::execution::executor::ExecEvent;
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{ThreadPlan, World};
 use keeper::store::Store;
+use keeper::test_utils::probed_bank::{BankObserver, ProbedBank};
 use keeper::tracking::discovery::{apply_scan, read_index, shared_index};
 use keeper::tracking::scheduler::Scheduler;
-use solana_sdk::account::Account;
-use solana_sdk::clock::Clock;
-use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::Signature;
 use solana_sdk::transaction::VersionedTransaction;
 use thread::state::{Thread, Trigger};
 use tokio::sync::{broadcast, oneshot};
@@ -192,6 +187,20 @@ impl Probe {
         slot.get_or_insert(at);
     }
 
+    /// Stamps one stage of the execution `tx` carries, while the probe is on.
+    fn stamp_stage(
+        &self,
+        tx: &VersionedTransaction,
+        set: impl FnOnce(&mut Stamps) -> &mut Option<Instant>,
+    ) {
+        if !self.on.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(thread) = self.thread_of(tx) {
+            self.stamp(thread, Instant::now(), set);
+        }
+    }
+
     fn thread_of(&self, tx: &VersionedTransaction) -> Option<Pubkey> {
         let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         tx.message
@@ -202,103 +211,39 @@ impl Probe {
     }
 }
 
-/// The harness's bank behind an `Arc` (the harness keeps driving its clock), stamping
-/// the stages of each execution while the probe is on.
-struct ProbedBank {
-    bank: Arc<BankChain>,
-    probe: Arc<Probe>,
-}
-
-#[async_trait]
-impl Chain for ProbedBank {
-    fn endpoint(&self) -> &str {
-        self.bank.endpoint()
-    }
-
-    async fn get_account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
-        if self.probe.on.load(Ordering::Relaxed) {
-            let known = self
-                .probe
-                .threads
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(key);
-            if known {
-                self.probe.stamp(*key, Instant::now(), |s| &mut s.read);
-            }
+/// The probe stamps the stages of each execution while it is on, as the shared
+/// `ProbedBank` (the harness's bank behind an `Arc`, so the harness keeps driving its
+/// clock) passes each call.
+impl BankObserver for Probe {
+    fn reading(&self, key: &Pubkey) {
+        if !self.on.load(Ordering::Relaxed) {
+            return;
         }
-        self.bank.get_account(key).await
-    }
-
-    async fn get_multiple_accounts(
-        &self,
-        keys: &[Pubkey],
-    ) -> Result<Vec<Option<Account>>, ChainError> {
-        let accounts = self.bank.get_multiple_accounts(keys).await?;
-        self.probe
-            .accounts_returned
-            .fetch_add(accounts.len() as u64, Ordering::Relaxed);
-        Ok(accounts)
-    }
-
-    async fn get_program_accounts(
-        &self,
-        program: &Pubkey,
-        prefix: &[u8],
-    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
-        let (slot, accounts) = self.bank.get_program_accounts(program, prefix).await?;
-        self.probe
-            .accounts_returned
-            .fetch_add(accounts.len() as u64, Ordering::Relaxed);
-        Ok((slot, accounts))
-    }
-
-    async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
-        self.bank.latest_blockhash().await
-    }
-
-    async fn clock(&self) -> Result<Clock, ChainError> {
-        self.bank.clock().await
-    }
-
-    async fn simulate(&self, tx: &VersionedTransaction) -> Result<Simulation, ChainError> {
-        if self.probe.on.load(Ordering::Relaxed) {
-            if let Some(thread) = self.probe.thread_of(tx) {
-                self.probe
-                    .stamp(thread, Instant::now(), |s| &mut s.simulate);
-            }
+        let known = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key);
+        if known {
+            self.stamp(*key, Instant::now(), |s| &mut s.read);
         }
-        self.bank.simulate(tx).await
     }
 
-    async fn send(&self, tx: &VersionedTransaction) -> Result<Signature, ChainError> {
-        let thread = if self.probe.on.load(Ordering::Relaxed) {
-            self.probe.thread_of(tx)
-        } else {
-            None
-        };
-        if let Some(thread) = thread {
-            self.probe.stamp(thread, Instant::now(), |s| &mut s.send);
-        }
-        let sent = self.bank.send(tx).await;
-        if let (Some(thread), Ok(_)) = (thread, &sent) {
-            self.probe.stamp(thread, Instant::now(), |s| &mut s.sent);
-        }
-        sent
+    fn accounts_returned(&self, count: usize) {
+        self.accounts_returned
+            .fetch_add(count as u64, Ordering::Relaxed);
     }
 
-    async fn signature_statuses(
-        &self,
-        signatures: &[Signature],
-    ) -> Result<Vec<Option<TxStatus>>, ChainError> {
-        self.bank.signature_statuses(signatures).await
+    fn simulating(&self, tx: &VersionedTransaction) {
+        self.stamp_stage(tx, |s| &mut s.simulate);
     }
 
-    async fn recent_prioritization_fees(
-        &self,
-        accounts: &[Pubkey],
-    ) -> Result<Vec<u64>, ChainError> {
-        self.bank.recent_prioritization_fees(accounts).await
+    fn sending(&self, tx: &VersionedTransaction) {
+        self.stamp_stage(tx, |s| &mut s.send);
+    }
+
+    fn sent(&self, tx: &VersionedTransaction) {
+        self.stamp_stage(tx, |s| &mut s.sent);
     }
 }
 
@@ -320,10 +265,7 @@ impl Running {
         events: Option<broadcast::Sender<ExecEvent>>,
     ) -> Result<Running, Box<dyn std::error::Error>> {
         let chain = Arc::new(FaultyChain::new(
-            ProbedBank {
-                bank: world.chain.clone(),
-                probe: probe.clone(),
-            },
+            ProbedBank::new(world.chain.clone()).observed_by(probe.clone()),
             0,
         ));
         let metrics = Metrics::new();

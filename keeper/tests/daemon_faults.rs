@@ -743,24 +743,16 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
     } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
 
     // First run: the lease claim goes through; the execution's send is dropped.
-    let chain = faulty(&world, 1);
-    chain.script(Op::Send, [None, Some(Fault::Drop)]);
-    let run = Running::start(
-        chain.clone(),
+    let chain = crash_after_the_first_attempt(
         &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(
+        &clock,
+        &path,
+        &store,
+        thread,
+        vec![None, Some(Fault::Drop)],
         "the execution is persisted and its send dropped",
-        30,
-        store
-            .find(&thread, 0)
-            .unwrap()
-            .is_some_and(|row| row.retry_count == 1)
-    );
-    run.crash().await;
+    )
+    .await;
 
     let row = first_row(&store, &thread);
     assert_eq!(row.state, ExecState::Pending);
@@ -804,19 +796,15 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
         ],
         "the persisted transaction itself landed"
     );
-    assert_eq!(summary.recovered, 1);
-    assert_eq!(
-        summary.counts,
+    assert_recovered_once(
+        &summary,
+        &path,
         StoreCounts {
             confirmed: 1,
             ..StoreCounts::default()
-        }
+        },
     );
-    // The thread is done (`Never`): its lease is handed back, by the lease upkeep as soon
-    // as it sees that or at the latest by the shutdown, and none is left to expire.
-    assert_eq!(state(&world, &thread).await.lease, None);
-    assert_eq!(summary.leases_left, []);
-    assert_eq!(rows(&path).len(), 1);
+    assert_lease_handed_back(&world, &thread, &summary).await;
 }
 
 /// The keeper's durable execution lands but the answer to its send is lost; the keeper
@@ -833,24 +821,16 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
         store,
     } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
 
-    let chain = faulty(&world, 1);
-    chain.script(Op::Send, [None, Some(Fault::LoseAnswer)]);
-    let run = Running::start(
-        chain.clone(),
+    let chain = crash_after_the_first_attempt(
         &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(
+        &clock,
+        &path,
+        &store,
+        thread,
+        vec![None, Some(Fault::LoseAnswer)],
         "the execution's answer is lost",
-        30,
-        store
-            .find(&thread, 0)
-            .unwrap()
-            .is_some_and(|row| row.retry_count == 1)
-    );
-    run.crash().await;
+    )
+    .await;
 
     let row = first_row(&store, &thread);
     assert!(row.state.is_unfinished(), "{:?}", row.state);
@@ -888,19 +868,15 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
         1,
         "nothing but the lease release was sent"
     );
-    assert_eq!(summary.recovered, 1);
-    assert_eq!(
-        summary.counts,
+    assert_recovered_once(
+        &summary,
+        &path,
         StoreCounts {
             superseded: 1,
             ..StoreCounts::default()
-        }
+        },
     );
-    // The thread is done (`Never`): its lease is handed back, by the lease upkeep as soon
-    // as it sees that or at the latest by the shutdown, and none is left to expire.
-    assert_eq!(state(&world, &thread).await.lease, None);
-    assert_eq!(summary.leases_left, []);
-    assert_eq!(rows(&path).len(), 1);
+    assert_lease_handed_back(&world, &thread, &summary).await;
 }
 
 /// A non-durable execution is persisted, its send never reaches the chain, and the keeper
@@ -933,15 +909,14 @@ async fn non_durable_crash_between_persist_and_send_runs_once_after_restart() {
 
     assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
     assert_eq!(events.confirmed(), [(thread, 0)]);
-    assert_eq!(summary.recovered, 1);
-    assert_eq!(
-        summary.counts,
+    assert_recovered_once(
+        &summary,
+        &path,
         StoreCounts {
             confirmed: 1,
             ..StoreCounts::default()
-        }
+        },
     );
-    assert_eq!(rows(&path).len(), 1);
 }
 
 /// A non-durable execution lands but the answer to its send is lost, and the keeper
@@ -958,24 +933,16 @@ async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_afte
         store,
     } = Stage::new(plan("now", Trigger::Now, false)).await;
 
-    let chain = faulty(&world, 1);
-    chain.script(Op::Send, [Some(Fault::LoseAnswer)]);
-    let run = Running::start(
-        chain.clone(),
+    crash_after_the_first_attempt(
         &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(
+        &clock,
+        &path,
+        &store,
+        thread,
+        vec![Some(Fault::LoseAnswer)],
         "the execution's answer is lost",
-        30,
-        store
-            .find(&thread, 0)
-            .unwrap()
-            .is_some_and(|row| row.retry_count == 1)
-    );
-    run.crash().await;
+    )
+    .await;
     assert_eq!(exec_count(&world, &thread).await, 1, "it landed");
 
     let (healthy, events, summary) = restart_until(
@@ -1153,6 +1120,39 @@ async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
     assert_eq!(state(&world, &thread).await.lease, None, "handed back");
 }
 
+/// The crash tests' first run: a daemon whose sends follow `script` runs until the
+/// thread's first execution is persisted with one attempt behind it (`what` names the
+/// wait), then crashes. Returns the chain of that run.
+async fn crash_after_the_first_attempt(
+    world: &Arc<World>,
+    clock: &TestClock,
+    path: &Path,
+    store: &Store,
+    thread: Pubkey,
+    script: Vec<Option<Fault>>,
+    what: &str,
+) -> Arc<FaultyChain<ProbedBank>> {
+    let chain = faulty(world, 1);
+    chain.script(Op::Send, script);
+    let run = Running::start(
+        chain.clone(),
+        world,
+        clock.store(path),
+        Metrics::new(),
+        config(),
+    );
+    wait_until!(
+        what,
+        30,
+        store
+            .find(&thread, 0)
+            .unwrap()
+            .is_some_and(|row| row.retry_count == 1)
+    );
+    run.crash().await;
+    chain
+}
+
 /// The first run of the recovery tests: the thread's first execution is persisted, its
 /// send dropped before it reaches the chain (a durable thread's lease claim lands before
 /// it), and the keeper crashes. Returns the chain of that run.
@@ -1164,31 +1164,38 @@ async fn crash_after_a_dropped_send(
     thread: Pubkey,
 ) -> Arc<FaultyChain<ProbedBank>> {
     let durable = state(world, &thread).await.nonce_account().is_ok();
-    let chain = faulty(world, 1);
     // A durable thread's lease claim goes through first.
     let claim = durable.then_some(None);
-    chain.script(Op::Send, claim.into_iter().chain([Some(Fault::Drop)]));
-    let run = Running::start(
-        chain.clone(),
+    let chain = crash_after_the_first_attempt(
         world,
-        clock.store(path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(
+        clock,
+        path,
+        store,
+        thread,
+        claim.into_iter().chain([Some(Fault::Drop)]).collect(),
         "the execution is persisted and its send dropped",
-        30,
-        store
-            .find(&thread, 0)
-            .unwrap()
-            .is_some_and(|row| row.retry_count == 1)
-    );
-    run.crash().await;
+    )
+    .await;
     let row = first_row(store, &thread);
     assert_eq!(row.state, ExecState::Pending);
     assert_eq!(row.last_sent_at, None, "never sent");
     assert_eq!(sends(&chain), [Fault::Drop]);
     chain
+}
+
+/// What a crash test's restart ends with: the one execution recovered and settled as
+/// `counts` says, in the one row the first run wrote.
+fn assert_recovered_once(summary: &RunSummary, path: &Path, counts: StoreCounts) {
+    assert_eq!(summary.recovered, 1);
+    assert_eq!(summary.counts, counts);
+    assert_eq!(rows(path).len(), 1);
+}
+
+/// A finished (`Never`) durable thread's lease is handed back, by the lease upkeep as
+/// soon as it sees that or at the latest by the shutdown, and none is left to expire.
+async fn assert_lease_handed_back(world: &World, thread: &Pubkey, summary: &RunSummary) {
+    assert_eq!(state(world, thread).await.lease, None);
+    assert_eq!(summary.leases_left, []);
 }
 
 // ---------------------------------------------------------------------------------------

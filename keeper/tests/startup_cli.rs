@@ -22,6 +22,14 @@ use keeper::{
 };
 use solana_sdk::{pubkey::Pubkey, signature::Signature};
 
+/// A fresh HOME holding the default keypair, and the loopback endpoint `keeper run` is
+/// pointed at: what every start-up check of `keeper run` begins with.
+fn home_with_rpc() -> (Home, RecordingRpc) {
+    let home = Home::new();
+    home.default_keypair();
+    (home, RecordingRpc::start())
+}
+
 /// `keeper run` on `store` with health on `health_addr`, against `rpc`.
 fn spawn_run(home: &Home, rpc: &RecordingRpc, store: &Path, health_addr: &str) -> Child {
     home.command(&["run"], &[])
@@ -75,9 +83,7 @@ fn chmod(path: &Path, mode: u32) {
 
 #[test]
 fn run_refuses_a_store_file_that_is_not_the_keepers_leaving_it_untouched() {
-    let home = Home::new();
-    home.default_keypair();
-    let rpc = RecordingRpc::start();
+    let (home, rpc) = home_with_rpc();
     let foreign = home.path().join("app.sqlite");
     {
         let conn = rusqlite::Connection::open(&foreign).unwrap();
@@ -99,18 +105,12 @@ fn run_refuses_a_store_file_that_is_not_the_keepers_leaving_it_untouched() {
     );
     assert!(err.contains("Pass --store"), "{err}");
     assert_eq!(fs::read(&foreign).unwrap(), before, "the file was changed");
-    assert!(
-        rpc.bodies().is_empty(),
-        "asked the chain: {:?}",
-        rpc.bodies()
-    );
+    rpc.assert_unasked();
 }
 
 #[test]
 fn run_refuses_a_read_only_store_file_naming_it_and_the_fix() {
-    let home = Home::new();
-    home.default_keypair();
-    let rpc = RecordingRpc::start();
+    let (home, rpc) = home_with_rpc();
     let store = home.store_path();
     drop(Store::open(&store).unwrap());
     chmod(&store, 0o444);
@@ -127,18 +127,12 @@ fn run_refuses_a_read_only_store_file_naming_it_and_the_fix() {
         )
     );
     assert_eq!(fs::read(&store).unwrap(), before);
-    assert!(
-        rpc.bodies().is_empty(),
-        "asked the chain: {:?}",
-        rpc.bodies()
-    );
+    rpc.assert_unasked();
 }
 
 #[test]
 fn run_refuses_a_store_in_a_read_only_directory_naming_the_directory() {
-    let home = Home::new();
-    home.default_keypair();
-    let rpc = RecordingRpc::start();
+    let (home, rpc) = home_with_rpc();
     let dir = home.path().join("ro");
     fs::create_dir(&dir).unwrap();
     chmod(&dir, 0o555);
@@ -162,9 +156,7 @@ fn run_refuses_a_store_in_a_read_only_directory_naming_the_directory() {
 
 #[test]
 fn a_second_daemon_on_the_same_store_is_refused_naming_the_first() {
-    let home = Home::new();
-    home.default_keypair();
-    let rpc = RecordingRpc::start();
+    let (home, rpc) = home_with_rpc();
     let store = home.store_path();
     let mut first = spawn_run(&home, &rpc, &store, "127.0.0.1:0");
     let lock = home.path().join("keeper.sqlite.lock");
@@ -196,18 +188,12 @@ fn a_second_daemon_on_the_same_store_is_refused_naming_the_first() {
             lock.display()
         )
     );
-    assert!(
-        second.bodies().is_empty(),
-        "asked the chain: {:?}",
-        second.bodies()
-    );
+    second.assert_unasked();
 }
 
 #[test]
 fn a_taken_health_port_stops_the_start_before_anything_reaches_the_chain() {
-    let home = Home::new();
-    home.default_keypair();
-    let rpc = RecordingRpc::start();
+    let (home, rpc) = home_with_rpc();
     let store = home.store_path();
     store_with_a_row_to_replay(&store);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -288,9 +274,7 @@ fn keypair_pubkey(keypair: &solana_sdk::signature::Keypair) -> String {
 
 #[test]
 fn a_period_beyond_its_bound_is_refused_naming_the_key_and_the_range() {
-    let home = Home::new();
-    home.default_keypair();
-    let rpc = RecordingRpc::start();
+    let (home, rpc) = home_with_rpc();
     let toml = home.write(
         "keeper.toml",
         format!("[daemon]\ntick_ms = {}\n", u64::MAX).as_bytes(),

@@ -4,3 +4,5 @@
 //! (`chain::faulty`), under the same rule.
 
 pub mod logs;
+#[cfg(feature = "bank")]
+pub mod probed_bank;

@@ -134,6 +134,13 @@ impl RecordingRpc {
     pub fn bodies(&self) -> Vec<String> {
         self.bodies.lock().unwrap().clone()
     }
+
+    /// Fails the test if any request reached this endpoint: for runs that must stop
+    /// before they touch the chain.
+    pub fn assert_unasked(&self) {
+        let bodies = self.bodies();
+        assert!(bodies.is_empty(), "asked the chain: {bodies:?}");
+    }
 }
 
 /// Sends signal `name` (`TERM`, `HUP`, `INT`, `STOP`, ...) to `child` with kill(1).
