@@ -796,6 +796,7 @@ async fn stale_cached_nonce_value_is_rejected_until_invalidated() {
 /// The only test in this binary that calls the legacy wrappers: their warning is a
 /// process-wide `Once`.
 #[tokio::test]
+#[allow(deprecated)]
 async fn legacy_wrappers_return_a_landing_tx_and_warn_exactly_once() {
     let env = env().await;
     let d = env.leased("legacy", Trigger::Now).await;

@@ -357,18 +357,25 @@ impl ExecutionBuilder {
     }
 
     /// Legacy: durable for durable threads, returns only the transaction.
+    #[deprecated(note = "releases the nonce before the transaction is broadcast; use \
+                         build_execution_output and release the guard after sending")]
     pub async fn build_execution(
         &self,
         exec: ThreadExecution<'_>,
         config: &TxConfig,
         sign: bool,
     ) -> Result<VersionedTransaction, BuildError> {
+        #[allow(deprecated)]
         self.build_execution_with_nonce(exec, config, sign, exec.nonce().is_some())
             .await
     }
 
     /// Legacy: returns only the transaction, so the nonce is released before the
     /// transaction is broadcast and another build may reuse its value. Warns once.
+    /// Kept (deprecated) for callers written against the first builder API; the keeper
+    /// itself never calls it.
+    #[deprecated(note = "releases the nonce before the transaction is broadcast; use \
+                         build_execution_output and release the guard after sending")]
     pub async fn build_execution_with_nonce(
         &self,
         exec: ThreadExecution<'_>,
