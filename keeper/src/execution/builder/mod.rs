@@ -8,14 +8,15 @@
 //!
 //! API shape: `build_execution_output` is the primary call and returns
 //! the transaction with its nonce guard; `build_execution_with_nonce` and
-//! `build_execution` are legacy wrappers that return only the transaction (releasing
-//! the nonce early) and warn once.
+//! `build_execution` are deprecated wrappers (`legacy.rs`) that return only the
+//! transaction (releasing the nonce early) and warn once.
 
 pub mod compute;
+mod legacy;
 pub mod order;
 pub mod priority;
 
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -315,8 +316,6 @@ pub struct ExecutionBuilder {
     metrics: Option<Arc<Metrics>>,
 }
 
-static LEGACY_WARNING: Once = Once::new();
-
 /// Compute units of `AdvanceNonceAccount`: the system program is a builtin that charges a
 /// flat 150 units per instruction (`solana_system_program::DEFAULT_COMPUTE_UNITS`). Added
 /// to a simulation that skipped the advance, so the limit covers the transaction sent.
@@ -354,46 +353,6 @@ impl ExecutionBuilder {
 
     pub fn keeper(&self) -> Pubkey {
         self.keypair.pubkey()
-    }
-
-    /// Legacy: durable for durable threads, returns only the transaction.
-    #[deprecated(note = "releases the nonce before the transaction is broadcast; use \
-                         build_execution_output and release the guard after sending")]
-    pub async fn build_execution(
-        &self,
-        exec: ThreadExecution<'_>,
-        config: &TxConfig,
-        sign: bool,
-    ) -> Result<VersionedTransaction, BuildError> {
-        #[allow(deprecated)]
-        self.build_execution_with_nonce(exec, config, sign, exec.nonce().is_some())
-            .await
-    }
-
-    /// Legacy: returns only the transaction, so the nonce is released before the
-    /// transaction is broadcast and another build may reuse its value. Warns once.
-    /// Kept (deprecated) for callers written against the first builder API; the keeper
-    /// itself never calls it.
-    #[deprecated(note = "releases the nonce before the transaction is broadcast; use \
-                         build_execution_output and release the guard after sending")]
-    pub async fn build_execution_with_nonce(
-        &self,
-        exec: ThreadExecution<'_>,
-        config: &TxConfig,
-        sign: bool,
-        enforce_nonce: bool,
-    ) -> Result<VersionedTransaction, BuildError> {
-        let output = self
-            .build_execution_output(exec, config, sign, enforce_nonce)
-            .await?;
-        LEGACY_WARNING.call_once(|| {
-            tracing::warn!("legacy build API: the nonce is released before broadcast; use build_execution_output")
-        });
-        let (tx, guard) = output.into_parts();
-        if let Some(guard) = guard {
-            let _ = guard.release();
-        }
-        Ok(tx)
     }
 
     /// Builds the execution of `exec`. `enforce_nonce` must match the thread: a durable
