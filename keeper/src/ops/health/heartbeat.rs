@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{HealthCheck, HealthStatus};
+use super::check::{HealthCheck, HealthStatus};
 
 /// When a loop last completed a round: beaten by the loop, read by [`HeartbeatCheck`].
 /// A clone shares the same beat. Starts fresh, so a loop has its grace to begin.

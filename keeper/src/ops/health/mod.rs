@@ -30,7 +30,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -43,60 +42,15 @@ use crate::periodic::Every;
 /// Size of a nonce account's data, whose rent-exempt minimum a nonce account must hold.
 pub use thread::client::NONCE_ACCOUNT_LEN;
 
+mod check;
 mod heartbeat;
 mod nonces;
 mod rpc;
 
+pub use check::{HealthCheck, HealthStatus};
 pub use heartbeat::{Heartbeat, HeartbeatCheck};
 pub use nonces::{validate_nonce_account, NonceAccountsCheck, NonceProblem, WatchedNonces};
 pub use rpc::RpcCheck;
-
-/// What one check found.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct HealthStatus {
-    pub healthy: bool,
-    /// One line for operators: what is wrong, or what was verified.
-    pub message: String,
-    /// Figures the check measured (`latency_seconds`, `invalid`, ...), by name.
-    pub metrics: BTreeMap<String, f64>,
-}
-
-impl HealthStatus {
-    pub fn healthy(message: impl Into<String>) -> Self {
-        Self {
-            healthy: true,
-            message: message.into(),
-            metrics: BTreeMap::new(),
-        }
-    }
-
-    pub fn unhealthy(message: impl Into<String>) -> Self {
-        Self {
-            healthy: false,
-            message: message.into(),
-            metrics: BTreeMap::new(),
-        }
-    }
-
-    pub fn with_metric(mut self, name: &str, value: f64) -> Self {
-        self.metrics.insert(name.to_owned(), value);
-        self
-    }
-}
-
-/// One health check: a name, whether readiness depends on it, and how to run it.
-#[async_trait]
-pub trait HealthCheck: Send + Sync {
-    /// A stable name, unique within a registry: the key of the check in the JSON bodies.
-    fn name(&self) -> &str;
-
-    /// Whether the keeper is unready while this check fails.
-    fn critical(&self) -> bool;
-
-    /// Runs the check. Should bound its own time; the registry also cuts it off after
-    /// its check timeout.
-    async fn check(&self) -> HealthStatus;
-}
 
 /// The last result of one check, as the JSON bodies show it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -376,6 +330,7 @@ mod tests {
     use super::*;
     use crate::chain::Chain;
     use crate::ops::degradation::DegradationConfig;
+    use async_trait::async_trait;
     use solana_nonce::state::{Data, DurableNonce, State as NonceState};
     use solana_nonce::versions::Versions;
     use solana_sdk::account::Account;

@@ -16,9 +16,10 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::rent::Rent;
 use thread::client::NonceData;
 
-use super::{HealthCheck, HealthStatus, NONCE_ACCOUNT_LEN};
+use super::check::{HealthCheck, HealthStatus};
 use crate::chain::{Chain, ChainError};
 use crate::ops::metrics::Metrics;
+use thread::client::NONCE_ACCOUNT_LEN;
 
 /// Why a nonce account cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{HealthCheck, HealthStatus};
+use super::check::{HealthCheck, HealthStatus};
 use crate::chain::Chain;
 
 /// The chain endpoint answers `latest_blockhash` within a timeout. Critical.
