@@ -7,7 +7,7 @@
 use anchor_lang::error::ErrorCode as AnchorErrorCode;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::signature::Signer;
 use thread::client;
 use thread::errors::ThreadError;
 use thread::events::{
@@ -20,37 +20,13 @@ use thread::state::{
     MAX_ACCOUNTS_PER_INSTRUCTION, MAX_ID_LEN, MAX_INSTRUCTIONS, MAX_INSTRUCTIONS_SPACE,
     MAX_INSTRUCTION_DATA,
 };
-use thread_tests::{
-    program_test, recorder, system_account, Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE,
-    STARTING_LAMPORTS,
-};
+use thread_tests::{recorder, Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE};
 
-use crate::common::record_of;
+use crate::common::{env, record_of, Env};
 
 // ---------------------------------------------------------------------------------------
 // Setup
 // ---------------------------------------------------------------------------------------
-
-/// A fixture, a recorder account the threads write, and a funded attacker who is not the
-/// owner of any thread.
-struct Setup {
-    fx: Fixture,
-    record: Pubkey,
-    attacker: Keypair,
-}
-
-async fn setup() -> Setup {
-    let mut pt = program_test();
-    let record = Pubkey::new_unique();
-    pt.add_account(record, recorder::record_account());
-    let attacker = Keypair::new();
-    pt.add_account(attacker.pubkey(), system_account(STARTING_LAMPORTS));
-    Setup {
-        fx: Fixture::with(pt).await,
-        record,
-        attacker,
-    }
-}
 
 /// A recorder call signed by `thread` that adds `amount` to `record`.
 fn record_call(thread: Pubkey, record: Pubkey, amount: u64) -> ThreadInstruction {
@@ -158,7 +134,7 @@ fn assert_anchor_error(outcome: &Outcome, expected: AnchorErrorCode) {
 
 #[tokio::test]
 async fn create_stores_every_field_and_first_due_time() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let (expected_key, bump) = Thread::address(&owner, b"stored");
     let instructions = vec![record_call(expected_key, record, 5)];
@@ -225,7 +201,7 @@ async fn create_stores_every_field_and_first_due_time() {
 
 #[tokio::test]
 async fn create_charges_owner_exactly_rent_deposit_and_tx_fee() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let args = default_args(&fx, record, "paid");
     let deposit = args.deposit;
@@ -246,7 +222,7 @@ async fn create_charges_owner_exactly_rent_deposit_and_tx_fee() {
 
 #[tokio::test]
 async fn create_accepts_ids_of_1_and_32_bytes() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     for id in ["a", &"x".repeat(MAX_ID_LEN)] {
         let args = default_args(&fx, record, id);
         let (thread, outcome) = create(&mut fx, args).await;
@@ -257,7 +233,7 @@ async fn create_accepts_ids_of_1_and_32_bytes() {
 
 #[tokio::test]
 async fn create_rejects_empty_id() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "x");
     args.id = vec![];
     // The empty id is a valid seed, so send it to its real PDA: the id check still wins.
@@ -270,7 +246,7 @@ async fn create_rejects_empty_id() {
 
 #[tokio::test]
 async fn create_rejects_33_byte_id() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "x");
     args.id = vec![b'x'; MAX_ID_LEN + 1];
     assert_create_rejected(&mut fx, args, ThreadError::InvalidId).await;
@@ -278,7 +254,7 @@ async fn create_rejects_33_byte_id() {
 
 #[tokio::test]
 async fn create_rejects_no_instructions() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "none");
     args.instructions = vec![];
     assert_create_rejected(&mut fx, args, ThreadError::NoInstructions).await;
@@ -286,7 +262,7 @@ async fn create_rejects_no_instructions() {
 
 #[tokio::test]
 async fn create_accepts_8_instructions_and_rejects_9() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     for (id, n) in [("eight", MAX_INSTRUCTIONS), ("nine", MAX_INSTRUCTIONS + 1)] {
         let (thread, _) = Thread::address(&owner, id.as_bytes());
@@ -305,7 +281,7 @@ async fn create_accepts_8_instructions_and_rejects_9() {
 
 #[tokio::test]
 async fn create_accepts_32_accounts_in_one_instruction_and_rejects_33() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "acc32");
     args.instructions = vec![sized_ix(MAX_ACCOUNTS_PER_INSTRUCTION, 8)];
     create(&mut fx, args).await.1.assert_ok();
@@ -317,7 +293,7 @@ async fn create_accepts_32_accounts_in_one_instruction_and_rejects_33() {
 
 #[tokio::test]
 async fn create_accepts_1024_data_bytes_and_rejects_1025() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "data1024");
     args.instructions = vec![sized_ix(1, MAX_INSTRUCTION_DATA)];
     create(&mut fx, args).await.1.assert_ok();
@@ -329,7 +305,7 @@ async fn create_accepts_1024_data_bytes_and_rejects_1025() {
 
 #[tokio::test]
 async fn create_rejects_five_instructions_of_1000_bytes() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "5x1000");
     args.instructions = (0..5).map(|_| sized_ix(0, 1000)).collect();
     assert!(ThreadInstruction::list_space(&args.instructions) > MAX_INSTRUCTIONS_SPACE);
@@ -338,7 +314,7 @@ async fn create_rejects_five_instructions_of_1000_bytes() {
 
 #[tokio::test]
 async fn create_accepts_exactly_4096_instruction_bytes_and_rejects_4097() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "4096");
     args.instructions = list_of_total_size(4, MAX_INSTRUCTIONS_SPACE);
     let space = Thread::space_for(&args.instructions);
@@ -353,7 +329,7 @@ async fn create_accepts_exactly_4096_instruction_bytes_and_rejects_4097() {
 
 #[tokio::test]
 async fn create_rejects_instruction_targeting_thread_program() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "self");
     let mut reentry = sized_ix(0, 8);
     reentry.program_id = thread::ID;
@@ -363,7 +339,7 @@ async fn create_rejects_instruction_targeting_thread_program() {
 
 #[tokio::test]
 async fn create_rejects_interval_below_one_second() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     for (id, seconds) in [("zero", 0), ("negative", -5)] {
         let mut args = default_args(&fx, record, id);
         args.trigger = Trigger::Interval {
@@ -376,7 +352,7 @@ async fn create_rejects_interval_below_one_second() {
 
 #[tokio::test]
 async fn create_rejects_zero_rate_limit_execs_or_window() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     for (id, max_execs, window_slots) in [("execs0", 0, 10), ("window0", 5, 0)] {
         let mut args = default_args(&fx, record, id);
         args.rate_limit = RateLimit {
@@ -389,7 +365,7 @@ async fn create_rejects_zero_rate_limit_execs_or_window() {
 
 #[tokio::test]
 async fn create_twice_with_same_owner_and_id_fails_already_exists() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "twice").await;
     let before_thread = fx.account(thread).await.unwrap();
@@ -409,11 +385,12 @@ async fn create_twice_with_same_owner_and_id_fails_already_exists() {
 
 #[tokio::test]
 async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let owner = fx.owner.pubkey();
     let args = default_args(&fx, record, "mine");
 
@@ -442,11 +419,12 @@ async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
 
 #[tokio::test]
 async fn create_succeeds_on_address_prefunded_by_attacker() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"prefunded");
     let prefund = fx.rent_for(0).await + 7;
@@ -479,11 +457,12 @@ async fn create_succeeds_on_address_prefunded_by_attacker() {
 
 #[tokio::test]
 async fn create_succeeds_on_address_prefunded_beyond_rent_and_deposit() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"rich");
     let args = default_args(&fx, record, "rich");
@@ -510,7 +489,7 @@ async fn create_succeeds_on_address_prefunded_beyond_rent_and_deposit() {
 
 #[tokio::test]
 async fn exec_pays_executor_exactly_fee_per_exec() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "fee");
     args.fee_per_exec = 4_321;
     let (thread, outcome) = create(&mut fx, args).await;
@@ -535,7 +514,7 @@ async fn exec_pays_executor_exactly_fee_per_exec() {
 
 #[tokio::test]
 async fn exec_with_balance_below_fee_fails_insufficient_balance_and_moves_nothing() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "poor");
     args.fee_per_exec = 1_000;
     args.deposit = 999;
@@ -567,7 +546,7 @@ async fn exec_with_balance_below_fee_fails_insufficient_balance_and_moves_nothin
 
 #[tokio::test]
 async fn exec_spends_deposit_down_to_rent_exactly() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "exact");
     args.fee_per_exec = 1_000;
     args.deposit = 1_000;
@@ -584,11 +563,12 @@ async fn exec_spends_deposit_down_to_rent_exactly() {
 
 #[tokio::test]
 async fn update_by_non_owner_fails_not_owner() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let thread = create_default(&mut fx, record, "upd").await;
     let before = fx.account(thread).await.unwrap();
     let args = UpdateThreadArgs {
@@ -605,7 +585,7 @@ async fn update_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn update_changes_trigger_fee_and_rate_limit() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "upd").await;
     fx.warp_slots(5).await;
@@ -663,7 +643,7 @@ async fn update_changes_trigger_fee_and_rate_limit() {
 
 #[tokio::test]
 async fn update_with_no_fields_changes_nothing() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let thread = create_default(&mut fx, record, "noop").await;
     let before = fx.account(thread).await.unwrap();
     let owner = fx.owner.pubkey();
@@ -719,7 +699,7 @@ async fn assert_resize_exact(
 
 #[tokio::test]
 async fn update_growing_instructions_charges_owner_exact_rent_difference() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let thread = create_default(&mut fx, record, "grow").await;
     let to = vec![
         record_call(thread, record, 1),
@@ -736,7 +716,7 @@ async fn update_growing_instructions_charges_owner_exact_rent_difference() {
 
 #[tokio::test]
 async fn update_can_grow_to_the_full_instruction_space_in_one_update() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let thread = create_default(&mut fx, record, "max").await;
     let mut to = vec![record_call(thread, record, 1)];
     let rest = MAX_INSTRUCTIONS_SPACE - ThreadInstruction::list_space(&to);
@@ -748,7 +728,7 @@ async fn update_can_grow_to_the_full_instruction_space_in_one_update() {
 
 #[tokio::test]
 async fn update_shrinking_instructions_refunds_owner_exact_rent_difference() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"shrink");
     let mut args = default_args(&fx, record, "shrink");
@@ -769,7 +749,7 @@ async fn update_shrinking_instructions_refunds_owner_exact_rent_difference() {
 
 #[tokio::test]
 async fn update_rejects_invalid_instructions_with_their_error() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "bad").await;
     let before = fx.account(thread).await.unwrap();
@@ -816,7 +796,7 @@ async fn update_rejects_invalid_instructions_with_their_error() {
 
 #[tokio::test]
 async fn update_rejects_invalid_trigger_and_rate_limit() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "bad").await;
     let before = fx.account(thread).await.unwrap();
@@ -865,7 +845,7 @@ async fn update_rejects_invalid_trigger_and_rate_limit() {
 
 #[tokio::test]
 async fn paused_thread_cannot_execute_until_resumed() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "pause").await;
 
@@ -890,7 +870,7 @@ async fn paused_thread_cannot_execute_until_resumed() {
 
 #[tokio::test]
 async fn pausing_a_paused_thread_fails_thread_paused() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "pause2").await;
     as_owner(&mut fx, client::pause_thread(&owner, &thread))
@@ -904,7 +884,7 @@ async fn pausing_a_paused_thread_fails_thread_paused() {
 
 #[tokio::test]
 async fn resuming_an_active_thread_fails_thread_not_paused() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "resume").await;
     as_owner(&mut fx, client::resume_thread(&owner, &thread))
@@ -915,11 +895,12 @@ async fn resuming_an_active_thread_fails_thread_not_paused() {
 
 #[tokio::test]
 async fn pause_and_resume_by_non_owner_fail_not_owner() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "grief").await;
 
@@ -949,7 +930,7 @@ async fn pause_and_resume_by_non_owner_fail_not_owner() {
 
 #[tokio::test]
 async fn withdraw_from_active_thread_keeps_rent_and_one_fee() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "wd").await;
     let fee_per_exec = fx.thread(thread).await.fee_per_exec;
@@ -983,7 +964,7 @@ async fn withdraw_from_active_thread_keeps_rent_and_one_fee() {
 
 #[tokio::test]
 async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "wdp").await;
     as_owner(&mut fx, client::pause_thread(&owner, &thread))
@@ -1018,11 +999,12 @@ async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
 
 #[tokio::test]
 async fn withdraw_by_non_owner_fails_not_owner() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let thread = create_default(&mut fx, record, "steal").await;
     let before = fx.balance(thread).await;
     let ix = client::withdraw_thread(&attacker.pubkey(), &thread, 1);
@@ -1034,11 +1016,12 @@ async fn withdraw_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn withdraw_without_owner_signature_fails() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.balance(thread).await;
@@ -1055,7 +1038,7 @@ async fn withdraw_without_owner_signature_fails() {
 
 #[tokio::test]
 async fn delete_returns_every_lamport_to_owner_and_closes_account() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "del").await;
     fx.exec(thread).await.assert_ok();
@@ -1083,7 +1066,7 @@ async fn delete_returns_every_lamport_to_owner_and_closes_account() {
 
 #[tokio::test]
 async fn deleted_thread_id_can_be_created_again() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "again").await;
     as_owner(&mut fx, client::delete_thread(&owner, &thread, None, None))
@@ -1097,11 +1080,12 @@ async fn deleted_thread_id_can_be_created_again() {
 
 #[tokio::test]
 async fn delete_by_non_owner_fails_not_owner() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let thread = create_default(&mut fx, record, "nodel").await;
     let before = fx.account(thread).await.unwrap();
     fx.process(
@@ -1120,11 +1104,12 @@ async fn delete_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn delete_without_owner_signature_fails() {
-    let Setup {
+    let Env {
         mut fx,
         record,
-        attacker,
-    } = setup().await;
+        stranger: attacker,
+        ..
+    } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.account(thread).await.unwrap();
@@ -1141,7 +1126,7 @@ async fn delete_without_owner_signature_fails() {
 
 #[tokio::test]
 async fn create_emits_thread_created() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let mut args = default_args(&fx, record, "ev");
@@ -1167,7 +1152,7 @@ async fn create_emits_thread_created() {
 
 #[tokio::test]
 async fn update_emits_old_and_new_values() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
@@ -1206,7 +1191,7 @@ async fn update_emits_old_and_new_values() {
 
 #[tokio::test]
 async fn pause_and_resume_emit_their_events() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
@@ -1229,7 +1214,7 @@ async fn pause_and_resume_emit_their_events() {
 
 #[tokio::test]
 async fn exec_emits_thread_executed() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let executor_kp = fx.executor.insecure_clone();
     let executor = executor_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
@@ -1255,7 +1240,7 @@ async fn exec_emits_thread_executed() {
 
 #[tokio::test]
 async fn withdraw_emits_amount_and_balances() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
@@ -1277,7 +1262,7 @@ async fn withdraw_emits_amount_and_balances() {
 
 #[tokio::test]
 async fn delete_emits_lamports_returned() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
