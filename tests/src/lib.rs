@@ -66,6 +66,18 @@ impl Outcome {
         }
     }
 
+    /// Panics unless the transaction failed with this Anchor framework error (an account
+    /// constraint the program never reached its own checks for), by number.
+    pub fn assert_anchor_error(&self, expected: anchor_lang::error::ErrorCode) {
+        assert_eq!(
+            self.custom_code(),
+            Some(expected as u32),
+            "expected {expected:?}, got {:?}\n{}",
+            self.result,
+            self.logs.join("\n")
+        );
+    }
+
     /// The custom error code, if the transaction failed with one.
     pub fn custom_code(&self) -> Option<u32> {
         match &self.result {

@@ -7,7 +7,7 @@
 use anchor_lang::error::ErrorCode as AnchorErrorCode;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::Signer;
+use solana_sdk::signature::{Keypair, Signer};
 use thread::client;
 use thread::errors::ThreadError;
 use thread::events::{
@@ -27,6 +27,18 @@ use crate::common::{env, record_of, Env};
 // ---------------------------------------------------------------------------------------
 // Setup
 // ---------------------------------------------------------------------------------------
+
+/// The fixture, the recorder account the threads write, and a funded attacker who owns
+/// no thread: what the tests of an owner's instructions work with.
+async fn bank_with_attacker() -> (Fixture, Pubkey, Keypair) {
+    let Env {
+        fx,
+        record,
+        stranger,
+        ..
+    } = env().await;
+    (fx, record, stranger)
+}
 
 /// A recorder call signed by `thread` that adds `amount` to `record`.
 fn record_call(thread: Pubkey, record: Pubkey, amount: u64) -> ThreadInstruction {
@@ -115,17 +127,6 @@ async fn fee_of(fx: &mut Fixture, ix: &Instruction, payer: &Pubkey) -> u64 {
 async fn rent_of(fx: &mut Fixture, thread: Pubkey) -> u64 {
     let len = fx.account(thread).await.unwrap().data.len();
     fx.rent_for(len).await
-}
-
-/// Anchor's own error code (not a ThreadError) of a failed transaction.
-fn assert_anchor_error(outcome: &Outcome, expected: AnchorErrorCode) {
-    assert_eq!(
-        outcome.custom_code(),
-        Some(expected as u32),
-        "expected {expected:?}, got {:?}\n{}",
-        outcome.result,
-        outcome.logs.join("\n")
-    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -385,12 +386,7 @@ async fn create_twice_with_same_owner_and_id_fails_already_exists() {
 
 #[tokio::test]
 async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let args = default_args(&fx, record, "mine");
 
@@ -419,12 +415,7 @@ async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
 
 #[tokio::test]
 async fn create_succeeds_on_address_prefunded_by_attacker() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"prefunded");
     let prefund = fx.rent_for(0).await + 7;
@@ -457,12 +448,7 @@ async fn create_succeeds_on_address_prefunded_by_attacker() {
 
 #[tokio::test]
 async fn create_succeeds_on_address_prefunded_beyond_rent_and_deposit() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"rich");
     let args = default_args(&fx, record, "rich");
@@ -563,12 +549,7 @@ async fn exec_spends_deposit_down_to_rent_exactly() {
 
 #[tokio::test]
 async fn update_by_non_owner_fails_not_owner() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let thread = create_default(&mut fx, record, "upd").await;
     let before = fx.account(thread).await.unwrap();
     let args = UpdateThreadArgs {
@@ -895,12 +876,7 @@ async fn resuming_an_active_thread_fails_thread_not_paused() {
 
 #[tokio::test]
 async fn pause_and_resume_by_non_owner_fail_not_owner() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "grief").await;
 
@@ -999,12 +975,7 @@ async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
 
 #[tokio::test]
 async fn withdraw_by_non_owner_fails_not_owner() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let thread = create_default(&mut fx, record, "steal").await;
     let before = fx.balance(thread).await;
     let ix = client::withdraw_thread(&attacker.pubkey(), &thread, 1);
@@ -1016,19 +987,14 @@ async fn withdraw_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn withdraw_without_owner_signature_fails() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.balance(thread).await;
     let mut ix = client::withdraw_thread(&owner, &thread, 1);
     ix.accounts[0].is_signer = false;
     let outcome = fx.process(&[ix], &[&attacker]).await;
-    assert_anchor_error(&outcome, AnchorErrorCode::AccountNotSigner);
+    outcome.assert_anchor_error(AnchorErrorCode::AccountNotSigner);
     assert_eq!(fx.balance(thread).await, before);
 }
 
@@ -1061,7 +1027,7 @@ async fn delete_returns_every_lamport_to_owner_and_closes_account() {
             &[&executor],
         )
         .await;
-    assert_anchor_error(&outcome, AnchorErrorCode::AccountNotInitialized);
+    outcome.assert_anchor_error(AnchorErrorCode::AccountNotInitialized);
 }
 
 #[tokio::test]
@@ -1080,12 +1046,7 @@ async fn deleted_thread_id_can_be_created_again() {
 
 #[tokio::test]
 async fn delete_by_non_owner_fails_not_owner() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let thread = create_default(&mut fx, record, "nodel").await;
     let before = fx.account(thread).await.unwrap();
     fx.process(
@@ -1104,19 +1065,14 @@ async fn delete_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn delete_without_owner_signature_fails() {
-    let Env {
-        mut fx,
-        record,
-        stranger: attacker,
-        ..
-    } = env().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.account(thread).await.unwrap();
     let mut ix = client::delete_thread(&owner, &thread, None, None);
     ix.accounts[0].is_signer = false;
     let outcome = fx.process(&[ix], &[&attacker]).await;
-    assert_anchor_error(&outcome, AnchorErrorCode::AccountNotSigner);
+    outcome.assert_anchor_error(AnchorErrorCode::AccountNotSigner);
     assert_eq!(fx.account(thread).await.unwrap(), before);
 }
 
