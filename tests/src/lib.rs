@@ -149,6 +149,17 @@ impl Fixture {
         }
     }
 
+    /// The one event of type `E` that simulating `ixs` emits; panics on none or several.
+    pub async fn simulate_one_event<E: AnchorDeserialize + Discriminator>(
+        &mut self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> E {
+        let mut events = self.simulate_events::<E>(ixs, signers).await;
+        assert_eq!(events.len(), 1, "exactly one event expected");
+        events.remove(0)
+    }
+
     /// Simulates `ixs` and returns the events of type `E` they emit.
     pub async fn simulate_events<E: AnchorDeserialize + Discriminator>(
         &mut self,

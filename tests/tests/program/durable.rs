@@ -663,12 +663,10 @@ async fn claim_renew_and_release_emit_lease_events() {
 
     let slot = env.fx.clock().await.slot;
     let ix = client::claim_lease(&keeper, &d.thread, &d.nonce, 40, bond);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseClaimed>(&[ix], &[&keeper_kp])
+        .simulate_one_event::<LeaseClaimed>(&[ix], &[&keeper_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.holder, keeper);
     assert_eq!(e.nonce_account, d.nonce);
@@ -678,23 +676,19 @@ async fn claim_renew_and_release_emit_lease_events() {
     let l = env.claim_with_bond(d, 40, bond).await;
     let slot = env.fx.clock().await.slot;
     let ix = client::renew_lease(&keeper, &d.thread, &d.nonce, 90);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseRenewed>(&[ix], &[&keeper_kp])
+        .simulate_one_event::<LeaseRenewed>(&[ix], &[&keeper_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.holder, keeper);
     assert_eq!(e.old_expires_slot, l.expires_slot);
     assert_eq!(e.new_expires_slot, slot + 90);
 
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseReleased>(&return_and_release(&keeper, &l), &[&keeper_kp])
+        .simulate_one_event::<LeaseReleased>(&return_and_release(&keeper, &l), &[&keeper_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.holder, keeper);
     assert_eq!(e.bond, bond);
@@ -712,12 +706,10 @@ async fn forfeit_emits_the_split_of_the_bond() {
     let owner = owner_kp.pubkey();
     let new_nonce = Keypair::new();
     let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseForfeited>(&[ix], &[&owner_kp, &new_nonce])
+        .simulate_one_event::<LeaseForfeited>(&[ix], &[&owner_kp, &new_nonce])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, l.thread);
     assert_eq!(e.holder, env.keeper.pubkey());
     assert_eq!(e.bond, bond);
@@ -788,12 +780,10 @@ async fn delete_emits_the_nonce_lamports_returned() {
     let thread_lamports = env.fx.balance(d.thread).await;
     let nonce_lamports = env.fx.balance(d.nonce).await;
     let ix = client::delete_thread(&owner, &d.thread, Some(d.nonce), None);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
+        .simulate_one_event::<ThreadDeleted>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.lamports, thread_lamports);
@@ -810,12 +800,10 @@ async fn delete_after_an_unreturned_lease_emits_the_bond_kept_with_the_thread() 
     let owner = owner_kp.pubkey();
     let thread_lamports = env.fx.balance(l.thread).await;
     let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), None);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
+        .simulate_one_event::<ThreadDeleted>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, l.thread);
     assert_eq!(e.lamports, thread_lamports, "the bond goes to the owner");
     assert_eq!(e.nonce_lamports, 0, "the holder kept the nonce");
@@ -837,12 +825,10 @@ async fn delete_after_an_expired_lease_emits_nonce_lamports_and_bond_to_holder()
     let thread_lamports = env.fx.balance(l.thread).await;
     let nonce_lamports = env.fx.balance(l.nonce).await;
     let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
+        .simulate_one_event::<ThreadDeleted>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, l.thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.lamports, thread_lamports - l.bond);

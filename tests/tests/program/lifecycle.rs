@@ -1091,11 +1091,9 @@ async fn create_emits_thread_created() {
     args.deposit = 56_789;
     let (thread, _) = Thread::address(&owner, b"ev");
     let ix = client::create_thread(&owner, &thread, args);
-    let events = fx
-        .simulate_events::<ThreadCreated>(&[ix], &[&owner_kp])
+    let e = &fx
+        .simulate_one_event::<ThreadCreated>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.id, b"ev".to_vec());
@@ -1127,11 +1125,9 @@ async fn update_emits_old_and_new_values() {
         priority: None,
     };
     let ix = client::update_thread(&owner, &thread, args);
-    let events = fx
-        .simulate_events::<ThreadUpdated>(&[ix], &[&owner_kp])
+    let e = &fx
+        .simulate_one_event::<ThreadUpdated>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.old_trigger, Trigger::Now);
     assert_eq!(e.new_trigger, Trigger::Epoch { epoch: 9 });
@@ -1176,14 +1172,12 @@ async fn exec_emits_thread_executed() {
     let thread = create_default(&mut fx, record, "ev").await;
     let state = fx.thread(thread).await;
     let clock = fx.clock().await;
-    let events = fx
-        .simulate_events::<ThreadExecuted>(
+    let e = &fx
+        .simulate_one_event::<ThreadExecuted>(
             &[client::exec_thread(&executor, &thread, &state)],
             &[&executor_kp],
         )
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.executor, executor);
     assert_eq!(e.exec_count, 1);
@@ -1201,14 +1195,12 @@ async fn withdraw_emits_amount_and_balances() {
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let balance = fx.balance(thread).await;
-    let events = fx
-        .simulate_events::<ThreadWithdrawn>(
+    let e = &fx
+        .simulate_one_event::<ThreadWithdrawn>(
             &[client::withdraw_thread(&owner, &thread, 40_000)],
             &[&owner_kp],
         )
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.amount, 40_000);
@@ -1223,14 +1215,12 @@ async fn delete_emits_lamports_returned() {
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let balance = fx.balance(thread).await;
-    let events = fx
-        .simulate_events::<ThreadDeleted>(
+    let e = &fx
+        .simulate_one_event::<ThreadDeleted>(
             &[client::delete_thread(&owner, &thread, None, None)],
             &[&owner_kp],
         )
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.lamports, balance);
