@@ -1148,6 +1148,23 @@ async fn delete_after_expiry_without_the_authority_gives_the_bond_to_the_owner()
 // The bond is never the owner's to withdraw
 // ---------------------------------------------------------------------------------------
 
+impl Env {
+    /// The owner asks to withdraw more than `l`'s thread has available: refused with
+    /// nothing moved but the owner's fee.
+    async fn assert_withdraw_refused(&mut self, l: &Leased, amount: u64) {
+        let owner_kp = self.owner.insecure_clone();
+        let before = self.snapshot(l.durable()).await;
+        let ix = client::withdraw_thread(&owner_kp.pubkey(), &l.thread, amount);
+        self.assert_refused_for_fee(
+            &[ix],
+            &owner_kp,
+            ThreadError::WithdrawExceedsAvailable,
+            &before,
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn withdraw_never_touches_the_bond() {
     let mut env = env().await;
@@ -1162,15 +1179,7 @@ async fn withdraw_never_touches_the_bond() {
 
     // Active: available is the deposit less one execution's fee; the bond is excluded.
     let available = DEPOSIT - FEE_PER_EXEC;
-    let before = env.snapshot(l.durable()).await;
-    let ix = client::withdraw_thread(&owner, &l.thread, available + 1);
-    env.assert_refused_for_fee(
-        &[ix],
-        &owner_kp,
-        ThreadError::WithdrawExceedsAvailable,
-        &before,
-    )
-    .await;
+    env.assert_withdraw_refused(&l, available + 1).await;
     let owner_before = env.fx.balance(owner).await;
     let ix = client::withdraw_thread(&owner, &l.thread, available);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
@@ -1182,15 +1191,7 @@ async fn withdraw_never_touches_the_bond() {
         .await
         .0
         .assert_ok();
-    let before = env.snapshot(l.durable()).await;
-    let ix = client::withdraw_thread(&owner, &l.thread, FEE_PER_EXEC + 1);
-    env.assert_refused_for_fee(
-        &[ix],
-        &owner_kp,
-        ThreadError::WithdrawExceedsAvailable,
-        &before,
-    )
-    .await;
+    env.assert_withdraw_refused(&l, FEE_PER_EXEC + 1).await;
     let ix = client::withdraw_thread(&owner, &l.thread, FEE_PER_EXEC);
     env.send(&[ix], &[&owner_kp]).await.0.assert_ok();
     assert_eq!(env.fx.balance(l.thread).await, rent + l.bond);
