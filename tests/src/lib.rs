@@ -66,6 +66,18 @@ impl Outcome {
         }
     }
 
+    /// Panics unless the transaction failed with this Anchor framework error (an account
+    /// constraint the program never reached its own checks for), by number.
+    pub fn assert_anchor_error(&self, expected: anchor_lang::error::ErrorCode) {
+        assert_eq!(
+            self.custom_code(),
+            Some(expected as u32),
+            "expected {expected:?}, got {:?}\n{}",
+            self.result,
+            self.logs.join("\n")
+        );
+    }
+
     /// The custom error code, if the transaction failed with one.
     pub fn custom_code(&self) -> Option<u32> {
         match &self.result {
@@ -135,6 +147,17 @@ impl Fixture {
             result,
             logs: metadata.map(|m| m.log_messages).unwrap_or_default(),
         }
+    }
+
+    /// The one event of type `E` that simulating `ixs` emits; panics on none or several.
+    pub async fn simulate_one_event<E: AnchorDeserialize + Discriminator>(
+        &mut self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> E {
+        let mut events = self.simulate_events::<E>(ixs, signers).await;
+        assert_eq!(events.len(), 1, "exactly one event expected");
+        events.remove(0)
     }
 
     /// Simulates `ixs` and returns the events of type `E` they emit.

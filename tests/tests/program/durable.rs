@@ -6,7 +6,6 @@
 //! the "nothing moved but fees" snapshot here are shared with it.
 
 use solana_compute_budget_interface::ComputeBudgetInstruction;
-use solana_sdk::account::Account;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
@@ -19,15 +18,12 @@ use thread::events::{
     ThreadDeleted,
 };
 use thread::state::{Durability, Lease, Thread, Trigger};
-use thread_tests::{
-    program_test, recorder, system_account, Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE,
-    STARTING_LAMPORTS,
-};
+use thread_tests::{Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE};
 
-use crate::common::record_of;
+use crate::common::{env, record_of, Env, NonceEffect, Snapshot, Watched};
 
 // ---------------------------------------------------------------------------------------
-// Setup, shared with durable_attacks
+// Durable threads and leases, shared with durable_attacks and prefunded_nonce
 // ---------------------------------------------------------------------------------------
 
 /// `max_lease_slots` of every test thread.
@@ -37,32 +33,6 @@ pub(crate) const LEASE_SLOTS: u64 = 10_000;
 /// What `ThreadSpec::new` sets.
 pub(crate) const FEE_PER_EXEC: u64 = 1_000;
 pub(crate) const DEPOSIT: u64 = 1_000_000;
-
-/// A bank with the thread program, a recorder account the threads write, the owner, the
-/// keeper (the fixture's executor) and a funded stranger (a second keeper or an attacker).
-pub(crate) struct Env {
-    pub fx: Fixture,
-    pub record: Pubkey,
-    pub owner: Keypair,
-    pub keeper: Keypair,
-    pub stranger: Keypair,
-}
-
-pub(crate) async fn env() -> Env {
-    let mut pt = program_test();
-    let record = Pubkey::new_unique();
-    pt.add_account(record, recorder::record_account());
-    let stranger = Keypair::new();
-    pt.add_account(stranger.pubkey(), system_account(STARTING_LAMPORTS));
-    let fx = Fixture::with(pt).await;
-    Env {
-        owner: fx.owner.insecure_clone(),
-        keeper: fx.executor.insecure_clone(),
-        fx,
-        record,
-        stranger,
-    }
-}
 
 /// A durable thread and its nonce account.
 #[derive(Clone, Copy, Debug)]
@@ -89,21 +59,13 @@ impl Leased {
     }
 }
 
-/// What a rejected transaction may do to the thread's nonce: a non-durable one leaves it
-/// as it was; a durable one that fails in execution still advances it (and pays its fee).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NonceEffect {
-    Untouched,
-    Advanced,
-}
-
-/// Everything a rejected transaction must leave as it was, fees aside.
-pub(crate) struct Snapshot {
-    durable: Durable,
-    thread_account: Option<Account>,
-    nonce_account: Option<Account>,
-    record: Vec<u8>,
-    balances: Vec<(Pubkey, u64)>,
+impl From<Durable> for Watched {
+    fn from(d: Durable) -> Self {
+        Watched {
+            thread: d.thread,
+            nonce: Some(d.nonce),
+        }
+    }
 }
 
 impl Env {
@@ -159,6 +121,21 @@ impl Env {
         (self.fx.process(ixs, signers).await, fee)
     }
 
+    /// Sends `ixs` signed and paid for by `payer`, expects the program to refuse them with
+    /// `error`, and checks that nothing moved since `before` but `payer`'s fee.
+    pub async fn assert_refused_for_fee(
+        &mut self,
+        ixs: &[Instruction],
+        payer: &Keypair,
+        error: ThreadError,
+        before: &Snapshot,
+    ) {
+        let (outcome, fee) = self.send(ixs, &[payer]).await;
+        outcome.assert_error(error);
+        self.assert_only_fees(before, &[(payer.pubkey(), fee)], NonceEffect::Untouched)
+            .await;
+    }
+
     /// Sends a signed transaction, after checking its signatures (the bank's
     /// `process_transaction_with_metadata` does not), with the fee the bank charges.
     pub async fn send_tx(&mut self, tx: Transaction) -> (Outcome, u64) {
@@ -175,68 +152,6 @@ impl Env {
 
     pub async fn calls(&mut self) -> u64 {
         record_of(&mut self.fx, self.record).await.1
-    }
-
-    pub async fn snapshot(&mut self, durable: Durable) -> Snapshot {
-        let thread_account = self.fx.account(durable.thread).await;
-        let nonce_account = self.fx.account(durable.nonce).await;
-        let record = self.fx.account(self.record).await.unwrap().data;
-        let mut balances = Vec::new();
-        for key in [
-            self.owner.pubkey(),
-            self.keeper.pubkey(),
-            self.stranger.pubkey(),
-        ] {
-            balances.push((key, self.fx.balance(key).await));
-        }
-        Snapshot {
-            durable,
-            thread_account,
-            nonce_account,
-            record,
-            balances,
-        }
-    }
-
-    /// Asserts that nothing moved since `before` but the transaction fees in `fees`
-    /// (payer, lamports): the thread account byte for byte, the record, the nonce
-    /// account (its value excepted when `nonce` is `Advanced`, which is then checked to
-    /// have changed) and the balances of owner, keeper and stranger.
-    pub async fn assert_only_fees(
-        &mut self,
-        before: &Snapshot,
-        fees: &[(Pubkey, u64)],
-        nonce: NonceEffect,
-    ) {
-        let d = before.durable;
-        assert_eq!(
-            self.fx.account(d.thread).await,
-            before.thread_account,
-            "thread account changed"
-        );
-        let record = self.fx.account(self.record).await.unwrap().data;
-        assert_eq!(record, before.record, "record changed");
-        let nonce_now = self.fx.account(d.nonce).await;
-        match nonce {
-            NonceEffect::Untouched => {
-                assert_eq!(nonce_now, before.nonce_account, "nonce account changed")
-            }
-            NonceEffect::Advanced => {
-                let (now, was) = (nonce_now.unwrap(), before.nonce_account.clone().unwrap());
-                assert_eq!(now.lamports, was.lamports, "nonce lamports moved");
-                assert_eq!(now.owner, was.owner);
-                assert_eq!(&now.data[..40], &was.data[..40], "nonce authority changed");
-                assert_ne!(&now.data[40..72], &was.data[40..72], "nonce not advanced");
-            }
-        }
-        for (key, was) in &before.balances {
-            let fee: u64 = fees.iter().filter(|(k, _)| k == key).map(|(_, f)| f).sum();
-            assert_eq!(
-                self.fx.balance(*key).await,
-                was - fee,
-                "balance of {key} moved by more than its fees"
-            );
-        }
     }
 }
 
@@ -748,12 +663,10 @@ async fn claim_renew_and_release_emit_lease_events() {
 
     let slot = env.fx.clock().await.slot;
     let ix = client::claim_lease(&keeper, &d.thread, &d.nonce, 40, bond);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseClaimed>(&[ix], &[&keeper_kp])
+        .simulate_one_event::<LeaseClaimed>(&[ix], &[&keeper_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.holder, keeper);
     assert_eq!(e.nonce_account, d.nonce);
@@ -763,23 +676,19 @@ async fn claim_renew_and_release_emit_lease_events() {
     let l = env.claim_with_bond(d, 40, bond).await;
     let slot = env.fx.clock().await.slot;
     let ix = client::renew_lease(&keeper, &d.thread, &d.nonce, 90);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseRenewed>(&[ix], &[&keeper_kp])
+        .simulate_one_event::<LeaseRenewed>(&[ix], &[&keeper_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.holder, keeper);
     assert_eq!(e.old_expires_slot, l.expires_slot);
     assert_eq!(e.new_expires_slot, slot + 90);
 
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseReleased>(&return_and_release(&keeper, &l), &[&keeper_kp])
+        .simulate_one_event::<LeaseReleased>(&return_and_release(&keeper, &l), &[&keeper_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.holder, keeper);
     assert_eq!(e.bond, bond);
@@ -797,12 +706,10 @@ async fn forfeit_emits_the_split_of_the_bond() {
     let owner = owner_kp.pubkey();
     let new_nonce = Keypair::new();
     let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<LeaseForfeited>(&[ix], &[&owner_kp, &new_nonce])
+        .simulate_one_event::<LeaseForfeited>(&[ix], &[&owner_kp, &new_nonce])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, l.thread);
     assert_eq!(e.holder, env.keeper.pubkey());
     assert_eq!(e.bond, bond);
@@ -873,12 +780,10 @@ async fn delete_emits_the_nonce_lamports_returned() {
     let thread_lamports = env.fx.balance(d.thread).await;
     let nonce_lamports = env.fx.balance(d.nonce).await;
     let ix = client::delete_thread(&owner, &d.thread, Some(d.nonce), None);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
+        .simulate_one_event::<ThreadDeleted>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, d.thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.lamports, thread_lamports);
@@ -895,12 +800,10 @@ async fn delete_after_an_unreturned_lease_emits_the_bond_kept_with_the_thread() 
     let owner = owner_kp.pubkey();
     let thread_lamports = env.fx.balance(l.thread).await;
     let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), None);
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
+        .simulate_one_event::<ThreadDeleted>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, l.thread);
     assert_eq!(e.lamports, thread_lamports, "the bond goes to the owner");
     assert_eq!(e.nonce_lamports, 0, "the holder kept the nonce");
@@ -922,12 +825,10 @@ async fn delete_after_an_expired_lease_emits_nonce_lamports_and_bond_to_holder()
     let thread_lamports = env.fx.balance(l.thread).await;
     let nonce_lamports = env.fx.balance(l.nonce).await;
     let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
-    let events = env
+    let e = &env
         .fx
-        .simulate_events::<ThreadDeleted>(&[ix], &[&owner_kp])
+        .simulate_one_event::<ThreadDeleted>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, l.thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.lamports, thread_lamports - l.bond);

@@ -16,9 +16,9 @@ use thread::errors::ThreadError;
 use thread::state::{Durability, REVOKE_GRACE_SLOTS};
 use thread_tests::recorder;
 
+use crate::common::{env, Env, NonceEffect};
 use crate::durable::{
-    env, return_and_release, Env, Leased, NonceEffect, DEPOSIT, FEE_PER_EXEC, LEASE_SLOTS,
-    MAX_LEASE_SLOTS,
+    return_and_release, Leased, DEPOSIT, FEE_PER_EXEC, LEASE_SLOTS, MAX_LEASE_SLOTS,
 };
 
 /// A lease short enough to run out in a test.
@@ -59,9 +59,7 @@ async fn durable_exec_without_a_lease_is_rejected() {
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(d).await;
     let ix = env.exec_ix(d.thread, &keeper.pubkey()).await;
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::NoLease);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::NoLease, &before)
         .await;
 }
 
@@ -72,9 +70,7 @@ async fn durable_exec_by_an_executor_without_the_lease_is_rejected() {
     let stranger = env.stranger.insecure_clone();
     let before = env.snapshot(l.durable()).await;
     let ix = env.exec_ix(l.thread, &stranger.pubkey()).await;
-    let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
-    outcome.assert_error(ThreadError::NotLeaseHolder);
-    env.assert_only_fees(&before, &[(stranger.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &stranger, ThreadError::NotLeaseHolder, &before)
         .await;
 }
 
@@ -127,9 +123,7 @@ async fn exec_whose_first_instruction_is_not_an_advance_is_rejected() {
     let before = env.snapshot(l.durable()).await;
     // `process` puts a compute-budget instruction first.
     let ix = env.exec_ix(l.thread, &keeper.pubkey()).await;
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::MissingNonceAdvance);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::MissingNonceAdvance, &before)
         .await;
 }
 
@@ -144,10 +138,13 @@ async fn exec_with_the_advance_not_first_is_rejected() {
     // 0, so the transaction is not durable and could be replayed under a new blockhash.
     let advance = system_instruction::advance_nonce_account(&l.nonce, &keeper.pubkey());
     let ix = env.exec_ix(l.thread, &keeper.pubkey()).await;
-    let (outcome, fee) = env.send(&[advance, ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::MissingNonceAdvance);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
-        .await;
+    env.assert_refused_for_fee(
+        &[advance, ix],
+        &keeper,
+        ThreadError::MissingNonceAdvance,
+        &before,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -262,9 +259,7 @@ async fn claim_on_a_non_durable_thread_is_rejected() {
     let before = env.snapshot(d).await;
     let bond = env.fx.balance(nonce).await;
     let ix = client::claim_lease(&keeper.pubkey(), &thread, &nonce, LEASE_SLOTS, bond);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::NotDurable);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::NotDurable, &before)
         .await;
 }
 
@@ -276,9 +271,7 @@ async fn second_claim_while_a_lease_is_live_is_rejected() {
     let before = env.snapshot(l.durable()).await;
     let bond = env.fx.balance(l.nonce).await * 2;
     let ix = client::claim_lease(&stranger.pubkey(), &l.thread, &l.nonce, LEASE_SLOTS, bond);
-    let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
-    outcome.assert_error(ThreadError::LeaseHeld);
-    env.assert_only_fees(&before, &[(stranger.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &stranger, ThreadError::LeaseHeld, &before)
         .await;
 }
 
@@ -290,9 +283,7 @@ async fn claim_with_a_bond_below_the_nonce_lamports_is_rejected() {
     let before = env.snapshot(d).await;
     let bond = env.fx.rent_for(NONCE_ACCOUNT_LEN).await - 1;
     let ix = client::claim_lease(&keeper.pubkey(), &d.thread, &d.nonce, LEASE_SLOTS, bond);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::BondTooSmall);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::BondTooSmall, &before)
         .await;
 }
 
@@ -328,9 +319,7 @@ async fn claim_with_a_look_alike_nonce_account_is_rejected() {
     let before = env.snapshot(d).await;
     let bond = env.fx.balance(fake).await;
     let ix = client::claim_lease(&keeper.pubkey(), &d.thread, &fake, LEASE_SLOTS, bond);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::NonceAccountMismatch);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::NonceAccountMismatch, &before)
         .await;
     assert_eq!(env.fx.account(fake).await, fake_before);
 }
@@ -365,9 +354,7 @@ async fn claim_on_a_program_owned_look_alike_at_the_nonce_address_is_rejected() 
         LEASE_SLOTS,
         real.lamports,
     );
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::InvalidNonceAccount);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::InvalidNonceAccount, &before)
         .await;
 }
 
@@ -414,9 +401,7 @@ async fn renew_by_anyone_but_the_holder_is_rejected() {
     let stranger = env.stranger.insecure_clone();
     let before = env.snapshot(l.durable()).await;
     let ix = client::renew_lease(&stranger.pubkey(), &l.thread, &l.nonce, 50);
-    let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
-    outcome.assert_error(ThreadError::NotLeaseHolder);
-    env.assert_only_fees(&before, &[(stranger.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &stranger, ThreadError::NotLeaseHolder, &before)
         .await;
 }
 
@@ -457,9 +442,7 @@ async fn renew_after_the_lease_expired_is_rejected() {
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(l.durable()).await;
     let ix = client::renew_lease(&keeper.pubkey(), &l.thread, &l.nonce, 50);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::LeaseExpired);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::LeaseExpired, &before)
         .await;
 }
 
@@ -478,9 +461,7 @@ async fn holder_who_drained_the_nonce_cannot_renew_the_lease() {
     env.send(&[steal], &[&keeper]).await.0.assert_ok();
     let before = env.snapshot(l.durable()).await;
     let ix = client::renew_lease(&keeper.pubkey(), &l.thread, &l.nonce, 50);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::InvalidNonceAccount);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::InvalidNonceAccount, &before)
         .await;
 }
 
@@ -495,9 +476,7 @@ async fn release_without_returning_the_authority_is_rejected() {
     let keeper = env.keeper.insecure_clone();
     let before = env.snapshot(l.durable()).await;
     let ix = client::release_lease(&keeper.pubkey(), &l.thread, &keeper.pubkey(), &l.nonce);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::AuthorityNotReturned);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::AuthorityNotReturned, &before)
         .await;
 }
 
@@ -788,9 +767,7 @@ async fn release_is_not_fooled_by_a_program_owned_look_alike_of_a_drained_nonce(
 
     let before = env.snapshot(l.durable()).await;
     let ix = client::release_lease(&keeper.pubkey(), &l.thread, &keeper.pubkey(), &l.nonce);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::AuthorityNotReturned);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::AuthorityNotReturned, &before)
         .await;
 
     // And forfeit still treats the authority as not returned.
@@ -948,18 +925,14 @@ async fn revoked_holder_can_neither_execute_nor_renew_nor_be_revoked_again() {
 
     let before = env.snapshot(l.durable()).await;
     let ix = client::renew_lease(&keeper.pubkey(), &l.thread, &l.nonce, 10);
-    let (outcome, fee) = env.send(&[ix], &[&keeper]).await;
-    outcome.assert_error(ThreadError::LeaseRevoked);
-    env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &keeper, ThreadError::LeaseRevoked, &before)
         .await;
 
     // A second revoke would restart the grace window.
     let owner_kp = env.owner.insecure_clone();
     let before = env.snapshot(l.durable()).await;
     let ix = client::revoke_lease(&owner_kp.pubkey(), &l.thread);
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
-    outcome.assert_error(ThreadError::LeaseRevoked);
-    env.assert_only_fees(&before, &[(owner_kp.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &owner_kp, ThreadError::LeaseRevoked, &before)
         .await;
 }
 
@@ -1067,9 +1040,7 @@ async fn revoke_by_anyone_but_the_owner_or_without_a_live_lease_is_rejected() {
     let before = env.snapshot(l.durable()).await;
     let mut ix = client::revoke_lease(&stranger.pubkey(), &l.thread);
     ix.accounts[0].pubkey = stranger.pubkey();
-    let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
-    outcome.assert_error(ThreadError::NotOwner);
-    env.assert_only_fees(&before, &[(stranger.pubkey(), fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &stranger, ThreadError::NotOwner, &before)
         .await;
 
     env.expire(&l).await;
@@ -1094,9 +1065,7 @@ async fn delete_with_a_live_lease_is_rejected() {
     let before = env.snapshot(l.durable()).await;
     let keeper = env.keeper.pubkey();
     let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
-    outcome.assert_error(ThreadError::LeaseHeld);
-    env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
+    env.assert_refused_for_fee(&[ix], &owner_kp, ThreadError::LeaseHeld, &before)
         .await;
 }
 
@@ -1179,6 +1148,23 @@ async fn delete_after_expiry_without_the_authority_gives_the_bond_to_the_owner()
 // The bond is never the owner's to withdraw
 // ---------------------------------------------------------------------------------------
 
+impl Env {
+    /// The owner asks to withdraw more than `l`'s thread has available: refused with
+    /// nothing moved but the owner's fee.
+    async fn assert_withdraw_refused(&mut self, l: &Leased, amount: u64) {
+        let owner_kp = self.owner.insecure_clone();
+        let before = self.snapshot(l.durable()).await;
+        let ix = client::withdraw_thread(&owner_kp.pubkey(), &l.thread, amount);
+        self.assert_refused_for_fee(
+            &[ix],
+            &owner_kp,
+            ThreadError::WithdrawExceedsAvailable,
+            &before,
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn withdraw_never_touches_the_bond() {
     let mut env = env().await;
@@ -1193,12 +1179,7 @@ async fn withdraw_never_touches_the_bond() {
 
     // Active: available is the deposit less one execution's fee; the bond is excluded.
     let available = DEPOSIT - FEE_PER_EXEC;
-    let before = env.snapshot(l.durable()).await;
-    let ix = client::withdraw_thread(&owner, &l.thread, available + 1);
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
-    outcome.assert_error(ThreadError::WithdrawExceedsAvailable);
-    env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
-        .await;
+    env.assert_withdraw_refused(&l, available + 1).await;
     let owner_before = env.fx.balance(owner).await;
     let ix = client::withdraw_thread(&owner, &l.thread, available);
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
@@ -1210,12 +1191,7 @@ async fn withdraw_never_touches_the_bond() {
         .await
         .0
         .assert_ok();
-    let before = env.snapshot(l.durable()).await;
-    let ix = client::withdraw_thread(&owner, &l.thread, FEE_PER_EXEC + 1);
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
-    outcome.assert_error(ThreadError::WithdrawExceedsAvailable);
-    env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
-        .await;
+    env.assert_withdraw_refused(&l, FEE_PER_EXEC + 1).await;
     let ix = client::withdraw_thread(&owner, &l.thread, FEE_PER_EXEC);
     env.send(&[ix], &[&owner_kp]).await.0.assert_ok();
     assert_eq!(env.fx.balance(l.thread).await, rent + l.bond);

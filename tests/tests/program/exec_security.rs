@@ -4,9 +4,10 @@
 //! once. Every rejected attack also checks that nothing moved: the records, the thread
 //! account (lamports, exec_count, every byte) and, where it matters, the other balances.
 
+use crate::common::{env, fixture_with_record, genesis, record_of, Env, Snapshot};
 use anchor_lang::error::ErrorCode as AnchorError;
 use anchor_lang::AccountSerialize;
-use solana_program_test::{BanksClientError, ProgramTest};
+use solana_program_test::BanksClientError;
 use solana_sdk::account::Account;
 use solana_sdk::instruction::{AccountMeta, Instruction};
 use solana_sdk::message::Message;
@@ -21,75 +22,17 @@ use thread::state::{
     Due, Durability, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger,
 };
 use thread_tests::{
-    hand_built_thread, program_test, recorder, system_account, Fixture, Outcome, ThreadSpec,
-    LAMPORTS_PER_SIGNATURE, STARTING_LAMPORTS,
+    hand_built_thread, recorder, system_account, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE,
+    STARTING_LAMPORTS,
 };
 
 /// What `ThreadSpec::new` stores: one recorder call adding 1, signed by the thread PDA.
 const STORED_AMOUNT: u64 = 1;
 
-/// A bank under construction: the thread program, two recorder accounts (the one threads
-/// write, and one the attacker would like written instead) and a funded attacker.
-struct Genesis {
-    pt: ProgramTest,
-    record: Pubkey,
-    attacker: Keypair,
-    attacker_record: Pubkey,
-}
-
-fn genesis() -> Genesis {
-    let mut pt = program_test();
-    let record = Pubkey::new_unique();
-    let attacker_record = Pubkey::new_unique();
-    let attacker = Keypair::new();
-    pt.add_account(record, recorder::record_account());
-    pt.add_account(attacker_record, recorder::record_account());
-    pt.add_account(attacker.pubkey(), system_account(STARTING_LAMPORTS));
-    Genesis {
-        pt,
-        record,
-        attacker,
-        attacker_record,
-    }
-}
-
-impl Genesis {
-    async fn start(self) -> Env {
-        Env {
-            fx: Fixture::with(self.pt).await,
-            record: self.record,
-            attacker: self.attacker,
-            attacker_record: self.attacker_record,
-        }
-    }
-}
-
-struct Env {
-    fx: Fixture,
-    record: Pubkey,
-    attacker: Keypair,
-    attacker_record: Pubkey,
-}
-
-/// Everything an attack must leave as it was.
-struct Snapshot {
-    thread: Pubkey,
-    thread_account: Account,
-    exec_count: u64,
-    records: Vec<(Pubkey, Vec<u8>)>,
-}
-
-async fn env() -> Env {
-    genesis().start().await
-}
-
 impl Env {
-    fn owner(&self) -> Pubkey {
-        self.fx.owner.pubkey()
-    }
-
+    /// The fixture's executor, the keeper that sends every honest execution.
     fn executor(&self) -> Keypair {
-        self.fx.executor.insecure_clone()
+        self.keeper.insecure_clone()
     }
 
     /// Creates a thread owned by the fixture owner; the creation must succeed.
@@ -101,58 +44,27 @@ impl Env {
 
     /// A thread storing one recorder call on `self.record`, signed by the thread PDA.
     async fn recorder_thread(&mut self, id: &str, trigger: Trigger) -> Pubkey {
-        let spec = ThreadSpec::new(id, trigger, self.record).for_owner(&self.owner());
+        let spec = ThreadSpec::new(id, trigger, self.record).for_owner(&self.owner.pubkey());
         self.create(spec).await
     }
 
     /// The `exec_thread` a well-behaved executor sends for `thread`'s current state.
-    async fn exec_ix(&mut self, thread: Pubkey) -> Instruction {
+    async fn honest_exec_ix(&mut self, thread: Pubkey) -> Instruction {
         let state = self.fx.thread(thread).await;
         client::exec_thread(&self.executor().pubkey(), &thread, &state)
     }
 
     /// Sends `ixs` signed and paid for by the executor.
-    async fn send(&mut self, ixs: &[Instruction]) -> Outcome {
+    async fn send_as_executor(&mut self, ixs: &[Instruction]) -> Outcome {
         let executor = self.executor();
         self.fx.process(ixs, &[&executor]).await
     }
 
-    async fn record(&mut self, record: Pubkey) -> (Pubkey, u64, u64) {
-        let account = self.fx.account(record).await.expect("record exists");
-        recorder::read_record(&account.data)
-    }
-
-    async fn snapshot(&mut self, thread: Pubkey) -> Snapshot {
-        let thread_account = self.fx.account(thread).await.expect("thread exists");
-        let exec_count = self.fx.thread(thread).await.exec_count;
-        let mut records = Vec::new();
-        for key in [self.record, self.attacker_record] {
-            records.push((key, self.fx.account(key).await.unwrap().data));
-        }
-        Snapshot {
-            thread,
-            thread_account,
-            exec_count,
-            records,
-        }
-    }
-
-    async fn assert_unchanged(&mut self, before: &Snapshot) {
-        let after = self.fx.account(before.thread).await.expect("thread exists");
-        assert_eq!(
-            after.lamports, before.thread_account.lamports,
-            "thread lamports moved"
-        );
-        assert_eq!(
-            self.fx.thread(before.thread).await.exec_count,
-            before.exec_count,
-            "exec_count moved"
-        );
-        assert_eq!(after, before.thread_account, "thread account changed");
-        for (key, data) in &before.records {
-            let now = self.fx.account(*key).await.unwrap().data;
-            assert_eq!(&now, data, "record {key} changed");
-        }
+    /// Sends `ixs` as the executor, expects the program to refuse them with `error`, and
+    /// checks that the thread and the records are as they were in `before`.
+    async fn assert_refused(&mut self, ixs: &[Instruction], error: ThreadError, before: &Snapshot) {
+        self.send_as_executor(ixs).await.assert_error(error);
+        self.assert_unchanged(before).await;
     }
 }
 
@@ -169,16 +81,11 @@ fn spec(id: &str, trigger: Trigger, instructions: Vec<Instruction>) -> ThreadSpe
     }
 }
 
-/// Panics unless the transaction failed with this Anchor framework error, by number.
+/// Panics unless the transaction failed with this Anchor framework error, and unless
+/// Anchor still numbers it `number`: clients match these refusals by number.
 fn assert_anchor_error(outcome: &Outcome, expected: AnchorError, number: u32) {
     assert_eq!(expected as u32, number, "Anchor renumbered its error");
-    assert_eq!(
-        outcome.custom_code(),
-        Some(number),
-        "expected Anchor error {number}, got {:?}\n{}",
-        outcome.result,
-        outcome.logs.join("\n")
-    );
+    outcome.assert_anchor_error(expected);
 }
 
 /// A thread-program-owned account holding `state`, sized and funded like a real one.
@@ -221,11 +128,11 @@ async fn thread_pda_signs_its_stored_recorder_call() {
     let mut env = env().await;
     let thread = env.recorder_thread("rec", Trigger::Now).await;
 
-    let ix = env.exec_ix(thread).await;
-    env.send(&[ix]).await.assert_ok();
+    let ix = env.honest_exec_ix(thread).await;
+    env.send_as_executor(&[ix]).await.assert_ok();
 
     assert_eq!(
-        env.record(env.record).await,
+        env.record_of(env.record).await,
         (thread, 1, STORED_AMOUNT),
         "the recorder saw the thread PDA sign"
     );
@@ -252,8 +159,8 @@ async fn thread_pda_signs_its_stored_system_transfer_with_seed() {
     );
     env.fx.process(&[ix], &[&owner]).await.assert_ok();
 
-    let ix = env.exec_ix(thread).await;
-    env.send(&[ix]).await.assert_ok();
+    let ix = env.honest_exec_ix(thread).await;
+    env.send_as_executor(&[ix]).await.assert_ok();
 
     assert_eq!(env.fx.balance(to).await, 2_000_000);
     assert_eq!(env.fx.balance(from).await, 3_000_000);
@@ -288,13 +195,13 @@ async fn thread_runs_all_stored_instructions_in_order() {
     );
     env.fx.process(&[ix], &[&owner]).await.assert_ok();
 
-    let ix = env.exec_ix(thread).await;
-    env.send(&[ix]).await.assert_ok();
+    let ix = env.honest_exec_ix(thread).await;
+    env.send_as_executor(&[ix]).await.assert_ok();
 
     assert_eq!(env.fx.balance(a).await, 1_000_000);
     assert_eq!(env.fx.balance(b).await, 0);
     assert_eq!(env.fx.balance(c).await, 2_000_000);
-    assert_eq!(env.record(record).await, (thread, 1, 5));
+    assert_eq!(env.record_of(record).await, (thread, 1, 5));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -307,13 +214,10 @@ async fn missing_inner_account_is_rejected() {
     let thread = env.recorder_thread("missing", Trigger::Now).await;
     let before = env.snapshot(thread).await;
 
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     ix.accounts.retain(|m| m.pubkey != env.record);
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::MissingInstructionAccount);
-
-    env.assert_unchanged(&before).await;
+    env.assert_refused(&[ix], ThreadError::MissingInstructionAccount, &before)
+        .await;
 }
 
 #[tokio::test]
@@ -322,36 +226,33 @@ async fn substituted_inner_account_is_rejected_and_left_untouched() {
     let thread = env.recorder_thread("swap", Trigger::Now).await;
     let before = env.snapshot(thread).await;
 
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     let meta = ix
         .accounts
         .iter_mut()
         .find(|m| m.pubkey == env.record)
         .unwrap();
-    meta.pubkey = env.attacker_record;
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::MissingInstructionAccount);
-
-    env.assert_unchanged(&before).await;
-    assert_eq!(env.record(env.attacker_record).await.1, 0);
+    meta.pubkey = env.stranger_record;
+    env.assert_refused(&[ix], ThreadError::MissingInstructionAccount, &before)
+        .await;
+    assert_eq!(env.record_of(env.stranger_record).await.1, 0);
 }
 
 #[tokio::test]
 async fn extra_accounts_do_not_reach_the_stored_instruction() {
     let mut env = env().await;
     let thread = env.recorder_thread("extra", Trigger::Now).await;
-    let before = env.record(env.attacker_record).await;
+    let before = env.record_of(env.stranger_record).await;
 
     // The attacker's record placed first among the remaining accounts, writable: the
     // stored instruction still gets the stored record, found by address.
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     ix.accounts
-        .insert(4, AccountMeta::new(env.attacker_record, false));
-    env.send(&[ix]).await.assert_ok();
+        .insert(4, AccountMeta::new(env.stranger_record, false));
+    env.send_as_executor(&[ix]).await.assert_ok();
 
-    assert_eq!(env.record(env.record).await, (thread, 1, STORED_AMOUNT));
-    assert_eq!(env.record(env.attacker_record).await, before);
+    assert_eq!(env.record_of(env.record).await, (thread, 1, STORED_AMOUNT));
+    assert_eq!(env.record_of(env.stranger_record).await, before);
 }
 
 #[tokio::test]
@@ -360,13 +261,10 @@ async fn missing_program_account_is_rejected() {
     let thread = env.recorder_thread("noprog", Trigger::Now).await;
     let before = env.snapshot(thread).await;
 
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     ix.accounts.retain(|m| m.pubkey != recorder::ID);
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::MissingInstructionAccount);
-
-    env.assert_unchanged(&before).await;
+    env.assert_refused(&[ix], ThreadError::MissingInstructionAccount, &before)
+        .await;
 }
 
 #[tokio::test]
@@ -375,18 +273,15 @@ async fn writable_inner_account_passed_read_only_is_rejected() {
     let thread = env.recorder_thread("ro", Trigger::Now).await;
     let before = env.snapshot(thread).await;
 
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     let meta = ix
         .accounts
         .iter_mut()
         .find(|m| m.pubkey == env.record)
         .unwrap();
     meta.is_writable = false;
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::InstructionAccountNotWritable);
-
-    env.assert_unchanged(&before).await;
+    env.assert_refused(&[ix], ThreadError::InstructionAccountNotWritable, &before)
+        .await;
 }
 
 #[tokio::test]
@@ -439,7 +334,7 @@ async fn exec_refuses_a_stored_foreign_signer_even_when_it_signed() {
     let mut env = g.start().await;
     let before = env.snapshot(thread).await;
 
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     ix.accounts
         .iter_mut()
         .find(|m| m.pubkey == cosigner.pubkey())
@@ -466,9 +361,9 @@ async fn thread_pda_cannot_sign_a_top_level_instruction() {
     // exec_thread, then the attacker's own recorder call naming the thread PDA as its
     // signer, hoping the PDA's signature from the first carries over.
     let executor = env.executor();
-    let smuggled = recorder::record_ix(thread, env.attacker_record, 1_000);
+    let smuggled = recorder::record_ix(thread, env.stranger_record, 1_000);
     assert!(smuggled.accounts[0].is_signer);
-    let exec = env.exec_ix(thread).await;
+    let exec = env.honest_exec_ix(thread).await;
     let message = Message::new(&[exec, smuggled], Some(&executor.pubkey()));
     assert_eq!(
         message.header.num_required_signatures, 2,
@@ -508,13 +403,13 @@ async fn junk_appended_to_exec_data_is_ignored() {
     let mut env = env().await;
     let thread = env.recorder_thread("junk", Trigger::Now).await;
 
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     ix.data.extend_from_slice(&999_999u64.to_le_bytes());
     ix.data.extend_from_slice(&[0xff; 64]);
-    env.send(&[ix]).await.assert_ok();
+    env.send_as_executor(&[ix]).await.assert_ok();
 
-    assert_eq!(env.record(env.record).await, (thread, 1, STORED_AMOUNT));
-    assert_eq!(env.record(env.attacker_record).await.1, 0);
+    assert_eq!(env.record_of(env.record).await, (thread, 1, STORED_AMOUNT));
+    assert_eq!(env.record_of(env.stranger_record).await.1, 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -524,18 +419,18 @@ async fn junk_appended_to_exec_data_is_ignored() {
 #[tokio::test]
 async fn fee_goes_to_the_signing_executor_only() {
     let mut env = env().await;
-    let mut spec = ThreadSpec::new("fee", Trigger::Now, env.record).for_owner(&env.owner());
+    let mut spec = ThreadSpec::new("fee", Trigger::Now, env.record).for_owner(&env.owner.pubkey());
     spec.fee_per_exec = 12_345;
     let thread = env.create(spec).await;
 
     // A third party pays the transaction fee so every balance change is exact.
-    let payer = env.attacker.insecure_clone();
+    let payer = env.stranger.insecure_clone();
     let executor = env.executor();
     let thread_before = env.fx.balance(thread).await;
     let executor_before = env.fx.balance(executor.pubkey()).await;
     let payer_before = env.fx.balance(payer.pubkey()).await;
 
-    let ix = env.exec_ix(thread).await;
+    let ix = env.honest_exec_ix(thread).await;
     env.fx
         .process(&[ix], &[&payer, &executor])
         .await
@@ -561,10 +456,10 @@ async fn executor_that_did_not_sign_is_rejected() {
     let named_before = env.fx.balance(named).await;
 
     // The attacker pays and names an executor account whose signature it does not have.
-    let mut ix = env.exec_ix(thread).await;
+    let mut ix = env.honest_exec_ix(thread).await;
     assert_eq!(ix.accounts[0].pubkey, named);
     ix.accounts[0].is_signer = false;
-    let attacker = env.attacker.insecure_clone();
+    let attacker = env.stranger.insecure_clone();
     let outcome = env.fx.process(&[ix], &[&attacker]).await;
     assert_anchor_error(&outcome, AnchorError::AccountNotSigner, 3010);
 
@@ -583,7 +478,7 @@ async fn account_of_another_program_as_thread_is_rejected() {
     let before = env.fx.account(record).await.unwrap();
 
     let ix = client::exec_thread_bare(&env.executor().pubkey(), &record, false);
-    let outcome = env.send(&[ix]).await;
+    let outcome = env.send_as_executor(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::AccountOwnedByWrongProgram, 3007);
 
     assert_eq!(env.fx.account(record).await.unwrap(), before);
@@ -607,7 +502,7 @@ async fn thread_program_account_that_is_not_a_thread_is_rejected() {
     let before = env.fx.account(impostor).await.unwrap();
 
     let ix = client::exec_thread_bare(&env.executor().pubkey(), &impostor, false);
-    let outcome = env.send(&[ix]).await;
+    let outcome = env.send_as_executor(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::AccountDiscriminatorMismatch, 3002);
 
     assert_eq!(env.fx.account(impostor).await.unwrap(), before);
@@ -626,14 +521,14 @@ async fn forged_thread_off_its_pda_cannot_sign_as_the_victim() {
         victim_owner,
         b"victim",
         bump,
-        vec![recorder::record_ix(victim_thread, g.attacker_record, 1_000)],
+        vec![recorder::record_ix(victim_thread, g.stranger_record, 1_000)],
     );
     g.pt.add_account(forged_at, thread_account(&forged));
     let mut env = g.start().await;
     let before = env.snapshot(forged_at).await;
 
     let ix = client::exec_thread(&env.executor().pubkey(), &forged_at, &forged);
-    let outcome = env.send(&[ix]).await;
+    let outcome = env.send_as_executor(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::ConstraintSeeds, 2006);
 
     env.assert_unchanged(&before).await;
@@ -658,7 +553,7 @@ async fn thread_whose_fields_name_another_owner_is_rejected() {
     let before = env.snapshot(address_a).await;
 
     let ix = client::exec_thread(&env.executor().pubkey(), &address_a, &state);
-    let outcome = env.send(&[ix]).await;
+    let outcome = env.send_as_executor(&[ix]).await;
     assert_anchor_error(&outcome, AnchorError::ConstraintSeeds, 2006);
 
     env.assert_unchanged(&before).await;
@@ -681,11 +576,8 @@ async fn thread_of_unknown_layout_version_is_rejected() {
     let before = env.snapshot(address).await;
 
     let ix = client::exec_thread(&env.executor().pubkey(), &address, &state);
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::UnsupportedVersion);
-
-    env.assert_unchanged(&before).await;
+    env.assert_refused(&[ix], ThreadError::UnsupportedVersion, &before)
+        .await;
 }
 
 #[tokio::test]
@@ -699,12 +591,9 @@ async fn paused_thread_is_not_executed() {
         .assert_ok();
     let before = env.snapshot(thread).await;
 
-    let ix = env.exec_ix(thread).await;
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::ThreadPaused);
-
-    env.assert_unchanged(&before).await;
+    let ix = env.honest_exec_ix(thread).await;
+    env.assert_refused(&[ix], ThreadError::ThreadPaused, &before)
+        .await;
 }
 
 #[tokio::test]
@@ -728,9 +617,8 @@ async fn durable_thread_exec_without_a_lease_is_rejected() {
     let before = env.snapshot(address).await;
 
     let ix = client::exec_thread(&env.executor().pubkey(), &address, &state);
-    env.send(&[ix]).await.assert_error(ThreadError::NoLease);
-
-    env.assert_unchanged(&before).await;
+    env.assert_refused(&[ix], ThreadError::NoLease, &before)
+        .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -751,36 +639,32 @@ async fn thread_not_yet_due_is_rejected() {
         .await;
     let before = env.snapshot(thread).await;
 
-    let ix = env.exec_ix(thread).await;
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::ThreadNotDue);
-
-    env.assert_unchanged(&before).await;
+    let ix = env.honest_exec_ix(thread).await;
+    env.assert_refused(&[ix], ThreadError::ThreadNotDue, &before)
+        .await;
 }
 
 #[tokio::test]
 async fn now_thread_cannot_run_twice() {
     let mut env = env().await;
     let thread = env.recorder_thread("twice", Trigger::Now).await;
-    let ix = env.exec_ix(thread).await;
-    env.send(std::slice::from_ref(&ix)).await.assert_ok();
+    let ix = env.honest_exec_ix(thread).await;
+    env.send_as_executor(std::slice::from_ref(&ix))
+        .await
+        .assert_ok();
     // A later slot, so the default one-per-slot rate limit is not what stops it.
     env.fx.warp_slots(1).await;
     let before = env.snapshot(thread).await;
 
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::ThreadCompleted);
-
-    env.assert_unchanged(&before).await;
-    assert_eq!(env.record(env.record).await, (thread, 1, STORED_AMOUNT));
+    env.assert_refused(&[ix], ThreadError::ThreadCompleted, &before)
+        .await;
+    assert_eq!(env.record_of(env.record).await, (thread, 1, STORED_AMOUNT));
 }
 
 #[tokio::test]
 async fn now_thread_twice_in_one_transaction_fails_as_a_whole() {
     let mut env = env().await;
-    let mut spec = ThreadSpec::new("dup", Trigger::Now, env.record).for_owner(&env.owner());
+    let mut spec = ThreadSpec::new("dup", Trigger::Now, env.record).for_owner(&env.owner.pubkey());
     spec.rate_limit = RateLimit {
         max_execs: 10,
         window_slots: 1,
@@ -788,8 +672,8 @@ async fn now_thread_twice_in_one_transaction_fails_as_a_whole() {
     let thread = env.create(spec).await;
     let before = env.snapshot(thread).await;
 
-    let ix = env.exec_ix(thread).await;
-    let outcome = env.send(&[ix.clone(), ix]).await;
+    let ix = env.honest_exec_ix(thread).await;
+    let outcome = env.send_as_executor(&[ix.clone(), ix]).await;
     outcome.assert_error(ThreadError::ThreadCompleted);
     // Instruction 0 is the compute-budget instruction; the second exec_thread fails.
     assert!(matches!(
@@ -811,8 +695,10 @@ async fn interval_thread_cannot_run_twice_for_one_due_time() {
     let due = env.fx.thread(thread).await.schedule_base;
 
     env.fx.set_unix_time(due).await;
-    let ix = env.exec_ix(thread).await;
-    env.send(std::slice::from_ref(&ix)).await.assert_ok();
+    let ix = env.honest_exec_ix(thread).await;
+    env.send_as_executor(std::slice::from_ref(&ix))
+        .await
+        .assert_ok();
     assert_eq!(
         env.fx.thread(thread).await.next_due,
         Due::At { unix_ts: due + 60 }
@@ -822,12 +708,9 @@ async fn interval_thread_cannot_run_twice_for_one_due_time() {
     env.fx.warp_slots(1).await;
     env.fx.set_unix_time(due + 59).await;
     let before = env.snapshot(thread).await;
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::ThreadNotDue);
-
-    env.assert_unchanged(&before).await;
-    assert_eq!(env.record(env.record).await.1, 1);
+    env.assert_refused(&[ix], ThreadError::ThreadNotDue, &before)
+        .await;
+    assert_eq!(env.record_of(env.record).await.1, 1);
 }
 
 #[tokio::test]
@@ -841,7 +724,7 @@ async fn rate_limit_stops_catch_up_within_its_window() {
         },
         env.record,
     )
-    .for_owner(&env.owner());
+    .for_owner(&env.owner.pubkey());
     spec.rate_limit = RateLimit {
         max_execs: 2,
         window_slots: 10,
@@ -852,20 +735,24 @@ async fn rate_limit_stops_catch_up_within_its_window() {
     let late = base + 1_000;
     env.fx.set_unix_time(late).await;
 
-    let ix = env.exec_ix(thread).await;
-    env.send(std::slice::from_ref(&ix)).await.assert_ok();
-    env.send(std::slice::from_ref(&ix)).await.assert_ok();
+    let ix = env.honest_exec_ix(thread).await;
+    env.send_as_executor(std::slice::from_ref(&ix))
+        .await
+        .assert_ok();
+    env.send_as_executor(std::slice::from_ref(&ix))
+        .await
+        .assert_ok();
     let before = env.snapshot(thread).await;
-    env.send(std::slice::from_ref(&ix))
+    env.send_as_executor(std::slice::from_ref(&ix))
         .await
         .assert_error(ThreadError::RateLimited);
     env.assert_unchanged(&before).await;
 
     env.fx.warp_slots(10).await;
     env.fx.set_unix_time(late).await;
-    env.send(&[ix]).await.assert_ok();
+    env.send_as_executor(&[ix]).await.assert_ok();
     assert_eq!(env.fx.thread(thread).await.exec_count, 3);
-    assert_eq!(env.record(env.record).await.1, 3);
+    assert_eq!(env.record_of(env.record).await.1, 3);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -875,30 +762,28 @@ async fn rate_limit_stops_catch_up_within_its_window() {
 #[tokio::test]
 async fn thread_that_cannot_pay_the_fee_is_rejected() {
     let mut env = env().await;
-    let mut spec = ThreadSpec::new("poor", Trigger::Now, env.record).for_owner(&env.owner());
+    let mut spec = ThreadSpec::new("poor", Trigger::Now, env.record).for_owner(&env.owner.pubkey());
     spec.fee_per_exec = 1_000;
     spec.deposit = 999;
     let thread = env.create(spec).await;
     let before = env.snapshot(thread).await;
 
-    let ix = env.exec_ix(thread).await;
-    env.send(&[ix])
-        .await
-        .assert_error(ThreadError::InsufficientBalance);
-
-    env.assert_unchanged(&before).await;
+    let ix = env.honest_exec_ix(thread).await;
+    env.assert_refused(&[ix], ThreadError::InsufficientBalance, &before)
+        .await;
 }
 
 #[tokio::test]
 async fn thread_may_spend_its_deposit_down_to_rent() {
     let mut env = env().await;
-    let mut spec = ThreadSpec::new("exact", Trigger::Now, env.record).for_owner(&env.owner());
+    let mut spec =
+        ThreadSpec::new("exact", Trigger::Now, env.record).for_owner(&env.owner.pubkey());
     spec.fee_per_exec = 1_000;
     spec.deposit = 1_000;
     let thread = env.create(spec).await;
 
-    let ix = env.exec_ix(thread).await;
-    env.send(&[ix]).await.assert_ok();
+    let ix = env.honest_exec_ix(thread).await;
+    env.send_as_executor(&[ix]).await.assert_ok();
 
     let account = env.fx.account(thread).await.unwrap();
     assert_eq!(account.lamports, env.fx.rent_for(account.data.len()).await);
@@ -914,7 +799,7 @@ async fn stored_instruction_cannot_spend_the_fee_payers_signature() {
     let fee_payer = Keypair::new();
     g.pt.add_account(fee_payer.pubkey(), system_account(STARTING_LAMPORTS));
     let mut env = g.start().await;
-    let owner = env.owner();
+    let owner = env.owner.pubkey();
     let stored = system_instruction::transfer(&fee_payer.pubkey(), &owner, 1_000_000_000);
     let (thread, outcome) = env
         .fx
@@ -927,7 +812,7 @@ async fn stored_instruction_cannot_spend_the_fee_payers_signature() {
 #[tokio::test]
 async fn stored_instruction_cannot_spend_the_executors_signature() {
     let mut env = env().await;
-    let owner = env.owner();
+    let owner = env.owner.pubkey();
     let executor = env.executor();
     let stored = system_instruction::transfer(&executor.pubkey(), &owner, 1_000_000_000);
     let (thread, outcome) = env
@@ -943,7 +828,7 @@ async fn stored_instruction_cannot_spend_the_executors_signature() {
 /// leaves it out of the remaining accounts), and the program finds it there.
 #[tokio::test]
 async fn stored_instruction_naming_the_executor_runs_with_the_executor_passed_once() {
-    let (mut fx, record) = crate::common::fixture_with_record().await;
+    let (mut fx, record) = fixture_with_record().await;
     let executor = fx.executor.insecure_clone();
     let owner = fx.owner.pubkey();
     let mut spec = ThreadSpec::new("pays-its-keeper", Trigger::Now, record).for_owner(&owner);
@@ -967,7 +852,7 @@ async fn stored_instruction_naming_the_executor_runs_with_the_executor_passed_on
         .fee_for(std::slice::from_ref(&ix), &executor.pubkey())
         .await;
     fx.process(&[ix], &[&executor]).await.assert_ok();
-    assert_eq!(crate::common::record_of(&mut fx, record).await.1, 1);
+    assert_eq!(record_of(&mut fx, record).await.1, 1);
     assert_eq!(fx.thread(thread).await.exec_count, 1);
     assert_eq!(
         fx.balance(executor.pubkey()).await,

@@ -20,36 +20,24 @@ use thread::state::{
     MAX_ACCOUNTS_PER_INSTRUCTION, MAX_ID_LEN, MAX_INSTRUCTIONS, MAX_INSTRUCTIONS_SPACE,
     MAX_INSTRUCTION_DATA,
 };
-use thread_tests::{
-    program_test, recorder, system_account, Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE,
-    STARTING_LAMPORTS,
-};
+use thread_tests::{recorder, Fixture, Outcome, ThreadSpec, LAMPORTS_PER_SIGNATURE};
 
-use crate::common::record_of;
+use crate::common::{env, record_of, Env};
 
 // ---------------------------------------------------------------------------------------
 // Setup
 // ---------------------------------------------------------------------------------------
 
-/// A fixture, a recorder account the threads write, and a funded attacker who is not the
-/// owner of any thread.
-struct Setup {
-    fx: Fixture,
-    record: Pubkey,
-    attacker: Keypair,
-}
-
-async fn setup() -> Setup {
-    let mut pt = program_test();
-    let record = Pubkey::new_unique();
-    pt.add_account(record, recorder::record_account());
-    let attacker = Keypair::new();
-    pt.add_account(attacker.pubkey(), system_account(STARTING_LAMPORTS));
-    Setup {
-        fx: Fixture::with(pt).await,
+/// The fixture, the recorder account the threads write, and a funded attacker who owns
+/// no thread: what the tests of an owner's instructions work with.
+async fn bank_with_attacker() -> (Fixture, Pubkey, Keypair) {
+    let Env {
+        fx,
         record,
-        attacker,
-    }
+        stranger,
+        ..
+    } = env().await;
+    (fx, record, stranger)
 }
 
 /// A recorder call signed by `thread` that adds `amount` to `record`.
@@ -141,24 +129,13 @@ async fn rent_of(fx: &mut Fixture, thread: Pubkey) -> u64 {
     fx.rent_for(len).await
 }
 
-/// Anchor's own error code (not a ThreadError) of a failed transaction.
-fn assert_anchor_error(outcome: &Outcome, expected: AnchorErrorCode) {
-    assert_eq!(
-        outcome.custom_code(),
-        Some(expected as u32),
-        "expected {expected:?}, got {:?}\n{}",
-        outcome.result,
-        outcome.logs.join("\n")
-    );
-}
-
 // ---------------------------------------------------------------------------------------
 // create_thread
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn create_stores_every_field_and_first_due_time() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let (expected_key, bump) = Thread::address(&owner, b"stored");
     let instructions = vec![record_call(expected_key, record, 5)];
@@ -225,7 +202,7 @@ async fn create_stores_every_field_and_first_due_time() {
 
 #[tokio::test]
 async fn create_charges_owner_exactly_rent_deposit_and_tx_fee() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let args = default_args(&fx, record, "paid");
     let deposit = args.deposit;
@@ -246,7 +223,7 @@ async fn create_charges_owner_exactly_rent_deposit_and_tx_fee() {
 
 #[tokio::test]
 async fn create_accepts_ids_of_1_and_32_bytes() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     for id in ["a", &"x".repeat(MAX_ID_LEN)] {
         let args = default_args(&fx, record, id);
         let (thread, outcome) = create(&mut fx, args).await;
@@ -257,7 +234,7 @@ async fn create_accepts_ids_of_1_and_32_bytes() {
 
 #[tokio::test]
 async fn create_rejects_empty_id() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "x");
     args.id = vec![];
     // The empty id is a valid seed, so send it to its real PDA: the id check still wins.
@@ -270,7 +247,7 @@ async fn create_rejects_empty_id() {
 
 #[tokio::test]
 async fn create_rejects_33_byte_id() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "x");
     args.id = vec![b'x'; MAX_ID_LEN + 1];
     assert_create_rejected(&mut fx, args, ThreadError::InvalidId).await;
@@ -278,7 +255,7 @@ async fn create_rejects_33_byte_id() {
 
 #[tokio::test]
 async fn create_rejects_no_instructions() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "none");
     args.instructions = vec![];
     assert_create_rejected(&mut fx, args, ThreadError::NoInstructions).await;
@@ -286,7 +263,7 @@ async fn create_rejects_no_instructions() {
 
 #[tokio::test]
 async fn create_accepts_8_instructions_and_rejects_9() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     for (id, n) in [("eight", MAX_INSTRUCTIONS), ("nine", MAX_INSTRUCTIONS + 1)] {
         let (thread, _) = Thread::address(&owner, id.as_bytes());
@@ -305,7 +282,7 @@ async fn create_accepts_8_instructions_and_rejects_9() {
 
 #[tokio::test]
 async fn create_accepts_32_accounts_in_one_instruction_and_rejects_33() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "acc32");
     args.instructions = vec![sized_ix(MAX_ACCOUNTS_PER_INSTRUCTION, 8)];
     create(&mut fx, args).await.1.assert_ok();
@@ -317,7 +294,7 @@ async fn create_accepts_32_accounts_in_one_instruction_and_rejects_33() {
 
 #[tokio::test]
 async fn create_accepts_1024_data_bytes_and_rejects_1025() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "data1024");
     args.instructions = vec![sized_ix(1, MAX_INSTRUCTION_DATA)];
     create(&mut fx, args).await.1.assert_ok();
@@ -329,7 +306,7 @@ async fn create_accepts_1024_data_bytes_and_rejects_1025() {
 
 #[tokio::test]
 async fn create_rejects_five_instructions_of_1000_bytes() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "5x1000");
     args.instructions = (0..5).map(|_| sized_ix(0, 1000)).collect();
     assert!(ThreadInstruction::list_space(&args.instructions) > MAX_INSTRUCTIONS_SPACE);
@@ -338,7 +315,7 @@ async fn create_rejects_five_instructions_of_1000_bytes() {
 
 #[tokio::test]
 async fn create_accepts_exactly_4096_instruction_bytes_and_rejects_4097() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "4096");
     args.instructions = list_of_total_size(4, MAX_INSTRUCTIONS_SPACE);
     let space = Thread::space_for(&args.instructions);
@@ -353,7 +330,7 @@ async fn create_accepts_exactly_4096_instruction_bytes_and_rejects_4097() {
 
 #[tokio::test]
 async fn create_rejects_instruction_targeting_thread_program() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "self");
     let mut reentry = sized_ix(0, 8);
     reentry.program_id = thread::ID;
@@ -363,7 +340,7 @@ async fn create_rejects_instruction_targeting_thread_program() {
 
 #[tokio::test]
 async fn create_rejects_interval_below_one_second() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     for (id, seconds) in [("zero", 0), ("negative", -5)] {
         let mut args = default_args(&fx, record, id);
         args.trigger = Trigger::Interval {
@@ -376,7 +353,7 @@ async fn create_rejects_interval_below_one_second() {
 
 #[tokio::test]
 async fn create_rejects_zero_rate_limit_execs_or_window() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     for (id, max_execs, window_slots) in [("execs0", 0, 10), ("window0", 5, 0)] {
         let mut args = default_args(&fx, record, id);
         args.rate_limit = RateLimit {
@@ -389,7 +366,7 @@ async fn create_rejects_zero_rate_limit_execs_or_window() {
 
 #[tokio::test]
 async fn create_twice_with_same_owner_and_id_fails_already_exists() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "twice").await;
     let before_thread = fx.account(thread).await.unwrap();
@@ -409,11 +386,7 @@ async fn create_twice_with_same_owner_and_id_fails_already_exists() {
 
 #[tokio::test]
 async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let args = default_args(&fx, record, "mine");
 
@@ -442,11 +415,7 @@ async fn create_rejects_thread_account_that_is_not_pda_of_owner_and_id() {
 
 #[tokio::test]
 async fn create_succeeds_on_address_prefunded_by_attacker() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"prefunded");
     let prefund = fx.rent_for(0).await + 7;
@@ -479,11 +448,7 @@ async fn create_succeeds_on_address_prefunded_by_attacker() {
 
 #[tokio::test]
 async fn create_succeeds_on_address_prefunded_beyond_rent_and_deposit() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"rich");
     let args = default_args(&fx, record, "rich");
@@ -510,7 +475,7 @@ async fn create_succeeds_on_address_prefunded_beyond_rent_and_deposit() {
 
 #[tokio::test]
 async fn exec_pays_executor_exactly_fee_per_exec() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "fee");
     args.fee_per_exec = 4_321;
     let (thread, outcome) = create(&mut fx, args).await;
@@ -535,7 +500,7 @@ async fn exec_pays_executor_exactly_fee_per_exec() {
 
 #[tokio::test]
 async fn exec_with_balance_below_fee_fails_insufficient_balance_and_moves_nothing() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "poor");
     args.fee_per_exec = 1_000;
     args.deposit = 999;
@@ -567,7 +532,7 @@ async fn exec_with_balance_below_fee_fails_insufficient_balance_and_moves_nothin
 
 #[tokio::test]
 async fn exec_spends_deposit_down_to_rent_exactly() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let mut args = default_args(&fx, record, "exact");
     args.fee_per_exec = 1_000;
     args.deposit = 1_000;
@@ -584,11 +549,7 @@ async fn exec_spends_deposit_down_to_rent_exactly() {
 
 #[tokio::test]
 async fn update_by_non_owner_fails_not_owner() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let thread = create_default(&mut fx, record, "upd").await;
     let before = fx.account(thread).await.unwrap();
     let args = UpdateThreadArgs {
@@ -605,7 +566,7 @@ async fn update_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn update_changes_trigger_fee_and_rate_limit() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "upd").await;
     fx.warp_slots(5).await;
@@ -663,7 +624,7 @@ async fn update_changes_trigger_fee_and_rate_limit() {
 
 #[tokio::test]
 async fn update_with_no_fields_changes_nothing() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let thread = create_default(&mut fx, record, "noop").await;
     let before = fx.account(thread).await.unwrap();
     let owner = fx.owner.pubkey();
@@ -719,7 +680,7 @@ async fn assert_resize_exact(
 
 #[tokio::test]
 async fn update_growing_instructions_charges_owner_exact_rent_difference() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let thread = create_default(&mut fx, record, "grow").await;
     let to = vec![
         record_call(thread, record, 1),
@@ -736,7 +697,7 @@ async fn update_growing_instructions_charges_owner_exact_rent_difference() {
 
 #[tokio::test]
 async fn update_can_grow_to_the_full_instruction_space_in_one_update() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let thread = create_default(&mut fx, record, "max").await;
     let mut to = vec![record_call(thread, record, 1)];
     let rest = MAX_INSTRUCTIONS_SPACE - ThreadInstruction::list_space(&to);
@@ -748,7 +709,7 @@ async fn update_can_grow_to_the_full_instruction_space_in_one_update() {
 
 #[tokio::test]
 async fn update_shrinking_instructions_refunds_owner_exact_rent_difference() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let (thread, _) = Thread::address(&owner, b"shrink");
     let mut args = default_args(&fx, record, "shrink");
@@ -769,7 +730,7 @@ async fn update_shrinking_instructions_refunds_owner_exact_rent_difference() {
 
 #[tokio::test]
 async fn update_rejects_invalid_instructions_with_their_error() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "bad").await;
     let before = fx.account(thread).await.unwrap();
@@ -816,7 +777,7 @@ async fn update_rejects_invalid_instructions_with_their_error() {
 
 #[tokio::test]
 async fn update_rejects_invalid_trigger_and_rate_limit() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "bad").await;
     let before = fx.account(thread).await.unwrap();
@@ -865,7 +826,7 @@ async fn update_rejects_invalid_trigger_and_rate_limit() {
 
 #[tokio::test]
 async fn paused_thread_cannot_execute_until_resumed() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "pause").await;
 
@@ -890,7 +851,7 @@ async fn paused_thread_cannot_execute_until_resumed() {
 
 #[tokio::test]
 async fn pausing_a_paused_thread_fails_thread_paused() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "pause2").await;
     as_owner(&mut fx, client::pause_thread(&owner, &thread))
@@ -904,7 +865,7 @@ async fn pausing_a_paused_thread_fails_thread_paused() {
 
 #[tokio::test]
 async fn resuming_an_active_thread_fails_thread_not_paused() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "resume").await;
     as_owner(&mut fx, client::resume_thread(&owner, &thread))
@@ -915,11 +876,7 @@ async fn resuming_an_active_thread_fails_thread_not_paused() {
 
 #[tokio::test]
 async fn pause_and_resume_by_non_owner_fail_not_owner() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "grief").await;
 
@@ -949,7 +906,7 @@ async fn pause_and_resume_by_non_owner_fail_not_owner() {
 
 #[tokio::test]
 async fn withdraw_from_active_thread_keeps_rent_and_one_fee() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "wd").await;
     let fee_per_exec = fx.thread(thread).await.fee_per_exec;
@@ -983,7 +940,7 @@ async fn withdraw_from_active_thread_keeps_rent_and_one_fee() {
 
 #[tokio::test]
 async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "wdp").await;
     as_owner(&mut fx, client::pause_thread(&owner, &thread))
@@ -1018,11 +975,7 @@ async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
 
 #[tokio::test]
 async fn withdraw_by_non_owner_fails_not_owner() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let thread = create_default(&mut fx, record, "steal").await;
     let before = fx.balance(thread).await;
     let ix = client::withdraw_thread(&attacker.pubkey(), &thread, 1);
@@ -1034,18 +987,14 @@ async fn withdraw_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn withdraw_without_owner_signature_fails() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.balance(thread).await;
     let mut ix = client::withdraw_thread(&owner, &thread, 1);
     ix.accounts[0].is_signer = false;
     let outcome = fx.process(&[ix], &[&attacker]).await;
-    assert_anchor_error(&outcome, AnchorErrorCode::AccountNotSigner);
+    outcome.assert_anchor_error(AnchorErrorCode::AccountNotSigner);
     assert_eq!(fx.balance(thread).await, before);
 }
 
@@ -1055,7 +1004,7 @@ async fn withdraw_without_owner_signature_fails() {
 
 #[tokio::test]
 async fn delete_returns_every_lamport_to_owner_and_closes_account() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "del").await;
     fx.exec(thread).await.assert_ok();
@@ -1078,12 +1027,12 @@ async fn delete_returns_every_lamport_to_owner_and_closes_account() {
             &[&executor],
         )
         .await;
-    assert_anchor_error(&outcome, AnchorErrorCode::AccountNotInitialized);
+    outcome.assert_anchor_error(AnchorErrorCode::AccountNotInitialized);
 }
 
 #[tokio::test]
 async fn deleted_thread_id_can_be_created_again() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "again").await;
     as_owner(&mut fx, client::delete_thread(&owner, &thread, None, None))
@@ -1097,11 +1046,7 @@ async fn deleted_thread_id_can_be_created_again() {
 
 #[tokio::test]
 async fn delete_by_non_owner_fails_not_owner() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let thread = create_default(&mut fx, record, "nodel").await;
     let before = fx.account(thread).await.unwrap();
     fx.process(
@@ -1120,18 +1065,14 @@ async fn delete_by_non_owner_fails_not_owner() {
 
 #[tokio::test]
 async fn delete_without_owner_signature_fails() {
-    let Setup {
-        mut fx,
-        record,
-        attacker,
-    } = setup().await;
+    let (mut fx, record, attacker) = bank_with_attacker().await;
     let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "unsigned").await;
     let before = fx.account(thread).await.unwrap();
     let mut ix = client::delete_thread(&owner, &thread, None, None);
     ix.accounts[0].is_signer = false;
     let outcome = fx.process(&[ix], &[&attacker]).await;
-    assert_anchor_error(&outcome, AnchorErrorCode::AccountNotSigner);
+    outcome.assert_anchor_error(AnchorErrorCode::AccountNotSigner);
     assert_eq!(fx.account(thread).await.unwrap(), before);
 }
 
@@ -1141,7 +1082,7 @@ async fn delete_without_owner_signature_fails() {
 
 #[tokio::test]
 async fn create_emits_thread_created() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let mut args = default_args(&fx, record, "ev");
@@ -1150,11 +1091,9 @@ async fn create_emits_thread_created() {
     args.deposit = 56_789;
     let (thread, _) = Thread::address(&owner, b"ev");
     let ix = client::create_thread(&owner, &thread, args);
-    let events = fx
-        .simulate_events::<ThreadCreated>(&[ix], &[&owner_kp])
+    let e = &fx
+        .simulate_one_event::<ThreadCreated>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.id, b"ev".to_vec());
@@ -1167,7 +1106,7 @@ async fn create_emits_thread_created() {
 
 #[tokio::test]
 async fn update_emits_old_and_new_values() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
@@ -1186,11 +1125,9 @@ async fn update_emits_old_and_new_values() {
         priority: None,
     };
     let ix = client::update_thread(&owner, &thread, args);
-    let events = fx
-        .simulate_events::<ThreadUpdated>(&[ix], &[&owner_kp])
+    let e = &fx
+        .simulate_one_event::<ThreadUpdated>(&[ix], &[&owner_kp])
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.old_trigger, Trigger::Now);
     assert_eq!(e.new_trigger, Trigger::Epoch { epoch: 9 });
@@ -1206,7 +1143,7 @@ async fn update_emits_old_and_new_values() {
 
 #[tokio::test]
 async fn pause_and_resume_emit_their_events() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
@@ -1229,20 +1166,18 @@ async fn pause_and_resume_emit_their_events() {
 
 #[tokio::test]
 async fn exec_emits_thread_executed() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let executor_kp = fx.executor.insecure_clone();
     let executor = executor_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let state = fx.thread(thread).await;
     let clock = fx.clock().await;
-    let events = fx
-        .simulate_events::<ThreadExecuted>(
+    let e = &fx
+        .simulate_one_event::<ThreadExecuted>(
             &[client::exec_thread(&executor, &thread, &state)],
             &[&executor_kp],
         )
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.executor, executor);
     assert_eq!(e.exec_count, 1);
@@ -1255,19 +1190,17 @@ async fn exec_emits_thread_executed() {
 
 #[tokio::test]
 async fn withdraw_emits_amount_and_balances() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let balance = fx.balance(thread).await;
-    let events = fx
-        .simulate_events::<ThreadWithdrawn>(
+    let e = &fx
+        .simulate_one_event::<ThreadWithdrawn>(
             &[client::withdraw_thread(&owner, &thread, 40_000)],
             &[&owner_kp],
         )
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.amount, 40_000);
@@ -1277,19 +1210,17 @@ async fn withdraw_emits_amount_and_balances() {
 
 #[tokio::test]
 async fn delete_emits_lamports_returned() {
-    let Setup { mut fx, record, .. } = setup().await;
+    let Env { mut fx, record, .. } = env().await;
     let owner_kp = fx.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let balance = fx.balance(thread).await;
-    let events = fx
-        .simulate_events::<ThreadDeleted>(
+    let e = &fx
+        .simulate_one_event::<ThreadDeleted>(
             &[client::delete_thread(&owner, &thread, None, None)],
             &[&owner_kp],
         )
         .await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.lamports, balance);

@@ -14,7 +14,8 @@ use thread::errors::ThreadError;
 use thread::state::{Durability, Trigger};
 use thread_tests::{recorder, system_account, LAMPORTS_PER_SIGNATURE};
 
-use crate::durable::{env, Durable, Env, LEASE_SLOTS, MAX_LEASE_SLOTS};
+use crate::common::{env, Env};
+use crate::durable::{Durable, LEASE_SLOTS, MAX_LEASE_SLOTS};
 
 impl Env {
     /// Puts `account` at `address` directly (for states a transaction cannot produce,
@@ -174,12 +175,6 @@ async fn forfeit_naming_the_callers_own_wallet_as_the_new_nonce_is_refused() {
         &stranger.pubkey(),
     );
     let before = env.snapshot(d).await;
-    let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
-    outcome.assert_error(ThreadError::NonceAddressInUse);
-    env.assert_only_fees(
-        &before,
-        &[(stranger.pubkey(), fee)],
-        crate::durable::NonceEffect::Untouched,
-    )
-    .await;
+    env.assert_refused_for_fee(&[ix], &stranger, ThreadError::NonceAddressInUse, &before)
+        .await;
 }
