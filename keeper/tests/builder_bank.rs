@@ -37,13 +37,14 @@ use keeper::execution::leases::{LeaseConfig, LeaseManager, LeaseStatus};
 use keeper::execution::nonce_pool::NoncePool;
 use keeper::ops::metrics::Metrics;
 use keeper::test_utils::logs::CapturedLogs;
+use keeper::test_utils::tx::decoded;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_program_test::processor;
 use solana_sdk::account::Account;
 use solana_sdk::hash::Hash;
-use solana_sdk::instruction::{AccountMeta, Instruction, InstructionError};
+use solana_sdk::instruction::{Instruction, InstructionError};
 use solana_sdk::message::{Message, VersionedMessage};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
@@ -315,32 +316,6 @@ impl Env {
 
 fn exec(thread: Pubkey, state: &Thread) -> ThreadExecution<'_> {
     ThreadExecution { thread, state }
-}
-
-/// The instructions of a compiled message, with their account metas.
-fn decoded(tx: &VersionedTransaction) -> Vec<Instruction> {
-    let message = &tx.message;
-    let keys = message.static_account_keys();
-    message
-        .instructions()
-        .iter()
-        .map(|ix| Instruction {
-            program_id: keys[usize::from(ix.program_id_index)],
-            accounts: ix
-                .accounts
-                .iter()
-                .map(|&i| {
-                    let i = usize::from(i);
-                    AccountMeta {
-                        pubkey: keys[i],
-                        is_signer: message.is_signer(i),
-                        is_writable: message.is_maybe_writable(i, None),
-                    }
-                })
-                .collect(),
-            data: ix.data.clone(),
-        })
-        .collect()
 }
 
 /// Instruction 0 decodes as `AdvanceNonceAccount` of `nonce`, signed by `authority`.

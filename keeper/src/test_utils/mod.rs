@@ -6,3 +6,4 @@
 pub mod logs;
 #[cfg(feature = "bank")]
 pub mod probed_bank;
+pub mod tx;

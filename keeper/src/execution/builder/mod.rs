@@ -637,7 +637,7 @@ mod tests {
     use solana_nonce::versions::Versions;
     use solana_sdk::account::Account;
     use solana_sdk::clock::Clock;
-    use solana_sdk::instruction::{AccountMeta, InstructionError};
+    use solana_sdk::instruction::InstructionError;
     use solana_system_interface::instruction::{self as system_instruction, SystemInstruction};
     use thread::errors::ThreadError;
     use thread::state::{Due, Lease, RateLimit, ThreadAccountMeta, ThreadInstruction, Trigger};
@@ -646,6 +646,7 @@ mod tests {
     use crate::chain::{KeyedAccount, Simulation, TxStatus};
     use crate::ops::metrics::Metrics;
     use crate::test_utils::logs::CapturedLogs;
+    use crate::test_utils::tx::decoded;
 
     /// Units every stub simulation reports.
     const UNITS: u64 = 50_000;
@@ -947,32 +948,6 @@ mod tests {
         fn count(&self, label: &str) -> u64 {
             self.metrics.builds_total.with_label_values(&[label]).get()
         }
-    }
-
-    /// The instructions of a compiled message, with their account metas.
-    fn decoded(tx: &VersionedTransaction) -> Vec<Instruction> {
-        let message = &tx.message;
-        let keys = message.static_account_keys();
-        message
-            .instructions()
-            .iter()
-            .map(|ix| Instruction {
-                program_id: keys[usize::from(ix.program_id_index)],
-                accounts: ix
-                    .accounts
-                    .iter()
-                    .map(|&i| {
-                        let i = usize::from(i);
-                        AccountMeta {
-                            pubkey: keys[i],
-                            is_signer: message.is_signer(i),
-                            is_writable: message.is_maybe_writable(i, None),
-                        }
-                    })
-                    .collect(),
-                data: ix.data.clone(),
-            })
-            .collect()
     }
 
     /// Program, data and account keys of each instruction (privileges aside, which a
