@@ -28,8 +28,6 @@ use std::sync::Arc;
 
 use parking_lot::Mutex as StdMutex;
 
-use anchor_lang::prelude::AccountInfo;
-use anchor_lang::solana_program::entrypoint::ProgramResult;
 use async_trait::async_trait;
 use solana_banks_client::{BanksClient, BanksClientError};
 use solana_banks_interface::{BanksTransactionResultWithMetadata, TransactionConfirmationStatus};
@@ -44,26 +42,14 @@ use tokio::sync::Mutex;
 
 use super::{Chain, ChainError, KeyedAccount, ProgramNotice, ProgramNotices, Simulation, TxStatus};
 
-/// `thread::entry` with the signature `processor!` expects. Anchor ties the program id,
-/// the accounts slice, its elements and the data to one lifetime; the runtime hands them
-/// out with independent ones, all of which outlive this call, so unifying them to the
-/// shortest is sound.
-fn thread_processor<'a, 'b, 'c, 'd>(
-    program_id: &'a Pubkey,
-    accounts: &'b [AccountInfo<'c>],
-    data: &'d [u8],
-) -> ProgramResult {
-    // SAFETY: see above; every reference lives for the whole call.
-    let accounts: &'b [AccountInfo<'b>] = unsafe { std::mem::transmute(accounts) };
-    let program_id: &'b Pubkey = unsafe { std::mem::transmute(program_id) };
-    let data: &'b [u8] = unsafe { std::mem::transmute(data) };
-    thread::entry(program_id, accounts, data)
-}
-
 /// A bank with the thread program loaded natively (no SBF build needed). Add accounts
 /// and programs to it before [`BankChain::start`].
 pub fn program_test() -> ProgramTest {
-    let mut pt = ProgramTest::new("thread", thread::ID, processor!(thread_processor));
+    let mut pt = ProgramTest::new(
+        "thread",
+        thread::ID,
+        processor!(thread::client::native_entry),
+    );
     pt.prefer_bpf(false);
     pt
 }

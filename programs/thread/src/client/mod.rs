@@ -4,10 +4,11 @@
 //! Owns: the PDAs (`pda`), one builder per instruction (`owner`: what a thread's owner
 //! signs; `lease`: the nonce-authority lease as a keeper drives it; `exec`: executions,
 //! plain and durable), and reading the program's accounts and the nonce accounts it
-//! relies on (`decode`). Every builder takes the addresses a caller already holds and
-//! the instruction's arguments, fills in sysvars, programs and PDAs itself, and returns
-//! plain `Instruction`s; Anchor's generated `accounts::*`/`instruction::*` types give
-//! the account order and the data, so a builder cannot drift from the program.
+//! relies on (`decode`), and the program as a native function (`native`). Every builder
+//! takes the addresses a caller already holds and the instruction's arguments, fills in
+//! sysvars, programs and PDAs itself, and returns plain `Instruction`s; Anchor's
+//! generated `accounts::*`/`instruction::*` types give the account order and the data, so
+//! a builder cannot drift from the program.
 //!
 //! Must not: sign, send, fetch accounts or choose fees: that is the caller's (the
 //! keeper's builder, a test fixture, an owner's tool). Error numbers need nothing here:
@@ -36,12 +37,14 @@ macro_rules! thread_instruction {
 pub mod decode;
 pub mod exec;
 pub mod lease;
+pub mod native;
 pub mod owner;
 pub mod pda;
 
 pub use decode::*;
 pub use exec::*;
 pub use lease::*;
+pub use native::*;
 pub use owner::*;
 pub use pda::*;
 
