@@ -373,6 +373,9 @@ impl Discovery {
             .await
         {
             Ok(notices) => {
+                if self.push != Push::Up {
+                    tracing::info!("program subscription open: thread changes arrive as pushed");
+                }
                 self.push = Push::Up;
                 Some(notices)
             }
