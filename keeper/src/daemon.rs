@@ -371,6 +371,7 @@ fn spawn_subsystems(
         changes: changes_tx,
         degradation: wired.degradation.clone(),
         watched: wired.watched.clone(),
+        metrics: metrics.clone(),
         me,
     };
     tasks.spawn(confirmations.run(Duration::from_millis(config.confirm_ms), stop.stopped()));
@@ -507,7 +508,8 @@ fn scheduler_stale_after(tick_ms: u64) -> Duration {
 }
 
 /// What the confirmation loop ties together: the executor's confirmations, the index
-/// they refresh, the degradation they count towards and the nonces /ready watches.
+/// they refresh, the degradation they count towards, and the nonces /ready watches and
+/// `keeper_active_nonces` counts.
 struct Confirmations {
     executor: Arc<Executor>,
     chain: Arc<dyn Chain>,
@@ -515,6 +517,7 @@ struct Confirmations {
     changes: mpsc::Sender<ThreadChanged>,
     degradation: Arc<DegradationMonitor>,
     watched: WatchedNonces,
+    metrics: Arc<Metrics>,
     me: Pubkey,
 }
 
@@ -522,8 +525,8 @@ impl Confirmations {
     /// Every `every`, resolves sent executions and refreshes the threads they touched,
     /// so the scheduler sees their new `next_due` without waiting for the next
     /// reconcile; a failed poll counts against the operating mode and is logged quietly
-    /// while it lasts. Then tells /ready which nonces this keeper should be the
-    /// authority of.
+    /// while it lasts. Then tells /ready and `keeper_active_nonces` which nonces this
+    /// keeper holds a lease on, as the index has them from the chain.
     async fn run(self, every: Duration, stop: impl Future<Output = ()>) {
         let mut every = Every::new(every, stop);
         let mut outage = OutageLog::new(Duration::from_secs(60));
@@ -557,6 +560,9 @@ impl Confirmations {
             }
             let held = read_index(&self.index).nonces_leased_by(&self.me);
             let me = self.me;
+            self.metrics
+                .active_nonces
+                .set(i64::try_from(held.len()).unwrap_or(i64::MAX));
             self.watched
                 .replace(held.into_iter().map(|nonce| (nonce, me)));
         }

@@ -110,8 +110,9 @@ pub struct Metrics {
     /// `keeper_nonce_failures_total`: nonce errors (nonce already advanced, account
     /// unreadable or invalid at build time). Incremented by the builder and submitter.
     pub nonce_failures_total: IntCounter,
-    /// `keeper_active_nonces`: nonce accounts this keeper holds a lease on. Set by the
-    /// lease manager when a lease is claimed, renewed away or released.
+    /// `keeper_active_nonces`: nonce accounts this keeper holds a lease on, as the thread
+    /// index has the leases from the chain. Set by the daemon's confirmation loop, with
+    /// the nonces /ready watches.
     pub active_nonces: IntGauge,
     /// `keeper_invalid_nonces`: watched nonce accounts found invalid (missing, wrong
     /// owner, uninitialized, wrong authority, under rent-exempt). Set by the health
