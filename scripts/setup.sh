@@ -3,6 +3,10 @@
 #   scripts/setup.sh              -> the keeper sandbox: an in-process Agave bank with
 #                                    example threads of every trigger kind, executed by
 #                                    the real keeper pipeline (no validator, no network)
+#   scripts/setup.sh --localnet   -> a local validator with the thread program (JSON-RPC,
+#                                    PubSub, faucet; loopback only) and example threads,
+#                                    and the keeper daemon executing them over the wire for
+#                                    LOCALNET_SECONDS (60); the first build takes ~30 min
 #   scripts/setup.sh <RPC_URL>    -> the keeper daemon against that cluster
 #                                    (keypair: ~/.config/solana/id.json or --keypair via
 #                                    KEEPER_KEYPAIR; health on 127.0.0.1:9464)
@@ -26,6 +30,11 @@ cargo build --workspace --all-targets
 if [ $# -eq 0 ]; then
     step "keeper sandbox"
     exec ./target/debug/keeper sandbox --seconds "${SANDBOX_SECONDS:-30}"
+fi
+
+if [ "$1" = "--localnet" ]; then
+    shift
+    exec scripts/localnet-demo.sh "$@"
 fi
 
 url=$1
