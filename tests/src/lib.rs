@@ -10,6 +10,7 @@ pub mod recorder;
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AnchorDeserialize, Discriminator};
+use keeper::test_utils::thread::ThreadFixture;
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_program_test::{
     processor, BanksTransactionResultWithMetadata, ProgramTest, ProgramTestContext,
@@ -22,9 +23,7 @@ use solana_sdk::transaction::{Transaction, TransactionError};
 use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
-use thread::state::{
-    Due, Durability, RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger,
-};
+use thread::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
 
 /// Lamports given to the owner and the executor at genesis.
 pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
@@ -318,33 +317,14 @@ impl ThreadSpec {
     }
 }
 
-/// A thread as `create_thread` would write it (a `Now` thread, due immediately), for
-/// states no instruction can produce yet (placed at genesis), or to build instructions
-/// against without a bank.
+/// A thread as `create_thread` would write it (a `Now` thread, due immediately) at
+/// `owner`'s `id` with `bump` (right or wrong) and `ixs`, for states no instruction can
+/// produce yet (placed at genesis), or to build instructions against without a bank.
 pub fn hand_built_thread(owner: Pubkey, id: &[u8], bump: u8, ixs: Vec<Instruction>) -> Thread {
-    Thread {
-        version: Thread::VERSION,
-        bump,
-        owner,
-        id: id.to_vec(),
-        trigger: Trigger::Now,
-        next_due: Due::Immediately,
-        schedule_base: 0,
-        durability: Durability::NonDurable,
-        max_lease_slots: 0,
-        lease: None,
-        fee_per_exec: 1_000,
-        rate_limit: RateLimit::default(),
-        window_start_slot: 0,
-        execs_in_window: 0,
-        paused: false,
-        exec_count: 0,
-        last_exec_slot: 0,
-        last_exec_at: 0,
-        created_at: 0,
-        instructions: ixs.into_iter().map(ThreadInstruction::from).collect(),
-        priority: None,
-    }
+    ThreadFixture::new()
+        .owned_as(owner, id, bump)
+        .instructions(ixs.into_iter().map(ThreadInstruction::from).collect())
+        .thread
 }
 
 pub fn system_account(lamports: u64) -> Account {

@@ -684,9 +684,9 @@ mod tests {
 
     use super::*;
     use crate::chain::faulty::{FaultyChain, Op};
+    use crate::test_utils::thread::ThreadFixture;
     use crate::tracking::discovery::shared_index;
     use crate::tracking::discovery::tests::StubChain;
-    use crate::tracking::index::tests::ThreadFixture;
     use crate::tracking::index::{decode, ThreadIndex};
 
     fn clock(unix_timestamp: i64, slot: u64, epoch: u64) -> Clock {

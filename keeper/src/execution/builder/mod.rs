@@ -640,12 +640,12 @@ mod tests {
     use solana_sdk::instruction::InstructionError;
     use solana_system_interface::instruction::{self as system_instruction, SystemInstruction};
     use thread::errors::ThreadError;
-    use thread::state::{Due, Lease, RateLimit, ThreadAccountMeta, ThreadInstruction, Trigger};
 
     use super::*;
     use crate::chain::{KeyedAccount, Simulation, TxStatus};
     use crate::ops::metrics::Metrics;
     use crate::test_utils::logs::CapturedLogs;
+    use crate::test_utils::thread::ThreadFixture;
     use crate::test_utils::tx::decoded;
 
     /// Units every stub simulation reports.
@@ -825,57 +825,19 @@ mod tests {
         }
     }
 
-    /// A thread of `owner` storing one instruction of four accounts (the thread PDA
-    /// signing), leased by `keeper` when durable.
+    /// A thread of a fresh owner storing one crank instruction (the thread PDA signing),
+    /// leased by `keeper` when durable.
     fn thread_state(id: &str, durability: Durability, keeper: &Pubkey) -> (Pubkey, Thread) {
-        let owner = Pubkey::new_unique();
-        let id = id.as_bytes().to_vec();
-        let (address, bump) = Thread::address(&owner, &id);
-        let meta = |pubkey, is_signer, is_writable| ThreadAccountMeta {
-            pubkey,
-            is_signer,
-            is_writable,
+        let fixture = ThreadFixture::new()
+            .at_pda(Pubkey::new_unique(), id.as_bytes())
+            .crank(vec![1, 2, 3]);
+        let fixture = match durability {
+            Durability::Durable { nonce_account } => {
+                fixture.durable_on(nonce_account).leased_to(*keeper)
+            }
+            Durability::NonDurable => fixture,
         };
-        let durable = matches!(durability, Durability::Durable { .. });
-        let state = Thread {
-            version: Thread::VERSION,
-            bump,
-            owner,
-            id,
-            trigger: Trigger::Now,
-            next_due: Due::Immediately,
-            schedule_base: 0,
-            durability,
-            max_lease_slots: 100_000,
-            lease: durable.then_some(Lease {
-                holder: *keeper,
-                claimed_slot: 1,
-                expires_slot: 10_001,
-                bond: 1_447_680,
-                revoked_slot: None,
-            }),
-            fee_per_exec: 1_000,
-            rate_limit: RateLimit::default(),
-            window_start_slot: 0,
-            execs_in_window: 0,
-            paused: false,
-            exec_count: 0,
-            last_exec_slot: 0,
-            last_exec_at: 0,
-            created_at: 1_700_000_000,
-            instructions: vec![ThreadInstruction {
-                program_id: Pubkey::new_unique(),
-                accounts: vec![
-                    meta(address, true, false),
-                    meta(Pubkey::new_unique(), false, true),
-                    meta(Pubkey::new_unique(), false, true),
-                    meta(Pubkey::new_unique(), false, false),
-                ],
-                data: vec![1, 2, 3],
-            }],
-            priority: None,
-        };
-        (address, state)
+        (fixture.address(), fixture.thread)
     }
 
     /// A builder over a stub chain, with `durable` threads whose nonces this keeper
