@@ -17,6 +17,7 @@ use solana_program_test::{
 };
 use solana_sdk::account::Account;
 use solana_sdk::clock::Clock;
+use solana_sdk::hash::Hash;
 use solana_sdk::instruction::{Instruction, InstructionError};
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
@@ -124,7 +125,7 @@ impl Fixture {
             1_400_000 - self.tx_counter,
         )];
         all.extend_from_slice(ixs);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let blockhash = self.latest_blockhash().await;
         let tx = Transaction::new_signed_with_payer(
             &all,
             Some(&signers[0].pubkey()),
@@ -132,6 +133,18 @@ impl Fixture {
             blockhash,
         );
         self.process_tx(tx).await
+    }
+
+    /// The bank's latest blockhash: what an ordinary (not durable) transaction signs.
+    pub async fn latest_blockhash(&mut self) -> Hash {
+        self.ctx.banks_client.get_latest_blockhash().await.unwrap()
+    }
+
+    /// `ixs` signed by `payer` alone on the latest blockhash, not processed, nothing
+    /// added: for tests that hold a transaction back or look at it before sending.
+    pub async fn signed_tx(&mut self, ixs: &[Instruction], payer: &Keypair) -> Transaction {
+        let blockhash = self.latest_blockhash().await;
+        Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &[payer], blockhash)
     }
 
     /// Processes an already signed transaction.
@@ -165,7 +178,7 @@ impl Fixture {
         ixs: &[Instruction],
         signers: &[&Keypair],
     ) -> Vec<E> {
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let blockhash = self.latest_blockhash().await;
         let tx =
             Transaction::new_signed_with_payer(ixs, Some(&signers[0].pubkey()), signers, blockhash);
         let sim = self
@@ -348,7 +361,7 @@ impl Fixture {
     pub async fn fee_for(&mut self, ixs: &[Instruction], payer: &Pubkey) -> u64 {
         let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(1_400_000)];
         all.extend_from_slice(ixs);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let blockhash = self.latest_blockhash().await;
         let message =
             solana_sdk::message::Message::new_with_blockhash(&all, Some(payer), &blockhash);
         self.ctx
