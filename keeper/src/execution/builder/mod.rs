@@ -158,8 +158,10 @@ impl ExecutionBuilder {
             SimulationMode::Auto | SimulationMode::KeepNonceAdvance => true,
             SimulationMode::SkipNonceAdvance => false,
         };
-        self.build(&[payload], nonce, config, sign, keep_advance)
-            .await
+        let built = self
+            .build(&[payload], nonce, config, sign, keep_advance)
+            .await;
+        self.record(built)
     }
 
     /// Builds any instructions, durable on `nonce` when `enforce_nonce` (e.g. lease
@@ -178,7 +180,8 @@ impl ExecutionBuilder {
             (_, false) => None,
         };
         let keep_advance = self.config.simulation == SimulationMode::KeepNonceAdvance;
-        self.build(payload, nonce, config, sign, keep_advance).await
+        let built = self.build(payload, nonce, config, sign, keep_advance).await;
+        self.record(built)
     }
 
     /// Acquires the nonce (atomically: `try_acquire`, no availability pre-check) and its
@@ -238,20 +241,6 @@ impl ExecutionBuilder {
         Ok(value)
     }
 
-    async fn build(
-        &self,
-        payload: &[Instruction],
-        nonce: Option<Pubkey>,
-        config: &TxConfig,
-        sign: bool,
-        keep_advance_in_simulation: bool,
-    ) -> Result<TxBuildOutput, BuildError> {
-        let result = self
-            .build_unrecorded(payload, nonce, config, sign, keep_advance_in_simulation)
-            .await;
-        self.record(result)
-    }
-
     /// Counts one build in `keeper_builds_total` under `ok` or its error's kind. Every
     /// public build path ends here, the argument checks before any work included.
     fn record<T>(&self, result: Result<T, BuildError>) -> Result<T, BuildError> {
@@ -262,7 +251,8 @@ impl ExecutionBuilder {
         result
     }
 
-    async fn build_unrecorded(
+    /// The build itself, unrecorded: each public path passes its result to `record`.
+    async fn build(
         &self,
         payload: &[Instruction],
         nonce: Option<Pubkey>,

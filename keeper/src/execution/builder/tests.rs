@@ -294,6 +294,17 @@ impl Fx {
     fn count(&self, label: &str) -> u64 {
         self.metrics.builds_total.with_label_values(&[label]).get()
     }
+
+    /// The signed durable execution of `thread` on its nonce, with `config`'s budget.
+    async fn build_signed(
+        &self,
+        thread: &(Pubkey, Thread),
+        config: &TxConfig,
+    ) -> Result<TxBuildOutput, BuildError> {
+        self.builder
+            .build_execution_output(exec(thread), config, true, true)
+            .await
+    }
 }
 
 /// Program, data and account keys of each instruction (privileges aside, which a
@@ -363,11 +374,7 @@ async fn durable_build_orders_advance_limit_price_exec_on_the_cached_nonce() {
     let cached = Hash::new_from_array([5; 32]);
     fx.pool.set_value(&nonce, cached);
 
-    let output = fx
-        .builder
-        .build_execution_output(exec(thread), &FIXED, true, true)
-        .await
-        .unwrap();
+    let output = fx.build_signed(thread, &FIXED).await.unwrap();
     assert_eq!(fx.chain.reads(), 0, "a cached value needs no chain call");
     assert_eq!(*output.tx.message.recent_blockhash(), cached);
     assert_eq!(
@@ -583,8 +590,7 @@ async fn failed_simulation_returns_err_and_frees_the_nonce() {
     });
     for _ in 0..3 {
         let err = fx
-            .builder
-            .build_execution_output(exec(thread), &SIZED, true, true)
+            .build_signed(thread, &SIZED)
             .await
             .err()
             .expect("simulation fails");
@@ -603,11 +609,7 @@ async fn failed_simulation_returns_err_and_frees_the_nonce() {
     }
     assert_eq!(fx.count("simulation_failed"), 3);
     fx.chain.set_plan(SimPlan::default());
-    let output = fx
-        .builder
-        .build_execution_output(exec(thread), &SIZED, true, true)
-        .await
-        .unwrap();
+    let output = fx.build_signed(thread, &SIZED).await.unwrap();
     output.release_nonce().unwrap();
 }
 
@@ -617,15 +619,10 @@ async fn explicit_release_frees_the_nonce_without_warning() {
     let thread = &fx.durable[0];
     let nonce = nonce_of(thread);
     let (captured, _guard) = CapturedLogs::start(tracing::Level::WARN);
-    let output = fx
-        .builder
-        .build_execution_output(exec(thread), &FIXED, true, true)
-        .await
-        .unwrap();
+    let output = fx.build_signed(thread, &FIXED).await.unwrap();
     assert!(fx.pool.try_acquire(&nonce).is_none(), "held by the output");
     assert!(matches!(
-        fx.builder
-            .build_execution_output(exec(thread), &FIXED, true, true)
+        fx.build_signed(thread, &FIXED)
             .await,
         Err(BuildError::NonceUnavailable(n)) if n == nonce
     ));
@@ -640,11 +637,7 @@ async fn explicit_release_frees_the_nonce_without_warning() {
 async fn dropping_an_output_that_holds_its_guard_warns_and_frees_the_nonce() {
     let fx = fixture(1, BuilderConfig::default());
     let thread = &fx.durable[0];
-    let output = fx
-        .builder
-        .build_execution_output(exec(thread), &FIXED, true, true)
-        .await
-        .unwrap();
+    let output = fx.build_signed(thread, &FIXED).await.unwrap();
     let signature = output.signature().unwrap();
     let (captured, _guard) = CapturedLogs::start(tracing::Level::WARN);
     drop(output);
@@ -654,11 +647,7 @@ async fn dropping_an_output_that_holds_its_guard_warns_and_frees_the_nonce() {
     assert_eq!(fx.pool.available(), 1);
 
     // Taking the guard out (and marking it used) is the quiet way to keep it.
-    let output = fx
-        .builder
-        .build_execution_output(exec(thread), &FIXED, true, true)
-        .await
-        .unwrap();
+    let output = fx.build_signed(thread, &FIXED).await.unwrap();
     let (_tx, guard) = output.into_parts();
     let mut guard = guard.unwrap();
     assert_eq!(fx.pool.available(), 0);
@@ -677,11 +666,7 @@ async fn release_after_the_ttl_reclaimed_the_lease_reports_expiry() {
     let fx = fixture(1, config);
     let thread = &fx.durable[0];
     let nonce = nonce_of(thread);
-    let output = fx
-        .builder
-        .build_execution_output(exec(thread), &FIXED, true, true)
-        .await
-        .unwrap();
+    let output = fx.build_signed(thread, &FIXED).await.unwrap();
     let guard = output.nonce_guard.as_ref().unwrap();
     assert_eq!(guard.ttl(), Duration::from_secs(10));
 
@@ -692,11 +677,7 @@ async fn release_after_the_ttl_reclaimed_the_lease_reports_expiry() {
     assert_eq!(fx.pool.available(), 1);
 
     // Someone else builds on the reclaimed nonce; the stale release must not free it.
-    let next = fx
-        .builder
-        .build_execution_output(exec(thread), &FIXED, true, true)
-        .await
-        .unwrap();
+    let next = fx.build_signed(thread, &FIXED).await.unwrap();
     assert_eq!(output.release_nonce(), Err(BuildError::LeaseExpired(nonce)));
     assert!(next.nonce_guard.as_ref().unwrap().is_valid());
     assert_eq!(fx.pool.available(), 0);
@@ -721,9 +702,7 @@ async fn lease_reclaimed_during_a_slow_simulation_fails_the_build() {
         .pool
         .spawn_reclaimer(Duration::from_secs(1), std::future::pending());
 
-    let slow = fx
-        .builder
-        .build_execution_output(exec(thread), &SIZED, true, true);
+    let slow = fx.build_signed(thread, &SIZED);
     let meanwhile = async {
         tokio::time::sleep(Duration::from_millis(30_500)).await;
         fx.pool
@@ -752,10 +731,7 @@ async fn lease_expired_but_not_reclaimed_fails_the_build_and_is_freed() {
         delay: fx.builder.config().lease_ttl,
         ..SimPlan::default()
     });
-    let result = fx
-        .builder
-        .build_execution_output(exec(thread), &SIZED, true, true)
-        .await;
+    let result = fx.build_signed(thread, &SIZED).await;
     assert_eq!(result.err(), Some(BuildError::LeaseExpired(nonce)));
     assert_eq!(
         fx.pool.available(),
@@ -785,37 +761,18 @@ async fn errors_are_typed_and_each_kind_is_counted() {
         .unwrap();
     assert_eq!(nonce_required, BuildError::NonceRequired(held.0));
 
-    let output = fx
-        .builder
-        .build_execution_output(exec(held), &FIXED, true, true)
-        .await
-        .unwrap();
-    let unavailable = fx
-        .builder
-        .build_execution_output(exec(held), &FIXED, true, true)
-        .await
-        .err()
-        .unwrap();
+    let output = fx.build_signed(held, &FIXED).await.unwrap();
+    let unavailable = fx.build_signed(held, &FIXED).await.err().unwrap();
     assert_eq!(unavailable, BuildError::NonceUnavailable(nonce_of(held)));
     output.release_nonce().unwrap();
 
     fx.chain.accounts.lock().unwrap().remove(&nonce_of(unknown));
-    let invalid = fx
-        .builder
-        .build_execution_output(exec(unknown), &FIXED, true, true)
-        .await
-        .err()
-        .unwrap();
+    let invalid = fx.build_signed(unknown, &FIXED).await.err().unwrap();
     assert_eq!(invalid, BuildError::InvalidNonceAccount(nonce_of(unknown)));
 
     let other = Pubkey::new_unique();
     fx.chain.put_nonce(nonce_of(foreign), &other, 9);
-    let mismatch = fx
-        .builder
-        .build_execution_output(exec(foreign), &FIXED, true, true)
-        .await
-        .err()
-        .unwrap();
+    let mismatch = fx.build_signed(foreign, &FIXED).await.err().unwrap();
     assert_eq!(
         mismatch,
         BuildError::NonceAuthorityMismatch {
