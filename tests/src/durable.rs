@@ -119,7 +119,7 @@ impl Fixture {
     /// nonce value is not in the blockhash queue).
     pub async fn fee_of_tx(&mut self, tx: &Transaction) -> u64 {
         let mut message = tx.message.clone();
-        message.recent_blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        message.recent_blockhash = self.latest_blockhash().await;
         self.ctx
             .banks_client
             .get_fee_for_message(message)

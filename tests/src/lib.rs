@@ -10,21 +10,21 @@ pub mod recorder;
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AnchorDeserialize, Discriminator};
+use keeper::test_utils::thread::ThreadFixture;
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_program_test::{
     processor, BanksTransactionResultWithMetadata, ProgramTest, ProgramTestContext,
 };
 use solana_sdk::account::Account;
 use solana_sdk::clock::Clock;
+use solana_sdk::hash::Hash;
 use solana_sdk::instruction::{Instruction, InstructionError};
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
 use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
-use thread::state::{
-    Due, Durability, RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger,
-};
+use thread::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
 
 /// Lamports given to the owner and the executor at genesis.
 pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
@@ -125,7 +125,7 @@ impl Fixture {
             1_400_000 - self.tx_counter,
         )];
         all.extend_from_slice(ixs);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let blockhash = self.latest_blockhash().await;
         let tx = Transaction::new_signed_with_payer(
             &all,
             Some(&signers[0].pubkey()),
@@ -133,6 +133,18 @@ impl Fixture {
             blockhash,
         );
         self.process_tx(tx).await
+    }
+
+    /// The bank's latest blockhash: what an ordinary (not durable) transaction signs.
+    pub async fn latest_blockhash(&mut self) -> Hash {
+        self.ctx.banks_client.get_latest_blockhash().await.unwrap()
+    }
+
+    /// `ixs` signed by `payer` alone on the latest blockhash, not processed, nothing
+    /// added: for tests that hold a transaction back or look at it before sending.
+    pub async fn signed_tx(&mut self, ixs: &[Instruction], payer: &Keypair) -> Transaction {
+        let blockhash = self.latest_blockhash().await;
+        Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &[payer], blockhash)
     }
 
     /// Processes an already signed transaction.
@@ -166,7 +178,7 @@ impl Fixture {
         ixs: &[Instruction],
         signers: &[&Keypair],
     ) -> Vec<E> {
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let blockhash = self.latest_blockhash().await;
         let tx =
             Transaction::new_signed_with_payer(ixs, Some(&signers[0].pubkey()), signers, blockhash);
         let sim = self
@@ -318,33 +330,14 @@ impl ThreadSpec {
     }
 }
 
-/// A thread as `create_thread` would write it (a `Now` thread, due immediately), for
-/// states no instruction can produce yet (placed at genesis), or to build instructions
-/// against without a bank.
+/// A thread as `create_thread` would write it (a `Now` thread, due immediately) at
+/// `owner`'s `id` with `bump` (right or wrong) and `ixs`, for states no instruction can
+/// produce yet (placed at genesis), or to build instructions against without a bank.
 pub fn hand_built_thread(owner: Pubkey, id: &[u8], bump: u8, ixs: Vec<Instruction>) -> Thread {
-    Thread {
-        version: Thread::VERSION,
-        bump,
-        owner,
-        id: id.to_vec(),
-        trigger: Trigger::Now,
-        next_due: Due::Immediately,
-        schedule_base: 0,
-        durability: Durability::NonDurable,
-        max_lease_slots: 0,
-        lease: None,
-        fee_per_exec: 1_000,
-        rate_limit: RateLimit::default(),
-        window_start_slot: 0,
-        execs_in_window: 0,
-        paused: false,
-        exec_count: 0,
-        last_exec_slot: 0,
-        last_exec_at: 0,
-        created_at: 0,
-        instructions: ixs.into_iter().map(ThreadInstruction::from).collect(),
-        priority: None,
-    }
+    ThreadFixture::new()
+        .owned_as(owner, id, bump)
+        .instructions(ixs.into_iter().map(ThreadInstruction::from).collect())
+        .thread
 }
 
 pub fn system_account(lamports: u64) -> Account {
@@ -368,7 +361,7 @@ impl Fixture {
     pub async fn fee_for(&mut self, ixs: &[Instruction], payer: &Pubkey) -> u64 {
         let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(1_400_000)];
         all.extend_from_slice(ixs);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
+        let blockhash = self.latest_blockhash().await;
         let message =
             solana_sdk::message::Message::new_with_blockhash(&all, Some(payer), &blockhash);
         self.ctx

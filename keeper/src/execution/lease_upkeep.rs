@@ -164,9 +164,9 @@ mod tests {
     use crate::chain::faulty::{Fault, FaultyChain, Op};
     use crate::execution::leases::LeaseConfig;
     use crate::execution::nonce_pool::NoncePool;
+    use crate::test_utils::thread::ThreadFixture;
     use crate::tracking::discovery::shared_index;
     use crate::tracking::discovery::tests::StubChain;
-    use crate::tracking::index::tests::ThreadFixture;
 
     /// A keeper whose index shows one thread leased to it, over `chain`.
     fn keeper_with_one_lease(

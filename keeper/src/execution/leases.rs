@@ -543,7 +543,7 @@ pub fn due_within_lease(state: &Thread, lease: &Lease, clock: &Clock) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracking::index::tests::ThreadFixture;
+    use crate::test_utils::thread::ThreadFixture;
 
     const SLOT: u64 = 1_000;
     const NOW: i64 = 1_700_000_000;

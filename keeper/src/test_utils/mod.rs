@@ -6,4 +6,5 @@
 pub mod logs;
 #[cfg(feature = "bank")]
 pub mod probed_bank;
+pub mod thread;
 pub mod tx;

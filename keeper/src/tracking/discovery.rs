@@ -512,7 +512,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::chain::faulty::{Fault, FaultyChain, Op};
     use crate::chain::{Simulation, TxStatus};
-    use crate::tracking::index::tests::ThreadFixture;
+    use crate::test_utils::thread::ThreadFixture;
 
     /// A chain of accounts in memory with a settable clock and slot: what discovery and
     /// the scheduler read, nothing else (the other methods fail).

@@ -124,8 +124,8 @@ mod tests {
     use thread::state::{Lease, RateLimit};
 
     use super::*;
+    use crate::test_utils::thread::ThreadFixture;
     use crate::tracking::index::decode;
-    use crate::tracking::index::tests::ThreadFixture;
 
     /// Decodes the account bytes the way the index does, so the view is built from what
     /// the program wrote, not from the fixture's in-memory value.

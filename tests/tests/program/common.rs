@@ -5,7 +5,7 @@
 //! Owns the genesis and the before/after comparison. Must not hold any file's scenario:
 //! threads, leases and attacks are built by the test files on top of `Env`.
 
-use anchor_lang::AccountDeserialize;
+use anchor_lang::{AccountDeserialize, AccountSerialize};
 use solana_program_test::ProgramTest;
 use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
@@ -55,6 +55,24 @@ pub(crate) fn genesis() -> Genesis {
 }
 
 impl Genesis {
+    /// Writes `state` at `address`, sized and funded like a thread account the program
+    /// created: for states no instruction can produce.
+    pub fn place_thread(&mut self, address: Pubkey, state: &Thread) {
+        let space = Thread::space_for(&state.instructions);
+        let mut data = Vec::with_capacity(space);
+        state.try_serialize(&mut data).unwrap();
+        assert!(data.len() <= space);
+        data.resize(space, 0);
+        let account = Account {
+            lamports: 1_000_000_000,
+            data,
+            owner: thread::ID,
+            executable: false,
+            rent_epoch: 0,
+        };
+        self.pt.add_account(address, account);
+    }
+
     pub async fn start(self) -> Env {
         let fx = Fixture::with(self.pt).await;
         Env {

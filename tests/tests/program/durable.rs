@@ -30,6 +30,8 @@ use crate::common::{env, record_of, Env, NonceEffect, Snapshot, Watched};
 pub(crate) const MAX_LEASE_SLOTS: u64 = 100_000;
 /// Lease length of an ordinary claim: long enough to outlast several epochs of warmup.
 pub(crate) const LEASE_SLOTS: u64 = 10_000;
+/// A lease short enough to run out in a test.
+pub(crate) const SHORT_LEASE: u64 = 5;
 /// What `ThreadSpec::new` sets.
 pub(crate) const FEE_PER_EXEC: u64 = 1_000;
 pub(crate) const DEPOSIT: u64 = 1_000_000;
@@ -153,6 +155,83 @@ impl Env {
     pub async fn calls(&mut self) -> u64 {
         record_of(&mut self.fx, self.record).await.1
     }
+
+    /// Moves the bank past `l`'s expiry.
+    pub async fn expire(&mut self, l: &Leased) {
+        let slot = self.fx.clock().await.slot;
+        self.fx
+            .warp_slots(l.expires_slot.saturating_sub(slot) + 1)
+            .await;
+        assert!(self.fx.clock().await.slot >= l.expires_slot);
+    }
+
+    /// The keeper hands the nonce authority back to the thread without releasing.
+    pub async fn return_authority(&mut self, l: &Leased) {
+        let keeper = self.keeper.insecure_clone();
+        let ix = client::return_nonce_authority(&l.nonce, &keeper.pubkey(), &l.thread);
+        self.fx.process(&[ix], &[&keeper]).await.assert_ok();
+    }
+
+    /// A short lease of `id` whose holder handed the authority back and then let it run
+    /// out without releasing: anyone may settle it now.
+    pub async fn lease_returned_and_expired(&mut self, id: &str) -> Leased {
+        let l = self.leased(id, SHORT_LEASE).await;
+        self.return_authority(&l).await;
+        self.expire(&l).await;
+        l
+    }
+
+    /// `caller` forfeits `l` on the owner's behalf onto a fresh nonce account: the
+    /// outcome, `caller`'s fee and the fresh nonce's address (an account only if the
+    /// forfeit landed).
+    pub async fn forfeit(&mut self, l: &Leased, caller: &Keypair) -> (Outcome, u64, Pubkey) {
+        let new_nonce = Keypair::new();
+        let owner = self.owner.pubkey();
+        let ix = client::forfeit_lease(
+            &caller.pubkey(),
+            &l.thread,
+            &owner,
+            &l.nonce,
+            &new_nonce.pubkey(),
+        );
+        let (outcome, fee) = self.send(&[ix], &[caller, &new_nonce]).await;
+        (outcome, fee, new_nonce.pubkey())
+    }
+
+    /// `caller` moves `d`'s thread onto the nonce account `new_nonce` creates: the outcome
+    /// and `caller`'s fee.
+    pub async fn rotate(
+        &mut self,
+        d: Durable,
+        caller: &Keypair,
+        new_nonce: &Keypair,
+    ) -> (Outcome, u64) {
+        let ix =
+            client::rotate_thread_nonce(&caller.pubkey(), &d.thread, &d.nonce, &new_nonce.pubkey());
+        self.send(&[ix], &[caller, new_nonce]).await
+    }
+
+    /// The lamports of the owner, the keeper, the stranger, and `d`'s thread and nonce.
+    pub async fn balances(&mut self, d: Durable) -> Balances {
+        Balances {
+            owner: self.fx.balance(self.owner.pubkey()).await,
+            keeper: self.fx.balance(self.keeper.pubkey()).await,
+            stranger: self.fx.balance(self.stranger.pubkey()).await,
+            thread: self.fx.balance(d.thread).await,
+            nonce: self.fx.balance(d.nonce).await,
+        }
+    }
+}
+
+/// Lamports of everyone the end of a lease or of a thread can pay, read at one moment,
+/// for tests to state how each moved.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Balances {
+    pub owner: u64,
+    pub keeper: u64,
+    pub stranger: u64,
+    pub thread: u64,
+    pub nonce: u64,
 }
 
 /// Hands the nonce authority back to the thread and releases the lease, signed by the
@@ -317,23 +396,9 @@ async fn signed_durable_execution_lands_after_blockhash_expiry_and_epochs() {
     let tx = env.durable_exec_tx(l.thread).await;
     // A transaction signed at the same moment against the latest blockhash, to show
     // that blockhash has expired by the time the durable one is sent.
-    let blockhash = env
-        .fx
-        .ctx
-        .banks_client
-        .get_latest_blockhash()
-        .await
-        .unwrap();
-    let plain = Transaction::new_signed_with_payer(
-        &[system_instruction::transfer(
-            &env.keeper.pubkey(),
-            &env.stranger.pubkey(),
-            1,
-        )],
-        Some(&env.keeper.pubkey()),
-        &[&env.keeper],
-        blockhash,
-    );
+    let keeper = env.keeper.insecure_clone();
+    let transfer = system_instruction::transfer(&keeper.pubkey(), &env.stranger.pubkey(), 1);
+    let plain = env.fx.signed_tx(&[transfer], &keeper).await;
     let signed_at = env.fx.clock().await;
 
     // A warp registers one blockhash, and a blockhash expires by count: step past the
@@ -476,8 +541,7 @@ async fn durability_lifecycle_returns_every_lamport_to_the_owner() {
     env.fx.warp_slots(1).await;
     let second_nonce = Keypair::new();
     let owner_before = env.fx.balance(owner).await;
-    let ix = client::rotate_thread_nonce(&owner, &thread, &d.nonce, &second_nonce.pubkey());
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp, &second_nonce]).await;
+    let (outcome, fee) = env.rotate(d, &owner_kp, &second_nonce).await;
     outcome.assert_ok();
     owner_fees += fee;
     assert_eq!(fee, 2 * LAMPORTS_PER_SIGNATURE);
@@ -579,8 +643,7 @@ async fn rotate_and_make_non_durable_are_refused_while_a_lease_is_held() {
     let before = env.snapshot(l.durable()).await;
 
     let new_nonce = Keypair::new();
-    let ix = client::rotate_thread_nonce(&owner, &l.thread, &l.nonce, &new_nonce.pubkey());
-    let (outcome, rotate_fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
+    let (outcome, rotate_fee) = env.rotate(l.durable(), &owner_kp, &new_nonce).await;
     outcome.assert_error(ThreadError::LeaseHeld);
     assert!(env.fx.account(new_nonce.pubkey()).await.is_none());
 
@@ -622,8 +685,7 @@ async fn durability_changes_by_anyone_but_the_owner_are_rejected() {
     let mut fees = Vec::new();
 
     let new_nonce = Keypair::new();
-    let ix = client::rotate_thread_nonce(&stranger, &d.thread, &d.nonce, &new_nonce.pubkey());
-    let (outcome, fee) = env.send(&[ix], &[&stranger_kp, &new_nonce]).await;
+    let (outcome, fee) = env.rotate(d, &stranger_kp, &new_nonce).await;
     outcome.assert_error(ThreadError::NotOwner);
     fees.push((stranger, fee));
     assert!(env.fx.account(new_nonce.pubkey()).await.is_none());

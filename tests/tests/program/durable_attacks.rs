@@ -9,7 +9,6 @@ use solana_sdk::account::{Account, AccountSharedData};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use solana_sdk::transaction::Transaction;
 use solana_system_interface::instruction as system_instruction;
 use thread::client::{self, NONCE_ACCOUNT_LEN};
 use thread::errors::ThreadError;
@@ -18,29 +17,10 @@ use thread_tests::recorder;
 
 use crate::common::{env, Env, NonceEffect};
 use crate::durable::{
-    return_and_release, Leased, DEPOSIT, FEE_PER_EXEC, LEASE_SLOTS, MAX_LEASE_SLOTS,
+    return_and_release, Leased, DEPOSIT, FEE_PER_EXEC, LEASE_SLOTS, MAX_LEASE_SLOTS, SHORT_LEASE,
 };
 
-/// A lease short enough to run out in a test.
-const SHORT_LEASE: u64 = 5;
-
 impl Env {
-    /// Moves the bank past `l`'s expiry.
-    async fn expire(&mut self, l: &Leased) {
-        let slot = self.fx.clock().await.slot;
-        self.fx
-            .warp_slots(l.expires_slot.saturating_sub(slot) + 1)
-            .await;
-        assert!(self.fx.clock().await.slot >= l.expires_slot);
-    }
-
-    /// The keeper hands the nonce authority back to the thread without releasing.
-    async fn return_authority(&mut self, l: &Leased) {
-        let keeper = self.keeper.insecure_clone();
-        let ix = client::return_nonce_authority(&l.nonce, &keeper.pubkey(), &l.thread);
-        self.fx.process(&[ix], &[&keeper]).await.assert_ok();
-    }
-
     /// The durable `exec_thread` a well-behaved `executor` sends for the thread's state.
     async fn exec_ix(&mut self, thread: Pubkey, executor: &Pubkey) -> Instruction {
         let state = self.fx.thread(thread).await;
@@ -100,15 +80,7 @@ async fn exec_with_no_nonce_advance_at_all_is_rejected() {
     let before = env.snapshot(l.durable()).await;
     // Instruction 0 is the execution itself; not durable, so it needs a recent blockhash.
     let ix = env.exec_ix(l.thread, &keeper.pubkey()).await;
-    let blockhash = env
-        .fx
-        .ctx
-        .banks_client
-        .get_latest_blockhash()
-        .await
-        .unwrap();
-    let tx =
-        Transaction::new_signed_with_payer(&[ix], Some(&keeper.pubkey()), &[&keeper], blockhash);
+    let tx = env.fx.signed_tx(&[ix], &keeper).await;
     let (outcome, fee) = env.send_tx(tx).await;
     outcome.assert_error(ThreadError::MissingNonceAdvance);
     env.assert_only_fees(&before, &[(keeper.pubkey(), fee)], NonceEffect::Untouched)
@@ -506,24 +478,17 @@ async fn release_by_a_stranger_while_the_lease_is_live_is_rejected() {
 #[tokio::test]
 async fn release_by_a_stranger_after_expiry_with_the_authority_returned_pays_the_holder() {
     let mut env = env().await;
-    let l = env.leased("abandoned", SHORT_LEASE).await;
-    env.return_authority(&l).await;
-    env.expire(&l).await;
+    let l = env.lease_returned_and_expired("abandoned").await;
     let stranger = env.stranger.insecure_clone();
     let keeper = env.keeper.pubkey();
-    let keeper_before = env.fx.balance(keeper).await;
-    let stranger_before = env.fx.balance(stranger.pubkey()).await;
-    let thread_before = env.fx.balance(l.thread).await;
+    let was = env.balances(l.durable()).await;
     let nonce_before = env.fx.account(l.nonce).await;
     let ix = client::release_lease(&stranger.pubkey(), &l.thread, &keeper, &l.nonce);
     let (outcome, fee) = env.send(&[ix], &[&stranger]).await;
     outcome.assert_ok();
-    assert_eq!(env.fx.balance(keeper).await, keeper_before + l.bond);
-    assert_eq!(
-        env.fx.balance(stranger.pubkey()).await,
-        stranger_before - fee
-    );
-    assert_eq!(env.fx.balance(l.thread).await, thread_before - l.bond);
+    assert_eq!(env.fx.balance(keeper).await, was.keeper + l.bond);
+    assert_eq!(env.fx.balance(stranger.pubkey()).await, was.stranger - fee);
+    assert_eq!(env.fx.balance(l.thread).await, was.thread - l.bond);
     assert_eq!(env.fx.account(l.nonce).await, nonce_before);
     assert_eq!(env.fx.thread(l.thread).await.lease, None);
 }
@@ -544,9 +509,7 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
     let owner_kp = env.owner.insecure_clone();
     let keeper = env.keeper.insecure_clone();
     let owner = owner_kp.pubkey();
-    let owner_before_theft = env.fx.balance(owner).await;
-    let keeper_before_theft = env.fx.balance(keeper.pubkey()).await;
-    let thread_before_theft = env.fx.balance(l.thread).await;
+    let before_theft = env.balances(l.durable()).await;
     let mut keeper_fees = 0;
     let mut owner_fees = 0;
 
@@ -573,9 +536,7 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
 
     // The owner forfeits once the lease has run out, paying the new nonce's rent up front.
     env.expire(&l).await;
-    let new_nonce = Keypair::new();
-    let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
+    let (outcome, fee, new_nonce) = env.forfeit(&l, &owner_kp).await;
     outcome.assert_ok();
     owner_fees += fee;
 
@@ -584,21 +545,21 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
     assert_eq!(
         state.durability,
         Durability::Durable {
-            nonce_account: new_nonce.pubkey()
+            nonce_account: new_nonce
         }
     );
-    let fresh = env.fx.nonce(new_nonce.pubkey()).await.unwrap();
+    let fresh = env.fx.nonce(new_nonce).await.unwrap();
     assert_eq!(fresh.authority, l.thread);
-    assert_eq!(env.fx.balance(new_nonce.pubkey()).await, nonce_rent);
-    assert_eq!(env.fx.balance(l.thread).await, thread_before_theft - l.bond);
+    assert_eq!(env.fx.balance(new_nonce).await, nonce_rent);
+    assert_eq!(env.fx.balance(l.thread).await, before_theft.thread - l.bond);
     // Rent out, repaid from the bond, the rest of the bond in: the owner gains `extra`
     // and a new nonce worth the one that was stolen.
     let owner_after = env.fx.balance(owner).await;
-    assert_eq!(owner_after, owner_before_theft - owner_fees + extra);
-    assert!(owner_after + owner_fees >= owner_before_theft);
+    assert_eq!(owner_after, before_theft.owner - owner_fees + extra);
+    assert!(owner_after + owner_fees >= before_theft.owner);
     assert_eq!(
         env.fx.balance(keeper.pubkey()).await,
-        keeper_before_theft + nonce_rent - keeper_fees
+        before_theft.keeper + nonce_rent - keeper_fees
     );
 
     // The thread is usable again: another keeper claims the new nonce.
@@ -606,7 +567,7 @@ async fn holder_draining_the_nonce_cannot_release_and_forfeit_makes_the_owner_wh
     let ix = client::claim_lease(
         &stranger.pubkey(),
         &l.thread,
-        &new_nonce.pubkey(),
+        &new_nonce,
         LEASE_SLOTS,
         nonce_rent,
     );
@@ -648,33 +609,18 @@ async fn forfeit_keeps_a_share_an_empty_owner_wallet_cannot_take_in_the_thread()
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let stranger = env.stranger.insecure_clone();
-    let thread_before = env.fx.balance(l.thread).await;
-    let stranger_before = env.fx.balance(stranger.pubkey()).await;
+    let was = env.balances(l.durable()).await;
 
-    let new_nonce = Keypair::new();
-    let ix = client::forfeit_lease(
-        &stranger.pubkey(),
-        &l.thread,
-        &owner,
-        &l.nonce,
-        &new_nonce.pubkey(),
-    );
-    let (outcome, fee) = env.send(&[ix], &[&stranger, &new_nonce]).await;
+    let (outcome, fee, new_nonce) = env.forfeit(&l, &stranger).await;
     outcome.assert_ok();
     let state = env.fx.thread(l.thread).await;
     assert_eq!(state.lease, None);
-    assert_eq!(state.nonce_account().unwrap(), new_nonce.pubkey());
+    assert_eq!(state.nonce_account().unwrap(), new_nonce);
     // The caller is repaid the new nonce's rent exactly; the owner's wallet is untouched;
     // the share stays in the thread.
-    assert_eq!(
-        env.fx.balance(stranger.pubkey()).await,
-        stranger_before - fee
-    );
+    assert_eq!(env.fx.balance(stranger.pubkey()).await, was.stranger - fee);
     assert_eq!(env.fx.balance(owner).await, 0);
-    assert_eq!(
-        env.fx.balance(l.thread).await,
-        thread_before - l.bond + share
-    );
+    assert_eq!(env.fx.balance(l.thread).await, was.thread - l.bond + share);
 
     // It is the owner's: with the bond gone it is ordinary balance to withdraw.
     let ix = system_instruction::transfer(&stranger.pubkey(), &owner, 1_000_000_000);
@@ -697,18 +643,7 @@ async fn forfeit_pays_an_empty_owner_wallet_a_share_that_covers_its_rent() {
     let owner = env.owner.pubkey();
     let stranger = env.stranger.insecure_clone();
     let thread_before = env.fx.balance(l.thread).await;
-    let new_nonce = Keypair::new();
-    let ix = client::forfeit_lease(
-        &stranger.pubkey(),
-        &l.thread,
-        &owner,
-        &l.nonce,
-        &new_nonce.pubkey(),
-    );
-    env.send(&[ix], &[&stranger, &new_nonce])
-        .await
-        .0
-        .assert_ok();
+    env.forfeit(&l, &stranger).await.0.assert_ok();
     assert_eq!(env.fx.balance(owner).await, share);
     assert_eq!(env.fx.balance(l.thread).await, thread_before - l.bond);
 }
@@ -773,18 +708,7 @@ async fn release_is_not_fooled_by_a_program_owned_look_alike_of_a_drained_nonce(
     // And forfeit still treats the authority as not returned.
     env.expire(&l).await;
     let owner_kp = env.owner.insecure_clone();
-    let new_nonce = Keypair::new();
-    let ix = client::forfeit_lease(
-        &owner_kp.pubkey(),
-        &l.thread,
-        &owner_kp.pubkey(),
-        &l.nonce,
-        &new_nonce.pubkey(),
-    );
-    env.send(&[ix], &[&owner_kp, &new_nonce])
-        .await
-        .0
-        .assert_ok();
+    env.forfeit(&l, &owner_kp).await.0.assert_ok();
 }
 
 #[tokio::test]
@@ -794,38 +718,25 @@ async fn forfeit_before_the_lease_expired_is_rejected() {
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let before = env.snapshot(l.durable()).await;
-    let new_nonce = Keypair::new();
-    let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
+    let (outcome, fee, new_nonce) = env.forfeit(&l, &owner_kp).await;
     outcome.assert_error(ThreadError::LeaseNotExpired);
     env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
         .await;
-    assert!(env.fx.account(new_nonce.pubkey()).await.is_none());
+    assert!(env.fx.account(new_nonce).await.is_none());
 }
 
 #[tokio::test]
 async fn forfeit_after_the_authority_was_returned_is_rejected() {
     let mut env = env().await;
-    let l = env.leased("honest", SHORT_LEASE).await;
-    env.return_authority(&l).await;
-    env.expire(&l).await;
+    let l = env.lease_returned_and_expired("honest").await;
     // Anyone may call forfeit; here a stranger hoping for the rent repayment.
     let stranger = env.stranger.insecure_clone();
-    let owner = env.owner.pubkey();
     let before = env.snapshot(l.durable()).await;
-    let new_nonce = Keypair::new();
-    let ix = client::forfeit_lease(
-        &stranger.pubkey(),
-        &l.thread,
-        &owner,
-        &l.nonce,
-        &new_nonce.pubkey(),
-    );
-    let (outcome, fee) = env.send(&[ix], &[&stranger, &new_nonce]).await;
+    let (outcome, fee, new_nonce) = env.forfeit(&l, &stranger).await;
     outcome.assert_error(ThreadError::AuthorityReturned);
     env.assert_only_fees(&before, &[(stranger.pubkey(), fee)], NonceEffect::Untouched)
         .await;
-    assert!(env.fx.account(new_nonce.pubkey()).await.is_none());
+    assert!(env.fx.account(new_nonce).await.is_none());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -839,6 +750,17 @@ impl Env {
         let ix = client::revoke_lease(&owner.pubkey(), &l.thread);
         self.send(&[ix], &[&owner]).await.0.assert_ok();
         self.fx.clock().await.slot
+    }
+
+    /// The owner revokes `l`, then the bank moves to the last slot of the holder's
+    /// grace window.
+    async fn revoke_and_reach_the_last_grace_slot(&mut self, l: &Leased) {
+        let revoked_at = self.revoke(l).await;
+        self.fx.warp_slots(REVOKE_GRACE_SLOTS - 1).await;
+        assert_eq!(
+            self.fx.clock().await.slot,
+            revoked_at + REVOKE_GRACE_SLOTS - 1
+        );
     }
 
     /// A keeper claim of `id` whose bond is well above the nonce's lamports, so that an
@@ -942,26 +864,19 @@ async fn revoked_holder_returning_inside_the_grace_window_gets_its_whole_bond_ba
     let l = env.leased_with_a_rich_bond("revoked-honest").await;
     let owner = env.owner.pubkey();
     let keeper = env.keeper.insecure_clone();
-    let revoked_at = env.revoke(&l).await;
     // The holder answers late, in the last slot of its window.
-    env.fx.warp_slots(REVOKE_GRACE_SLOTS - 1).await;
-    assert_eq!(
-        env.fx.clock().await.slot,
-        revoked_at + REVOKE_GRACE_SLOTS - 1
-    );
-    let owner_before = env.fx.balance(owner).await;
-    let keeper_before = env.fx.balance(keeper.pubkey()).await;
-    let thread_before = env.fx.balance(l.thread).await;
+    env.revoke_and_reach_the_last_grace_slot(&l).await;
+    let was = env.balances(l.durable()).await;
     let (outcome, fee) = env
         .send(&return_and_release(&keeper.pubkey(), &l), &[&keeper])
         .await;
     outcome.assert_ok();
     assert_eq!(
         env.fx.balance(keeper.pubkey()).await,
-        keeper_before + l.bond - fee
+        was.keeper + l.bond - fee
     );
-    assert_eq!(env.fx.balance(l.thread).await, thread_before - l.bond);
-    assert_eq!(env.fx.balance(owner).await, owner_before);
+    assert_eq!(env.fx.balance(l.thread).await, was.thread - l.bond);
+    assert_eq!(env.fx.balance(owner).await, was.owner);
     assert_eq!(env.fx.thread(l.thread).await.lease, None);
     assert_eq!(env.fx.nonce(l.nonce).await.unwrap().authority, l.thread);
 }
@@ -988,20 +903,11 @@ async fn revoked_lease_is_forfeited_from_the_end_of_the_grace_window_as_before()
     let l = env.leased_with_a_rich_bond("revoked-kept").await;
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
-    let revoked_at = env.revoke(&l).await;
 
     // One slot before the window ends: still the holder's.
-    env.fx.warp_slots(REVOKE_GRACE_SLOTS - 1).await;
-    assert_eq!(
-        env.fx.clock().await.slot,
-        revoked_at + REVOKE_GRACE_SLOTS - 1
-    );
-    let new_nonce = Keypair::new();
+    env.revoke_and_reach_the_last_grace_slot(&l).await;
     let before = env.snapshot(l.durable()).await;
-    let ix = client::forfeit_lease(&owner, &l.thread, &owner, &l.nonce, &new_nonce.pubkey());
-    let (outcome, fee) = env
-        .send(std::slice::from_ref(&ix), &[&owner_kp, &new_nonce])
-        .await;
+    let (outcome, fee, _) = env.forfeit(&l, &owner_kp).await;
     outcome.assert_error(ThreadError::RevokeGraceNotOver);
     env.assert_only_fees(&before, &[(owner, fee)], NonceEffect::Untouched)
         .await;
@@ -1010,17 +916,16 @@ async fn revoked_lease_is_forfeited_from_the_end_of_the_grace_window_as_before()
     // expired lease is: the bond repays the new nonce's rent and the rest is the owner's.
     env.fx.warp_slots(1).await;
     let nonce_rent = env.fx.rent_for(NONCE_ACCOUNT_LEN).await;
-    let owner_before = env.fx.balance(owner).await;
-    let thread_before = env.fx.balance(l.thread).await;
-    let (outcome, fee) = env.send(&[ix], &[&owner_kp, &new_nonce]).await;
+    let was = env.balances(l.durable()).await;
+    let (outcome, fee, new_nonce) = env.forfeit(&l, &owner_kp).await;
     outcome.assert_ok();
     let state = env.fx.thread(l.thread).await;
     assert_eq!(state.lease, None);
-    assert_eq!(state.nonce_account().unwrap(), new_nonce.pubkey());
-    assert_eq!(env.fx.balance(l.thread).await, thread_before - l.bond);
+    assert_eq!(state.nonce_account().unwrap(), new_nonce);
+    assert_eq!(env.fx.balance(l.thread).await, was.thread - l.bond);
     assert_eq!(
         env.fx.balance(owner).await,
-        owner_before - fee - nonce_rent + l.bond
+        was.owner - fee - nonce_rent + l.bond
     );
 }
 
@@ -1072,23 +977,18 @@ async fn delete_with_a_live_lease_is_rejected() {
 #[tokio::test]
 async fn delete_after_expiry_with_the_authority_returned_repays_the_holder_and_closes_the_nonce() {
     let mut env = env().await;
-    let l = env.leased("settle", SHORT_LEASE).await;
-    env.return_authority(&l).await;
-    env.expire(&l).await;
+    let l = env.lease_returned_and_expired("settle").await;
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let keeper = env.keeper.pubkey();
-    let owner_before = env.fx.balance(owner).await;
-    let keeper_before = env.fx.balance(keeper).await;
-    let thread_lamports = env.fx.balance(l.thread).await;
-    let nonce_lamports = env.fx.balance(l.nonce).await;
+    let was = env.balances(l.durable()).await;
     let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
-    assert_eq!(env.fx.balance(keeper).await, keeper_before + l.bond);
+    assert_eq!(env.fx.balance(keeper).await, was.keeper + l.bond);
     assert_eq!(
         env.fx.balance(owner).await,
-        owner_before + thread_lamports - l.bond + nonce_lamports - fee
+        was.owner + was.thread - l.bond + was.nonce - fee
     );
     assert!(env.fx.account(l.thread).await.is_none());
     assert!(env.fx.account(l.nonce).await.is_none());
@@ -1097,9 +997,7 @@ async fn delete_after_expiry_with_the_authority_returned_repays_the_holder_and_c
 #[tokio::test]
 async fn delete_after_expiry_with_the_authority_returned_needs_the_right_holder() {
     let mut env = env().await;
-    let l = env.leased("settle", SHORT_LEASE).await;
-    env.return_authority(&l).await;
-    env.expire(&l).await;
+    let l = env.lease_returned_and_expired("settle").await;
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let before = env.snapshot(l.durable()).await;
@@ -1125,20 +1023,15 @@ async fn delete_after_expiry_without_the_authority_gives_the_bond_to_the_owner()
     let owner_kp = env.owner.insecure_clone();
     let owner = owner_kp.pubkey();
     let keeper = env.keeper.pubkey();
-    let owner_before = env.fx.balance(owner).await;
-    let keeper_before = env.fx.balance(keeper).await;
-    let thread_lamports = env.fx.balance(l.thread).await;
+    let was = env.balances(l.durable()).await;
     let nonce_before = env.fx.account(l.nonce).await;
     let ix = client::delete_thread(&owner, &l.thread, Some(l.nonce), Some(keeper));
     let (outcome, fee) = env.send(&[ix], &[&owner_kp]).await;
     outcome.assert_ok();
     // The whole thread, bond included, to the owner; the nonce stays with the holder.
-    assert_eq!(
-        env.fx.balance(owner).await,
-        owner_before + thread_lamports - fee
-    );
-    assert!(thread_lamports >= l.bond);
-    assert_eq!(env.fx.balance(keeper).await, keeper_before);
+    assert_eq!(env.fx.balance(owner).await, was.owner + was.thread - fee);
+    assert!(was.thread >= l.bond);
+    assert_eq!(env.fx.balance(keeper).await, was.keeper);
     assert!(env.fx.account(l.thread).await.is_none());
     assert_eq!(env.fx.account(l.nonce).await, nonce_before);
     assert_eq!(env.fx.nonce(l.nonce).await.unwrap().authority, keeper);

@@ -4,9 +4,8 @@
 //! once. Every rejected attack also checks that nothing moved: the records, the thread
 //! account (lamports, exec_count, every byte) and, where it matters, the other balances.
 
-use crate::common::{env, fixture_with_record, genesis, record_of, Env, Snapshot};
+use crate::common::{env, fixture_with_record, genesis, record_of, Env, Genesis, Snapshot};
 use anchor_lang::error::ErrorCode as AnchorError;
-use anchor_lang::AccountSerialize;
 use solana_program_test::BanksClientError;
 use solana_sdk::account::Account;
 use solana_sdk::instruction::{AccountMeta, Instruction};
@@ -60,11 +59,42 @@ impl Env {
         self.fx.process(ixs, &[&executor]).await
     }
 
+    /// The honest `exec_thread` for `thread`, with the meta of the record its stored
+    /// call writes changed by `edit`.
+    async fn exec_ix_with_record_meta(
+        &mut self,
+        thread: Pubkey,
+        edit: impl FnOnce(&mut AccountMeta),
+    ) -> Instruction {
+        let record = self.record;
+        let mut ix = self.honest_exec_ix(thread).await;
+        edit(ix.accounts.iter_mut().find(|m| m.pubkey == record).unwrap());
+        ix
+    }
+
+    /// Sends, as the executor, the `exec_thread` a client builds from `state` for the
+    /// account at `address` (placed at genesis, whatever it holds).
+    async fn exec_placed(&mut self, address: Pubkey, state: &Thread) -> Outcome {
+        let ix = client::exec_thread(&self.executor().pubkey(), &address, state);
+        self.send_as_executor(&[ix]).await
+    }
+
     /// Sends `ixs` as the executor, expects the program to refuse them with `error`, and
     /// checks that the thread and the records are as they were in `before`.
     async fn assert_refused(&mut self, ixs: &[Instruction], error: ThreadError, before: &Snapshot) {
         self.send_as_executor(ixs).await.assert_error(error);
         self.assert_unchanged(before).await;
+    }
+}
+
+impl Genesis {
+    /// A thread of a fresh owner at its own PDA storing one recorder call on `record`,
+    /// to change before it is placed.
+    fn recorder_thread_state(&self, id: &[u8]) -> (Pubkey, Thread) {
+        let owner = Pubkey::new_unique();
+        let (address, bump) = Thread::address(&owner, id);
+        let stored = recorder::record_ix(address, self.record, 1);
+        (address, hand_built_thread(owner, id, bump, vec![stored]))
     }
 }
 
@@ -86,22 +116,6 @@ fn spec(id: &str, trigger: Trigger, instructions: Vec<Instruction>) -> ThreadSpe
 fn assert_anchor_error(outcome: &Outcome, expected: AnchorError, number: u32) {
     assert_eq!(expected as u32, number, "Anchor renumbered its error");
     outcome.assert_anchor_error(expected);
-}
-
-/// A thread-program-owned account holding `state`, sized and funded like a real one.
-fn thread_account(state: &Thread) -> Account {
-    let space = Thread::space_for(&state.instructions);
-    let mut data = Vec::with_capacity(space);
-    state.try_serialize(&mut data).unwrap();
-    assert!(data.len() <= space);
-    data.resize(space, 0);
-    Account {
-        lamports: 1_000_000_000,
-        data,
-        owner: thread::ID,
-        executable: false,
-        rent_epoch: 0,
-    }
 }
 
 fn seeded(thread: &Pubkey, seed: &str) -> Pubkey {
@@ -226,13 +240,10 @@ async fn substituted_inner_account_is_rejected_and_left_untouched() {
     let thread = env.recorder_thread("swap", Trigger::Now).await;
     let before = env.snapshot(thread).await;
 
-    let mut ix = env.honest_exec_ix(thread).await;
-    let meta = ix
-        .accounts
-        .iter_mut()
-        .find(|m| m.pubkey == env.record)
-        .unwrap();
-    meta.pubkey = env.stranger_record;
+    let stranger_record = env.stranger_record;
+    let ix = env
+        .exec_ix_with_record_meta(thread, |meta| meta.pubkey = stranger_record)
+        .await;
     env.assert_refused(&[ix], ThreadError::MissingInstructionAccount, &before)
         .await;
     assert_eq!(env.record_of(env.stranger_record).await.1, 0);
@@ -273,13 +284,9 @@ async fn writable_inner_account_passed_read_only_is_rejected() {
     let thread = env.recorder_thread("ro", Trigger::Now).await;
     let before = env.snapshot(thread).await;
 
-    let mut ix = env.honest_exec_ix(thread).await;
-    let meta = ix
-        .accounts
-        .iter_mut()
-        .find(|m| m.pubkey == env.record)
-        .unwrap();
-    meta.is_writable = false;
+    let ix = env
+        .exec_ix_with_record_meta(thread, |meta| meta.is_writable = false)
+        .await;
     env.assert_refused(&[ix], ThreadError::InstructionAccountNotWritable, &before)
         .await;
 }
@@ -330,7 +337,7 @@ async fn exec_refuses_a_stored_foreign_signer_even_when_it_signed() {
     let (thread, bump) = Thread::address(&owner, b"raw-cosig");
     let stored = recorder::record_ix(cosigner.pubkey(), g.record, 1);
     let state = hand_built_thread(owner, b"raw-cosig", bump, vec![stored]);
-    g.pt.add_account(thread, thread_account(&state));
+    g.place_thread(thread, &state);
     let mut env = g.start().await;
     let before = env.snapshot(thread).await;
 
@@ -369,13 +376,7 @@ async fn thread_pda_cannot_sign_a_top_level_instruction() {
         message.header.num_required_signatures, 2,
         "executor and thread PDA"
     );
-    let blockhash = env
-        .fx
-        .ctx
-        .banks_client
-        .get_latest_blockhash()
-        .await
-        .unwrap();
+    let blockhash = env.fx.latest_blockhash().await;
     let mut tx = Transaction::new_unsigned(message);
     // No key can sign for a PDA; the executor signs its own slot, the PDA's stays empty.
     tx.try_partial_sign(&[&executor], blockhash).unwrap();
@@ -523,12 +524,11 @@ async fn forged_thread_off_its_pda_cannot_sign_as_the_victim() {
         bump,
         vec![recorder::record_ix(victim_thread, g.stranger_record, 1_000)],
     );
-    g.pt.add_account(forged_at, thread_account(&forged));
+    g.place_thread(forged_at, &forged);
     let mut env = g.start().await;
     let before = env.snapshot(forged_at).await;
 
-    let ix = client::exec_thread(&env.executor().pubkey(), &forged_at, &forged);
-    let outcome = env.send_as_executor(&[ix]).await;
+    let outcome = env.exec_placed(forged_at, &forged).await;
     assert_anchor_error(&outcome, AnchorError::ConstraintSeeds, 2006);
 
     env.assert_unchanged(&before).await;
@@ -548,12 +548,11 @@ async fn thread_whose_fields_name_another_owner_is_rejected() {
         bump_b,
         vec![recorder::record_ix(address_b, g.record, 1)],
     );
-    g.pt.add_account(address_a, thread_account(&state));
+    g.place_thread(address_a, &state);
     let mut env = g.start().await;
     let before = env.snapshot(address_a).await;
 
-    let ix = client::exec_thread(&env.executor().pubkey(), &address_a, &state);
-    let outcome = env.send_as_executor(&[ix]).await;
+    let outcome = env.exec_placed(address_a, &state).await;
     assert_anchor_error(&outcome, AnchorError::ConstraintSeeds, 2006);
 
     env.assert_unchanged(&before).await;
@@ -562,22 +561,15 @@ async fn thread_whose_fields_name_another_owner_is_rejected() {
 #[tokio::test]
 async fn thread_of_unknown_layout_version_is_rejected() {
     let mut g = genesis();
-    let owner = Pubkey::new_unique();
-    let (address, bump) = Thread::address(&owner, b"v1");
-    let mut state = hand_built_thread(
-        owner,
-        b"v1",
-        bump,
-        vec![recorder::record_ix(address, g.record, 1)],
-    );
+    let (address, mut state) = g.recorder_thread_state(b"v1");
     state.version = Thread::VERSION + 1;
-    g.pt.add_account(address, thread_account(&state));
+    g.place_thread(address, &state);
     let mut env = g.start().await;
     let before = env.snapshot(address).await;
 
-    let ix = client::exec_thread(&env.executor().pubkey(), &address, &state);
-    env.assert_refused(&[ix], ThreadError::UnsupportedVersion, &before)
-        .await;
+    let outcome = env.exec_placed(address, &state).await;
+    outcome.assert_error(ThreadError::UnsupportedVersion);
+    env.assert_unchanged(&before).await;
 }
 
 #[tokio::test]
@@ -601,24 +593,17 @@ async fn durable_thread_exec_without_a_lease_is_rejected() {
     // Written at genesis with a nonce account that does not exist: the lease check comes
     // first, so no nonce is needed to show it.
     let mut g = genesis();
-    let owner = Pubkey::new_unique();
-    let (address, bump) = Thread::address(&owner, b"durable");
-    let mut state = hand_built_thread(
-        owner,
-        b"durable",
-        bump,
-        vec![recorder::record_ix(address, g.record, 1)],
-    );
+    let (address, mut state) = g.recorder_thread_state(b"durable");
     state.durability = Durability::Durable {
         nonce_account: Pubkey::new_unique(),
     };
-    g.pt.add_account(address, thread_account(&state));
+    g.place_thread(address, &state);
     let mut env = g.start().await;
     let before = env.snapshot(address).await;
 
-    let ix = client::exec_thread(&env.executor().pubkey(), &address, &state);
-    env.assert_refused(&[ix], ThreadError::NoLease, &before)
-        .await;
+    let outcome = env.exec_placed(address, &state).await;
+    outcome.assert_error(ThreadError::NoLease);
+    env.assert_unchanged(&before).await;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 //! owner-only instruction.
 
 use anchor_lang::error::ErrorCode as AnchorErrorCode;
+use anchor_lang::{AnchorDeserialize, Discriminator};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
@@ -121,6 +122,50 @@ async fn fee_of(fx: &mut Fixture, ix: &Instruction, payer: &Pubkey) -> u64 {
         "one signature, no priority fee"
     );
     fee
+}
+
+/// The fee the executor's `exec_thread` of `thread` costs it (one signature).
+async fn exec_fee(fx: &mut Fixture, thread: Pubkey) -> u64 {
+    let executor = fx.executor.pubkey();
+    let state = fx.thread(thread).await;
+    fee_of(
+        fx,
+        &client::exec_thread(&executor, &thread, &state),
+        &executor,
+    )
+    .await
+}
+
+/// Creates the default thread `id` paying `fee_per_exec` from a deposit of `deposit`.
+async fn create_funded(
+    fx: &mut Fixture,
+    record: Pubkey,
+    id: &str,
+    fee_per_exec: u64,
+    deposit: u64,
+) -> Pubkey {
+    let mut args = default_args(fx, record, id);
+    args.fee_per_exec = fee_per_exec;
+    args.deposit = deposit;
+    let (thread, outcome) = create(fx, args).await;
+    outcome.assert_ok();
+    thread
+}
+
+/// Creates the default thread `id` and pauses it, as its owner.
+async fn create_paused(fx: &mut Fixture, record: Pubkey, id: &str) -> Pubkey {
+    let owner = fx.owner.pubkey();
+    let thread = create_default(fx, record, id).await;
+    as_owner(fx, client::pause_thread(&owner, &thread))
+        .await
+        .assert_ok();
+    thread
+}
+
+/// Simulates `ix` signed by the owner and returns the one event of type `E` it emits.
+async fn owner_event<E: AnchorDeserialize + Discriminator>(fx: &mut Fixture, ix: Instruction) -> E {
+    let owner = fx.owner.insecure_clone();
+    fx.simulate_one_event::<E>(&[ix], &[&owner]).await
 }
 
 /// Rent-exempt minimum of the thread account at its current size.
@@ -476,18 +521,9 @@ async fn create_succeeds_on_address_prefunded_beyond_rent_and_deposit() {
 #[tokio::test]
 async fn exec_pays_executor_exactly_fee_per_exec() {
     let Env { mut fx, record, .. } = env().await;
-    let mut args = default_args(&fx, record, "fee");
-    args.fee_per_exec = 4_321;
-    let (thread, outcome) = create(&mut fx, args).await;
-    outcome.assert_ok();
+    let thread = create_funded(&mut fx, record, "fee", 4_321, 1_000_000).await;
     let executor = fx.executor.pubkey();
-    let state = fx.thread(thread).await;
-    let fee = fee_of(
-        &mut fx,
-        &client::exec_thread(&executor, &thread, &state),
-        &executor,
-    )
-    .await;
+    let fee = exec_fee(&mut fx, thread).await;
     let before_executor = fx.balance(executor).await;
     let before_thread = fx.balance(thread).await;
 
@@ -501,21 +537,11 @@ async fn exec_pays_executor_exactly_fee_per_exec() {
 #[tokio::test]
 async fn exec_with_balance_below_fee_fails_insufficient_balance_and_moves_nothing() {
     let Env { mut fx, record, .. } = env().await;
-    let mut args = default_args(&fx, record, "poor");
-    args.fee_per_exec = 1_000;
-    args.deposit = 999;
-    let (thread, outcome) = create(&mut fx, args).await;
-    outcome.assert_ok();
+    let thread = create_funded(&mut fx, record, "poor", 1_000, 999).await;
     let executor = fx.executor.pubkey();
     let state_before = fx.account(thread).await.unwrap();
     let record_before = record_of(&mut fx, record).await;
-    let state = fx.thread(thread).await;
-    let fee = fee_of(
-        &mut fx,
-        &client::exec_thread(&executor, &thread, &state),
-        &executor,
-    )
-    .await;
+    let fee = exec_fee(&mut fx, thread).await;
     let before_executor = fx.balance(executor).await;
 
     fx.exec(thread)
@@ -533,11 +559,7 @@ async fn exec_with_balance_below_fee_fails_insufficient_balance_and_moves_nothin
 #[tokio::test]
 async fn exec_spends_deposit_down_to_rent_exactly() {
     let Env { mut fx, record, .. } = env().await;
-    let mut args = default_args(&fx, record, "exact");
-    args.fee_per_exec = 1_000;
-    args.deposit = 1_000;
-    let (thread, outcome) = create(&mut fx, args).await;
-    outcome.assert_ok();
+    let thread = create_funded(&mut fx, record, "exact", 1_000, 1_000).await;
     fx.exec(thread).await.assert_ok();
     let rent = rent_of(&mut fx, thread).await;
     assert_eq!(fx.balance(thread).await, rent);
@@ -853,10 +875,7 @@ async fn paused_thread_cannot_execute_until_resumed() {
 async fn pausing_a_paused_thread_fails_thread_paused() {
     let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
-    let thread = create_default(&mut fx, record, "pause2").await;
-    as_owner(&mut fx, client::pause_thread(&owner, &thread))
-        .await
-        .assert_ok();
+    let thread = create_paused(&mut fx, record, "pause2").await;
     as_owner(&mut fx, client::pause_thread(&owner, &thread))
         .await
         .assert_error(ThreadError::ThreadPaused);
@@ -942,10 +961,7 @@ async fn withdraw_from_active_thread_keeps_rent_and_one_fee() {
 async fn withdraw_from_paused_thread_releases_fee_reserve_down_to_rent() {
     let Env { mut fx, record, .. } = env().await;
     let owner = fx.owner.pubkey();
-    let thread = create_default(&mut fx, record, "wdp").await;
-    as_owner(&mut fx, client::pause_thread(&owner, &thread))
-        .await
-        .assert_ok();
+    let thread = create_paused(&mut fx, record, "wdp").await;
     let rent = rent_of(&mut fx, thread).await;
     let available = fx.balance(thread).await - rent;
 
@@ -1083,17 +1099,14 @@ async fn delete_without_owner_signature_fails() {
 #[tokio::test]
 async fn create_emits_thread_created() {
     let Env { mut fx, record, .. } = env().await;
-    let owner_kp = fx.owner.insecure_clone();
-    let owner = owner_kp.pubkey();
+    let owner = fx.owner.pubkey();
     let mut args = default_args(&fx, record, "ev");
     args.trigger = Trigger::Slot { slot: 1_000 };
     args.fee_per_exec = 1_234;
     args.deposit = 56_789;
     let (thread, _) = Thread::address(&owner, b"ev");
     let ix = client::create_thread(&owner, &thread, args);
-    let e = &fx
-        .simulate_one_event::<ThreadCreated>(&[ix], &[&owner_kp])
-        .await;
+    let e = &owner_event::<ThreadCreated>(&mut fx, ix).await;
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.id, b"ev".to_vec());
@@ -1107,8 +1120,7 @@ async fn create_emits_thread_created() {
 #[tokio::test]
 async fn update_emits_old_and_new_values() {
     let Env { mut fx, record, .. } = env().await;
-    let owner_kp = fx.owner.insecure_clone();
-    let owner = owner_kp.pubkey();
+    let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let new_rate = RateLimit {
         max_execs: 2,
@@ -1125,9 +1137,7 @@ async fn update_emits_old_and_new_values() {
         priority: None,
     };
     let ix = client::update_thread(&owner, &thread, args);
-    let e = &fx
-        .simulate_one_event::<ThreadUpdated>(&[ix], &[&owner_kp])
-        .await;
+    let e = &owner_event::<ThreadUpdated>(&mut fx, ix).await;
     assert_eq!(e.thread, thread);
     assert_eq!(e.old_trigger, Trigger::Now);
     assert_eq!(e.new_trigger, Trigger::Epoch { epoch: 9 });
@@ -1191,16 +1201,11 @@ async fn exec_emits_thread_executed() {
 #[tokio::test]
 async fn withdraw_emits_amount_and_balances() {
     let Env { mut fx, record, .. } = env().await;
-    let owner_kp = fx.owner.insecure_clone();
-    let owner = owner_kp.pubkey();
+    let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let balance = fx.balance(thread).await;
-    let e = &fx
-        .simulate_one_event::<ThreadWithdrawn>(
-            &[client::withdraw_thread(&owner, &thread, 40_000)],
-            &[&owner_kp],
-        )
-        .await;
+    let ix = client::withdraw_thread(&owner, &thread, 40_000);
+    let e = &owner_event::<ThreadWithdrawn>(&mut fx, ix).await;
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.amount, 40_000);
@@ -1211,16 +1216,11 @@ async fn withdraw_emits_amount_and_balances() {
 #[tokio::test]
 async fn delete_emits_lamports_returned() {
     let Env { mut fx, record, .. } = env().await;
-    let owner_kp = fx.owner.insecure_clone();
-    let owner = owner_kp.pubkey();
+    let owner = fx.owner.pubkey();
     let thread = create_default(&mut fx, record, "ev").await;
     let balance = fx.balance(thread).await;
-    let e = &fx
-        .simulate_one_event::<ThreadDeleted>(
-            &[client::delete_thread(&owner, &thread, None, None)],
-            &[&owner_kp],
-        )
-        .await;
+    let ix = client::delete_thread(&owner, &thread, None, None);
+    let e = &owner_event::<ThreadDeleted>(&mut fx, ix).await;
     assert_eq!(e.thread, thread);
     assert_eq!(e.owner, owner);
     assert_eq!(e.lamports, balance);

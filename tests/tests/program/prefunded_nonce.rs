@@ -147,8 +147,7 @@ async fn rotation_to_a_prefunded_nonce_address_takes_it_over() {
     let owner = env.owner.insecure_clone();
     let new_nonce = Keypair::new();
     env.place(&new_nonce.pubkey(), system_account(1_000));
-    let ix = client::rotate_thread_nonce(&owner.pubkey(), &d.thread, &d.nonce, &new_nonce.pubkey());
-    env.send(&[ix], &[&owner, &new_nonce]).await.0.assert_ok();
+    env.rotate(d, &owner, &new_nonce).await.0.assert_ok();
     let rotated = Durable {
         thread: d.thread,
         nonce: new_nonce.pubkey(),
@@ -162,8 +161,7 @@ async fn forfeit_naming_the_callers_own_wallet_as_the_new_nonce_is_refused() {
     let mut env = env().await;
     let d = env.durable("own-wallet").await;
     let l = env.claim(d, 5).await;
-    let slot = env.fx.clock().await.slot;
-    env.fx.warp_slots(l.expires_slot - slot + 1).await;
+    env.expire(&l).await;
     // The stranger would turn its whole wallet into the thread's nonce, so that every
     // keeper's bond must match it.
     let stranger = env.stranger.insecure_clone();

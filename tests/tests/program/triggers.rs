@@ -57,6 +57,11 @@ async fn create(fx: &mut Fixture, id: &str, trigger: Trigger, record: Pubkey) ->
     thread
 }
 
+/// A thread due once at `T0 + 100`, created at `T0`, that records into `record`.
+async fn create_due_at_t0_plus_100(fx: &mut Fixture, record: Pubkey) -> Pubkey {
+    create(fx, "ts", Trigger::Timestamp { unix_ts: T0 + 100 }, record).await
+}
+
 /// Moves to the next slot (a fresh rate-limit window) and pins the clock at `unix_ts`.
 async fn next_slot_at(fx: &mut Fixture, unix_ts: i64) {
     fx.warp_slots(1).await;
@@ -112,13 +117,7 @@ async fn update_trigger(fx: &mut Fixture, thread: Pubkey, trigger: Trigger) -> O
 #[tokio::test]
 async fn timestamp_thread_is_not_due_one_second_early() {
     let (mut fx, record) = fixture_at_t0().await;
-    let thread = create(
-        &mut fx,
-        "ts",
-        Trigger::Timestamp { unix_ts: T0 + 100 },
-        record,
-    )
-    .await;
+    let thread = create_due_at_t0_plus_100(&mut fx, record).await;
     assert_eq!(fx.thread(thread).await.next_due, at(T0 + 100));
 
     fx.exec(thread)
@@ -135,13 +134,7 @@ async fn timestamp_thread_is_not_due_one_second_early() {
 #[tokio::test]
 async fn timestamp_thread_runs_once_at_exactly_its_time_then_completes() {
     let (mut fx, record) = fixture_at_t0().await;
-    let thread = create(
-        &mut fx,
-        "ts",
-        Trigger::Timestamp { unix_ts: T0 + 100 },
-        record,
-    )
-    .await;
+    let thread = create_due_at_t0_plus_100(&mut fx, record).await;
 
     fx.set_unix_time(T0 + 100).await;
     fx.exec(thread).await.assert_ok();

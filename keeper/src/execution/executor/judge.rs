@@ -136,7 +136,7 @@ mod tests {
 
     use super::*;
     use crate::store::{ExecutionPriority, ThreadContext};
-    use crate::tracking::index::tests::ThreadFixture;
+    use crate::test_utils::thread::ThreadFixture;
 
     const CREATED: i64 = 1_700_000_000;
 

@@ -1,0 +1,86 @@
+//! [`BuildError`]: why a build failed, whose fault it is, and the label it is counted
+//! under in `keeper_builds_total`.
+//!
+//! Owns: the error kinds and their classification. Must not: decide what to do about a
+//! failure (retry, dead-letter): the executor does, from `is_thread_fault`.
+
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::transaction::TransactionError;
+
+use super::order::OrderError;
+use crate::chain::ChainError;
+
+/// Why a build failed. `kind()` is the metric label.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("nonce {0} is in use by another build or not leased by this keeper")]
+    NonceUnavailable(Pubkey),
+    #[error("nonce lease on {0} expired before the build finished")]
+    LeaseExpired(Pubkey),
+    #[error("thread {0} is not durable: there is no nonce to enforce")]
+    NotDurable(Pubkey),
+    #[error("thread {0} is durable: its execution must be anchored on its nonce")]
+    NonceRequired(Pubkey),
+    #[error("{0} is not an initialized nonce account")]
+    InvalidNonceAccount(Pubkey),
+    #[error("nonce {nonce} has authority {actual}, not this keeper ({expected})")]
+    NonceAuthorityMismatch {
+        nonce: Pubkey,
+        expected: Pubkey,
+        actual: Pubkey,
+    },
+    #[error("simulation failed: {err}")]
+    SimulationFailed {
+        err: TransactionError,
+        logs: Vec<String>,
+    },
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("instruction order: {0}")]
+    Order(#[from] OrderError),
+    #[error("compiling the message failed: {0}")]
+    Message(String),
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+impl BuildError {
+    /// Whether the same build would fail again until the thread, its nonce or its owner
+    /// changes something: the program refused it in simulation, or the thread's nonce
+    /// account is not one this keeper can use. Not: an unreachable chain, a busy nonce,
+    /// an expired blockhash, or a transaction-level refusal such as the keeper's payer
+    /// lacking funds for the fee (the keeper's fault, not the thread's).
+    pub fn is_thread_fault(&self) -> bool {
+        match self {
+            BuildError::SimulationFailed { err, .. } => {
+                matches!(err, TransactionError::InstructionError(..))
+            }
+            BuildError::InvalidNonceAccount(_)
+            | BuildError::NonceAuthorityMismatch { .. }
+            | BuildError::NotDurable(_)
+            | BuildError::NonceRequired(_)
+            | BuildError::Order(_) => true,
+            BuildError::NonceUnavailable(_)
+            | BuildError::LeaseExpired(_)
+            | BuildError::Chain(_)
+            | BuildError::Message(_)
+            | BuildError::Signing(_) => false,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BuildError::NonceUnavailable(_) => "nonce_unavailable",
+            BuildError::LeaseExpired(_) => "lease_expired",
+            BuildError::NotDurable(_) => "not_durable",
+            BuildError::NonceRequired(_) => "nonce_required",
+            BuildError::InvalidNonceAccount(_) => "invalid_nonce_account",
+            BuildError::NonceAuthorityMismatch { .. } => "nonce_authority_mismatch",
+            BuildError::SimulationFailed { .. } => "simulation_failed",
+            BuildError::Chain(_) => "rpc_error",
+            BuildError::Order(_) => "instruction_order",
+            BuildError::Message(_) => "message",
+            BuildError::Signing(_) => "signing",
+        }
+    }
+}
