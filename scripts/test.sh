@@ -57,3 +57,10 @@ etcd --version | sed -n 1p
 
 step "cargo test --all-features"
 cargo test --workspace --all-features
+
+step "localnet: a real validator, and the keeper binary against it over the wire"
+# A workspace of its own (see localnet/Cargo.toml): its first build compiles the
+# validator (~20 min on 2 cores, RocksDB the longest part); its tests start one
+# validator each, so they run one at a time.
+scripts/localnet.sh check
+scripts/localnet.sh test
