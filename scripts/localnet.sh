@@ -53,6 +53,7 @@ case "${1:-}" in
         localnet_cargo test "$@" -- --test-threads=1
         ;;
     check)
+        ensure_build_packages
         localnet/patch-crates.sh
         localnet_cargo fmt -- --check
         localnet_cargo clippy --all-targets -- -D warnings
