@@ -72,6 +72,7 @@ impl Localnet {
     /// validator starts runtimes of its own.
     pub fn start(options: &Options) -> anyhow::Result<Localnet> {
         options.check().map_err(anyhow::Error::msg)?;
+        check_ports_free(options)?;
         install_native_syscall_stubs()?;
 
         let ledger = match (&options.ledger, options.keep_ledger) {
@@ -148,6 +149,22 @@ impl Localnet {
     }
 }
 
+/// Fails, naming the flag, when the JSON-RPC or PubSub port is taken, before anything is
+/// written (the validator's own error would only say "Address already in use").
+fn check_ports_free(options: &Options) -> anyhow::Result<()> {
+    let ports = [Some(options.rpc_port), options.pubsub_port()];
+    for port in ports.into_iter().flatten().filter(|&port| port != 0) {
+        if let Err(err) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            anyhow::bail!(
+                "--rpc-port {}: 127.0.0.1:{port} is not free ({err}); stop what holds it or \
+                 choose another port (--rpc-port 0 picks free ones)",
+                options.rpc_port
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The account a builtin lives at: owned by the native loader, executable, its data the
 /// builtin's name. `Bank::add_builtin` finds it in genesis and leaves it as it is.
 fn program_account() -> AccountSharedData {
@@ -190,4 +207,29 @@ fn register_program(validator: &TestValidator) {
 fn program_entry() -> ProgramCacheEntry {
     let entry: Option<BuiltinFunctionWithContext> = processor!(thread::client::native_entry);
     ProgramCacheEntry::new_builtin(0, PROGRAM_NAME.len(), entry.expect("processor! gives Some"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_taken_pubsub_port_is_refused_naming_the_flag_before_anything_starts() {
+        let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let pubsub = taken.local_addr().unwrap().port();
+        let rpc = (pubsub - 1).to_string();
+        let options = Options::try_parse_from(["localnet", "--rpc-port", rpc.as_str()]).unwrap();
+        let err = check_ports_free(&options).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("--rpc-port {rpc}: ")), "{err}");
+        // The PubSub port is the taken one (unless the one below it is taken too).
+        assert!(err.contains(" is not free ("), "{err}");
+    }
+
+    #[test]
+    fn port_zero_asks_for_nothing_in_particular() {
+        let options = Options::try_parse_from(["localnet", "--rpc-port", "0"]).unwrap();
+        assert!(check_ports_free(&options).is_ok());
+    }
 }

@@ -49,9 +49,11 @@ async fn durable_and_plain_threads_run_once_per_due_time_and_the_lease_comes_bac
     )
     .await;
     executed_at_least(&rpc, &threads, 3, Duration::from_secs(120)).await;
-    eventually(Duration::from_secs(10), "/metrics counts the leased nonce", || async {
-        keeper.metrics().contains("keeper_active_nonces 1")
-    })
+    eventually(
+        Duration::from_secs(10),
+        "/metrics counts the leased nonce",
+        || async { keeper.metrics().contains("keeper_active_nonces 1") },
+    )
     .await;
     let status = keeper.stop();
     assert!(status.success(), "keeper exit: {status}");
