@@ -17,8 +17,9 @@ const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
 #[derive(Debug, Parser)]
 #[command(name = "localnet", version)]
 pub struct Options {
-    /// Ledger directory. Default: a fresh temporary directory, removed on exit. A given
-    /// directory is kept; if it already holds a ledger, the validator resumes it.
+    /// Ledger directory, new or empty; kept on exit. Default: a fresh temporary directory,
+    /// removed on exit. A ledger cannot be resumed: the thread program is registered once
+    /// the validator runs, so replaying an old ledger would fail its transactions.
     #[arg(long, value_name = "DIR")]
     pub ledger: Option<PathBuf>,
 
@@ -69,6 +70,14 @@ impl Options {
             if ledger.exists() && !ledger.is_dir() {
                 return Err(format!(
                     "--ledger {}: not a directory; give a directory (it is created if missing)",
+                    ledger.display()
+                ));
+            }
+            if ledger.is_dir() && std::fs::read_dir(ledger).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(format!(
+                    "--ledger {}: not empty; localnet cannot resume a ledger (its program is \
+                     registered after start, so a replay would fail its transactions): give a \
+                     new or empty directory",
                     ledger.display()
                 ));
             }
@@ -125,6 +134,27 @@ mod tests {
         assert!(
             err.contains("--ledger") && err.contains("not a directory"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_ledger_directory_that_is_not_empty_is_refused_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("genesis.bin"), b"old").unwrap();
+        let path = dir.path().to_str().unwrap();
+        let err = parse(&["--ledger", path]).check().unwrap_err();
+        assert!(
+            err.contains("not empty") && err.contains("cannot resume"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("genesis.bin")).unwrap(),
+            b"old"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(
+            parse(&["--ledger", empty.path().to_str().unwrap()]).check(),
+            Ok(())
         );
     }
 

@@ -18,6 +18,8 @@ pub struct Endpoints {
     pub keeper_keypair: PathBuf,
     pub keeper_pubkey: Pubkey,
     pub ledger: PathBuf,
+    /// A temporary ledger, removed when localnet stops.
+    pub ledger_removed_on_exit: bool,
 }
 
 impl Endpoints {
@@ -26,7 +28,7 @@ impl Endpoints {
         format!(
             "localnet is serving (loopback only)\n  JSON-RPC:       {}\n  PubSub:         {}\n  \
              faucet:         {}\n  thread program: {}\n  keeper keypair: {} ({}, funded)\n  \
-             ledger:         {}\n",
+             ledger:         {} ({})\n",
             self.rpc_url,
             self.websocket_url,
             self.faucet,
@@ -34,6 +36,11 @@ impl Endpoints {
             self.keeper_keypair.display(),
             self.keeper_pubkey,
             self.ledger.display(),
+            if self.ledger_removed_on_exit {
+                "removed on exit; --keep-ledger keeps it"
+            } else {
+                "kept"
+            },
         )
     }
 
@@ -48,6 +55,7 @@ impl Endpoints {
             "keeper_keypair": self.keeper_keypair,
             "keeper_pubkey": self.keeper_pubkey.to_string(),
             "ledger": self.ledger,
+            "ledger_removed_on_exit": self.ledger_removed_on_exit,
         });
         let partial = path.with_extension("partial");
         fs::write(&partial, serde_json::to_vec_pretty(&body)?)

@@ -140,6 +140,7 @@ impl Localnet {
             keeper_keypair: keeper_path,
             keeper_pubkey: keeper.pubkey(),
             ledger: ledger.path(),
+            ledger_removed_on_exit: matches!(ledger, LedgerDir::Temporary(_)),
         };
         Ok(Localnet {
             _validator: validator,

@@ -36,12 +36,18 @@ pub struct Localnet {
 
 impl Localnet {
     pub fn start() -> Localnet {
+        Localnet::start_with(&[])
+    }
+
+    /// Starts localnet with `args` added to the flags every test uses.
+    pub fn start_with(args: &[&str]) -> Localnet {
         let dir = tempfile::tempdir().expect("temp dir");
         let ready = dir.path().join("ready.json");
         let log = fs::File::create(dir.path().join("localnet.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_localnet"))
             .args(["--rpc-port", "0", "--ready-file"])
             .arg(&ready)
+            .args(args)
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()

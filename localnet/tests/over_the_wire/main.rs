@@ -15,4 +15,5 @@ mod crash;
 mod discovery;
 mod exactly_once;
 mod failover;
+mod ledger;
 mod readiness;
