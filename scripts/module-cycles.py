@@ -17,7 +17,7 @@ it only shows after following a re-export: `rpc.rs` naming `super::Event`, which
 Test-only code (see `rust_modules.py`) is left out: a test may reach anywhere.
 Macro-generated items resolve to the module that invokes the macro.
 
-Usage: scripts/module-cycles.py [DIR ...]   (default: keeper/src programs/thread/src)
+Usage: scripts/module-cycles.py [DIR ...]   (default: keeper/src programs/thread/src localnet/src)
 Exit 1 when a cycle exists, with each import that closes it.
 """
 
@@ -29,7 +29,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rust_modules  # noqa: E402
 
-DEFAULT_DIRS = ["keeper/src", "programs/thread/src"]
+DEFAULT_DIRS = ["keeper/src", "programs/thread/src", "localnet/src"]
 # A chain of re-exports longer than this is a loop the compiler would reject anyway.
 MAX_DEPTH = 40
 

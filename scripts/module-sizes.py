@@ -7,7 +7,7 @@ comments and doc comments count (they are part of what a reader has to hold), wh
 every file declared through a test-only `mod` (`#[cfg(test)] mod tests;`, the
 `test_utils` harness) count zero. What "test-only" means is in `rust_modules.py`.
 
-Usage: scripts/module-sizes.py [--max N] [DIR ...]   (default: keeper/src programs/thread/src)
+Usage: scripts/module-sizes.py [--max N] [DIR ...]   (default: keeper/src programs/thread/src localnet/src)
 """
 
 import argparse
@@ -18,7 +18,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rust_modules  # noqa: E402
 
-DEFAULT_DIRS = ["keeper/src", "programs/thread/src"]
+DEFAULT_DIRS = ["keeper/src", "programs/thread/src", "localnet/src"]
 
 
 def test_only_lines(module_of_file):
