@@ -57,6 +57,9 @@ if ! command -v npm >/dev/null; then
 fi
 npm ci --prefix app --no-audit --no-fund
 npm test --prefix app
+# migrations/deploy.ts runs only under `anchor migrate` on a deploying machine; here it is
+# type-checked against the same client, with idl/thread.ts.
+npm run typecheck --prefix app
 
 step "etcd for the fleet leadership tests"
 # keeper/tests/leadership_etcd.rs starts its own etcd (loopback, free ports) and fails
