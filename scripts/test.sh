@@ -42,8 +42,24 @@ if cargo tree -p keeper --no-default-features -e normal --prefix none |
     exit 1
 fi
 
-step "IDL builds"
-python3 scripts/idl.py
+step "the committed IDL (idl/) matches a fresh build"
+# Clients load idl/thread.json and idl/thread.ts; a program change that alters the IDL
+# fails here until `scripts/idl.py` is rerun and its output committed.
+python3 scripts/idl.py --check
+
+step "the Anchor TS client builds every owner instruction from the committed IDL"
+# app/ pins @anchor-lang/core in its lock file; its test compares each instruction with
+# the Rust builders' (app/test/golden/, checked on the Rust side by the program tests).
+if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+fi
+npm ci --prefix app --no-audit --no-fund
+npm test --prefix app
+# migrations/deploy.ts runs only under `anchor migrate` on a deploying machine; here it is
+# type-checked against the same client, with idl/thread.ts.
+npm run typecheck --prefix app
 
 step "etcd for the fleet leadership tests"
 # keeper/tests/leadership_etcd.rs starts its own etcd (loopback, free ports) and fails

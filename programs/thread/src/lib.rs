@@ -21,6 +21,8 @@ pub mod client;
 pub mod cron;
 pub mod errors;
 pub mod events;
+#[cfg(all(test, feature = "idl-build"))]
+mod idl;
 pub mod instructions;
 pub mod nonce;
 pub mod schedule;

@@ -9,6 +9,7 @@ mod create;
 mod durable;
 mod durable_attacks;
 mod exec_security;
+mod golden;
 mod lifecycle;
 mod prefunded_nonce;
 mod priority;
