@@ -228,7 +228,7 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
 enum Change {
     Pause,
     Resume,
-    Update(UpdateSpec),
+    Update(Box<UpdateSpec>),
     Withdraw(u64),
     Delete,
     MakeDurable(u64),
@@ -261,7 +261,7 @@ fn single_thread_write(command: &Command) -> Result<(Pubkey, Change), Failure> {
                 });
             }
             update.priority = priority.clone().or(update.priority);
-            (address, Change::Update(update))
+            (address, Change::Update(Box::new(update)))
         }
         Command::Withdraw { address, amount } => (address, Change::Withdraw(*amount)),
         Command::Delete { address } => (address, Change::Delete),

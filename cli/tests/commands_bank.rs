@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{address, spec, trigger, Bench, DEPOSIT, FEE};
+use common::{address, assert_refused, nonce, spec, trigger, Bench, DEPOSIT, FEE};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
 use thread::state::{Durability, Trigger};
@@ -116,12 +116,7 @@ async fn create_durable_makes_its_own_nonce_account_owned_by_the_thread() {
     durable.durable = true;
     durable.max_lease_slots = Some(500);
     let written = bench.create(&durable).await;
-    let nonce: Pubkey = written
-        .nonce_account
-        .as_deref()
-        .expect("nonce reported")
-        .parse()
-        .unwrap();
+    let nonce = nonce(&written);
     let stored = stored(&bench, &address(&written)).await;
     assert_eq!(
         stored.durability,
@@ -204,11 +199,7 @@ async fn pause_then_resume_flip_the_stored_flag_and_a_second_pause_is_refused() 
     let paused = commands::pause(bench.owner(), &thread).await.unwrap();
     assert_eq!(paused.command, "pause");
     assert!(stored(&bench, &thread).await.paused);
-    let again = commands::pause(bench.owner(), &thread).await.unwrap_err();
-    assert!(
-        matches!(again, CommandError::Refused(ref r) if r.field == "ADDRESS"),
-        "{again}"
-    );
+    assert_refused(commands::pause(bench.owner(), &thread).await, "ADDRESS");
     commands::resume(bench.owner(), &thread).await.unwrap();
     assert!(!stored(&bench, &thread).await.paused);
 }
@@ -256,12 +247,9 @@ async fn withdraw_returns_spare_lamports_and_refuses_more_than_spare() {
         .await
         .unwrap();
     assert_eq!(bench.lamports(&thread).await, before - 400_000);
-    let err = commands::withdraw(bench.owner(), &thread, DEPOSIT)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, CommandError::Refused(ref r) if r.field == "AMOUNT"),
-        "{err}"
+    assert_refused(
+        commands::withdraw(bench.owner(), &thread, DEPOSIT).await,
+        "AMOUNT",
     );
     assert_eq!(
         bench.lamports(&thread).await,
@@ -278,7 +266,7 @@ async fn delete_closes_plain_and_durable_threads_with_their_nonce() {
     durable_spec.durable = true;
     let written = bench.create(&durable_spec).await;
     let durable = address(&written);
-    let nonce: Pubkey = written.nonce_account.unwrap().parse().unwrap();
+    let nonce = nonce(&written);
     for thread in [plain, durable] {
         commands::delete(bench.owner(), &thread).await.unwrap();
         assert!(!bench.exists(&thread).await);
@@ -292,31 +280,27 @@ async fn delete_closes_plain_and_durable_threads_with_their_nonce() {
 async fn durability_commands_create_rotate_and_close_the_nonce() {
     let bench = Bench::start().await;
     let thread = address(&bench.create(&spec("d", trigger("now"))).await);
-    let first: Pubkey = commands::make_durable(bench.owner(), &thread, 700)
-        .await
-        .unwrap()
-        .nonce_account
-        .unwrap()
-        .parse()
-        .unwrap();
+    let first = nonce(
+        &commands::make_durable(bench.owner(), &thread, 700)
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         stored(&bench, &thread).await.durability,
         Durability::Durable {
             nonce_account: first
         }
     );
-    let again = commands::make_durable(bench.owner(), &thread, 700)
-        .await
-        .unwrap_err();
-    assert!(matches!(again, CommandError::Refused(_)), "{again}");
+    assert_refused(
+        commands::make_durable(bench.owner(), &thread, 700).await,
+        "ADDRESS",
+    );
 
-    let second: Pubkey = commands::rotate_nonce(bench.owner(), &thread)
-        .await
-        .unwrap()
-        .nonce_account
-        .unwrap()
-        .parse()
-        .unwrap();
+    let second = nonce(
+        &commands::rotate_nonce(bench.owner(), &thread)
+            .await
+            .unwrap(),
+    );
     assert_ne!(first, second);
     assert!(
         !bench.exists(&first).await,
@@ -337,12 +321,9 @@ async fn durability_commands_create_rotate_and_close_the_nonce() {
         Durability::NonDurable
     );
     assert!(!bench.exists(&second).await);
-    let not_durable = commands::rotate_nonce(bench.owner(), &thread)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(not_durable, CommandError::Refused(_)),
-        "{not_durable}"
+    assert_refused(
+        commands::rotate_nonce(bench.owner(), &thread).await,
+        "ADDRESS",
     );
 }
 
@@ -353,11 +334,11 @@ async fn revoke_lease_ends_a_keepers_live_lease_and_blocks_an_early_delete() {
     durable.durable = true;
     let written = bench.create(&durable).await;
     let thread = address(&written);
-    let nonce: Pubkey = written.nonce_account.unwrap().parse().unwrap();
-    let none = commands::revoke_lease(bench.owner(), &thread)
-        .await
-        .unwrap_err();
-    assert!(matches!(none, CommandError::Refused(_)), "{none}");
+    let nonce = nonce(&written);
+    assert_refused(
+        commands::revoke_lease(bench.owner(), &thread).await,
+        "ADDRESS",
+    );
 
     let keeper = &bench.other;
     let claim = thread::client::claim_lease(&keeper.pubkey(), &thread, &nonce, 100, 10_000_000);
@@ -367,8 +348,7 @@ async fn revoke_lease_ends_a_keepers_live_lease_and_blocks_an_early_delete() {
     let view = commands::show(&bench.chain, &thread).await.unwrap();
     assert!(view.lease.as_ref().is_some_and(|lease| lease.live));
 
-    let early = commands::delete(bench.owner(), &thread).await.unwrap_err();
-    assert!(matches!(early, CommandError::Refused(_)), "{early}");
+    assert_refused(commands::delete(bench.owner(), &thread).await, "ADDRESS");
     commands::revoke_lease(bench.owner(), &thread)
         .await
         .unwrap();
@@ -384,12 +364,9 @@ async fn a_stranger_is_refused_before_signing() {
     let bench = Bench::start().await;
     let thread = address(&bench.create(&spec("mine", trigger("now"))).await);
     let before = bench.lamports(&bench.other.pubkey()).await;
-    let err = commands::pause(bench.as_other(), &thread)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, CommandError::Refused(ref r) if r.field == "--keypair"),
-        "{err}"
+    assert_refused(
+        commands::pause(bench.as_other(), &thread).await,
+        "--keypair",
     );
     assert_eq!(
         bench.lamports(&bench.other.pubkey()).await,

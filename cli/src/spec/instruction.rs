@@ -193,7 +193,7 @@ fn decode_data(field: &str, text: &str) -> Result<Vec<u8>, Refusal> {
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err("an odd number of digits".into());
     }
     (0..text.len())

@@ -9,7 +9,7 @@ use solana_sdk::account::Account;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use thread_cli::commands::{Owner, Written};
+use thread_cli::commands::{CommandError, Owner, Written};
 use thread_cli::spec::{AccountSpec, CreateSpec, InstructionSpec, TriggerSpec, THREAD_WORD};
 
 /// The program the example threads call; never executed here, only stored.
@@ -112,4 +112,22 @@ pub fn trigger(kind: &str) -> TriggerSpec {
 
 pub fn address(written: &Written) -> Pubkey {
     written.thread.parse().expect("a thread address")
+}
+
+/// The nonce account a write reported creating.
+pub fn nonce(written: &Written) -> Pubkey {
+    written
+        .nonce_account
+        .as_deref()
+        .expect("a nonce account reported")
+        .parse()
+        .expect("a nonce address")
+}
+
+/// Fails unless `result` is a refusal of `field`.
+pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, CommandError>, field: &str) {
+    match result {
+        Err(CommandError::Refused(refusal)) => assert_eq!(refusal.field, field, "{refusal}"),
+        other => panic!("expected a refusal of {field}, got {other:?}"),
+    }
 }
