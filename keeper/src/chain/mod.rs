@@ -81,6 +81,25 @@ pub struct KeyedAccount {
     pub account: Account,
 }
 
+/// Bytes an account's data must hold at `offset`: a `memcmp` filter of
+/// `getProgramAccounts`, for narrowing a view by a field (a thread's owner) rather than
+/// by the prefix alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataMatch {
+    pub offset: usize,
+    pub bytes: Vec<u8>,
+}
+
+impl DataMatch {
+    /// Whether `data` holds these bytes at this offset (data too short never does).
+    pub fn matches(&self, data: &[u8]) -> bool {
+        self.offset
+            .checked_add(self.bytes.len())
+            .and_then(|end| data.get(self.offset..end))
+            == Some(self.bytes.as_slice())
+    }
+}
+
 /// What a program subscription ([`Chain::subscribe_program`]) pushes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgramNotice {
@@ -131,6 +150,20 @@ pub trait Chain: Send + Sync {
         program: &Pubkey,
         prefix: &[u8],
     ) -> Result<(u64, Vec<KeyedAccount>), ChainError>;
+
+    /// [`Chain::get_program_accounts`] narrowed further by `matches`. The default
+    /// filters the prefix view here; an endpoint that can filter where the accounts live
+    /// (JSON-RPC's `memcmp`) overrides it, so only matching accounts cross the wire.
+    async fn get_program_accounts_matching(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+        matches: &[DataMatch],
+    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
+        let (slot, mut accounts) = self.get_program_accounts(program, prefix).await?;
+        accounts.retain(|keyed| matches.iter().all(|m| m.matches(&keyed.account.data)));
+        Ok((slot, accounts))
+    }
 
     async fn latest_blockhash(&self) -> Result<Hash, ChainError>;
 

@@ -41,7 +41,7 @@ use super::pubsub::ProgramSubscription;
 use super::transport::{
     excerpt, BoundedHttpSender, ResponseLimits, MAX_RESPONSE_BYTES, MIN_RESPONSE_BYTES,
 };
-use super::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
+use super::{Chain, ChainError, DataMatch, KeyedAccount, ProgramNotices, Simulation, TxStatus};
 
 /// Most keys `getMultipleAccounts` accepts in one request.
 pub const MAX_MULTIPLE_ACCOUNTS: usize = 100;
@@ -266,6 +266,52 @@ pub fn classify(error: &ClientError) -> ChainError {
     }
 }
 
+impl RpcChain {
+    /// `getProgramAccounts` with base58 memcmp filters (the prefix at offset 0, then
+    /// `matches`) and `withContext`, sent through the client's raw `send` with the typed
+    /// config, since the client's typed variants (`get_program_accounts_with_config`,
+    /// `get_program_ui_accounts_with_config`) drop the context. Only a node that ignores
+    /// `withContext` (none since Solana 1.x) costs an extra `getSlot`, necessarily after
+    /// the scan: that slot may then be later than the view it labels.
+    async fn program_accounts(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+        matches: &[DataMatch],
+    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
+        // Base58, the one encoding every provider's filter parser accepts.
+        let filters = std::iter::once((0, prefix))
+            .chain(matches.iter().map(|m| (m.offset, m.bytes.as_slice())))
+            .map(|(offset, bytes)| RpcFilterType::Memcmp(Memcmp::new_base58_encoded(offset, bytes)))
+            .collect();
+        let config = RpcProgramAccountsConfig {
+            filters: Some(filters),
+            account_config: self.account_config(),
+            with_context: Some(true),
+            sort_results: Some(true),
+        };
+        let response = self
+            .call(self.client.send::<OptionalContext<Vec<RpcKeyedAccount>>>(
+                RpcRequest::GetProgramAccounts,
+                json!([program.to_string(), config]),
+            ))
+            .await?;
+        let (slot, keyed) = match response {
+            OptionalContext::Context(response) => (response.context.slot, response.value),
+            OptionalContext::NoContext(value) => (
+                self.call(self.client.get_slot_with_commitment(self.commitment))
+                    .await?,
+                value,
+            ),
+        };
+        let accounts = keyed
+            .into_iter()
+            .map(keyed_account)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((slot, accounts))
+    }
+}
+
 #[async_trait]
 impl Chain for RpcChain {
     fn endpoint(&self) -> &str {
@@ -332,45 +378,25 @@ impl Chain for RpcChain {
         Ok(accounts)
     }
 
-    /// `getProgramAccounts` with a base58 memcmp filter at offset 0 and `withContext`,
-    /// sent through the client's raw `send` with the typed config, since the client's
-    /// typed variants (`get_program_accounts_with_config`, `get_program_ui_accounts_with_config`)
-    /// drop the context. Only a node that ignores `withContext` (none since Solana 1.x)
-    /// costs an extra `getSlot`, necessarily after the scan: that slot may then be later
-    /// than the view it labels.
+    /// `getProgramAccounts` with a base58 memcmp filter at offset 0 and `withContext`
+    /// (see [`RpcChain::program_accounts`]).
     async fn get_program_accounts(
         &self,
         program: &Pubkey,
         prefix: &[u8],
     ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
-        let config = RpcProgramAccountsConfig {
-            // Base58, the one encoding every provider's filter parser accepts.
-            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-                0, prefix,
-            ))]),
-            account_config: self.account_config(),
-            with_context: Some(true),
-            sort_results: Some(true),
-        };
-        let response = self
-            .call(self.client.send::<OptionalContext<Vec<RpcKeyedAccount>>>(
-                RpcRequest::GetProgramAccounts,
-                json!([program.to_string(), config]),
-            ))
-            .await?;
-        let (slot, keyed) = match response {
-            OptionalContext::Context(response) => (response.context.slot, response.value),
-            OptionalContext::NoContext(value) => (
-                self.call(self.client.get_slot_with_commitment(self.commitment))
-                    .await?,
-                value,
-            ),
-        };
-        let accounts = keyed
-            .into_iter()
-            .map(keyed_account)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((slot, accounts))
+        self.program_accounts(program, prefix, &[]).await
+    }
+
+    /// `getProgramAccounts` with one memcmp filter for the prefix and one per match, so
+    /// the node does the narrowing.
+    async fn get_program_accounts_matching(
+        &self,
+        program: &Pubkey,
+        prefix: &[u8],
+        matches: &[DataMatch],
+    ) -> Result<(u64, Vec<KeyedAccount>), ChainError> {
+        self.program_accounts(program, prefix, matches).await
     }
 
     /// `getLatestBlockhash`.

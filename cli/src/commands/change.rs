@@ -1,0 +1,102 @@
+//! `pause`, `resume`, `update`, `withdraw`, `delete`: changes to a thread's schedule,
+//! contents and funds, each refused before signing when the thread's state already says
+//! the program would refuse it.
+
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::Signer;
+use thread::state::Durability;
+
+use super::{fetch_owned, land, rent, CommandError, Owner, Written};
+use crate::refusal::Refusal;
+use crate::spec::UpdateSpec;
+
+pub async fn pause(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
+    if fetch_owned(owner, address).await?.thread.paused {
+        return Err(Refusal::new(
+            "ADDRESS",
+            "the thread is already paused",
+            "`threads resume` it instead",
+        )
+        .into());
+    }
+    let ix = thread::client::pause_thread(&owner.keypair.pubkey(), address);
+    land(owner, "pause", address, &[], &[ix]).await
+}
+
+pub async fn resume(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
+    if !fetch_owned(owner, address).await?.thread.paused {
+        return Err(Refusal::new(
+            "ADDRESS",
+            "the thread is not paused",
+            "nothing to resume; `threads pause` stops it",
+        )
+        .into());
+    }
+    let ix = thread::client::resume_thread(&owner.keypair.pubkey(), address);
+    land(owner, "resume", address, &[], &[ix]).await
+}
+
+/// Applies `spec`'s changes; what it leaves out stays.
+pub async fn update(
+    owner: Owner<'_>,
+    address: &Pubkey,
+    spec: &UpdateSpec,
+) -> Result<Written, CommandError> {
+    let args = spec.plan(address)?;
+    fetch_owned(owner, address).await?;
+    let ix = thread::client::update_thread(&owner.keypair.pubkey(), address, args);
+    land(owner, "update", address, &[], &[ix]).await
+}
+
+/// Moves `amount` lamports of the thread's spare balance back to the owner.
+pub async fn withdraw(
+    owner: Owner<'_>,
+    address: &Pubkey,
+    amount: u64,
+) -> Result<Written, CommandError> {
+    let fetched = fetch_owned(owner, address).await?;
+    let rent = rent(owner.chain).await?;
+    let bond = fetched.thread.lease.map_or(0, |lease| lease.bond);
+    let spare = fetched
+        .lamports
+        .saturating_sub(rent.minimum_balance(fetched.data_len))
+        .saturating_sub(bond);
+    if amount == 0 || amount > spare {
+        return Err(Refusal::new(
+            "AMOUNT",
+            format!("{amount} lamports; the thread can give back 1 to {spare} (its balance above rent and any lease bond)"),
+            "withdraw at most the `spare` that `threads show` prints; `threads delete` returns everything",
+        )
+        .into());
+    }
+    let ix = thread::client::withdraw_thread(&owner.keypair.pubkey(), address, amount);
+    land(owner, "withdraw", address, &[], &[ix]).await
+}
+
+/// Closes the thread (and its nonce account), returning every lamport to the owner.
+pub async fn delete(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
+    let fetched = fetch_owned(owner, address).await?;
+    let thread = &fetched.thread;
+    if let Some(lease) = thread.lease {
+        let slot = owner.chain.clock().await?.slot;
+        if !lease.is_settleable(slot) {
+            return Err(Refusal::new(
+                "ADDRESS",
+                format!(
+                    "keeper {} holds the thread's nonce authority until slot {} (now {slot})",
+                    lease.holder,
+                    lease.settles_at()
+                ),
+                "`threads revoke-lease` it and delete once its grace window has passed, or wait for the keeper to release it",
+            )
+            .into());
+        }
+    }
+    let nonce = match thread.durability {
+        Durability::Durable { nonce_account } => Some(nonce_account),
+        Durability::NonDurable => None,
+    };
+    let holder = thread.lease.map(|lease| lease.holder);
+    let ix = thread::client::delete_thread(&owner.keypair.pubkey(), address, nonce, holder);
+    land(owner, "delete", address, &[], &[ix]).await
+}
