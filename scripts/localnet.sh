@@ -47,8 +47,8 @@ case "${1:-}" in
     test)
         shift
         build
-        # The tests run the real keeper binary as a separate process.
-        cargo build -p keeper --bin keeper
+        # The tests run the real keeper and owner CLI binaries as separate processes.
+        cargo build -p keeper --bin keeper -p thread-cli --bin threads
         # Each test starts its own validator (~1.6 GB RSS, two cores busy): one at a time.
         localnet_cargo test "$@" -- --test-threads=1
         ;;

@@ -16,4 +16,5 @@ mod discovery;
 mod exactly_once;
 mod failover;
 mod ledger;
+mod owner_cli;
 mod readiness;
