@@ -49,8 +49,9 @@ use keeper::execution::executor::{ExecEvent, ExecOutcome, Executor};
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
 use keeper::store::{DeadLetter, ExecState, Store, StoreCounts};
+use keeper::test_utils::bank::BankChainExt;
 use keeper::test_utils::logs::CapturedLogs;
-use solana_sdk::account::{Account, AccountSharedData};
+use solana_sdk::account::Account;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
@@ -1754,16 +1755,14 @@ async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() 
     let junk = Pubkey::new_unique();
     let mut data = Thread::DISCRIMINATOR.to_vec();
     data.extend_from_slice(b"\x00\x01 not a thread at all");
-    world.chain.context().lock().await.set_account(
-        &junk,
-        &AccountSharedData::from(Account {
-            lamports: LAMPORTS_PER_SOL,
-            data,
-            owner: thread::ID,
-            executable: false,
-            rent_epoch: 0,
-        }),
-    );
+    let junk_account = Account {
+        lamports: LAMPORTS_PER_SOL,
+        data,
+        owner: thread::ID,
+        executable: false,
+        rent_epoch: 0,
+    };
+    world.chain.set_account(&junk, junk_account).await;
     world.chain.watch(junk);
 
     let clock = TestClock::new();

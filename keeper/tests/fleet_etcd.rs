@@ -42,6 +42,7 @@ use keeper::leadership::{ElectionStore, EtcdClient, LeadershipConfig, LEADER_MET
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, World};
 use keeper::store::{ExecState, Store};
+use keeper::test_utils::bank::BankChainExt;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_system_interface::instruction as system_instruction;
@@ -378,15 +379,6 @@ impl Fleet {
         etcd.holder(&key).await.expect("etcd answers").map(|h| h.id)
     }
 
-    async fn balance(&self, key: &Pubkey) -> u64 {
-        self.world
-            .chain
-            .get_account(key)
-            .await
-            .unwrap()
-            .map_or(0, |a| a.lamports)
-    }
-
     /// Durable threads whose on-chain lease `holder` holds.
     async fn leased_by(&self, holder: &Pubkey) -> BTreeSet<Pubkey> {
         let mut leased = BTreeSet::new();
@@ -403,7 +395,7 @@ impl Fleet {
     /// threads, and `b`, following all along, sends nothing, pays nothing and stores
     /// nothing.
     async fn a_alone_executes_for(&self, wall: Duration, monitor: &Monitor) {
-        let b_funds = self.balance(&self.b.pubkey()).await;
+        let b_funds = self.world.chain.balance(&self.b.pubkey()).await;
         assert_eq!(b_funds, KEEPER_FUNDS);
         tokio::time::sleep(wall).await;
         let durable = self.durable();
@@ -427,7 +419,7 @@ impl Fleet {
         assert_eq!(self.b.chain.sends(), 0, "b sent nothing while following");
         assert_eq!(self.b.chain.sent(), vec![]);
         assert_eq!(
-            self.balance(&self.b.pubkey()).await,
+            self.world.chain.balance(&self.b.pubkey()).await,
             b_funds,
             "b paid for nothing"
         );

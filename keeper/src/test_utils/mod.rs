@@ -3,6 +3,8 @@
 //! reaches an operator's binary. The fault injector lives with the chains it wraps
 //! (`chain::faulty`), under the same rule.
 
+#[cfg(feature = "bank")]
+pub mod bank;
 pub mod logs;
 #[cfg(feature = "bank")]
 pub mod probed_bank;
