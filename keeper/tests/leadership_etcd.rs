@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::etcd::{free_port, Etcd};
+use common::etcd::Etcd;
 use keeper::leadership::{
     start, ElectionStore, ElectionStoreError, EtcdClient, LeaderState, Leadership,
     LeadershipConfig, StepDown,
 };
+use keeper::test_utils::loopback::free_port;
 use solana_sdk::pubkey::Pubkey;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

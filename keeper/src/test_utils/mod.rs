@@ -6,6 +6,7 @@
 #[cfg(feature = "bank")]
 pub mod bank;
 pub mod logs;
+pub mod loopback;
 #[cfg(feature = "bank")]
 pub mod probed_bank;
 pub mod tx;

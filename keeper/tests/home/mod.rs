@@ -8,9 +8,13 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::{Command, Output},
+    sync::{Arc, Mutex},
 };
 
+use async_trait::async_trait;
+use keeper::test_utils::loopback::{respond, Answer, Loopback};
 use solana_sdk::signature::Keypair;
+use tokio::net::TcpStream;
 
 pub struct Home(tempfile::TempDir);
 
@@ -72,67 +76,39 @@ pub fn stderr(out: &Output) -> String {
 /// (`sendTransaction`, or anything at all).
 pub struct RecordingRpc {
     pub url: String,
-    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    bodies: Arc<Bodies>,
+    _server: Loopback,
+}
+
+#[derive(Default)]
+struct Bodies(Mutex<Vec<String>>);
+
+#[async_trait]
+impl Answer for Bodies {
+    async fn answer(&self, body: Vec<u8>, stream: &mut TcpStream) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&body).into_owned());
+        let error = br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"unavailable"},"id":1}"#;
+        respond(stream, 200, error, true).await
+    }
 }
 
 impl RecordingRpc {
     pub fn start() -> Self {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind rpc");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let seen = seen.clone();
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    loop {
-                        let mut length = 0usize;
-                        let mut line = String::new();
-                        // Request line and headers, up to the blank line.
-                        loop {
-                            line.clear();
-                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            let lower = line.to_ascii_lowercase();
-                            if let Some(v) = lower.strip_prefix("content-length:") {
-                                length = v.trim().parse().unwrap_or(0);
-                            }
-                            if line == "\r\n" {
-                                break;
-                            }
-                        }
-                        let mut body = vec![0; length.min(1 << 20)];
-                        if reader.read_exact(&mut body).is_err() {
-                            return;
-                        }
-                        seen.lock()
-                            .unwrap()
-                            .push(String::from_utf8_lossy(&body).into_owned());
-                        let answer =
-                            br#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"unavailable"},"id":1}"#;
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                            answer.len()
-                        );
-                        if stream.write_all(head.as_bytes()).is_err()
-                            || stream.write_all(answer).is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        RecordingRpc { url, bodies }
+        let bodies = Arc::new(Bodies::default());
+        let server = Loopback::start(bodies.clone());
+        RecordingRpc {
+            url: server.url(),
+            bodies,
+            _server: server,
+        }
     }
 
     /// Every request body received so far.
     pub fn bodies(&self) -> Vec<String> {
-        self.bodies.lock().unwrap().clone()
+        self.bodies.0.lock().unwrap().clone()
     }
 
     /// Fails the test if any request reached this endpoint: for runs that must stop
