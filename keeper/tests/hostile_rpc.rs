@@ -278,8 +278,7 @@ struct KeeperRun {
 
 impl KeeperRun {
     fn start(primary: &HostileRpc, fallback: Option<&HostileRpc>, daemon: &str) -> Self {
-        let home = home::Home::new();
-        home.default_keypair();
+        let home = home::Home::with_default_keypair();
         let config = home.write("keeper.toml", format!("[daemon]\n{daemon}").as_bytes());
         let health = format!("127.0.0.1:{}", free_port());
         let store = home.store_path();

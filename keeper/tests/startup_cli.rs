@@ -25,8 +25,7 @@ use solana_sdk::{pubkey::Pubkey, signature::Signature};
 /// A fresh HOME holding the default keypair, and the loopback endpoint `keeper run` is
 /// pointed at: what every start-up check of `keeper run` begins with.
 fn home_with_rpc() -> (Home, RecordingRpc) {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
     (home, RecordingRpc::start())
 }
 

@@ -6,9 +6,11 @@
 
 use std::{
     fs,
+    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Command, Output},
-    sync::{Arc, Mutex},
+    process::{Command, Output, Stdio},
+    sync::{mpsc, Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
@@ -21,6 +23,13 @@ pub struct Home(tempfile::TempDir);
 impl Home {
     pub fn new() -> Self {
         Home(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// A home whose default keypair is in place: where `keeper run` starts by default.
+    pub fn with_default_keypair() -> Self {
+        let home = Self::new();
+        home.default_keypair();
+        home
     }
 
     pub fn path(&self) -> &Path {
@@ -59,6 +68,22 @@ impl Home {
             .env_clear()
             .env("HOME", self.path())
             .envs(vars.iter().copied());
+        command
+    }
+
+    /// `keeper run <args>` from this home against an RPC address nothing listens on (it
+    /// runs, finding nothing), with a health port of the system's choosing and the
+    /// store in the home; stdout and stderr piped.
+    pub fn keeper_run(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
+        let mut command = self.command(&["run"], vars);
+        command
+            .args(args)
+            .args(["-u", "http://127.0.0.1:9", "--health-addr", "127.0.0.1:0"])
+            .arg("--store")
+            .arg(self.store_path())
+            .current_dir(self.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         command
     }
 }
@@ -130,13 +155,13 @@ pub fn signal(child: &std::process::Child, name: &str) {
 }
 
 /// Waits up to `limit` for `child` to exit, killing it (and failing) if it does not.
-pub fn wait_with_limit(mut child: std::process::Child, limit: std::time::Duration) -> Output {
-    let deadline = std::time::Instant::now() + limit;
+pub fn wait_with_limit(mut child: std::process::Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
     loop {
         if child.try_wait().unwrap().is_some() {
             return child.wait_with_output().unwrap();
         }
-        if std::time::Instant::now() > deadline {
+        if Instant::now() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
             panic!(
@@ -144,6 +169,62 @@ pub fn wait_with_limit(mut child: std::process::Child, limit: std::time::Duratio
                 stderr(&out)
             );
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One output of a running child (its stdout or stderr), read line by line on a thread
+/// of its own, so a test can wait for a line while the child runs.
+pub struct Lines {
+    incoming: mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    pub fn follow(pipe: impl Read + Send + 'static) -> Self {
+        let (tx, incoming) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            incoming,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line (kept in `seen` too), or `None` if the output ended or `deadline`
+    /// passed first.
+    pub fn next_before(&mut self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = self.incoming.recv_timeout(left).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Reads until a line contains `text`; false if none did within `within`.
+    pub fn wait_for(&mut self, text: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while let Some(line) = self.next_before(deadline) {
+            if line.contains(text) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Reads the rest, until the output ends or stays silent for five seconds.
+    pub fn drain(&mut self) {
+        while let Ok(line) = self.incoming.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.seen.join("\n")
     }
 }
