@@ -34,11 +34,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anchor_lang::Discriminator;
 use common::{
-    confirmed, due_times_of, every, exec_count, executor, fast_config, first_row, plan, rows,
-    rows_by_due_time, state, tempdir, wait_until, world_with, Events, ProbedBank, Running,
-    TestClock,
+    confirm_until_confirmed, confirmed, due_times_of, every, exec_count, executor, fast_config,
+    first_row, plan, rows, rows_by_due_time, state, tempdir, wait_until, world_with, Events,
+    ProbedBank, Running, TestClock,
 };
 use keeper::chain::breaker::BreakerConfig;
 use keeper::chain::failover::FailoverChain;
@@ -49,9 +48,8 @@ use keeper::execution::executor::{ExecEvent, ExecOutcome, Executor};
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
 use keeper::store::{DeadLetter, ExecState, Store, StoreCounts};
-use keeper::test_utils::bank::BankChainExt;
+use keeper::test_utils::bank::{thread_look_alike, BankChainExt};
 use keeper::test_utils::logs::CapturedLogs;
-use solana_sdk::account::Account;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
@@ -59,7 +57,7 @@ use solana_system_interface::instruction as system_instruction;
 use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::UpdateThreadArgs;
-use thread::state::{Due, Thread, Trigger};
+use thread::state::{Due, Trigger};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -169,26 +167,46 @@ impl Stage {
         chain
     }
 
-    /// The first run of the recovery tests: the thread's first execution is persisted,
-    /// its send dropped before it reaches the chain (a durable thread's lease claim
+    /// The first run of the recovery tests: the thread's first execution is persisted
+    /// and sent with `fault` injected into that send (a durable thread's lease claim
     /// lands before it), and the keeper crashes. Returns the chain of that run.
-    async fn crash_after_a_dropped_send(&self) -> Arc<FaultyChain<ProbedBank>> {
+    async fn crash_after_a_send_that_met(
+        &self,
+        fault: Fault,
+        what: &str,
+    ) -> Arc<FaultyChain<ProbedBank>> {
         let durable = state(&self.world, &self.thread)
             .await
             .nonce_account()
             .is_ok();
         // A durable thread's lease claim goes through first.
         let claim = durable.then_some(None);
+        let script = claim.into_iter().chain([Some(fault.clone())]).collect();
+        let chain = self.crash_after_the_first_attempt(script, what).await;
+        assert_eq!(sends(&chain), [fault]);
+        chain
+    }
+
+    /// [`Stage::crash_after_a_send_that_met`] a drop: the send never reached the chain.
+    async fn crash_after_a_dropped_send(&self) -> Arc<FaultyChain<ProbedBank>> {
         let chain = self
-            .crash_after_the_first_attempt(
-                claim.into_iter().chain([Some(Fault::Drop)]).collect(),
+            .crash_after_a_send_that_met(
+                Fault::Drop,
                 "the execution is persisted and its send dropped",
             )
             .await;
         let row = first_row(&self.store, &self.thread);
         assert_eq!(row.state, ExecState::Pending);
         assert_eq!(row.last_sent_at, None, "never sent");
-        assert_eq!(sends(&chain), [Fault::Drop]);
+        chain
+    }
+
+    /// [`Stage::crash_after_a_send_that_met`] a lost answer: the execution landed.
+    async fn crash_after_a_lost_answer(&self) -> Arc<FaultyChain<ProbedBank>> {
+        let chain = self
+            .crash_after_a_send_that_met(Fault::LoseAnswer, "the execution's answer is lost")
+            .await;
+        assert_eq!(exec_count(&self.world, &self.thread).await, 1, "it landed");
         chain
     }
 
@@ -738,10 +756,7 @@ impl Stage {
     /// Polls `executor`'s confirmations until the thread's first due time is confirmed,
     /// then checks it ran once.
     async fn first_due_time_confirmed(&self, executor: &Executor) {
-        wait_until!("the execution confirms", 20, {
-            executor.confirm_tick().await.unwrap();
-            confirmed(&self.store, &self.thread, 0)
-        });
+        confirm_until_confirmed(executor, &self.store, &self.thread, 0).await;
         assert_eq!(exec_count(&self.world, &self.thread).await, 1);
     }
 }
@@ -881,22 +896,15 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
     let stage = Stage::new(plan("durable-now", Trigger::Now, true)).await;
     let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
 
-    let chain = stage
-        .crash_after_the_first_attempt(
-            vec![None, Some(Fault::LoseAnswer)],
-            "the execution's answer is lost",
-        )
-        .await;
+    let chain = stage.crash_after_a_lost_answer().await;
 
     let row = first_row(store, &thread);
     assert!(row.state.is_unfinished(), "{:?}", row.state);
-    assert_eq!(sends(&chain), [Fault::LoseAnswer]);
     assert_eq!(
         chain.forwarded(Op::Send),
         2,
         "the lease claim and the execution"
     );
-    assert_eq!(exec_count(world, &thread).await, 1, "it landed");
 
     let (healthy, events, summary) = stage
         .restart_until(ExecState::Superseded, "the execution is settled")
@@ -949,13 +957,7 @@ async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_afte
     let stage = Stage::new(plan("now", Trigger::Now, false)).await;
     let (world, thread) = (&stage.world, stage.thread);
 
-    stage
-        .crash_after_the_first_attempt(
-            vec![Some(Fault::LoseAnswer)],
-            "the execution's answer is lost",
-        )
-        .await;
-    assert_eq!(exec_count(world, &thread).await, 1, "it landed");
+    stage.crash_after_a_lost_answer().await;
 
     let (healthy, events, summary) = stage
         .restart_until(ExecState::Superseded, "the execution is settled")
@@ -1523,15 +1525,7 @@ async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() 
     )
     .await;
     let junk = Pubkey::new_unique();
-    let mut data = Thread::DISCRIMINATOR.to_vec();
-    data.extend_from_slice(b"\x00\x01 not a thread at all");
-    let junk_account = Account {
-        lamports: LAMPORTS_PER_SOL,
-        data,
-        owner: thread::ID,
-        executable: false,
-        rent_epoch: 0,
-    };
+    let junk_account = thread_look_alike(b"\x00\x01 not a thread at all");
     world.chain.set_account(&junk, junk_account).await;
     world.chain.watch(junk);
 

@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anchor_lang::Discriminator;
 use common::ProbedBank;
 use keeper::chain::faulty::{FaultyChain, Op};
 use keeper::chain::Chain;
-use keeper::test_utils::bank::{BankChainExt, TestBank, TestBankBuilder};
+use keeper::test_utils::bank::{thread_look_alike, BankChainExt, TestBank, TestBankBuilder};
 use keeper::tracking::discovery::{
     read_index, shared_index, Discovery, SharedIndex, ThreadChanged,
 };
@@ -24,8 +23,9 @@ use keeper::tracking::scheduler::Scheduler;
 use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
 use thread::schedule::{check_due, ChainTime};
-use thread::state::{Due, Thread, Trigger};
+use thread::state::{Due, Trigger};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 /// The bank's unix time while threads are created.
 const T0: i64 = 1_800_000_000;
@@ -126,10 +126,7 @@ mod discovery {
             tx,
             Duration::from_millis(200),
         );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(discovery.run(async move {
-            let _ = stopped.await;
-        }));
+        let running = RunningDiscovery::spawn(discovery);
 
         let first = recv_set(&mut rx, 2).await;
         assert_eq!(first, BTreeSet::from([kept, gone]));
@@ -144,11 +141,7 @@ mod discovery {
             assert!(index.contains(&kept));
         }
 
-        stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("discovery stops on shutdown")
-            .unwrap();
+        running.stop().await;
     }
 
     #[tokio::test]
@@ -162,10 +155,7 @@ mod discovery {
         // came through the subscription.
         let discovery =
             Discovery::new(chain.clone(), index.clone(), tx, Duration::from_secs(3_600));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(discovery.run(async move {
-            let _ = stopped.await;
-        }));
+        let running = RunningDiscovery::spawn(discovery);
         assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([before]));
 
         let created = bank
@@ -190,25 +180,13 @@ mod discovery {
             "one scan at start; the rest was pushed"
         );
 
-        stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("discovery stops on shutdown")
-            .unwrap();
+        running.stop().await;
     }
 
     #[tokio::test]
     async fn discovery_reports_a_garbage_thread_account_and_indexes_the_others() {
         let junk = Pubkey::new_unique();
-        let mut data = Thread::DISCRIMINATOR.to_vec();
-        data.extend_from_slice(b"\x00\x01 definitely not a thread");
-        let junk_account = Account {
-            lamports: 1_000_000,
-            data,
-            owner: thread::ID,
-            executable: false,
-            rent_epoch: 0,
-        };
+        let junk_account = thread_look_alike(b"\x00\x01 definitely not a thread");
         let bank = bank_at_t0().account(junk, junk_account).start().await;
         bank.chain.watch(junk);
         let a = bank.create_thread("a", Trigger::Now).await;
@@ -232,6 +210,31 @@ mod discovery {
         let report = discovery.scan().await.unwrap();
         assert_eq!((report.unchanged, report.invalid.len()), (2, 1));
         assert_eq!(read_index(&index).len(), 2);
+    }
+
+    /// Discovery running in a task of its own, as the daemon runs it.
+    struct RunningDiscovery {
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<()>,
+    }
+
+    impl RunningDiscovery {
+        fn spawn(discovery: Discovery) -> Self {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(discovery.run(async move {
+                let _ = stopped.await;
+            }));
+            Self { stop, task }
+        }
+
+        /// Asks it to stop; it must within five seconds.
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            tokio::time::timeout(Duration::from_secs(5), self.task)
+                .await
+                .expect("discovery stops on shutdown")
+                .unwrap();
+        }
     }
 
     async fn recv_set(rx: &mut mpsc::Receiver<ThreadChanged>, n: usize) -> BTreeSet<Pubkey> {

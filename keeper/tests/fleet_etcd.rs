@@ -472,6 +472,21 @@ impl Fleet {
         panic!("the fleet did not catch up with every thread");
     }
 
+    /// The end of a handover: the clock stops, `b` settles every due time, then the
+    /// leadership monitor and `b` stop. Returns the final chain time, what the monitor
+    /// saw and b's summary.
+    async fn finish_on_b(
+        &mut self,
+        driver: JoinHandle<()>,
+        monitor: Monitor,
+    ) -> (i64, Seen, RunSummary) {
+        driver.abort();
+        let _ = driver.await;
+        let now = self.settle(&[&self.b.store]).await;
+        let seen = monitor.finish().await;
+        (now, seen, self.b.stop().await)
+    }
+
     /// Every due time of every thread up to `now` ran exactly once on chain, and the
     /// keepers' records agree: the on-chain `exec_count` is the count of due times the
     /// trigger passed; no due time was confirmed twice (by one keeper or both); every
@@ -629,11 +644,7 @@ async fn a_graceful_handover_loses_no_due_time_and_runs_none_twice() {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    driver.abort();
-    let _ = driver.await;
-    let now = fleet.settle(&[&fleet.b.store]).await;
-    let seen = monitor.finish().await;
-    let b_summary = fleet.b.stop().await;
+    let (now, seen, b_summary) = fleet.finish_on_b(driver, monitor).await;
 
     assert!(seen.both.is_empty(), "two leaders at once: {seen:?}");
     let (a_last, b_first) = (seen.last[0].unwrap(), seen.first[1].unwrap());
@@ -773,11 +784,7 @@ async fn a_dead_leader_is_replaced_after_its_leases_expire_and_no_due_time_is_lo
     fleet.b_runs_a_durable_thread_within(15).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    driver.abort();
-    let _ = driver.await;
-    let now = fleet.settle(&[&fleet.b.store]).await;
-    let seen = monitor.finish().await;
-    let b_summary = fleet.b.stop().await;
+    let (now, seen, b_summary) = fleet.finish_on_b(driver, monitor).await;
 
     assert!(seen.both.is_empty(), "two leaders at once: {seen:?}");
     assert!(

@@ -19,9 +19,9 @@ use keeper::chain::failover::FailoverChain;
 use keeper::chain::rpc::RpcChain;
 use keeper::chain::transport::ResponseLimits;
 use keeper::chain::{Chain, ChainError};
+use keeper::test_utils::bank::thread_look_alike;
 use keeper::test_utils::loopback::free_port;
 use solana_commitment_config::CommitmentConfig;
-use solana_sdk::account::Account;
 use solana_sdk::hash::Hash;
 use solana_sdk::message::Message;
 use solana_sdk::pubkey::Pubkey;
@@ -126,20 +126,11 @@ async fn an_oversized_answer_is_refused_at_the_cap_without_reading_it_all() {
 async fn the_scan_has_its_own_larger_cap() {
     let rpc = HostileRpc::start(Mode::Honest);
     // 3,000 program accounts of 400 bytes: ~1.6 MB of base64 in one scan answer.
-    let mut data = Thread::DISCRIMINATOR.to_vec();
-    data.resize(400, 7);
+    let account = thread_look_alike(&[7; 400 - 8]);
+    assert_eq!(account.data.len(), 400);
     let keys: Vec<Pubkey> = (0..3_000).map(|_| Pubkey::new_unique()).collect();
     for key in &keys {
-        rpc.put_account(
-            *key,
-            Account {
-                lamports: 1_000_000,
-                data: data.clone(),
-                owner: thread::ID,
-                executable: false,
-                rent_epoch: 0,
-            },
-        );
+        rpc.put_account(*key, account.clone());
     }
     let chain = chain(&rpc, Duration::from_secs(20), small_limits());
     let (_, accounts) = chain
@@ -237,13 +228,7 @@ async fn a_node_of_the_wrong_shape_fails_over_to_the_fallback() {
 async fn a_node_that_does_not_see_an_account_says_so_at_its_own_slot() {
     // Two nodes of one cluster: one has the thread, the other is behind and does not.
     let key = Pubkey::new_unique();
-    let account = Account {
-        lamports: 1_000_000,
-        data: Thread::DISCRIMINATOR.to_vec(),
-        owner: thread::ID,
-        executable: false,
-        rent_epoch: 0,
-    };
+    let account = thread_look_alike(&[]);
     let ahead = HostileRpc::start(Mode::Honest);
     ahead.put_clock(500, 1_800_000_200);
     ahead.put_account(key, account.clone());
@@ -430,19 +415,8 @@ async fn huge_answers_reach_neither_logs_nor_health_bodies() {
 async fn accounts_that_are_not_threads_draw_one_warning_per_scan_at_most() {
     let rpc = HostileRpc::start(Mode::Honest);
     // 300 program accounts with the thread discriminator and nonsense after it.
-    let mut data = Thread::DISCRIMINATOR.to_vec();
-    data.extend_from_slice(&[0xff; 40]);
     for _ in 0..300 {
-        rpc.put_account(
-            Pubkey::new_unique(),
-            Account {
-                lamports: 1_000_000,
-                data: data.clone(),
-                owner: thread::ID,
-                executable: false,
-                rent_epoch: 0,
-            },
-        );
+        rpc.put_account(Pubkey::new_unique(), thread_look_alike(&[0xff; 40]));
     }
     let keeper = KeeperRun::start(&rpc, None, "tick_ms = 100\nreconcile_ms = 200\n");
     wait_for("five scans", 30, || rpc.requests("getProgramAccounts") >= 5);

@@ -238,6 +238,16 @@ impl TestBank {
     }
 }
 
+/// An account the thread program owns whose data are the thread discriminator and then
+/// `tail`: what a scan by discriminator finds, and (for most tails) no thread decodes
+/// from.
+pub fn thread_look_alike(tail: &[u8]) -> Account {
+    let mut account = Account::new(1_000_000, 0, &thread::ID);
+    account.data = <Thread as anchor_lang::Discriminator>::DISCRIMINATOR.to_vec();
+    account.data.extend_from_slice(tail);
+    account
+}
+
 /// A test's direct hand on the bank under a `BankChain`: reads that panic when the bank
 /// does not answer (a test has nothing better to do), and writes that go around every
 /// transaction. While a keeper runs on another thread, warps and clock changes belong

@@ -256,6 +256,20 @@ pub fn executor(
     keeper::execution::executor::Executor::new(chain, builder, leases, store, metrics, config)
 }
 
+/// Polls `executor`'s confirmations until `thread`'s execution at `exec_count` is
+/// confirmed in `store`, failing after 20 s.
+pub async fn confirm_until_confirmed(
+    executor: &keeper::execution::executor::Executor,
+    store: &Store,
+    thread: &Pubkey,
+    exec_count: u64,
+) {
+    wait_until!("the execution confirms", 20, {
+        executor.confirm_tick().await.unwrap();
+        confirmed(store, thread, exec_count)
+    });
+}
+
 /// Every event the executor published, in order.
 #[derive(Clone, Default)]
 pub struct Events {
