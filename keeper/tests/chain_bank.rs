@@ -39,6 +39,10 @@ fn invalid_create_thread_ix(bank: &TestBank, id: &str) -> Instruction {
     bank.create_thread_ix(args).1
 }
 
+async fn owner_balance(bank: &TestBank) -> u64 {
+    bank.chain.balance(&bank.owner.pubkey()).await
+}
+
 fn custom(error: ThreadError) -> InstructionError {
     InstructionError::Custom(u32::from(error))
 }
@@ -168,10 +172,7 @@ async fn send_rejects_a_bad_signature_without_recording_it() {
         Ok(vec![None])
     );
     assert_eq!(bank.chain.get_account(&thread).await, Ok(None));
-    assert_eq!(
-        bank.chain.balance(&bank.owner.pubkey()).await,
-        STARTING_LAMPORTS
-    );
+    assert_eq!(owner_balance(&bank).await, STARTING_LAMPORTS);
 }
 
 #[tokio::test]
@@ -196,10 +197,7 @@ async fn send_rejects_an_unknown_blockhash_without_recording_it() {
         bank.chain.signature_statuses(&tx.signatures).await,
         Ok(vec![None])
     );
-    assert_eq!(
-        bank.chain.balance(&bank.owner.pubkey()).await,
-        STARTING_LAMPORTS
-    );
+    assert_eq!(owner_balance(&bank).await, STARTING_LAMPORTS);
 }
 
 #[tokio::test]
@@ -383,10 +381,7 @@ async fn simulate_reports_units_and_logs_and_lands_nothing() {
         simulation.logs
     );
     assert_eq!(bank.chain.get_account(&thread).await, Ok(None));
-    assert_eq!(
-        bank.chain.balance(&bank.owner.pubkey()).await,
-        STARTING_LAMPORTS
-    );
+    assert_eq!(owner_balance(&bank).await, STARTING_LAMPORTS);
 }
 
 #[tokio::test]

@@ -36,7 +36,6 @@ use common::{
     every, fast_config, plan, rows, rows_by_due_time, state, tempdir, wait_until, Events,
     ProbedBank, Running, TestClock,
 };
-use keeper::chain::Chain;
 use keeper::daemon::{Daemon, DaemonConfig, RunSummary};
 use keeper::leadership::{ElectionStore, EtcdClient, LeadershipConfig, LEADER_METRIC};
 use keeper::ops::metrics::Metrics;
@@ -537,16 +536,7 @@ impl Fleet {
         }
 
         for keeper in [&self.a, &self.b] {
-            let sent = keeper.chain.sent();
-            let statuses = self.world.chain.signature_statuses(&sent).await.unwrap();
-            let failed: Vec<_> = sent
-                .iter()
-                .zip(&statuses)
-                .filter_map(|(signature, status)| {
-                    let status = status.as_ref().expect("a sent transaction has a status");
-                    status.err.clone().map(|err| (*signature, err))
-                })
-                .collect();
+            let failed = keeper.chain.sent_that_failed().await;
             assert!(
                 failed.is_empty(),
                 "{} failed on chain: {failed:?}",
