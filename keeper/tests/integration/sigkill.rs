@@ -8,12 +8,10 @@
 //! restarted keeper opens it and recovers its unfinished rows, and it records nothing
 //! twice: every row of the killed run is still there for the same due time, each
 //! confirmation unchanged, and no due time has two rows. That each execution ran once on
-//! chain across crash windows is pinned in process (tests/daemon_faults.rs), where the
+//! chain across crash windows is pinned in process (`daemon_faults`), where the
 //! bank outlives the keeper.
 
 #![cfg(unix)]
-
-mod home;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -21,7 +19,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use home::{stderr, stdout, Home, Lines};
+use crate::home::{stderr, stdout, Home, Lines};
 use keeper::store::{ExecState, Store, SCHEMA_VERSION};
 
 /// Every row: (thread, exec_count_at_build) to (state, signature).

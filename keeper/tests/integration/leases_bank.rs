@@ -4,12 +4,10 @@
 //! old nonce account it is still the authority of once the thread has moved on; its
 //! transactions are built like executions.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     every, fast_config, plan, state, wait_until, world_with, ProbedBank, Running, TestClock,
 };
 use keeper::chain::faulty::{Fault, FaultyChain, Op};

@@ -9,14 +9,12 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{every, plan, ProbedBank, Running};
+use crate::common::{every, plan, ProbedBank, Running};
 use keeper::chain::Chain;
 use keeper::daemon::RunSummary;
 use keeper::execution::executor::ExecEvent;

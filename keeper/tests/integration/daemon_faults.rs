@@ -26,15 +26,13 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     confirm_until_confirmed, confirmed, due_times_of, every, exec_count, executor, fast_config,
     first_row, plan, rows, rows_by_due_time, state, tempdir, wait_until, world_with, Events,
     ProbedBank, Running, TestClock,

@@ -1,6 +1,6 @@
 //! A hostile (or merely broken) JSON-RPC node on a loopback port, for the keeper's
 //! hardening tests: it answers honestly from a small canned ledger, or in one of the
-//! [`Mode`]s a bad node shows, switchable while it runs.
+//! [`Mode`]s a bad node shows.
 //!
 //! Bounded: it listens on 127.0.0.1 only, every answer it writes stops at its mode's byte
 //! count or when the client hangs up, every delay is finite, and the server is gone when
@@ -48,7 +48,7 @@ struct Ledger {
 }
 
 struct Shared {
-    mode: Mutex<Mode>,
+    mode: Mode,
     ledger: Mutex<Ledger>,
     requests: Mutex<HashMap<String, usize>>,
     bytes_written: AtomicU64,
@@ -64,7 +64,7 @@ impl HostileRpc {
     /// A node answering in `mode`, its ledger holding the Clock sysvar at slot 100.
     pub fn start(mode: Mode) -> Self {
         let shared = Arc::new(Shared {
-            mode: Mutex::new(mode),
+            mode,
             ledger: Mutex::new(Ledger {
                 slot: 100,
                 accounts: BTreeMap::new(),
@@ -80,10 +80,6 @@ impl HostileRpc {
         };
         rpc.put_clock(100, 1_800_000_000);
         rpc
-    }
-
-    pub fn set_mode(&self, mode: Mode) {
-        *self.shared.mode.lock().unwrap() = mode;
     }
 
     /// Adds or replaces an account of the canned ledger.
@@ -149,7 +145,7 @@ impl Answer for Shared {
             .unwrap()
             .entry(method.clone())
             .or_default() += 1;
-        let mode = self.mode.lock().unwrap().clone();
+        let mode = self.mode.clone();
         let id = request["id"].clone();
         match mode {
             Mode::Huge { bytes, declared } => {

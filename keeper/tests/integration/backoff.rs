@@ -6,12 +6,10 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     confirm_until_confirmed, exec_count, executor, plan, world_with, ProbedBank, TestClock,
 };
 use keeper::chain::faulty::{Fault, FaultRates, FaultyChain, Op};

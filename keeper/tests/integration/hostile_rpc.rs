@@ -1,19 +1,16 @@
-//! The keeper against a hostile or broken JSON-RPC node (`common::hostile_rpc`): answers
+//! The keeper against a hostile or broken JSON-RPC node (`crate::common::hostile_rpc`): answers
 //! too large, not JSON, of the wrong shape, too slow, or with a huge error message. Each
 //! must cost a bounded amount of memory and log, count as a failure of that endpoint
 //! (so failover moves on), and reach errors, logs and `/ready` only as a short excerpt.
 //! The last tests run the real `keeper` binary against such nodes.
-
-mod common;
-mod home;
 
 use std::io::Read;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::hostile_rpc::{HostileRpc, Mode};
 use anchor_lang::Discriminator;
-use common::hostile_rpc::{HostileRpc, Mode};
 use keeper::chain::breaker::{BreakerConfig, BreakerState};
 use keeper::chain::failover::FailoverChain;
 use keeper::chain::rpc::RpcChain;
@@ -258,12 +255,12 @@ struct KeeperRun {
     /// Taken by [`KeeperRun::stop`].
     child: Option<Child>,
     health: String,
-    _home: home::Home,
+    _home: crate::home::Home,
 }
 
 impl KeeperRun {
     fn start(primary: &HostileRpc, fallback: Option<&HostileRpc>, daemon: &str) -> Self {
-        let home = home::Home::with_default_keypair();
+        let home = crate::home::Home::with_default_keypair();
         let config = home.write("keeper.toml", format!("[daemon]\n{daemon}").as_bytes());
         let health = format!("127.0.0.1:{}", free_port());
         let store = home.store_path();
@@ -317,8 +314,11 @@ impl KeeperRun {
     /// returns its stderr.
     fn stop(mut self) -> String {
         let child = self.child.take().expect("running");
-        home::signal(&child, "TERM");
-        home::stderr(&home::wait_with_limit(child, Duration::from_secs(40)))
+        crate::home::signal(&child, "TERM");
+        crate::home::stderr(&crate::home::wait_with_limit(
+            child,
+            Duration::from_secs(40),
+        ))
     }
 }
 

@@ -1,11 +1,9 @@
 //! The real `keeper` binary, run with an empty environment and HOME pointed
 //! at a fresh temp dir, so nothing depends on the machine's own Solana setup.
 
-mod home;
-
 use std::process::Output;
 
-use home::{stderr, stdout, Home};
+use crate::home::{stderr, stdout, Home};
 
 use solana_sdk::{signature::Keypair, signer::Signer};
 

@@ -6,13 +6,11 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{executor, plan, wait_until, world_with, ProbedBank};
 use async_trait::async_trait;
-use common::{executor, plan, wait_until, world_with, ProbedBank};
 use keeper::chain::faulty::{FaultRates, FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::execution::executor::{ExecOutcome, ExecutorConfig};

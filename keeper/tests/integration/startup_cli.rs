@@ -5,8 +5,6 @@
 //! each stop the start with the path (or address) and a fix, before a request reaches
 //! the chain.
 
-mod home;
-
 use std::{
     fs,
     os::unix::fs::PermissionsExt,
@@ -15,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use home::{stderr, stdout, wait_with_limit, Home, RecordingRpc};
+use crate::home::{stderr, stdout, wait_with_limit, Home, RecordingRpc};
 use keeper::{
     execution::builder::priority::ExecutionPriority,
     store::{NewExecution, Store},

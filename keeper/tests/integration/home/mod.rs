@@ -1,8 +1,6 @@
-//! A fake home directory for runs of the real `keeper` binary (`mod home;` in the CLI
-//! test files): the binary runs with an empty environment and HOME pointed here, so
-//! nothing depends on the machine's own Solana setup.
-
-#![allow(dead_code)] // each test file uses its own part of it
+//! A fake home directory for runs of the real `keeper` binary (`crate::home` in the CLI
+//! tests): the binary runs with an empty environment and HOME pointed here, so nothing
+//! depends on the machine's own Solana setup.
 
 use std::{
     fs,

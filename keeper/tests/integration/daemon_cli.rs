@@ -3,11 +3,9 @@
 //! and where it came from, with exit status 1, before the keeper connects anywhere,
 //! binds its health port or creates its store.
 
-mod home;
-
 use std::{fs, path::PathBuf, time::Duration};
 
-use home::{stderr, stdout, wait_with_limit, Home};
+use crate::home::{stderr, stdout, wait_with_limit, Home};
 
 /// What a run printed, and how it ended.
 struct Run {

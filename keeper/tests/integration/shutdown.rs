@@ -3,17 +3,14 @@
 //! which it left to expire; the real `keeper` binary stops cleanly on SIGTERM, SIGINT
 //! or SIGHUP, exits at once on a second signal, and its store keeps every row either way.
 
-mod common;
-mod home;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{every, plan, rows, state, wait_until, world_with, ProbedBank, Running};
-use home::{wait_with_limit, Lines};
+use crate::common::{every, plan, rows, state, wait_until, world_with, ProbedBank, Running};
+use crate::home::{wait_with_limit, Lines};
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::ops::metrics::Metrics;
 use solana_sdk::pubkey::Pubkey;
@@ -34,13 +31,13 @@ async fn shutdown_hands_leases_back_at_once_and_ends_by_its_deadline() {
     let threads: Vec<Pubkey> = world.threads.iter().map(|t| t.key).collect();
     let me = world.keeper.pubkey();
     let chain = Arc::new(FaultyChain::new(ProbedBank::new(world.chain.clone()), 7));
-    let mut config = common::fast_config();
+    let mut config = crate::common::fast_config();
     config.drain_ms = 2_000;
     config.shutdown_ms = 8_000;
     let run = Running::start(
         chain.clone(),
         &world,
-        common::TestClock::new().memory_store(),
+        crate::common::TestClock::new().memory_store(),
         Metrics::new(),
         config,
     );
@@ -120,7 +117,7 @@ impl Sandbox {
     }
 
     fn signal(&self, name: &str) {
-        home::signal(&self.child, name);
+        crate::home::signal(&self.child, name);
     }
 
     /// Waits for the process to end (killing it and failing after `within`); returns its
@@ -128,7 +125,11 @@ impl Sandbox {
     fn finish(mut self, within: Duration) -> (Option<i32>, String, String) {
         let out = wait_with_limit(self.child, within);
         self.stdout.drain();
-        (out.status.code(), self.stdout.text(), home::stderr(&out))
+        (
+            out.status.code(),
+            self.stdout.text(),
+            crate::home::stderr(&out),
+        )
     }
 }
 
@@ -213,7 +214,7 @@ fn a_second_signal_exits_at_once_and_the_store_keeps_every_row() {
 /// stops cleanly on SIGHUP as on SIGTERM: exit 0 and its summary, leases included.
 #[test]
 fn keeper_run_stops_cleanly_on_sighup() {
-    let home = home::Home::with_default_keypair();
+    let home = crate::home::Home::with_default_keypair();
     let mut child = home.keeper_run(&[], &[]).spawn().expect("run keeper");
     // The log says when the daemon is up (its signal handlers are in place before).
     let mut log = Lines::follow(child.stderr.take().unwrap());
@@ -221,10 +222,10 @@ fn keeper_run_stops_cleanly_on_sighup() {
         let _ = child.kill();
         panic!("keeper run did not start:\n{}", log.text());
     }
-    home::signal(&child, "HUP");
+    crate::home::signal(&child, "HUP");
     let out = wait_with_limit(child, Duration::from_secs(60));
     log.drain();
-    let (status, stdout) = (out.status, home::stdout(&out));
+    let (status, stdout) = (out.status, crate::home::stdout(&out));
     let log = log.text();
     assert_eq!(status.code(), Some(0), "{stdout}\n{log}");
     assert!(log.contains("stop requested"), "{log}");

@@ -6,13 +6,11 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::ProbedBank;
+use crate::common::ProbedBank;
 use keeper::chain::faulty::{FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::test_utils::bank::{thread_look_alike, BankChainExt, TestBank, TestBankBuilder};

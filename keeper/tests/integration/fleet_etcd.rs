@@ -1,5 +1,5 @@
 //! A fleet of two keeper daemons, `a` and `b`, each with its own keypair, store and
-//! metrics, against one in-process bank and a real etcd ([`common::etcd::Etcd`]), with
+//! metrics, against one in-process bank and a real etcd ([`crate::common::etcd::Etcd`]), with
 //! durable and non-durable threads due every few seconds while the bank's clock is
 //! driven forward. Pinned, end to end through the daemon's wiring of leadership:
 //!
@@ -22,8 +22,6 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,8 +29,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::etcd::Etcd;
-use common::{
+use crate::common::etcd::Etcd;
+use crate::common::{
     every, fast_config, plan, rows, rows_by_due_time, state, tempdir, wait_until, Events,
     ProbedBank, Running, TestClock,
 };
