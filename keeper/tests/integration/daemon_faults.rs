@@ -199,15 +199,6 @@ impl Stage {
         chain
     }
 
-    /// [`Stage::crash_after_a_send_that_met`] a lost answer: the execution landed.
-    async fn crash_after_a_lost_answer(&self) -> Arc<FaultyChain<ProbedBank>> {
-        let chain = self
-            .crash_after_a_send_that_met(Fault::LoseAnswer, "the execution's answer is lost")
-            .await;
-        assert_eq!(exec_count(&self.world, &self.thread).await, 1, "it landed");
-        chain
-    }
-
     /// The crash tests' second run: the keeper starts again on the store file with a
     /// healthy chain, the thread's execution reaches `settled` (`what` names the wait),
     /// the clock moves on for a while (nothing more may run) and the keeper stops.
@@ -894,7 +885,9 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
     let stage = Stage::new(plan("durable-now", Trigger::Now, true)).await;
     let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
 
-    let chain = stage.crash_after_a_lost_answer().await;
+    let chain = stage
+        .crash_after_a_send_that_met(Fault::LoseAnswer, "the execution's answer is lost")
+        .await;
 
     let row = first_row(store, &thread);
     assert!(row.state.is_unfinished(), "{:?}", row.state);
@@ -903,6 +896,7 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
         2,
         "the lease claim and the execution"
     );
+    assert_eq!(exec_count(world, &thread).await, 1, "it landed");
 
     let (healthy, events, summary) = stage
         .restart_until(ExecState::Superseded, "the execution is settled")
@@ -955,7 +949,10 @@ async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_afte
     let stage = Stage::new(plan("now", Trigger::Now, false)).await;
     let (world, thread) = (&stage.world, stage.thread);
 
-    stage.crash_after_a_lost_answer().await;
+    stage
+        .crash_after_a_send_that_met(Fault::LoseAnswer, "the execution's answer is lost")
+        .await;
+    assert_eq!(exec_count(world, &thread).await, 1, "it landed");
 
     let (healthy, events, summary) = stage
         .restart_until(ExecState::Superseded, "the execution is settled")
