@@ -45,13 +45,6 @@ pub struct TestBank {
     pub keeper: Arc<Keypair>,
 }
 
-/// A durable thread and its nonce account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DurableThread {
-    pub thread: Pubkey,
-    pub nonce: Pubkey,
-}
-
 /// What a test adds to the bank before it starts.
 pub struct TestBankBuilder {
     program_test: ProgramTest,
@@ -236,6 +229,13 @@ impl TestBank {
         self.process(&ixs, &[&self.owner, &nonce]).await;
         nonce.pubkey()
     }
+}
+
+/// A durable thread and its nonce account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurableThread {
+    pub thread: Pubkey,
+    pub nonce: Pubkey,
 }
 
 /// An account the thread program owns whose data are the thread discriminator and then
