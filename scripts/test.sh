@@ -62,7 +62,7 @@ npm test --prefix app
 npm run typecheck --prefix app
 
 step "etcd for the fleet leadership tests"
-# keeper/tests/leadership_etcd.rs starts its own etcd (loopback, free ports) and fails
+# keeper/tests/integration/leadership_etcd.rs starts its own etcd (loopback, free ports) and fails
 # under CI without one.
 if ! command -v etcd >/dev/null; then
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -1,7 +1,7 @@
 //! Unit tests of leadership: the configuration, the handle, and the campaign against an
 //! in-memory etcd ([`FakeEtcd`]) under paused tokio time, so that TTLs, deadlines and
 //! faults are exact. The same flows run against a real etcd in
-//! `keeper/tests/leadership_etcd.rs`.
+//! `keeper/tests/integration/leadership_etcd.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,10 @@
 //! reaches an operator's binary. The fault injector lives with the chains it wraps
 //! (`chain::faulty`), under the same rule.
 
+#[cfg(feature = "bank")]
+pub mod bank;
 pub mod logs;
+pub mod loopback;
 #[cfg(feature = "bank")]
 pub mod probed_bank;
 pub mod thread;

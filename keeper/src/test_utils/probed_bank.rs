@@ -18,7 +18,7 @@ use solana_sdk::hash::Hash;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature};
-use solana_sdk::transaction::VersionedTransaction;
+use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 
 use crate::chain::bank::BankChain;
 use crate::chain::{Chain, ChainError, KeyedAccount, ProgramNotices, Simulation, TxStatus};
@@ -115,6 +115,20 @@ impl ProbedBank {
     /// Signatures of the sends the bank accepted, in order.
     pub fn sent(&self) -> Vec<Signature> {
         self.sent.lock().unwrap().clone()
+    }
+
+    /// The sends of [`ProbedBank::sent`] that failed on chain, with their errors. Every
+    /// accepted send has a status: the bank runs it before it answers.
+    pub async fn sent_that_failed(&self) -> Vec<(Signature, TransactionError)> {
+        let sent = self.sent();
+        let statuses = self.bank.signature_statuses(&sent).await.unwrap();
+        sent.into_iter()
+            .zip(statuses)
+            .filter_map(|(signature, status)| {
+                let status = status.expect("a sent transaction has a status");
+                status.err.map(|err| (signature, err))
+            })
+            .collect()
     }
 
     /// The next send first lands `ixs`, signed and paid by `owner`.

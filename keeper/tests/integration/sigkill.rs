@@ -8,22 +8,18 @@
 //! restarted keeper opens it and recovers its unfinished rows, and it records nothing
 //! twice: every row of the killed run is still there for the same due time, each
 //! confirmation unchanged, and no due time has two rows. That each execution ran once on
-//! chain across crash windows is pinned in process (tests/daemon_faults.rs), where the
+//! chain across crash windows is pinned in process (`daemon_faults`), where the
 //! bank outlives the keeper.
 
 #![cfg(unix)]
 
-mod home;
-
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use home::{stderr, stdout, Home};
+use crate::home::{stderr, stdout, Home, Lines};
 use keeper::store::{ExecState, Store, SCHEMA_VERSION};
 
 /// Every row: (thread, exec_count_at_build) to (state, signature).
@@ -71,21 +67,12 @@ fn a_keeper_killed_with_sigkill_restarts_on_an_intact_store_and_records_nothing_
         .stderr(Stdio::null())
         .spawn()
         .expect("keeper starts");
-    let (lines_tx, lines) = mpsc::channel();
-    let output = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(output).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let mut lines = Lines::follow(child.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut confirmations = Vec::new();
     while confirmations.len() < 4 {
-        let wait = deadline.saturating_duration_since(Instant::now());
         let line = lines
-            .recv_timeout(wait)
+            .next_before(deadline)
             .expect("four confirmations before the deadline");
         if line.contains(" confirm ") {
             // "slot N  confirm  LABEL run #K SIG": the run is what must not repeat.

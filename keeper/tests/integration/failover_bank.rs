@@ -7,20 +7,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keeper::chain::bank::{program_test, BankChain};
+use keeper::chain::bank::BankChain;
 use keeper::chain::breaker::{BreakerConfig, BreakerState};
 use keeper::chain::failover::FailoverChain;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::{Chain, ChainError};
-use solana_sdk::account::Account;
+use keeper::test_utils::bank::{BankChainExt, TestBank, STARTING_LAMPORTS};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
 use tokio::time::Instant;
 
-const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
-const STARTING_LAMPORTS: u64 = 100_000_000_000;
 const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 const AMOUNT: u64 = 1_000_000;
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,15 +33,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Self {
-        let owner = Keypair::new();
-        let mut pt = program_test();
-        pt.add_account(
-            owner.pubkey(),
-            Account::new(STARTING_LAMPORTS, 0, &SYSTEM_PROGRAM),
-        );
-        let bank = BankChain::start(pt).await;
-        let context = bank.context();
-        let a = Arc::new(FaultyChain::new(bank, 1));
+        let bank = TestBank::start().await;
+        let owner = bank.owner.insecure_clone();
+        let context = bank.chain.context();
+        let a = Arc::new(FaultyChain::new(bank.into_chain(), 1));
         let b = Arc::new(FaultyChain::new(BankChain::from_shared(context).await, 2));
         let chain = FailoverChain::new(
             vec![a.clone() as Arc<dyn Chain>, b.clone() as Arc<dyn Chain>],
@@ -70,12 +63,7 @@ impl Cluster {
 
     /// Lamports, read straight from the bank.
     async fn balance(&self, key: &Pubkey) -> u64 {
-        self.b
-            .inner()
-            .get_account(key)
-            .await
-            .unwrap()
-            .map_or(0, |a| a.lamports)
+        self.b.inner().balance(key).await
     }
 
     fn states(&self) -> Vec<(String, &'static str)> {

@@ -4,21 +4,19 @@
 //! old nonce account it is still the authority of once the thread has moved on; its
 //! transactions are built like executions.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     every, fast_config, plan, state, wait_until, world_with, ProbedBank, Running, TestClock,
 };
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::Chain;
-use keeper::execution::builder::parse_nonce;
 use keeper::execution::leases::{HandBack, LeaseConfig, LeaseManager, LeaseStatus};
 use keeper::execution::nonce_pool::NoncePool;
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, World};
+use keeper::test_utils::bank::BankChainExt;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use thread::client;
@@ -37,20 +35,6 @@ fn manager(world: &World) -> LeaseManager {
     )
 }
 
-async fn lamports(world: &World, key: &Pubkey) -> u64 {
-    world
-        .chain
-        .get_account(key)
-        .await
-        .unwrap()
-        .map_or(0, |a| a.lamports)
-}
-
-async fn authority(world: &World, nonce: &Pubkey) -> Option<Pubkey> {
-    let account = world.chain.get_account(nonce).await.unwrap()?;
-    parse_nonce(&account.data).map(|(authority, _)| authority)
-}
-
 /// Claims a lease on the world's only thread; returns (thread, nonce, bond).
 async fn claim(world: &World, leases: &LeaseManager) -> (Pubkey, Pubkey, u64) {
     let thread = world.threads[0].key;
@@ -64,7 +48,7 @@ async fn claim(world: &World, leases: &LeaseManager) -> (Pubkey, Pubkey, u64) {
     };
     let lease = state(world, &thread).await.lease.expect("leased");
     assert_eq!(lease.holder, world.keeper.pubkey());
-    assert_eq!(authority(world, &nonce).await, Some(world.keeper.pubkey()));
+    assert_eq!(world.chain.nonce(&nonce).await.0, world.keeper.pubkey());
     (thread, nonce, lease.bond)
 }
 
@@ -76,22 +60,18 @@ async fn a_lease_not_needed_before_it_expires_is_handed_back_with_its_whole_bond
     let world = world_with(&[plan("durable-hourly", every(3_600), true)], DEPOSIT).await;
     let leases = manager(&world);
     let me = world.keeper.pubkey();
-    let before = lamports(&world, &me).await;
+    let before = world.chain.balance(&me).await;
     let (thread, nonce, bond) = claim(&world, &leases).await;
     assert!(bond > 0);
-    assert_eq!(lamports(&world, &me).await, before - bond - FEE);
+    assert_eq!(world.chain.balance(&me).await, before - bond - FEE);
 
     let tidied = leases.tidy(&[thread]).await.expect("tidy");
 
     assert_eq!(tidied.handed_back, [(thread, HandBack::NotDueWithinLease)]);
     assert_eq!(state(&world, &thread).await.lease, None);
+    assert_eq!(world.chain.nonce(&nonce).await.0, thread, "authority home");
     assert_eq!(
-        authority(&world, &nonce).await,
-        Some(thread),
-        "authority home"
-    );
-    assert_eq!(
-        lamports(&world, &me).await,
+        world.chain.balance(&me).await,
         before - 2 * FEE,
         "the whole bond came back"
     );
@@ -118,7 +98,7 @@ async fn a_revoked_lease_is_released_with_its_whole_bond() {
     let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
     let leases = manager(&world);
     let me = world.keeper.pubkey();
-    let before = lamports(&world, &me).await;
+    let before = world.chain.balance(&me).await;
     let (thread, nonce, _) = claim(&world, &leases).await;
     let owner = world.owner.pubkey();
     sandbox::send(
@@ -134,8 +114,8 @@ async fn a_revoked_lease_is_released_with_its_whole_bond() {
 
     assert_eq!(tidied.handed_back, [(thread, HandBack::Lapsed)]);
     assert_eq!(state(&world, &thread).await.lease, None);
-    assert_eq!(authority(&world, &nonce).await, Some(thread));
-    assert_eq!(lamports(&world, &me).await, before - 2 * FEE);
+    assert_eq!(world.chain.nonce(&nonce).await.0, thread);
+    assert_eq!(world.chain.balance(&me).await, before - 2 * FEE);
 }
 
 /// The keeper's lease lapses with the authority still its own and the owner forfeits
@@ -160,9 +140,9 @@ async fn after_a_forfeit_the_old_nonce_is_withdrawn_to_the_keeper() {
         state(&world, &thread).await.nonce_account().unwrap(),
         new_nonce.pubkey()
     );
-    let left = lamports(&world, &old_nonce).await;
+    let left = world.chain.balance(&old_nonce).await;
     assert!(left > 0);
-    let before = lamports(&world, &me).await;
+    let before = world.chain.balance(&me).await;
     assert_eq!(leases.remembered_threads(), [thread]);
 
     let tidied = leases
@@ -173,11 +153,11 @@ async fn after_a_forfeit_the_old_nonce_is_withdrawn_to_the_keeper() {
     assert_eq!(tidied.withdrawn, [(old_nonce, left)]);
     assert_eq!(tidied.handed_back, []);
     assert_eq!(
-        lamports(&world, &old_nonce).await,
+        world.chain.balance(&old_nonce).await,
         0,
         "the old nonce is emptied"
     );
-    assert_eq!(lamports(&world, &me).await, before + left - FEE);
+    assert_eq!(world.chain.balance(&me).await, before + left - FEE);
     // Done with it: the next pass has nothing left to do.
     assert_eq!(leases.remembered_threads(), Vec::<Pubkey>::new());
     let again = leases.tidy(&[thread]).await.expect("tidy");
@@ -210,9 +190,9 @@ async fn after_a_deletion_the_nonce_left_with_the_keeper_is_withdrawn() {
     .await
     .expect("deleted");
     assert!(world.thread(&thread).await.unwrap().is_none(), "deleted");
-    let left = lamports(&world, &nonce).await;
+    let left = world.chain.balance(&nonce).await;
     assert!(left > 0, "the nonce stayed with the keeper");
-    let before = lamports(&world, &me).await;
+    let before = world.chain.balance(&me).await;
 
     let tidied = leases
         .tidy(&leases.remembered_threads())
@@ -220,8 +200,8 @@ async fn after_a_deletion_the_nonce_left_with_the_keeper_is_withdrawn() {
         .expect("tidy");
 
     assert_eq!(tidied.withdrawn, [(nonce, left)]);
-    assert_eq!(lamports(&world, &nonce).await, 0);
-    assert_eq!(lamports(&world, &me).await, before + left - FEE);
+    assert_eq!(world.chain.balance(&nonce).await, 0);
+    assert_eq!(world.chain.balance(&me).await, before + left - FEE);
 }
 
 /// The running daemon does this on its own: a durable one-shot thread runs, is done
@@ -243,7 +223,7 @@ async fn the_daemon_hands_back_a_done_threads_lease_while_it_runs() {
         s.exec_count == 1 && s.next_due == Due::Never && s.lease.is_none()
     });
     let nonce = state(&world, &thread).await.nonce_account().unwrap();
-    assert_eq!(authority(&world, &nonce).await, Some(thread));
+    assert_eq!(world.chain.nonce(&nonce).await.0, thread);
     let summary = run.stop().await;
     assert_eq!(summary.leases_released, 0, "nothing left for the shutdown");
     assert_eq!(summary.leases_left, []);
@@ -266,7 +246,7 @@ async fn a_lease_transaction_is_simulated_and_priced_before_it_is_sent() {
     );
     let thread = world.threads[0].key;
     let me = world.keeper.pubkey();
-    let before = lamports(&world, &me).await;
+    let before = world.chain.balance(&me).await;
     let slot = world.clock().await.unwrap().slot;
 
     let refused = leases
@@ -274,7 +254,7 @@ async fn a_lease_transaction_is_simulated_and_priced_before_it_is_sent() {
         .await;
     assert_eq!(refused.map_err(|e| e.kind()), Err("rpc"));
     assert_eq!(faulty.forwarded(Op::Send), 0, "nothing sent");
-    assert_eq!(lamports(&world, &me).await, before, "nothing paid");
+    assert_eq!(world.chain.balance(&me).await, before, "nothing paid");
 
     let status = leases
         .ensure(&thread, &state(&world, &thread).await, slot)
@@ -284,7 +264,7 @@ async fn a_lease_transaction_is_simulated_and_priced_before_it_is_sent() {
     assert_eq!(faulty.forwarded(Op::RecentPrioritizationFees), 1);
     assert_eq!(faulty.forwarded(Op::Send), 1);
     assert_eq!(
-        lamports(&world, &me).await,
+        world.chain.balance(&me).await,
         before - FEE - state(&world, &thread).await.lease.unwrap().bond
     );
 }

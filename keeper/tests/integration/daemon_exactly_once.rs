@@ -9,14 +9,12 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{every, plan, ProbedBank, Running};
+use crate::common::{every, plan, ProbedBank, Running};
 use keeper::chain::Chain;
 use keeper::daemon::RunSummary;
 use keeper::execution::executor::ExecEvent;
@@ -26,7 +24,7 @@ use keeper::store::Store;
 use solana_sdk::clock::Clock;
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Signature, Signer};
+use solana_sdk::signature::Signer;
 use solana_sdk::transaction::TransactionError;
 use thread::cron::CronSchedule;
 use thread::errors::ThreadError;
@@ -446,16 +444,7 @@ async fn two_hundred_threads_each_due_execution_happens_exactly_once() {
     assert!(confirmed.is_empty(), "confirmations of unknown threads");
 
     // None early: no transaction the keeper sent failed on chain, ThreadNotDue included.
-    let sent = chain.sent();
-    let statuses = world.chain.signature_statuses(&sent).await.unwrap();
-    let failed: Vec<(Signature, TransactionError)> = sent
-        .iter()
-        .zip(&statuses)
-        .filter_map(|(s, status)| {
-            let status = status.as_ref().expect("a sent transaction has a status");
-            status.err.clone().map(|err| (*s, err))
-        })
-        .collect();
+    let failed = chain.sent_that_failed().await;
     let not_due = failed.iter().filter(|(_, err)| {
         matches!(err, TransactionError::InstructionError(_, InstructionError::Custom(c)) if *c == not_due_code())
     });
@@ -487,7 +476,7 @@ async fn two_hundred_threads_each_due_execution_happens_exactly_once() {
     eprintln!(
         "{THREADS} threads, {total} executions, {} transactions; created in {:.1?}, \
          driven by {:.1?}, settled by {:.1?} (slot {}, epoch {}), stopped by {:.1?}",
-        sent.len(),
+        chain.sent().len(),
         created_in,
         driven_in,
         settled_in,

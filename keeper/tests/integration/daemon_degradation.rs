@@ -22,14 +22,12 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     confirmed, due_times_of, every, exec_counts, fast_config, plan, rows_by_due_time, state,
     tempdir, wait_until, world_with, ProbedBank, Running, TestClock,
 };

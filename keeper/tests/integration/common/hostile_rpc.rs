@@ -1,24 +1,26 @@
 //! A hostile (or merely broken) JSON-RPC node on a loopback port, for the keeper's
 //! hardening tests: it answers honestly from a small canned ledger, or in one of the
-//! [`Mode`]s a bad node shows, switchable while it runs.
+//! [`Mode`]s a bad node shows.
 //!
 //! Bounded: it listens on 127.0.0.1 only, every answer it writes stops at its mode's byte
 //! count or when the client hangs up, every delay is finite, and the server is gone when
-//! the [`HostileRpc`] is dropped.
+//! the [`HostileRpc`] is dropped. The listener itself is the tests' one
+//! (`keeper::test_utils::loopback`); this module only decides what the node says.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use base64::Engine;
+use keeper::test_utils::loopback::{respond, Answer, Loopback};
 use serde_json::{json, Value};
 use solana_sdk::account::Account;
 use solana_sdk::clock::Clock;
 use solana_sdk::pubkey::Pubkey;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// How the node answers.
 #[derive(Clone, Debug)]
@@ -46,53 +48,38 @@ struct Ledger {
 }
 
 struct Shared {
-    mode: Mutex<Mode>,
+    mode: Mode,
     ledger: Mutex<Ledger>,
     requests: Mutex<HashMap<String, usize>>,
     bytes_written: AtomicU64,
-    connections: AtomicUsize,
 }
 
 pub struct HostileRpc {
     pub url: String,
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for HostileRpc {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Loopback,
 }
 
 impl HostileRpc {
     /// A node answering in `mode`, its ledger holding the Clock sysvar at slot 100.
-    pub async fn start(mode: Mode) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().unwrap());
+    pub fn start(mode: Mode) -> Self {
         let shared = Arc::new(Shared {
-            mode: Mutex::new(mode),
+            mode,
             ledger: Mutex::new(Ledger {
                 slot: 100,
                 accounts: BTreeMap::new(),
             }),
             requests: Mutex::new(HashMap::new()),
             bytes_written: AtomicU64::new(0),
-            connections: AtomicUsize::new(0),
         });
+        let server = Loopback::start(shared.clone());
         let rpc = Self {
-            url,
-            shared: shared.clone(),
-            task: tokio::spawn(serve(listener, shared)),
+            url: server.url(),
+            shared,
+            _server: server,
         };
         rpc.put_clock(100, 1_800_000_000);
         rpc
-    }
-
-    pub fn set_mode(&self, mode: Mode) {
-        *self.shared.mode.lock().unwrap() = mode;
     }
 
     /// Adds or replaces an account of the canned ledger.
@@ -143,103 +130,51 @@ impl HostileRpc {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
+#[async_trait]
+impl Answer for Shared {
+    /// One JSON-RPC request, answered in the node's mode; a body that is not JSON closes
+    /// the connection unanswered.
+    async fn answer(&self, body: Vec<u8>, stream: &mut TcpStream) -> bool {
+        let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+            return false;
         };
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(answer_connection(stream, shared.clone()));
-    }
-}
-
-/// Reads one HTTP request's body (headers, then Content-Length bytes, at most 16 MiB);
-/// `None` if the client left. Shared by the tests' loopback HTTP receivers.
-pub async fn read_body(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let header_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return None;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let headers = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-    let length: usize = headers
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    if length > 16 * 1024 * 1024 {
-        return None;
-    }
-    while buf.len() < header_end + length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some(buf[header_end..header_end + length].to_vec())
-}
-
-/// One JSON-RPC request; `None` if the client left or sent no JSON.
-async fn read_request(stream: &mut TcpStream) -> Option<Value> {
-    serde_json::from_slice(&read_body(stream).await?).ok()
-}
-
-async fn answer_connection(mut stream: TcpStream, shared: Arc<Shared>) {
-    // Clients keep connections alive: answer requests until the client hangs up.
-    while let Some(request) = read_request(&mut stream).await {
         let method = request["method"].as_str().unwrap_or("").to_string();
-        *shared
+        *self
             .requests
             .lock()
             .unwrap()
             .entry(method.clone())
             .or_default() += 1;
-        let mode = shared.mode.lock().unwrap().clone();
+        let mode = self.mode.clone();
         let id = request["id"].clone();
-        let keep_alive = match mode {
+        match mode {
             Mode::Huge { bytes, declared } => {
-                write_huge(&mut stream, &shared, &id, bytes, declared).await;
+                write_huge(stream, self, &id, bytes, declared).await;
                 false
             }
             Mode::Slow { delay } => {
                 tokio::time::sleep(delay.min(Duration::from_secs(60))).await;
-                let body = honest(&shared, &method, &request["params"], false);
-                write_body(&mut stream, &shared, &rpc_reply(&id, body)).await
+                let body = honest(self, &method, &request["params"], false);
+                write_body(stream, self, &rpc_reply(&id, body)).await
             }
-            Mode::Garbage => {
-                write_body(&mut stream, &shared, b"<html>502 upstream sad</html>{{{").await
-            }
+            Mode::Garbage => write_body(stream, self, b"<html>502 upstream sad</html>{{{").await,
             Mode::WrongShape => {
                 let body = json!({"jsonrpc": "2.0", "id": id, "result": {"unexpected": [1, 2, 3]}});
-                write_body(&mut stream, &shared, body.to_string().as_bytes()).await
+                write_body(stream, self, body.to_string().as_bytes()).await
             }
             Mode::HugeError { bytes } => {
                 let body = json!({"jsonrpc": "2.0", "id": id, "error": {
                     "code": -32000, "message": "E".repeat(bytes.min(256 * 1024 * 1024))}});
-                write_body(&mut stream, &shared, body.to_string().as_bytes()).await
+                write_body(stream, self, body.to_string().as_bytes()).await
             }
             Mode::Honest => {
-                let body = honest(&shared, &method, &request["params"], false);
-                write_body(&mut stream, &shared, &rpc_reply(&id, body)).await
+                let body = honest(self, &method, &request["params"], false);
+                write_body(stream, self, &rpc_reply(&id, body)).await
             }
             Mode::NotFound => {
-                let body = honest(&shared, &method, &request["params"], true);
-                write_body(&mut stream, &shared, &rpc_reply(&id, body)).await
+                let body = honest(self, &method, &request["params"], true);
+                write_body(stream, self, &rpc_reply(&id, body)).await
             }
-        };
-        if !keep_alive {
-            return;
         }
     }
 }
@@ -253,16 +188,10 @@ fn rpc_reply(id: &Value, body: Result<Value, Value>) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Writes a 200 answer with its length; false if the client is gone.
+/// Writes a 200 answer with its length, counting the body's bytes once they are out;
+/// false if the client is gone.
 async fn write_body(stream: &mut TcpStream, shared: &Shared, body: &[u8]) -> bool {
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    if stream.write_all(head.as_bytes()).await.is_err() {
-        return false;
-    }
-    let ok = stream.write_all(body).await.is_ok();
+    let ok = respond(stream, 200, body, true).await;
     if ok {
         shared
             .bytes_written

@@ -6,12 +6,12 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{exec_count, executor, plan, world_with, ProbedBank, TestClock};
+use crate::common::{
+    confirm_until_confirmed, exec_count, executor, plan, world_with, ProbedBank, TestClock,
+};
 use keeper::chain::faulty::{Fault, FaultRates, FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::execution::executor::{ExecOutcome, ExecutorConfig};
@@ -57,10 +57,7 @@ async fn a_send_the_endpoint_does_not_answer_is_tried_again_within_the_attempt()
     assert_eq!(metrics.send_retries_total.get(), 2);
     let row = store.find(&thread, 0).unwrap().unwrap();
     assert_eq!(row.retry_count, 0, "no replay was needed");
-    common::wait_until!("the execution confirms", 20, {
-        executor.confirm_tick().await.unwrap();
-        store.get(row.id).unwrap().unwrap().state == ExecState::Confirmed
-    });
+    confirm_until_confirmed(&executor, &store, &thread, 0).await;
     assert_eq!(exec_count(&world, &thread).await, 1);
 }
 
@@ -84,11 +81,8 @@ async fn a_resend_after_a_lost_answer_runs_the_due_time_once() {
         matches!(outcome, ExecOutcome::Submitted { .. }),
         "{outcome:?}"
     );
-    let row = store.find(&thread, 0).unwrap().unwrap();
-    common::wait_until!("the execution confirms", 20, {
-        executor.confirm_tick().await.unwrap();
-        store.get(row.id).unwrap().unwrap().state == ExecState::Confirmed
-    });
+    assert!(store.find(&thread, 0).unwrap().is_some(), "persisted");
+    confirm_until_confirmed(&executor, &store, &thread, 0).await;
     assert_eq!(exec_count(&world, &thread).await, 1);
 }
 

@@ -4,11 +4,7 @@
 //! store's rows and of threads on chain, a daemon run in a task of its own with the events
 //! it published, and `wait_until!`; a real etcd for fleet tests in [`etcd`].
 //!
-//! Each test file is its own crate and pulls this in with `mod common;`; none uses every
-//! item, hence the `dead_code` allowance below (a per-item list would have to track every
-//! file's use).
-
-#![allow(dead_code)]
+//! Every test module of the binary reaches its fixtures here (`crate::common`).
 
 pub mod etcd;
 pub mod hostile_rpc;
@@ -30,9 +26,7 @@ use thread::state::{Thread, Trigger};
 use tokio::sync::{broadcast, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-// Re-exported so every test reaches its fixtures through `common`; like the rest of this
-// module, not every test file uses it.
-#[allow(unused_imports)]
+// Re-exported so every test reaches its fixtures through `common`.
 pub use keeper::test_utils::probed_bank::ProbedBank;
 
 // ---------------------------------------------------------------------------------------
@@ -216,7 +210,7 @@ pub fn fast_config() -> DaemonConfig {
         executor: ExecutorConfig {
             max_retries: 50,
             // One send per attempt: the faults these tests script must reach the replay
-            // queue rather than be absorbed by the send backoff (tests/backoff.rs).
+            // queue rather than be absorbed by the send backoff (`backoff`).
             send_retry: keeper::execution::retry::RetryStrategy {
                 max_attempts: 1,
                 ..keeper::execution::executor::default_send_retry()
@@ -254,6 +248,20 @@ pub fn executor(
         LeaseConfig::default(),
     ));
     keeper::execution::executor::Executor::new(chain, builder, leases, store, metrics, config)
+}
+
+/// Polls `executor`'s confirmations until `thread`'s execution at `exec_count` is
+/// confirmed in `store`, failing after 20 s.
+pub async fn confirm_until_confirmed(
+    executor: &keeper::execution::executor::Executor,
+    store: &Store,
+    thread: &Pubkey,
+    exec_count: u64,
+) {
+    wait_until!("the execution confirms", 20, {
+        executor.confirm_tick().await.unwrap();
+        confirmed(store, thread, exec_count)
+    });
 }
 
 /// Every event the executor published, in order.
@@ -402,7 +410,6 @@ impl Running {
 }
 
 /// Polls `$cond` (an expression that may `.await`) every 50 ms, failing after `$secs`.
-#[allow(unused_macros)] // `dead_code` does not cover macros
 macro_rules! wait_until {
     ($what:expr, $secs:expr, $cond:expr) => {{
         let deadline = ::tokio::time::Instant::now() + ::std::time::Duration::from_secs($secs);
@@ -420,5 +427,4 @@ macro_rules! wait_until {
         }
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use wait_until;

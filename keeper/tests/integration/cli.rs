@@ -1,11 +1,9 @@
 //! The real `keeper` binary, run with an empty environment and HOME pointed
 //! at a fresh temp dir, so nothing depends on the machine's own Solana setup.
 
-mod home;
-
 use std::process::Output;
 
-use home::{stderr, stdout, Home};
+use crate::home::{stderr, stdout, Home};
 
 use solana_sdk::{signature::Keypair, signer::Signer};
 
@@ -105,8 +103,7 @@ fn config_shows_each_value_with_its_layer() {
 
 #[test]
 fn config_shows_the_daemon_settings_with_their_layers() {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
     let toml = home.write(
         "keeper.toml",
         b"[daemon]\nworkers = 8\ntick_ms = 250\n[daemon.leases]\nlease_slots = 3000\n",
@@ -191,8 +188,7 @@ fn corrupt_keypair_fails_naming_the_problem() {
 
 #[test]
 fn bad_program_id_fails_naming_field_and_layer() {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
     let out = run(&home, &["config"], &[("KEEPER_PROGRAM_ID", "abc")]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -210,8 +206,7 @@ fn bad_program_id_fails_naming_field_and_layer() {
 
 #[test]
 fn bad_rpc_url_fails_naming_field_and_flag() {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
     let out = run(&home, &["config", "--rpc-url", "ftp://x"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -222,8 +217,7 @@ fn bad_rpc_url_fails_naming_field_and_flag() {
 
 #[test]
 fn unknown_key_in_keeper_config_fails_naming_it() {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
     let toml = home.write(
         "keeper.toml",
         b"rpc_url = \"http://x\"\nprogramid = \"y\"\n",

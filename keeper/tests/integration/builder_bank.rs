@@ -23,19 +23,20 @@ use std::sync::Arc;
 use anchor_lang::prelude::AccountInfo;
 use anchor_lang::solana_program::entrypoint::ProgramResult;
 use anchor_lang::solana_program::program_error::ProgramError;
-use anchor_lang::{AccountDeserialize, InstructionData};
-use keeper::chain::bank::{program_test, BankChain};
-use keeper::chain::{Chain, ChainError, TxStatus};
+use anchor_lang::InstructionData;
+use keeper::chain::bank::program_test;
+use keeper::chain::{Chain, ChainError};
 use keeper::execution::builder::compute::ComputeConfig;
 use keeper::execution::builder::order::{sanity_check, without_nonce_advance, OrderError};
 use keeper::execution::builder::priority::ExecutionPriority;
 use keeper::execution::builder::{
-    parse_nonce, BuildError, BuilderConfig, ExecutionBuilder, MessageVersion, SimulationMode,
-    ThreadExecution, TxBuildOutput, TxConfig, ADVANCE_NONCE_UNITS,
+    BuildError, BuilderConfig, ExecutionBuilder, MessageVersion, SimulationMode, ThreadExecution,
+    TxBuildOutput, TxConfig, ADVANCE_NONCE_UNITS,
 };
 use keeper::execution::leases::{LeaseConfig, LeaseManager, LeaseStatus};
 use keeper::execution::nonce_pool::NoncePool;
 use keeper::ops::metrics::Metrics;
+use keeper::test_utils::bank::{BankChainExt, DurableThread, TestBank};
 use keeper::test_utils::logs::CapturedLogs;
 use keeper::test_utils::tx::decoded;
 use rand::rngs::SmallRng;
@@ -43,28 +44,26 @@ use rand::{Rng, SeedableRng};
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_program_test::processor;
 use solana_sdk::account::Account;
-use solana_sdk::hash::Hash;
 use solana_sdk::instruction::{Instruction, InstructionError};
 use solana_sdk::message::{Message, VersionedMessage};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
-use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
+use solana_sdk::transaction::{TransactionError, VersionedTransaction};
 use solana_system_interface::instruction::{self as system_instruction, SystemInstruction};
 use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
-use thread::state::{
-    Due, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger, REVOKE_GRACE_SLOTS,
-};
+use thread::state::{Thread, ThreadAccountMeta, ThreadInstruction, Trigger, REVOKE_GRACE_SLOTS};
 
 const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
-const STARTING_LAMPORTS: u64 = 100_000_000_000;
 const LEASE_SLOTS: u64 = 10_000;
 const MAX_LEASE_SLOTS: u64 = 100_000;
 
 /// A second program the threads call: it requires its first account to sign (the thread
 /// PDA) and counts calls in the 8-byte record account it owns.
 const COUNTER: Pubkey = Pubkey::new_from_array([7; 32]);
+/// The counter's record.
+const RECORD: Pubkey = Pubkey::new_from_array([8; 32]);
 
 fn counter(program_id: &Pubkey, accounts: &[AccountInfo], _data: &[u8]) -> ProgramResult {
     let [authority, record, ..] = accounts else {
@@ -93,224 +92,116 @@ const FIXED: TxConfig = TxConfig {
     compute_unit_price: Some(1_000),
 };
 
-/// A durable thread and its nonce account.
-#[derive(Clone, Copy, Debug)]
-struct Durable {
-    thread: Pubkey,
-    nonce: Pubkey,
-}
-
-/// A bank with the thread and counter programs, a funded owner and keeper, the keeper's
-/// nonce pool and metrics.
-struct Env {
-    chain: Arc<BankChain>,
-    owner: Keypair,
-    keeper: Arc<Keypair>,
-    record: Pubkey,
+/// The test bank with the counter program and its record loaded, and the keeper's nonce
+/// pool and metrics, which every builder of a test shares.
+struct Rig {
+    bank: TestBank,
     pool: NoncePool,
     metrics: Arc<Metrics>,
 }
 
-async fn env() -> Env {
+async fn rig() -> Rig {
     let mut pt = program_test();
     pt.add_program("counter", COUNTER, processor!(counter));
-    let owner = Keypair::new();
-    let keeper = Keypair::new();
-    for key in [owner.pubkey(), keeper.pubkey()] {
-        pt.add_account(key, Account::new(STARTING_LAMPORTS, 0, &SYSTEM_PROGRAM));
-    }
-    let record = Pubkey::new_unique();
-    pt.add_account(
-        record,
-        Account {
-            lamports: 1_000_000_000,
-            data: vec![0; 8],
-            owner: COUNTER,
-            executable: false,
-            rent_epoch: 0,
-        },
-    );
+    let record = Account {
+        lamports: 1_000_000_000,
+        data: vec![0; 8],
+        owner: COUNTER,
+        executable: false,
+        rent_epoch: 0,
+    };
+    let bank = TestBank::builder_from(pt)
+        .account(RECORD, record)
+        .start()
+        .await;
     let metrics = Metrics::new();
-    Env {
-        chain: Arc::new(BankChain::start(pt).await),
-        owner,
-        keeper: Arc::new(keeper),
-        record,
+    Rig {
+        bank,
         pool: NoncePool::new(BuilderConfig::default().lease_ttl).with_observer(metrics.clone()),
         metrics,
     }
 }
 
-impl Env {
+impl Rig {
     fn builder(&self, config: BuilderConfig) -> ExecutionBuilder {
         ExecutionBuilder::new(
-            self.chain.clone(),
+            self.bank.chain.clone(),
             self.pool.clone(),
-            self.keeper.clone(),
+            self.bank.keeper.clone(),
             config,
         )
         .with_metrics(self.metrics.clone())
-    }
-
-    fn keeper(&self) -> Pubkey {
-        self.keeper.pubkey()
     }
 
     fn count(&self, label: &str) -> u64 {
         self.metrics.builds_total.with_label_values(&[label]).get()
     }
 
-    /// Sends `ixs` (`signers[0]` pays) through the chain and asserts they succeeded.
-    async fn process(&self, ixs: &[Instruction], signers: &[&Keypair]) {
-        let blockhash = self.chain.latest_blockhash().await.unwrap();
-        let tx: VersionedTransaction =
-            Transaction::new_signed_with_payer(ixs, Some(&signers[0].pubkey()), signers, blockhash)
-                .into();
-        let signature = self.chain.send(&tx).await.expect("setup transaction sent");
-        let status = self.status(signature).await;
-        assert_eq!(status.err, None, "setup transaction failed");
-    }
-
-    async fn status(&self, signature: Signature) -> TxStatus {
-        self.chain.signature_statuses(&[signature]).await.unwrap()[0]
-            .clone()
-            .expect("a status for a sent transaction")
-    }
-
     /// `create_thread` arguments for a thread that calls the counter once per execution.
-    fn args(&self, id: &str, trigger: Trigger) -> (Pubkey, CreateThreadArgs) {
-        let (thread, _) = Thread::address(&self.owner.pubkey(), id.as_bytes());
-        let args = CreateThreadArgs {
-            id: id.as_bytes().to_vec(),
-            trigger,
-            instructions: vec![ThreadInstruction {
-                program_id: COUNTER,
-                accounts: vec![
-                    ThreadAccountMeta {
-                        pubkey: thread,
-                        is_signer: true,
-                        is_writable: false,
-                    },
-                    ThreadAccountMeta {
-                        pubkey: self.record,
-                        is_signer: false,
-                        is_writable: true,
-                    },
-                ],
-                data: vec![],
-            }],
-            fee_per_exec: 1_000,
-            rate_limit: RateLimit::default(),
-            deposit: 1_000_000,
-            priority: None,
-        };
-        (thread, args)
+    fn counter_thread_args(&self, id: &str, trigger: Trigger) -> CreateThreadArgs {
+        let (thread, mut args) = self.bank.thread_args(id, trigger);
+        args.instructions = vec![ThreadInstruction {
+            program_id: COUNTER,
+            accounts: vec![
+                ThreadAccountMeta {
+                    pubkey: thread,
+                    is_signer: true,
+                    is_writable: false,
+                },
+                ThreadAccountMeta {
+                    pubkey: RECORD,
+                    is_signer: false,
+                    is_writable: true,
+                },
+            ],
+            data: vec![],
+        }];
+        args
     }
 
     async fn plain_thread(&self, id: &str, trigger: Trigger) -> Pubkey {
-        let (thread, args) = self.args(id, trigger);
-        self.plain_thread_with(thread, args).await
-    }
-
-    async fn plain_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Pubkey {
-        let owner = self.owner.pubkey();
-        let ix = client::create_thread(&owner, &thread, args);
-        self.process(&[ix], &[&self.owner]).await;
-        thread
+        let args = self.counter_thread_args(id, trigger);
+        self.bank.create_thread_with(args).await
     }
 
     /// A durable thread (nonce authority: the thread PDA), not leased.
-    async fn durable_thread(&self, id: &str, trigger: Trigger) -> Durable {
-        let (thread, args) = self.args(id, trigger);
-        self.durable_thread_with(thread, args).await
-    }
-
-    async fn durable_thread_with(&self, thread: Pubkey, args: CreateThreadArgs) -> Durable {
-        let owner = self.owner.pubkey();
-        let nonce = Keypair::new();
-        let ix = client::create_thread_with_nonce(
-            &owner,
-            &thread,
-            &nonce.pubkey(),
-            args,
-            MAX_LEASE_SLOTS,
-        );
-        self.process(&[ix], &[&self.owner, &nonce]).await;
-        Durable {
-            thread,
-            nonce: nonce.pubkey(),
-        }
+    async fn durable_thread(&self, id: &str, trigger: Trigger) -> DurableThread {
+        let args = self.counter_thread_args(id, trigger);
+        self.bank
+            .create_durable_thread_with(args, MAX_LEASE_SLOTS)
+            .await
     }
 
     /// The keeper claims the lease (bond: the nonce's lamports), so it holds the nonce
     /// authority; a slot passes so the fresh nonce can advance; the pool learns the nonce.
-    async fn claim(&self, d: Durable) {
-        let bond = self.balance(&d.nonce).await;
-        let ix = client::claim_lease(&self.keeper(), &d.thread, &d.nonce, LEASE_SLOTS, bond);
-        self.process(&[ix], &[&self.keeper]).await;
-        let lease = self.thread(d.thread).await.lease.expect("lease claimed");
-        assert_eq!(lease.holder, self.keeper());
-        assert_eq!(self.nonce(d.nonce).await.0, self.keeper());
-        self.warp_slots(1).await;
-        self.pool.insert(d.nonce, self.keeper());
+    async fn claim(&self, d: DurableThread) {
+        let chain = &self.bank.chain;
+        let keeper = self.bank.keeper();
+        let bond = chain.balance(&d.nonce).await;
+        let ix = client::claim_lease(&keeper, &d.thread, &d.nonce, LEASE_SLOTS, bond);
+        self.bank.process(&[ix], &[&self.bank.keeper]).await;
+        let lease = chain
+            .thread_state(&d.thread)
+            .await
+            .lease
+            .expect("lease claimed");
+        assert_eq!(lease.holder, keeper);
+        assert_eq!(chain.nonce(&d.nonce).await.0, keeper);
+        chain.warp_slots(1).await;
+        self.pool.insert(d.nonce, keeper);
     }
 
     /// A durable thread leased by the keeper and registered in its pool.
-    async fn leased(&self, id: &str, trigger: Trigger) -> Durable {
+    async fn leased(&self, id: &str, trigger: Trigger) -> DurableThread {
         let d = self.durable_thread(id, trigger).await;
         self.claim(d).await;
         d
     }
 
-    async fn thread(&self, key: Pubkey) -> Thread {
-        let account = self.chain.get_account(&key).await.unwrap().unwrap();
-        Thread::try_deserialize(&mut account.data.as_slice()).unwrap()
-    }
-
-    /// Authority and value of a nonce account.
-    async fn nonce(&self, key: Pubkey) -> (Pubkey, Hash) {
-        let account = self.chain.get_account(&key).await.unwrap().unwrap();
-        parse_nonce(&account.data).expect("initialized nonce")
-    }
-
-    async fn balance(&self, key: &Pubkey) -> u64 {
-        self.chain
-            .get_account(key)
-            .await
-            .unwrap()
-            .map_or(0, |a| a.lamports)
-    }
-
     /// Calls the counter has seen.
     async fn calls(&self) -> u64 {
-        let account = self.chain.get_account(&self.record).await.unwrap().unwrap();
-        u64::from_le_bytes(account.data[..8].try_into().unwrap())
-    }
-
-    async fn warp_slots(&self, slots: u64) {
-        let slot = self.chain.clock().await.unwrap().slot;
-        let context = self.chain.context();
-        context.lock().await.warp_to_slot(slot + slots).unwrap();
-    }
-
-    /// Moves the clock to the thread's next due time if that is still ahead.
-    async fn make_due(&self, thread: Pubkey) {
-        if let Due::At { unix_ts } = self.thread(thread).await.next_due {
-            let mut clock = self.chain.clock().await.unwrap();
-            if clock.unix_timestamp < unix_ts {
-                clock.unix_timestamp = unix_ts;
-                self.chain.context().lock().await.set_sysvar(&clock);
-            }
-        }
-    }
-
-    /// Sends a built transaction and asserts it executed successfully.
-    async fn land(&self, tx: &VersionedTransaction) {
-        let signature = self.chain.send(tx).await.expect("accepted");
-        assert_eq!(signature, tx.signatures[0]);
-        let status = self.status(signature).await;
-        assert_eq!(status.err, None);
-        assert!(status.confirmed);
+        let record = self.bank.chain.existing_account(&RECORD).await;
+        u64::from_le_bytes(record.data[..8].try_into().unwrap())
     }
 }
 
@@ -341,7 +232,7 @@ fn assert_advances(ix: &Instruction, nonce: &Pubkey, authority: &Pubkey) {
 /// Decodes a built durable execution: advance of `nonce` by the keeper, unit limit, unit
 /// price (when non-zero), `exec_thread` of `thread` by the keeper; the blockhash is the
 /// nonce value the pool gave out; the order passes the builder's own sanity check.
-fn assert_durable_exec_order(output: &TxBuildOutput, d: Durable, keeper: &Pubkey) {
+fn assert_durable_exec_order(output: &TxBuildOutput, d: DurableThread, keeper: &Pubkey) {
     let ixs = decoded(&output.tx);
     let budget = output.budget;
     let len = 3 + usize::from(budget.unit_price > 0);
@@ -373,11 +264,11 @@ fn assert_durable_exec_order(output: &TxBuildOutput, d: Durable, keeper: &Pubkey
 
 #[tokio::test]
 async fn built_durable_execution_lands_and_advances_the_nonce() {
-    let env = env().await;
-    let d = env.leased("e2e", Trigger::Now).await;
-    let builder = env.builder(BuilderConfig::default());
-    let state = env.thread(d.thread).await;
-    let (_, before) = env.nonce(d.nonce).await;
+    let rig = rig().await;
+    let d = rig.leased("e2e", Trigger::Now).await;
+    let builder = rig.builder(BuilderConfig::default());
+    let state = rig.bank.chain.thread_state(&d.thread).await;
+    let (_, before) = rig.bank.chain.nonce(&d.nonce).await;
 
     // The limit is sized by simulating the execution (advance kept, see SimulationMode).
     let config = TxConfig {
@@ -388,7 +279,7 @@ async fn built_durable_execution_lands_and_advances_the_nonce() {
         .build_execution_output(exec(d.thread, &state), &config, true, true)
         .await
         .unwrap();
-    assert_durable_exec_order(&output, d, &env.keeper());
+    assert_durable_exec_order(&output, d, &rig.bank.keeper());
     assert_eq!(*output.tx.message.recent_blockhash(), before);
     assert!(matches!(output.tx.message, VersionedMessage::Legacy(_)));
     let limit = output.budget.unit_limit;
@@ -397,34 +288,34 @@ async fn built_durable_execution_lands_and_advances_the_nonce() {
         "{limit}"
     );
     assert_eq!(output.priority, ExecutionPriority::Medium);
-    assert_eq!(env.pool.available(), 0, "held until broadcast resolves");
+    assert_eq!(rig.pool.available(), 0, "held until broadcast resolves");
 
-    env.land(&output.tx).await;
-    let after = env.thread(d.thread).await;
+    rig.bank.chain.land(&output.tx).await;
+    let after = rig.bank.chain.thread_state(&d.thread).await;
     assert_eq!(after.exec_count, 1);
-    assert_eq!(env.calls().await, 1);
-    let (authority, advanced) = env.nonce(d.nonce).await;
+    assert_eq!(rig.calls().await, 1);
+    let (authority, advanced) = rig.bank.chain.nonce(&d.nonce).await;
     assert_ne!(
         advanced, before,
         "the durable transaction advanced the nonce"
     );
     assert_eq!(
         authority,
-        env.keeper(),
+        rig.bank.keeper(),
         "the lease still holds the authority"
     );
 
     // The same signed transaction can never land twice.
     assert!(matches!(
-        env.chain.send(&output.tx).await,
+        rig.bank.chain.send(&output.tx).await,
         Err(ChainError::Rejected(_))
     ));
-    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
 
     output.release_nonce().unwrap();
-    assert_eq!(env.pool.available(), 1);
-    assert_eq!(env.count("ok"), 1);
-    let explicit = env
+    assert_eq!(rig.pool.available(), 1);
+    assert_eq!(rig.count("ok"), 1);
+    let explicit = rig
         .metrics
         .lease_age_seconds
         .with_label_values(&["explicit"]);
@@ -433,34 +324,34 @@ async fn built_durable_execution_lands_and_advances_the_nonce() {
 
 #[tokio::test]
 async fn v0_message_lands_as_a_durable_transaction() {
-    let env = env().await;
-    let d = env.leased("v0", Trigger::Now).await;
-    let builder = env.builder(BuilderConfig {
+    let rig = rig().await;
+    let d = rig.leased("v0", Trigger::Now).await;
+    let builder = rig.builder(BuilderConfig {
         message_version: MessageVersion::V0,
         ..BuilderConfig::default()
     });
-    let state = env.thread(d.thread).await;
-    let (_, before) = env.nonce(d.nonce).await;
+    let state = rig.bank.chain.thread_state(&d.thread).await;
+    let (_, before) = rig.bank.chain.nonce(&d.nonce).await;
 
     let output = builder
         .build_execution_output(exec(d.thread, &state), &FIXED, true, true)
         .await
         .unwrap();
     assert!(matches!(output.tx.message, VersionedMessage::V0(_)));
-    assert_durable_exec_order(&output, d, &env.keeper());
+    assert_durable_exec_order(&output, d, &rig.bank.keeper());
     assert_eq!(*output.tx.message.recent_blockhash(), before);
 
-    env.land(&output.tx).await;
-    assert_eq!(env.thread(d.thread).await.exec_count, 1);
-    assert_eq!(env.calls().await, 1);
-    assert_ne!(env.nonce(d.nonce).await.1, before);
+    rig.bank.chain.land(&output.tx).await;
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
+    assert_eq!(rig.calls().await, 1);
+    assert_ne!(rig.bank.chain.nonce(&d.nonce).await.1, before);
     output.release_nonce().unwrap();
 }
 
 #[tokio::test]
 async fn durable_transfer_simulates_without_the_nonce_advance_and_reports_units() {
-    let env = env().await;
-    let d = env.leased("transfer", Trigger::Now).await;
+    let rig = rig().await;
+    let d = rig.leased("transfer", Trigger::Now).await;
     let config = BuilderConfig {
         simulation: SimulationMode::SkipNonceAdvance,
         // No floor and no margin: the limit is exactly the units the transaction needs.
@@ -471,10 +362,10 @@ async fn durable_transfer_simulates_without_the_nonce_advance_and_reports_units(
         },
         ..BuilderConfig::default()
     };
-    let builder = env.builder(config.clone());
-    let (_, before) = env.nonce(d.nonce).await;
+    let builder = rig.builder(config.clone());
+    let (_, before) = rig.bank.chain.nonce(&d.nonce).await;
     let to = Pubkey::new_unique();
-    let transfer = system_instruction::transfer(&env.keeper(), &to, 1_000_000);
+    let transfer = system_instruction::transfer(&rig.bank.keeper(), &to, 1_000_000);
 
     // A payload that does not check the nonce itself: sized without the advance.
     let output = builder
@@ -493,7 +384,7 @@ async fn durable_transfer_simulates_without_the_nonce_advance_and_reports_units(
         3,
         "no fee market in the bank: no price instruction"
     );
-    assert_advances(&ixs[0], &d.nonce, &env.keeper());
+    assert_advances(&ixs[0], &d.nonce, &rig.bank.keeper());
     assert_eq!(
         ixs[1],
         ComputeBudgetInstruction::set_compute_unit_limit(output.budget.unit_limit)
@@ -505,13 +396,13 @@ async fn durable_transfer_simulates_without_the_nonce_advance_and_reports_units(
     // the builder sized its limit from exactly those units.
     let simulated = without_nonce_advance(&ixs, true);
     assert_eq!(simulated[..], ixs[1..]);
-    let blockhash = env.chain.latest_blockhash().await.unwrap();
-    let message = Message::new_with_blockhash(&simulated, Some(&env.keeper()), &blockhash);
+    let blockhash = rig.bank.chain.latest_blockhash().await.unwrap();
+    let message = Message::new_with_blockhash(&simulated, Some(&rig.bank.keeper()), &blockhash);
     let sim_tx = VersionedTransaction {
         signatures: vec![Signature::default()],
         message: VersionedMessage::Legacy(message),
     };
-    let sim = env.chain.simulate(&sim_tx).await.unwrap();
+    let sim = rig.bank.chain.simulate(&sim_tx).await.unwrap();
     assert_eq!(sim.err, None, "{:?}", sim.logs);
     assert!(sim.units_consumed > 0);
     // The builder sized its limit from those units plus the advance it skipped, which
@@ -520,8 +411,9 @@ async fn durable_transfer_simulates_without_the_nonce_advance_and_reports_units(
         u64::from(output.budget.unit_limit),
         sim.units_consumed + ADVANCE_NONCE_UNITS
     );
-    let full_message = Message::new_with_blockhash(&ixs, Some(&env.keeper()), &blockhash);
-    let full = env
+    let full_message = Message::new_with_blockhash(&ixs, Some(&rig.bank.keeper()), &blockhash);
+    let full = rig
+        .bank
         .chain
         .simulate(&VersionedTransaction {
             signatures: vec![Signature::default()],
@@ -535,28 +427,28 @@ async fn durable_transfer_simulates_without_the_nonce_advance_and_reports_units(
         sim.units_consumed + ADVANCE_NONCE_UNITS
     );
     assert_eq!(
-        env.nonce(d.nonce).await.1,
+        rig.bank.chain.nonce(&d.nonce).await.1,
         before,
         "simulation consumed nothing"
     );
-    assert_eq!(env.balance(&to).await, 0);
+    assert_eq!(rig.bank.chain.balance(&to).await, 0);
 
     // And the built durable transfer lands.
-    env.land(&output.tx).await;
-    assert_eq!(env.balance(&to).await, 1_000_000);
-    assert_ne!(env.nonce(d.nonce).await.1, before);
+    rig.bank.chain.land(&output.tx).await;
+    assert_eq!(rig.bank.chain.balance(&to).await, 1_000_000);
+    assert_ne!(rig.bank.chain.nonce(&d.nonce).await.1, before);
     output.release_nonce().unwrap();
 }
 
 #[tokio::test]
 async fn durable_execution_cannot_be_sized_without_its_nonce_advance() {
-    let env = env().await;
-    let d = env.leased("skip", Trigger::Now).await;
-    let state = env.thread(d.thread).await;
+    let rig = rig().await;
+    let d = rig.leased("skip", Trigger::Now).await;
+    let state = rig.bank.chain.thread_state(&d.thread).await;
 
     // The program refuses a durable execution whose instruction 0 is not the advance, so
     // skipping it for a thread execution measures a failure; `Auto` keeps it.
-    let skip = env.builder(BuilderConfig {
+    let skip = rig.builder(BuilderConfig {
         simulation: SimulationMode::SkipNonceAdvance,
         ..BuilderConfig::default()
     });
@@ -575,27 +467,27 @@ async fn durable_execution_cannot_be_sized_without_its_nonce_advance() {
         ),
         "{err:?}"
     );
-    assert_eq!(env.pool.available(), 1, "the failed build freed the nonce");
+    assert_eq!(rig.pool.available(), 1, "the failed build freed the nonce");
 
-    let auto = env.builder(BuilderConfig::default());
+    let auto = rig.builder(BuilderConfig::default());
     let output = auto
         .build_execution_output(exec(d.thread, &state), &TxConfig::default(), true, true)
         .await
         .unwrap();
-    env.land(&output.tx).await;
-    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    rig.bank.chain.land(&output.tx).await;
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
     output.release_nonce().unwrap();
-    assert_eq!(env.count("simulation_failed"), 1);
-    assert_eq!(env.count("ok"), 1);
+    assert_eq!(rig.count("simulation_failed"), 1);
+    assert_eq!(rig.count("ok"), 1);
 }
 
 #[tokio::test]
 async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
-    let env = env().await;
-    let builder = env.builder(BuilderConfig::default());
-    let leased = env.leased("held", Trigger::Now).await;
-    let unleased = env.durable_thread("unleased", Trigger::Now).await;
-    let not_due = env
+    let rig = rig().await;
+    let builder = rig.builder(BuilderConfig::default());
+    let leased = rig.leased("held", Trigger::Now).await;
+    let unleased = rig.durable_thread("unleased", Trigger::Now).await;
+    let not_due = rig
         .leased(
             "not-due",
             Trigger::Interval {
@@ -604,8 +496,8 @@ async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
             },
         )
         .await;
-    let plain = env.plain_thread("plain", Trigger::Now).await;
-    let leased_state = env.thread(leased.thread).await;
+    let plain = rig.plain_thread("plain", Trigger::Now).await;
+    let leased_state = rig.bank.chain.thread_state(&leased.thread).await;
 
     // NonceUnavailable: the nonce is held by another build's output.
     let output = builder
@@ -622,7 +514,7 @@ async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
     output.release_nonce().unwrap();
 
     // NotDurable: a nonce enforced on a thread that has none.
-    let plain_state = env.thread(plain).await;
+    let plain_state = rig.bank.chain.thread_state(&plain).await;
     let err = builder
         .build_execution_output(exec(plain, &plain_state), &FIXED, true, true)
         .await
@@ -642,8 +534,8 @@ async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
 
     // NonceAuthorityMismatch: registered in the pool, but no lease was claimed on chain,
     // so the authority is still the thread PDA.
-    env.pool.insert(unleased.nonce, env.keeper());
-    let unleased_state = env.thread(unleased.thread).await;
+    rig.pool.insert(unleased.nonce, rig.bank.keeper());
+    let unleased_state = rig.bank.chain.thread_state(&unleased.thread).await;
     let err = builder
         .build_execution_output(exec(unleased.thread, &unleased_state), &FIXED, true, true)
         .await
@@ -653,19 +545,19 @@ async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
         err,
         BuildError::NonceAuthorityMismatch {
             nonce: unleased.nonce,
-            expected: env.keeper(),
+            expected: rig.bank.keeper(),
             actual: unleased.thread,
         }
     );
     assert_eq!(err.kind(), "nonce_authority_mismatch");
     assert_eq!(
-        env.pool.cached_value(&unleased.nonce),
+        rig.pool.cached_value(&unleased.nonce),
         None,
         "nothing cached"
     );
 
     // SimulationFailed: the thread is not due; the program's error code comes through.
-    let not_due_state = env.thread(not_due.thread).await;
+    let not_due_state = rig.bank.chain.thread_state(&not_due.thread).await;
     let err = builder
         .build_execution_output(
             exec(not_due.thread, &not_due_state),
@@ -700,72 +592,72 @@ async fn build_errors_come_from_chain_state_and_are_counted_by_kind() {
         "nonce_authority_mismatch",
         "simulation_failed",
     ] {
-        assert_eq!(env.count(label), 1, "{label}");
-        assert!(env
+        assert_eq!(rig.count(label), 1, "{label}");
+        assert!(rig
             .metrics
             .render()
             .contains(&format!("keeper_builds_total{{result=\"{label}\"}} 1")));
     }
     assert_eq!(
-        env.pool.available(),
-        env.pool.len(),
+        rig.pool.available(),
+        rig.pool.len(),
         "no failed build kept a nonce"
     );
 }
 
 #[tokio::test]
 async fn stale_cached_nonce_value_is_rejected_until_invalidated() {
-    let env = env().await;
+    let rig = rig().await;
     let interval = Trigger::Interval {
         seconds: 60,
         skippable: true,
     };
-    let d = env.leased("cached", interval).await;
-    let builder = env.builder(BuilderConfig::default());
+    let d = rig.leased("cached", interval).await;
+    let builder = rig.builder(BuilderConfig::default());
 
-    env.make_due(d.thread).await;
-    let state = env.thread(d.thread).await;
+    rig.bank.chain.make_due(&d.thread).await;
+    let state = rig.bank.chain.thread_state(&d.thread).await;
     let first = builder
         .build_execution_output(exec(d.thread, &state), &TxConfig::default(), true, true)
         .await
         .unwrap();
-    let (_, first_value) = env.nonce(d.nonce).await;
+    let (_, first_value) = rig.bank.chain.nonce(&d.nonce).await;
     assert_eq!(*first.tx.message.recent_blockhash(), first_value);
-    env.land(&first.tx).await;
+    rig.bank.chain.land(&first.tx).await;
     first.release_nonce().unwrap();
-    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
 
     // Due again a slot later; the pool still caches the value the first build used.
-    env.warp_slots(1).await;
-    env.make_due(d.thread).await;
-    let (_, current) = env.nonce(d.nonce).await;
+    rig.bank.chain.warp_slots(1).await;
+    rig.bank.chain.make_due(&d.thread).await;
+    let (_, current) = rig.bank.chain.nonce(&d.nonce).await;
     assert_ne!(current, first_value);
-    assert_eq!(env.pool.cached_value(&d.nonce), Some(first_value));
-    let state = env.thread(d.thread).await;
+    assert_eq!(rig.pool.cached_value(&d.nonce), Some(first_value));
+    let state = rig.bank.chain.thread_state(&d.thread).await;
     let stale = builder
         .build_execution_output(exec(d.thread, &state), &FIXED, true, true)
         .await
         .unwrap();
     assert_eq!(*stale.tx.message.recent_blockhash(), first_value);
     assert_eq!(
-        env.chain.send(&stale.tx).await,
+        rig.bank.chain.send(&stale.tx).await,
         Err(ChainError::Rejected(TransactionError::BlockhashNotFound))
     );
     stale.release_nonce().unwrap();
-    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
 
     // After invalidate, the next build reads the refreshed value and lands.
-    env.pool.invalidate(&d.nonce);
+    rig.pool.invalidate(&d.nonce);
     let fresh = builder
         .build_execution_output(exec(d.thread, &state), &TxConfig::default(), true, true)
         .await
         .unwrap();
     assert_eq!(*fresh.tx.message.recent_blockhash(), current);
-    assert_eq!(env.pool.cached_value(&d.nonce), Some(current));
-    env.land(&fresh.tx).await;
+    assert_eq!(rig.pool.cached_value(&d.nonce), Some(current));
+    rig.bank.chain.land(&fresh.tx).await;
     fresh.release_nonce().unwrap();
-    assert_eq!(env.thread(d.thread).await.exec_count, 2);
-    assert_eq!(env.calls().await, 2);
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 2);
+    assert_eq!(rig.calls().await, 2);
 }
 
 /// The only test in this binary that calls the legacy wrappers: their warning is a
@@ -773,28 +665,28 @@ async fn stale_cached_nonce_value_is_rejected_until_invalidated() {
 #[tokio::test]
 #[allow(deprecated)]
 async fn legacy_wrappers_return_a_landing_tx_and_warn_exactly_once() {
-    let env = env().await;
-    let d = env.leased("legacy", Trigger::Now).await;
-    let plain = env.plain_thread("legacy-plain", Trigger::Now).await;
-    let builder = env.builder(BuilderConfig::default());
+    let rig = rig().await;
+    let d = rig.leased("legacy", Trigger::Now).await;
+    let plain = rig.plain_thread("legacy-plain", Trigger::Now).await;
+    let builder = rig.builder(BuilderConfig::default());
     let (captured, _guard) = CapturedLogs::start(tracing::Level::WARN);
 
-    let state = env.thread(d.thread).await;
+    let state = rig.bank.chain.thread_state(&d.thread).await;
     let durable_tx = builder
         .build_execution(exec(d.thread, &state), &TxConfig::default(), true)
         .await
         .unwrap();
     assert_eq!(
-        env.pool.available(),
+        rig.pool.available(),
         1,
         "the legacy API gives the nonce back before broadcast"
     );
     let ixs = decoded(&durable_tx);
-    assert_advances(&ixs[0], &d.nonce, &env.keeper());
-    env.land(&durable_tx).await;
-    assert_eq!(env.thread(d.thread).await.exec_count, 1);
+    assert_advances(&ixs[0], &d.nonce, &rig.bank.keeper());
+    rig.bank.chain.land(&durable_tx).await;
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
 
-    let plain_state = env.thread(plain).await;
+    let plain_state = rig.bank.chain.thread_state(&plain).await;
     let plain_tx = builder
         .build_execution_with_nonce(exec(plain, &plain_state), &TxConfig::default(), true, false)
         .await
@@ -804,8 +696,8 @@ async fn legacy_wrappers_return_a_landing_tx_and_warn_exactly_once() {
         ComputeBudgetInstruction::set_compute_unit_limit(ComputeConfig::default().min_unit_limit),
         "not anchored on a nonce"
     );
-    env.land(&plain_tx).await;
-    assert_eq!(env.thread(plain).await.exec_count, 1);
+    rig.bank.chain.land(&plain_tx).await;
+    assert_eq!(rig.bank.chain.thread_state(&plain).await.exec_count, 1);
 
     for _ in 0..3 {
         builder
@@ -825,8 +717,8 @@ async fn legacy_wrappers_return_a_landing_tx_and_warn_exactly_once() {
         1,
         "no other keeper warning (no guard or lease dropped unreleased): {text}"
     );
-    assert_eq!(env.pool.available(), 1);
-    assert_eq!(env.count("ok"), 8);
+    assert_eq!(rig.pool.available(), 1);
+    assert_eq!(rig.count("ok"), 8);
 }
 
 /// Per nonce, outputs currently alive; and what the builds came to.
@@ -844,7 +736,7 @@ struct Tally {
 async fn contended_builds(
     seed: u64,
     builder: Arc<ExecutionBuilder>,
-    threads: Arc<Vec<(Durable, Thread)>>,
+    threads: Arc<Vec<(DurableThread, Thread)>>,
     tally: Arc<Tally>,
 ) {
     let keeper = builder.keeper();
@@ -904,14 +796,14 @@ async fn contended_builds(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_builds_on_a_few_durable_threads_never_share_a_nonce() {
-    let env = env().await;
+    let rig = rig().await;
     let mut threads = Vec::new();
     for i in 0..3 {
-        let d = env.leased(&format!("busy-{i}"), Trigger::Now).await;
-        threads.push((d, env.thread(d.thread).await));
+        let d = rig.leased(&format!("busy-{i}"), Trigger::Now).await;
+        threads.push((d, rig.bank.chain.thread_state(&d.thread).await));
     }
     let threads = Arc::new(threads);
-    let builder = Arc::new(env.builder(BuilderConfig {
+    let builder = Arc::new(rig.builder(BuilderConfig {
         sanity_checks: true,
         ..BuilderConfig::default()
     }));
@@ -947,9 +839,9 @@ async fn concurrent_builds_on_a_few_durable_threads_never_share_a_nonce() {
         tally.unavailable.load(Ordering::SeqCst) > 0,
         "builds contended"
     );
-    assert_eq!(env.count("ok"), ok as u64);
-    assert_eq!(env.count("instruction_order"), order as u64);
-    assert_eq!(env.pool.available(), env.pool.len(), "a nonce leaked");
+    assert_eq!(rig.count("ok"), ok as u64);
+    assert_eq!(rig.count("instruction_order"), order as u64);
+    assert_eq!(rig.pool.available(), rig.pool.len(), "a nonce leaked");
 
     // The pool is whole and its values are right: each thread's execution still lands.
     for (d, state) in threads.iter() {
@@ -957,11 +849,11 @@ async fn concurrent_builds_on_a_few_durable_threads_never_share_a_nonce() {
             .build_execution_output(exec(d.thread, state), &TxConfig::default(), true, true)
             .await
             .unwrap();
-        env.land(&output.tx).await;
+        rig.bank.chain.land(&output.tx).await;
         output.release_nonce().unwrap();
-        assert_eq!(env.thread(d.thread).await.exec_count, 1);
+        assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
     }
-    assert_eq!(env.calls().await, 3);
+    assert_eq!(rig.calls().await, 3);
 }
 
 /// A stored instruction may name the executor's key (the plain case: an owner running its
@@ -969,21 +861,23 @@ async fn concurrent_builds_on_a_few_durable_threads_never_share_a_nonce() {
 /// the program finds it there: both a plain and a durable execution land.
 #[tokio::test]
 async fn stored_instruction_naming_the_executor_lands_through_the_builder() {
-    let env = env().await;
-    let builder = env.builder(BuilderConfig::default());
+    let rig = rig().await;
+    let builder = rig.builder(BuilderConfig::default());
     let names_keeper = |id: &str| {
-        let (thread, mut args) = env.args(id, Trigger::Now);
+        let mut args = rig.counter_thread_args(id, Trigger::Now);
         args.instructions[0].accounts.push(ThreadAccountMeta {
-            pubkey: env.keeper(),
+            pubkey: rig.bank.keeper(),
             is_signer: false,
             is_writable: true,
         });
-        (thread, args)
+        args
     };
 
-    let (thread, args) = names_keeper("pays-keeper-plain");
-    let plain = env.plain_thread_with(thread, args).await;
-    let state = env.thread(plain).await;
+    let plain = rig
+        .bank
+        .create_thread_with(names_keeper("pays-keeper-plain"))
+        .await;
+    let state = rig.bank.chain.thread_state(&plain).await;
     let output = builder
         .build_execution_output(exec(plain, &state), &FIXED, true, false)
         .await
@@ -995,29 +889,31 @@ async fn stored_instruction_naming_the_executor_lands_through_the_builder() {
     let keeper_metas = program_ix
         .accounts
         .iter()
-        .filter(|m| m.pubkey == env.keeper())
+        .filter(|m| m.pubkey == rig.bank.keeper())
         .count();
     assert_eq!(
         keeper_metas, 1,
         "the executor is passed once, as the fee payee"
     );
-    env.land(&output.tx).await;
-    assert_eq!(env.thread(plain).await.exec_count, 1);
-    assert_eq!(env.calls().await, 1);
+    rig.bank.chain.land(&output.tx).await;
+    assert_eq!(rig.bank.chain.thread_state(&plain).await.exec_count, 1);
+    assert_eq!(rig.calls().await, 1);
 
-    let (thread, args) = names_keeper("pays-keeper-durable");
-    let d = env.durable_thread_with(thread, args).await;
-    env.claim(d).await;
-    let state = env.thread(d.thread).await;
+    let d = rig
+        .bank
+        .create_durable_thread_with(names_keeper("pays-keeper-durable"), MAX_LEASE_SLOTS)
+        .await;
+    rig.claim(d).await;
+    let state = rig.bank.chain.thread_state(&d.thread).await;
     let output = builder
         .build_execution_output(exec(d.thread, &state), &FIXED, true, true)
         .await
         .unwrap();
-    assert_durable_exec_order(&output, d, &env.keeper());
-    env.land(&output.tx).await;
+    assert_durable_exec_order(&output, d, &rig.bank.keeper());
+    rig.bank.chain.land(&output.tx).await;
     output.release_nonce().unwrap();
-    assert_eq!(env.thread(d.thread).await.exec_count, 1);
-    assert_eq!(env.calls().await, 2);
+    assert_eq!(rig.bank.chain.thread_state(&d.thread).await.exec_count, 1);
+    assert_eq!(rig.calls().await, 2);
 }
 
 /// After the owner revokes a lease, the holder's keeper hands it back (its bond returned,
@@ -1025,22 +921,23 @@ async fn stored_instruction_naming_the_executor_lands_through_the_builder() {
 /// window ends, since the program refuses to forfeit it before then.
 #[tokio::test]
 async fn revoked_lease_is_handed_back_by_its_holder_and_left_alone_by_others() {
-    let env = env().await;
-    let d = env.leased("revoked", Trigger::Now).await;
-    let revoke = client::revoke_lease(&env.owner.pubkey(), &d.thread);
-    env.process(&[revoke], &[&env.owner]).await;
-    let state = env.thread(d.thread).await;
+    let rig = rig().await;
+    let d = rig.leased("revoked", Trigger::Now).await;
+    let revoke = client::revoke_lease(&rig.bank.owner.pubkey(), &d.thread);
+    rig.bank.process(&[revoke], &[&rig.bank.owner]).await;
+    let state = rig.bank.chain.thread_state(&d.thread).await;
     let revoked = state.lease.expect("still held");
     let revoked_at = revoked.revoked_slot.expect("revoked");
-    let slot = env.chain.clock().await.unwrap().slot;
-    let thread_lamports = env.balance(&d.thread).await;
+    let slot = rig.bank.chain.clock().await.unwrap().slot;
+    let thread_lamports = rig.bank.chain.balance(&d.thread).await;
 
     let other = Arc::new(Keypair::new());
-    let fund = system_instruction::transfer(&env.owner.pubkey(), &other.pubkey(), 1_000_000_000);
-    env.process(&[fund], &[&env.owner]).await;
+    let fund =
+        system_instruction::transfer(&rig.bank.owner.pubkey(), &other.pubkey(), 1_000_000_000);
+    rig.bank.process(&[fund], &[&rig.bank.owner]).await;
     let manager = |keypair: &Arc<Keypair>| {
         LeaseManager::new(
-            env.chain.clone(),
+            rig.bank.chain.clone(),
             keypair.clone(),
             NoncePool::new(BuilderConfig::default().lease_ttl),
             LeaseConfig::default(),
@@ -1050,23 +947,34 @@ async fn revoked_lease_is_handed_back_by_its_holder_and_left_alone_by_others() {
     assert_eq!(
         status,
         Ok(LeaseStatus::HeldByOther {
-            holder: env.keeper(),
+            holder: rig.bank.keeper(),
             expires_slot: revoked_at + REVOKE_GRACE_SLOTS,
         })
     );
     assert_eq!(
-        env.thread(d.thread).await.lease,
+        rig.bank.chain.thread_state(&d.thread).await.lease,
         Some(revoked),
         "nothing sent"
     );
 
-    let status = manager(&env.keeper).ensure(&d.thread, &state, slot).await;
+    let status = manager(&rig.bank.keeper)
+        .ensure(&d.thread, &state, slot)
+        .await;
     assert!(matches!(status, Ok(LeaseStatus::Held { nonce, .. }) if nonce == d.nonce));
-    let lease = env.thread(d.thread).await.lease.expect("claimed afresh");
-    assert_eq!((lease.holder, lease.revoked_slot), (env.keeper(), None));
+    let lease = rig
+        .bank
+        .chain
+        .thread_state(&d.thread)
+        .await
+        .lease
+        .expect("claimed afresh");
+    assert_eq!(
+        (lease.holder, lease.revoked_slot),
+        (rig.bank.keeper(), None)
+    );
     assert_eq!(lease.bond, revoked.bond);
     assert_eq!(
-        env.balance(&d.thread).await,
+        rig.bank.chain.balance(&d.thread).await,
         thread_lamports,
         "bond returned, reposted"
     );

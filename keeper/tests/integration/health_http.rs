@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::breaker::BreakerConfig;
 use keeper::chain::failover::FailoverChain;
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
@@ -23,100 +22,44 @@ use keeper::ops::health::{
 };
 use keeper::ops::http::{spawn, HealthServer};
 use keeper::ops::metrics::Metrics;
+use keeper::test_utils::bank::{BankChainExt, TestBank};
+use keeper::test_utils::probed_bank::ProbedBank;
 use serde_json::{json, Value};
 use solana_commitment_config::CommitmentConfig;
-use solana_sdk::account::{Account, AccountSharedData};
+use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Keypair, Signer};
-use solana_sdk::transaction::Transaction;
-use solana_system_interface::instruction as system_instruction;
+use solana_sdk::signature::Signer;
 use tokio::sync::{oneshot, Notify};
 
 const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
 
-/// A bank, the faulty chain over it (passing everything until told otherwise), and the
-/// keeper's key, the authority of its nonce accounts.
-struct Bank {
-    chain: Arc<FaultyChain<BankChain>>,
-    keeper: Keypair,
-    payer: Keypair,
+/// The bank, and the chain the checks read it through: faulty, passing everything until
+/// a test scripts a fault. The bank's keeper is the authority of its nonce accounts.
+async fn bank_behind_faults() -> (TestBank, Arc<FaultyChain<ProbedBank>>) {
+    let bank = TestBank::start().await;
+    let chain = Arc::new(FaultyChain::new(ProbedBank::new(bank.chain.clone()), 7));
+    (bank, chain)
 }
 
-impl Bank {
-    async fn start() -> Self {
-        let chain = BankChain::start(program_test()).await;
-        let payer = chain.payer().await;
-        Self {
-            chain: Arc::new(FaultyChain::new(chain, 7)),
-            keeper: Keypair::new(),
-            payer,
-        }
-    }
-
-    fn dyn_chain(&self) -> Arc<dyn Chain> {
-        self.chain.clone()
-    }
-
-    async fn rent_exempt_minimum(&self) -> u64 {
-        let context = self.chain.inner().context();
-        let rent = context.lock().await.banks_client.get_rent().await.unwrap();
-        rent.minimum_balance(NONCE_ACCOUNT_LEN)
-    }
-
-    /// A nonce account created by the system program with `authority`, funded at the
-    /// Rent sysvar's price.
-    async fn create_nonce(&self, authority: &Pubkey) -> Pubkey {
-        let nonce = Keypair::new();
-        let ixs = system_instruction::create_nonce_account(
-            &self.payer.pubkey(),
-            &nonce.pubkey(),
-            authority,
-            self.rent_exempt_minimum().await,
-        );
-        let blockhash = self.chain.latest_blockhash().await.unwrap();
-        let tx = Transaction::new_signed_with_payer(
-            &ixs,
-            Some(&self.payer.pubkey()),
-            &[&self.payer, &nonce],
-            blockhash,
-        );
-        let signature = self.chain.send(&tx.into()).await.unwrap();
-        let status = self.chain.signature_statuses(&[signature]).await.unwrap()[0]
-            .clone()
-            .unwrap();
-        assert_eq!(status.err, None);
-        nonce.pubkey()
-    }
-
-    /// Stores `account` at a new address, bypassing the system program.
-    async fn store(&self, account: Account) -> Pubkey {
-        let address = Pubkey::new_unique();
-        self.chain
-            .inner()
-            .context()
-            .lock()
-            .await
-            .set_account(&address, &AccountSharedData::from(account));
-        address
-    }
-
-    async fn account(&self, key: &Pubkey) -> Account {
-        self.chain.get_account(key).await.unwrap().unwrap()
-    }
+/// Stores `account` at a new address, bypassing the system program.
+async fn store(bank: &TestBank, account: Account) -> Pubkey {
+    let address = Pubkey::new_unique();
+    bank.chain.set_account(&address, account).await;
+    address
 }
 
 // Health checks against the bank.
 
 #[tokio::test]
 async fn valid_nonce_accounts_are_healthy() {
-    let bank = Bank::start().await;
+    let (bank, chain) = bank_behind_faults().await;
     let keeper = bank.keeper.pubkey();
     let watched = WatchedNonces::new();
     watched.insert(bank.create_nonce(&keeper).await, keeper);
     watched.insert(bank.create_nonce(&keeper).await, keeper);
     let metrics = Metrics::new();
     metrics.invalid_nonces.set(9);
-    let check = NonceAccountsCheck::new(bank.dyn_chain(), metrics.clone(), watched);
+    let check = NonceAccountsCheck::new(chain.clone(), metrics.clone(), watched);
 
     let status = check.check().await;
 
@@ -131,29 +74,31 @@ async fn valid_nonce_accounts_are_healthy() {
 
 #[tokio::test]
 async fn each_invalid_nonce_account_is_reported_with_its_problem() {
-    let bank = Bank::start().await;
+    let (bank, chain) = bank_behind_faults().await;
     let keeper = bank.keeper.pubkey();
-    let minimum = bank.rent_exempt_minimum().await;
+    let minimum = bank.chain.rent_exempt_minimum(NONCE_ACCOUNT_LEN).await;
 
     let valid = bank.create_nonce(&keeper).await;
     let stranger = Pubkey::new_unique();
     let wrong_authority = bank.create_nonce(&stranger).await;
     let missing = Pubkey::new_unique();
-    let mut poor = bank.account(&valid).await;
+    let mut poor = bank.chain.existing_account(&valid).await;
     poor.lamports = minimum - 1;
-    let under_funded = bank.store(poor).await;
-    let uninitialized = bank
-        .store(Account {
+    let under_funded = store(&bank, poor).await;
+    let uninitialized = store(
+        &bank,
+        Account {
             lamports: minimum,
             data: vec![0; NONCE_ACCOUNT_LEN],
             owner: SYSTEM_PROGRAM,
             executable: false,
             rent_epoch: 0,
-        })
-        .await;
-    let mut foreign = bank.account(&valid).await;
+        },
+    )
+    .await;
+    let mut foreign = bank.chain.existing_account(&valid).await;
     foreign.owner = thread::ID;
-    let wrong_owner = bank.store(foreign).await;
+    let wrong_owner = store(&bank, foreign).await;
 
     let watched = WatchedNonces::new();
     for nonce in [
@@ -167,7 +112,7 @@ async fn each_invalid_nonce_account_is_reported_with_its_problem() {
         watched.insert(nonce, keeper);
     }
     let metrics = Metrics::new();
-    let check = NonceAccountsCheck::new(bank.dyn_chain(), metrics.clone(), watched);
+    let check = NonceAccountsCheck::new(chain.clone(), metrics.clone(), watched);
 
     let (checked, invalid) = check.scan().await.unwrap();
     assert_eq!(checked, 6);
@@ -225,17 +170,17 @@ async fn each_invalid_nonce_account_is_reported_with_its_problem() {
 
 #[tokio::test]
 async fn the_rent_exempt_minimum_comes_from_the_rent_sysvar_unless_fixed() {
-    let bank = Bank::start().await;
+    let (bank, chain) = bank_behind_faults().await;
     let keeper = bank.keeper.pubkey();
     let nonce = bank.create_nonce(&keeper).await;
     let watched = WatchedNonces::new();
     watched.insert(nonce, keeper);
-    let minimum = bank.rent_exempt_minimum().await;
+    let minimum = bank.chain.rent_exempt_minimum(NONCE_ACCOUNT_LEN).await;
 
-    let from_sysvar = NonceAccountsCheck::new(bank.dyn_chain(), Metrics::new(), watched.clone());
+    let from_sysvar = NonceAccountsCheck::new(chain.clone(), Metrics::new(), watched.clone());
     assert!(from_sysvar.check().await.healthy);
 
-    let stricter = NonceAccountsCheck::new(bank.dyn_chain(), Metrics::new(), watched)
+    let stricter = NonceAccountsCheck::new(chain.clone(), Metrics::new(), watched)
         .with_rent_exempt_minimum(minimum + 1);
     let (_, invalid) = stricter.scan().await.unwrap();
     assert_eq!(
@@ -252,11 +197,11 @@ async fn the_rent_exempt_minimum_comes_from_the_rent_sysvar_unless_fixed() {
 
 #[tokio::test]
 async fn the_watched_set_follows_leases_at_run_time() {
-    let bank = Bank::start().await;
+    let (bank, chain) = bank_behind_faults().await;
     let keeper = bank.keeper.pubkey();
     let metrics = Metrics::new();
     let watched = WatchedNonces::new();
-    let check = NonceAccountsCheck::new(bank.dyn_chain(), metrics.clone(), watched.clone());
+    let check = NonceAccountsCheck::new(chain.clone(), metrics.clone(), watched.clone());
 
     let empty = check.check().await;
     assert!(empty.healthy);
@@ -277,17 +222,16 @@ async fn the_watched_set_follows_leases_at_run_time() {
 
 #[tokio::test]
 async fn a_chain_outage_fails_the_nonce_check_and_leaves_the_gauge() {
-    let bank = Bank::start().await;
+    let (bank, chain) = bank_behind_faults().await;
     let keeper = bank.keeper.pubkey();
     let watched = WatchedNonces::new();
     watched.insert(Pubkey::new_unique(), keeper);
     let metrics = Metrics::new();
-    let check = NonceAccountsCheck::new(bank.dyn_chain(), metrics.clone(), watched);
+    let check = NonceAccountsCheck::new(chain.clone(), metrics.clone(), watched);
     assert!(!check.check().await.healthy);
     assert_eq!(metrics.invalid_nonces.get(), 1);
 
-    bank.chain
-        .script(Op::GetMultipleAccounts, [Some(Fault::Drop)]);
+    chain.script(Op::GetMultipleAccounts, [Some(Fault::Drop)]);
     let status = check.check().await;
     assert!(!status.healthy);
     assert!(
@@ -302,8 +246,8 @@ async fn a_chain_outage_fails_the_nonce_check_and_leaves_the_gauge() {
 
 #[tokio::test]
 async fn rpc_check_fails_on_errors_and_on_timeouts() {
-    let bank = Bank::start().await;
-    let check = RpcCheck::new(bank.dyn_chain(), Duration::from_millis(200));
+    let (_, chain) = bank_behind_faults().await;
+    let check = RpcCheck::new(chain.clone(), Duration::from_millis(200));
     assert_eq!(check.name(), "rpc:faulty:bank");
     assert!(check.critical());
 
@@ -311,7 +255,7 @@ async fn rpc_check_fails_on_errors_and_on_timeouts() {
     assert!(status.healthy, "{}", status.message);
     assert!(status.metrics.contains_key("latency_seconds"));
 
-    bank.chain.script(
+    chain.script(
         Op::LatestBlockhash,
         [
             Some(Fault::Rpc("node is behind".into())),
@@ -336,7 +280,10 @@ async fn rpc_check_fails_on_errors_and_on_timeouts() {
 /// A registry with the RPC and nonce checks over `bank`, one valid nonce watched, and
 /// a degradation monitor (its mode gauge on the keeper's registry) that decides on a
 /// single outcome.
-async fn registry(bank: &Bank) -> (Arc<HealthRegistry>, Arc<DegradationMonitor>) {
+async fn registry(
+    bank: &TestBank,
+    chain: &Arc<FaultyChain<ProbedBank>>,
+) -> (Arc<HealthRegistry>, Arc<DegradationMonitor>) {
     let keeper = bank.keeper.pubkey();
     let watched = WatchedNonces::new();
     watched.insert(bank.create_nonce(&keeper).await, keeper);
@@ -348,8 +295,8 @@ async fn registry(bank: &Bank) -> (Arc<HealthRegistry>, Arc<DegradationMonitor>)
     let monitor = Arc::new(DegradationMonitor::new(config, Some(metrics.registry())).unwrap());
     let registry = HealthRegistry::new(metrics.clone())
         .with_degradation(monitor.clone())
-        .with_check(RpcCheck::new(bank.dyn_chain(), Duration::from_secs(2)))
-        .with_check(NonceAccountsCheck::new(bank.dyn_chain(), metrics, watched));
+        .with_check(RpcCheck::new(chain.clone(), Duration::from_secs(2)))
+        .with_check(NonceAccountsCheck::new(chain.clone(), metrics, watched));
     (Arc::new(registry), monitor)
 }
 
@@ -372,8 +319,8 @@ async fn get_json(url: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn the_server_answers_health_ready_and_metrics() {
-    let bank = Bank::start().await;
-    let (registry, monitor) = registry(&bank).await;
+    let (bank, chain) = bank_behind_faults().await;
+    let (registry, monitor) = registry(&bank, &chain).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), registry.clone(), async {
         let _ = stopped.await;
@@ -432,8 +379,7 @@ async fn the_server_answers_health_ready_and_metrics() {
 
     // The endpoint goes down: unready, naming both critical checks; still alive.
     let now = tokio::time::Instant::now();
-    bank.chain
-        .down_between(now, now + Duration::from_secs(3600));
+    chain.down_between(now, now + Duration::from_secs(3600));
     // One failure in four (last, so the first outcome does not already count as a
     // 100 % error rate): 0.25, between the default 0.1 and 0.5.
     for ok in [true, true, true, false] {

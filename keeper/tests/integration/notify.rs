@@ -6,12 +6,11 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{executor, plan, wait_until, world_with, ProbedBank};
+use crate::common::{executor, plan, wait_until, world_with, ProbedBank};
+use async_trait::async_trait;
 use keeper::chain::faulty::{FaultRates, FaultyChain, Op};
 use keeper::chain::Chain;
 use keeper::execution::executor::{ExecOutcome, ExecutorConfig};
@@ -19,54 +18,55 @@ use keeper::execution::retry::RetryStrategy;
 use keeper::ops::metrics::Metrics;
 use keeper::ops::notify::{Notifier, NotifyConfig};
 use keeper::store::Store;
+use keeper::test_utils::loopback::{free_port, respond, Answer, Loopback};
 use serde_json::Value;
 use solana_sdk::signature::Signer;
 use thread::state::Trigger;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 
-/// An HTTP receiver on a loopback port that answers the n-th POST with `statuses[n]`
-/// (200 past the end) and keeps every body.
+/// A webhook on a loopback port that answers the n-th POST with `statuses[n]` (200 past
+/// the end) and keeps every body.
 struct Receiver {
     url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
+    hook: Arc<Hook>,
+    _server: Loopback,
+}
+
+struct Hook {
+    statuses: Vec<u16>,
+    bodies: Mutex<Vec<Value>>,
+}
+
+#[async_trait]
+impl Answer for Hook {
+    async fn answer(&self, body: Vec<u8>, stream: &mut TcpStream) -> bool {
+        let status = {
+            let mut bodies = self.bodies.lock().unwrap();
+            bodies.push(serde_json::from_slice(&body).unwrap());
+            self.statuses.get(bodies.len() - 1).copied().unwrap_or(200)
+        };
+        respond(stream, status, b"", false).await;
+        false
+    }
 }
 
 impl Receiver {
-    async fn start(statuses: Vec<u16>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let seen = bodies.clone();
-        tokio::spawn(async move {
-            let mut answered = 0;
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let body = common::hostile_rpc::read_body(&mut stream).await;
-                let Some(body) = body else { continue };
-                seen.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-                let status = statuses.get(answered).copied().unwrap_or(200);
-                answered += 1;
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-            }
+    fn start(statuses: Vec<u16>) -> Self {
+        let hook = Arc::new(Hook {
+            statuses,
+            bodies: Mutex::new(Vec::new()),
         });
-        Self { url, bodies }
+        let server = Loopback::start(hook.clone());
+        Self {
+            url: format!("{}/hook", server.url()),
+            hook,
+            _server: server,
+        }
     }
 
     fn bodies(&self) -> Vec<Value> {
-        self.bodies.lock().unwrap().clone()
+        self.hook.bodies.lock().unwrap().clone()
     }
-}
-
-fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}/hook")
 }
 
 #[tokio::test]
@@ -84,7 +84,7 @@ async fn a_dead_letter_is_posted_to_every_webhook_with_retries_and_failures_coun
         ),
     );
     // The receiver fails the first POST; the second webhook is never there.
-    let receiver = Receiver::start(vec![500]).await;
+    let receiver = Receiver::start(vec![500]);
     let quick = RetryStrategy {
         initial_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
@@ -93,7 +93,10 @@ async fn a_dead_letter_is_posted_to_every_webhook_with_retries_and_failures_coun
         jitter: 0.1,
     };
     let config = NotifyConfig {
-        webhooks: vec![receiver.url.clone(), closed_port_url()],
+        webhooks: vec![
+            receiver.url.clone(),
+            format!("http://127.0.0.1:{}/hook", free_port()),
+        ],
         timeout_ms: 2_000,
         retry: quick,
     };

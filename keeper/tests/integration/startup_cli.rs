@@ -5,8 +5,6 @@
 //! each stop the start with the path (or address) and a fix, before a request reaches
 //! the chain.
 
-mod home;
-
 use std::{
     fs,
     os::unix::fs::PermissionsExt,
@@ -15,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use home::{stderr, stdout, wait_with_limit, Home, RecordingRpc};
+use crate::home::{stderr, stdout, wait_with_limit, Home, RecordingRpc};
 use keeper::{
     execution::builder::priority::ExecutionPriority,
     store::{NewExecution, Store},
@@ -25,8 +23,7 @@ use solana_sdk::{pubkey::Pubkey, signature::Signature};
 /// A fresh HOME holding the default keypair, and the loopback endpoint `keeper run` is
 /// pointed at: what every start-up check of `keeper run` begins with.
 fn home_with_rpc() -> (Home, RecordingRpc) {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
     (home, RecordingRpc::start())
 }
 
@@ -245,21 +242,14 @@ fn a_keypair_others_can_read_draws_a_warning_naming_the_file_and_the_fix() {
     );
     assert!(stdout(&out).contains(&keypair_pubkey(&keypair)));
 
-    chmod(&path, 0o604);
-    let out = home.command(&["config"], &[]).output().unwrap();
-    assert!(
-        stderr(&out).contains("has mode 0604: others can read"),
-        "{}",
-        stderr(&out)
-    );
-
-    chmod(&path, 0o660);
-    let out = home.command(&["config"], &[]).output().unwrap();
-    assert!(
-        stderr(&out).contains("has mode 0660: its group can read"),
-        "{}",
-        stderr(&out)
-    );
+    for (mode, warning) in [
+        (0o604, "has mode 0604: others can read"),
+        (0o660, "has mode 0660: its group can read"),
+    ] {
+        chmod(&path, mode);
+        let out = home.command(&["config"], &[]).output().unwrap();
+        assert!(stderr(&out).contains(warning), "{}", stderr(&out));
+    }
 
     chmod(&path, 0o600);
     let out = home.command(&["config"], &[]).output().unwrap();
@@ -301,22 +291,28 @@ fn a_period_beyond_its_bound_is_refused_naming_the_key_and_the_range() {
     assert!(rpc.bodies().is_empty());
 }
 
+/// The global flags that point the keeper at a cluster, a key and a program (each with
+/// a value), and the name each is refused by: no command that stays off the cluster
+/// takes them.
+const CLUSTER_FLAGS: [(&[&str], &str); 5] = [
+    (&["-u", "http://127.0.0.1:9"], "-u/--rpc-url"),
+    (&["--ws-url", "ws://127.0.0.1:9"], "--ws-url"),
+    (&["-k", "/nonexistent.json"], "-k/--keypair"),
+    (
+        &["--program-id", "11111111111111111111111111111111"],
+        "--program-id",
+    ),
+    (&["--commitment", "processed"], "--commitment"),
+];
+
 #[test]
 fn the_sandbox_refuses_each_global_flag_it_would_ignore() {
     let home = Home::new();
-    let cases: [(&[&str], &str); 7] = [
-        (&["-u", "http://127.0.0.1:9"], "-u/--rpc-url"),
-        (&["--ws-url", "ws://127.0.0.1:9"], "--ws-url"),
-        (&["-k", "/nonexistent.json"], "-k/--keypair"),
-        (
-            &["--program-id", "11111111111111111111111111111111"],
-            "--program-id",
-        ),
-        (&["--commitment", "processed"], "--commitment"),
+    let config_files: [(&[&str], &str); 2] = [
         (&["--config", "/nonexistent.toml"], "--config"),
         (&["--solana-config", "/nonexistent.yml"], "--solana-config"),
     ];
-    for (flags, name) in cases {
+    for (flags, name) in CLUSTER_FLAGS.into_iter().chain(config_files) {
         let out = home
             .command(flags, &[])
             .args(["sandbox", "--seconds", "1"])
@@ -388,17 +384,7 @@ fn dlq_refuses_each_global_flag_it_would_ignore() {
     let home = Home::new();
     let store = home.store_path();
     drop(Store::open(&store).unwrap());
-    let cases: [(&[&str], &str); 5] = [
-        (&["-u", "http://127.0.0.1:9"], "-u/--rpc-url"),
-        (&["--ws-url", "ws://127.0.0.1:9"], "--ws-url"),
-        (&["-k", "/nonexistent.json"], "-k/--keypair"),
-        (
-            &["--program-id", "11111111111111111111111111111111"],
-            "--program-id",
-        ),
-        (&["--commitment", "processed"], "--commitment"),
-    ];
-    for (flags, name) in cases {
+    for (flags, name) in CLUSTER_FLAGS {
         for action in [&["list"][..], &["purge", "--all"][..]] {
             let out = home
                 .command(flags, &[])

@@ -6,12 +6,10 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{exec_count, executor, plan, world_with};
+use crate::common::{exec_count, executor, plan, world_with};
 use keeper::chain::Chain;
 use keeper::execution::builder::priority::ExecutionPriority;
 use keeper::execution::executor::ExecutorConfig;

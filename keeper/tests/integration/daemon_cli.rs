@@ -3,16 +3,9 @@
 //! and where it came from, with exit status 1, before the keeper connects anywhere,
 //! binds its health port or creates its store.
 
-mod home;
+use std::{fs, path::PathBuf, time::Duration};
 
-use std::{
-    fs,
-    io::Read,
-    process::Stdio,
-    time::{Duration, Instant},
-};
-
-use home::Home;
+use crate::home::{stderr, stdout, wait_with_limit, Home};
 
 /// What a run printed, and how it ended.
 struct Run {
@@ -21,54 +14,37 @@ struct Run {
     stderr: String,
 }
 
+/// How a run is told where its config file is.
+enum ConfigNamed {
+    ByFlag,
+    ByEnv,
+}
+
 /// `keeper run` from a fake home, which also holds the store path the runs are given.
 impl Home {
     /// `keeper run <args>` against an address nothing listens on, with a health port of
     /// the system's choosing and the store in the temp dir. A run that has not ended
     /// after 20 s (it got past the checks and is running) is killed and fails the test.
     fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
-        let mut child = self
-            .command(&["run"], vars)
-            .args(args)
-            .args(["-u", "http://127.0.0.1:9", "--health-addr", "127.0.0.1:0"])
-            .arg("--store")
-            .arg(self.store_path())
-            .current_dir(self.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run keeper");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("keeper run {args:?} did not stop on bad input");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        let child = self.keeper_run(args, vars).spawn().expect("run keeper");
+        let out = wait_with_limit(child, Duration::from_secs(20));
         Run {
-            code: status.code(),
-            stdout,
-            stderr,
+            code: out.status.code(),
+            stdout: stdout(&out),
+            stderr: stderr(&out),
         }
+    }
+
+    /// `keeper run` with `contents` as its config file (keeper.toml in the home),
+    /// named as `named` says; returns the file's path and the run.
+    fn run_with_config(&self, contents: &[u8], named: ConfigNamed) -> (PathBuf, Run) {
+        let toml = self.write("keeper.toml", contents);
+        let path = toml.to_str().unwrap();
+        let run = match named {
+            ConfigNamed::ByFlag => self.run(&["--config", path], &[]),
+            ConfigNamed::ByEnv => self.run(&[], &[("KEEPER_CONFIG", path)]),
+        };
+        (toml, run)
     }
 
     /// The run failed with `error: ...` on stderr alone, and left nothing behind.
@@ -82,11 +58,11 @@ impl Home {
 
 #[test]
 fn run_refuses_a_config_value_of_the_wrong_type_showing_the_key() {
-    let home = Home::new();
-    home.default_keypair();
-    let toml = home.write("keeper.toml", b"commitment = \"confirmed\"\nrpc_url = 5\n");
-
-    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+    let home = Home::with_default_keypair();
+    let (toml, run) = home.run_with_config(
+        b"commitment = \"confirmed\"\nrpc_url = 5\n",
+        ConfigNamed::ByFlag,
+    );
 
     home.assert_refused(&run);
     assert_eq!(
@@ -103,11 +79,9 @@ fn run_refuses_a_config_value_of_the_wrong_type_showing_the_key() {
 
 #[test]
 fn run_refuses_a_config_file_that_is_not_toml_showing_where() {
-    let home = Home::new();
-    home.default_keypair();
-    let toml = home.write("keeper.toml", b"rpc_url = \"http://localhost:8899\n");
-
-    let run = home.run(&[], &[("KEEPER_CONFIG", toml.to_str().unwrap())]);
+    let home = Home::with_default_keypair();
+    let (toml, run) =
+        home.run_with_config(b"rpc_url = \"http://localhost:8899\n", ConfigNamed::ByEnv);
 
     home.assert_refused(&run);
     let first = run.stderr.lines().next().unwrap();
@@ -132,11 +106,8 @@ fn run_refuses_a_config_file_that_is_not_toml_showing_where() {
 
 #[test]
 fn run_refuses_a_bad_config_value_naming_the_field_and_the_file() {
-    let home = Home::new();
-    home.default_keypair();
-    let toml = home.write("keeper.toml", b"commitment = \"fast\"\n");
-
-    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+    let home = Home::with_default_keypair();
+    let (toml, run) = home.run_with_config(b"commitment = \"fast\"\n", ConfigNamed::ByFlag);
 
     home.assert_refused(&run);
     assert_eq!(
@@ -151,11 +122,11 @@ fn run_refuses_a_bad_config_value_naming_the_field_and_the_file() {
 
 #[test]
 fn run_refuses_an_unknown_config_key_listing_the_known_ones() {
-    let home = Home::new();
-    home.default_keypair();
-    let toml = home.write("keeper.toml", b"rpc-url = \"http://localhost:8899\"\n");
-
-    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
+    let home = Home::with_default_keypair();
+    let (_, run) = home.run_with_config(
+        b"rpc-url = \"http://localhost:8899\"\n",
+        ConfigNamed::ByFlag,
+    );
 
     home.assert_refused(&run);
     assert!(
@@ -170,14 +141,11 @@ fn run_refuses_an_unknown_config_key_listing_the_known_ones() {
 
 #[test]
 fn run_refuses_a_bad_daemon_setting_naming_the_key_and_the_file() {
-    let home = Home::new();
-    home.default_keypair();
-    let toml = home.write(
-        "keeper.toml",
+    let home = Home::with_default_keypair();
+    let (toml, run) = home.run_with_config(
         b"[daemon]\ntick_ms = 250\nworkers = 0\n[daemon.leases]\nlease_slots = 3000\n",
+        ConfigNamed::ByFlag,
     );
-
-    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
 
     home.assert_refused(&run);
     assert_eq!(
@@ -191,11 +159,9 @@ fn run_refuses_a_bad_daemon_setting_naming_the_key_and_the_file() {
 
 #[test]
 fn run_refuses_an_unknown_daemon_key_naming_its_full_path() {
-    let home = Home::new();
-    home.default_keypair();
-    let toml = home.write("keeper.toml", b"[daemon.leases]\nlease_slotz = 3000\n");
-
-    let run = home.run(&[], &[("KEEPER_CONFIG", toml.to_str().unwrap())]);
+    let home = Home::with_default_keypair();
+    let (toml, run) =
+        home.run_with_config(b"[daemon.leases]\nlease_slotz = 3000\n", ConfigNamed::ByEnv);
 
     home.assert_refused(&run);
     let first = run.stderr.lines().next().unwrap();
@@ -274,8 +240,7 @@ fn run_with_a_corrupt_keypair_names_the_file_not_its_bytes() {
 
 #[test]
 fn run_for_another_program_id_is_refused_naming_both() {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
     let other = "11111111111111111111111111111111";
     let expected = format!(
         "error: program_id {other} is not the thread program this keeper was built for ({}); \
@@ -291,19 +256,17 @@ fn run_for_another_program_id_is_refused_naming_both() {
     home.assert_refused(&run);
     assert_eq!(run.stderr.trim_end(), expected);
 
-    let toml = home.write(
-        "keeper.toml",
+    let (_, run) = home.run_with_config(
         format!("program_id = \"{other}\"\n").as_bytes(),
+        ConfigNamed::ByFlag,
     );
-    let run = home.run(&["--config", toml.to_str().unwrap()], &[]);
     home.assert_refused(&run);
     assert_eq!(run.stderr.trim_end(), expected);
 }
 
 #[test]
 fn run_with_a_program_id_that_is_no_key_names_its_layer() {
-    let home = Home::new();
-    home.default_keypair();
+    let home = Home::with_default_keypair();
 
     let run = home.run(&["--program-id", "thread-program"], &[]);
 

@@ -7,10 +7,9 @@
 use std::time::Duration;
 
 use anchor_lang::{AccountDeserialize, Discriminator};
-use keeper::chain::bank::{program_test, BankChain};
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::chain::{Chain, ChainError, TxStatus};
-use solana_program_test::ProgramTest;
+use keeper::test_utils::bank::{BankChainExt, TestBank, STARTING_LAMPORTS};
 use solana_sdk::account::Account;
 use solana_sdk::hash::Hash;
 use solana_sdk::instruction::{Instruction, InstructionError};
@@ -19,99 +18,29 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
-use thread::client;
 use thread::errors::ThreadError;
-use thread::instructions::CreateThreadArgs;
-use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
+use thread::state::{Thread, Trigger};
 
 const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
-const STARTING_LAMPORTS: u64 = 100_000_000_000;
 const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 const THREAD_DISCRIMINATOR: &[u8] = <Thread as Discriminator>::DISCRIMINATOR;
 
-/// A bank with a funded owner, and the chain over it.
-struct Bank {
-    chain: BankChain,
-    owner: Keypair,
+/// `create_thread` of a `Now` thread with id `id` whose one stored instruction moves a
+/// lamport from the thread back to its owner; not sent.
+fn now_thread_ix(bank: &TestBank, id: &str) -> (Pubkey, Instruction) {
+    let (_, args) = bank.thread_args(id, Trigger::Now);
+    bank.create_thread_ix(args)
 }
 
-impl Bank {
-    async fn start() -> Self {
-        Self::with(program_test()).await
-    }
+/// `create_thread` that the program refuses: no stored instruction.
+fn invalid_create_thread_ix(bank: &TestBank, id: &str) -> Instruction {
+    let (_, mut args) = bank.thread_args(id, Trigger::Now);
+    args.instructions.clear();
+    bank.create_thread_ix(args).1
+}
 
-    async fn with(mut pt: ProgramTest) -> Self {
-        let owner = Keypair::new();
-        pt.add_account(
-            owner.pubkey(),
-            Account::new(STARTING_LAMPORTS, 0, &SYSTEM_PROGRAM),
-        );
-        Self {
-            chain: BankChain::start(pt).await,
-            owner,
-        }
-    }
-
-    /// A signed transaction of `ixs`, paid by the owner, on the latest blockhash.
-    async fn tx(&self, ixs: &[Instruction]) -> VersionedTransaction {
-        let blockhash = self.chain.latest_blockhash().await.unwrap();
-        Transaction::new_signed_with_payer(
-            ixs,
-            Some(&self.owner.pubkey()),
-            &[&self.owner],
-            blockhash,
-        )
-        .into()
-    }
-
-    /// `create_thread` of a `Now` thread with id `id` whose one stored instruction moves
-    /// a lamport from the thread back to its owner.
-    fn create_thread_ix(&self, id: &str) -> (Pubkey, Instruction) {
-        let owner = self.owner.pubkey();
-        let (thread, _) = Thread::address(&owner, id.as_bytes());
-        let args = CreateThreadArgs {
-            id: id.as_bytes().to_vec(),
-            trigger: Trigger::Now,
-            instructions: vec![ThreadInstruction::from(system_instruction::transfer(
-                &thread, &owner, 1,
-            ))],
-            fee_per_exec: 1_000,
-            rate_limit: RateLimit::default(),
-            deposit: 1_000_000,
-            priority: None,
-        };
-        (thread, client::create_thread(&owner, &thread, args))
-    }
-
-    /// `create_thread` that the program refuses: no stored instruction.
-    fn invalid_create_thread_ix(&self, id: &str) -> Instruction {
-        let owner = self.owner.pubkey();
-        let (thread, _) = Thread::address(&owner, id.as_bytes());
-        let args = CreateThreadArgs {
-            id: id.as_bytes().to_vec(),
-            trigger: Trigger::Now,
-            instructions: vec![],
-            fee_per_exec: 1_000,
-            rate_limit: RateLimit::default(),
-            deposit: 1_000_000,
-            priority: None,
-        };
-        client::create_thread(&owner, &thread, args)
-    }
-
-    async fn balance(&self, key: &Pubkey) -> u64 {
-        self.chain
-            .get_account(key)
-            .await
-            .unwrap()
-            .map_or(0, |a| a.lamports)
-    }
-
-    async fn warp_slots(&self, slots: u64) {
-        let slot = self.chain.clock().await.unwrap().slot;
-        let context = self.chain.context();
-        context.lock().await.warp_to_slot(slot + slots).unwrap();
-    }
+async fn owner_balance(bank: &TestBank) -> u64 {
+    bank.chain.balance(&bank.owner.pubkey()).await
 }
 
 fn custom(error: ThreadError) -> InstructionError {
@@ -120,7 +49,7 @@ fn custom(error: ThreadError) -> InstructionError {
 
 #[tokio::test]
 async fn reads_accounts_one_by_one_and_in_order() {
-    let bank = Bank::start().await;
+    let bank = TestBank::start().await;
     let owner = bank.owner.pubkey();
     let missing = Pubkey::new_unique();
 
@@ -147,12 +76,12 @@ async fn reads_accounts_one_by_one_and_in_order() {
 
 #[tokio::test]
 async fn clock_and_blockhash_follow_the_shared_context() {
-    let bank = Bank::start().await;
+    let bank = TestBank::start().await;
     let before = bank.chain.clock().await.unwrap();
     let blockhash = bank.chain.latest_blockhash().await.unwrap();
     assert_ne!(blockhash, Hash::default());
 
-    bank.warp_slots(100).await;
+    bank.chain.warp_slots(100).await;
     let after = bank.chain.clock().await.unwrap();
     assert_eq!(after.slot, before.slot + 100);
     assert_ne!(bank.chain.latest_blockhash().await.unwrap(), blockhash);
@@ -168,9 +97,9 @@ async fn clock_and_blockhash_follow_the_shared_context() {
 
 #[tokio::test]
 async fn send_lands_and_reports_a_confirmed_status() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("send");
-    let tx = bank.tx(&[ix]).await;
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "send");
+    let tx = bank.signed_by_owner(&[ix]).await;
 
     let signature = bank.chain.send(&tx).await.unwrap();
     assert_eq!(signature, tx.signatures[0]);
@@ -202,9 +131,11 @@ async fn send_lands_and_reports_a_confirmed_status() {
 
 #[tokio::test]
 async fn failed_execution_is_sent_charged_and_reported_in_its_status() {
-    let bank = Bank::start().await;
+    let bank = TestBank::start().await;
     let owner = bank.owner.pubkey();
-    let tx = bank.tx(&[bank.invalid_create_thread_ix("empty")]).await;
+    let tx = bank
+        .signed_by_owner(&[invalid_create_thread_ix(&bank, "empty")])
+        .await;
 
     let signature = bank.chain.send(&tx).await.unwrap();
     let status = bank.chain.signature_statuses(&[signature]).await.unwrap()[0]
@@ -219,7 +150,7 @@ async fn failed_execution_is_sent_charged_and_reported_in_its_status() {
     );
     assert!(status.confirmed);
     assert_eq!(
-        bank.balance(&owner).await,
+        bank.chain.balance(&owner).await,
         STARTING_LAMPORTS - LAMPORTS_PER_SIGNATURE,
         "the fee is charged"
     );
@@ -227,9 +158,9 @@ async fn failed_execution_is_sent_charged_and_reported_in_its_status() {
 
 #[tokio::test]
 async fn send_rejects_a_bad_signature_without_recording_it() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("forged");
-    let mut tx = bank.tx(&[ix]).await;
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "forged");
+    let mut tx = bank.signed_by_owner(&[ix]).await;
     tx.signatures[0] = Keypair::new().sign_message(&tx.message.serialize());
 
     assert_eq!(
@@ -241,13 +172,13 @@ async fn send_rejects_a_bad_signature_without_recording_it() {
         Ok(vec![None])
     );
     assert_eq!(bank.chain.get_account(&thread).await, Ok(None));
-    assert_eq!(bank.balance(&bank.owner.pubkey()).await, STARTING_LAMPORTS);
+    assert_eq!(owner_balance(&bank).await, STARTING_LAMPORTS);
 }
 
 #[tokio::test]
 async fn send_rejects_an_unknown_blockhash_without_recording_it() {
-    let bank = Bank::start().await;
-    let (_, ix) = bank.create_thread_ix("stale");
+    let bank = TestBank::start().await;
+    let (_, ix) = now_thread_ix(&bank, "stale");
     let tx: VersionedTransaction = Transaction::new_signed_with_payer(
         &[ix],
         Some(&bank.owner.pubkey()),
@@ -266,12 +197,12 @@ async fn send_rejects_an_unknown_blockhash_without_recording_it() {
         bank.chain.signature_statuses(&tx.signatures).await,
         Ok(vec![None])
     );
-    assert_eq!(bank.balance(&bank.owner.pubkey()).await, STARTING_LAMPORTS);
+    assert_eq!(owner_balance(&bank).await, STARTING_LAMPORTS);
 }
 
 #[tokio::test]
 async fn send_rejects_an_unfunded_fee_payer() {
-    let bank = Bank::start().await;
+    let bank = TestBank::start().await;
     let pauper = Keypair::new();
     let blockhash = bank.chain.latest_blockhash().await.unwrap();
     let tx: VersionedTransaction = Transaction::new_signed_with_payer(
@@ -295,9 +226,9 @@ async fn send_rejects_an_unfunded_fee_payer() {
 
 #[tokio::test]
 async fn resend_is_rejected_as_already_processed_and_keeps_the_first_status() {
-    let bank = Bank::start().await;
-    let (_, ix) = bank.create_thread_ix("twice");
-    let tx = bank.tx(&[ix]).await;
+    let bank = TestBank::start().await;
+    let (_, ix) = now_thread_ix(&bank, "twice");
+    let tx = bank.signed_by_owner(&[ix]).await;
     let signature = bank.chain.send(&tx).await.unwrap();
     let first = bank.chain.signature_statuses(&[signature]).await.unwrap();
 
@@ -314,11 +245,17 @@ async fn resend_is_rejected_as_already_processed_and_keeps_the_first_status() {
 
 #[tokio::test]
 async fn program_accounts_are_found_by_the_thread_discriminator() {
-    let bank = Bank::start().await;
-    let (a, ix_a) = bank.create_thread_ix("a");
-    let (b, ix_b) = bank.create_thread_ix("b");
-    bank.chain.send(&bank.tx(&[ix_a]).await).await.unwrap();
-    bank.chain.send(&bank.tx(&[ix_b]).await).await.unwrap();
+    let bank = TestBank::start().await;
+    let (a, ix_a) = now_thread_ix(&bank, "a");
+    let (b, ix_b) = now_thread_ix(&bank, "b");
+    bank.chain
+        .send(&bank.signed_by_owner(&[ix_a]).await)
+        .await
+        .unwrap();
+    bank.chain
+        .send(&bank.signed_by_owner(&[ix_b]).await)
+        .await
+        .unwrap();
     let slot = bank.chain.clock().await.unwrap().slot;
 
     let (at, found) = bank
@@ -363,9 +300,9 @@ async fn program_accounts_are_found_by_the_thread_discriminator() {
 
 #[tokio::test]
 async fn accounts_created_around_the_chain_are_found_once_watched() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("direct");
-    let tx = bank.tx(&[ix]).await;
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "direct");
+    let tx = bank.signed_by_owner(&[ix]).await;
     let context = bank.chain.context();
     let result = context
         .lock()
@@ -403,14 +340,13 @@ async fn accounts_created_around_the_chain_are_found_once_watched() {
 
 #[tokio::test]
 async fn deleted_accounts_drop_out_of_program_accounts() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("gone");
-    bank.chain.send(&bank.tx(&[ix]).await).await.unwrap();
-    let context = bank.chain.context();
-    context
-        .lock()
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "gone");
+    bank.chain
+        .send(&bank.signed_by_owner(&[ix]).await)
         .await
-        .set_account(&thread, &Account::default().into());
+        .unwrap();
+    bank.chain.set_account(&thread, Account::default()).await;
     let (_, found) = bank
         .chain
         .get_program_accounts(&thread::ID, THREAD_DISCRIMINATOR)
@@ -421,8 +357,8 @@ async fn deleted_accounts_drop_out_of_program_accounts() {
 
 #[tokio::test]
 async fn simulate_reports_units_and_logs_and_lands_nothing() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("sim");
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "sim");
     // An unknown blockhash and a signature that does not verify: both are ignored.
     let mut tx: VersionedTransaction = Transaction::new_signed_with_payer(
         &[ix],
@@ -445,13 +381,15 @@ async fn simulate_reports_units_and_logs_and_lands_nothing() {
         simulation.logs
     );
     assert_eq!(bank.chain.get_account(&thread).await, Ok(None));
-    assert_eq!(bank.balance(&bank.owner.pubkey()).await, STARTING_LAMPORTS);
+    assert_eq!(owner_balance(&bank).await, STARTING_LAMPORTS);
 }
 
 #[tokio::test]
 async fn simulate_reports_the_program_error() {
-    let bank = Bank::start().await;
-    let tx = bank.tx(&[bank.invalid_create_thread_ix("bad")]).await;
+    let bank = TestBank::start().await;
+    let tx = bank
+        .signed_by_owner(&[invalid_create_thread_ix(&bank, "bad")])
+        .await;
     let simulation = bank.chain.simulate(&tx).await.unwrap();
     assert_eq!(
         simulation.err,
@@ -466,43 +404,16 @@ async fn simulate_reports_the_program_error() {
 
 #[tokio::test]
 async fn durable_transaction_is_sent_once_and_its_replay_rejected() {
-    let bank = Bank::start().await;
+    let bank = TestBank::start().await;
     let owner = bank.owner.pubkey();
-    let nonce = Keypair::new();
-    let rent = bank
-        .chain
-        .context()
-        .lock()
-        .await
-        .banks_client
-        .get_rent()
-        .await
-        .unwrap()
-        .minimum_balance(80);
-    let create = system_instruction::create_nonce_account(&owner, &nonce.pubkey(), &owner, rent);
-    let blockhash = bank.chain.latest_blockhash().await.unwrap();
-    let tx: VersionedTransaction = Transaction::new_signed_with_payer(
-        &create,
-        Some(&owner),
-        &[&bank.owner, &nonce],
-        blockhash,
-    )
-    .into();
-    bank.chain.send(&tx).await.unwrap();
-    bank.warp_slots(1).await;
+    let nonce = bank.create_nonce(&owner).await;
+    bank.chain.warp_slots(1).await;
 
-    let account = bank
-        .chain
-        .get_account(&nonce.pubkey())
-        .await
-        .unwrap()
-        .unwrap();
-    let nonce_state = client::NonceState::parse(&account.data).expect("initialized nonce");
-    let value = Hash::new_from_array(nonce_state.durable_nonce);
+    let (_, value) = bank.chain.nonce(&nonce).await;
     let recipient = Pubkey::new_unique();
     let message = Message::new_with_blockhash(
         &[
-            system_instruction::advance_nonce_account(&nonce.pubkey(), &owner),
+            system_instruction::advance_nonce_account(&nonce, &owner),
             system_instruction::transfer(&owner, &recipient, 1_000_000),
         ],
         Some(&owner),
@@ -518,17 +429,17 @@ async fn durable_transaction_is_sent_once_and_its_replay_rejected() {
             .as_ref()
             .is_some_and(|s| s.err.is_none())
     );
-    assert_eq!(bank.balance(&recipient).await, 1_000_000);
+    assert_eq!(bank.chain.balance(&recipient).await, 1_000_000);
 
-    bank.warp_slots(1).await;
+    bank.chain.warp_slots(1).await;
     let replay = bank.chain.send(&durable).await.unwrap_err();
     assert!(matches!(replay, ChainError::Rejected(_)), "{replay:?}");
-    assert_eq!(bank.balance(&recipient).await, 1_000_000, "paid once");
+    assert_eq!(bank.chain.balance(&recipient).await, 1_000_000, "paid once");
 }
 
 #[tokio::test]
 async fn the_bank_has_no_fee_market() {
-    let bank = Bank::start().await;
+    let bank = TestBank::start().await;
     assert_eq!(
         bank.chain
             .recent_prioritization_fees(&[bank.owner.pubkey(), thread::ID])
@@ -539,20 +450,19 @@ async fn the_bank_has_no_fee_market() {
 
 #[tokio::test]
 async fn payer_is_the_funded_genesis_key() {
-    let bank = Bank::start().await;
+    let bank = TestBank::start().await;
     let payer = bank.chain.payer().await;
-    assert!(bank.balance(&payer.pubkey()).await > 0);
+    assert!(bank.chain.balance(&payer.pubkey()).await > 0);
 }
 
 // FaultyChain over a real bank: what each fault means for a transaction.
 
 #[tokio::test]
 async fn faulty_lost_answer_send_still_lands() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("lost");
-    let tx = bank.tx(&[ix]).await;
-    let Bank { chain, owner: _ } = bank;
-    let faulty = FaultyChain::new(chain, 7);
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "lost");
+    let tx = bank.signed_by_owner(&[ix]).await;
+    let faulty = FaultyChain::new(bank.into_chain(), 7);
     faulty.script(Op::Send, [Some(Fault::LoseAnswer)]);
 
     let err = faulty.send(&tx).await.unwrap_err();
@@ -572,10 +482,10 @@ async fn faulty_lost_answer_send_still_lands() {
 
 #[tokio::test]
 async fn faulty_dropped_send_does_not_land_and_the_retry_does() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("dropped");
-    let tx = bank.tx(&[ix]).await;
-    let faulty = FaultyChain::new(bank.chain, 7);
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "dropped");
+    let tx = bank.signed_by_owner(&[ix]).await;
+    let faulty = FaultyChain::new(bank.into_chain(), 7);
     faulty.script(Op::Send, [Some(Fault::Drop)]);
 
     assert_eq!(faulty.send(&tx).await.unwrap_err().kind(), "unavailable");
@@ -591,10 +501,10 @@ async fn faulty_dropped_send_does_not_land_and_the_retry_does() {
 
 #[tokio::test]
 async fn faulty_rpc_error_and_timeout_do_not_forward() {
-    let bank = Bank::start().await;
-    let (thread, ix) = bank.create_thread_ix("timeout");
-    let tx = bank.tx(&[ix]).await;
-    let faulty = FaultyChain::new(bank.chain, 7);
+    let bank = TestBank::start().await;
+    let (thread, ix) = now_thread_ix(&bank, "timeout");
+    let tx = bank.signed_by_owner(&[ix]).await;
+    let faulty = FaultyChain::new(bank.into_chain(), 7);
     faulty.script(
         Op::Send,
         [

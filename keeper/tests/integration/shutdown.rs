@@ -3,18 +3,14 @@
 //! which it left to expire; the real `keeper` binary stops cleanly on SIGTERM, SIGINT
 //! or SIGHUP, exits at once on a second signal, and its store keeps every row either way.
 
-mod common;
-mod home;
-
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{every, plan, rows, state, wait_until, world_with, ProbedBank, Running};
+use crate::common::{every, plan, rows, state, wait_until, world_with, ProbedBank, Running};
+use crate::home::{wait_with_limit, Lines};
 use keeper::chain::faulty::{Fault, FaultyChain, Op};
 use keeper::ops::metrics::Metrics;
 use solana_sdk::pubkey::Pubkey;
@@ -35,13 +31,13 @@ async fn shutdown_hands_leases_back_at_once_and_ends_by_its_deadline() {
     let threads: Vec<Pubkey> = world.threads.iter().map(|t| t.key).collect();
     let me = world.keeper.pubkey();
     let chain = Arc::new(FaultyChain::new(ProbedBank::new(world.chain.clone()), 7));
-    let mut config = common::fast_config();
+    let mut config = crate::common::fast_config();
     config.drain_ms = 2_000;
     config.shutdown_ms = 8_000;
     let run = Running::start(
         chain.clone(),
         &world,
-        common::TestClock::new().memory_store(),
+        crate::common::TestClock::new().memory_store(),
         Metrics::new(),
         config,
     );
@@ -89,8 +85,7 @@ async fn shutdown_hands_leases_back_at_once_and_ends_by_its_deadline() {
 /// `keeper sandbox` running on a store file, its stdout read line by line.
 struct Sandbox {
     child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    stdout: Lines,
     _home: tempfile::TempDir,
 }
 
@@ -108,80 +103,33 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run keeper");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut sandbox = Self {
+        let mut stdout = Lines::follow(child.stdout.take().unwrap());
+        let within = Duration::from_secs(120);
+        if !stdout.wait_for(" confirm ", within) {
+            let _ = child.kill();
+            panic!("no confirmation within {within:?}:\n{}", stdout.text());
+        }
+        Self {
             child,
-            lines,
-            seen: Vec::new(),
+            stdout,
             _home: home,
-        };
-        sandbox.wait_for(" confirm ", Duration::from_secs(120));
-        sandbox
-    }
-
-    /// Reads stdout until a line contains `text`.
-    fn wait_for(&mut self, text: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!(
-                        "no line with {text:?} within {within:?}:\n{}",
-                        self.seen.join("\n")
-                    );
-                }
-            }
         }
     }
 
     fn signal(&self, name: &str) {
-        home::signal(&self.child, name);
+        crate::home::signal(&self.child, name);
     }
 
     /// Waits for the process to end (killing it and failing after `within`); returns its
     /// exit code, all of stdout and its stderr.
     fn finish(mut self, within: Duration) -> (Option<i32>, String, String) {
-        let deadline = Instant::now() + within;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("keeper sandbox did not stop within {within:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        let mut stderr = String::new();
-        use std::io::Read;
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        (status.code(), self.seen.join("\n"), stderr)
+        let out = wait_with_limit(self.child, within);
+        self.stdout.drain();
+        (
+            out.status.code(),
+            self.stdout.text(),
+            crate::home::stderr(&out),
+        )
     }
 }
 
@@ -194,6 +142,17 @@ fn submitted(stdout: &str) -> BTreeSet<String> {
         .filter_map(|rest| rest.split(" (").next())
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect()
+}
+
+/// The sandbox submitted executions, and the store holds a row for each (every one was
+/// persisted before it was sent).
+fn assert_every_submission_has_its_row(stdout: &str, store: &Path) {
+    let submitted = submitted(stdout);
+    assert!(!submitted.is_empty(), "{stdout}");
+    assert!(
+        rows(store).len() >= submitted.len(),
+        "every submitted execution has its row"
+    );
 }
 
 /// One clean stop on `signal`: exit 0, the summary printed, every submitted execution
@@ -212,12 +171,7 @@ fn stops_cleanly_on(signal: &str) {
     assert!(stdout.contains("stop requested"), "{stdout}");
     assert!(stdout.contains("summary"), "{stdout}");
     assert!(stdout.contains("left to expire"), "{stdout}");
-    let submitted = submitted(&stdout);
-    assert!(!submitted.is_empty(), "{stdout}");
-    assert!(
-        rows(&store).len() >= submitted.len(),
-        "every submitted execution has its row"
-    );
+    assert_every_submission_has_its_row(&stdout, &store);
 }
 
 #[test]
@@ -253,84 +207,26 @@ fn a_second_signal_exits_at_once_and_the_store_keeps_every_row() {
     );
     assert!(stderr.contains("again: exiting now"), "{stderr}");
     assert!(!stdout.contains("summary"), "{stdout}");
-    let submitted = submitted(&stdout);
-    assert!(!submitted.is_empty(), "{stdout}");
-    assert!(
-        rows(&store).len() >= submitted.len(),
-        "every submitted execution has its row"
-    );
+    assert_every_submission_has_its_row(&stdout, &store);
 }
 
 /// `keeper run` (against an RPC address nothing listens on: it runs, finding nothing)
 /// stops cleanly on SIGHUP as on SIGTERM: exit 0 and its summary, leases included.
 #[test]
 fn keeper_run_stops_cleanly_on_sighup() {
-    let home = home::Home::new();
-    home.default_keypair();
-    let mut child = home
-        .command(
-            &[
-                "run",
-                "-u",
-                "http://127.0.0.1:9",
-                "--health-addr",
-                "127.0.0.1:0",
-                "--store",
-            ],
-            &[],
-        )
-        .arg(home.store_path())
-        .current_dir(home.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run keeper");
+    let home = crate::home::Home::with_default_keypair();
+    let mut child = home.keeper_run(&[], &[]).spawn().expect("run keeper");
     // The log says when the daemon is up (its signal handlers are in place before).
-    let stderr = child.stderr.take().unwrap();
-    let (tx, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.iter().any(|l: &String| l.contains("serving /health")) {
-        match log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("keeper run did not start:\n{}", seen.join("\n"));
-            }
-        }
+    let mut log = Lines::follow(child.stderr.take().unwrap());
+    if !log.wait_for("serving /health", Duration::from_secs(30)) {
+        let _ = child.kill();
+        panic!("keeper run did not start:\n{}", log.text());
     }
-    home::signal(&child, "HUP");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("keeper run did not stop on SIGHUP");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while let Ok(line) = log.recv_timeout(Duration::from_secs(5)) {
-        seen.push(line);
-    }
-    let mut stdout = String::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let log = seen.join("\n");
+    crate::home::signal(&child, "HUP");
+    let out = wait_with_limit(child, Duration::from_secs(60));
+    log.drain();
+    let (status, stdout) = (out.status, crate::home::stdout(&out));
+    let log = log.text();
     assert_eq!(status.code(), Some(0), "{stdout}\n{log}");
     assert!(log.contains("stop requested"), "{log}");
     assert!(log.contains("SIGHUP"), "{log}");

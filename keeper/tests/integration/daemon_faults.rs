@@ -26,19 +26,16 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anchor_lang::Discriminator;
-use common::{
-    confirmed, due_times_of, every, exec_count, executor, fast_config, first_row, plan, rows,
-    rows_by_due_time, state, tempdir, wait_until, world_with, Events, ProbedBank, Running,
-    TestClock,
+use crate::common::{
+    confirm_until_confirmed, confirmed, due_times_of, every, exec_count, executor, fast_config,
+    first_row, plan, rows, rows_by_due_time, state, tempdir, wait_until, world_with, Events,
+    ProbedBank, Running, TestClock,
 };
 use keeper::chain::breaker::BreakerConfig;
 use keeper::chain::failover::FailoverChain;
@@ -49,8 +46,8 @@ use keeper::execution::executor::{ExecEvent, ExecOutcome, Executor};
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, ThreadPlan, World};
 use keeper::store::{DeadLetter, ExecState, Store, StoreCounts};
+use keeper::test_utils::bank::{thread_look_alike, BankChainExt};
 use keeper::test_utils::logs::CapturedLogs;
-use solana_sdk::account::{Account, AccountSharedData};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
@@ -58,7 +55,7 @@ use solana_system_interface::instruction as system_instruction;
 use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::UpdateThreadArgs;
-use thread::state::{Due, Thread, Trigger};
+use thread::state::{Due, Trigger};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -110,6 +107,162 @@ impl Stage {
             store,
         }
     }
+
+    /// A daemon over `chain` with the tests' settings, on a handle of its own on the
+    /// store file.
+    fn start(&self, chain: Arc<dyn Chain>) -> Running {
+        self.start_with(chain, Metrics::new(), config())
+    }
+
+    fn start_with(
+        &self,
+        chain: Arc<dyn Chain>,
+        metrics: Arc<Metrics>,
+        config: DaemonConfig,
+    ) -> Running {
+        Running::start(
+            chain,
+            &self.world,
+            self.clock.store(&self.path),
+            metrics,
+            config,
+        )
+    }
+
+    /// [`drive`] as the tests of one thread do: every 100 ms one slot and `seconds` on
+    /// the bank's clock, ten seconds on the store's.
+    fn drive_steadily(&self, seconds: i64) -> JoinHandle<()> {
+        drive(
+            self.world.clone(),
+            self.clock.clone(),
+            Duration::from_millis(100),
+            1,
+            seconds,
+            10,
+        )
+    }
+
+    /// The crash tests' first run: a daemon whose sends follow `script` runs until the
+    /// thread's first execution is persisted with one attempt behind it (`what` names
+    /// the wait), then crashes. Returns the chain of that run.
+    async fn crash_after_the_first_attempt(
+        &self,
+        script: Vec<Option<Fault>>,
+        what: &str,
+    ) -> Arc<FaultyChain<ProbedBank>> {
+        let chain = faulty(&self.world, 1);
+        chain.script(Op::Send, script);
+        let run = self.start(chain.clone());
+        wait_until!(
+            what,
+            30,
+            self.store
+                .find(&self.thread, 0)
+                .unwrap()
+                .is_some_and(|row| row.retry_count == 1)
+        );
+        run.crash().await;
+        chain
+    }
+
+    /// The first run of the recovery tests: the thread's first execution is persisted
+    /// and sent with `fault` injected into that send (a durable thread's lease claim
+    /// lands before it), and the keeper crashes. Returns the chain of that run.
+    async fn crash_after_a_send_that_met(
+        &self,
+        fault: Fault,
+        what: &str,
+    ) -> Arc<FaultyChain<ProbedBank>> {
+        let durable = state(&self.world, &self.thread)
+            .await
+            .nonce_account()
+            .is_ok();
+        // A durable thread's lease claim goes through first.
+        let claim = durable.then_some(None);
+        let script = claim.into_iter().chain([Some(fault.clone())]).collect();
+        let chain = self.crash_after_the_first_attempt(script, what).await;
+        assert_eq!(sends(&chain), [fault]);
+        chain
+    }
+
+    /// [`Stage::crash_after_a_send_that_met`] a drop: the send never reached the chain.
+    async fn crash_after_a_dropped_send(&self) -> Arc<FaultyChain<ProbedBank>> {
+        let chain = self
+            .crash_after_a_send_that_met(
+                Fault::Drop,
+                "the execution is persisted and its send dropped",
+            )
+            .await;
+        let row = first_row(&self.store, &self.thread);
+        assert_eq!(row.state, ExecState::Pending);
+        assert_eq!(row.last_sent_at, None, "never sent");
+        chain
+    }
+
+    /// The crash tests' second run: the keeper starts again on the store file with a
+    /// healthy chain, the thread's execution reaches `settled` (`what` names the wait),
+    /// the clock moves on for a while (nothing more may run) and the keeper stops.
+    /// Returns the healthy chain, what the run published and its summary.
+    async fn restart_until(
+        &self,
+        settled: ExecState,
+        what: &str,
+    ) -> (Arc<FaultyChain<ProbedBank>>, Events, RunSummary) {
+        let healthy = faulty(&self.world, 2);
+        let run = self.start(healthy.clone());
+        wait_until!(
+            what,
+            30,
+            first_row(&self.store, &self.thread).state == settled
+        );
+        let driver = self.drive_steadily(2);
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        driver.abort();
+        let events = run.events.clone();
+        (healthy, events, run.stop().await)
+    }
+
+    /// Sends `ix`, signed by the thread's owner.
+    async fn as_owner(&self, ix: Instruction) {
+        let world = &self.world;
+        sandbox::send(&world.chain, &[ix], &world.owner, &[])
+            .await
+            .unwrap();
+    }
+
+    /// The owner moves `lamports` into the thread.
+    async fn top_up(&self, lamports: u64) {
+        let owner = self.world.owner.pubkey();
+        self.as_owner(system_instruction::transfer(&owner, &self.thread, lamports))
+            .await;
+    }
+
+    /// The dead-letter tests' end: the execution the operator retried is confirmed,
+    /// the clock runs on half a second (nothing more may run), and the driver and the
+    /// daemon stop. Returns what the run published and its summary.
+    async fn until_the_retry_is_confirmed(
+        &self,
+        run: Running,
+        driver: JoinHandle<()>,
+    ) -> (Events, RunSummary) {
+        wait_until!(
+            "the retried execution is confirmed",
+            30,
+            first_row(&self.store, &self.thread).state == ExecState::Confirmed
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        driver.abort();
+        let events = run.events.clone();
+        (events, run.stop().await)
+    }
+
+    /// What a crash test's restart ends with: the one execution recovered and settled
+    /// as `counts` says, in the one row the first run wrote.
+    fn assert_recovered_once(&self, summary: &RunSummary, counts: StoreCounts) {
+        assert_eq!(summary.recovered, 1);
+        assert_eq!(summary.counts, counts);
+        assert_eq!(rows(&self.path).len(), 1);
+    }
 }
 
 /// The bank behind a chain that injects the faults scripted on it (none until then),
@@ -136,48 +289,6 @@ fn drive(
             clock.advance(store_seconds);
         }
     })
-}
-
-/// [`drive`] as the tests of one thread do: every 100 ms one slot and `seconds` on the
-/// bank's clock, ten seconds on the store's.
-fn drive_steadily(world: &Arc<World>, clock: &TestClock, seconds: i64) -> JoinHandle<()> {
-    drive(
-        world.clone(),
-        clock.clone(),
-        Duration::from_millis(100),
-        1,
-        seconds,
-        10,
-    )
-}
-
-/// The crash tests' second run: the keeper starts again on the store file at `path`
-/// with a healthy chain, `thread`'s execution reaches `settled` (`what` names the wait),
-/// the clock moves on for a while (nothing more may run) and the keeper stops. Returns
-/// the healthy chain, what the run published and its summary.
-async fn restart_until(
-    world: &Arc<World>,
-    clock: &TestClock,
-    path: &Path,
-    store: &Store,
-    thread: Pubkey,
-    settled: ExecState,
-    what: &str,
-) -> (Arc<FaultyChain<ProbedBank>>, Events, RunSummary) {
-    let healthy = faulty(world, 2);
-    let run = Running::start(
-        healthy.clone(),
-        world,
-        clock.store(path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(what, 30, first_row(store, &thread).state == settled);
-    let driver = drive_steadily(world, clock, 2);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    driver.abort();
-    let events = run.events.clone();
-    (healthy, events, run.stop().await)
 }
 
 fn sends(chain: &FaultyChain<ProbedBank>) -> Vec<Fault> {
@@ -548,13 +659,7 @@ async fn an_execution_whose_first_send_is_slow_is_not_replayed_meanwhile() {
         ]
     );
     assert_eq!(exec_count(&world, &thread).await, 1);
-    assert_eq!(
-        summary.counts,
-        StoreCounts {
-            confirmed: 1,
-            ..StoreCounts::default()
-        }
-    );
+    assert_eq!(summary.counts, confirmed_only(1));
 }
 
 /// A durable execution lands but the answer to its send is lost, so the nonce advanced
@@ -640,10 +745,7 @@ impl Stage {
     /// Polls `executor`'s confirmations until the thread's first due time is confirmed,
     /// then checks it ran once.
     async fn first_due_time_confirmed(&self, executor: &Executor) {
-        wait_until!("the execution confirms", 20, {
-            executor.confirm_tick().await.unwrap();
-            confirmed(&self.store, &self.thread, 0)
-        });
+        confirm_until_confirmed(executor, &self.store, &self.thread, 0).await;
         assert_eq!(exec_count(&self.world, &self.thread).await, 1);
     }
 }
@@ -733,53 +835,28 @@ async fn a_rebuild_the_store_cannot_record_is_not_sent() {
 /// (its nonce has not moved) and the thread runs once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_restart() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
+    let stage = Stage::new(plan("durable-now", Trigger::Now, true)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
 
     // First run: the lease claim goes through; the execution's send is dropped.
-    let chain = crash_after_the_first_attempt(
-        &world,
-        &clock,
-        &path,
-        &store,
-        thread,
-        vec![None, Some(Fault::Drop)],
-        "the execution is persisted and its send dropped",
-    )
-    .await;
+    let chain = stage.crash_after_a_dropped_send().await;
 
-    let row = first_row(&store, &thread);
-    assert_eq!(row.state, ExecState::Pending);
-    assert_eq!(row.last_sent_at, None, "never sent");
+    let row = first_row(store, &thread);
     assert!(row.nonce_value.is_some(), "durable");
-    assert_eq!(sends(&chain), [Fault::Drop]);
     assert_eq!(
         chain.forwarded(Op::Send),
         1,
         "only the lease claim reached the bank"
     );
-    assert_eq!(exec_count(&world, &thread).await, 0);
+    assert_eq!(exec_count(world, &thread).await, 0);
 
     // Restart on the same file with a healthy chain.
-    let (_, events, summary) = restart_until(
-        &world,
-        &clock,
-        &path,
-        &store,
-        thread,
-        ExecState::Confirmed,
-        "the recovered execution is confirmed",
-    )
-    .await;
+    let (_, events, summary) = stage
+        .restart_until(ExecState::Confirmed, "the recovered execution is confirmed")
+        .await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1);
-    assert_eq!(state(&world, &thread).await.next_due, Due::Never);
+    assert_eq!(exec_count(world, &thread).await, 1);
+    assert_eq!(state(world, &thread).await.next_due, Due::Never);
     assert_eq!(
         events.all(),
         [
@@ -796,15 +873,8 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
         ],
         "the persisted transaction itself landed"
     );
-    assert_recovered_once(
-        &summary,
-        &path,
-        StoreCounts {
-            confirmed: 1,
-            ..StoreCounts::default()
-        },
-    );
-    assert_lease_handed_back(&world, &thread, &summary).await;
+    stage.assert_recovered_once(&summary, confirmed_only(1));
+    assert_lease_handed_back(world, &thread, &summary).await;
 }
 
 /// The keeper's durable execution lands but the answer to its send is lost; the keeper
@@ -812,48 +882,27 @@ async fn crash_between_persist_and_send_runs_the_persisted_execution_once_after_
 /// the due time ran: the execution is superseded, nothing is sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
+    let stage = Stage::new(plan("durable-now", Trigger::Now, true)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
 
-    let chain = crash_after_the_first_attempt(
-        &world,
-        &clock,
-        &path,
-        &store,
-        thread,
-        vec![None, Some(Fault::LoseAnswer)],
-        "the execution's answer is lost",
-    )
-    .await;
+    let chain = stage
+        .crash_after_a_send_that_met(Fault::LoseAnswer, "the execution's answer is lost")
+        .await;
 
-    let row = first_row(&store, &thread);
+    let row = first_row(store, &thread);
     assert!(row.state.is_unfinished(), "{:?}", row.state);
-    assert_eq!(sends(&chain), [Fault::LoseAnswer]);
     assert_eq!(
         chain.forwarded(Op::Send),
         2,
         "the lease claim and the execution"
     );
-    assert_eq!(exec_count(&world, &thread).await, 1, "it landed");
+    assert_eq!(exec_count(world, &thread).await, 1, "it landed");
 
-    let (healthy, events, summary) = restart_until(
-        &world,
-        &clock,
-        &path,
-        &store,
-        thread,
-        ExecState::Superseded,
-        "the execution is settled",
-    )
-    .await;
+    let (healthy, events, summary) = stage
+        .restart_until(ExecState::Superseded, "the execution is settled")
+        .await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(
         events.all(),
         [ExecEvent::Superseded {
@@ -861,22 +910,15 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
             exec_count: 0
         }]
     );
-    let row = first_row(&store, &thread);
+    let row = first_row(store, &thread);
     assert_eq!(row.last_error.as_deref(), Some("the due time already ran"));
     assert_eq!(
         healthy.forwarded(Op::Send),
         1,
         "nothing but the lease release was sent"
     );
-    assert_recovered_once(
-        &summary,
-        &path,
-        StoreCounts {
-            superseded: 1,
-            ..StoreCounts::default()
-        },
-    );
-    assert_lease_handed_back(&world, &thread, &summary).await;
+    stage.assert_recovered_once(&summary, superseded_only(1));
+    assert_lease_handed_back(world, &thread, &summary).await;
 }
 
 /// A non-durable execution is persisted, its send never reaches the chain, and the keeper
@@ -884,39 +926,19 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
 /// confirmed, in the same row, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_durable_crash_between_persist_and_send_runs_once_after_restart() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    let stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let (world, thread) = (&stage.world, stage.thread);
 
-    let chain = crash_after_a_dropped_send(&world, &clock, &path, &store, thread).await;
+    let chain = stage.crash_after_a_dropped_send().await;
     assert_eq!(chain.forwarded(Op::Send), 0, "nothing reached the bank");
 
-    let (_, events, summary) = restart_until(
-        &world,
-        &clock,
-        &path,
-        &store,
-        thread,
-        ExecState::Confirmed,
-        "the recovered execution is confirmed",
-    )
-    .await;
+    let (_, events, summary) = stage
+        .restart_until(ExecState::Confirmed, "the recovered execution is confirmed")
+        .await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(events.confirmed(), [(thread, 0)]);
-    assert_recovered_once(
-        &summary,
-        &path,
-        StoreCounts {
-            confirmed: 1,
-            ..StoreCounts::default()
-        },
-    );
+    stage.assert_recovered_once(&summary, confirmed_only(1));
 }
 
 /// A non-durable execution lands but the answer to its send is lost, and the keeper
@@ -924,39 +946,19 @@ async fn non_durable_crash_between_persist_and_send_runs_once_after_restart() {
 /// sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    let stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let (world, thread) = (&stage.world, stage.thread);
 
-    crash_after_the_first_attempt(
-        &world,
-        &clock,
-        &path,
-        &store,
-        thread,
-        vec![Some(Fault::LoseAnswer)],
-        "the execution's answer is lost",
-    )
-    .await;
-    assert_eq!(exec_count(&world, &thread).await, 1, "it landed");
+    stage
+        .crash_after_a_send_that_met(Fault::LoseAnswer, "the execution's answer is lost")
+        .await;
+    assert_eq!(exec_count(world, &thread).await, 1, "it landed");
 
-    let (healthy, events, summary) = restart_until(
-        &world,
-        &clock,
-        &path,
-        &store,
-        thread,
-        ExecState::Superseded,
-        "the execution is settled",
-    )
-    .await;
+    let (healthy, events, summary) = stage
+        .restart_until(ExecState::Superseded, "the execution is settled")
+        .await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(
         events.all(),
         [ExecEvent::Superseded {
@@ -966,7 +968,7 @@ async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_afte
     );
     assert_eq!(healthy.forwarded(Op::Send), 0, "nothing sent again");
     assert_eq!(summary.recovered, 1);
-    assert_eq!(rows(&path).len(), 1);
+    assert_eq!(rows(&stage.path).len(), 1);
 }
 
 /// The lease claim of a durable thread lands but its answer is lost, and the keeper
@@ -974,62 +976,44 @@ async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_afte
 /// it for the execution (no second claim), and hands it back at the clean stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_during_a_lease_claim_runs_the_due_time_once_on_the_claimed_lease() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("durable-now", Trigger::Now, true)).await;
+    let stage = Stage::new(plan("durable-now", Trigger::Now, true)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
 
-    let chain = faulty(&world, 1);
+    let chain = faulty(world, 1);
     chain.script(Op::Send, [Some(Fault::LoseAnswer)]);
-    let run = Running::start(
-        chain.clone(),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
+    let run = stage.start(chain.clone());
     let me = world.keeper.pubkey();
     wait_until!(
         "the claim landed unseen",
         30,
-        state(&world, &thread)
+        state(world, &thread)
             .await
             .lease
             .is_some_and(|lease| lease.holder == me)
     );
     run.crash().await;
     assert_eq!(sends(&chain), [Fault::LoseAnswer]);
-    assert_eq!(exec_count(&world, &thread).await, 0);
-    let claimed = state(&world, &thread).await.lease.unwrap();
+    assert_eq!(exec_count(world, &thread).await, 0);
+    let claimed = state(world, &thread).await.lease.unwrap();
 
-    let healthy = faulty(&world, 2);
-    let run = Running::start(
-        healthy.clone(),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
+    let healthy = faulty(world, 2);
+    let run = stage.start(healthy.clone());
     wait_until!(
         "the execution is confirmed",
         30,
-        confirmed(&store, &thread, 0)
+        confirmed(store, &thread, 0)
     );
     assert_eq!(
-        state(&world, &thread).await.lease.map(|l| l.claimed_slot),
+        state(world, &thread).await.lease.map(|l| l.claimed_slot),
         Some(claimed.claimed_slot),
         "the lease claimed before the crash was used"
     );
     let summary = run.stop().await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(summary.leases_released, 1);
-    assert_eq!(state(&world, &thread).await.lease, None, "handed back");
-    assert_eq!(rows(&path).len(), 1);
+    assert_eq!(state(world, &thread).await.lease, None, "handed back");
+    assert_eq!(rows(&stage.path).len(), 1);
 }
 
 /// The keeper is killed while it hands its lease back at shutdown (the release never
@@ -1037,25 +1021,13 @@ async fn crash_during_a_lease_claim_runs_the_due_time_once_on_the_claimed_lease(
 /// still holds, each due time once, and hands it back at its own clean stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("durable-every-10", every(10), true)).await;
+    let stage = Stage::new(plan("durable-every-10", every(10), true)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
 
-    let chain = faulty(&world, 1);
-    let run = Running::start(
-        chain.clone(),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
-    let driver = drive_steadily(&world, &clock, 2);
-    wait_until!("the first due time ran", 30, confirmed(&store, &thread, 0));
+    let chain = faulty(world, 1);
+    let run = stage.start(chain.clone());
+    let driver = stage.drive_steadily(2);
+    wait_until!("the first due time ran", 30, confirmed(store, &thread, 0));
     driver.abort();
     // Settled: nothing in flight, the next due time still ahead.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1073,25 +1045,19 @@ async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
     );
     let me = world.keeper.pubkey();
     assert!(
-        state(&world, &thread)
+        state(world, &thread)
             .await
             .lease
             .is_some_and(|lease| lease.holder == me),
         "the lease is still held"
     );
-    let ran_before = exec_count(&world, &thread).await;
+    let ran_before = exec_count(world, &thread).await;
 
-    let healthy = faulty(&world, 2);
-    let run = Running::start(
-        healthy.clone(),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
+    let healthy = faulty(world, 2);
+    let run = stage.start(healthy.clone());
     let driver = drive(
         world.clone(),
-        clock.clone(),
+        stage.clock.clone(),
         Duration::from_millis(100),
         1,
         1,
@@ -1100,13 +1066,13 @@ async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
     wait_until!(
         "two more due times ran",
         30,
-        confirmed(&store, &thread, ran_before + 1)
+        confirmed(store, &thread, ran_before + 1)
     );
     driver.abort();
     let summary = run.stop().await;
 
-    let ran = exec_count(&world, &thread).await;
-    let by_due_time = rows_by_due_time(&path);
+    let ran = exec_count(world, &thread).await;
+    let by_due_time = rows_by_due_time(&stage.path);
     assert_eq!(
         due_times_of(&by_due_time, &thread),
         (0..ran).collect::<BTreeSet<_>>(),
@@ -1117,78 +1083,23 @@ async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
     }
     assert!(healthy.injected().is_empty(), "a healthy chain");
     assert_eq!(summary.leases_released, 1);
-    assert_eq!(state(&world, &thread).await.lease, None, "handed back");
+    assert_eq!(state(world, &thread).await.lease, None, "handed back");
 }
 
-/// The crash tests' first run: a daemon whose sends follow `script` runs until the
-/// thread's first execution is persisted with one attempt behind it (`what` names the
-/// wait), then crashes. Returns the chain of that run.
-async fn crash_after_the_first_attempt(
-    world: &Arc<World>,
-    clock: &TestClock,
-    path: &Path,
-    store: &Store,
-    thread: Pubkey,
-    script: Vec<Option<Fault>>,
-    what: &str,
-) -> Arc<FaultyChain<ProbedBank>> {
-    let chain = faulty(world, 1);
-    chain.script(Op::Send, script);
-    let run = Running::start(
-        chain.clone(),
-        world,
-        clock.store(path),
-        Metrics::new(),
-        config(),
-    );
-    wait_until!(
-        what,
-        30,
-        store
-            .find(&thread, 0)
-            .unwrap()
-            .is_some_and(|row| row.retry_count == 1)
-    );
-    run.crash().await;
-    chain
+/// The counts of a store whose executions all ended confirmed, `n` of them.
+fn confirmed_only(n: u64) -> StoreCounts {
+    StoreCounts {
+        confirmed: n,
+        ..StoreCounts::default()
+    }
 }
 
-/// The first run of the recovery tests: the thread's first execution is persisted, its
-/// send dropped before it reaches the chain (a durable thread's lease claim lands before
-/// it), and the keeper crashes. Returns the chain of that run.
-async fn crash_after_a_dropped_send(
-    world: &Arc<World>,
-    clock: &TestClock,
-    path: &Path,
-    store: &Store,
-    thread: Pubkey,
-) -> Arc<FaultyChain<ProbedBank>> {
-    let durable = state(world, &thread).await.nonce_account().is_ok();
-    // A durable thread's lease claim goes through first.
-    let claim = durable.then_some(None);
-    let chain = crash_after_the_first_attempt(
-        world,
-        clock,
-        path,
-        store,
-        thread,
-        claim.into_iter().chain([Some(Fault::Drop)]).collect(),
-        "the execution is persisted and its send dropped",
-    )
-    .await;
-    let row = first_row(store, &thread);
-    assert_eq!(row.state, ExecState::Pending);
-    assert_eq!(row.last_sent_at, None, "never sent");
-    assert_eq!(sends(&chain), [Fault::Drop]);
-    chain
-}
-
-/// What a crash test's restart ends with: the one execution recovered and settled as
-/// `counts` says, in the one row the first run wrote.
-fn assert_recovered_once(summary: &RunSummary, path: &Path, counts: StoreCounts) {
-    assert_eq!(summary.recovered, 1);
-    assert_eq!(summary.counts, counts);
-    assert_eq!(rows(path).len(), 1);
+/// The counts of a store whose executions all ended superseded, `n` of them.
+fn superseded_only(n: u64) -> StoreCounts {
+    StoreCounts {
+        superseded: n,
+        ..StoreCounts::default()
+    }
 }
 
 /// A finished (`Never`) durable thread's lease is handed back, by the lease upkeep as
@@ -1219,40 +1130,28 @@ async fn a_durable_execution_survives_a_restart_against_a_node_behind() {
 }
 
 async fn restart_against_a_node_behind(durable: bool) {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, durable)).await;
-    crash_after_a_dropped_send(&world, &clock, &path, &store, thread).await;
-    let built_at = first_row(&store, &thread)
+    let stage = Stage::new(plan("now", Trigger::Now, durable)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
+    stage.crash_after_a_dropped_send().await;
+    let built_at = first_row(store, &thread)
         .context
         .expect("the read the execution was built on is recorded");
     assert!(built_at.slot > 0, "{built_at:?}");
 
-    let lagging = faulty(&world, 2);
+    let lagging = faulty(world, 2);
     lagging.hide_account(thread, Some(built_at.slot - 1));
-    let run = Running::start(
-        lagging.clone(),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
-    let driver = drive_steadily(&world, &clock, 2);
+    let run = stage.start(lagging.clone());
+    let driver = stage.drive_steadily(2);
     wait_until!(
         "the recovery heard the lagging node",
         30,
-        first_row(&store, &thread)
+        first_row(store, &thread)
             .last_error
             .is_some_and(|e| e.contains("thread not found"))
     );
-    // Several replay rounds on the store's clock (ten seconds a tick).
+    // Several replay rounds on the store's stage.clock (ten seconds a tick).
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let row = first_row(&store, &thread);
+    let row = first_row(store, &thread);
     assert!(row.state.is_unfinished(), "not superseded: {row:?}");
     assert_eq!(row.retry_count, 1, "a lagging node costs no attempt");
     let reason = row.last_error.unwrap();
@@ -1261,27 +1160,27 @@ async fn restart_against_a_node_behind(durable: bool) {
         "{reason}"
     );
     assert_eq!(lagging.forwarded(Op::Send), 0, "nothing sent");
-    assert_eq!(exec_count(&world, &thread).await, 0);
+    assert_eq!(exec_count(world, &thread).await, 0);
 
     lagging.reveal_account(&thread);
     wait_until!(
         "the due time runs once the node caught up",
         30,
-        confirmed(&store, &thread, 0)
+        confirmed(store, &thread, 0)
     );
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     driver.abort();
     let events = run.events.clone();
     let summary = run.stop().await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(events.confirmed(), [(thread, 0)]);
     assert_eq!(
         events.count(|e| matches!(e, ExecEvent::Superseded { .. })),
         0
     );
     assert_eq!(summary.recovered, 1);
-    assert_eq!(rows(&path).len(), 1);
+    assert_eq!(rows(&stage.path).len(), 1);
 }
 
 /// A node of another cluster (or one ahead on another fork) answers "account not found"
@@ -1292,30 +1191,18 @@ async fn restart_against_a_node_behind(durable: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_superseded_execution_is_logged_and_never_blocks_a_due_time_the_chain_shows_unexecuted() {
     let log = CapturedLogs::global();
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
-    crash_after_a_dropped_send(&world, &clock, &path, &store, thread).await;
-    let built_at = first_row(&store, &thread).context.unwrap();
+    let stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
+    stage.crash_after_a_dropped_send().await;
+    let built_at = first_row(store, &thread).context.unwrap();
 
-    let elsewhere = faulty(&world, 2);
+    let elsewhere = faulty(world, 2);
     elsewhere.hide_account(thread, Some(built_at.slot + 1_000));
-    let run = Running::start(
-        elsewhere.clone(),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
+    let run = stage.start(elsewhere.clone());
     wait_until!(
         "the execution is superseded",
         30,
-        first_row(&store, &thread).state == ExecState::Superseded
+        first_row(store, &thread).state == ExecState::Superseded
     );
     let line = log
         .text()
@@ -1332,26 +1219,26 @@ async fn a_superseded_execution_is_logged_and_never_blocks_a_due_time_the_chain_
         )),
         "{line}"
     );
-    assert_eq!(exec_count(&world, &thread).await, 0);
+    assert_eq!(exec_count(world, &thread).await, 0);
 
     elsewhere.reveal_account(&thread);
-    let driver = drive_steadily(&world, &clock, 2);
-    wait_until!("the due time runs", 30, confirmed(&store, &thread, 0));
+    let driver = stage.drive_steadily(2);
+    wait_until!("the due time runs", 30, confirmed(store, &thread, 0));
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     driver.abort();
     let events = run.events.clone();
     run.stop().await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(events.confirmed(), [(thread, 0)]);
-    let row = first_row(&store, &thread);
+    let row = first_row(store, &thread);
     assert!(
         row.last_error
             .as_deref()
             .is_some_and(|e| e.starts_with("reopened: ")),
         "{row:?}"
     );
-    assert_eq!(rows(&path).len(), 1, "one row per due time");
+    assert_eq!(rows(&stage.path).len(), 1, "one row per due time");
 }
 
 /// A thread runs, is deleted, and is created again at the same address (same owner, same
@@ -1359,49 +1246,33 @@ async fn a_superseded_execution_is_logged_and_never_blocks_a_due_time_the_chain_
 /// the earlier thread. The new thread runs; the row is reused for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thread_deleted_and_re_created_at_its_address_runs_again() {
-    let Stage {
-        dir: _dir,
-        path,
-        mut world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
-    let run = Running::start(
-        faulty(&world, 1),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
+    let mut stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let (thread, store) = (stage.thread, stage.store.clone());
+    let run = stage.start(faulty(&stage.world, 1));
     wait_until!("the thread ran", 30, confirmed(&store, &thread, 0));
     run.stop().await;
     let first = first_row(&store, &thread);
 
+    let world = &stage.world;
     let delete = client::delete_thread(&world.owner.pubkey(), &thread, None, None);
     sandbox::send(world.chain.as_ref(), &[delete], &world.owner, &[])
         .await
         .unwrap();
     assert!(world.thread(&thread).await.unwrap().is_none(), "deleted");
-    Arc::get_mut(&mut world)
+    Arc::get_mut(&mut stage.world)
         .expect("no other handle on the world")
         .create(&[plan("now", Trigger::Now, false)], DEPOSIT)
         .await
         .unwrap();
+    let world = &stage.world;
     assert_eq!(world.threads[1].key, thread, "the same address");
-    assert_eq!(exec_count(&world, &thread).await, 0, "counting again");
+    assert_eq!(exec_count(world, &thread).await, 0, "counting again");
 
-    let run = Running::start(
-        faulty(&world, 2),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        config(),
-    );
+    let run = stage.start(faulty(world, 2));
     wait_until!(
         "the new thread ran",
         30,
-        exec_count(&world, &thread).await == 1
+        exec_count(world, &thread).await == 1
     );
     wait_until!(
         "its execution is confirmed",
@@ -1411,11 +1282,11 @@ async fn a_thread_deleted_and_re_created_at_its_address_runs_again() {
     let events = run.events.clone();
     run.stop().await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1, "ran exactly once");
+    assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(events.confirmed(), [(thread, 0)]);
     let again = first_row(&store, &thread);
     assert_ne!(again.signature, first.signature, "a new transaction");
-    assert_eq!(rows(&path).len(), 1, "one row per due time");
+    assert_eq!(rows(&stage.path).len(), 1, "one row per due time");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1434,27 +1305,15 @@ fn dlq_config() -> DaemonConfig {
 /// Once the fault is over, the operator's retry runs it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_them_once() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    let stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
 
-    let chain = faulty(&world, 3);
+    let chain = faulty(world, 3);
     let refused = Fault::Rpc("node is behind by 300 slots".into());
     chain.script(Op::Send, vec![Some(refused.clone()); 3]);
     let metrics = Metrics::new();
-    let run = Running::start(
-        chain.clone(),
-        &world,
-        clock.store(&path),
-        metrics.clone(),
-        dlq_config(),
-    );
-    let driver = drive_steadily(&world, &clock, 1);
+    let run = stage.start_with(chain.clone(), metrics.clone(), dlq_config());
+    let driver = stage.drive_steadily(1);
     wait_until!("dead-lettered", 30, store.dlq_len().unwrap() == 1);
 
     let reason = "chain request failed: node is behind by 300 slots";
@@ -1471,12 +1330,12 @@ async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_t
     );
     assert_eq!(metrics.dlq_size.get(), 1, "keeper_dlq_size");
     // Parked: a long time later nothing more was tried.
-    clock.advance(3_600);
+    stage.clock.advance(3_600);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(sends(&chain), vec![refused; 3]);
     assert_eq!(chain.forwarded(Op::Send), 0);
-    assert_eq!(first_row(&store, &thread).state, ExecState::Dead);
-    assert_eq!(exec_count(&world, &thread).await, 0);
+    assert_eq!(first_row(store, &thread).state, ExecState::Dead);
+    assert_eq!(exec_count(world, &thread).await, 0);
 
     // The fault is over (the script is spent); the operator puts it back into replay.
     let retried = store.dlq_retry(entry.id).unwrap();
@@ -1484,17 +1343,9 @@ async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_t
         (retried.state, retried.retry_count),
         (ExecState::Pending, 0)
     );
-    wait_until!(
-        "the retried execution is confirmed",
-        30,
-        first_row(&store, &thread).state == ExecState::Confirmed
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    driver.abort();
-    let events = run.events.clone();
-    let summary = run.stop().await;
+    let (events, summary) = stage.until_the_retry_is_confirmed(run, driver).await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(exec_count(world, &thread).await, 1);
     assert_eq!(store.dlq_len().unwrap(), 0);
     assert_eq!(events.confirmed(), [(thread, 0)]);
     assert_eq!(
@@ -1504,13 +1355,7 @@ async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_t
         )),
         1
     );
-    assert_eq!(
-        summary.counts,
-        StoreCounts {
-            confirmed: 1,
-            ..StoreCounts::default()
-        }
-    );
+    assert_eq!(summary.counts, confirmed_only(1));
 }
 
 /// The owner raises the thread's fee above its balance between the keeper's build and
@@ -1520,14 +1365,8 @@ async fn sends_that_keep_failing_are_dead_lettered_and_the_operator_retry_runs_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_runs_it_after_a_top_up(
 ) {
-    let Stage {
-        dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    let stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
     let owner = world.owner.pubkey();
 
     let fee = LAMPORTS_PER_SOL;
@@ -1536,40 +1375,25 @@ async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_run
         vec![update_fee(&owner, &thread, fee)],
         world.owner.insecure_clone(),
     );
-    let run = Running::start(
-        shared.clone(),
-        &world,
-        clock.store(&path),
-        Metrics::new(),
-        dlq_config(),
-    );
-    let driver = drive_steadily(&world, &clock, 1);
+    let run = stage.start_with(shared.clone(), Metrics::new(), dlq_config());
+    let driver = stage.drive_steadily(1);
     wait_until!("dead-lettered", 30, store.dlq_len().unwrap() == 1);
 
-    let entry = insufficient_balance_dead_letter(&store, thread, "rebuild");
-    assert_eq!(exec_count(&world, &thread).await, 0);
-    assert_eq!(state(&world, &thread).await.fee_per_exec, fee);
+    let entry = insufficient_balance_dead_letter(store, thread, "rebuild");
+    assert_eq!(exec_count(world, &thread).await, 0);
+    assert_eq!(state(world, &thread).await.fee_per_exec, fee);
 
     // The cause fixed: the owner tops the thread up.
-    let top_up = system_instruction::transfer(&owner, &thread, 2 * LAMPORTS_PER_SOL);
-    sandbox::send(&world.chain, &[top_up], &world.owner, &[])
-        .await
-        .unwrap();
-    let balance = world
-        .chain
-        .get_account(&thread)
-        .await
-        .unwrap()
-        .unwrap()
-        .lamports;
+    stage.top_up(2 * LAMPORTS_PER_SOL).await;
+    let balance = world.chain.balance(&thread).await;
 
     let mut retry = Command::new(env!("CARGO_BIN_EXE_keeper"));
     retry
         .args(["dlq", "retry", &entry.id.to_string(), "--store"])
-        .arg(&path)
+        .arg(&stage.path)
         .env_clear()
-        .env("HOME", dir.path())
-        .current_dir(dir.path());
+        .env("HOME", stage.dir.path())
+        .current_dir(stage.dir.path());
     let out = tokio::task::spawn_blocking(move || retry.output().expect("run keeper"))
         .await
         .unwrap();
@@ -1584,37 +1408,17 @@ async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_run
         "{stdout}"
     );
 
-    wait_until!(
-        "the retried execution is confirmed",
-        30,
-        first_row(&store, &thread).state == ExecState::Confirmed
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    driver.abort();
-    let events = run.events.clone();
-    let summary = run.stop().await;
+    let (events, summary) = stage.until_the_retry_is_confirmed(run, driver).await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(exec_count(world, &thread).await, 1);
     assert_eq!(
-        world
-            .chain
-            .get_account(&thread)
-            .await
-            .unwrap()
-            .unwrap()
-            .lamports,
+        world.chain.balance(&thread).await,
         balance - fee,
         "the raised fee was paid once"
     );
     assert_eq!(store.dlq_len().unwrap(), 0);
     assert_eq!(events.confirmed(), [(thread, 0)]);
-    assert_eq!(
-        summary.counts,
-        StoreCounts {
-            confirmed: 1,
-            ..StoreCounts::default()
-        }
-    );
+    assert_eq!(summary.counts, confirmed_only(1));
 }
 
 /// A thread whose fee is above its balance before the keeper ever builds it: every
@@ -1624,38 +1428,19 @@ async fn an_execution_failing_on_chain_is_dead_lettered_and_keeper_dlq_retry_run
 /// up and retried by the operator, it runs once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_the_chain_always_refuses_to_build_is_dead_lettered_and_runs_after_a_retry() {
-    let Stage {
-        dir: _dir,
-        path,
-        world,
-        thread,
-        clock,
-        store,
-    } = Stage::new(plan("now", Trigger::Now, false)).await;
+    let stage = Stage::new(plan("now", Trigger::Now, false)).await;
+    let (world, thread, store) = (&stage.world, stage.thread, &stage.store);
     let owner = world.owner.pubkey();
     let fee = LAMPORTS_PER_SOL;
-    sandbox::send(
-        &world.chain,
-        &[update_fee(&owner, &thread, fee)],
-        &world.owner,
-        &[],
-    )
-    .await
-    .unwrap();
+    stage.as_owner(update_fee(&owner, &thread, fee)).await;
 
-    let chain = faulty(&world, 5);
+    let chain = faulty(world, 5);
     let metrics = Metrics::new();
-    let run = Running::start(
-        chain.clone(),
-        &world,
-        clock.store(&path),
-        metrics.clone(),
-        dlq_config(),
-    );
-    let driver = drive_steadily(&world, &clock, 1);
+    let run = stage.start_with(chain.clone(), metrics.clone(), dlq_config());
+    let driver = stage.drive_steadily(1);
     wait_until!("dead-lettered", 60, store.dlq_len().unwrap() == 1);
 
-    let entry = insufficient_balance_dead_letter(&store, thread, "build");
+    let entry = insufficient_balance_dead_letter(store, thread, "build");
     assert_eq!(metrics.dead_lettered_total.get(), 1);
     assert_eq!(metrics.dlq_size.get(), 1);
     let simulations = chain.forwarded(Op::Simulate);
@@ -1668,34 +1453,17 @@ async fn an_execution_the_chain_always_refuses_to_build_is_dead_lettered_and_run
         "refusals are the thread's problem, not the keeper's health"
     );
 
-    let top_up = system_instruction::transfer(&owner, &thread, 2 * LAMPORTS_PER_SOL);
-    sandbox::send(&world.chain, &[top_up], &world.owner, &[])
-        .await
-        .unwrap();
+    stage.top_up(2 * LAMPORTS_PER_SOL).await;
     store.dlq_retry(entry.id).unwrap();
-    wait_until!(
-        "the retried execution is confirmed",
-        30,
-        first_row(&store, &thread).state == ExecState::Confirmed
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    driver.abort();
-    let events = run.events.clone();
-    let summary = run.stop().await;
+    let (events, summary) = stage.until_the_retry_is_confirmed(run, driver).await;
 
-    assert_eq!(exec_count(&world, &thread).await, 1);
+    assert_eq!(exec_count(world, &thread).await, 1);
     assert_eq!(events.confirmed(), [(thread, 0)]);
     assert_eq!(
         events.count(|e| matches!(e, ExecEvent::DeadLettered { thread: t, .. } if *t == thread)),
         1
     );
-    assert_eq!(
-        summary.counts,
-        StoreCounts {
-            confirmed: 1,
-            ..StoreCounts::default()
-        }
-    );
+    assert_eq!(summary.counts, confirmed_only(1));
 }
 
 /// The only dead letter: `thread`'s first due time after three attempts, refused by the
@@ -1752,18 +1520,8 @@ async fn a_garbage_thread_account_is_reported_and_the_other_threads_still_run() 
     )
     .await;
     let junk = Pubkey::new_unique();
-    let mut data = Thread::DISCRIMINATOR.to_vec();
-    data.extend_from_slice(b"\x00\x01 not a thread at all");
-    world.chain.context().lock().await.set_account(
-        &junk,
-        &AccountSharedData::from(Account {
-            lamports: LAMPORTS_PER_SOL,
-            data,
-            owner: thread::ID,
-            executable: false,
-            rent_epoch: 0,
-        }),
-    );
+    let junk_account = thread_look_alike(b"\x00\x01 not a thread at all");
+    world.chain.set_account(&junk, junk_account).await;
     world.chain.watch(junk);
 
     let clock = TestClock::new();

@@ -1,15 +1,13 @@
 //! `keeper dlq`: the real binary against a store file prepared through the library,
 //! run with an empty environment and HOME pointed at a fresh temp dir.
 
-mod home;
-
 use std::{
     fs,
     path::{Path, PathBuf},
     process::Output,
 };
 
-use home::{stderr, stdout, Home};
+use crate::home::{stderr, stdout, Home};
 
 use keeper::{
     execution::builder::priority::ExecutionPriority,

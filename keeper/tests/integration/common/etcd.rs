@@ -7,11 +7,11 @@
 //! it. `scripts/test.sh` installs etcd.
 
 use std::fs::OpenOptions;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use keeper::test_utils::loopback::free_port;
 use tempfile::TempDir;
 
 /// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`), or `None` (with a loud
@@ -43,15 +43,6 @@ pub fn etcd_binary() -> Option<PathBuf> {
         );
     }
     found
-}
-
-/// A loopback port nothing listens on (it was free a moment ago).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An etcd of its own: one member on loopback, its data in a temporary directory.

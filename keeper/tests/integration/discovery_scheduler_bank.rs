@@ -6,174 +6,51 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anchor_lang::{AccountDeserialize, Discriminator};
-use common::ProbedBank;
-use keeper::chain::bank::{program_test, BankChain};
+use crate::common::ProbedBank;
 use keeper::chain::faulty::{FaultyChain, Op};
 use keeper::chain::Chain;
+use keeper::test_utils::bank::{thread_look_alike, BankChainExt, TestBank, TestBankBuilder};
 use keeper::tracking::discovery::{
     read_index, shared_index, Discovery, SharedIndex, ThreadChanged,
 };
 use keeper::tracking::scheduler::Scheduler;
-use solana_program_test::ProgramTest;
-use solana_sdk::account::{Account, AccountSharedData};
-use solana_sdk::clock::Clock;
-use solana_sdk::instruction::Instruction;
+use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Keypair, Signer};
-use solana_sdk::transaction::Transaction;
-use solana_system_interface::instruction as system_instruction;
-use thread::client;
-use thread::instructions::CreateThreadArgs;
 use thread::schedule::{check_due, ChainTime};
-use thread::state::{Due, RateLimit, Thread, ThreadInstruction, Trigger};
+use thread::state::{Due, Trigger};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
-const STARTING_LAMPORTS: u64 = 100_000_000_000;
 /// The bank's unix time while threads are created.
 const T0: i64 = 1_800_000_000;
 /// Data of the account the `Account`-trigger threads watch.
 const WATCHED_DATA: [u8; 32] = [7; 32];
 
-/// A bank with a funded owner, an account to watch and, optionally, a garbage account
-/// that looks like a thread (owned by the program, thread discriminator, junk after).
-struct Bank {
-    chain: Arc<BankChain>,
-    owner: Keypair,
-    watched: Pubkey,
+/// The account the `Account`-trigger threads watch.
+const WATCHED: Pubkey = Pubkey::new_from_array([9; 32]);
+
+/// The bank these tests start: the clock at `T0`, the watched account holding
+/// [`WATCHED_DATA`].
+fn bank_at_t0() -> TestBankBuilder {
+    let watched = Account {
+        lamports: 1_000_000_000,
+        data: WATCHED_DATA.to_vec(),
+        owner: Pubkey::new_unique(),
+        executable: false,
+        rent_epoch: 0,
+    };
+    TestBank::builder().account(WATCHED, watched).time(T0)
 }
 
-impl Bank {
-    async fn start() -> Self {
-        Self::with(program_test()).await
-    }
-
-    async fn with(mut pt: ProgramTest) -> Self {
-        let owner = Keypair::new();
-        let watched = Pubkey::new_unique();
-        pt.add_account(
-            owner.pubkey(),
-            Account::new(STARTING_LAMPORTS, 0, &SYSTEM_PROGRAM),
-        );
-        pt.add_account(
-            watched,
-            Account {
-                lamports: 1_000_000_000,
-                data: WATCHED_DATA.to_vec(),
-                owner: Pubkey::new_unique(),
-                executable: false,
-                rent_epoch: 0,
-            },
-        );
-        let bank = Self {
-            chain: Arc::new(BankChain::start(pt).await),
-            owner,
-            watched,
-        };
-        bank.set_time(T0).await;
-        bank
-    }
-
-    async fn send(&self, ixs: &[Instruction]) {
-        let blockhash = self.chain.latest_blockhash().await.unwrap();
-        let tx = Transaction::new_signed_with_payer(
-            ixs,
-            Some(&self.owner.pubkey()),
-            &[&self.owner],
-            blockhash,
-        );
-        let signature = self.chain.send(&tx.into()).await.unwrap();
-        let status = self.chain.signature_statuses(&[signature]).await.unwrap()[0].clone();
-        assert_eq!(status.unwrap().err, None, "{ixs:?}");
-    }
-
-    /// Creates a thread with `trigger` whose one stored instruction moves a lamport
-    /// from the thread to its owner. Sent through the chain, so scans see it.
-    async fn create(&self, id: &str, trigger: Trigger) -> Pubkey {
-        let owner = self.owner.pubkey();
-        let (thread, _) = Thread::address(&owner, id.as_bytes());
-        let args = CreateThreadArgs {
-            id: id.as_bytes().to_vec(),
-            trigger,
-            instructions: vec![ThreadInstruction::from(system_instruction::transfer(
-                &thread, &owner, 1,
-            ))],
-            fee_per_exec: 1_000,
-            rate_limit: RateLimit::default(),
-            deposit: 1_000_000,
-            priority: None,
-        };
-        self.send(&[client::create_thread(&owner, &thread, args)])
-            .await;
-        thread
-    }
-
-    async fn pause(&self, thread: Pubkey) {
-        self.send(&[client::pause_thread(&self.owner.pubkey(), &thread)])
-            .await;
-    }
-
-    async fn delete(&self, thread: Pubkey) {
-        let owner = self.owner.pubkey();
-        self.send(&[client::delete_thread(&owner, &thread, None, None)])
-            .await;
-    }
-
-    async fn clock(&self) -> Clock {
-        self.chain.clock().await.unwrap()
-    }
-
-    /// Sets the bank's unix time, leaving slot and epoch as they are.
-    async fn set_time(&self, unix_ts: i64) {
-        let mut clock = self.clock().await;
-        clock.unix_timestamp = unix_ts;
-        self.chain.context().lock().await.set_sysvar(&clock);
-    }
-
-    /// Warps to `slot`, keeping the unix time where it was.
-    async fn warp_to(&self, slot: u64) {
-        let unix_ts = self.clock().await.unix_timestamp;
-        self.chain
-            .context()
-            .lock()
-            .await
-            .warp_to_slot(slot)
-            .unwrap();
-        self.set_time(unix_ts).await;
-    }
-
-    async fn first_slot_of_epoch(&self, epoch: u64) -> u64 {
-        self.chain
-            .context()
-            .lock()
-            .await
-            .genesis_config()
-            .epoch_schedule
-            .get_first_slot_in_epoch(epoch)
-    }
-
-    async fn write_watched(&self, data: &[u8]) {
-        let mut account: AccountSharedData = self
-            .chain
-            .get_account(&self.watched)
-            .await
-            .unwrap()
-            .unwrap()
-            .into();
-        account.set_data_from_slice(data);
-        self.chain
-            .context()
-            .lock()
-            .await
-            .set_account(&self.watched, &account);
-    }
+/// Replaces the data of the watched account.
+async fn write_watched(bank: &TestBank, data: &[u8]) {
+    let mut account = bank.chain.existing_account(&WATCHED).await;
+    account.data = data.to_vec();
+    bank.chain.set_account(&WATCHED, account).await;
 }
 
 fn drain(rx: &mut mpsc::Receiver<ThreadChanged>) -> BTreeSet<Pubkey> {
@@ -189,14 +66,14 @@ mod discovery {
 
     #[tokio::test]
     async fn discovery_finds_threads_created_in_the_bank() {
-        let bank = Bank::start().await;
-        let a = bank.create("a", Trigger::Now).await;
-        let b = bank.create("b", Trigger::Slot { slot: 1_000 }).await;
+        let bank = bank_at_t0().start().await;
+        let a = bank.create_thread("a", Trigger::Now).await;
+        let b = bank.create_thread("b", Trigger::Slot { slot: 1_000 }).await;
         let c = bank
-            .create(
+            .create_thread(
                 "c",
                 Trigger::Account {
-                    address: bank.watched,
+                    address: WATCHED,
                     offset: 0,
                     size: 8,
                 },
@@ -235,9 +112,9 @@ mod discovery {
 
     #[tokio::test]
     async fn discovery_drops_a_deleted_thread_on_the_next_reconcile() {
-        let bank = Bank::start().await;
-        let kept = bank.create("kept", Trigger::Now).await;
-        let gone = bank.create("gone", Trigger::Now).await;
+        let bank = bank_at_t0().start().await;
+        let kept = bank.create_thread("kept", Trigger::Now).await;
+        let gone = bank.create_thread("gone", Trigger::Now).await;
         let index = shared_index();
         let (tx, mut rx) = mpsc::channel(16);
         let chain = Arc::new(bank);
@@ -247,15 +124,12 @@ mod discovery {
             tx,
             Duration::from_millis(200),
         );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(discovery.run(async move {
-            let _ = stopped.await;
-        }));
+        let running = RunningDiscovery::spawn(discovery);
 
         let first = recv_set(&mut rx, 2).await;
         assert_eq!(first, BTreeSet::from([kept, gone]));
 
-        chain.delete(gone).await;
+        chain.delete_thread(gone).await;
         assert_eq!(chain.chain.get_account(&gone).await.unwrap(), None);
         let next = recv_set(&mut rx, 1).await;
         assert_eq!(next, BTreeSet::from([gone]), "only the deleted one changed");
@@ -265,17 +139,13 @@ mod discovery {
             assert!(index.contains(&kept));
         }
 
-        stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("discovery stops on shutdown")
-            .unwrap();
+        running.stop().await;
     }
 
     #[tokio::test]
     async fn discovery_follows_pushed_changes_between_reconciles() {
-        let bank = Arc::new(Bank::start().await);
-        let before = bank.create("before", Trigger::Now).await;
+        let bank = Arc::new(bank_at_t0().start().await);
+        let before = bank.create_thread("before", Trigger::Now).await;
         let index = shared_index();
         let (tx, mut rx) = mpsc::channel(16);
         let chain = Arc::new(FaultyChain::new(ProbedBank::new(bank.chain.clone()), 1));
@@ -283,24 +153,23 @@ mod discovery {
         // came through the subscription.
         let discovery =
             Discovery::new(chain.clone(), index.clone(), tx, Duration::from_secs(3_600));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(discovery.run(async move {
-            let _ = stopped.await;
-        }));
+        let running = RunningDiscovery::spawn(discovery);
         assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([before]));
 
-        let created = bank.create("after", Trigger::Slot { slot: 5_000 }).await;
+        let created = bank
+            .create_thread("after", Trigger::Slot { slot: 5_000 })
+            .await;
         assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([created]));
         assert_eq!(
             read_index(&index).get(&created).unwrap().state.next_due,
             Due::AtSlot { slot: 5_000 }
         );
 
-        bank.pause(created).await;
+        bank.pause_thread(created).await;
         assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([created]));
         assert!(read_index(&index).get(&created).unwrap().state.paused);
 
-        bank.delete(before).await;
+        bank.delete_thread(before).await;
         assert_eq!(recv_set(&mut rx, 1).await, BTreeSet::from([before]));
         assert!(!read_index(&index).contains(&before));
         assert_eq!(
@@ -309,34 +178,18 @@ mod discovery {
             "one scan at start; the rest was pushed"
         );
 
-        stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("discovery stops on shutdown")
-            .unwrap();
+        running.stop().await;
     }
 
     #[tokio::test]
     async fn discovery_reports_a_garbage_thread_account_and_indexes_the_others() {
-        let mut pt = program_test();
         let junk = Pubkey::new_unique();
-        let mut data = Thread::DISCRIMINATOR.to_vec();
-        data.extend_from_slice(b"\x00\x01 definitely not a thread");
-        pt.add_account(
-            junk,
-            Account {
-                lamports: 1_000_000,
-                data,
-                owner: thread::ID,
-                executable: false,
-                rent_epoch: 0,
-            },
-        );
-        let bank = Bank::with(pt).await;
+        let junk_account = thread_look_alike(b"\x00\x01 definitely not a thread");
+        let bank = bank_at_t0().account(junk, junk_account).start().await;
         bank.chain.watch(junk);
-        let a = bank.create("a", Trigger::Now).await;
+        let a = bank.create_thread("a", Trigger::Now).await;
         let b = bank
-            .create("b", Trigger::Timestamp { unix_ts: T0 + 5 })
+            .create_thread("b", Trigger::Timestamp { unix_ts: T0 + 5 })
             .await;
 
         let index = shared_index();
@@ -355,6 +208,31 @@ mod discovery {
         let report = discovery.scan().await.unwrap();
         assert_eq!((report.unchanged, report.invalid.len()), (2, 1));
         assert_eq!(read_index(&index).len(), 2);
+    }
+
+    /// Discovery running in a task of its own, as the daemon runs it.
+    struct RunningDiscovery {
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<()>,
+    }
+
+    impl RunningDiscovery {
+        fn spawn(discovery: Discovery) -> Self {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(discovery.run(async move {
+                let _ = stopped.await;
+            }));
+            Self { stop, task }
+        }
+
+        /// Asks it to stop; it must within five seconds.
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            tokio::time::timeout(Duration::from_secs(5), self.task)
+                .await
+                .expect("discovery stops on shutdown")
+                .unwrap();
+        }
     }
 
     async fn recv_set(rx: &mut mpsc::Receiver<ThreadChanged>, n: usize) -> BTreeSet<Pubkey> {
@@ -376,20 +254,13 @@ mod scheduler {
     /// What the program itself would say of each indexed thread, from the whole thread
     /// as the bank holds it (the index keeps only the keeper's view): not paused, and
     /// `check_due` passes with the bank's clock and the watched account's current data.
-    async fn due_on_chain(bank: &Bank, index: &SharedIndex) -> BTreeSet<Pubkey> {
-        let now = ChainTime::from(&bank.clock().await);
-        let watched = bank
-            .chain
-            .get_account(&bank.watched)
-            .await
-            .unwrap()
-            .map(|a| a.data)
-            .unwrap_or_default();
+    async fn due_on_chain(bank: &TestBank, index: &SharedIndex) -> BTreeSet<Pubkey> {
+        let now = ChainTime::from(&bank.chain.clock().await.unwrap());
+        let watched = bank.chain.existing_account(&WATCHED).await.data;
         let keys: Vec<Pubkey> = read_index(index).keys().copied().collect();
         let mut due = BTreeSet::new();
         for key in keys {
-            let account = bank.chain.get_account(&key).await.unwrap().unwrap();
-            let state = Thread::try_deserialize(&mut account.data.as_slice()).unwrap();
+            let state = bank.chain.thread_state(&key).await;
             let data =
                 matches!(state.trigger, Trigger::Account { .. }).then_some(watched.as_slice());
             if !state.paused && check_due(&state.next_due, &state.trigger, now, data).is_ok() {
@@ -406,17 +277,17 @@ mod scheduler {
     /// many time-triggered threads wait.
     #[tokio::test]
     async fn scheduler_finds_each_thread_due_exactly_when_the_program_does() {
-        let bank = Bank::start().await;
-        let start = bank.clock().await;
+        let bank = bank_at_t0().start().await;
+        let start = bank.chain.clock().await.unwrap();
         let (s0, e0) = (start.slot, start.epoch);
-        let f1 = bank.first_slot_of_epoch(e0 + 1).await;
-        let f2 = bank.first_slot_of_epoch(e0 + 2).await;
+        let f1 = bank.chain.first_slot_of_epoch(e0 + 1).await;
+        let f2 = bank.chain.first_slot_of_epoch(e0 + 2).await;
         assert!(
             f1 > s0 + 11,
             "epoch {e0} ends after the slot steps ({s0}, {f1})"
         );
         let far = f2 + 10;
-        let w = bank.watched;
+        let w = WATCHED;
         let account = |offset, size| Trigger::Account {
             address: w,
             offset,
@@ -460,13 +331,17 @@ mod scheduler {
         assert_eq!(specs.len(), 20);
         let mut names = BTreeMap::new();
         for (name, trigger) in specs {
-            let key = bank.create(name, trigger).await;
+            let key = bank.create_thread(name, trigger).await;
             names.insert(key, name);
         }
         let by_name: BTreeMap<&str, Pubkey> = names.iter().map(|(k, n)| (*n, *k)).collect();
-        bank.pause(by_name["ts-paused"]).await;
-        bank.pause(by_name["slot-paused"]).await;
-        assert_eq!(bank.clock().await.slot, s0, "all created in one slot");
+        bank.pause_thread(by_name["ts-paused"]).await;
+        bank.pause_thread(by_name["slot-paused"]).await;
+        assert_eq!(
+            bank.chain.clock().await.unwrap().slot,
+            s0,
+            "all created in one slot"
+        );
 
         let bank = Arc::new(bank);
         let faulty = Arc::new(FaultyChain::new(ProbedBank::new(bank.chain.clone()), 7));
@@ -512,7 +387,7 @@ mod scheduler {
             (T0 + 39, vec![]),
             (T0 + 40, vec!["ts-40"]),
         ] {
-            bank.set_time(ts).await;
+            bank.chain.set_time(ts).await;
             expected.extend(newly);
             check(&format!("unix time T0+{}", ts - T0), &expected).await;
         }
@@ -522,26 +397,26 @@ mod scheduler {
             (s0 + 9, vec![]),
             (s0 + 10, vec!["slot-10a", "slot-10b"]),
         ] {
-            bank.warp_to(slot).await;
+            bank.chain.warp_to_keeping_time(slot).await;
             expected.extend(newly);
             check(&format!("slot s0+{}", slot - s0), &expected).await;
         }
 
         let mut data = WATCHED_DATA;
         data[10] = 0;
-        bank.write_watched(&data).await;
+        write_watched(&bank, &data).await;
         let mut changed = expected.clone();
         changed.extend(["acct-hi", "acct-all"]);
         check("watched bytes 8..16 changed", &changed).await;
-        bank.write_watched(&WATCHED_DATA).await;
+        write_watched(&bank, &WATCHED_DATA).await;
         check("watched account changed back", &expected).await;
         data = WATCHED_DATA;
         data[3] = 1;
-        bank.write_watched(&data).await;
+        write_watched(&bank, &data).await;
         let mut changed = expected.clone();
         changed.extend(["acct-lo", "acct-all"]);
         check("watched bytes 0..8 changed", &changed).await;
-        bank.write_watched(&WATCHED_DATA).await;
+        write_watched(&bank, &WATCHED_DATA).await;
         check("watched account restored", &expected).await;
 
         for (slot, newly) in [
@@ -552,7 +427,7 @@ mod scheduler {
             (far - 1, vec![]),
             (far, vec!["slot-far"]),
         ] {
-            bank.warp_to(slot).await;
+            bank.chain.warp_to_keeping_time(slot).await;
             expected.extend(newly);
             check(&format!("slot {slot}"), &expected).await;
         }
@@ -562,7 +437,7 @@ mod scheduler {
             "every time, slot and epoch thread but the paused ones (the account threads \
              were due while their range differed)"
         );
-        assert_eq!(bank.clock().await.epoch, e0 + 2);
+        assert_eq!(bank.chain.clock().await.unwrap().epoch, e0 + 2);
 
         assert_eq!(faulty.forwarded(Op::Clock) - clock_calls, ticks);
         assert_eq!(faulty.forwarded(Op::GetMultipleAccounts) - fetches, ticks);

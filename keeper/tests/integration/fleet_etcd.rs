@@ -1,5 +1,5 @@
 //! A fleet of two keeper daemons, `a` and `b`, each with its own keypair, store and
-//! metrics, against one in-process bank and a real etcd ([`common::etcd::Etcd`]), with
+//! metrics, against one in-process bank and a real etcd ([`crate::common::etcd::Etcd`]), with
 //! durable and non-durable threads due every few seconds while the bank's clock is
 //! driven forward. Pinned, end to end through the daemon's wiring of leadership:
 //!
@@ -22,8 +22,6 @@
 #![cfg(feature = "bank")]
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,17 +29,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::etcd::Etcd;
-use common::{
+use crate::common::etcd::Etcd;
+use crate::common::{
     every, fast_config, plan, rows, rows_by_due_time, state, tempdir, wait_until, Events,
     ProbedBank, Running, TestClock,
 };
-use keeper::chain::Chain;
 use keeper::daemon::{Daemon, DaemonConfig, RunSummary};
 use keeper::leadership::{ElectionStore, EtcdClient, LeadershipConfig, LEADER_METRIC};
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, World};
 use keeper::store::{ExecState, Store};
+use keeper::test_utils::bank::BankChainExt;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_system_interface::instruction as system_instruction;
@@ -378,15 +376,6 @@ impl Fleet {
         etcd.holder(&key).await.expect("etcd answers").map(|h| h.id)
     }
 
-    async fn balance(&self, key: &Pubkey) -> u64 {
-        self.world
-            .chain
-            .get_account(key)
-            .await
-            .unwrap()
-            .map_or(0, |a| a.lamports)
-    }
-
     /// Durable threads whose on-chain lease `holder` holds.
     async fn leased_by(&self, holder: &Pubkey) -> BTreeSet<Pubkey> {
         let mut leased = BTreeSet::new();
@@ -403,7 +392,7 @@ impl Fleet {
     /// threads, and `b`, following all along, sends nothing, pays nothing and stores
     /// nothing.
     async fn a_alone_executes_for(&self, wall: Duration, monitor: &Monitor) {
-        let b_funds = self.balance(&self.b.pubkey()).await;
+        let b_funds = self.world.chain.balance(&self.b.pubkey()).await;
         assert_eq!(b_funds, KEEPER_FUNDS);
         tokio::time::sleep(wall).await;
         let durable = self.durable();
@@ -427,7 +416,7 @@ impl Fleet {
         assert_eq!(self.b.chain.sends(), 0, "b sent nothing while following");
         assert_eq!(self.b.chain.sent(), vec![]);
         assert_eq!(
-            self.balance(&self.b.pubkey()).await,
+            self.world.chain.balance(&self.b.pubkey()).await,
             b_funds,
             "b paid for nothing"
         );
@@ -480,6 +469,21 @@ impl Fleet {
         panic!("the fleet did not catch up with every thread");
     }
 
+    /// The end of a handover: the clock stops, `b` settles every due time, then the
+    /// leadership monitor and `b` stop. Returns the final chain time, what the monitor
+    /// saw and b's summary.
+    async fn finish_on_b(
+        &mut self,
+        driver: JoinHandle<()>,
+        monitor: Monitor,
+    ) -> (i64, Seen, RunSummary) {
+        driver.abort();
+        let _ = driver.await;
+        let now = self.settle(&[&self.b.store]).await;
+        let seen = monitor.finish().await;
+        (now, seen, self.b.stop().await)
+    }
+
     /// Every due time of every thread up to `now` ran exactly once on chain, and the
     /// keepers' records agree: the on-chain `exec_count` is the count of due times the
     /// trigger passed; no due time was confirmed twice (by one keeper or both); every
@@ -530,16 +534,7 @@ impl Fleet {
         }
 
         for keeper in [&self.a, &self.b] {
-            let sent = keeper.chain.sent();
-            let statuses = self.world.chain.signature_statuses(&sent).await.unwrap();
-            let failed: Vec<_> = sent
-                .iter()
-                .zip(&statuses)
-                .filter_map(|(signature, status)| {
-                    let status = status.as_ref().expect("a sent transaction has a status");
-                    status.err.clone().map(|err| (*signature, err))
-                })
-                .collect();
+            let failed = keeper.chain.sent_that_failed().await;
             assert!(
                 failed.is_empty(),
                 "{} failed on chain: {failed:?}",
@@ -637,11 +632,7 @@ async fn a_graceful_handover_loses_no_due_time_and_runs_none_twice() {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    driver.abort();
-    let _ = driver.await;
-    let now = fleet.settle(&[&fleet.b.store]).await;
-    let seen = monitor.finish().await;
-    let b_summary = fleet.b.stop().await;
+    let (now, seen, b_summary) = fleet.finish_on_b(driver, monitor).await;
 
     assert!(seen.both.is_empty(), "two leaders at once: {seen:?}");
     let (a_last, b_first) = (seen.last[0].unwrap(), seen.first[1].unwrap());
@@ -781,11 +772,7 @@ async fn a_dead_leader_is_replaced_after_its_leases_expire_and_no_due_time_is_lo
     fleet.b_runs_a_durable_thread_within(15).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    driver.abort();
-    let _ = driver.await;
-    let now = fleet.settle(&[&fleet.b.store]).await;
-    let seen = monitor.finish().await;
-    let b_summary = fleet.b.stop().await;
+    let (now, seen, b_summary) = fleet.finish_on_b(driver, monitor).await;
 
     assert!(seen.both.is_empty(), "two leaders at once: {seen:?}");
     assert!(

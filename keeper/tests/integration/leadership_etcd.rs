@@ -1,5 +1,5 @@
 //! Fleet leadership against a real etcd (the `etcd-server` Debian package, 3.4): each
-//! test starts its own etcd ([`common::etcd::Etcd`]: free loopback ports, a temporary
+//! test starts its own etcd ([`crate::common::etcd::Etcd`]: free loopback ports, a temporary
 //! directory, never the system one on 2379) and kills it when done.
 //!
 //! Without an `etcd` binary these tests are skipped with a loud message, unless `CI` is
@@ -10,17 +10,16 @@
 // The shared fixtures in `common` are built on the in-process bank.
 #![cfg(feature = "bank")]
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::etcd::{free_port, Etcd};
+use crate::common::etcd::Etcd;
 use keeper::leadership::{
     start, ElectionStore, ElectionStoreError, EtcdClient, LeaderState, Leadership,
     LeadershipConfig, StepDown,
 };
+use keeper::test_utils::loopback::free_port;
 use solana_sdk::pubkey::Pubkey;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
