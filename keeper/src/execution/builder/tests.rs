@@ -3,7 +3,7 @@
 //! guard's lifetime (explicit release, drop, drop-on-error, TTL expiry and reclaim in
 //! paused time), errors and their metric labels, the instruction order of every
 //! build, the builder-level sanity check, and concurrent builds on a few nonces.
-//! Flows through a real bank are in `tests/builder_bank.rs`.
+//! Flows through a real bank are in `keeper/tests/integration/builder_bank.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
