@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anchor_lang::InstructionData;
 use async_trait::async_trait;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -21,7 +20,7 @@ use solana_sdk::account::Account;
 use solana_sdk::clock::Clock;
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::transaction::TransactionError;
-use solana_system_interface::instruction::{self as system_instruction, SystemInstruction};
+use solana_system_interface::instruction as system_instruction;
 use thread::errors::ThreadError;
 
 use super::order::OrderError;
@@ -32,7 +31,7 @@ use crate::chain::{KeyedAccount, Simulation, TxStatus};
 use crate::ops::metrics::Metrics;
 use crate::test_utils::logs::CapturedLogs;
 use crate::test_utils::thread::ThreadFixture;
-use crate::test_utils::tx::decoded;
+use crate::test_utils::tx::{assert_durable_exec_order, decoded, is_advance_of};
 
 /// Units every stub simulation reports.
 const UNITS: u64 = 50_000;
@@ -316,52 +315,6 @@ fn shape(ixs: &[Instruction]) -> Vec<(Pubkey, Vec<u8>, Vec<Pubkey>)> {
             (ix.program_id, ix.data.clone(), keys)
         })
         .collect()
-}
-
-fn is_advance_of(ix: &Instruction, nonce: &Pubkey, authority: &Pubkey) -> bool {
-    ix.program_id == solana_sdk_ids::system_program::ID
-        && matches!(
-            bincode::deserialize::<SystemInstruction>(&ix.data),
-            Ok(SystemInstruction::AdvanceNonceAccount)
-        )
-        && ix.accounts.len() == 3
-        && ix.accounts[0].pubkey == *nonce
-        && ix.accounts[0].is_writable
-        && ix.accounts[1].pubkey == solana_sdk_ids::sysvar::recent_blockhashes::ID
-        && ix.accounts[2].pubkey == *authority
-        && ix.accounts[2].is_signer
-}
-
-/// Decodes `output`'s transaction: advance of `nonce` by `keeper`, the unit limit,
-/// the unit price (when non-zero), then `exec_thread` of `thread` by `keeper`.
-fn assert_durable_exec_order(
-    output: &TxBuildOutput,
-    nonce: &Pubkey,
-    keeper: &Pubkey,
-    thread: &Pubkey,
-) {
-    let ixs = decoded(&output.tx);
-    let budget = output.budget;
-    let expected_len = 3 + usize::from(budget.unit_price > 0);
-    assert_eq!(ixs.len(), expected_len, "{ixs:?}");
-    assert!(is_advance_of(&ixs[0], nonce, keeper), "{:?}", ixs[0]);
-    assert_eq!(
-        ixs[1],
-        ComputeBudgetInstruction::set_compute_unit_limit(budget.unit_limit)
-    );
-    if budget.unit_price > 0 {
-        assert_eq!(
-            ixs[2],
-            ComputeBudgetInstruction::set_compute_unit_price(budget.unit_price)
-        );
-    }
-    let exec = &ixs[expected_len - 1];
-    assert_eq!(exec.program_id, thread::ID);
-    assert_eq!(exec.data, thread::instruction::ExecThread {}.data());
-    assert_eq!(exec.accounts[0].pubkey, *keeper);
-    assert!(exec.accounts[0].is_signer);
-    assert_eq!(exec.accounts[1].pubkey, *thread);
-    assert_eq!(output.required_signers(), &[*keeper]);
 }
 
 const GUARD_WARNING: &str = "TxBuildOutput dropped with its nonce guard still held";
