@@ -12,9 +12,8 @@
 #     becomes a caret requirement. Two of those pins conflict with anchor-lang outright
 #     (gossip's solana-clock, faucet's solana-instruction); the others would drag a dozen
 #     SDK crates (solana-signature, -message, -transaction...) back to older versions than
-#     the main workspace's lock holds, and with them a second build of the whole Solana
-#     stack. Relaxed, the localnet resolves to the main workspace's versions and shares
-#     its compiled crates;
+#     the main workspace's lock holds. Relaxed, the localnet resolves to the main
+#     workspace's versions;
 #   - all three: their warnings are allowed (`[lints.rust] warnings = "allow"`; gossip's
 #     says "deny"). Cargo caps the lints of registry crates but not of path
 #     dependencies, so upstream code would otherwise fail the build (gossip) or bury our

@@ -21,7 +21,7 @@ mkdir -p "$run"
 rm -f "$run/ready.json" "$run/keeper.sqlite" "$run/keeper.sqlite-wal" "$run/keeper.sqlite-shm"
 
 step "localnet on 127.0.0.1:$rpc_port (log: $run/localnet.log)"
-target/debug/localnet --rpc-port "$rpc_port" --example-threads \
+localnet/target/debug/localnet --rpc-port "$rpc_port" --example-threads \
     --keeper-keypair "$run/keeper-keypair.json" --ready-file "$run/ready.json" \
     >"$run/localnet.log" 2>&1 &
 localnet_pid=$!

@@ -42,7 +42,7 @@ case "${1:-}" in
     run)
         shift
         build
-        exec target/debug/localnet "$@"
+        exec localnet/target/debug/localnet "$@"
         ;;
     test)
         shift
