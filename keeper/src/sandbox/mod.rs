@@ -161,8 +161,23 @@ pub async fn run_until(
                         label(&thread),
                         exec_count + 1
                     ),
-                    ExecEvent::Superseded { thread, exec_count } => format!(
+                    ExecEvent::Superseded {
+                        thread,
+                        exec_count,
+                        ran: true,
+                        ..
+                    } => format!(
                         "slot {slot:>5}  settled  {:<18} run #{} already landed",
+                        label(&thread),
+                        exec_count + 1
+                    ),
+                    ExecEvent::Superseded {
+                        thread,
+                        exec_count,
+                        reason,
+                        ran: false,
+                    } => format!(
+                        "slot {slot:>5}  dropped  {:<18} run #{}: {reason}",
                         label(&thread),
                         exec_count + 1
                     ),

@@ -416,9 +416,15 @@ async fn two_hundred_threads_each_due_execution_happens_exactly_once() {
             ExecEvent::Confirmed {
                 thread, exec_count, ..
             } => confirmed.entry(*thread).or_default().push(*exec_count),
-            ExecEvent::Superseded { thread, exec_count } => {
-                panic!("{} run #{exec_count} superseded", by_key[thread].label)
-            }
+            ExecEvent::Superseded {
+                thread,
+                exec_count,
+                reason,
+                ..
+            } => panic!(
+                "{} run #{exec_count} superseded: {reason}",
+                by_key[thread].label
+            ),
             ExecEvent::DeadLettered {
                 thread,
                 exec_count,

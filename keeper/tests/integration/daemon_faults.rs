@@ -67,12 +67,19 @@ const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
 // Fixtures
 // ---------------------------------------------------------------------------------------
 
-/// Daemon settings for tests: fast loops, a short confirmation timeout, and the
-/// degradation monitor out of the way (it would stop sends under the injected error
-/// rates; it has tests of its own).
+/// A confirmation timeout that the injected status delays (up to 1.2 s) outlast.
+const SHORT_CONFIRM_TIMEOUT_SECS: u64 = 1;
+
+/// Daemon settings for tests: fast loops and the degradation monitor out of the way (it
+/// would stop sends under the injected error rates; it has tests of its own).
+///
+/// The confirmation timeout is wall time, so it stays long here: with a short one, a
+/// status slowed only by a loaded machine reads as a lost send, and the resend settles
+/// as "ran" (no loss, but not the events these tests expect). The test of late statuses
+/// sets [`SHORT_CONFIRM_TIMEOUT_SECS`] itself.
 fn config() -> DaemonConfig {
     let mut config = fast_config();
-    config.executor.confirm_timeout_secs = 1;
+    config.executor.confirm_timeout_secs = 60;
     config.degradation.min_samples = u32::MAX;
     config
 }
@@ -425,12 +432,14 @@ async fn faults_at_the_chain_lose_no_due_time_and_run_none_twice() {
     };
 
     let clock = TestClock::new();
+    let mut config = config();
+    config.executor.confirm_timeout_secs = SHORT_CONFIRM_TIMEOUT_SECS;
     let run = Running::start(
         failover.clone(),
         &world,
         clock.store(&path),
         metrics.clone(),
-        config(),
+        config,
     );
     // Two chain seconds and twenty store seconds per wall-clock second.
     let driver = drive(
@@ -907,7 +916,9 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
         events.all(),
         [ExecEvent::Superseded {
             thread,
-            exec_count: 0
+            exec_count: 0,
+            reason: "the due time already ran".into(),
+            ran: true,
         }]
     );
     let row = first_row(store, &thread);
@@ -963,7 +974,9 @@ async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_afte
         events.all(),
         [ExecEvent::Superseded {
             thread,
-            exec_count: 0
+            exec_count: 0,
+            reason: "the due time already ran".into(),
+            ran: true,
         }]
     );
     assert_eq!(healthy.forwarded(Op::Send), 0, "nothing sent again");
@@ -1175,10 +1188,12 @@ async fn restart_against_a_node_behind(durable: bool) {
 
     assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
     assert_eq!(events.confirmed(), [(thread, 0)]);
+    // The lagging node judged nothing gone.
     assert_eq!(
-        events.count(|e| matches!(e, ExecEvent::Superseded { .. })),
+        events.count(|e| matches!(e, ExecEvent::Superseded { ran: false, .. })),
         0
     );
+    assert_eq!(first_row(store, &thread).state, ExecState::Confirmed);
     assert_eq!(summary.recovered, 1);
     assert_eq!(rows(&stage.path).len(), 1);
 }

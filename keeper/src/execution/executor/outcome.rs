@@ -61,9 +61,14 @@ pub enum ExecEvent {
         exec_count: u64,
         retry: bool,
     },
+    /// The row will not be sent again. `ran`: the chain shows the due time executed
+    /// (by this keeper's transaction or another); otherwise it did not run and never
+    /// will through this row (the thread gone, re-created or leased by another keeper).
     Superseded {
         thread: Pubkey,
         exec_count: u64,
+        reason: String,
+        ran: bool,
     },
     DeadLettered {
         thread: Pubkey,

@@ -92,7 +92,12 @@ impl Executor {
         } else {
             tracing::info!(id = row.id, %thread, exec_count, slot, reason, "execution superseded");
         }
-        self.emit(ExecEvent::Superseded { thread, exec_count });
+        self.emit(ExecEvent::Superseded {
+            thread,
+            exec_count,
+            reason: reason.to_owned(),
+            ran: !unexpected,
+        });
     }
 
     /// Acts on a read that contradicts `row` (see [`Verdict`]).
