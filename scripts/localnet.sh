@@ -29,6 +29,16 @@ ensure_build_packages() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 }
 
+# node and npm, for the TypeScript SDK example the over-the-wire tests run.
+ensure_node() {
+    command -v npm >/dev/null && return
+    echo "localnet: installing nodejs and npm (apt)" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+}
+
 build() {
     ensure_build_packages
     localnet/patch-crates.sh
@@ -49,6 +59,10 @@ case "${1:-}" in
         build
         # The tests run the real keeper and owner CLI binaries as separate processes.
         cargo build -p keeper --bin keeper -p thread-cli --bin threads
+        # and the TypeScript SDK's example, from the packages app/'s lock file pins.
+        ensure_node
+        npm ci --prefix app --no-audit --no-fund
+        npm run build --prefix app
         # Each test starts its own validator (~1.6 GB RSS, two cores busy): one at a time.
         localnet_cargo test "$@" -- --test-threads=1
         ;;

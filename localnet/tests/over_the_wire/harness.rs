@@ -124,6 +124,15 @@ impl Drop for Localnet {
     }
 }
 
+/// Writes `keypair` as a JSON keypair file `name` in `dir` (the Solana CLI's format);
+/// its path.
+pub fn write_keypair(dir: &Path, name: &str, keypair: &Keypair) -> PathBuf {
+    let path = dir.join(name);
+    let bytes = serde_json::to_vec(&keypair.to_bytes().to_vec()).expect("keypair JSON");
+    fs::write(&path, bytes).expect("keypair file");
+    path
+}
+
 /// How the keeper is started: its endpoints and the `[daemon]` settings a test needs.
 pub struct KeeperSetup {
     pub rpc_url: String,

@@ -18,3 +18,4 @@ mod failover;
 mod ledger;
 mod owner_cli;
 mod readiness;
+mod sdk;

@@ -10,7 +10,9 @@ use localnet::examples::funded_owner;
 use serde_json::Value;
 use solana_sdk::pubkey::Pubkey;
 
-use crate::harness::{eventually, executed_at_least, thread_state, Keeper, KeeperSetup, Localnet};
+use crate::harness::{
+    eventually, executed_at_least, thread_state, write_keypair, Keeper, KeeperSetup, Localnet,
+};
 
 const SPEC: &str = r#"
 id = "cli-every-2s"
@@ -38,12 +40,7 @@ async fn a_thread_made_with_the_owner_cli_is_listed_shown_executed_paused_and_de
     let localnet = Localnet::start();
     let rpc = localnet.rpc();
     let owner = funded_owner(&rpc, 5_000_000_000).await.unwrap();
-    let owner_file = localnet.dir().join("owner.json");
-    std::fs::write(
-        &owner_file,
-        serde_json::to_vec(&owner.to_bytes().to_vec()).unwrap(),
-    )
-    .unwrap();
+    let owner_file = write_keypair(localnet.dir(), "owner.json", &owner);
     let spec = localnet.dir().join("spec.toml");
     std::fs::write(&spec, SPEC).unwrap();
     let threads = |args: &[&str]| run_threads(&localnet.rpc_url, &owner_file, args);

@@ -81,7 +81,7 @@ fn create_args(keys: &GoldenKeys, id: &[u8], trigger: Trigger) -> CreateThreadAr
     }
 }
 
-fn entry(name: &str, thread: &Pubkey, ix: Instruction) -> Value {
+pub(crate) fn entry(name: &str, thread: &Pubkey, ix: Instruction) -> Value {
     json!({
         "name": name,
         "thread": thread.to_string(),
@@ -185,8 +185,14 @@ fn golden() -> Value {
 
 #[test]
 fn owner_instruction_golden_file_matches_the_rust_builders() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
-    let fresh = serde_json::to_string_pretty(&golden()).unwrap() + "\n";
+    check_golden(GOLDEN, &golden());
+}
+
+/// Compares `value` with the committed golden file at `relative` (from this crate), or
+/// rewrites the file under `THREAD_UPDATE_GOLDEN=1`.
+pub(crate) fn check_golden(relative: &str, value: &Value) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let fresh = serde_json::to_string_pretty(value).unwrap() + "\n";
     if std::env::var_os("THREAD_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &fresh).unwrap();
         return;
@@ -199,7 +205,7 @@ fn owner_instruction_golden_file_matches_the_rust_builders() {
     });
     assert!(
         committed == fresh,
-        "{} differs from the Rust builders: rerun with THREAD_UPDATE_GOLDEN=1, review the diff \
+        "{} differs from the Rust side: rerun with THREAD_UPDATE_GOLDEN=1, review the diff \
          and make app/ agree",
         path.display()
     );

@@ -10,6 +10,7 @@ mod durable;
 mod durable_attacks;
 mod exec_security;
 mod golden;
+mod golden_layout;
 mod lifecycle;
 mod prefunded_nonce;
 mod priority;

@@ -1,0 +1,174 @@
+// The values a caller hands the builders: triggers, priorities, amounts and the
+// instructions a thread stores, in the shapes the Anchor client encodes.
+//
+// Owns: turning friendly inputs (a Date, a bigint, a web3 `TransactionInstruction`) into
+// those shapes, and refusing, by field, what the program would refuse anyway.
+// Must not: build program instructions (instructions.ts does).
+import anchor from "@anchor-lang/core";
+import type { BN as BNType } from "@anchor-lang/core";
+import { PublicKey, TransactionInstruction } from "@solana/web3.js";
+
+import type { ThreadTypes } from "./program.js";
+
+const { BN } = anchor;
+
+export type Trigger = ThreadTypes["trigger"];
+export type Due = ThreadTypes["due"];
+export type ThreadInstructionData = ThreadTypes["threadInstruction"];
+export type RateLimitData = ThreadTypes["rateLimit"];
+export type PriorityData = ThreadTypes["threadPriority"];
+
+/** An integer amount: lamports, seconds, slots. */
+export type Amount = number | bigint | BNType | string;
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+const U32_MAX = 0xffff_ffff;
+
+function toBigInt(field: string, value: Amount): bigint {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) {
+      throw new RangeError(`${field}: ${value} is not a whole number within 2^53; pass a bigint`);
+    }
+    return BigInt(value);
+  }
+  if (typeof value === "string") {
+    if (!/^-?\d+$/.test(value)) throw new RangeError(`${field}: "${value}" is not a whole number`);
+    return BigInt(value);
+  }
+  return BigInt(value.toString());
+}
+
+/** `value` as a u64 for the Anchor client; throws naming `field` when out of range. */
+export function u64(field: string, value: Amount): BNType {
+  const n = toBigInt(field, value);
+  if (n < 0n || n > U64_MAX) throw new RangeError(`${field}: ${n} is outside 0..2^64-1`);
+  return new BN(n.toString());
+}
+
+/** `value` as an i64 for the Anchor client; throws naming `field` when out of range. */
+export function i64(field: string, value: Amount): BNType {
+  const n = toBigInt(field, value);
+  if (n < I64_MIN || n > I64_MAX) throw new RangeError(`${field}: ${n} is outside the i64 range`);
+  return new BN(n.toString());
+}
+
+/** `value` as a u32; throws naming `field` when out of range. */
+export function u32(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > U32_MAX) {
+    throw new RangeError(`${field}: ${value} is outside 0..2^32-1`);
+  }
+  return value;
+}
+
+function unixSeconds(field: string, at: Date | Amount): BNType {
+  if (at instanceof Date) {
+    const ms = at.getTime();
+    if (Number.isNaN(ms)) throw new RangeError(`${field}: an invalid Date`);
+    return new BN(Math.floor(ms / 1000));
+  }
+  return i64(field, at);
+}
+
+/** Builders of every trigger kind. */
+export const Trigger = {
+  /** Due once, as soon as created. */
+  now: (): Trigger => ({ now: {} }),
+  /** Due once, at `at` (a Date, or unix seconds). */
+  timestamp: (at: Date | Amount): Trigger => ({ timestamp: { unixTs: unixSeconds("trigger.timestamp", at) } }),
+  /** Due every `seconds`; `skippable`: missed runs are skipped rather than caught up. */
+  interval: (seconds: Amount, { skippable = false } = {}): Trigger => {
+    const s = i64("trigger.interval.seconds", seconds);
+    if (s.lten(0)) throw new RangeError("trigger.interval.seconds: must be at least 1");
+    return { interval: { seconds: s, skippable } };
+  },
+  /** Due on a six-field cron schedule (seconds first), in UTC; `jitter` in seconds. */
+  cron: (schedule: string, { skippable = false, jitter = 0 } = {}): Trigger => {
+    if (schedule.trim().split(/\s+/).length !== 6) {
+      throw new RangeError(
+        `trigger.cron.schedule: "${schedule}" has ${schedule.trim().split(/\s+/).length} fields; ` +
+          "write six (sec min hour day month weekday), e.g. \"0 */5 * * * *\"",
+      );
+    }
+    return { cron: { schedule, skippable, jitter: u32("trigger.cron.jitter", jitter) } };
+  },
+  /** Due once, at slot `slot`. */
+  slot: (slot: Amount): Trigger => ({ slot: { slot: u64("trigger.slot", slot) } }),
+  /** Due once, at the start of epoch `epoch`. */
+  epoch: (epoch: Amount): Trigger => ({ epoch: { epoch: u64("trigger.epoch", epoch) } }),
+  /** Due whenever `size` bytes at `offset` of the account at `address` change. */
+  account: (address: PublicKey, { offset = 0, size }: { offset?: number; size: number }): Trigger => ({
+    account: {
+      address,
+      offset: u32("trigger.account.offset", offset),
+      size: u32("trigger.account.size", size),
+    },
+  }),
+};
+
+/** An owner's priority for a thread's executions. */
+export type Priority = "low" | "medium" | "high" | "critical";
+
+const PRIORITIES: readonly Priority[] = ["low", "medium", "high", "critical"];
+
+/** `priority` as the Anchor client encodes it; throws for a name it does not know. */
+export function priorityData(field: string, priority: Priority): PriorityData {
+  if (!PRIORITIES.includes(priority)) {
+    throw new RangeError(`${field}: "${priority}"; use one of ${PRIORITIES.join(", ")}`);
+  }
+  return { [priority]: {} } as PriorityData;
+}
+
+/** The name of a decoded priority. */
+export function priorityName(data: PriorityData): Priority {
+  const name = Object.keys(data)[0] as Priority | undefined;
+  if (name === undefined || !PRIORITIES.includes(name)) {
+    throw new RangeError(`priority: unknown variant ${JSON.stringify(data)}`);
+  }
+  return name;
+}
+
+/** Executions allowed per window of slots. */
+export interface RateLimit {
+  maxExecs: number;
+  windowSlots: Amount;
+}
+
+/** `rateLimit` for the Anchor client; both parts at least 1. */
+export function rateLimitData(field: string, rateLimit: RateLimit): RateLimitData {
+  const maxExecs = u32(`${field}.maxExecs`, rateLimit.maxExecs);
+  const windowSlots = u64(`${field}.windowSlots`, rateLimit.windowSlots);
+  if (maxExecs < 1) throw new RangeError(`${field}.maxExecs: must be at least 1`);
+  if (windowSlots.ltn(1)) throw new RangeError(`${field}.windowSlots: must be at least 1`);
+  return { maxExecs, windowSlots };
+}
+
+/**
+ * The instructions a thread stores, from web3 `TransactionInstruction`s. Only the thread
+ * PDA's signature is supplied by the program: an instruction naming any other signer
+ * could never run, so it is refused here, naming the account.
+ */
+export function storedInstructions(
+  field: string,
+  thread: PublicKey,
+  instructions: readonly TransactionInstruction[],
+): ThreadInstructionData[] {
+  if (instructions.length === 0) {
+    throw new RangeError(`${field}: a thread stores at least one instruction`);
+  }
+  return instructions.map((ix, i) => ({
+    programId: ix.programId,
+    accounts: ix.keys.map((meta, j) => {
+      if (meta.isSigner && !meta.pubkey.equals(thread)) {
+        throw new RangeError(
+          `${field}[${i}].keys[${j}]: ${meta.pubkey.toBase58()} is a signer, but only the thread ` +
+            `(${thread.toBase58()}) can sign a stored instruction; make that account the thread or not a signer`,
+        );
+      }
+      return { pubkey: meta.pubkey, isSigner: meta.isSigner, isWritable: meta.isWritable };
+    }),
+    data: Buffer.from(ix.data),
+  }));
+}
