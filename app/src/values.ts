@@ -84,12 +84,16 @@ export const Trigger = {
     if (s.lten(0)) throw new RangeError("trigger.interval.seconds: must be at least 1");
     return { interval: { seconds: s, skippable } };
   },
-  /** Due on a six-field cron schedule (seconds first), in UTC; `jitter` in seconds. */
+  /**
+   * Due on a cron schedule in UTC: 5 fields (minute first), 6 (seconds first) or 7 (with
+   * the year), as the program parses it; `jitter`: up to that many seconds later.
+   */
   cron: (schedule: string, { skippable = false, jitter = 0 } = {}): Trigger => {
-    if (schedule.trim().split(/\s+/).length !== 6) {
+    const fields = schedule.trim().split(/\s+/).filter(Boolean).length;
+    if (fields < 5 || fields > 7) {
       throw new RangeError(
-        `trigger.cron.schedule: "${schedule}" has ${schedule.trim().split(/\s+/).length} fields; ` +
-          "write six (sec min hour day month weekday), e.g. \"0 */5 * * * *\"",
+        `trigger.cron.schedule: "${schedule}" has ${fields} fields; write 5 (min hour day month weekday), ` +
+          '6 (seconds first, e.g. "0 */5 * * * *") or 7 (with the year)',
       );
     }
     return { cron: { schedule, skippable, jitter: u32("trigger.cron.jitter", jitter) } };

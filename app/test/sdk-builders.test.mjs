@@ -105,7 +105,8 @@ test("bad input is refused before anything is built, naming the field", async ()
   const refusals = [
     [() => sdk.threadAddress(owner, ""), /^RangeError: id: 0 bytes; a thread id is 1 to 32 bytes/],
     [() => sdk.threadAddress(owner, "x".repeat(33)), /id: 33 bytes/],
-    [() => sdk.Trigger.cron("*/5 * * * *"), /trigger\.cron\.schedule: .* has 5 fields; write six/],
+    [() => sdk.Trigger.cron("*/5 * * *"), /trigger\.cron\.schedule: .* has 4 fields; write 5/],
+    [() => sdk.Trigger.cron("0 0 0 1 1 * 2030 x"), /has 8 fields/],
     [() => sdk.Trigger.interval(0), /trigger\.interval\.seconds: must be at least 1/],
     [() => sdk.Trigger.timestamp(new Date("nonsense")), /trigger\.timestamp: an invalid Date/],
     [() => sdk.Trigger.account(owner, { size: -1 }), /trigger\.account\.size/],
