@@ -99,8 +99,13 @@ export interface ThreadView {
   balance: bigint;
   /** Lamports the account must keep: rent at its size plus a held lease's bond. */
   reserved: bigint;
-  /** Lamports that pay fees (and that the owner may withdraw). */
+  /** Lamports that pay fees. */
   spare: bigint;
+  /**
+   * What `withdraw_thread` may take: `spare` less one execution's fee while the thread
+   * is active (`Thread::withdrawable`); pausing first frees that fee.
+   */
+  withdrawable: bigint;
   /** Executions the spare balance still pays for; `null` when the fee is zero. */
   runway: bigint | null;
   /** The decoded account, as the Anchor client reads it. */
@@ -152,6 +157,8 @@ export function threadView(
   const reserved = BigInt(rentExemptMinimum) + (lease?.bond ?? 0n);
   const spare = balance > reserved ? balance - reserved : 0n;
   const feePerExec = big(state.feePerExec);
+  const runningFee = state.paused ? 0n : feePerExec;
+  const withdrawable = spare > runningFee ? spare - runningFee : 0n;
   const lastExecAt = big(state.lastExecAt);
   const nonceAccount = state.durability.durable?.nonceAccount ?? null;
   const id = Buffer.from(state.id);
@@ -176,6 +183,7 @@ export function threadView(
     balance,
     reserved,
     spare,
+    withdrawable,
     runway: feePerExec === 0n ? null : spare / feePerExec,
     account: state,
   };

@@ -12,6 +12,7 @@
 //! in-process bank that the binary runs against JSON-RPC.
 
 pub mod commands;
+pub mod program_error;
 pub mod refusal;
 pub mod settings;
 pub mod spec;

@@ -11,6 +11,8 @@ use solana_sdk::instruction::Instruction;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
 
+use crate::program_error;
+
 /// How long to wait for a confirmation: longer than a blockhash lives (~60-90 s), after
 /// which the transaction can no longer land.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(90);
@@ -22,7 +24,7 @@ pub enum SubmitError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     /// Executed and failed; `signature` shows it in an explorer.
-    #[error("transaction {signature} failed: {error}")]
+    #[error("transaction {signature} failed: {}", program_error::explain(error))]
     Failed {
         signature: Signature,
         error: TransactionError,

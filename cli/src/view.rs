@@ -40,8 +40,11 @@ pub struct ThreadView {
     pub balance: u64,
     /// Lamports the thread must keep: rent exemption plus a held lease's bond.
     pub reserved: u64,
-    /// `balance - reserved`: what pays executions and what `withdraw` can take.
+    /// `balance - reserved`: what pays executions.
     pub spare: u64,
+    /// What `withdraw` may take: `spare` less one execution's fee while the thread is
+    /// active (the program's own rule, `Thread::withdrawable`).
+    pub withdrawable: u64,
     /// Executions `spare` still pays for; none when executions cost nothing.
     pub runway: Option<u64>,
     pub instructions: Vec<InstructionSpec>,
@@ -92,7 +95,8 @@ impl ThreadView {
         rent: &Rent,
     ) -> Self {
         let bond = thread.lease.map_or(0, |lease| lease.bond);
-        let reserved = rent.minimum_balance(data_len).saturating_add(bond);
+        let rent_minimum = rent.minimum_balance(data_len);
+        let reserved = rent_minimum.saturating_add(bond);
         let spare = balance.saturating_sub(reserved);
         let nonce_account = match thread.durability {
             Durability::Durable { nonce_account } => Some(nonce_account.to_string()),
@@ -128,6 +132,7 @@ impl ThreadView {
             balance,
             reserved,
             spare,
+            withdrawable: thread.withdrawable(balance, rent_minimum),
             runway: spare.checked_div(thread.fee_per_exec),
             instructions: thread
                 .instructions
@@ -165,8 +170,8 @@ impl ThreadView {
         line(
             "balance",
             format!(
-                "{} lamports ({} reserved, {} spare)",
-                self.balance, self.reserved, self.spare
+                "{} lamports ({} reserved, {} spare, {} withdrawable)",
+                self.balance, self.reserved, self.spare, self.withdrawable
             ),
         );
         line(

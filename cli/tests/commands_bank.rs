@@ -238,24 +238,39 @@ async fn update_changes_only_what_it_names() {
     assert_eq!(stored.instructions.len(), 1, "instructions untouched");
 }
 
+/// The CLI's limit is the program's: `show`'s `withdrawable` lands exactly (one
+/// execution's fee stays in a running thread, nothing once it is paused), and a lamport
+/// more is refused before anything is signed.
 #[tokio::test]
-async fn withdraw_returns_spare_lamports_and_refuses_more_than_spare() {
+async fn withdraw_takes_exactly_what_the_program_allows_and_refuses_more_unsigned() {
     let bench = Bench::start().await;
     let thread = address(&bench.create(&spec("w", trigger("now"))).await);
+    let chain = &bench.chain;
+    let shown = commands::show(chain, &thread).await.unwrap();
+    assert_eq!(
+        shown.withdrawable,
+        shown.spare - FEE,
+        "a running thread keeps a fee"
+    );
+
     let before = bench.lamports(&thread).await;
-    commands::withdraw(bench.owner(), &thread, 400_000)
-        .await
-        .unwrap();
-    assert_eq!(bench.lamports(&thread).await, before - 400_000);
     assert_refused(
-        commands::withdraw(bench.owner(), &thread, DEPOSIT).await,
+        commands::withdraw(bench.owner(), &thread, shown.withdrawable + 1).await,
         "AMOUNT",
     );
-    assert_eq!(
-        bench.lamports(&thread).await,
-        before - 400_000,
-        "nothing sent"
-    );
+    assert_eq!(bench.lamports(&thread).await, before, "nothing sent");
+    commands::withdraw(bench.owner(), &thread, shown.withdrawable)
+        .await
+        .unwrap();
+    assert_eq!(bench.lamports(&thread).await, before - shown.withdrawable);
+
+    commands::pause(bench.owner(), &thread).await.unwrap();
+    let paused = commands::show(chain, &thread).await.unwrap();
+    assert_eq!((paused.spare, paused.withdrawable), (FEE, FEE));
+    commands::withdraw(bench.owner(), &thread, paused.withdrawable)
+        .await
+        .unwrap();
+    assert_eq!(commands::show(chain, &thread).await.unwrap().spare, 0);
 }
 
 #[tokio::test]

@@ -56,16 +56,14 @@ pub async fn withdraw(
 ) -> Result<Written, CommandError> {
     let fetched = fetch_owned(owner, address).await?;
     let rent = rent(owner.chain).await?;
-    let bond = fetched.thread.lease.map_or(0, |lease| lease.bond);
-    let spare = fetched
-        .lamports
-        .saturating_sub(rent.minimum_balance(fetched.data_len))
-        .saturating_sub(bond);
-    if amount == 0 || amount > spare {
+    let withdrawable = fetched
+        .thread
+        .withdrawable(fetched.lamports, rent.minimum_balance(fetched.data_len));
+    if amount == 0 || amount > withdrawable {
         return Err(Refusal::new(
             "AMOUNT",
-            format!("{amount} lamports; the thread can give back 1 to {spare} (its balance above rent and any lease bond)"),
-            "withdraw at most the `spare` that `threads show` prints; `threads delete` returns everything",
+            format!("{amount} lamports; the thread can give back 1 to {withdrawable} (its balance above rent, any lease bond and, while it runs, one execution's fee)"),
+            "withdraw at most the `withdrawable` that `threads show` prints (pause the thread first to free the fee it keeps); `threads delete` returns everything",
         )
         .into());
     }

@@ -379,8 +379,16 @@ fn next_due(due: &Due) -> Value {
     }
 }
 
-/// What an owner reads of `thread`, in the SDK's names (u64s as strings).
+/// The balance the view of each golden thread is read with.
+const LAMPORTS: u64 = 10_000_000;
+/// The rent-exempt minimum the view of each golden thread is read with.
+const RENT_MINIMUM: u64 = 3_000_000;
+
+/// What an owner reads of `thread`, in the SDK's names (u64s as strings), holding
+/// [`LAMPORTS`] with a rent-exempt minimum of [`RENT_MINIMUM`].
 fn expected_view(thread: &Thread) -> Value {
+    let reserved = RENT_MINIMUM + thread.lease.map_or(0, |lease| lease.bond);
+    let spare = LAMPORTS.saturating_sub(reserved);
     let priority = thread.priority.map(|p| match p {
         ThreadPriority::Low => "low",
         ThreadPriority::Medium => "medium",
@@ -412,6 +420,12 @@ fn expected_view(thread: &Thread) -> Value {
             "revokedSlot": lease.revoked_slot.map(|slot| slot.to_string()),
         })),
         "instructions": thread.instructions.len(),
+        "lamports": LAMPORTS.to_string(),
+        "rentExemptMinimum": RENT_MINIMUM.to_string(),
+        "reserved": reserved.to_string(),
+        "spare": spare.to_string(),
+        "withdrawable": thread.withdrawable(LAMPORTS, RENT_MINIMUM).to_string(),
+        "runway": spare.checked_div(thread.fee_per_exec).map(|n| n.to_string()),
     })
 }
 

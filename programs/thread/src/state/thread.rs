@@ -120,6 +120,21 @@ impl Thread {
             .saturating_add(bond))
     }
 
+    /// Lamports the owner may withdraw from a balance of `lamports` whose rent-exempt
+    /// minimum is `rent_minimum`: everything above the reserve (rent and a held lease's
+    /// bond), less one execution's fee while the thread is active, so an execution
+    /// already in flight is not starved. Pausing first releases that fee. Clients call
+    /// this too, so a tool's "you may withdraw" is the program's.
+    pub fn withdrawable(&self, lamports: u64, rent_minimum: u64) -> u64 {
+        let bond = self.lease.map_or(0, |lease| lease.bond);
+        let running_fee = if self.paused { 0 } else { self.fee_per_exec };
+        lamports.saturating_sub(
+            rent_minimum
+                .saturating_add(bond)
+                .saturating_add(running_fee),
+        )
+    }
+
     /// The nonce account of a durable thread.
     pub fn nonce_account(&self) -> Result<Pubkey> {
         match self.durability {

@@ -22,18 +22,11 @@ pub struct WithdrawThread<'info> {
 }
 
 impl WithdrawThread<'_> {
-    /// Lamports the owner may take: everything above rent and a lease's bond, less one
-    /// execution's fee while the thread is active, so an execution already in flight is
-    /// not starved. Pausing first releases that reserve.
+    /// Lamports the owner may take ([`Thread::withdrawable`]).
     pub fn available(&self) -> Result<u64> {
         let info = self.thread.to_account_info();
-        let reserved_fee = if self.thread.paused {
-            0
-        } else {
-            self.thread.fee_per_exec
-        };
-        let keep = self.thread.reserve(&info)?.saturating_add(reserved_fee);
-        Ok(info.lamports().saturating_sub(keep))
+        let rent_minimum = Rent::get()?.minimum_balance(info.data_len());
+        Ok(self.thread.withdrawable(info.lamports(), rent_minimum))
     }
 }
 
