@@ -31,6 +31,7 @@ pub mod ops;
 pub mod periodic;
 #[cfg(feature = "bank")]
 pub mod sandbox;
+pub mod signals;
 pub mod store;
 #[cfg(any(test, feature = "test_utils"))]
 pub mod test_utils;

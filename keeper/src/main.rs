@@ -7,6 +7,9 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use keeper::{config, Config, Environment, Flags, Resolved};
+
+/// The subcommands that only read and print (part of this binary, not of the library).
+mod commands;
 use solana_sdk::signer::Signer;
 
 const ENV_HELP: &str = "\
@@ -84,6 +87,16 @@ enum Command {
     /// value came from, and the keeper's public key (after loading and checking the
     /// keypair)
     Config,
+    /// Explain why a thread did or did not run, and what happens next: its state, next
+    /// due time, runway, nonce and lease, and with --store the keeper's executions of it;
+    /// ends with a one-line verdict. Reads only
+    Explain {
+        /// The thread's address
+        thread: String,
+        /// text, or json
+        #[arg(long, default_value = "text", value_name = "FORMAT")]
+        output: OutputFormat,
+    },
     /// Inspect and manage the dead-letter queue: executions that ran out of
     /// retries, in the store file (--store)
     Dlq {
@@ -120,6 +133,12 @@ enum Command {
         #[arg(long = "sandbox-store", value_name = "PATH")]
         sandbox_store: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +220,9 @@ fn run(cli: &Cli) -> Result<()> {
     match cli.command {
         Command::Config => print_config(&resolved),
         Command::Dlq { ref action } => dlq(&resolved, action),
+        Command::Explain { ref thread, output } => {
+            commands::explain(&resolved, cli.store.is_some(), thread, output)
+        }
         Command::Run {
             ref fallback_urls, ..
         } => run_daemon(&resolved, fallback_urls),
@@ -229,7 +251,7 @@ fn refuse_ignored_flags(cli: &Cli) -> Result<()> {
             "it reads and changes only the store file (--store)",
             false,
         ),
-        Command::Config | Command::Run { .. } => return Ok(()),
+        Command::Config | Command::Run { .. } | Command::Explain { .. } => return Ok(()),
     };
     let given = [
         ("-u/--rpc-url", cli.rpc_url.is_some()),
@@ -289,63 +311,17 @@ fn runtime_with_stop(
         .context("cannot start the async runtime")?;
     let signals = {
         let _entered = runtime.enter();
-        stop_signals()?
+        keeper::signals::stop_signals().context("cannot handle the stop signals")?
     };
     Ok((runtime, async move { announce(signals.await) }))
 }
 
-/// The stop signals, registered at once (a signal that arrives while the keeper starts
-/// is kept, not fatal). The returned future completes on the first SIGINT, SIGTERM or
-/// SIGHUP with its name: the caller stops cleanly. SIGHUP stops too rather than reloading:
-/// the settings reach every subsystem at start, and half a reload is worse than a restart
-/// under the supervisor. After the first, any second stop signal ends the process at
-/// once with 128 + its number. That loses nothing the store holds: every write is one
-/// SQLite transaction (WAL), and the executor commits an execution's row before it sends
-/// it, so what was sent is on disk and the next start replays it; leases not yet handed
-/// back expire on chain.
-fn stop_signals() -> Result<impl std::future::Future<Output = &'static str> + Send + 'static> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, Signal, SignalKind};
-        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-        async fn next(
-            int: &mut Signal,
-            term: &mut Signal,
-            hup: &mut Signal,
-        ) -> (&'static str, i32) {
-            tokio::select! {
-                _ = int.recv() => ("SIGINT", 2),
-                _ = term.recv() => ("SIGTERM", 15),
-                _ = hup.recv() => ("SIGHUP", 1),
-            }
-        }
-        Ok(async move {
-            let (first, _) = next(&mut int, &mut term, &mut hup).await;
-            tokio::spawn(async move {
-                let (second, number) = next(&mut int, &mut term, &mut hup).await;
-                eprintln!(
-                    "{second} again: exiting now; unconfirmed executions stay in the store \
-                     for the next start, leases not handed back expire"
-                );
-                std::process::exit(128 + number);
-            });
-            first
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                eprintln!("Ctrl-C again: exiting now");
-                std::process::exit(130);
-            });
-            "Ctrl-C"
-        })
-    }
+/// The configured commitment, parsed.
+pub(crate) fn commitment_of(config: &Config) -> Result<solana_commitment_config::CommitmentConfig> {
+    config
+        .commitment
+        .parse()
+        .map_err(|e| anyhow::anyhow!("commitment {:?}: {e}", config.commitment))
 }
 
 fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
@@ -363,10 +339,7 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
             thread::ID
         );
     }
-    let commitment = config
-        .commitment
-        .parse::<solana_commitment_config::CommitmentConfig>()
-        .map_err(|e| anyhow::anyhow!("commitment {:?}: {e}", config.commitment))?;
+    let commitment = commitment_of(config)?;
     // Each endpoint pushes account changes through its websocket: the configured one for
     // the primary, the Solana CLI's derivation (port + 1) for the fallbacks.
     let primary = (config.rpc_url.clone(), Some(config.websocket_url()));

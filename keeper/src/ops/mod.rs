@@ -8,6 +8,7 @@
 //! daemon asks [`degradation`] for.
 
 pub mod degradation;
+pub mod explain;
 pub mod health;
 pub mod http;
 pub mod metrics;

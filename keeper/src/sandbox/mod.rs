@@ -12,7 +12,10 @@
 
 mod world;
 
-pub use world::{example_plans, exec_counts, send, SandboxThread, ThreadPlan, World, MEMO_PROGRAM};
+pub use world::{
+    example_plans, exec_counts, memo_signed_by, send, SandboxThread, ThreadPlan, World,
+    MEMO_PROGRAM,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

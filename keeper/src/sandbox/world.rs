@@ -228,7 +228,7 @@ impl World {
 }
 
 /// The instruction every sandbox thread runs: a memo the thread PDA signs by CPI.
-fn memo_signed_by(thread: &Pubkey, label: &str) -> Instruction {
+pub fn memo_signed_by(thread: &Pubkey, label: &str) -> Instruction {
     Instruction {
         program_id: MEMO_PROGRAM,
         accounts: vec![AccountMeta::new_readonly(*thread, true)],

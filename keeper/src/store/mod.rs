@@ -37,6 +37,7 @@
 
 mod dlq;
 mod error;
+mod history;
 mod lock;
 mod priority;
 mod replay;

@@ -508,7 +508,7 @@ pub(super) fn get_execution(
     rows.next()?.map(execution_from_row).transpose()
 }
 
-fn query_executions(
+pub(super) fn query_executions(
     tx: &Transaction<'_>,
     sql: &str,
     params: impl rusqlite::Params,

@@ -19,6 +19,7 @@ mod daemon_exactly_once;
 mod daemon_faults;
 mod discovery_scheduler_bank;
 mod dlq_cli;
+mod explain_bank;
 mod failover_bank;
 mod fleet_etcd;
 mod health_http;

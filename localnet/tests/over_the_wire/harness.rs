@@ -266,7 +266,7 @@ impl Drop for Keeper {
 }
 
 /// The keeper binary the main workspace builds.
-fn keeper_binary() -> PathBuf {
+pub fn keeper_binary() -> PathBuf {
     let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/keeper");
     assert!(
         binary.exists(),

@@ -11,7 +11,8 @@ use serde_json::Value;
 use solana_sdk::pubkey::Pubkey;
 
 use crate::harness::{
-    eventually, executed_at_least, thread_state, write_keypair, Keeper, KeeperSetup, Localnet,
+    eventually, executed_at_least, keeper_binary, thread_state, write_keypair, Keeper, KeeperSetup,
+    Localnet,
 };
 
 const SPEC: &str = r#"
@@ -78,6 +79,10 @@ async fn a_thread_made_with_the_owner_cli_is_listed_shown_executed_paused_and_de
         || async { thread_state(&rpc, &address).await.is_some_and(|t| t.paused) },
     )
     .await;
+    // The keeper's `explain`, as an owner runs it (no store): the owner paused it.
+    let explained = explain(&localnet.rpc_url, &address);
+    assert_eq!(explained["verdict"]["kind"], "paused", "{explained}");
+    assert_eq!(explained["address"], address.to_string());
     threads(&["delete", &address.to_string()]);
     assert!(thread_state(&rpc, &address).await.is_none(), "deleted");
 }
@@ -106,6 +111,29 @@ fn run_threads(rpc_url: &str, keypair: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("threads {args:?}: {e}: {stdout}"))
+}
+
+/// `keeper explain ADDRESS --output json` against `rpc_url`; its JSON answer.
+fn explain(rpc_url: &str, address: &Pubkey) -> Value {
+    let output = Command::new(keeper_binary())
+        .args([
+            "explain",
+            &address.to_string(),
+            "--output",
+            "json",
+            "--rpc-url",
+            rpc_url,
+        ])
+        .output()
+        .expect("keeper runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "keeper explain: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("keeper explain: {e}: {stdout}"))
 }
 
 /// The owner CLI the main workspace builds.

@@ -1,0 +1,180 @@
+//! What `keeper explain` reads before it judges: the thread, its balance against rent,
+//! the cluster's clock, a durable thread's nonce account, an `Account` trigger's watched
+//! account and, given a store, the keeper's rows for the thread. Reads only.
+
+use solana_sdk::clock::Clock;
+use solana_sdk::hash::Hash;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::rent::Rent;
+use thread::state::{Durability, Thread, Trigger};
+
+use crate::chain::{Chain, ChainError};
+use crate::execution::builder::parse_nonce;
+use crate::store::{DeadLetter, Execution, Store, StoreError};
+use crate::tracking::index::decode;
+
+/// How many of the thread's executions the keeper's side shows.
+pub const RECENT_EXECUTIONS: usize = 5;
+
+/// Why there is nothing to explain.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no account at {0}: no thread there (check the address and the cluster)")]
+    NotFound(Pubkey),
+    #[error("{address} is not a thread of program {program}: {reason}")]
+    NotAThread {
+        address: Pubkey,
+        program: Pubkey,
+        reason: String,
+    },
+}
+
+/// A durable thread's nonce account, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NonceFacts {
+    Missing,
+    /// The account exists but holds no initialized nonce.
+    NotANonce,
+    Initialized {
+        authority: Pubkey,
+        value: Hash,
+    },
+}
+
+/// The keeper's side of the thread, from its store.
+#[derive(Debug, Clone, Default)]
+pub struct KeeperFacts {
+    /// The thread's executions, newest due time first.
+    pub recent: Vec<Execution>,
+    /// The dead letter of the execution for the current due time, if it has one.
+    pub dead_letter: Option<DeadLetter>,
+}
+
+impl KeeperFacts {
+    /// The row of the due time the chain shows next (`exec_count`).
+    pub fn current(&self, exec_count: u64) -> Option<&Execution> {
+        self.recent
+            .iter()
+            .find(|row| row.exec_count_at_build == exec_count)
+    }
+}
+
+/// Everything a verdict rests on.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub address: Pubkey,
+    pub thread: Thread,
+    pub balance: u64,
+    /// The rent-exempt minimum of the thread account's size.
+    pub rent_minimum: u64,
+    pub clock: Clock,
+    /// A durable thread's nonce account; `None` for a non-durable thread.
+    pub nonce: Option<NonceFacts>,
+    /// An `Account` trigger's watched account data (`Some(None)`: the account is missing).
+    pub watched: Option<Option<Vec<u8>>>,
+    /// The keeper's rows, when a store was given.
+    pub keeper: Option<KeeperFacts>,
+    /// The keeper asking, when known: a live lease held by another key blocks it.
+    pub me: Option<Pubkey>,
+}
+
+impl Facts {
+    /// The balance above rent and a held lease's bond: what pays fees.
+    pub fn spare(&self) -> u64 {
+        let bond = self.thread.lease.map_or(0, |lease| lease.bond);
+        self.balance
+            .saturating_sub(self.rent_minimum.saturating_add(bond))
+    }
+
+    /// Reads the thread at `address` and what its verdict needs.
+    pub async fn read(
+        chain: &dyn Chain,
+        program: &Pubkey,
+        address: &Pubkey,
+        store: Option<&Store>,
+        me: Option<Pubkey>,
+    ) -> Result<Self, ExplainError> {
+        let account = chain
+            .get_account(address)
+            .await?
+            .ok_or(ExplainError::NotFound(*address))?;
+        let not_a_thread = |reason: String| ExplainError::NotAThread {
+            address: *address,
+            program: *program,
+            reason,
+        };
+        if account.owner != *program {
+            return Err(not_a_thread(format!("it is owned by {}", account.owner)));
+        }
+        let thread = decode(&account.data).map_err(|e| not_a_thread(e.to_string()))?;
+        let rent: Rent = sysvar(chain, &solana_sdk::sysvar::rent::ID, "Rent").await?;
+        let clock = chain.clock().await?;
+        let nonce = match thread.durability {
+            Durability::Durable { nonce_account } => Some(read_nonce(chain, &nonce_account).await?),
+            Durability::NonDurable => None,
+        };
+        let watched = match thread.trigger {
+            Trigger::Account { address, .. } => {
+                Some(chain.get_account(&address).await?.map(|a| a.data))
+            }
+            _ => None,
+        };
+        let keeper = match store {
+            Some(store) => Some(read_store(store, address, thread.exec_count)?),
+            None => None,
+        };
+        Ok(Self {
+            address: *address,
+            balance: account.lamports,
+            rent_minimum: rent.minimum_balance(account.data.len()),
+            thread,
+            clock,
+            nonce,
+            watched,
+            keeper,
+            me,
+        })
+    }
+}
+
+async fn sysvar<T: serde::de::DeserializeOwned>(
+    chain: &dyn Chain,
+    id: &Pubkey,
+    name: &str,
+) -> Result<T, ChainError> {
+    let account = chain
+        .get_account(id)
+        .await?
+        .ok_or_else(|| ChainError::Rpc(format!("the {name} sysvar is missing")))?;
+    bincode::deserialize(&account.data)
+        .map_err(|e| ChainError::Rpc(format!("the {name} sysvar does not decode: {e}")))
+}
+
+async fn read_nonce(chain: &dyn Chain, nonce: &Pubkey) -> Result<NonceFacts, ChainError> {
+    Ok(match chain.get_account(nonce).await? {
+        None => NonceFacts::Missing,
+        Some(account) => match parse_nonce(&account.data) {
+            Some((authority, value)) => NonceFacts::Initialized { authority, value },
+            None => NonceFacts::NotANonce,
+        },
+    })
+}
+
+fn read_store(store: &Store, thread: &Pubkey, exec_count: u64) -> Result<KeeperFacts, StoreError> {
+    let recent = store.executions_of_thread(thread, RECENT_EXECUTIONS)?;
+    let dead_letter = match recent
+        .iter()
+        .find(|row| row.exec_count_at_build == exec_count)
+    {
+        Some(row) => store.dead_letter_of_execution(row.id)?,
+        None => None,
+    };
+    Ok(KeeperFacts {
+        recent,
+        dead_letter,
+    })
+}

@@ -1,0 +1,322 @@
+//! The one-line verdict of `keeper explain`: why a thread does or does not run, and what
+//! happens next. The first condition that holds wins, blocking ones first: a paused or
+//! dead-lettered thread is that whatever its schedule says.
+//!
+//! Due-ness is the program's own rule (`thread::schedule::check_due`), so the verdict
+//! cannot disagree with what `exec_thread` would do.
+
+use std::fmt;
+
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::Signature;
+use thread::schedule::{check_due, ChainTime};
+use thread::state::{Due, Trigger};
+
+use super::facts::{Facts, NonceFacts};
+use super::time::{relative, sol, utc};
+use crate::store::ExecState;
+
+/// Why a thread runs or does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Paused,
+    DeadLettered {
+        id: i64,
+        reason: String,
+    },
+    Finished,
+    NonceUnusable {
+        nonce: Pubkey,
+        problem: String,
+    },
+    CannotPayFee {
+        short_by: u64,
+    },
+    /// Sent (or being sent) and not yet confirmed.
+    InFlight {
+        signature: Signature,
+    },
+    ReplayPending {
+        at: i64,
+        attempt: u32,
+        attempts: u32,
+        last_error: Option<String>,
+    },
+    LeasedByOther {
+        holder: Pubkey,
+        until_slot: u64,
+    },
+    RateLimited {
+        until_slot: u64,
+    },
+    WatchedAccountMissing {
+        address: Pubkey,
+    },
+    NotDue(Waiting),
+    DueNow {
+        durable: bool,
+    },
+}
+
+/// What a thread that is not due waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    Time {
+        unix_ts: i64,
+        now: i64,
+    },
+    Slot {
+        slot: u64,
+        now: u64,
+    },
+    Epoch {
+        epoch: u64,
+        now: u64,
+    },
+    Change {
+        address: Pubkey,
+        offset: u32,
+        size: u32,
+    },
+}
+
+impl Verdict {
+    /// The verdict on `facts`.
+    pub fn of(facts: &Facts) -> Self {
+        let thread = &facts.thread;
+        let current = facts
+            .keeper
+            .as_ref()
+            .and_then(|keeper| Some((keeper.current(thread.exec_count)?, keeper)));
+        if thread.paused {
+            return Verdict::Paused;
+        }
+        if let Some((row, keeper)) = current {
+            if row.state == ExecState::Dead {
+                let (id, reason) = match &keeper.dead_letter {
+                    Some(letter) => (letter.id, letter.reason.clone()),
+                    None => (row.id, row.last_error.clone().unwrap_or_default()),
+                };
+                return Verdict::DeadLettered { id, reason };
+            }
+        }
+        if thread.next_due == Due::Never {
+            return Verdict::Finished;
+        }
+        if let Some(verdict) = nonce_verdict(facts) {
+            return verdict;
+        }
+        if facts.spare() < thread.fee_per_exec {
+            return Verdict::CannotPayFee {
+                short_by: thread.fee_per_exec - facts.spare(),
+            };
+        }
+        if let Some((row, _)) = current {
+            match row.state {
+                ExecState::Sent => {
+                    return Verdict::InFlight {
+                        signature: row.signature,
+                    }
+                }
+                ExecState::Pending if row.retry_count == 0 && row.last_error.is_none() => {
+                    return Verdict::InFlight {
+                        signature: row.signature,
+                    }
+                }
+                ExecState::Pending => {
+                    return Verdict::ReplayPending {
+                        at: row.next_attempt_at,
+                        attempt: row.retry_count,
+                        attempts: row.max_retries.saturating_add(1),
+                        last_error: row.last_error.clone(),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (Some(lease), Some(me)) = (thread.lease, facts.me) {
+            if lease.holder != me && lease.is_live(facts.clock.slot) {
+                return Verdict::LeasedByOther {
+                    holder: lease.holder,
+                    until_slot: lease.expires_slot,
+                };
+            }
+        }
+        let window_end = thread
+            .window_start_slot
+            .saturating_add(thread.rate_limit.window_slots);
+        if thread.execs_in_window >= thread.rate_limit.max_execs && facts.clock.slot < window_end {
+            return Verdict::RateLimited {
+                until_slot: window_end,
+            };
+        }
+        due_verdict(facts)
+    }
+}
+
+/// A durable thread whose nonce no keeper can advance.
+fn nonce_verdict(facts: &Facts) -> Option<Verdict> {
+    let nonce = facts.thread.nonce_account().ok()?;
+    let unusable = |problem: String| Some(Verdict::NonceUnusable { nonce, problem });
+    match facts.nonce.as_ref()? {
+        NonceFacts::Missing => unusable("does not exist".into()),
+        NonceFacts::NotANonce => unusable("holds no initialized nonce".into()),
+        NonceFacts::Initialized { authority, .. } => {
+            // Free: the thread PDA holds the authority; leased: its holder does.
+            let expected = facts.thread.lease.map_or(facts.address, |l| l.holder);
+            (*authority != expected).then(|| Verdict::NonceUnusable {
+                nonce,
+                problem: format!("has authority {authority}, not {expected}"),
+            })
+        }
+    }
+}
+
+fn due_verdict(facts: &Facts) -> Verdict {
+    let (thread, clock) = (&facts.thread, &facts.clock);
+    let now = ChainTime {
+        slot: clock.slot,
+        unix_ts: clock.unix_timestamp,
+        epoch: clock.epoch,
+    };
+    if let (Trigger::Account { address, .. }, Some(None)) = (&thread.trigger, &facts.watched) {
+        return Verdict::WatchedAccountMissing { address: *address };
+    }
+    let watched = facts.watched.as_ref().and_then(|data| data.as_deref());
+    match check_due(&thread.next_due, &thread.trigger, now, watched) {
+        Ok(()) => Verdict::DueNow {
+            durable: facts.nonce.is_some(),
+        },
+        Err(_) => Verdict::NotDue(match (thread.next_due, thread.trigger.clone()) {
+            (Due::At { unix_ts }, _) => Waiting::Time {
+                unix_ts,
+                now: clock.unix_timestamp,
+            },
+            (Due::AtSlot { slot }, _) => Waiting::Slot {
+                slot,
+                now: clock.slot,
+            },
+            (Due::AtEpoch { epoch }, _) => Waiting::Epoch {
+                epoch,
+                now: clock.epoch,
+            },
+            (
+                _,
+                Trigger::Account {
+                    address,
+                    offset,
+                    size,
+                },
+            ) => Waiting::Change {
+                address,
+                offset,
+                size,
+            },
+            // check_due refuses nothing else: `Immediately` is always due.
+            (due, _) => unreachable!("check_due refused {due:?}"),
+        }),
+    }
+}
+
+/// Slots take about 400 ms: enough to say "in about N min" of a slot wait.
+const MS_PER_SLOT: i64 = 400;
+
+impl Verdict {
+    /// A stable label, for JSON and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Paused => "paused",
+            Verdict::DeadLettered { .. } => "dead_lettered",
+            Verdict::Finished => "finished",
+            Verdict::NonceUnusable { .. } => "nonce_unusable",
+            Verdict::CannotPayFee { .. } => "cannot_pay_fee",
+            Verdict::InFlight { .. } => "in_flight",
+            Verdict::ReplayPending { .. } => "replay_pending",
+            Verdict::LeasedByOther { .. } => "leased_by_other",
+            Verdict::RateLimited { .. } => "rate_limited",
+            Verdict::WatchedAccountMissing { .. } => "watched_account_missing",
+            Verdict::NotDue(_) => "not_due",
+            Verdict::DueNow { .. } => "due_now",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Paused => write!(f, "paused by the owner; `threads resume` runs it again"),
+            Verdict::DeadLettered { id, reason } => {
+                write!(f, "dead-lettered: {reason}; keeper dlq retry {id}")
+            }
+            Verdict::Finished => write!(
+                f,
+                "finished: its trigger has no due time left; `threads update` with a new trigger runs it again"
+            ),
+            Verdict::NonceUnusable { nonce, problem } => write!(
+                f,
+                "cannot run: its nonce account {nonce} {problem}, so no keeper can advance it; `threads rotate-nonce` gives it a new one"
+            ),
+            Verdict::CannotPayFee { short_by } => write!(
+                f,
+                "cannot pay its fee: deposit {} SOL more",
+                sol(*short_by)
+            ),
+            Verdict::InFlight { signature } => {
+                write!(f, "being executed: {signature} is sent and not yet confirmed")
+            }
+            Verdict::ReplayPending {
+                at,
+                attempt,
+                attempts,
+                last_error,
+            } => write!(
+                f,
+                "attempt {attempt} of {attempts} failed ({}); tried again at {}",
+                last_error.as_deref().unwrap_or("no error recorded"),
+                utc(*at)
+            ),
+            Verdict::LeasedByOther { holder, until_slot } => write!(
+                f,
+                "lease held by {holder} until slot {until_slot}: only that keeper executes it"
+            ),
+            Verdict::RateLimited { until_slot } => {
+                write!(f, "rate limit reached: runs again from slot {until_slot}")
+            }
+            Verdict::WatchedAccountMissing { address } => write!(
+                f,
+                "cannot run: its watched account {address} does not exist"
+            ),
+            Verdict::NotDue(Waiting::Time { unix_ts, now }) => write!(
+                f,
+                "not due until {} ({})",
+                utc(*unix_ts),
+                relative(unix_ts - now)
+            ),
+            Verdict::NotDue(Waiting::Slot { slot, now }) => {
+                let slots = i64::try_from(slot.saturating_sub(*now)).unwrap_or(i64::MAX);
+                write!(
+                    f,
+                    "not due until slot {slot} (now {now}; about {})",
+                    relative(slots.saturating_mul(MS_PER_SLOT) / 1000)
+                )
+            }
+            Verdict::NotDue(Waiting::Epoch { epoch, now }) => {
+                write!(f, "not due until epoch {epoch} (now {now})")
+            }
+            Verdict::NotDue(Waiting::Change {
+                address,
+                offset,
+                size,
+            }) => write!(
+                f,
+                "waiting for bytes {offset}..{} of {address} to change",
+                u64::from(*offset) + u64::from(*size)
+            ),
+            Verdict::DueNow { durable: false } => write!(f, "due now, will run on the next tick"),
+            Verdict::DueNow { durable: true } => write!(
+                f,
+                "due now, will run on the next tick (on its nonce, under a keeper's lease)"
+            ),
+        }
+    }
+}

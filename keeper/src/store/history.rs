@@ -1,0 +1,64 @@
+//! A thread's history in the store, newest first: what `keeper explain` shows of the
+//! keeper's side.
+
+use rusqlite::params;
+use solana_sdk::pubkey::Pubkey;
+
+use super::replay::query_executions;
+use super::types::EXECUTION_COLUMNS;
+use super::{Execution, Store, StoreError};
+
+impl Store {
+    /// The last `limit` executions of `thread`, newest due time first.
+    pub fn executions_of_thread(
+        &self,
+        thread: &Pubkey,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            query_executions(
+                tx,
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE e.thread = ?1 \
+                     ORDER BY e.exec_count_at_build DESC, e.id DESC LIMIT ?2"
+                ),
+                params![thread.to_string(), limit],
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use solana_sdk::pubkey::Pubkey;
+    use solana_sdk::signature::Signature;
+
+    use super::super::test_support::{new_execution, store};
+
+    #[test]
+    fn a_threads_executions_come_newest_first_and_only_its_own() {
+        let store = store();
+        let thread = Pubkey::new_unique();
+        for exec_count in [0, 2, 1] {
+            let mut new = new_execution();
+            new.thread = thread;
+            new.exec_count_at_build = exec_count;
+            new.signature = Signature::from([exec_count as u8; 64]);
+            store.persist(new).unwrap();
+        }
+        let mut other = new_execution();
+        other.thread = Pubkey::new_unique();
+        other.signature = Signature::from([9; 64]);
+        store.persist(other).unwrap();
+
+        let counts: Vec<u64> = store
+            .executions_of_thread(&thread, 10)
+            .unwrap()
+            .iter()
+            .map(|row| row.exec_count_at_build)
+            .collect();
+        assert_eq!(counts, [2, 1, 0]);
+        assert_eq!(store.executions_of_thread(&thread, 2).unwrap().len(), 2);
+    }
+}
