@@ -61,6 +61,16 @@ npm test --prefix app
 # type-checked against the same client, with idl/thread.ts.
 npm run typecheck --prefix app
 
+step "the alert rules: promtool check and unit tests"
+# ops/prometheus/alerts.yml against its unit tests (alerts_test.yml); the metric names it
+# uses are checked against what the keeper exports by the health_http tests.
+if ! command -v promtool >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+fi
+(cd ops/prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml)
+
 step "etcd for the fleet leadership tests"
 # keeper/tests/integration/leadership_etcd.rs starts its own etcd (loopback, free ports) and fails
 # under CI without one.

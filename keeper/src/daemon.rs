@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use solana_sdk::pubkey::Pubkey;
+use solana_sdk::rent::Rent;
 use solana_sdk::signature::{Keypair, Signer};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -37,6 +38,7 @@ use crate::ops::health::{
 use crate::ops::metrics::Metrics;
 use crate::ops::notify::Notifier;
 use crate::ops::outage_log::{LogAs, OutageLog};
+use crate::ops::runway::RunwayWatch;
 use crate::periodic::Every;
 use crate::store::{Store, StoreCounts};
 use crate::tracking::discovery::{
@@ -339,7 +341,13 @@ fn spawn_subsystems(
         changes_tx.clone(),
         Duration::from_millis(config.reconcile_ms),
     )
-    .with_metrics(metrics.clone());
+    .with_metrics(metrics.clone())
+    // Every cluster charges the default rent.
+    .with_runway(RunwayWatch::new(
+        config.low_runway_executions,
+        Rent::default(),
+        metrics.clone(),
+    ));
     tasks.spawn(discovery.run(stop.stopped()));
 
     let scheduler =

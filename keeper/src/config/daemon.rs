@@ -69,6 +69,9 @@ pub struct DaemonConfig {
     pub shutdown_ms: u64,
     /// Where /health, /ready and /metrics are served; none when absent.
     pub health_addr: Option<SocketAddr>,
+    /// A thread whose balance pays for fewer executions than this gets a
+    /// `keeper_thread_runway_executions{thread}` series (0: none do).
+    pub low_runway_executions: u64,
     /// `[daemon.builder]`: nonce hold time, priority fees and compute budget.
     pub builder: BuilderConfig,
     /// `[daemon.leases]`: how nonce-authority leases are claimed and renewed.
@@ -97,6 +100,7 @@ impl Default for DaemonConfig {
             drain_ms: 10_000,
             shutdown_ms: 25_000,
             health_addr: None,
+            low_runway_executions: 100,
             builder: BuilderConfig::default(),
             leases: LeaseConfig::default(),
             executor: ExecutorConfig::default(),

@@ -68,6 +68,10 @@ pub struct Metrics {
     /// `keeper_threads{durability}`: threads in the discovery index, by durability
     /// (`durable`, `non_durable`). Set by discovery after each scan or update.
     pub threads: IntGaugeVec,
+    /// `keeper_thread_runway_executions{thread}`: executions a thread's balance still
+    /// pays for, only for threads below `daemon.low_runway_executions` (so the series
+    /// are as many as the threads running low). Set by discovery's runway watch.
+    pub thread_runway: IntGaugeVec,
 
     // Executions.
     /// `keeper_executions_submitted_total{priority}`: executions submitted for the first
@@ -215,6 +219,12 @@ impl Metrics {
                 "keeper_threads",
                 "Threads in the discovery index by durability",
                 "durability",
+            ),
+            thread_runway: gauge_vec(
+                r,
+                "keeper_thread_runway_executions",
+                "Executions the balance of a thread running low still pays for",
+                "thread",
             ),
             executions_submitted_total: counter_vec(
                 r,

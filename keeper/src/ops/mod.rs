@@ -14,3 +14,4 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod outage_log;
+pub mod runway;

@@ -44,6 +44,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::chain::transport::excerpt;
 use crate::chain::{Chain, ChainError, KeyedAccount, ProgramNotice, ProgramNotices};
 use crate::ops::metrics::Metrics;
+use crate::ops::runway::RunwayWatch;
 use crate::tracking::index::{ThreadIndex, Upsert};
 
 /// The index discovery writes and the scheduler and builder read.
@@ -192,6 +193,9 @@ pub struct Discovery {
     /// [`MAX_REPORTED_INVALID`]).
     reported_invalid: HashMap<Pubkey, String>,
     push: Push,
+    /// Threads running low on balance, kept from the accounts every scan and notice
+    /// already carries.
+    runway: Option<RunwayWatch>,
 }
 
 /// Where the push stream stands.
@@ -230,7 +234,15 @@ impl Discovery {
             last_scan_slot: None,
             reported_invalid: HashMap::new(),
             push: Push::Unknown,
+            runway: None,
         }
+    }
+
+    /// Keeps `keeper_thread_runway_executions` for threads running low, from every scan
+    /// and notice.
+    pub fn with_runway(mut self, watch: RunwayWatch) -> Self {
+        self.runway = Some(watch);
+        self
     }
 
     /// Sets `keeper_threads{durability}` after every scan.
@@ -261,6 +273,9 @@ impl Discovery {
             applied
         };
         self.last_scan_slot = Some(self.last_scan_slot.map_or(slot, |last| last.max(slot)));
+        if let Some(watch) = &mut self.runway {
+            watch.observe_all(&accounts);
+        }
         self.log_invalid(&report);
         tracing::debug!(
             slot,
@@ -332,6 +347,9 @@ impl Discovery {
     /// "never older" rule either way. Returns the address when the scheduler should look.
     fn apply_notice(&mut self, slot: u64, keyed: &KeyedAccount) -> Option<Pubkey> {
         let account = &keyed.account;
+        if let Some(watch) = &mut self.runway {
+            watch.observe(&keyed.pubkey, account);
+        }
         let gone = account.lamports == 0
             || account.owner != thread::ID
             || !account.data.starts_with(Thread::DISCRIMINATOR);

@@ -13,6 +13,8 @@ use std::time::Duration;
 use crate::common::ProbedBank;
 use keeper::chain::faulty::{FaultyChain, Op};
 use keeper::chain::Chain;
+use keeper::ops::metrics::Metrics;
+use keeper::ops::runway::RunwayWatch;
 use keeper::test_utils::bank::{thread_look_alike, BankChainExt, TestBank, TestBankBuilder};
 use keeper::tracking::discovery::{
     read_index, shared_index, Discovery, SharedIndex, ThreadChanged,
@@ -20,6 +22,7 @@ use keeper::tracking::discovery::{
 use keeper::tracking::scheduler::Scheduler;
 use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
+use solana_sdk::rent::Rent;
 use thread::schedule::{check_due, ChainTime};
 use thread::state::{Due, Trigger};
 use tokio::sync::{mpsc, oneshot};
@@ -63,6 +66,38 @@ fn drain(rx: &mut mpsc::Receiver<ThreadChanged>) -> BTreeSet<Pubkey> {
 
 mod discovery {
     use super::*;
+
+    /// A scan exports the runway of the threads running low, and only theirs: a thread
+    /// with 3 executions' worth of deposit under a threshold of 10, not one with 1 000.
+    #[tokio::test]
+    async fn a_scan_exports_the_runway_of_threads_running_low_only() {
+        let bank = bank_at_t0().start().await;
+        let (_, mut args) = bank.thread_args("low", Trigger::Slot { slot: 1_000 });
+        args.deposit = 3 * args.fee_per_exec;
+        let low = bank.create_thread_with(args).await;
+        let plenty = bank
+            .create_thread("plenty", Trigger::Slot { slot: 1_000 })
+            .await;
+        let metrics = Metrics::new();
+        let chain: Arc<dyn Chain> = bank.chain;
+        let (tx, _rx) = mpsc::channel(16);
+        let mut discovery = Discovery::new(chain, shared_index(), tx, Duration::from_secs(1))
+            .with_runway(RunwayWatch::new(10, Rent::default(), metrics.clone()));
+        discovery.scan().await.unwrap();
+        let series: Vec<String> = metrics
+            .render()
+            .lines()
+            .filter(|line| line.starts_with("keeper_thread_runway_executions{"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            series,
+            [format!(
+                "keeper_thread_runway_executions{{thread=\"{low}\"}} 3"
+            )],
+            "{plenty} has 1000 executions left"
+        );
+    }
 
     #[tokio::test]
     async fn discovery_finds_threads_created_in_the_bank() {

@@ -10,6 +10,7 @@ use thread::state::{Due, Durability, Trigger};
 use super::facts::{Facts, NonceFacts};
 use super::time::{local, relative, sol, span, utc};
 use super::verdict::Verdict;
+use crate::ops::runway::runway;
 
 /// The explanation of one thread.
 #[derive(Debug, Clone, Serialize)]
@@ -63,7 +64,7 @@ impl Explanation {
     pub fn new(facts: &Facts, verdict: &Verdict) -> Self {
         let thread = &facts.thread;
         let spare = facts.spare();
-        let executions = spare.checked_div(thread.fee_per_exec);
+        let executions = runway(thread, facts.balance, facts.rent_minimum);
         Self {
             address: facts.address.to_string(),
             owner: thread.owner.to_string(),
