@@ -10,20 +10,12 @@ import { test } from "node:test";
 import { PublicKey } from "@solana/web3.js";
 
 import * as sdk from "../dist/index.js";
+import { plainInstruction } from "./support.mjs";
 
 const read = (path) => JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8"));
 const instructionData = read("./golden/instruction-data.json");
 const threadAccounts = read("./golden/thread-accounts.json");
 
-const plainInstruction = (ix) => ({
-  programId: ix.programId.toBase58(),
-  keys: ix.keys.map(({ pubkey, isSigner, isWritable }) => ({
-    pubkey: pubkey.toBase58(),
-    isSigner,
-    isWritable,
-  })),
-  data: Buffer.from(ix.data).toString("hex"),
-});
 const goldenInstruction = ({ programId, keys, data }) => ({ programId, keys, data });
 const key = (byte) => new PublicKey(new Uint8Array(32).fill(byte));
 

@@ -14,6 +14,7 @@ import { test } from "node:test";
 
 import anchor from "@anchor-lang/core";
 import { Connection, Keypair, PublicKey } from "@solana/web3.js";
+import { plainInstruction } from "./support.mjs";
 
 // The package is CommonJS: its names come from the default export.
 const { AnchorProvider, BN, Program, Wallet, convertIdlToCamelCase } = anchor;
@@ -106,15 +107,6 @@ const built = {
   revokeLease: () => program.methods.revokeLease().accountsPartial({ owner, thread: durable }),
 };
 
-const plainInstruction = (ix) => ({
-  programId: ix.programId.toBase58(),
-  keys: ix.keys.map(({ pubkey, isSigner, isWritable }) => ({
-    pubkey: pubkey.toBase58(),
-    isSigner,
-    isWritable,
-  })),
-  data: Buffer.from(ix.data).toString("hex"),
-});
 
 test("every golden instruction has a TypeScript builder here, and back", () => {
   assert.deepEqual(

@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { Keypair, PublicKey, TransactionInstruction } from "@solana/web3.js";
 
 import * as sdk from "../dist/index.js";
+import { plainInstruction } from "./support.mjs";
 
 const golden = JSON.parse(readFileSync(new URL("./golden/owner-instructions.json", import.meta.url), "utf8"));
 const key = (name) => new PublicKey(golden.keys[name]);
@@ -71,11 +72,6 @@ const built = {
   revokeLease: () => sdk.revokeLease(owner, durable),
 };
 
-const plainInstruction = (ix) => ({
-  programId: ix.programId.toBase58(),
-  keys: ix.keys.map(({ pubkey, isSigner, isWritable }) => ({ pubkey: pubkey.toBase58(), isSigner, isWritable })),
-  data: Buffer.from(ix.data).toString("hex"),
-});
 
 test("every golden owner instruction has an SDK builder here, and back", () => {
   assert.deepEqual(Object.keys(built).sort(), golden.instructions.map((e) => e.name).sort());

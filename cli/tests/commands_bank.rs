@@ -4,6 +4,7 @@
 mod common;
 
 use common::{address, assert_refused, nonce, spec, trigger, Bench, DEPOSIT, FEE};
+use keeper::chain::reads::ThreadReadError;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
 use thread::state::{Durability, Trigger};
@@ -288,7 +289,7 @@ async fn delete_closes_plain_and_durable_threads_with_their_nonce() {
     }
     assert!(!bench.exists(&nonce).await);
     let gone = commands::show(&bench.chain, &plain).await.unwrap_err();
-    assert!(matches!(gone, CommandError::NotFound(key) if key == plain));
+    assert!(matches!(gone, CommandError::Thread(ThreadReadError::NotFound(key)) if key == plain));
 }
 
 #[tokio::test]

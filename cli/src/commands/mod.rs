@@ -19,12 +19,12 @@ pub use create::create;
 pub use durability::{make_durable, make_non_durable, revoke_lease, rotate_nonce};
 pub use read::{list, show, OWNER_OFFSET};
 
+use keeper::chain::reads::{read_rent, read_thread, ThreadAccount, ThreadReadError};
 use keeper::chain::{Chain, ChainError};
 use serde::Serialize;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::rent::Rent;
 use solana_sdk::signature::{Keypair, Signature, Signer};
-use thread::state::Thread;
 
 use crate::refusal::Refusal;
 use crate::submit::SubmitError;
@@ -46,14 +46,8 @@ pub enum CommandError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Submit(#[from] SubmitError),
-    #[error("no thread at {0}: the account does not exist")]
-    NotFound(Pubkey),
-    #[error("{address} is not a thread of program {program}: {reason}")]
-    NotAThread {
-        address: Pubkey,
-        program: Pubkey,
-        reason: String,
-    },
+    #[error(transparent)]
+    Thread(#[from] ThreadReadError),
 }
 
 /// What a write did: the binary prints it as text or JSON.
@@ -99,36 +93,11 @@ impl Written {
 }
 
 /// A thread as read from the chain.
-struct Fetched {
-    thread: Thread,
-    lamports: u64,
-    data_len: usize,
-}
+type Fetched = ThreadAccount;
 
 /// Reads and decodes the thread at `address`.
 async fn fetch(chain: &dyn Chain, address: &Pubkey) -> Result<Fetched, CommandError> {
-    let account = chain
-        .get_account(address)
-        .await?
-        .ok_or(CommandError::NotFound(*address))?;
-    let not_a_thread = |reason: String| CommandError::NotAThread {
-        address: *address,
-        program: thread::ID,
-        reason,
-    };
-    if account.owner != thread::ID {
-        return Err(not_a_thread(format!(
-            "its owner program is {}",
-            account.owner
-        )));
-    }
-    let thread =
-        thread::client::decode_thread(&account.data).map_err(|e| not_a_thread(e.to_string()))?;
-    Ok(Fetched {
-        thread,
-        lamports: account.lamports,
-        data_len: account.data.len(),
-    })
+    Ok(read_thread(chain, &thread::ID, address).await?)
 }
 
 /// Reads the thread at `address` and refuses it unless `owner` owns it: the program
@@ -152,12 +121,7 @@ async fn fetch_owned(owner: Owner<'_>, address: &Pubkey) -> Result<Fetched, Comm
 
 /// The cluster's rent parameters, from the Rent sysvar.
 async fn rent(chain: &dyn Chain) -> Result<Rent, CommandError> {
-    let account = chain
-        .get_account(&solana_sdk::sysvar::rent::ID)
-        .await?
-        .ok_or_else(|| ChainError::Rpc("the Rent sysvar is missing".into()))?;
-    bincode::deserialize(&account.data)
-        .map_err(|e| ChainError::Rpc(format!("the Rent sysvar does not decode: {e}")).into())
+    Ok(read_rent(chain).await?)
 }
 
 /// A thread address given on the command line.

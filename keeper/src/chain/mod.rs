@@ -20,6 +20,7 @@ pub mod failover;
 #[cfg(any(test, feature = "test_utils"))]
 pub mod faulty;
 pub mod pubsub;
+pub mod reads;
 pub mod rpc;
 pub mod transport;
 

@@ -5,13 +5,12 @@
 use solana_sdk::clock::Clock;
 use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::rent::Rent;
 use thread::state::{Durability, Thread, Trigger};
 
+use crate::chain::reads::{read_rent, read_thread, ThreadAccount, ThreadReadError};
 use crate::chain::{Chain, ChainError};
 use crate::execution::builder::parse_nonce;
 use crate::store::{DeadLetter, Execution, Store, StoreError};
-use crate::tracking::index::decode;
 
 /// How many of the thread's executions the keeper's side shows.
 pub const RECENT_EXECUTIONS: usize = 5;
@@ -20,17 +19,11 @@ pub const RECENT_EXECUTIONS: usize = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
     #[error(transparent)]
+    Thread(#[from] ThreadReadError),
+    #[error(transparent)]
     Chain(#[from] ChainError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("no account at {0}: no thread there (check the address and the cluster)")]
-    NotFound(Pubkey),
-    #[error("{address} is not a thread of program {program}: {reason}")]
-    NotAThread {
-        address: Pubkey,
-        program: Pubkey,
-        reason: String,
-    },
 }
 
 /// A durable thread's nonce account, as read.
@@ -98,20 +91,12 @@ impl Facts {
         store: Option<&Store>,
         me: Option<Pubkey>,
     ) -> Result<Self, ExplainError> {
-        let account = chain
-            .get_account(address)
-            .await?
-            .ok_or(ExplainError::NotFound(*address))?;
-        let not_a_thread = |reason: String| ExplainError::NotAThread {
-            address: *address,
-            program: *program,
-            reason,
-        };
-        if account.owner != *program {
-            return Err(not_a_thread(format!("it is owned by {}", account.owner)));
-        }
-        let thread = decode(&account.data).map_err(|e| not_a_thread(e.to_string()))?;
-        let rent: Rent = sysvar(chain, &solana_sdk::sysvar::rent::ID, "Rent").await?;
+        let ThreadAccount {
+            thread,
+            lamports,
+            data_len,
+        } = read_thread(chain, program, address).await?;
+        let rent = read_rent(chain).await?;
         let clock = chain.clock().await?;
         let nonce = match thread.durability {
             Durability::Durable { nonce_account } => Some(read_nonce(chain, &nonce_account).await?),
@@ -129,8 +114,8 @@ impl Facts {
         };
         Ok(Self {
             address: *address,
-            balance: account.lamports,
-            rent_minimum: rent.minimum_balance(account.data.len()),
+            balance: lamports,
+            rent_minimum: rent.minimum_balance(data_len),
             thread,
             clock,
             nonce,
@@ -139,19 +124,6 @@ impl Facts {
             me,
         })
     }
-}
-
-async fn sysvar<T: serde::de::DeserializeOwned>(
-    chain: &dyn Chain,
-    id: &Pubkey,
-    name: &str,
-) -> Result<T, ChainError> {
-    let account = chain
-        .get_account(id)
-        .await?
-        .ok_or_else(|| ChainError::Rpc(format!("the {name} sysvar is missing")))?;
-    bincode::deserialize(&account.data)
-        .map_err(|e| ChainError::Rpc(format!("the {name} sysvar does not decode: {e}")))
 }
 
 async fn read_nonce(chain: &dyn Chain, nonce: &Pubkey) -> Result<NonceFacts, ChainError> {
