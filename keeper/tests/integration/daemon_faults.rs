@@ -1497,7 +1497,9 @@ fn insufficient_balance_dead_letter(store: &Store, thread: Pubkey, stage: &str) 
             .starts_with(&format!("{stage}: simulation failed: "))
             && entry
                 .reason
-                .ends_with(&format!("custom program error: {code:#x}")),
+                .contains(&format!("custom program error: {code:#x}"))
+            // The program's own words, from the simulation's logs.
+            && entry.reason.contains("; logs: "),
         "{}",
         entry.reason
     );

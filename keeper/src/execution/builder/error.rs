@@ -29,7 +29,9 @@ pub enum BuildError {
         expected: Pubkey,
         actual: Pubkey,
     },
-    #[error("simulation failed: {err}")]
+    /// The program's last log lines ride along: they reach the replay row and a dead
+    /// letter's reason, where `keeper explain` and `keeper dlq show` print them.
+    #[error("simulation failed: {err}{}", log_tail(logs))]
     SimulationFailed {
         err: TransactionError,
         logs: Vec<String>,
@@ -42,6 +44,24 @@ pub enum BuildError {
     Message(String),
     #[error("signing failed: {0}")]
     Signing(String),
+}
+
+/// Log lines of a failed simulation kept in its error: the last few, where the program
+/// says why it refused.
+const LOG_LINES_KEPT: usize = 4;
+/// Longest log line kept, in characters.
+const LOG_LINE_CHARS: usize = 200;
+
+/// `"; logs: a | b"` of the last [`LOG_LINES_KEPT`] lines, or nothing without logs.
+fn log_tail(logs: &[String]) -> String {
+    if logs.is_empty() {
+        return String::new();
+    }
+    let kept: Vec<String> = logs[logs.len().saturating_sub(LOG_LINES_KEPT)..]
+        .iter()
+        .map(|line| line.chars().take(LOG_LINE_CHARS).collect())
+        .collect();
+    format!("; logs: {}", kept.join(" | "))
 }
 
 impl BuildError {
@@ -82,5 +102,36 @@ impl BuildError {
             BuildError::Message(_) => "message",
             BuildError::Signing(_) => "signing",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use solana_sdk::instruction::InstructionError;
+
+    use super::*;
+
+    fn failed(logs: Vec<String>) -> BuildError {
+        BuildError::SimulationFailed {
+            err: TransactionError::InstructionError(1, InstructionError::Custom(6_021)),
+            logs,
+        }
+    }
+
+    #[test]
+    fn a_failed_simulation_says_the_programs_last_words() {
+        assert_eq!(
+            failed(vec![]).to_string(),
+            "simulation failed: Error processing Instruction 1: custom program error: 0x1785"
+        );
+        let logs: Vec<String> = (1..=6).map(|i| format!("Program log: line {i}")).collect();
+        assert_eq!(
+            failed(logs).to_string(),
+            "simulation failed: Error processing Instruction 1: custom program error: 0x1785; \
+             logs: Program log: line 3 | Program log: line 4 | Program log: line 5 | \
+             Program log: line 6"
+        );
+        let long = failed(vec!["x".repeat(1_000)]).to_string();
+        assert!(long.ends_with(&format!("logs: {}", "x".repeat(LOG_LINE_CHARS))));
     }
 }
