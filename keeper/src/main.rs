@@ -239,6 +239,11 @@ fn run(cli: &Cli) -> Result<()> {
 /// the store file (`--store`, or `store_path` from `--config`). Only flags are judged:
 /// the environment (`KEEPER_RPC_URL`, ...) is ambient, set for the daemon.
 fn refuse_ignored_flags(cli: &Cli) -> Result<()> {
+    if let (Command::Explain { .. }, Some(_)) = (&cli.command, &cli.ws_url) {
+        anyhow::bail!(
+            "--ws-url does not apply to `keeper explain`: it reads over JSON-RPC only (-u); drop --ws-url"
+        );
+    }
     let (command, fix, ignores_config) = match cli.command {
         Command::Sandbox { .. } => (
             "keeper sandbox",

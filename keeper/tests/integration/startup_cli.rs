@@ -417,3 +417,39 @@ fn dlq_refuses_each_global_flag_it_would_ignore() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "the dead-letter queue is empty\n");
 }
+
+/// `keeper explain` checks its input before it reads anything, and a reader never
+/// writes: a bad address, a flag it would ignore and a store file that is not there are
+/// each refused by name, and the missing store is not created.
+#[test]
+fn explain_refuses_bad_input_by_name_and_creates_no_store() {
+    let home = Home::new();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["explain", "not-an-address"],
+            "error: THREAD: \"not-an-address\" is not a base58 address; pass the thread's address",
+        ),
+        (
+            &["--ws-url", "ws://127.0.0.1:9", "explain", "11111111111111111111111111111111"],
+            "error: --ws-url does not apply to `keeper explain`: it reads over JSON-RPC only (-u); drop --ws-url",
+        ),
+        (
+            &["--store", "missing.sqlite", "explain", "11111111111111111111111111111111"],
+            "error: --store missing.sqlite",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = home.command(args, &[]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert!(
+            stderr(&out).starts_with(message),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !home.path().join("missing.sqlite").exists(),
+        "a reader never writes"
+    );
+}
