@@ -78,9 +78,13 @@ pub struct Facts {
 impl Facts {
     /// The balance above rent and a held lease's bond: what pays fees.
     pub fn spare(&self) -> u64 {
+        self.balance.saturating_sub(self.reserved())
+    }
+
+    /// What the account must keep: rent exemption and a held lease's bond.
+    pub fn reserved(&self) -> u64 {
         let bond = self.thread.lease.map_or(0, |lease| lease.bond);
-        self.balance
-            .saturating_sub(self.rent_minimum.saturating_add(bond))
+        self.rent_minimum.saturating_add(bond)
     }
 
     /// Reads the thread at `address` and what its verdict needs.

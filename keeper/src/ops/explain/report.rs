@@ -76,7 +76,7 @@ impl Explanation {
             exec_count: thread.exec_count,
             fee_per_exec: thread.fee_per_exec,
             balance: facts.balance,
-            reserved: facts.balance.saturating_sub(spare),
+            reserved: facts.reserved(),
             spare,
             runway: Runway {
                 executions,
