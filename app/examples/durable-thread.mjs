@@ -16,11 +16,12 @@ import {
   Connection,
   Keypair,
   PublicKey,
-  sendAndConfirmTransaction,
+  sendAndConfirmRawTransaction,
   Transaction,
   TransactionInstruction,
 } from "@solana/web3.js";
 
+import anchor from "@anchor-lang/core";
 import * as sdk from "@thread/app";
 
 const MEMO_PROGRAM = new PublicKey("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
@@ -40,10 +41,20 @@ function readKeypair(path) {
 
 const connection = new Connection(rpcUrl, "confirmed");
 const owner = readKeypair(keypairPath);
-const send = (instructions, signers = []) =>
-  sendAndConfirmTransaction(connection, new Transaction().add(...instructions), [owner, ...signers], {
-    commitment: "confirmed",
-  });
+// Signed on a blockhash fetched for it: web3.js's own cache, once 30 s old, insists on
+// a blockhash it has not seen yet, which a slow local validator may not make in time.
+async function send(instructions, signers = []) {
+  const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash("confirmed");
+  const tx = new Transaction({ feePayer: owner.publicKey, blockhash, lastValidBlockHeight }).add(...instructions);
+  tx.sign(owner, ...signers);
+  const signature = anchor.utils.bytes.bs58.encode(tx.signature);
+  return sendAndConfirmRawTransaction(
+    connection,
+    tx.serialize(),
+    { signature, blockhash, lastValidBlockHeight },
+    { commitment: "confirmed" },
+  );
+}
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // A node records a transaction in its history a moment after confirming it (a small
 // local validator under load: only once its slot is rooted, up to a minute later).
@@ -89,6 +100,8 @@ while (view === null || view.execCount < 1n) {
   view = await sdk.fetchThread(connection, thread);
 }
 log(`executed ${view.execCount} time(s); runway ${view.runway} executions`);
+// The owner's threads, filtered on the node (memcmp on the discriminator and owner).
+const listed = (await sdk.fetchThreadsByOwner(connection, owner.publicKey)).map((t) => t.address);
 
 // 3. The events of the creation and of an execution, from the node's history.
 async function findExecution() {
@@ -142,6 +155,7 @@ process.stdout.write(
       spare: view.spare,
       runway: view.runway,
     },
+    listed,
     refusal,
   }) + "\n",
 );

@@ -67,6 +67,12 @@ async fn the_typescript_sdk_creates_a_durable_thread_the_keeper_executes_and_rea
     assert_eq!(parse::<Pubkey>(&view["nonceAccount"]), nonce);
     assert!(parse::<u64>(&view["runway"]) > 0, "{view}");
 
+    assert_eq!(
+        summary["listed"],
+        serde_json::json!([thread.to_string()]),
+        "the owner's threads, filtered on the node"
+    );
+
     let refusal = &summary["refusal"];
     assert_eq!(refusal["name"], "WithdrawExceedsAvailable", "{refusal}");
     assert_eq!(
