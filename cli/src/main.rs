@@ -64,6 +64,9 @@ enum Command {
     },
     /// Show a thread: trigger, next due time (UTC and local), runway, lease, durability
     Show { address: String },
+    /// Say why a thread did or did not run and what happens next, in one verdict
+    /// (paused, cannot pay its fee, not due until ..., due now, ...)
+    Explain { address: String },
     /// Stop a thread's executions until it is resumed
     Pause { address: String },
     /// Let a paused thread execute again
@@ -182,6 +185,14 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             let address = commands::thread_address(address)?;
             out.view(&commands::show(&chain, &address).await?);
         }
+        Command::Explain { address } => {
+            let address = commands::thread_address(address)?;
+            let explanation = commands::explain(&chain, &address).await?;
+            match cli.output {
+                Output::Text => print!("{}", explanation.to_text()),
+                Output::Json => json(&explanation),
+            }
+        }
         Command::List { owner } => {
             let owner = match owner {
                 Some(text) => spec::pubkey("--owner", text)?,
@@ -272,7 +283,10 @@ fn single_thread_write(command: &Command) -> Result<(Pubkey, Change), Failure> {
         Command::MakeNonDurable { address } => (address, Change::MakeNonDurable),
         Command::RotateNonce { address } => (address, Change::RotateNonce),
         Command::RevokeLease { address } => (address, Change::RevokeLease),
-        Command::Create { .. } | Command::List { .. } | Command::Show { .. } => {
+        Command::Create { .. }
+        | Command::List { .. }
+        | Command::Show { .. }
+        | Command::Explain { .. } => {
             return Err(anyhow::anyhow!("not a write to one thread").into())
         }
     };

@@ -7,10 +7,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 const NOTHING_LISTENS: &str = "http://127.0.0.1:9";
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 13] = [
     "create",
     "list",
     "show",
+    "explain",
     "pause",
     "resume",
     "update",

@@ -390,3 +390,27 @@ async fn a_stranger_is_refused_before_signing() {
         "no fee paid"
     );
 }
+
+/// `threads explain`: the keeper's verdict as an owner sees it, from the chain alone.
+#[tokio::test]
+async fn explain_gives_the_verdict_from_the_chain_alone() {
+    let bench = Bench::start().await;
+    let thread = address(&bench.create(&spec("explained", trigger("now"))).await);
+    let explanation = commands::explain(&bench.chain, &thread).await.unwrap();
+    assert_eq!(explanation.verdict.kind, "due_now");
+    assert_eq!(explanation.address, thread.to_string());
+
+    commands::pause(bench.owner(), &thread).await.unwrap();
+    let explanation = commands::explain(&bench.chain, &thread).await.unwrap();
+    assert_eq!(explanation.verdict.kind, "paused");
+    assert!(explanation
+        .to_text()
+        .ends_with("verdict       paused by the owner; `threads resume` runs it again\n"));
+
+    let nothing = Pubkey::new_unique();
+    let missing = commands::explain(&bench.chain, &nothing).await.unwrap_err();
+    assert!(
+        missing.to_string().contains(&nothing.to_string()),
+        "{missing}"
+    );
+}

@@ -17,7 +17,7 @@ mod read;
 pub use change::{delete, pause, resume, update, withdraw};
 pub use create::create;
 pub use durability::{make_durable, make_non_durable, revoke_lease, rotate_nonce};
-pub use read::{list, show, OWNER_OFFSET};
+pub use read::{explain, list, show, OWNER_OFFSET};
 
 use keeper::chain::reads::{read_rent, read_thread, ThreadAccount, ThreadReadError};
 use keeper::chain::{Chain, ChainError};
@@ -48,6 +48,8 @@ pub enum CommandError {
     Submit(#[from] SubmitError),
     #[error(transparent)]
     Thread(#[from] ThreadReadError),
+    #[error(transparent)]
+    Explain(#[from] keeper::ops::explain::ExplainError),
 }
 
 /// What a write did: the binary prints it as text or JSON.

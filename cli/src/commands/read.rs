@@ -2,6 +2,7 @@
 
 use anchor_lang::Discriminator;
 use keeper::chain::{Chain, DataMatch};
+use keeper::ops::explain::Explanation;
 use solana_sdk::pubkey::Pubkey;
 use thread::state::Thread;
 
@@ -55,4 +56,12 @@ pub async fn show(chain: &dyn Chain, address: &Pubkey) -> Result<ThreadView, Com
         &clock,
         &rent,
     ))
+}
+
+/// Why the thread at `address` does or does not run, and what happens next (the
+/// keeper's `explain`, as an owner sees it: from the chain alone).
+pub async fn explain(chain: &dyn Chain, address: &Pubkey) -> Result<Explanation, CommandError> {
+    let (_, explanation) =
+        keeper::ops::explain::explain(chain, &thread::ID, address, None, None).await?;
+    Ok(explanation)
 }
