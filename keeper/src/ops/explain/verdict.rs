@@ -78,6 +78,11 @@ pub enum Waiting {
         offset: u32,
         size: u32,
     },
+    /// A next due time its trigger cannot make (an account written by something other
+    /// than this program's current version): `check_due` refuses it for good.
+    Mismatch {
+        due: String,
+    },
 }
 
 impl Verdict {
@@ -212,8 +217,11 @@ fn due_verdict(facts: &Facts) -> Verdict {
                 offset,
                 size,
             },
-            // check_due refuses nothing else: `Immediately` is always due.
-            (due, _) => unreachable!("check_due refused {due:?}"),
+            // Only a change-watching due time on a trigger that watches nothing is left;
+            // a reader reports what it found rather than trusting the writer.
+            (due, _) => Waiting::Mismatch {
+                due: format!("{due:?}"),
+            },
         }),
     }
 }
@@ -312,11 +320,57 @@ impl fmt::Display for Verdict {
                 "waiting for bytes {offset}..{} of {address} to change",
                 u64::from(*offset) + u64::from(*size)
             ),
+            Verdict::NotDue(Waiting::Mismatch { due }) => write!(
+                f,
+                "cannot run: its next due time {due} does not fit its trigger; `threads update` with a new trigger resets it"
+            ),
             Verdict::DueNow { durable: false } => write!(f, "due now, will run on the next tick"),
             Verdict::DueNow { durable: true } => write!(
                 f,
                 "due now, will run on the next tick (on its nonce, under a keeper's lease)"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use solana_sdk::clock::Clock;
+    use solana_sdk::pubkey::Pubkey;
+    use thread::state::{Due, Trigger};
+
+    use super::*;
+    use crate::test_utils::thread::ThreadFixture;
+
+    /// Facts of an unleased, non-durable, funded `thread`, read at slot 10.
+    fn facts(due: Due, trigger: Trigger) -> Facts {
+        let mut thread = ThreadFixture::new().due(due).thread;
+        thread.trigger = trigger;
+        Facts {
+            address: Pubkey::new_unique(),
+            thread,
+            balance: 1_000_000_000,
+            rent_minimum: 0,
+            clock: Clock {
+                slot: 10,
+                ..Clock::default()
+            },
+            nonce: None,
+            watched: None,
+            keeper: None,
+            me: None,
+        }
+    }
+
+    #[test]
+    fn a_due_time_its_trigger_cannot_make_is_reported_not_trusted() {
+        let verdict = Verdict::of(&facts(Due::OnChange { last_hash: [0; 32] }, Trigger::Now));
+        assert!(
+            matches!(&verdict, Verdict::NotDue(Waiting::Mismatch { due }) if due.starts_with("OnChange")),
+            "{verdict:?}"
+        );
+        assert!(verdict
+            .to_string()
+            .starts_with("cannot run: its next due time OnChange"));
     }
 }
