@@ -113,9 +113,9 @@ impl Explanation {
                     .map(|row| {
                         let mut line = format!(
                             "run #{} {} (attempt {}, {})",
-                            row.exec_count_at_build + 1,
+                            row.exec_count_at_build.saturating_add(1),
                             row.state,
-                            row.retry_count + 1,
+                            row.retry_count.saturating_add(1),
                             row.signature
                         );
                         if let Some(error) = &row.last_error {
@@ -237,7 +237,7 @@ fn due_text(due: &Due, facts: &Facts) -> String {
         Due::At { unix_ts } => format!(
             "{} ({}; local {})",
             utc(*unix_ts),
-            relative(unix_ts - clock.unix_timestamp),
+            relative(unix_ts.saturating_sub(clock.unix_timestamp)),
             local(*unix_ts)
         ),
         Due::AtSlot { slot } => format!("slot {slot} (now {})", clock.slot),

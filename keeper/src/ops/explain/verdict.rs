@@ -298,7 +298,7 @@ impl fmt::Display for Verdict {
                 f,
                 "not due until {} ({})",
                 utc(*unix_ts),
-                relative(unix_ts - now)
+                relative(unix_ts.saturating_sub(*now))
             ),
             Verdict::NotDue(Waiting::Slot { slot, now }) => {
                 let slots = i64::try_from(slot.saturating_sub(*now)).unwrap_or(i64::MAX);
@@ -372,5 +372,19 @@ mod tests {
         assert!(verdict
             .to_string()
             .starts_with("cannot run: its next due time OnChange"));
+    }
+
+    #[test]
+    fn extreme_times_read_as_far_off_rather_than_overflowing() {
+        let timestamp = Trigger::Timestamp { unix_ts: i64::MAX };
+        let far_off = facts(Due::At { unix_ts: i64::MAX }, timestamp);
+        let verdict = Verdict::of(&far_off);
+        assert!(verdict.to_string().contains("(in "), "{verdict}");
+        let explanation = crate::ops::explain::Explanation::new(&far_off, &verdict);
+        assert!(
+            explanation.next_due.contains("unix time"),
+            "{}",
+            explanation.next_due
+        );
     }
 }
