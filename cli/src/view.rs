@@ -94,9 +94,8 @@ impl ThreadView {
         clock: &Clock,
         rent: &Rent,
     ) -> Self {
-        let bond = thread.lease.map_or(0, |lease| lease.bond);
         let rent_minimum = rent.minimum_balance(data_len);
-        let reserved = rent_minimum.saturating_add(bond);
+        let reserved = thread.reserve_at(rent_minimum);
         let spare = balance.saturating_sub(reserved);
         let nonce_account = match thread.durability {
             Durability::Durable { nonce_account } => Some(nonce_account.to_string()),
@@ -133,7 +132,7 @@ impl ThreadView {
             reserved,
             spare,
             withdrawable: thread.withdrawable(balance, rent_minimum),
-            runway: spare.checked_div(thread.fee_per_exec),
+            runway: keeper::ops::runway::runway(thread, balance, rent_minimum),
             instructions: thread
                 .instructions
                 .iter()

@@ -25,8 +25,7 @@ use crate::tracking::index::decode;
 /// Executions a thread's balance pays for: its spare balance (above rent and a held
 /// lease's bond) over its fee; `None` when executions are free.
 pub fn runway(thread: &Thread, lamports: u64, rent_minimum: u64) -> Option<u64> {
-    let bond = thread.lease.map_or(0, |lease| lease.bond);
-    let spare = lamports.saturating_sub(rent_minimum.saturating_add(bond));
+    let spare = lamports.saturating_sub(thread.reserve_at(rent_minimum));
     spare.checked_div(thread.fee_per_exec)
 }
 

@@ -387,7 +387,7 @@ const RENT_MINIMUM: u64 = 3_000_000;
 /// What an owner reads of `thread`, in the SDK's names (u64s as strings), holding
 /// [`LAMPORTS`] with a rent-exempt minimum of [`RENT_MINIMUM`].
 fn expected_view(thread: &Thread) -> Value {
-    let reserved = RENT_MINIMUM + thread.lease.map_or(0, |lease| lease.bond);
+    let reserved = thread.reserve_at(RENT_MINIMUM);
     let spare = LAMPORTS.saturating_sub(reserved);
     let priority = thread.priority.map(|p| match p {
         ThreadPriority::Low => "low",

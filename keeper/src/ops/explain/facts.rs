@@ -83,8 +83,7 @@ impl Facts {
 
     /// What the account must keep: rent exemption and a held lease's bond.
     pub fn reserved(&self) -> u64 {
-        let bond = self.thread.lease.map_or(0, |lease| lease.bond);
-        self.rent_minimum.saturating_add(bond)
+        self.thread.reserve_at(self.rent_minimum)
     }
 
     /// Reads the thread at `address` and what its verdict needs.

@@ -114,10 +114,14 @@ impl Thread {
     /// Lamports this account must keep: rent exemption at its current size, plus a held
     /// lease's bond, which belongs to the keeper until the lease is settled.
     pub fn reserve(&self, info: &AccountInfo) -> Result<u64> {
+        Ok(self.reserve_at(Rent::get()?.minimum_balance(info.data_len())))
+    }
+
+    /// [`Thread::reserve`] for an account whose rent-exempt minimum is `rent_minimum`:
+    /// the rule clients apply to an account they read.
+    pub fn reserve_at(&self, rent_minimum: u64) -> u64 {
         let bond = self.lease.map_or(0, |lease| lease.bond);
-        Ok(Rent::get()?
-            .minimum_balance(info.data_len())
-            .saturating_add(bond))
+        rent_minimum.saturating_add(bond)
     }
 
     /// Lamports the owner may withdraw from a balance of `lamports` whose rent-exempt
@@ -126,13 +130,8 @@ impl Thread {
     /// already in flight is not starved. Pausing first releases that fee. Clients call
     /// this too, so a tool's "you may withdraw" is the program's.
     pub fn withdrawable(&self, lamports: u64, rent_minimum: u64) -> u64 {
-        let bond = self.lease.map_or(0, |lease| lease.bond);
         let running_fee = if self.paused { 0 } else { self.fee_per_exec };
-        lamports.saturating_sub(
-            rent_minimum
-                .saturating_add(bond)
-                .saturating_add(running_fee),
-        )
+        lamports.saturating_sub(self.reserve_at(rent_minimum).saturating_add(running_fee))
     }
 
     /// The nonce account of a durable thread.
