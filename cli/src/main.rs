@@ -187,11 +187,7 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Explain { address } => {
             let address = commands::thread_address(address)?;
-            let explanation = commands::explain(&chain, &address).await?;
-            match cli.output {
-                Output::Text => print!("{}", explanation.to_text()),
-                Output::Json => json(&explanation),
-            }
+            out.explanation(&commands::explain(&chain, &address).await?);
         }
         Command::List { owner } => {
             let owner = match owner {
@@ -307,6 +303,13 @@ impl Printer {
         match self.0 {
             Output::Text => print!("{}", view.to_text()),
             Output::Json => json(view),
+        }
+    }
+
+    fn explanation(&self, explanation: &keeper::ops::explain::Explanation) {
+        match self.0 {
+            Output::Text => print!("{}", explanation.to_text()),
+            Output::Json => json(explanation),
         }
     }
 

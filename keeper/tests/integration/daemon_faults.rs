@@ -912,15 +912,7 @@ async fn crash_between_send_and_confirm_is_settled_by_the_chain_after_restart() 
         .await;
 
     assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
-    assert_eq!(
-        events.all(),
-        [ExecEvent::Superseded {
-            thread,
-            exec_count: 0,
-            reason: "the due time already ran".into(),
-            ran: true,
-        }]
-    );
+    assert_eq!(events.all(), [already_ran(thread)]);
     let row = first_row(store, &thread);
     assert_eq!(row.last_error.as_deref(), Some("the due time already ran"));
     assert_eq!(
@@ -970,15 +962,7 @@ async fn non_durable_crash_between_send_and_confirm_is_settled_by_the_chain_afte
         .await;
 
     assert_eq!(exec_count(world, &thread).await, 1, "ran exactly once");
-    assert_eq!(
-        events.all(),
-        [ExecEvent::Superseded {
-            thread,
-            exec_count: 0,
-            reason: "the due time already ran".into(),
-            ran: true,
-        }]
-    );
+    assert_eq!(events.all(), [already_ran(thread)]);
     assert_eq!(healthy.forwarded(Op::Send), 0, "nothing sent again");
     assert_eq!(summary.recovered, 1);
     assert_eq!(rows(&stage.path).len(), 1);
@@ -1097,6 +1081,16 @@ async fn crash_during_a_lease_hand_back_loses_and_doubles_no_due_time() {
     assert!(healthy.injected().is_empty(), "a healthy chain");
     assert_eq!(summary.leases_released, 1);
     assert_eq!(state(world, &thread).await.lease, None, "handed back");
+}
+
+/// The event of `thread`'s first due time settled by the chain: it ran already.
+fn already_ran(thread: Pubkey) -> ExecEvent {
+    ExecEvent::Superseded {
+        thread,
+        exec_count: 0,
+        reason: "the due time already ran".into(),
+        ran: true,
+    }
 }
 
 /// The counts of a store whose executions all ended confirmed, `n` of them.
