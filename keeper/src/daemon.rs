@@ -385,7 +385,6 @@ fn spawn_subsystems(
     tasks.spawn(confirmations.run(Duration::from_millis(config.confirm_ms), stop.stopped()));
     tasks.spawn(lease_upkeep::hand_back_on_step_down(
         wired.leadership.clone(),
-        chain.clone(),
         wired.leases.clone(),
         index.clone(),
         me,
@@ -444,14 +443,7 @@ impl Running {
         let HandedBack {
             released: leases_released,
             left: leases_left,
-        } = lease_upkeep::hand_back_all(
-            &daemon.chain,
-            &wired.leases,
-            &self.index,
-            self.me,
-            handed_back_by,
-        )
-        .await;
+        } = lease_upkeep::hand_back_all(&wired.leases, &self.index, self.me, handed_back_by).await;
         // Only now, with nothing of this keeper's under way, may another one lead.
         self.campaign.leave(deadline).await;
         let _ = tokio::time::timeout_at(deadline, wired.reclaimer).await;

@@ -468,6 +468,7 @@ fn every_daemon_setting_shown_can_be_set_in_the_file() {
     custom.builder.lease_ttl = std::time::Duration::from_secs(5);
     custom.builder.compute.max_unit_price = 5;
     custom.leases.renew_below_slots = 10;
+    custom.leases.renew_margin_slots = 4;
     custom.executor.max_retries = 0;
     custom.degradation.maintenance_above = 0.75;
     let mut table = toml::Table::new();

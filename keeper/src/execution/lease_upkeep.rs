@@ -17,12 +17,10 @@ use solana_sdk::pubkey::Pubkey;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::chain::Chain;
 use crate::execution::leases::LeaseManager;
 use crate::leadership::{LeaderState, Leadership};
 use crate::periodic::Every;
 use crate::tracking::discovery::{read_index, SharedIndex};
-use crate::tracking::index::decode;
 
 /// What [`hand_back_all`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +60,6 @@ pub async fn run_upkeep(
 /// is not confirmed by `by` is left to expire (the transaction may still land; the chain
 /// settles it).
 pub async fn hand_back_all(
-    chain: &Arc<dyn Chain>,
     leases: &Arc<LeaseManager>,
     index: &SharedIndex,
     me: Pubkey,
@@ -73,19 +70,8 @@ pub async fn hand_back_all(
     let mut released = 0;
     let mut set = JoinSet::new();
     for thread in ours {
-        let chain = chain.clone();
         let leases = leases.clone();
-        set.spawn(async move {
-            let state = match chain.get_account(&thread).await {
-                Err(e) => return (thread, Err(e.into())),
-                Ok(account) => account.and_then(|account| decode(&account.data).ok()),
-            };
-            let Some(state) = state else {
-                // Gone, or not a thread any more: no lease left to hand back.
-                return (thread, Ok(false));
-            };
-            (thread, leases.release(&thread, &state).await)
-        });
+        set.spawn(async move { (thread, leases.release(&thread).await) });
     }
     loop {
         match tokio::time::timeout_at(by, set.join_next()).await {
@@ -120,7 +106,6 @@ pub async fn hand_back_all(
 /// on-chain leases back, so the new leader need not wait for them to expire.
 pub async fn hand_back_on_step_down(
     leadership: Leadership,
-    chain: Arc<dyn Chain>,
     leases: Arc<LeaseManager>,
     index: SharedIndex,
     me: Pubkey,
@@ -143,8 +128,7 @@ pub async fn hand_back_on_step_down(
         let leads = state.is_leader();
         if led && !leads && !matches!(state, LeaderState::Stopped) {
             let by = Instant::now() + leases.confirm_timeout();
-            let HandedBack { released, left } =
-                hand_back_all(&chain, &leases, &index, me, by).await;
+            let HandedBack { released, left } = hand_back_all(&leases, &index, me, by).await;
             tracing::info!(
                 released,
                 left = left.len(),
@@ -162,6 +146,7 @@ mod tests {
 
     use super::*;
     use crate::chain::faulty::{Fault, FaultyChain, Op};
+    use crate::chain::Chain;
     use crate::execution::leases::LeaseConfig;
     use crate::execution::nonce_pool::NoncePool;
     use crate::test_utils::thread::ThreadFixture;
@@ -190,9 +175,9 @@ mod tests {
     #[tokio::test]
     async fn a_thread_gone_from_the_chain_has_no_lease_left_to_hand_back() {
         let chain: Arc<dyn Chain> = Arc::new(StubChain::new());
-        let (leases, index, me, _) = keeper_with_one_lease(chain.clone());
+        let (leases, index, me, _) = keeper_with_one_lease(chain);
         let by = Instant::now() + Duration::from_secs(5);
-        let handed = hand_back_all(&chain, &leases, &index, me, by).await;
+        let handed = hand_back_all(&leases, &index, me, by).await;
         assert_eq!(handed, HandedBack::default());
     }
 
@@ -201,9 +186,9 @@ mod tests {
         let faulty = FaultyChain::new(StubChain::new(), 1);
         faulty.script(Op::GetAccount, [Some(Fault::Drop)]);
         let chain: Arc<dyn Chain> = Arc::new(faulty);
-        let (leases, index, me, thread) = keeper_with_one_lease(chain.clone());
+        let (leases, index, me, thread) = keeper_with_one_lease(chain);
         let by = Instant::now() + Duration::from_secs(3_600);
-        let handed = hand_back_all(&chain, &leases, &index, me, by).await;
+        let handed = hand_back_all(&leases, &index, me, by).await;
         assert_eq!(handed.released, 0);
         assert_eq!(handed.left, vec![thread]);
     }
@@ -216,10 +201,10 @@ mod tests {
             [Some(Fault::Timeout(Duration::from_secs(86_400)))],
         );
         let chain: Arc<dyn Chain> = Arc::new(faulty);
-        let (leases, index, me, thread) = keeper_with_one_lease(chain.clone());
+        let (leases, index, me, thread) = keeper_with_one_lease(chain);
         let start = Instant::now();
         let by = start + Duration::from_secs(2);
-        let handed = hand_back_all(&chain, &leases, &index, me, by).await;
+        let handed = hand_back_all(&leases, &index, me, by).await;
         assert_eq!(handed.left, vec![thread]);
         assert_eq!(
             start.elapsed(),

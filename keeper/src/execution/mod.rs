@@ -3,7 +3,7 @@
 //! Owns running due threads a bounded number at once as the operating mode allows
 //! ([`workers`]), judging a due thread by its on-chain state, building and signing the
 //! transaction ([`builder`], with exclusive nonce use from [`nonce_pool`] and authority
-//! leases from [`leases`], kept tidy and handed back by [`lease_upkeep`]), persisting
+//! leases from [`leases`], one operation per thread at a time ([`thread_locks`]), kept tidy and handed back by [`lease_upkeep`]), persisting
 //! before sending, sending with backoff ([`retry`]), confirming, replaying and
 //! dead-lettering ([`executor`]; refused builds counted in [`build_failures`]); the
 //! wing's settings check themselves in [`settings`].
@@ -19,4 +19,5 @@ pub mod leases;
 pub mod nonce_pool;
 pub mod retry;
 pub mod settings;
+pub mod thread_locks;
 pub mod workers;

@@ -73,6 +73,17 @@ impl LeaseConfig {
                 ),
             ));
         }
+        if self.renew_margin_slots > self.renew_below_slots {
+            return Err(InvalidSetting::new(
+                "daemon.leases.renew_margin_slots",
+                self.renew_margin_slots,
+                format!(
+                    "expected at most daemon.leases.renew_below_slots ({}): a lease is \
+                     renewed between the two",
+                    self.renew_below_slots
+                ),
+            ));
+        }
         within(
             "daemon.leases.confirm_timeout_secs",
             self.confirm_timeout_secs,
@@ -191,13 +202,16 @@ mod tests {
         for (field, spoil) in builder {
             assert_eq!(builder_refuses(spoil).field, field);
         }
-        let leases: [(&str, Spoil<LeaseConfig>); 3] = [
+        let leases: [(&str, Spoil<LeaseConfig>); 4] = [
             ("daemon.leases.lease_slots", |c| {
                 c.lease_slots = 0;
                 c.renew_below_slots = 0;
             }),
             ("daemon.leases.renew_below_slots", |c| {
                 c.renew_below_slots = c.lease_slots
+            }),
+            ("daemon.leases.renew_margin_slots", |c| {
+                c.renew_margin_slots = c.renew_below_slots + 1
             }),
             ("daemon.leases.confirm_timeout_secs", |c| {
                 c.confirm_timeout_secs = 0

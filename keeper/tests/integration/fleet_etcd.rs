@@ -705,6 +705,7 @@ async fn a_dead_leader_is_replaced_after_its_leases_expire_and_no_due_time_is_lo
     let Some(mut fleet) = Fleet::start(|config| {
         config.leases.lease_slots = 20;
         config.leases.renew_below_slots = 10;
+        config.leases.renew_margin_slots = 6;
     })
     .await
     else {

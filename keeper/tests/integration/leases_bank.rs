@@ -268,3 +268,109 @@ async fn a_lease_transaction_is_simulated_and_priced_before_it_is_sent() {
         before - FEE - state(&world, &thread).await.lease.unwrap().bond
     );
 }
+
+/// A lease manager for the world's keeper over `chain`, under `config`.
+fn manager_over(world: &World, chain: Arc<dyn Chain>, config: LeaseConfig) -> LeaseManager {
+    LeaseManager::new(
+        chain,
+        world.keeper.clone(),
+        NoncePool::new(Duration::from_secs(30)),
+        config,
+    )
+}
+
+/// Leases short enough to walk past in a test: 100 slots, renewed below 50 left, released
+/// and claimed anew below 20.
+const SHORT: LeaseConfig = LeaseConfig {
+    lease_slots: 100,
+    renew_below_slots: 50,
+    renew_margin_slots: 20,
+    confirm_timeout_secs: 30,
+};
+
+/// The keeper touches one thread's lease from several places at once: a worker making
+/// sure of it before executing, the upkeep pass handing a lapsed one back, a step-down
+/// handing everything back. Each decides from its own read; two decisions from one read
+/// would send two transactions where the chain takes one. Run together on a lapsed lease,
+/// they take turns and each reads afresh: nothing is refused, in simulation or on chain,
+/// and the workers end up holding a live lease (the thread is due within it, so the
+/// upkeep pass, reading after them, keeps it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keepers_lease_operations_on_one_thread_take_turns_and_none_is_refused() {
+    let world = world_with(&[plan("durable-every-10s", every(10), true)], DEPOSIT).await;
+    let probed = Arc::new(ProbedBank::new(world.chain.clone()));
+    let leases = manager_over(&world, probed.clone(), SHORT);
+    let (thread, _, _) = claim(&world, &leases).await;
+    world.advance(SHORT.lease_slots + 5, 1).await;
+    let lapsed = state(&world, &thread).await;
+    let slot = world.clock().await.unwrap().slot;
+    assert!(!lapsed.lease.unwrap().is_live(slot), "the lease lapsed");
+
+    let ours = [thread];
+    let (tidied, ensured, again) = tokio::join!(
+        leases.tidy(&ours),
+        leases.ensure(&thread, &lapsed, slot),
+        leases.ensure(&thread, &lapsed, slot),
+    );
+
+    let tidied = tidied.expect("tidy");
+    assert_eq!(tidied.failed, 0, "{tidied:?}");
+    for status in [ensured, again] {
+        assert!(matches!(status, Ok(LeaseStatus::Held { .. })), "{status:?}");
+    }
+    assert_eq!(probed.sent_that_failed().await, []);
+    let lease = state(&world, &thread).await.lease.expect("leased");
+    assert_eq!(lease.holder, world.keeper.pubkey());
+    assert!(lease.is_live(world.clock().await.unwrap().slot));
+}
+
+/// A lease of ours is renewed while enough of it is left for the renewal to land in
+/// time (one fee, the bond stays); with fewer than `renew_margin_slots` left, a renewal
+/// could land after the lease expired and fail, so it is released and claimed anew
+/// instead (two fees, the bond comes back and goes out again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_renewed_in_time_and_one_too_near_its_end_is_claimed_anew() {
+    let world = world_with(&[plan("durable-every-minute", every(60), true)], DEPOSIT).await;
+    let probed = Arc::new(ProbedBank::new(world.chain.clone()));
+    let leases = manager_over(&world, probed.clone(), SHORT);
+    let me = world.keeper.pubkey();
+    let (thread, nonce, _) = claim(&world, &leases).await;
+
+    let ensure_with_left = |left: u64| {
+        let (world, leases) = (&world, &leases);
+        async move {
+            let expires = state(world, &thread).await.lease.unwrap().expires_slot;
+            let now = world.clock().await.unwrap().slot;
+            world.advance(expires - left - now, 1).await;
+            let before = world.chain.balance(&me).await;
+            let slot = world.clock().await.unwrap().slot;
+            let status = leases
+                .ensure(&thread, &state(world, &thread).await, slot)
+                .await
+                .expect("ensured");
+            let lease = state(world, &thread).await.lease.expect("leased");
+            assert_eq!(
+                status,
+                LeaseStatus::Held {
+                    nonce,
+                    expires_slot: lease.expires_slot
+                }
+            );
+            assert_eq!(
+                lease.expires_slot,
+                slot + SHORT.lease_slots,
+                "a whole lease"
+            );
+            assert_eq!(lease.holder, me);
+            before - world.chain.balance(&me).await
+        }
+    };
+
+    assert_eq!(ensure_with_left(30).await, FEE, "renewed: one transaction");
+    assert_eq!(
+        ensure_with_left(10).await,
+        2 * FEE,
+        "released and claimed anew: two transactions, the bond back and out again"
+    );
+    assert_eq!(probed.sent_that_failed().await, []);
+}

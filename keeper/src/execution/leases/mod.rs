@@ -20,20 +20,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use solana_sdk::account::Account;
 use solana_sdk::clock::{Clock, DEFAULT_MS_PER_SLOT};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{TransactionError, VersionedTransaction};
-use solana_system_interface::instruction as system_instruction;
 use thread::client;
-use thread::state::{Due, Lease, Thread};
+use thread::state::{Lease, Thread};
 
 use crate::chain::{Chain, ChainError};
 use crate::execution::builder::{
     parse_nonce, BuildError, BuilderConfig, ExecutionBuilder, TxConfig,
 };
 use crate::execution::nonce_pool::NoncePool;
+use crate::execution::thread_locks::ThreadLocks;
+
+mod tidy;
+pub use tidy::{due_within_lease, HandBack, Tidied};
 
 /// How this keeper leases nonce authority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +47,9 @@ pub struct LeaseConfig {
     pub lease_slots: u64,
     /// Renew when fewer slots than this remain.
     pub renew_below_slots: u64,
+    /// A lease of ours with fewer slots than this left is released and claimed anew
+    /// rather than renewed: a renewal could land after the lease expired, and fail.
+    pub renew_margin_slots: u64,
     /// How long to wait for a lease transaction to confirm, in seconds.
     pub confirm_timeout_secs: u64,
 }
@@ -52,6 +59,7 @@ impl Default for LeaseConfig {
         Self {
             lease_slots: 1_500,
             renew_below_slots: 500,
+            renew_margin_slots: 75,
             confirm_timeout_secs: 30,
         }
     }
@@ -74,6 +82,8 @@ pub enum LeaseStatus {
 pub enum LeaseManagerError {
     #[error("thread {0} is not durable")]
     NotDurable(Pubkey),
+    #[error("thread {0} is gone")]
+    Gone(Pubkey),
     #[error("nonce account {0} is missing or not a nonce")]
     InvalidNonce(Pubkey),
     #[error("lease transaction failed: {0}")]
@@ -102,6 +112,7 @@ impl LeaseManagerError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::NotDurable(_) => "not_durable",
+            Self::Gone(_) => "thread_gone",
             Self::InvalidNonce(_) => "invalid_nonce",
             Self::Failed(_) => "lease_tx_failed",
             Self::Unconfirmed(_) => "lease_tx_unconfirmed",
@@ -109,37 +120,6 @@ impl LeaseManagerError {
             Self::Chain(e) => e.kind(),
         }
     }
-}
-
-/// Why [`LeaseManager::tidy`] handed a lease back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandBack {
-    /// The lease expired (or the owner revoked it) with the authority still ours:
-    /// released now, the bond comes back instead of paying a forfeit.
-    Lapsed,
-    /// The thread is not due again before the lease expires (paused, done, or due
-    /// later): holding on would only end in a forfeit.
-    NotDueWithinLease,
-}
-
-impl HandBack {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Lapsed => "lapsed",
-            Self::NotDueWithinLease => "not_due_within_lease",
-        }
-    }
-}
-
-/// What one [`LeaseManager::tidy`] pass did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tidied {
-    /// Threads whose lease was handed back, and why.
-    pub handed_back: Vec<(Pubkey, HandBack)>,
-    /// Old nonce accounts emptied into this keeper: (nonce, lamports).
-    pub withdrawn: Vec<(Pubkey, u64)>,
-    /// Threads a step failed for (logged; tried again on the next pass).
-    pub failed: usize,
 }
 
 pub struct LeaseManager {
@@ -153,6 +133,8 @@ pub struct LeaseManager {
     /// for lamports left behind once the thread uses another nonce (or is gone). Kept in
     /// memory only: a keeper that restarts forgets them (see the README).
     held: Mutex<HashMap<Pubkey, Pubkey>>,
+    /// One lease operation per thread at a time.
+    locks: ThreadLocks,
 }
 
 impl LeaseManager {
@@ -175,6 +157,7 @@ impl LeaseManager {
             config,
             builder,
             held: Mutex::new(HashMap::new()),
+            locks: ThreadLocks::default(),
         }
     }
 
@@ -208,8 +191,75 @@ impl LeaseManager {
     }
 
     /// Makes sure this keeper holds a live lease on `thread` at `slot` with enough slots
-    /// left, claiming, renewing or clearing a dead lease as needed.
+    /// left, claiming, renewing or clearing a dead lease as needed. `state` is the
+    /// caller's read: when it shows nothing to send, it is the answer; otherwise the
+    /// thread is locked and read afresh before anything is decided (see [`ThreadLocks`]).
     pub async fn ensure(
+        &self,
+        thread: &Pubkey,
+        state: &Thread,
+        slot: u64,
+    ) -> Result<LeaseStatus, LeaseManagerError> {
+        if let Some(status) = self.standing(thread, state, slot)? {
+            return Ok(status);
+        }
+        let _held = self.locks.lock(thread).await;
+        let (state, clock) = self.read_afresh(thread).await?;
+        let state = state.ok_or(LeaseManagerError::Gone(*thread))?;
+        if let Some(status) = self.standing(thread, &state, clock.slot)? {
+            return Ok(status);
+        }
+        self.take_lease(thread, &state, clock.slot).await
+    }
+
+    /// Where `state` leaves this keeper when nothing needs sending: its own live lease
+    /// with more than `renew_below_slots` left, or another keeper's lease still in
+    /// force. `None` when a claim, a renewal or a clearing is due.
+    fn standing(
+        &self,
+        thread: &Pubkey,
+        state: &Thread,
+        slot: u64,
+    ) -> Result<Option<LeaseStatus>, LeaseManagerError> {
+        let nonce = state
+            .nonce_account()
+            .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
+        let Some(lease) = state.lease else {
+            return Ok(None);
+        };
+        let ours = lease.holder == self.me();
+        let status = if ours && lease.is_live(slot) {
+            self.pool.insert(nonce, self.me());
+            self.held().insert(nonce, *thread);
+            let slots_left = lease.expires_slot.saturating_sub(slot);
+            (slots_left >= self.config.renew_below_slots).then_some(LeaseStatus::Held {
+                nonce,
+                expires_slot: lease.expires_slot,
+            })
+        } else if lease.is_live(slot) || (!ours && !lease.is_settleable(slot)) {
+            // Another keeper's lease, live or revoked: a revoked one's holder has the
+            // grace window to hand the authority back, and the program refuses to
+            // forfeit it before then.
+            let expires_slot = if lease.is_live(slot) {
+                lease.expires_slot
+            } else {
+                lease.settles_at()
+            };
+            Some(LeaseStatus::HeldByOther {
+                holder: lease.holder,
+                expires_slot,
+            })
+        } else {
+            None
+        };
+        Ok(status)
+    }
+
+    /// Claims, renews, or clears and claims anew, from `state` read under the thread's
+    /// lock. A lease of ours too close to its end to renew safely (fewer than
+    /// `renew_margin_slots` left: the renewal could land after it expired and fail) is
+    /// released and claimed anew instead, which cannot race its expiry.
+    async fn take_lease(
         &self,
         thread: &Pubkey,
         state: &Thread,
@@ -219,50 +269,45 @@ impl LeaseManager {
             .nonce_account()
             .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
         let slots = self.config.lease_slots.min(state.max_lease_slots).max(1);
-        match state.lease {
-            None => self.claim(thread, &nonce, slots).await,
-            Some(lease) if lease.holder == self.me() && lease.is_live(slot) => {
-                self.pool.insert(nonce, self.me());
-                self.held().insert(nonce, *thread);
-                if lease.expires_slot.saturating_sub(slot) < self.config.renew_below_slots {
-                    self.send(
-                        &[client::renew_lease(&self.me(), thread, &nonce, slots)],
-                        &[],
-                    )
-                    .await?;
-                    return Ok(LeaseStatus::Held {
-                        nonce,
-                        expires_slot: slot.saturating_add(slots),
-                    });
-                }
-                Ok(LeaseStatus::Held {
-                    nonce,
-                    expires_slot: lease.expires_slot,
-                })
-            }
-            Some(lease) if lease.is_live(slot) => Ok(LeaseStatus::HeldByOther {
-                holder: lease.holder,
-                expires_slot: lease.expires_slot,
-            }),
-            // Another keeper's revoked lease: its holder has the grace window to hand the
-            // authority back, and the program refuses to forfeit it before then.
-            Some(lease) if lease.holder != self.me() && !lease.is_settleable(slot) => {
-                Ok(LeaseStatus::HeldByOther {
-                    holder: lease.holder,
-                    expires_slot: lease.settles_at(),
-                })
-            }
-            Some(lease) => {
-                let nonce = self.clear_expired(thread, state, &nonce, &lease).await?;
-                self.claim(thread, &nonce, slots).await
-            }
+        let Some(lease) = state.lease else {
+            return self.claim(thread, &nonce, slots).await;
+        };
+        let slots_left = lease.expires_slot.saturating_sub(slot);
+        let ours_and_live = lease.holder == self.me() && lease.is_live(slot);
+        if ours_and_live && slots_left >= self.config.renew_margin_slots {
+            self.send(
+                &[client::renew_lease(&self.me(), thread, &nonce, slots)],
+                &[],
+            )
+            .await?;
+            return Ok(LeaseStatus::Held {
+                nonce,
+                expires_slot: slot.saturating_add(slots),
+            });
         }
+        let nonce = if ours_and_live {
+            self.release_locked(thread, state).await?;
+            tracing::info!(%thread, slots_left, "released a lease too near its end to renew; claiming it anew");
+            nonce
+        } else {
+            self.clear_expired(thread, state, &nonce, &lease).await?
+        };
+        self.claim(thread, &nonce, slots).await
     }
 
     /// Hands the authority back and releases this keeper's lease on `thread`, recovering
-    /// the bond. Called on shutdown and when a thread stops being ours. Returns whether
-    /// there was a lease of ours to release (`state` is read afresh by the caller).
-    pub async fn release(
+    /// the bond. Called on shutdown and when a thread stops being ours. Reads the thread
+    /// afresh under its lock; returns whether there was a lease of ours to release.
+    pub async fn release(&self, thread: &Pubkey) -> Result<bool, LeaseManagerError> {
+        let _held = self.locks.lock(thread).await;
+        match decode_owned(self.chain.get_account(thread).await?) {
+            Some(state) => self.release_locked(thread, &state).await,
+            None => Ok(false), // gone, or not a thread any more: no lease to hand back
+        }
+    }
+
+    /// [`LeaseManager::release`] from `state`, read under the thread's lock.
+    async fn release_locked(
         &self,
         thread: &Pubkey,
         state: &Thread,
@@ -282,124 +327,13 @@ impl LeaseManager {
         Ok(true)
     }
 
-    /// One pass over `threads` (the ones the index shows leased to this keeper, and
-    /// [`LeaseManager::remembered_threads`]), read afresh from the chain:
-    ///
-    /// - a lease of ours that expired or was revoked while the authority is still ours
-    ///   (or already back home) is released: the bond comes back, no forfeit;
-    /// - a live lease of ours on a thread not due again before the lease expires is
-    ///   handed back (it is claimed anew when the thread comes due);
-    /// - a nonce account this keeper is still the authority of, but which its thread no
-    ///   longer uses (forfeited, deleted), is emptied into this keeper
-    ///   (`WithdrawNonceAccount`): nobody else can ever recover those lamports.
-    ///
-    /// A step that fails is logged and counted; the next pass tries again.
-    pub async fn tidy(&self, threads: &[Pubkey]) -> Result<Tidied, LeaseManagerError> {
-        let mut tidied = Tidied::default();
-        if threads.is_empty() {
-            return Ok(tidied);
-        }
-        let clock = self.chain.clock().await?;
-        let mut states = Vec::with_capacity(threads.len());
-        for chunk in threads.chunks(crate::tracking::scheduler::MAX_ACCOUNTS_PER_FETCH) {
-            for (key, account) in chunk
-                .iter()
-                .zip(self.chain.get_multiple_accounts(chunk).await?)
-            {
-                let state = account
-                    .filter(|a| a.owner == thread::ID)
-                    .and_then(|a| client::decode_thread(&a.data).ok());
-                states.push((*key, state));
-            }
-        }
-        for (thread, state) in &states {
-            if let Some(state) = state {
-                match self.hand_back_if_unneeded(thread, state, &clock).await {
-                    Ok(Some(why)) => tidied.handed_back.push((*thread, why)),
-                    Ok(None) => {}
-                    Err(e) => {
-                        tidied.failed += 1;
-                        tracing::warn!(%thread, kind = e.kind(), error = %e, "could not hand an unneeded lease back; trying again later");
-                    }
-                }
-            }
-            let current = state.as_ref().and_then(|s| s.nonce_account().ok());
-            let abandoned: Vec<Pubkey> = self
-                .held()
-                .iter()
-                .filter(|(nonce, t)| *t == thread && Some(**nonce) != current)
-                .map(|(nonce, _)| *nonce)
-                .collect();
-            for nonce in abandoned {
-                match self.withdraw_abandoned(&nonce).await {
-                    Ok(Some(lamports)) => {
-                        tracing::info!(%thread, %nonce, lamports, "withdrew an old nonce account this keeper was still the authority of");
-                        tidied.withdrawn.push((nonce, lamports));
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tidied.failed += 1;
-                        tracing::warn!(%thread, %nonce, kind = e.kind(), error = %e, "could not withdraw an old nonce account; trying again later");
-                    }
-                }
-            }
-        }
-        Ok(tidied)
-    }
-
-    /// Releases our lease on `thread` when it lapsed with the authority ours, or when the
-    /// thread is not due again before it expires.
-    async fn hand_back_if_unneeded(
+    /// The thread (when it still is one) and the clock, read now.
+    async fn read_afresh(
         &self,
         thread: &Pubkey,
-        state: &Thread,
-        clock: &Clock,
-    ) -> Result<Option<HandBack>, LeaseManagerError> {
-        let Some(lease) = state.lease.filter(|l| l.holder == self.me()) else {
-            return Ok(None);
-        };
-        let why = if !lease.is_live(clock.slot) {
-            HandBack::Lapsed
-        } else if !due_within_lease(state, &lease, clock) {
-            HandBack::NotDueWithinLease
-        } else {
-            return Ok(None);
-        };
-        let nonce = state
-            .nonce_account()
-            .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
-        let authority = self.nonce_authority(&nonce).await?;
-        if authority != Some(self.me()) && authority != Some(*thread) {
-            // Not ours to hand back (nor home): nothing this keeper can sign.
-            return Ok(None);
-        }
-        self.release(thread, state).await?;
-        tracing::info!(%thread, reason = why.as_str(), bond = lease.bond, "handed a lease back");
-        Ok(Some(why))
-    }
-
-    /// Empties `nonce` into this keeper if this keeper is still its authority; forgets it
-    /// when it is not (or is gone). Returns the lamports withdrawn.
-    async fn withdraw_abandoned(&self, nonce: &Pubkey) -> Result<Option<u64>, LeaseManagerError> {
-        let account = self.chain.get_account(nonce).await?;
-        let ours = account.as_ref().is_some_and(|a| {
-            a.owner == solana_sdk_ids::system_program::ID
-                && parse_nonce(&a.data).is_some_and(|(authority, _)| authority == self.me())
-        });
-        let (Some(account), true) = (account, ours) else {
-            self.held().remove(nonce);
-            return Ok(None);
-        };
-        self.pool.remove(nonce);
-        let ix = system_instruction::withdraw_nonce_account(
-            nonce,
-            &self.me(),
-            &self.me(),
-            account.lamports,
-        );
-        self.send(&[ix], &[]).await?;
-        self.held().remove(nonce);
-        Ok(Some(account.lamports))
+    ) -> Result<(Option<Thread>, Clock), LeaseManagerError> {
+        let state = decode_owned(self.chain.get_account(thread).await?);
+        Ok((state, self.chain.clock().await?))
     }
 
     async fn claim(
@@ -518,89 +452,9 @@ impl LeaseManager {
     }
 }
 
-/// Whether `state` may come due while `lease` still lasts. A due time in unix seconds is
-/// set against the lease's remaining slots at the nominal slot time (400 ms); a thread
-/// that can fire at any moment (now, on an account change) counts as due; a paused
-/// thread, or one that is done (`Never`), does not. An epoch trigger counts as due: the
-/// clock alone does not say where the epoch ends.
-pub fn due_within_lease(state: &Thread, lease: &Lease, clock: &Clock) -> bool {
-    if state.paused {
-        return false;
-    }
-    match state.next_due {
-        Due::Immediately | Due::OnChange { .. } | Due::AtEpoch { .. } => true,
-        Due::Never => false,
-        Due::AtSlot { slot } => slot < lease.expires_slot,
-        Due::At { unix_ts } => {
-            let slots_left = lease.expires_slot.saturating_sub(clock.slot);
-            let secs_left = slots_left.saturating_mul(DEFAULT_MS_PER_SLOT) / 1_000;
-            let secs_left = i64::try_from(secs_left).unwrap_or(i64::MAX);
-            unix_ts < clock.unix_timestamp.saturating_add(secs_left)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_utils::thread::ThreadFixture;
-
-    const SLOT: u64 = 1_000;
-    const NOW: i64 = 1_700_000_000;
-
-    fn clock() -> Clock {
-        Clock {
-            slot: SLOT,
-            unix_timestamp: NOW,
-            ..Clock::default()
-        }
-    }
-
-    /// A lease of 1 500 slots left: 600 s at the nominal 400 ms a slot.
-    fn lease() -> Lease {
-        Lease {
-            holder: Pubkey::new_unique(),
-            claimed_slot: SLOT,
-            expires_slot: SLOT + 1_500,
-            bond: 1_000_000,
-            revoked_slot: None,
-        }
-    }
-
-    fn within(due: Due, paused: bool) -> bool {
-        let thread = ThreadFixture::new()
-            .durable()
-            .due(due)
-            .paused(paused)
-            .thread;
-        due_within_lease(&thread, &lease(), &clock())
-    }
-
-    #[test]
-    fn a_due_time_before_expiry_needs_the_lease_and_one_after_does_not() {
-        assert!(within(Due::At { unix_ts: NOW + 599 }, false));
-        assert!(!within(Due::At { unix_ts: NOW + 600 }, false));
-        assert!(!within(
-            Due::At {
-                unix_ts: NOW + 3_600
-            },
-            false
-        ));
-        assert!(within(Due::AtSlot { slot: SLOT + 1_499 }, false));
-        assert!(!within(Due::AtSlot { slot: SLOT + 1_500 }, false));
-    }
-
-    #[test]
-    fn a_thread_that_may_fire_any_moment_needs_the_lease() {
-        assert!(within(Due::Immediately, false));
-        assert!(within(Due::OnChange { last_hash: [7; 32] }, false));
-        assert!(within(Due::AtEpoch { epoch: 9 }, false));
-    }
-
-    #[test]
-    fn a_paused_or_finished_thread_does_not() {
-        assert!(!within(Due::Never, false));
-        assert!(!within(Due::Immediately, true));
-        assert!(!within(Due::AtSlot { slot: SLOT + 1 }, true));
-    }
+/// The thread `account` holds, when it is one of the program's.
+fn decode_owned(account: Option<Account>) -> Option<Thread> {
+    account
+        .filter(|a| a.owner == thread::ID)
+        .and_then(|a| client::decode_thread(&a.data).ok())
 }
