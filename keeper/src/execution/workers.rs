@@ -86,6 +86,8 @@ pub async fn run_workers(
             let outcome = executor.execute(due.thread, due.exec_count).await;
             match outcome {
                 ExecOutcome::Submitted { .. } => {
+                    let due_to_submit = due.late_secs + due.issued_at.elapsed().as_secs_f64();
+                    executor.metrics().due_to_submit_seconds.observe(due_to_submit);
                     degradation.record(true);
                     due.in_flight.executed();
                 }

@@ -136,7 +136,8 @@ pub struct Metrics {
     /// confirmation. Observed by the submitter.
     pub confirmation_latency_seconds: Histogram,
     /// `keeper_due_to_submit_seconds`: from the moment a thread became due (chain time)
-    /// to its first submission. Observed by the submitter.
+    /// to its first submission: how late the scheduler found it by the chain's clock,
+    /// plus the time from being issued to the send's answer. Observed by the worker pool.
     pub due_to_submit_seconds: Histogram,
     /// `keeper_replay_latency_seconds`: from an execution's first failure to its
     /// confirmed replay. Observed by the replay consumer.

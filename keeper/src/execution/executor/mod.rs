@@ -130,6 +130,11 @@ impl Executor {
         self
     }
 
+    /// The metrics it counts into (the worker pool observes due-to-submit there).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -114,6 +114,8 @@ impl Scheduler {
             thread: *thread,
             exec_count,
             due,
+            late_secs: super::handoff::lateness(&due, self.now, self.slot),
+            issued_at: std::time::Instant::now(),
             in_flight: InFlight::new(*thread, report.clone()),
         })
     }
