@@ -2,7 +2,8 @@
 # Sets up a fresh machine, builds everything, and runs the main job:
 #   scripts/setup.sh              -> the keeper sandbox: an in-process Agave bank with
 #                                    example threads of every trigger kind, executed by
-#                                    the real keeper pipeline (no validator, no network)
+#                                    the real keeper pipeline (no validator, no network);
+#                                    it prints the dashboard's address
 #   scripts/setup.sh --localnet   -> a local validator with the thread program (JSON-RPC,
 #                                    PubSub, faucet; loopback only) and example threads,
 #                                    and the keeper daemon executing them over the wire for

@@ -6,6 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# need COMMAND PACKAGE...: installs the Debian packages when COMMAND is missing.
+need() {
+    local command=$1
+    shift
+    command -v "$command" >/dev/null && return
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
 export RUST_LOG="${RUST_LOG:-error}"
 
 step "cargo fmt --check"
@@ -50,11 +59,7 @@ python3 scripts/idl.py --check
 step "the Anchor TS client builds every owner instruction from the committed IDL"
 # app/ pins @anchor-lang/core in its lock file; its test compares each instruction with
 # the Rust builders' (app/test/golden/, checked on the Rust side by the program tests).
-if ! command -v npm >/dev/null; then
-    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
-fi
+need npm nodejs npm
 npm ci --prefix app --no-audit --no-fund
 npm test --prefix app
 # migrations/deploy.ts runs only under `anchor migrate` on a deploying machine; here it is
@@ -64,25 +69,25 @@ npm run typecheck --prefix app
 step "the alert rules: promtool check and unit tests"
 # ops/prometheus/alerts.yml against its unit tests (alerts_test.yml); the metric names it
 # uses are checked against what the keeper exports by the health_http tests.
-if ! command -v promtool >/dev/null; then
-    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
-fi
+need promtool prometheus
 (cd ops/prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml)
 
 step "etcd for the fleet leadership tests"
 # keeper/tests/integration/leadership_etcd.rs starts its own etcd (loopback, free ports) and fails
 # under CI without one.
-if ! command -v etcd >/dev/null; then
-    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server
-fi
+need etcd etcd-server
 etcd --version | sed -n 1p
 
 step "cargo test --all-features"
 cargo test --workspace --all-features
+
+step "the dashboard in a real browser: chromium driven by playwright-core, against keeper sandbox"
+# keeper/tests/browser/ pins playwright-core in its lock file and drives Debian's chromium
+# (no browser download); screenshots land in target/browser-artifacts/.
+need chromium chromium
+cargo build -p keeper --bin keeper
+npm ci --prefix keeper/tests/browser --no-audit --no-fund
+npm test --prefix keeper/tests/browser
 
 step "localnet: a real validator, and the keeper binary against it over the wire"
 # A workspace of its own (see localnet/Cargo.toml): its first build compiles the

@@ -2,7 +2,7 @@
 //! logging and runs one subcommand. It owns presentation and exit codes only;
 //! everything it does is in the library. `anyhow` is used here and nowhere else.
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{io::IsTerminal, net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -132,6 +132,14 @@ enum Command {
         /// Store file (default: in memory, gone afterwards); the global --store works too
         #[arg(long = "sandbox-store", value_name = "PATH")]
         sandbox_store: Option<PathBuf>,
+        /// Where the dashboard, /health, /ready and /metrics are served; the address is
+        /// printed (default: a free port on 127.0.0.1, so sandboxes never collide)
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        health_addr: SocketAddr,
+        /// A file holding the token that allows the dashboard's actions (retry or purge a
+        /// dead letter); read-only without one
+        #[arg(long, value_name = "PATH")]
+        dashboard_token_file: Option<PathBuf>,
     },
 }
 
@@ -229,7 +237,14 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Sandbox {
             seconds,
             ref sandbox_store,
-        } => run_sandbox(seconds, sandbox_store_of(cli, sandbox_store)?),
+            health_addr,
+            ref dashboard_token_file,
+        } => commands::sandbox(commands::SandboxRun {
+            seconds,
+            store: sandbox_store_of(cli, sandbox_store)?,
+            health_addr,
+            token_file: dashboard_token_file.clone(),
+        }),
     }
 }
 
@@ -399,40 +414,6 @@ fn run_daemon(resolved: &Resolved, fallback_urls: &[String]) -> Result<()> {
         summary.leases_released,
         summary.leases_left.len()
     );
-    Ok(())
-}
-
-#[cfg(not(feature = "bank"))]
-fn run_sandbox(_seconds: u64, _store: Option<PathBuf>) -> Result<()> {
-    anyhow::bail!(
-        "this keeper was built without the sandbox (the lean operator build, \
-         --no-default-features, links no in-process bank); run `cargo run -p keeper -- \
-         sandbox` from the repository, or build with default features"
-    )
-}
-
-#[cfg(feature = "bank")]
-fn run_sandbox(seconds: u64, store: Option<PathBuf>) -> Result<()> {
-    // The bank logs every instruction at debug through its own logger unless told
-    // otherwise; the sandbox prints executions itself.
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "error");
-    }
-    let options = keeper::sandbox::SandboxOptions {
-        seconds,
-        store,
-        ..Default::default()
-    };
-    let (runtime, stop) = runtime_with_stop(|signal| {
-        eprintln!("{signal}: stopping cleanly (a second SIGINT or SIGTERM exits at once)")
-    })?;
-    runtime
-        .block_on(keeper::sandbox::run_until(
-            options,
-            |line| println!("{line}"),
-            stop,
-        ))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
 

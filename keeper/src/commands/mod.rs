@@ -1,6 +1,8 @@
-//! Subcommands of the `keeper` binary that read and print, each a file (declared by
+//! Subcommands of the `keeper` binary with more to them than a call, each a file (declared by
 //! `main.rs`: these modules belong to the binary, not to the `keeper` library).
 
 mod explain;
+mod sandbox;
 
 pub use explain::explain;
+pub use sandbox::{sandbox, SandboxRun};

@@ -17,6 +17,7 @@ use crate::execution::builder::BuilderConfig;
 use crate::execution::executor::ExecutorConfig;
 use crate::execution::leases::LeaseConfig;
 use crate::leadership::LeadershipConfig;
+use crate::ops::dashboard::DashboardConfig;
 use crate::ops::degradation::DegradationConfig;
 use crate::ops::notify::NotifyConfig;
 
@@ -87,6 +88,8 @@ pub struct DaemonConfig {
     pub rpc: RpcConfig,
     /// `[daemon.notify]`: webhooks told of every dead letter.
     pub notify: NotifyConfig,
+    /// `[daemon.dashboard]`: the web page on the health address, and its actions.
+    pub dashboard: DashboardConfig,
 }
 
 impl Default for DaemonConfig {
@@ -108,6 +111,7 @@ impl Default for DaemonConfig {
             leadership: LeadershipConfig::default(),
             rpc: RpcConfig::default(),
             notify: NotifyConfig::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }

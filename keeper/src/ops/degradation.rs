@@ -27,6 +27,7 @@
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus::{IntGauge, Registry};
@@ -280,6 +281,8 @@ pub struct DegradationMonitor {
     gauge: Option<IntGauge>,
     on_change: Option<Hook>,
     state: Mutex<State>,
+    /// An operator's pause (the dashboard's action): Maintenance whatever the rate.
+    paused: AtomicBool,
 }
 
 type Hook = Box<dyn Fn(OperatingMode, OperatingMode) + Send + Sync>;
@@ -309,6 +312,7 @@ impl DegradationMonitor {
             config,
             gauge,
             on_change: None,
+            paused: AtomicBool::new(false),
             state: Mutex::new(State {
                 buckets: VecDeque::new(),
                 ok: 0,
@@ -362,12 +366,42 @@ impl DegradationMonitor {
         self.evaluate(&mut state, now);
     }
 
-    /// The mode to run in now.
+    /// The mode to run in now: Maintenance while an operator paused the keeper, else
+    /// what the error rate says.
     pub fn mode(&self) -> OperatingMode {
         let now = Instant::now();
         let mut state = self.lock();
         self.prune(&mut state, now);
-        self.evaluate(&mut state, now)
+        let by_rate = self.evaluate(&mut state, now);
+        if self.paused() {
+            OperatingMode::Maintenance
+        } else {
+            by_rate
+        }
+    }
+
+    /// Pauses (read-only: nothing is sent, Maintenance) or resumes the keeper's work at
+    /// an operator's word. Returns whether that changed anything.
+    pub fn pause(&self, paused: bool) -> bool {
+        let was = self.paused.swap(paused, Ordering::SeqCst);
+        if was == paused {
+            return false;
+        }
+        let mode = self.mode();
+        if let Some(gauge) = &self.gauge {
+            gauge.set(mode.gauge());
+        }
+        if paused {
+            tracing::warn!("paused by an operator: sending nothing until resumed");
+        } else {
+            tracing::info!(mode = mode.as_str(), "resumed by an operator");
+        }
+        true
+    }
+
+    /// Whether an operator paused the keeper.
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     /// The error rate over the window, `None` while it holds fewer than `min_samples`.
@@ -463,7 +497,12 @@ impl DegradationMonitor {
             ),
         }
         if let Some(gauge) = &self.gauge {
-            gauge.set(to.gauge());
+            let shown = if self.paused() {
+                OperatingMode::Maintenance
+            } else {
+                to
+            };
+            gauge.set(shown.gauge());
         }
         if let Some(hook) = &self.on_change {
             hook(previous, to);
@@ -502,6 +541,25 @@ mod tests {
         throughput_percent: 50,
         essential_only: true,
     };
+
+    #[tokio::test(start_paused = true)]
+    async fn an_operators_pause_holds_maintenance_until_resumed_and_shows_on_the_gauge() {
+        let registry = Registry::new();
+        let m = DegradationMonitor::new(DegradationConfig::default(), Some(&registry)).unwrap();
+        let gauge = || registry.gather()[0].get_metric()[0].get_gauge().get_value();
+        assert!(m.pause(true));
+        assert!(!m.pause(true), "already paused");
+        assert!(m.paused());
+        assert_eq!(m.mode(), OperatingMode::Maintenance);
+        assert_eq!(gauge(), 2.0);
+        // A healthy window does not lift an operator's pause.
+        record(&m, 100, 0);
+        assert_eq!(m.mode(), OperatingMode::Maintenance);
+        assert_eq!(gauge(), 2.0);
+        assert!(m.pause(false));
+        assert_eq!(m.mode(), OperatingMode::Full);
+        assert_eq!(gauge(), 0.0);
+    }
 
     #[test]
     fn defaults_follow_the_seed() {

@@ -6,7 +6,9 @@
 //! - `GET /metrics`: [`Metrics::render`](crate::ops::metrics::Metrics::render) in the
 //!   Prometheus text format.
 //!
-//! Anything else is 404; another method on these paths is 405. Owns the listening
+//! With a [`Dashboard`] (the daemon's default), its page and `/api/...` paths too (see
+//! [`crate::ops::dashboard`]). Anything else is 404; another method on the health paths
+//! is 405. Owns the listening
 //! socket and its connections; must not run checks of its own or change state.
 //! Shutdown is an argument: [`HealthServer::serve`] stops accepting when the shutdown
 //! future completes, lets requests in flight finish (bounded by a drain timeout) and
@@ -30,6 +32,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::ops::dashboard::Dashboard;
 use crate::ops::health::HealthRegistry;
 
 /// The health server, bound but not yet serving.
@@ -37,6 +40,7 @@ pub struct HealthServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     registry: Arc<HealthRegistry>,
+    dashboard: Option<Arc<Dashboard>>,
     drain_timeout: Duration,
 }
 
@@ -49,8 +53,15 @@ impl HealthServer {
             listener,
             local_addr,
             registry,
+            dashboard: None,
             drain_timeout: Duration::from_secs(5),
         })
+    }
+
+    /// Serves `dashboard` beside the health paths.
+    pub fn with_dashboard(mut self, dashboard: Arc<Dashboard>) -> Self {
+        self.dashboard = Some(dashboard);
+        self
     }
 
     /// The address actually bound.
@@ -71,6 +82,7 @@ impl HealthServer {
             listener,
             local_addr,
             registry,
+            dashboard,
             drain_timeout,
         } = self;
         tracing::info!(addr = %local_addr, "health server listening");
@@ -89,10 +101,18 @@ impl HealthServer {
                     }
                 },
             };
-            let registry = registry.clone();
+            let (registry, dashboard) = (registry.clone(), dashboard.clone());
             let service = service_fn(move |request| {
-                let registry = registry.clone();
-                async move { Ok::<_, Infallible>(route(&registry, request).await) }
+                let (registry, dashboard) = (registry.clone(), dashboard.clone());
+                async move {
+                    let response = match dashboard {
+                        Some(d) if Dashboard::serves(request.uri().path()) => {
+                            d.route(request).await
+                        }
+                        _ => route(&registry, request).await,
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -212,10 +212,25 @@ pub async fn run_until(
         options.daemon.clone(),
     )
     .with_events(events_tx);
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let daemon = daemon.on_health_bound(bound_tx);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(daemon.run(async move {
         let _ = stop_rx.await;
     }));
+    // Bound before anything runs; a start that failed drops the sender instead.
+    if options.daemon.health_addr.is_some() {
+        match bound_rx.await {
+            Ok(addr) if options.daemon.dashboard.disabled => {
+                say(format!("health at http://{addr}/health"))
+            }
+            Ok(addr) => say(format!("dashboard at http://{addr}/dashboard")),
+            Err(_) => {
+                running.await??;
+                return Err("the keeper stopped before it served its health port".into());
+            }
+        }
+    }
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(options.seconds);
     let mut ticks = tokio::time::interval(options.drive.every);

@@ -1,5 +1,5 @@
-//! A thread's history in the store, newest first: what `keeper explain` shows of the
-//! keeper's side.
+//! History in the store, newest first: a thread's (what `keeper explain` shows of the
+//! keeper's side) and every thread's (the dashboard's recent executions).
 
 use rusqlite::params;
 use solana_sdk::pubkey::Pubkey;
@@ -24,6 +24,21 @@ impl Store {
                      ORDER BY e.exec_count_at_build DESC, e.id DESC LIMIT ?2"
                 ),
                 params![thread.to_string(), limit],
+            )
+        })
+    }
+
+    /// The last `limit` executions of any thread, the most recently changed first.
+    pub fn recent_executions(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            query_executions(
+                tx,
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
+                     ORDER BY e.updated_at DESC, e.id DESC LIMIT ?1"
+                ),
+                params![limit],
             )
         })
     }
@@ -60,5 +75,31 @@ mod tests {
             .collect();
         assert_eq!(counts, [2, 1, 0]);
         assert_eq!(store.executions_of_thread(&thread, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn recent_executions_come_most_recently_changed_first_across_threads() {
+        let now = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(100));
+        let clock = now.clone();
+        let store = store().with_clock(move || clock.load(std::sync::atomic::Ordering::SeqCst));
+        let mut ids = Vec::new();
+        for n in 0..3u8 {
+            let mut new = new_execution();
+            new.thread = Pubkey::new_unique();
+            new.signature = Signature::from([n; 64]);
+            ids.push(store.persist(new).unwrap());
+            now.fetch_add(10, std::sync::atomic::Ordering::SeqCst);
+        }
+        // The first one changes last.
+        store.mark_sent(ids[0], 200).unwrap();
+
+        let recent: Vec<i64> = store
+            .recent_executions(10)
+            .unwrap()
+            .iter()
+            .map(|row| row.id)
+            .collect();
+        assert_eq!(recent, [ids[0], ids[2], ids[1]]);
+        assert_eq!(store.recent_executions(1).unwrap().len(), 1);
     }
 }

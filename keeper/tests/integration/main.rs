@@ -17,6 +17,7 @@ mod daemon_cli;
 mod daemon_degradation;
 mod daemon_exactly_once;
 mod daemon_faults;
+mod dashboard_http;
 mod discovery_scheduler_bank;
 mod dlq_cli;
 mod explain_bank;

@@ -2,8 +2,40 @@
 //! price from recent prioritization fees on the accounts the transaction writes.
 
 use serde::{Deserialize, Serialize};
+use solana_sdk::message::VersionedMessage;
 
 use super::priority::ExecutionPriority;
+
+/// The base fee of one signature, in lamports.
+pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+
+/// What a transaction with `message` pays when it lands: the base fee of each required
+/// signature, plus the priority fee (its unit price times the unit limit it asked for,
+/// not the units it used, rounded up to a lamport). `ComputeBudget` instructions are
+/// read by their one-byte tag: 2 sets the unit limit (u32), 3 the unit price (u64).
+pub fn fee_of(message: &VersionedMessage) -> u64 {
+    let keys = message.static_account_keys();
+    let mut unit_limit: u64 = 0;
+    let mut unit_price: u64 = 0;
+    for ix in message.instructions() {
+        let program = keys.get(usize::from(ix.program_id_index));
+        if program != Some(&solana_sdk_ids::compute_budget::ID) {
+            continue;
+        }
+        match ix.data.split_first() {
+            Some((2, rest)) if rest.len() >= 4 => {
+                unit_limit = u64::from(u32::from_le_bytes(rest[..4].try_into().unwrap()));
+            }
+            Some((3, rest)) if rest.len() >= 8 => {
+                unit_price = u64::from_le_bytes(rest[..8].try_into().unwrap());
+            }
+            _ => {}
+        }
+    }
+    let signatures = u64::from(message.header().num_required_signatures);
+    let priority = (u128::from(unit_price) * u128::from(unit_limit)).div_ceil(1_000_000);
+    signatures * LAMPORTS_PER_SIGNATURE + u64::try_from(priority).unwrap_or(u64::MAX)
+}
 
 /// Most compute units a transaction may request.
 pub const MAX_COMPUTE_UNIT_LIMIT: u32 = 1_400_000;
@@ -117,5 +149,30 @@ mod tests {
         assert_eq!(percentile(&[5], 0), Some(5));
         assert_eq!(percentile(&[3, 1, 2], 100), Some(3));
         assert_eq!(percentile(&[3, 1, 2], 50), Some(2));
+    }
+
+    #[test]
+    fn the_fee_is_each_signature_plus_the_price_of_the_units_asked_for() {
+        use super::super::order::{ordered_instructions, ComputeBudget};
+        use solana_sdk::message::{v0, VersionedMessage};
+        use solana_sdk::pubkey::Pubkey;
+
+        let payer = Pubkey::new_unique();
+        let message = |unit_price| {
+            let ixs = ordered_instructions(
+                None,
+                ComputeBudget {
+                    unit_limit: 200_001,
+                    unit_price,
+                },
+                &[],
+            );
+            VersionedMessage::V0(
+                v0::Message::try_compile(&payer, &ixs, &[], Default::default()).unwrap(),
+            )
+        };
+        assert_eq!(fee_of(&message(0)), 5_000, "no price instruction");
+        // 1 000 micro-lamports a unit for 200 001 units: 200.001 lamports, rounded up.
+        assert_eq!(fee_of(&message(1_000)), 5_000 + 201);
     }
 }

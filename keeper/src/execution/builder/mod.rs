@@ -23,6 +23,7 @@ pub mod order;
 mod output;
 pub mod priority;
 
+pub use compute::fee_of;
 pub use config::{BuilderConfig, MessageVersion, SimulationMode, TxConfig};
 pub use error::BuildError;
 pub use output::TxBuildOutput;

@@ -9,6 +9,8 @@
 //! logic of its own, write the index or read threads; every decision is in the
 //! subsystems, and the loops here only say when to call them.
 
+mod serve;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,9 +34,7 @@ use crate::execution::nonce_pool::NoncePool;
 use crate::execution::workers::run_workers;
 use crate::leadership::{Campaign, CampaignTask, Leadership};
 use crate::ops::degradation::DegradationMonitor;
-use crate::ops::health::{
-    HealthRegistry, Heartbeat, HeartbeatCheck, NonceAccountsCheck, RpcCheck, WatchedNonces,
-};
+use crate::ops::health::{Heartbeat, WatchedNonces};
 use crate::ops::metrics::Metrics;
 use crate::ops::notify::Notifier;
 use crate::ops::outage_log::{LogAs, OutageLog};
@@ -66,6 +66,14 @@ pub enum DaemonError {
     HealthBind {
         addr: SocketAddr,
         // Not `source`: the message shows it once, an anyhow chain would repeat it.
+        cause: std::io::Error,
+    },
+    #[error(
+        "cannot serve the dashboard on {addr}: {cause}; stop what holds the port or set \
+         daemon.dashboard.addr to a free one. Nothing was sent"
+    )]
+    DashboardBind {
+        addr: SocketAddr,
         cause: std::io::Error,
     },
     #[error(transparent)]
@@ -138,14 +146,14 @@ impl Daemon {
             .map_err(|e| DaemonError::Config(e.to_string()))?;
         let (stop_tx, stop) = StopSignal::new();
         let (wired, campaign) = self.wire(&stop)?;
-        let health = self.serve_health(&wired, &stop).await?;
+        let me = self.keypair.pubkey();
+        let index = shared_index();
+        let health = self.serve_health(&wired, &index, &stop).await?;
 
         // From here on this keeper may send: campaign, finish what the last run left,
         // then run every subsystem in its own task until `shutdown`.
         let campaign = campaign.spawn();
         let recovered = recover(&wired.executor, &wired.leadership).await;
-        let me = self.keypair.pubkey();
-        let index = shared_index();
         let tasks = spawn_subsystems(&wired, &self, &index, me, &stop);
         shutdown.await;
 
@@ -227,44 +235,6 @@ impl Daemon {
             heartbeat: Heartbeat::new(),
         };
         Ok((wired, campaign))
-    }
-
-    /// The last start-up check, before anything can send: binds the health port (when
-    /// one is configured). A restart loop with the port taken must fail here every
-    /// time, not after recovery has replayed (sent) what the store holds.
-    async fn serve_health(
-        &mut self,
-        wired: &Wired,
-        stop: &StopSignal,
-    ) -> Result<Option<JoinHandle<()>>, DaemonError> {
-        let Some(addr) = self.config.health_addr else {
-            return Ok(None);
-        };
-        let (chain, metrics) = (&self.chain, &self.metrics);
-        let registry = Arc::new(
-            HealthRegistry::new(metrics.clone())
-                .with_check(RpcCheck::new(chain.clone(), Duration::from_secs(5)))
-                .with_check(NonceAccountsCheck::new(
-                    chain.clone(),
-                    metrics.clone(),
-                    wired.watched.clone(),
-                ))
-                .with_check(HeartbeatCheck::new(
-                    "scheduler",
-                    wired.heartbeat.clone(),
-                    scheduler_stale_after(self.config.tick_ms),
-                ))
-                .with_degradation(wired.degradation.clone())
-                .with_leadership(wired.leadership.clone()),
-        );
-        let (addr, handle) = crate::ops::http::spawn(addr, registry, stop.stopped())
-            .await
-            .map_err(|cause| DaemonError::HealthBind { addr, cause })?;
-        tracing::info!(%addr, "serving /health, /ready and /metrics");
-        if let Some(tx) = self.bound.take() {
-            let _ = tx.send(addr);
-        }
-        Ok(Some(handle))
     }
 }
 
