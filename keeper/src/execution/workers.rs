@@ -87,7 +87,10 @@ pub async fn run_workers(
             match outcome {
                 ExecOutcome::Submitted { .. } => {
                     let due_to_submit = due.late_secs + due.issued_at.elapsed().as_secs_f64();
-                    executor.metrics().due_to_submit_seconds.observe(due_to_submit);
+                    executor
+                        .metrics()
+                        .due_to_submit_seconds
+                        .observe(due_to_submit);
                     degradation.record(true);
                     due.in_flight.executed();
                 }

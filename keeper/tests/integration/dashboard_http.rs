@@ -403,10 +403,21 @@ async fn without_a_token_file_the_dashboard_only_reads_and_it_can_be_turned_off(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_file_that_cannot_be_read_stops_the_start_naming_the_key() {
+    let (error, store) = refused_start(|config| {
+        config.health_addr = Some("127.0.0.1:0".parse().unwrap());
+        config.dashboard.token_file = Some(PathBuf::from("/nonexistent/keeper-token"));
+    })
+    .await;
+    assert!(error.contains("daemon.dashboard.token_file"), "{error}");
+    assert_eq!(store.counts().unwrap().total(), 0, "nothing ran");
+}
+
+/// A daemon over a fresh world with `change` applied to its settings, which must refuse
+/// to start: its error, and its store.
+async fn refused_start(change: impl FnOnce(&mut DaemonConfig)) -> (String, Store) {
     let world = world_with(&[plan("once-now", Trigger::Now, false)], DEPOSIT).await;
     let mut config = fast_config();
-    config.health_addr = Some("127.0.0.1:0".parse().unwrap());
-    config.dashboard.token_file = Some(PathBuf::from("/nonexistent/keeper-token"));
+    change(&mut config);
     let store = TestClock::new().memory_store();
     let result = Daemon::new(
         world.chain.clone(),
@@ -417,9 +428,7 @@ async fn a_token_file_that_cannot_be_read_stops_the_start_naming_the_key() {
     )
     .run(std::future::pending())
     .await;
-    let error = result.expect_err("refused").to_string();
-    assert!(error.contains("daemon.dashboard.token_file"), "{error}");
-    assert_eq!(store.counts().unwrap().total(), 0, "nothing ran");
+    (result.expect_err("refused").to_string(), store)
 }
 
 /// A port free a moment ago (the test's own listener, dropped).
@@ -448,21 +457,8 @@ async fn the_dashboard_can_have_its_own_address_and_a_taken_one_stops_the_start(
     served.run.stop().await;
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let world = world_with(&[plan("once-now", Trigger::Now, false)], DEPOSIT).await;
-    let mut config = fast_config();
-    config.dashboard.addr = Some(taken.local_addr().unwrap());
-    let store = TestClock::new().memory_store();
-    let error = Daemon::new(
-        world.chain.clone(),
-        world.keeper.clone(),
-        store.clone(),
-        Metrics::new(),
-        config,
-    )
-    .run(std::future::pending())
-    .await
-    .expect_err("refused")
-    .to_string();
+    let (error, store) =
+        refused_start(|config| config.dashboard.addr = Some(taken.local_addr().unwrap())).await;
     assert!(error.contains("daemon.dashboard.addr"), "{error}");
     assert!(error.ends_with("Nothing was sent"), "{error}");
     assert_eq!(store.counts().unwrap().total(), 0);

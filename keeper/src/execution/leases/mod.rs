@@ -221,9 +221,7 @@ impl LeaseManager {
         state: &Thread,
         slot: u64,
     ) -> Result<Option<LeaseStatus>, LeaseManagerError> {
-        let nonce = state
-            .nonce_account()
-            .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
+        let nonce = nonce_of(thread, state)?;
         let Some(lease) = state.lease else {
             return Ok(None);
         };
@@ -265,9 +263,7 @@ impl LeaseManager {
         state: &Thread,
         slot: u64,
     ) -> Result<LeaseStatus, LeaseManagerError> {
-        let nonce = state
-            .nonce_account()
-            .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
+        let nonce = nonce_of(thread, state)?;
         let slots = self.config.lease_slots.min(state.max_lease_slots).max(1);
         let Some(lease) = state.lease else {
             return self.claim(thread, &nonce, slots).await;
@@ -312,9 +308,7 @@ impl LeaseManager {
         thread: &Pubkey,
         state: &Thread,
     ) -> Result<bool, LeaseManagerError> {
-        let nonce = state
-            .nonce_account()
-            .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
+        let nonce = nonce_of(thread, state)?;
         let Some(lease) = state.lease.filter(|l| l.holder == self.me()) else {
             return Ok(false);
         };
@@ -450,6 +444,13 @@ impl LeaseManager {
             tokio::time::sleep(CONFIRM_POLL).await;
         }
     }
+}
+
+/// The nonce account of durable `state` (at `thread`).
+fn nonce_of(thread: &Pubkey, state: &Thread) -> Result<Pubkey, LeaseManagerError> {
+    state
+        .nonce_account()
+        .map_err(|_| LeaseManagerError::NotDurable(*thread))
 }
 
 /// The thread `account` holds, when it is one of the program's.

@@ -10,7 +10,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_system_interface::instruction as system_instruction;
 use thread::state::{Due, Lease, Thread};
 
-use super::{decode_owned, LeaseManager, LeaseManagerError};
+use super::{decode_owned, nonce_of, LeaseManager, LeaseManagerError};
 use crate::execution::builder::parse_nonce;
 
 /// Why [`LeaseManager::tidy`] handed a lease back.
@@ -159,9 +159,7 @@ impl LeaseManager {
         let Some(why) = self.hand_back_reason(state, clock) else {
             return Ok(None);
         };
-        let nonce = state
-            .nonce_account()
-            .map_err(|_| LeaseManagerError::NotDurable(*thread))?;
+        let nonce = nonce_of(thread, state)?;
         let authority = self.nonce_authority(&nonce).await?;
         if authority != Some(self.me()) && authority != Some(*thread) {
             // Not ours to hand back (nor home): nothing this keeper can sign.

@@ -32,8 +32,7 @@ pub fn lateness(due: &Due, now: i64, slot: u64) -> f64 {
     match *due {
         Due::At { unix_ts } => now.saturating_sub(unix_ts).max(0) as f64,
         Due::AtSlot { slot: due_slot } => {
-            slot.saturating_sub(due_slot) as f64
-                * solana_sdk::clock::DEFAULT_MS_PER_SLOT as f64
+            slot.saturating_sub(due_slot) as f64 * solana_sdk::clock::DEFAULT_MS_PER_SLOT as f64
                 / 1_000.0
         }
         _ => 0.0,
@@ -98,7 +97,11 @@ mod tests {
     fn lateness_is_chain_time_past_the_due_time_and_never_negative() {
         assert_eq!(lateness(&Due::At { unix_ts: 100 }, 103, 0), 3.0);
         assert_eq!(lateness(&Due::At { unix_ts: 100 }, 90, 0), 0.0, "early");
-        assert_eq!(lateness(&Due::AtSlot { slot: 10 }, 0, 15), 2.0, "5 slots at 400 ms");
+        assert_eq!(
+            lateness(&Due::AtSlot { slot: 10 }, 0, 15),
+            2.0,
+            "5 slots at 400 ms"
+        );
         assert_eq!(lateness(&Due::AtSlot { slot: 10 }, 0, 5), 0.0);
         assert_eq!(lateness(&Due::Immediately, 1_000, 1_000), 0.0);
         assert_eq!(lateness(&Due::OnChange { last_hash: [0; 32] }, 9, 9), 0.0);
