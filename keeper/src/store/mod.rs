@@ -413,6 +413,7 @@ pub(crate) mod test_support {
             priority: ExecutionPriority::Medium,
             max_retries: 3,
             context: None,
+            due_at: None,
         }
     }
 

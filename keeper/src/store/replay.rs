@@ -27,8 +27,9 @@ impl Store {
             let inserted = tx.execute(
                 "INSERT INTO executions (thread, exec_count_at_build, nonce_account, \
                      nonce_value, signature, tx, priority, state, retry_count, max_retries, \
-                     created_at, updated_at, next_attempt_at, context_slot, thread_created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9, ?9, ?10, ?11) \
+                     created_at, updated_at, next_attempt_at, context_slot, thread_created_at, \
+                     due_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9, ?9, ?10, ?11, ?12) \
                  ON CONFLICT (thread, exec_count_at_build) DO NOTHING",
                 params![
                     new.thread.to_string(),
@@ -42,6 +43,7 @@ impl Store {
                     now,
                     context_slot(new.context)?,
                     new.context.map(|c| c.created_at),
+                    new.due_at,
                 ],
             )?;
             if inserted == 1 {
@@ -303,7 +305,7 @@ impl Store {
                      tx = ?5, priority = ?6, state = 'pending', retry_count = 0, \
                      max_retries = ?7, updated_at = ?8, next_attempt_at = ?8, \
                      last_sent_at = NULL, last_error = ?9, context_slot = ?10, \
-                     thread_created_at = ?11 \
+                     thread_created_at = ?11, due_at = ?12 \
                  WHERE id = ?1",
                 params![
                     id,
@@ -317,6 +319,7 @@ impl Store {
                     reason,
                     context_slot(new.context)?,
                     new.context.map(|c| c.created_at),
+                    new.due_at,
                 ],
             )?;
             tx.execute("DELETE FROM dead_letters WHERE execution_id = ?1", [id])?;

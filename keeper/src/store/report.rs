@@ -280,6 +280,7 @@ mod tests {
             last_sent_at: None,
             last_error: Some("line one\nline two".into()),
             context: None,
+            due_at: None,
         };
         let text = dlq_detail(&DeadLetterDetail {
             entry: entry.clone(),

@@ -64,8 +64,15 @@ ALTER TABLE executions ADD COLUMN context_slot INTEGER CHECK (context_slot >= 0)
 ALTER TABLE executions ADD COLUMN thread_created_at INTEGER;
 ";
 
+/// Version 3: when each execution's due time fell (chain unix seconds; NULL for a
+/// thread due at a slot, an epoch, now or on a change, and for older rows), so that an
+/// operator sees due, sent and settled side by side.
+const V3: &str = "
+ALTER TABLE executions ADD COLUMN due_at INTEGER;
+";
+
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -190,15 +197,15 @@ mod tests {
              VALUES ('t', 4, 's', x'01', 'high', 'sent', 3, 1, 1, 1)",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 1);
-        let (count, context): (i64, Option<i64>) = conn
+        assert_eq!(migrate(&mut conn).unwrap(), 2, "to version 2, then 3");
+        let (count, context, due_at): (i64, Option<i64>, Option<i64>) = conn
             .query_row(
-                "SELECT exec_count_at_build, context_slot FROM executions",
+                "SELECT exec_count_at_build, context_slot, due_at FROM executions",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
-        assert_eq!((count, context), (4, None));
+        assert_eq!((count, context, due_at), (4, None, None));
         let negative = conn.execute("UPDATE executions SET context_slot = -1", []);
         assert!(negative.is_err(), "a slot is never negative");
     }

@@ -76,6 +76,7 @@ fn persist_records_a_pending_execution_due_now() {
             last_sent_at: None,
             last_error: None,
             context: None,
+            due_at: None,
         }
     );
 }
@@ -219,6 +220,24 @@ fn confirmed_is_final_and_superseded_only_yields_to_a_confirmation() {
         store.mark_superseded(b, "x").unwrap_err().kind(),
         "invalid_transition"
     );
+}
+
+#[test]
+fn the_due_time_is_kept_with_the_row_and_a_reopen_takes_the_new_one() {
+    let store = store();
+    let first = new_execution().with_due_at(Some(T0 - 5));
+    let id = ok(store.persist(first.clone()));
+    assert_eq!(ok(store.get(id)).unwrap().due_at, Some(T0 - 5));
+    ok(store.mark_confirmed(id));
+    let again = first.with_due_at(Some(T0 + 60));
+    ok(store.reopen(id, &again, "the chain shows it unexecuted"));
+    assert_eq!(ok(store.get(id)).unwrap().due_at, Some(T0 + 60));
+    let untimed = ok(store.persist(NewExecution {
+        exec_count_at_build: 9,
+        signature: sig(9),
+        ..new_execution()
+    }));
+    assert_eq!(ok(store.get(untimed)).unwrap().due_at, None);
 }
 
 #[test]

@@ -51,6 +51,9 @@ pub struct NewExecution {
     pub max_retries: u32,
     /// The read of the thread it was built from; `None` when unknown.
     pub context: Option<ThreadContext>,
+    /// When the due time fell, in chain unix seconds, for a thread due at a time;
+    /// `None` for one due at a slot, an epoch, now or on an account change.
+    pub due_at: Option<i64>,
 }
 
 impl NewExecution {
@@ -82,12 +85,19 @@ impl NewExecution {
             priority,
             max_retries,
             context: None,
+            due_at: None,
         })
     }
 
     /// The same, built from the thread as read in `context`.
     pub fn with_context(mut self, context: ThreadContext) -> Self {
         self.context = Some(context);
+        self
+    }
+
+    /// The same, for the due time that fell at `due_at` (chain unix seconds).
+    pub fn with_due_at(mut self, due_at: Option<i64>) -> Self {
+        self.due_at = due_at;
         self
     }
 }
@@ -130,6 +140,9 @@ pub struct Execution {
     pub last_error: Option<String>,
     /// The chain read the row's state rests on; `None` for rows of older keepers.
     pub context: Option<ThreadContext>,
+    /// When its due time fell (chain unix seconds), for a thread due at a time; `None`
+    /// otherwise, and for rows of older keepers.
+    pub due_at: Option<i64>,
 }
 
 impl Execution {
@@ -233,7 +246,7 @@ pub(crate) const EXECUTION_COLUMNS: &str = "e.id AS id, e.thread AS thread, \
     e.max_retries AS max_retries, e.created_at AS created_at, e.updated_at AS updated_at, \
     e.next_attempt_at AS next_attempt_at, e.last_sent_at AS last_sent_at, \
     e.last_error AS last_error, e.context_slot AS context_slot, \
-    e.thread_created_at AS thread_created_at";
+    e.thread_created_at AS thread_created_at, e.due_at AS due_at";
 
 /// The columns [`dead_letter_from_row`] reads, for
 /// `... FROM dead_letters d JOIN executions e ON e.id = d.execution_id`.
@@ -269,6 +282,7 @@ pub(crate) fn execution_from_row(row: &Row<'_>) -> Result<Execution, StoreError>
             }),
             _ => None,
         },
+        due_at: r.int_opt("due_at")?,
     })
 }
 

@@ -21,7 +21,7 @@ use keeper::store::{ExecState, ExecutionPriority, Store, UnbuiltExecution};
 use serde_json::Value;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
-use thread::state::Trigger;
+use thread::state::{Due, Trigger};
 use tokio::sync::oneshot;
 
 use crate::common::{
@@ -475,6 +475,10 @@ async fn an_operators_pause_holds_every_execution_until_resumed() {
         401
     );
 
+    let Due::At { unix_ts: due_at } = crate::common::state(&served.world, &durable).await.next_due
+    else {
+        panic!("an interval thread is due at a time");
+    };
     let (status, paused) = served
         .act("/api/keeper/pause", Some(TOKEN), Some(&origin))
         .await;
@@ -496,6 +500,16 @@ async fn an_operators_pause_holds_every_execution_until_resumed() {
     // What was held is issued again after the scheduler's retry cool-down, in chain time.
     served.world.advance(20, 6).await;
     wait_until!("the held thread runs once resumed", 30, runs().await == 1);
+    // Its row says when it fell due (chain time), beside when it was sent and settled.
+    let (_, executions) = served.json("/api/executions").await;
+    let ran = executions["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["thread"] == durable.to_string())
+        .expect("the held thread's execution")
+        .clone();
+    assert_eq!(ran["due_at"], Value::from(due_at));
     assert_eq!(served.json("/api/overview").await.1["paused"], false);
     served.run.stop().await;
 }

@@ -66,6 +66,7 @@ impl Fixture {
                 priority,
                 max_retries: 2,
                 context: None,
+                due_at: None,
             })
             .unwrap();
         store.mark_sent(execution, T0 - 60).unwrap();
@@ -130,6 +131,7 @@ fn list_prints_a_table_newest_first() {
         priority: ExecutionPriority::High,
         max_retries: 3,
         context: None,
+        due_at: None,
     });
     assert!(live.is_ok());
 

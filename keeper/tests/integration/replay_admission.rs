@@ -46,6 +46,7 @@ async fn a_replay_the_mode_does_not_admit_waits_and_runs_once_admitted() {
             priority: ExecutionPriority::Medium,
             max_retries: 3,
             context: None,
+            due_at: None,
         })
         .unwrap();
 

@@ -69,6 +69,7 @@ fn store_with_a_row_to_replay(path: &Path) {
             priority: ExecutionPriority::High,
             max_retries: 5,
             context: None,
+            due_at: None,
         })
         .unwrap();
     store.mark_sent(id, store.now()).unwrap();

@@ -164,6 +164,7 @@ mod tests {
                 slot: 100,
                 created_at: CREATED,
             }),
+            due_at: None,
         }
     }
 

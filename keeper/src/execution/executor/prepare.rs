@@ -11,7 +11,7 @@
 
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::transaction::TransactionError;
-use thread::state::{Durability, Thread, ThreadPriority};
+use thread::state::{Due, Durability, Thread, ThreadPriority};
 
 use super::{Executor, SkipReason};
 use crate::chain::ChainError;
@@ -104,10 +104,15 @@ impl Executor {
         );
         match record {
             Ok(record) => Ok(Prepared {
-                record: record.with_context(ThreadContext {
-                    slot: read_slot,
-                    created_at: state.created_at,
-                }),
+                record: record
+                    .with_context(ThreadContext {
+                        slot: read_slot,
+                        created_at: state.created_at,
+                    })
+                    .with_due_at(match state.next_due {
+                        Due::At { unix_ts } => Some(unix_ts),
+                        _ => None,
+                    }),
                 output,
             }),
             Err(e) => {

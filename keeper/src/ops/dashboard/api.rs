@@ -150,6 +150,7 @@ pub fn execution_row(row: &Execution) -> Value {
         "signature": row.signature.to_string(),
         "state": row.state.as_str(),
         "retries": row.retry_count,
+        "due_at": row.due_at,
         "persisted_at": row.created_at,
         "sent_at": row.last_sent_at,
         "settled_at": settled.then_some(row.updated_at),

@@ -173,14 +173,14 @@ function drawThread(x) {
 
 function drawExecutions(list) {
   fill($('executions').tBodies[0], list.executions.map((e) => {
-    const tr = row([short(e.signature), threadLink(e.thread), e.run, e.state, when(e.persisted_at), when(e.sent_at),
-      when(e.settled_at), e.fee_lamports ?? '—', e.error || '']);
+    const tr = row([short(e.signature), threadLink(e.thread), e.run, e.state, when(e.due_at), when(e.persisted_at),
+      when(e.sent_at), when(e.settled_at), e.fee_lamports ?? '—', e.error || '']);
     tr.cells[0].title = e.signature;
     tr.cells[0].className = 'mono';
     tr.cells[3].className = `state-${e.state}`;
-    tr.cells[8].className = 'wrap';
+    tr.cells[9].className = 'wrap';
     return tr;
-  }), 'no executions yet', 9);
+  }), 'no executions yet', 10);
 }
 
 function actionButton(letter, action) {
