@@ -72,11 +72,16 @@ step "the alert rules: promtool check and unit tests"
 need promtool prometheus
 (cd ops/prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml)
 
-step "etcd for the fleet leadership tests"
+step "etcd and nats-server for the fleet tests"
 # keeper/tests/integration/leadership_etcd.rs starts its own etcd (loopback, free ports) and fails
 # under CI without one.
 need etcd etcd-server
 etcd --version | sed -n 1p
+# keeper/tests/integration/fleet_nats.rs starts its own nats-server with JetStream
+# (loopback, free ports, temporary store). Debian installs it in /usr/sbin.
+export PATH="$PATH:/usr/sbin"
+need nats-server nats-server
+nats-server --version
 
 step "cargo test --all-features"
 cargo test --workspace --all-features

@@ -25,6 +25,7 @@ pub mod chain;
 pub mod config;
 pub mod daemon;
 pub mod execution;
+pub mod fleet;
 pub mod keypair;
 pub mod leadership;
 pub mod ops;

@@ -16,6 +16,7 @@ use crate::config::setting::{within, InvalidSetting};
 use crate::execution::builder::BuilderConfig;
 use crate::execution::executor::ExecutorConfig;
 use crate::execution::leases::LeaseConfig;
+use crate::fleet::FleetConfig;
 use crate::leadership::LeadershipConfig;
 use crate::ops::dashboard::DashboardConfig;
 use crate::ops::degradation::DegradationConfig;
@@ -90,6 +91,8 @@ pub struct DaemonConfig {
     pub notify: NotifyConfig,
     /// `[daemon.dashboard]`: the web page on the health address, and its actions.
     pub dashboard: DashboardConfig,
+    /// `[daemon.fleet]`: the fleet's work queue on NATS JetStream (none by default).
+    pub fleet: FleetConfig,
 }
 
 impl Default for DaemonConfig {
@@ -112,6 +115,7 @@ impl Default for DaemonConfig {
             rpc: RpcConfig::default(),
             notify: NotifyConfig::default(),
             dashboard: DashboardConfig::default(),
+            fleet: FleetConfig::default(),
         }
     }
 }
@@ -128,6 +132,7 @@ impl DaemonConfig {
         self.degradation.validate_settings()?;
         self.notify.validate_settings()?;
         self.rpc.validate_settings()?;
+        self.fleet.validate_settings()?;
         self.leadership.validate_settings()
     }
 

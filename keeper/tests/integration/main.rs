@@ -23,6 +23,7 @@ mod dlq_cli;
 mod explain_bank;
 mod failover_bank;
 mod fleet_etcd;
+mod fleet_nats;
 mod health_http;
 mod hostile_rpc;
 mod leadership_etcd;

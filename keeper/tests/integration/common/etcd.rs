@@ -7,42 +7,18 @@
 //! it. `scripts/test.sh` installs etcd.
 
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keeper::test_utils::loopback::free_port;
+
+use super::servers::{server_binary, tail};
 use tempfile::TempDir;
 
-/// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`), or `None` (with a loud
-/// message) when there is none and `CI` is not set. Under `CI` a missing etcd fails the
-/// test.
+/// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`); see [`server_binary`].
 pub fn etcd_binary() -> Option<PathBuf> {
-    let found = std::env::var_os("ETCD_BIN")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            std::env::var_os("PATH")
-                .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|dir| dir.join("etcd")),
-        )
-        .find(|path| path.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "etcd is not installed and CI is set: install the etcd-server package \
-             (scripts/test.sh does)"
-        );
-        eprintln!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! SKIPPED: etcd is not installed (apt-get install etcd-server, or run  !!!\n\
-             !!! scripts/test.sh). Fleet leadership is NOT tested against etcd here. !!!\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-    }
-    found
+    server_binary("etcd", "ETCD_BIN", "etcd-server", "Fleet leadership")
 }
 
 /// An etcd of its own: one member on loopback, its data in a temporary directory.
@@ -171,10 +147,4 @@ impl Drop for Etcd {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
 }

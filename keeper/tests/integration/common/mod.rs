@@ -8,6 +8,8 @@
 
 pub mod etcd;
 pub mod hostile_rpc;
+pub mod nats;
+pub mod servers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,0 +1,158 @@
+//! A real NATS server with JetStream for the fleet tests (Debian's `nats-server`, 2.9):
+//! [`Nats::start`] runs one on a free loopback port with its JetStream store in a
+//! temporary directory, optionally with user/password auth, and kills it on drop. It can
+//! be killed and started again on the same port and store, for outage tests.
+
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keeper::fleet::FleetConfig;
+use keeper::test_utils::loopback::free_port;
+use tempfile::TempDir;
+
+use super::servers::{server_binary, tail};
+
+/// A nats-server of its own. Killed on drop.
+pub struct Nats {
+    binary: PathBuf,
+    dir: TempDir,
+    port: u16,
+    auth: Option<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Nats {
+    /// A running server without auth, or `None` when nats-server is not installed.
+    pub async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A running server that admits only `user` with `password`.
+    pub async fn start_with_password(user: &str, password: &str) -> Option<Self> {
+        Self::start_with(Some((user.into(), password.into()))).await
+    }
+
+    async fn start_with(auth: Option<(String, String)>) -> Option<Self> {
+        let mut nats = Self {
+            binary: server_binary(
+                "nats-server",
+                "NATS_SERVER_BIN",
+                "nats-server",
+                "The fleet queue",
+            )?,
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+            auth,
+            child: None,
+        };
+        // A port free when picked can be taken before the server binds it (tests run in
+        // parallel): then it is started again on another.
+        for _ in 0..5 {
+            match nats.try_spawn().await {
+                Ok(()) => return Some(nats),
+                Err(log) if log.contains("address already in use") => {
+                    nats.port = free_port();
+                    std::fs::remove_file(nats.log()).ok();
+                }
+                Err(log) => panic!("nats-server exited:\n{log}"),
+            }
+        }
+        panic!(
+            "nats-server found no free port in 5 tries:\n{}",
+            tail(&nats.log())
+        );
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("nats.log")
+    }
+
+    /// The fleet settings of a keeper using this server (the password in a file of the
+    /// server's temporary directory).
+    pub fn config(&self) -> FleetConfig {
+        let mut config = FleetConfig {
+            nats_urls: vec![self.url()],
+            ..FleetConfig::default()
+        };
+        if let Some((user, password)) = &self.auth {
+            let path = self.dir.path().join("password");
+            std::fs::write(&path, format!("{password}\n")).unwrap();
+            config.user = Some(user.clone());
+            config.password_file = Some(path);
+        }
+        config
+    }
+
+    /// Starts the server again on the same port and JetStream store.
+    pub async fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn().await {
+            panic!("nats-server exited:\n{log}");
+        }
+    }
+
+    async fn try_spawn(&mut self) -> Result<(), String> {
+        assert!(self.child.is_none());
+        // The log is appended to across restarts: only a new "ready" counts.
+        let log_path = self.log();
+        let readies = || {
+            std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .matches("Server is ready")
+                .count()
+        };
+        let ready_before = readies();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .unwrap();
+        let mut command = Command::new(&self.binary);
+        command
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
+            .arg("-sd")
+            .arg(self.dir.path().join("jetstream"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some((user, password)) = &self.auth {
+            command.args(["--user", user, "--pass", password]);
+        }
+        self.child = Some(command.spawn().expect("nats-server starts"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if readies() > ready_before {
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                return Err(format!("({status}) {}", tail(&self.log())));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats-server was not ready within 20 s:\n{}",
+                tail(&self.log())
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: the server is gone at once.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,357 @@
+//! The fleet's work queue against a real nats-server with JetStream (started by the
+//! tests on loopback, see `common/nats.rs`): each due time stored once whoever publishes
+//! it; one submitter per delivery, a lease holder's executions to it alone; a delivery
+//! left unsettled (a submitter killed mid-execution) coming back to another after
+//! `ack_wait`; retries after their delay, then the dead-letter stream with the reason;
+//! a message that is not an execution dead-lettered at once; dead letters retried and
+//! purged fleet-wide; auth; and an outage: a failed publish is "unknown", a republish
+//! is safe, a restart loses nothing.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use keeper::execution::builder::priority::ExecutionPriority;
+use keeper::fleet::{FleetConfig, Published, WorkItem, WorkQueue};
+use solana_sdk::pubkey::Pubkey;
+
+use crate::common::nats::Nats;
+
+fn item(exec_count: u64, submitter: Option<Pubkey>) -> WorkItem {
+    WorkItem {
+        thread: Pubkey::new_unique(),
+        exec_count,
+        submitter,
+        priority: ExecutionPriority::Medium,
+    }
+}
+
+/// Waits at most this long for the first delivery of a fetch.
+const WAIT: Duration = Duration::from_millis(500);
+
+async fn queue(config: &FleetConfig) -> WorkQueue {
+    WorkQueue::connect(config).await.expect("connected")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_time_is_stored_once_whoever_publishes_it() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let leader = queue(&nats.config()).await;
+    let next_leader = queue(&nats.config()).await;
+    let due = item(3, None);
+
+    assert!(matches!(
+        leader.publish(&due).await.unwrap(),
+        Published::New(_)
+    ));
+    assert_eq!(leader.publish(&due).await.unwrap(), Published::Duplicate);
+    assert_eq!(
+        next_leader.publish(&due).await.unwrap(),
+        Published::Duplicate
+    );
+    let next_due_time = WorkItem {
+        exec_count: 4,
+        ..due
+    };
+    assert!(matches!(
+        next_leader.publish(&next_due_time).await.unwrap(),
+        Published::New(_)
+    ));
+
+    let submitter = leader.submitter(&Pubkey::new_unique()).await.unwrap();
+    let got = submitter.next(10, WAIT).await.unwrap();
+    let counts: Vec<u64> = got.iter().map(|d| d.item.exec_count).collect();
+    assert_eq!(counts, [3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_execution_goes_to_one_submitter_and_a_lease_holders_to_it_alone() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let queue = queue(&nats.config()).await;
+    let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
+    let shared: Vec<WorkItem> = (0..20).map(|n| item(n, None)).collect();
+    let for_a: Vec<WorkItem> = (0..5).map(|n| item(n, Some(a))).collect();
+    for due in shared.iter().chain(&for_a) {
+        queue.publish(due).await.unwrap();
+    }
+    let (sub_a, sub_b) = (
+        queue.submitter(&a).await.unwrap(),
+        queue.submitter(&b).await.unwrap(),
+    );
+
+    let mut seen_by_a = Vec::new();
+    let mut seen_by_b = Vec::new();
+    loop {
+        let (got_a, got_b) = (
+            sub_a.next(4, WAIT).await.unwrap(),
+            sub_b.next(4, WAIT).await.unwrap(),
+        );
+        if got_a.is_empty() && got_b.is_empty() {
+            break;
+        }
+        for (got, seen) in [(got_a, &mut seen_by_a), (got_b, &mut seen_by_b)] {
+            for delivery in got {
+                assert_eq!(delivery.attempt, 1);
+                seen.push(delivery.item);
+                delivery.done().await.unwrap();
+            }
+        }
+    }
+    let all: Vec<WorkItem> = seen_by_a.iter().chain(&seen_by_b).copied().collect();
+    let unique: BTreeSet<String> = all.iter().map(WorkItem::message_id).collect();
+    assert_eq!(all.len(), 25, "every execution delivered");
+    assert_eq!(unique.len(), 25, "none twice");
+    assert!(
+        seen_by_b.iter().all(|i| i.submitter.is_none()),
+        "a's own stay with a"
+    );
+    assert!(!seen_by_b.is_empty(), "the shared subject is shared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_left_unsettled_comes_back_to_another_submitter_after_ack_wait() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let config = FleetConfig {
+        ack_wait_secs: 1,
+        ..nats.config()
+    };
+    let queue = queue(&config).await;
+    let due = item(0, None);
+    queue.publish(&due).await.unwrap();
+    let killed = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    let taken = killed.next(1, WAIT).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    // The submitter dies holding it: never settled.
+    drop(taken);
+    drop(killed);
+
+    let survivor = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    assert!(
+        survivor
+            .next(1, Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before ack_wait"
+    );
+    let again = survivor.next(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].item, due);
+    assert_eq!(again[0].attempt, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_come_after_their_delay_and_the_last_is_dead_lettered_with_its_reason() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let config = FleetConfig {
+        max_deliver: 2,
+        ..nats.config()
+    };
+    let queue = queue(&config).await;
+    let due = item(9, None);
+    queue.publish(&due).await.unwrap();
+    let me = Pubkey::new_unique();
+    let submitter = queue.submitter(&me).await.unwrap();
+
+    let first = submitter.next(1, WAIT).await.unwrap().pop().unwrap();
+    assert!(!first.is_last());
+    first
+        .retry_in(Duration::from_millis(300), "blockhash expired")
+        .await
+        .unwrap();
+    assert!(
+        submitter
+            .next(1, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its delay"
+    );
+    let second = submitter
+        .next(1, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(second.attempt, 2);
+    assert!(second.is_last());
+    second
+        .retry_in(
+            Duration::from_millis(300),
+            "simulation failed: custom program error: 0x1785",
+        )
+        .await
+        .unwrap();
+    assert!(
+        submitter
+            .next(1, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "ended"
+    );
+
+    let letters = queue.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.item, Some(due));
+    assert_eq!(
+        letter.reason,
+        "simulation failed: custom program error: 0x1785"
+    );
+    assert_eq!(letter.attempts, 2);
+    assert_eq!(letter.keeper, me.to_string());
+
+    // Every keeper sees it; a retry puts it back, fresh, and empties the queue.
+    let other = self::queue(&config).await;
+    assert_eq!(other.dead_letters().await.unwrap(), letters);
+    assert_eq!(other.retry_dead_letter(letter.id).await.unwrap(), due);
+    assert!(queue.dead_letters().await.unwrap().is_empty());
+    let back = submitter
+        .next(1, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!((back.item, back.attempt), (due, 1));
+    back.dead_letter("given up by hand").await.unwrap();
+    let id = queue.dead_letters().await.unwrap()[0].id;
+    queue.purge_dead_letter(id).await.unwrap();
+    assert!(queue.dead_letters().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_is_not_an_execution_is_dead_lettered_at_once_with_its_text() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let config = nats.config();
+    let queue = queue(&config).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.publish("thread.work.any", "{\"thread\": 42}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let good = item(1, None);
+    queue.publish(&good).await.unwrap();
+
+    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    let got = submitter.next(10, WAIT).await.unwrap();
+    assert_eq!(
+        got.iter().map(|d| d.item).collect::<Vec<_>>(),
+        [good],
+        "the poison is not handed out"
+    );
+    let letters = queue.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].item, None);
+    assert!(
+        letters[0].reason.contains("not an execution"),
+        "{}",
+        letters[0].reason
+    );
+    assert!(
+        letters[0].reason.contains("\\\"thread\\\": 42"),
+        "{}",
+        letters[0].reason
+    );
+    let refused = queue.retry_dead_letter(letters[0].id).await.unwrap_err();
+    assert!(refused.to_string().contains("purge it"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_is_required_when_the_server_asks_and_a_wrong_password_is_named() {
+    let Some(nats) = Nats::start_with_password("keeper", "s3cret-pass").await else {
+        return;
+    };
+    let config = nats.config();
+    let queue = queue(&config).await;
+    assert!(matches!(
+        queue.publish(&item(0, None)).await.unwrap(),
+        Published::New(_)
+    ));
+
+    let wrong = config
+        .password_file
+        .clone()
+        .unwrap()
+        .with_file_name("wrong");
+    std::fs::write(&wrong, "not-it\n").unwrap();
+    let refused = WorkQueue::connect(&FleetConfig {
+        password_file: Some(wrong),
+        ..config.clone()
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(refused.kind(), "fleet_connect");
+    assert!(refused.to_string().contains(&nats.url()), "{refused}");
+    let anonymous = WorkQueue::connect(&FleetConfig {
+        user: None,
+        password_file: None,
+        ..config
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(anonymous.kind(), "fleet_connect");
+}
+
+/// During an outage a publish fails, but the client may still deliver it once the server
+/// is back: "failed" means "unknown". Publishing the same due time again (as a spool
+/// does) is safe, since the stream keeps one per message id; nothing stored before the
+/// outage is lost across the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_down_is_a_typed_error_a_republish_is_safe_and_a_restart_loses_nothing() {
+    let Some(mut nats) = Nats::start().await else {
+        return;
+    };
+    let config = FleetConfig {
+        request_timeout_ms: 1_000,
+        ..nats.config()
+    };
+    let queue = queue(&config).await;
+    let before = item(5, None);
+    queue.publish(&before).await.unwrap();
+
+    nats.kill();
+    let during = item(6, None);
+    let down = queue.publish(&during).await.unwrap_err();
+    assert_eq!(down.kind(), "fleet_jetstream");
+    let unreachable = WorkQueue::connect(&config)
+        .await
+        .err()
+        .expect("nothing listens");
+    assert_eq!(unreachable.kind(), "fleet_connect");
+
+    nats.spawn().await;
+    let queue = self::queue(&config).await;
+    queue.publish(&during).await.unwrap();
+    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    let mut got = Vec::new();
+    loop {
+        let batch = submitter.next(10, Duration::from_secs(2)).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for delivery in batch {
+            got.push(delivery.item.exec_count);
+            delivery.done().await.unwrap();
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [5, 6],
+        "the one from before kept on disk, the one from during once"
+    );
+}
