@@ -8,14 +8,16 @@
 //! reason, in a stream every keeper reads once out of deliveries. Without it the keeper
 //! works alone on its SQLite store, as it always has.
 //!
-//! Owns: the settings ([`config`]), what travels ([`item`]) and the queue itself
-//! ([`queue`]). Must not: execute (the executor does) or decide who leads (leadership
+//! Owns: the settings ([`config`]), what travels ([`item`]), the queue itself
+//! ([`queue`]) and the leader's way into it through the spool ([`publisher`]). Must not: execute (the executor does) or decide who leads (leadership
 //! does).
 
 pub mod config;
 pub mod item;
+pub mod publisher;
 pub mod queue;
 
 pub use config::FleetConfig;
 pub use item::WorkItem;
+pub use publisher::{Drained, Handed, Publisher};
 pub use queue::{Delivery, FleetDeadLetter, Published, QueueError, Submitter, WorkQueue};

@@ -41,6 +41,8 @@ pub enum QueueError {
     JetStream(String),
     #[error("a message in the work stream is not an execution: {0}")]
     Malformed(String),
+    #[error("the spool in the store: {0}")]
+    Store(String),
 }
 
 impl QueueError {
@@ -51,6 +53,7 @@ impl QueueError {
             Self::Connect { .. } => "fleet_connect",
             Self::JetStream(_) => "fleet_jetstream",
             Self::Malformed(_) => "fleet_malformed",
+            Self::Store(_) => "fleet_spool",
         }
     }
 }
@@ -127,8 +130,11 @@ impl WorkQueue {
                 urls: urls.clone(),
                 reason: e.to_string(),
             })?;
+        // JetStream calls have their own bound (5 s unless set): the same as the rest.
+        let mut js = jetstream::new(client);
+        js.set_timeout(config.request_timeout());
         let queue = Self {
-            js: jetstream::new(client),
+            js,
             config: Arc::new(config.clone()),
         };
         queue.work_stream().await?;

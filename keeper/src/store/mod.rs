@@ -43,6 +43,7 @@ mod priority;
 mod replay;
 pub mod report;
 pub mod schema;
+mod spool;
 mod state;
 mod types;
 
@@ -60,6 +61,7 @@ pub use error::StoreError;
 pub use lock::StoreLock;
 pub use priority::ExecutionPriority;
 pub use schema::SCHEMA_VERSION;
+pub use spool::Spooled;
 pub use state::ExecState;
 pub use types::{
     DeadLetter, DeadLetterDetail, Execution, NewExecution, RetryDecision, StoreCounts,

@@ -71,8 +71,18 @@ const V3: &str = "
 ALTER TABLE executions ADD COLUMN due_at INTEGER;
 ";
 
+/// Version 4: the fleet spool, what a fleet's leader scheduled while NATS was out of
+/// reach (see `store/spool.rs`).
+const V4: &str = "
+CREATE TABLE fleet_spool (
+    message_id TEXT    PRIMARY KEY,
+    payload    TEXT    NOT NULL,
+    spooled_at INTEGER NOT NULL
+) STRICT;
+";
+
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -197,7 +207,7 @@ mod tests {
              VALUES ('t', 4, 's', x'01', 'high', 'sent', 3, 1, 1, 1)",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 2, "to version 2, then 3");
+        assert_eq!(migrate(&mut conn).unwrap(), 3, "to version 2, 3 and 4");
         let (count, context, due_at): (i64, Option<i64>, Option<i64>) = conn
             .query_row(
                 "SELECT exec_count_at_build, context_slot, due_at FROM executions",

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use keeper::execution::builder::priority::ExecutionPriority;
-use keeper::fleet::{FleetConfig, Published, WorkItem, WorkQueue};
+use keeper::fleet::{Drained, FleetConfig, Handed, Published, Publisher, WorkItem, WorkQueue};
 use solana_sdk::pubkey::Pubkey;
 
 use crate::common::nats::Nats;
@@ -354,4 +354,74 @@ async fn a_server_down_is_a_typed_error_a_republish_is_safe_and_a_restart_loses_
         [5, 6],
         "the one from before kept on disk, the one from during once"
     );
+}
+
+/// NATS stops for a while: what the leader hands over meanwhile is spooled in its store
+/// (once per due time however often it is handed over), a drain while NATS is still
+/// down publishes nothing and keeps everything, and the drain once it is back leaves the
+/// spool empty and the work stream with every due time exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_nats_is_down_executions_are_spooled_and_drained_once_it_is_back() {
+    let Some(mut nats) = Nats::start().await else {
+        return;
+    };
+    let config = FleetConfig {
+        request_timeout_ms: 500,
+        ..nats.config()
+    };
+    let store = keeper::store::Store::open_in_memory().unwrap();
+    let publisher = Publisher::new(queue(&config).await, store.clone());
+    let before = item(1, None);
+    assert!(matches!(
+        publisher.hand_over(&before).await.unwrap(),
+        Handed::Published(_)
+    ));
+
+    nats.kill();
+    let during: Vec<WorkItem> = (2..5).map(|n| item(n, None)).collect();
+    for due in during.iter().chain(&during) {
+        assert_eq!(publisher.hand_over(due).await.unwrap(), Handed::Spooled);
+    }
+    assert_eq!(store.spool_len().unwrap(), 3, "one per due time");
+    let still_down = publisher.drain().await.unwrap();
+    assert_eq!(
+        still_down,
+        Drained {
+            published: 0,
+            left: 3
+        }
+    );
+
+    nats.spawn().await;
+    let queue = self::queue(&config).await;
+    let drained = Publisher::new(queue.clone(), store.clone())
+        .drain()
+        .await
+        .unwrap();
+    assert_eq!(
+        drained,
+        Drained {
+            published: 3,
+            left: 0
+        }
+    );
+    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    let mut got = Vec::new();
+    loop {
+        let batch = submitter.next(10, Duration::from_secs(2)).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for delivery in batch {
+            got.push(delivery.item.message_id());
+            delivery.done().await.unwrap();
+        }
+    }
+    got.sort();
+    let mut expected: Vec<String> = std::iter::once(&before)
+        .chain(&during)
+        .map(WorkItem::message_id)
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected, "every due time once");
 }

@@ -1,0 +1,103 @@
+//! The leader's side of the work queue: each due execution published once, or, while
+//! NATS is out of reach, spooled in the keeper's SQLite store and published when it is
+//! back ([`Publisher::drain`]).
+//!
+//! A publish that fails may still reach the stream (the client sends what it buffered
+//! once it reconnects): "failed" means "unknown". Both outcomes are safe to follow with
+//! a publish of the same due time, which the stream keeps once (its message id is the
+//! due time), so nothing is lost and nothing doubled. Owns: choosing between publish and
+//! spool, and draining. Must not: schedule or execute.
+
+use serde_json::from_str;
+
+use super::item::WorkItem;
+use super::queue::{Published, QueueError, WorkQueue};
+use crate::store::Store;
+
+/// What became of one due execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handed {
+    /// In the work stream (or already there).
+    Published(Published),
+    /// Kept in the spool until NATS answers again.
+    Spooled,
+}
+
+/// What one [`Publisher::drain`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    pub published: usize,
+    /// Still spooled (NATS did not answer, or more than one pass takes).
+    pub left: usize,
+}
+
+/// Spooled messages published per drain pass.
+const DRAIN_BATCH: usize = 256;
+
+/// Publishes to the fleet's work stream through the spool.
+#[derive(Clone)]
+pub struct Publisher {
+    queue: WorkQueue,
+    store: Store,
+}
+
+impl Publisher {
+    pub fn new(queue: WorkQueue, store: Store) -> Self {
+        Self { queue, store }
+    }
+
+    /// Publishes `item`, or spools it when NATS does not answer. Only a store that
+    /// cannot spool is an error: then nothing holds the due time but the chain, and the
+    /// scheduler offers it again.
+    pub async fn hand_over(&self, item: &WorkItem) -> Result<Handed, QueueError> {
+        match self.queue.publish(item).await {
+            Ok(published) => Ok(Handed::Published(published)),
+            Err(e) => {
+                tracing::warn!(thread = %item.thread, exec_count = item.exec_count, error = %e, "the fleet queue did not take an execution; spooled until it answers");
+                let payload = serde_json::to_string(item).expect("a work item serializes");
+                self.store
+                    .spool_put(&item.message_id(), &payload)
+                    .map_err(|e| QueueError::Store(e.to_string()))?;
+                Ok(Handed::Spooled)
+            }
+        }
+    }
+
+    /// Publishes what the spool holds, oldest first, until the spool is empty or NATS
+    /// stops answering.
+    pub async fn drain(&self) -> Result<Drained, QueueError> {
+        let store_error = |e: crate::store::StoreError| QueueError::Store(e.to_string());
+        let mut drained = Drained::default();
+        let spooled = self.store.spool_oldest(DRAIN_BATCH).map_err(store_error)?;
+        for entry in &spooled {
+            let item: WorkItem = match from_str(&entry.payload) {
+                Ok(item) => item,
+                Err(e) => {
+                    // Written by this keeper, so only a damaged file does this: say so
+                    // and drop it rather than stall every later one behind it.
+                    tracing::error!(message_id = %entry.message_id, error = %e, "a spooled execution does not parse; dropped");
+                    self.store
+                        .spool_remove(&entry.message_id)
+                        .map_err(store_error)?;
+                    continue;
+                }
+            };
+            if self.queue.publish(&item).await.is_err() {
+                break;
+            }
+            self.store
+                .spool_remove(&entry.message_id)
+                .map_err(store_error)?;
+            drained.published += 1;
+        }
+        drained.left = self.store.spool_len().map_err(store_error)?;
+        if drained.published > 0 {
+            tracing::info!(
+                published = drained.published,
+                left = drained.left,
+                "spooled executions published to the fleet queue"
+            );
+        }
+        Ok(drained)
+    }
+}
