@@ -100,6 +100,9 @@ enum Command {
     /// Inspect and manage the dead-letter queue: executions that ran out of
     /// retries, in the store file (--store)
     Dlq {
+        /// The fleet's dead-letter stream on NATS (daemon.fleet) instead of the store
+        #[arg(long)]
+        fleet: bool,
         #[command(subcommand)]
         action: DlqCommand,
     },
@@ -150,7 +153,7 @@ pub(crate) enum OutputFormat {
 }
 
 #[derive(Debug, Subcommand)]
-enum DlqCommand {
+pub(crate) enum DlqCommand {
     /// List dead-lettered executions, newest first
     List {
         /// Show at most this many entries
@@ -227,7 +230,7 @@ fn run(cli: &Cli) -> Result<()> {
     );
     match cli.command {
         Command::Config => print_config(&resolved),
-        Command::Dlq { ref action } => dlq(&resolved, action),
+        Command::Dlq { fleet, ref action } => commands::dlq(&resolved, fleet, action),
         Command::Explain { ref thread, output } => {
             commands::explain(&resolved, cli.store.is_some(), thread, output)
         }
@@ -486,72 +489,6 @@ fn print_config(resolved: &Resolved) -> Result<()> {
     println!();
     for (name, value, source) in &daemon {
         println!("{name:<name_width$}  {value:<width$}  [{source}]");
-    }
-    Ok(())
-}
-
-/// `keeper dlq ...`: opens the existing store (never creates one) and runs one
-/// action. Unknown ids and a missing file are errors, so the exit status is 1.
-fn dlq(resolved: &Resolved, action: &DlqCommand) -> Result<()> {
-    use keeper::store::{report, Store, StoreError};
-
-    let path = &resolved.config.store_path;
-    // A reader never writes: list and show open the file read-only; every action
-    // refuses a file that is not a keeper store before touching it.
-    let opened = match action {
-        DlqCommand::List { .. } | DlqCommand::Show { .. } => Store::open_read_only(path),
-        DlqCommand::Retry { .. } | DlqCommand::Purge { .. } => Store::open_existing(path),
-    };
-    let store = opened.map_err(|e| match e {
-        StoreError::Missing { .. } => anyhow::anyhow!(
-            "no keeper store at {} (from {}); the keeper daemon creates it when it first \
-             runs; pass --store or set KEEPER_STORE to use another file",
-            path.display(),
-            resolved.sources.store_path
-        ),
-        e => e.into(),
-    })?;
-    let unknown = |id: i64| {
-        anyhow::anyhow!(
-            "no dead letter with id {id} in {}; `keeper dlq list` shows the ids",
-            path.display()
-        )
-    };
-    let not_found = |e: &StoreError| {
-        matches!(
-            e,
-            StoreError::NotFound {
-                what: "dead letter",
-                ..
-            }
-        )
-    };
-    match *action {
-        DlqCommand::List { limit } => {
-            let entries = store.dlq_list(limit)?;
-            let total = store.dlq_len()?;
-            print!("{}", report::dlq_table(&entries, total));
-        }
-        DlqCommand::Show { id } => {
-            let detail = store.dlq_show(id)?.ok_or_else(|| unknown(id))?;
-            print!("{}", report::dlq_detail(&detail));
-        }
-        DlqCommand::Retry { id } => match store.dlq_retry(id) {
-            Ok(execution) => print!("{}", report::dlq_retried(id, &execution)),
-            Err(e) if not_found(&e) => return Err(unknown(id)),
-            Err(e) => return Err(e.into()),
-        },
-        DlqCommand::Purge { id: Some(id), .. } => {
-            let detail = store.dlq_show(id)?.ok_or_else(|| unknown(id))?;
-            match store.dlq_purge(id) {
-                Ok(()) => print!("{}", report::dlq_purged(&detail.entry)),
-                Err(e) if not_found(&e) => return Err(unknown(id)),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        DlqCommand::Purge { id: None, .. } => {
-            print!("{}", report::dlq_purged_all(store.dlq_purge_all()?));
-        }
     }
     Ok(())
 }

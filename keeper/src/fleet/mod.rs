@@ -16,6 +16,7 @@ pub mod config;
 pub mod item;
 pub mod publisher;
 pub mod queue;
+pub mod report;
 
 pub use config::FleetConfig;
 pub use item::WorkItem;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::{DeadLetter, DeadLetterDetail, Execution};
 
 /// Longest reason shown in a list row; `show` prints it whole.
-const REASON_WIDTH: usize = 60;
+pub const REASON_WIDTH: usize = 60;
 
 /// `keeper dlq list`: a table, newest first, and a footer saying how many there are.
 /// `total` is the queue's length, which may exceed `entries.len()` (the limit).
@@ -39,29 +39,7 @@ pub fn dlq_table(entries: &[DeadLetter], total: usize) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&header);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
+    let mut out = table(&header, &rows);
     if total > entries.len() {
         let _ = writeln!(
             out,
@@ -162,6 +140,34 @@ pub fn dlq_purged_all(n: usize) -> String {
 }
 
 /// `2023-11-14 22:13:20 UTC (unix 1700000000)`.
+/// `rows` under `header`, each column as wide as its widest cell, the last left ragged.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    for row in rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
 fn stamp(unix: i64) -> String {
     format!("{} UTC (unix {unix})", utc(unix))
 }
@@ -176,7 +182,7 @@ pub fn utc(unix: i64) -> String {
 }
 
 /// The text on one line (whitespace runs collapsed), cut to `max` characters with `…`.
-fn one_line(text: &str, max: usize) -> String {
+pub fn one_line(text: &str, max: usize) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max {
         return flat;

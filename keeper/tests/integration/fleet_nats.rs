@@ -425,3 +425,96 @@ async fn while_nats_is_down_executions_are_spooled_and_drained_once_it_is_back()
     expected.sort();
     assert_eq!(got, expected, "every due time once");
 }
+
+/// `keeper dlq --fleet`: the real binary lists, shows, retries and purges the fleet's
+/// dead letters (the keeper config file names the NATS server), and refuses without a
+/// fleet configured, naming the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeper_dlq_fleet_lists_shows_retries_and_purges_the_fleets_dead_letters() {
+    use crate::home::{stderr, stdout, Home};
+
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let config = FleetConfig {
+        max_deliver: 1,
+        ..nats.config()
+    };
+    let queue = queue(&config).await;
+    let (first, second) = (item(3, None), item(8, None));
+    for due in [&first, &second] {
+        queue.publish(due).await.unwrap();
+    }
+    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    for delivery in submitter.next(2, WAIT).await.unwrap() {
+        delivery
+            .retry_in(
+                Duration::from_secs(1),
+                "simulation failed: the test's reason",
+            )
+            .await
+            .unwrap();
+    }
+    let ids: Vec<u64> = queue
+        .dead_letters()
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+
+    let home = Home::new();
+    let file = home.write(
+        "keeper.toml",
+        format!("[daemon.fleet]\nnats_urls = [\"{}\"]\n", nats.url()).as_bytes(),
+    );
+    let file = file.to_str().unwrap().to_string();
+    let keeper = |args: &[&str]| {
+        let mut all = vec!["--config", file.as_str(), "dlq", "--fleet"];
+        all.extend_from_slice(args);
+        home.command(&all, &[]).output().unwrap()
+    };
+
+    let listed = keeper(&["list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(text.contains(&first.thread.to_string()), "{text}");
+    assert!(
+        text.contains("simulation failed: the test's reason"),
+        "{text}"
+    );
+    assert!(text.contains("2 in the fleet's stream"), "{text}");
+    let shown = keeper(&["show", &ids[0].to_string()]);
+    assert!(
+        stdout(&shown).contains("exec count  3 (run #4)"),
+        "{}",
+        stdout(&shown)
+    );
+
+    let retried = keeper(&["retry", &ids[0].to_string()]);
+    assert!(retried.status.success(), "{}", stderr(&retried));
+    let back = submitter.next(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(back.iter().map(|d| d.item).collect::<Vec<_>>(), [first]);
+    let purged = keeper(&["purge", &ids[1].to_string()]);
+    assert!(purged.status.success(), "{}", stderr(&purged));
+    assert!(queue.dead_letters().await.unwrap().is_empty());
+
+    let unknown = keeper(&["show", "999"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("keeper dlq --fleet list"),
+        "{}",
+        stderr(&unknown)
+    );
+    let alone = home
+        .command(&["dlq", "--fleet", "list"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(1));
+    assert!(
+        stderr(&alone).contains("daemon.fleet.nats_urls"),
+        "{}",
+        stderr(&alone)
+    );
+}
