@@ -9,6 +9,7 @@
 //! logic of its own, write the index or read threads; every decision is in the
 //! subsystems, and the loops here only say when to call them.
 
+mod fleet;
 mod serve;
 
 use std::future::Future;
@@ -78,6 +79,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}; check daemon.fleet and that NATS runs with JetStream on. Nothing was sent")]
+    Fleet(crate::fleet::QueueError),
 }
 
 /// What a run did, from the store's point of view.
@@ -149,12 +152,13 @@ impl Daemon {
         let me = self.keypair.pubkey();
         let index = shared_index();
         let health = self.serve_health(&wired, &index, &stop).await?;
+        let fleet = self.connect_fleet().await?;
 
         // From here on this keeper may send: campaign, finish what the last run left,
         // then run every subsystem in its own task until `shutdown`.
         let campaign = campaign.spawn();
         let recovered = recover(&wired.executor, &wired.leadership).await;
-        let tasks = spawn_subsystems(&wired, &self, &index, me, &stop);
+        let tasks = spawn_subsystems(&wired, &self, &index, me, &stop, fleet);
         shutdown.await;
 
         Running {
@@ -299,6 +303,7 @@ fn spawn_subsystems(
     index: &SharedIndex,
     me: Pubkey,
     stop: &StopSignal,
+    fleet: Option<fleet::FleetParts>,
 ) -> JoinSet<()> {
     let (chain, metrics, config) = (&daemon.chain, &daemon.metrics, &daemon.config);
     let (changes_tx, changes_rx) = mpsc::channel::<ThreadChanged>(4_096);
@@ -341,6 +346,7 @@ fn spawn_subsystems(
         index.clone(),
         work_rx,
         config.workers.max(1),
+        fleet.as_ref().map(|f| f.publisher.clone()),
     ));
     let confirmations = Confirmations {
         executor: wired.executor.clone(),
@@ -367,13 +373,19 @@ fn spawn_subsystems(
         Duration::from_millis(config.reconcile_ms),
         stop.stopped(),
     ));
+    // In a fleet every keeper replays the executions it submitted, leading or not.
+    let replays_need_leadership = fleet.is_none();
     tasks.spawn(run_replays(
         wired.executor.clone(),
         wired.degradation.clone(),
         wired.leadership.clone(),
+        replays_need_leadership,
         Duration::from_millis(config.replay_ms),
         stop.stopped(),
     ));
+    if let Some(fleet) = fleet {
+        fleet.spawn(&mut tasks, &wired.executor, daemon, stop);
+    }
     tasks
 }
 
@@ -539,19 +551,20 @@ impl Confirmations {
     }
 }
 
-/// Replays what is due every `every`, while this keeper leads and except in
-/// Maintenance: a replay is a send.
+/// Replays what is due every `every`, except in Maintenance (a replay is a send), and,
+/// with `need_leadership` (a keeper alone or of an etcd-only fleet), only while leading.
 async fn run_replays(
     executor: Arc<Executor>,
     degradation: Arc<DegradationMonitor>,
     leadership: Leadership,
+    need_leadership: bool,
     every: Duration,
     stop: impl Future<Output = ()>,
 ) {
     let mut every = Every::new(every, stop);
     while every.tick().await {
         let mode = degradation.mode();
-        if mode.allows_send() && leadership.is_leader() {
+        if mode.allows_send() && (!need_leadership || leadership.is_leader()) {
             executor
                 .replay_tick_admitting(|priority| mode.admits(priority))
                 .await;

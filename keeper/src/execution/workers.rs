@@ -3,9 +3,11 @@
 //! Owns how many executions run at once (the configured workers, scaled by the operating
 //! mode), which due threads are admitted (only while this keeper leads, only the
 //! priorities the mode admits), and what each outcome tells the degradation monitor and
-//! the scheduler. Must not: judge, build or send an execution (the executor does), pick
-//! the operating mode (the monitor does) or decide when a thread is due (the scheduler
-//! does); a thread not admitted goes back to the scheduler, never into a queue here.
+//! the scheduler; in a fleet (`[daemon.fleet]`), handing due threads to the fleet's work
+//! stream instead of executing them here. Must not: judge, build or send an execution
+//! (the executor does), pick the operating mode (the monitor does) or decide when a
+//! thread is due (the scheduler does); a thread not admitted goes back to the
+//! scheduler, never into a queue here.
 
 use std::sync::Arc;
 
@@ -16,10 +18,12 @@ use tokio::task::JoinSet;
 
 use crate::execution::builder::priority::ExecutionPriority;
 use crate::execution::executor::{ExecOutcome, Executor, SkipReason};
+use crate::fleet::{Handed, Published, Publisher, WorkItem};
 use crate::leadership::Leadership;
 use crate::ops::degradation::{DegradationMonitor, OperatingMode};
 use crate::tracking::discovery::{read_index, SharedIndex};
 use crate::tracking::scheduler::DueThread;
+use crate::tracking::view::LeaseHolder;
 
 /// The priority `thread` would run at, from the index's view of its durability; a
 /// thread the index does not hold counts as not durable (the executor reads the chain
@@ -53,6 +57,7 @@ pub async fn run_workers(
     index: SharedIndex,
     mut work: mpsc::Receiver<DueThread>,
     workers: usize,
+    fleet: Option<Publisher>,
 ) {
     let mut running = JoinSet::new();
     while let Some(due) = work.recv().await {
@@ -78,6 +83,14 @@ pub async fn run_workers(
                 priority = priority.as_str(),
                 "not admitted in this operating mode; issued again later"
             );
+            continue;
+        }
+        if let Some(publisher) = &fleet {
+            let lease = read_index(&index).get(&due.thread).map(|t| {
+                let durable = matches!(t.state.durability, Durability::Durable { .. });
+                (durable, t.state.lease)
+            });
+            running.spawn(hand_over(publisher.clone(), due, priority, lease));
             continue;
         }
         let executor = executor.clone();
@@ -121,6 +134,39 @@ pub async fn run_workers(
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
+}
+
+/// In a fleet: the due thread goes to the fleet's work stream (or the spool) instead of
+/// this keeper's executor: a durable thread whose lease is live to the subject of its
+/// holder (the only keeper that can sign it), any other to the subject all share.
+///
+/// Stored there, a non-durable thread is spent for the scheduler until its state
+/// changes. A durable one is offered again after the cool-down (each offer within the
+/// stream's duplicate window is dropped as a duplicate): should its holder die with the
+/// execution in its subject, the copy published after the window, once the lease has
+/// lapsed, goes to everyone. A duplicate goes back to the scheduler too.
+async fn hand_over(
+    publisher: Publisher,
+    due: DueThread,
+    priority: ExecutionPriority,
+    lease: Option<(bool, Option<LeaseHolder>)>,
+) {
+    let (durable, holder) = lease.unwrap_or((false, None));
+    let item = WorkItem {
+        thread: due.thread,
+        exec_count: due.exec_count,
+        submitter: holder.filter(|l| l.is_live(due.slot)).map(|l| l.holder),
+        priority,
+    };
+    match publisher.hand_over(&item).await {
+        Ok(Handed::Published(Published::New(_)) | Handed::Spooled) if !durable => {
+            due.in_flight.executed()
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(thread = %due.thread, kind = e.kind(), error = %e, "could not hand a due execution to the fleet; offered again later");
+        }
+    }
 }
 
 #[cfg(test)]

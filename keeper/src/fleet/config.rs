@@ -53,7 +53,7 @@ impl Default for FleetConfig {
             subject_prefix: "thread".into(),
             ack_wait_secs: 60,
             max_deliver: 6,
-            duplicate_window_secs: 600,
+            duplicate_window_secs: 120,
             request_timeout_ms: 5_000,
         }
     }

@@ -1,15 +1,19 @@
 //! A fleet that scales out: due executions shared through NATS JetStream.
 //!
-//! With `[daemon.fleet]` set, the keeper leading the fleet (etcd) publishes each due
-//! execution once to a work stream ([`queue`]), and every keeper's submitters pull from
-//! it: a durable thread's execution from the subject of the keeper holding its lease,
-//! any other from the subject all share. A delivery is acknowledged when settled,
-//! delivered again after the priority's delay when not, and dead-lettered, with its
-//! reason, in a stream every keeper reads once out of deliveries. Without it the keeper
-//! works alone on its SQLite store, as it always has.
+//! With `[daemon.fleet]` set, a keeper that leads (every keeper, without etcd
+//! leadership: the stream keeps one copy of each due time whoever publishes it) hands
+//! each due execution to the work stream instead of executing it ([`publisher`]; spooled
+//! in its store while NATS is out of reach), and every keeper's submitter pulls from it
+//! and executes through its own executor ([`submit`]): a delivery is acknowledged when
+//! its execution is settled, delivered again after the priority's delay when not, and
+//! dead-lettered, with its reason, in a stream every keeper reads once out of
+//! deliveries. Each keeper also has a subject of its own ([`item`]), for executions only
+//! it can sign; nothing is routed there yet. Without `[daemon.fleet]` the keeper works
+//! alone on its SQLite store, as it always has.
 //!
 //! Owns: the settings ([`config`]), what travels ([`item`]), the queue itself
-//! ([`queue`]) and the leader's way into it through the spool ([`publisher`]). Must not: execute (the executor does) or decide who leads (leadership
+//! ([`queue`]), the leader's way into it through the spool ([`publisher`]) and the
+//! submitters' loop ([`submit`]). Must not: execute (the executor does) or decide who leads (leadership
 //! does).
 
 pub mod config;
@@ -17,6 +21,7 @@ pub mod item;
 pub mod publisher;
 pub mod queue;
 pub mod report;
+pub mod submit;
 
 pub use config::FleetConfig;
 pub use item::WorkItem;

@@ -398,6 +398,15 @@ impl Delivery {
         self.attempt >= u64::from(self.queue.config.max_deliver)
     }
 
+    /// Still being worked on: its `ack_wait` starts over, so it is not delivered to
+    /// another keeper meanwhile.
+    pub async fn keep_alive(&self) -> Result<(), QueueError> {
+        self.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(js_error)
+    }
+
     /// Settled (confirmed, or the chain shows there is nothing to run): gone for good.
     pub async fn done(self) -> Result<(), QueueError> {
         self.message.ack().await.map_err(js_error)

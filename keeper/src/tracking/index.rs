@@ -321,14 +321,10 @@ mod tests {
         let not_kept: [Edit; 4] = [
             ("fee", |t| t.fee_per_exec += 1),
             ("instructions", |t| t.instructions.clear()),
-            ("lease expiry and bond", |t| {
-                let lease = t.lease.as_mut().unwrap();
-                lease.expires_slot += 500;
-                lease.bond += 1;
-            }),
+            ("lease bond", |t| t.lease.as_mut().unwrap().bond += 1),
             ("last execution", |t| t.last_exec_at += 1),
         ];
-        let kept: [Edit; 7] = [
+        let kept: [Edit; 9] = [
             ("next_due", |t| t.next_due = Due::Never),
             ("exec_count", |t| t.exec_count += 1),
             ("paused", |t| t.paused = true),
@@ -338,6 +334,13 @@ mod tests {
             }),
             ("lease holder", |t| {
                 t.lease.as_mut().unwrap().holder = Pubkey::new_unique()
+            }),
+            // A fleet routes a durable thread's work to its holder while the lease lasts.
+            ("lease expiry", |t| {
+                t.lease.as_mut().unwrap().expires_slot += 500
+            }),
+            ("lease revoked", |t| {
+                t.lease.as_mut().unwrap().revoked_slot = Some(50)
             }),
             ("rate limit reached", |t| t.execs_in_window = 1),
             ("watched range", |t| {

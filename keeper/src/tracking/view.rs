@@ -63,11 +63,21 @@ pub struct Watch {
     pub size: u32,
 }
 
-/// The keeper holding a thread's lease: whether the lease is still live, and everything
-/// else about it, is read from the chain when it matters.
+/// The keeper holding a thread's lease, and the first slot it no longer lets the holder
+/// execute (its expiry; 0 once revoked): enough to route a fleet's work to the holder
+/// while the lease lasts. Everything else about it is read from the chain when it
+/// matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseHolder {
     pub holder: Pubkey,
+    pub live_until_slot: u64,
+}
+
+impl LeaseHolder {
+    /// Whether the holder may still execute at `slot`, as far as this view knows.
+    pub fn is_live(&self, slot: u64) -> bool {
+        slot < self.live_until_slot
+    }
 }
 
 impl ThreadView {
@@ -102,6 +112,11 @@ impl ThreadView {
             durability: thread.durability,
             lease: thread.lease.map(|lease| LeaseHolder {
                 holder: lease.holder,
+                live_until_slot: if lease.revoked_slot.is_some() {
+                    0
+                } else {
+                    lease.expires_slot
+                },
             }),
             paused: thread.paused,
             priority: thread.priority,
@@ -219,7 +234,16 @@ mod tests {
             revoked_slot: None,
         });
         let (thread, view) = view_of(&fixture);
-        assert_eq!(view.lease, Some(LeaseHolder { holder }));
+        let lease = thread.lease.unwrap();
+        assert_eq!(
+            view.lease,
+            Some(LeaseHolder {
+                holder,
+                live_until_slot: lease.expires_slot
+            })
+        );
+        assert!(view.lease.unwrap().is_live(lease.expires_slot - 1));
+        assert!(!view.lease.unwrap().is_live(lease.expires_slot));
         assert_eq!(
             view.nonce_account().unwrap(),
             thread.nonce_account().unwrap()
@@ -246,7 +270,7 @@ mod tests {
             size_of::<Thread>()
         );
         assert!(
-            size_of::<ThreadView>() <= 168,
+            size_of::<ThreadView>() <= 184,
             "{}",
             size_of::<ThreadView>()
         );

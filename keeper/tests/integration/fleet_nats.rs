@@ -518,3 +518,184 @@ async fn keeper_dlq_fleet_lists_shows_retries_and_purges_the_fleets_dead_letters
         stderr(&alone)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Three daemons sharing one work stream
+// ---------------------------------------------------------------------------------------
+
+mod daemons {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use keeper::daemon::Daemon;
+    use keeper::ops::metrics::Metrics;
+    use keeper::sandbox::{self, World};
+    use keeper::store::{ExecState, Store};
+    use solana_sdk::pubkey::Pubkey;
+    use solana_sdk::signature::{Keypair, Signer};
+    use solana_system_interface::instruction as system_instruction;
+    use thread::state::{Due, Trigger};
+
+    use crate::common::nats::Nats;
+    use crate::common::{every, fast_config, plan, state, ProbedBank, Running, TestClock};
+
+    const KEEPER_FUNDS: u64 = 50_000_000_000;
+    const DEPOSIT: u64 = 200_000_000;
+
+    /// Three keepers with `[daemon.fleet]` on one nats-server and one bank, no etcd: each
+    /// leads, so each hands every due time over, and the stream keeps one copy of each;
+    /// every keeper's submitter pulls from it. The clock runs for a while, then the fleet
+    /// catches up: every due time ran exactly once on chain, was confirmed in exactly one
+    /// keeper's store, and more than one keeper did the work.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_keepers_share_the_work_and_each_due_time_runs_once() {
+        let Some(nats) = Nats::start().await else {
+            return;
+        };
+        let mut world = World::start().await.expect("bank starts");
+        let mut plans: Vec<_> = (0..9)
+            .map(|n| {
+                plan(
+                    format!("nd{n}-every-{}s", 2 + n % 3),
+                    every(2 + n % 3),
+                    false,
+                )
+            })
+            .collect();
+        plans.push(plan("nd-now", Trigger::Now, false));
+        plans.push(plan("d-every-3s", every(3), true));
+        world
+            .create(&plans, DEPOSIT)
+            .await
+            .expect("threads created");
+        let mut keypairs = vec![world.keeper.clone()];
+        for _ in 0..2 {
+            let keypair = Arc::new(Keypair::new());
+            let fund = system_instruction::transfer(
+                &world.owner.pubkey(),
+                &keypair.pubkey(),
+                KEEPER_FUNDS,
+            );
+            sandbox::send(&world.chain, &[fund], &world.owner, &[])
+                .await
+                .expect("funded");
+            keypairs.push(keypair);
+        }
+        let world = Arc::new(world);
+        let clock = TestClock::new();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = fast_config();
+        config.executor.confirm_timeout_secs = 2;
+        config.degradation.min_samples = u32::MAX;
+        config.fleet = keeper::fleet::FleetConfig {
+            ack_wait_secs: 5,
+            ..nats.config()
+        };
+        let mut stores = Vec::new();
+        let mut runs = Vec::new();
+        for (n, keypair) in keypairs.iter().enumerate() {
+            let path = dir.path().join(format!("keeper-{n}.sqlite"));
+            stores.push(clock.store(&path));
+            runs.push(Running::spawn(Daemon::new(
+                Arc::new(ProbedBank::new(world.chain.clone())),
+                keypair.clone(),
+                clock.store(&path),
+                Metrics::new(),
+                config.clone(),
+            )));
+        }
+
+        for _ in 0..40 {
+            world.advance(2, 1).await;
+            clock.advance(10);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let now = catch_up(&world, &stores, &clock).await;
+        for run in runs {
+            run.stop().await;
+        }
+
+        let mut ran_by: BTreeMap<(Pubkey, u64), usize> = BTreeMap::new();
+        let mut workers = BTreeSet::new();
+        for (n, store) in stores.iter().enumerate() {
+            for t in &world.threads {
+                for row in store.executions_of_thread(&t.key, 1_000).unwrap() {
+                    if row.state == ExecState::Confirmed {
+                        *ran_by.entry((t.key, row.exec_count_at_build)).or_default() += 1;
+                        workers.insert(n);
+                    }
+                }
+            }
+        }
+        assert!(
+            ran_by.values().all(|&n| n == 1),
+            "a due time confirmed twice: {ran_by:?}"
+        );
+        for t in &world.threads {
+            let s = state(&world, &t.key).await;
+            let want = match t.trigger {
+                Trigger::Now => 1,
+                Trigger::Interval { seconds, .. } => {
+                    u64::try_from((now - s.created_at).div_euclid(seconds)).unwrap()
+                }
+                ref other => panic!("{other:?}"),
+            };
+            assert_eq!(
+                s.exec_count, want,
+                "{}: ran {} times",
+                t.label, s.exec_count
+            );
+            let confirmed = ran_by.keys().filter(|(k, _)| *k == t.key).count();
+            assert_eq!(
+                confirmed as u64, want,
+                "{}: every run confirmed once",
+                t.label
+            );
+        }
+        assert!(
+            workers.len() >= 2,
+            "the work was shared: only keeper(s) {workers:?} ran any"
+        );
+    }
+
+    /// Moves the chain a slot at a time until no thread is due and no store has anything
+    /// unfinished; returns the chain time then.
+    async fn catch_up(world: &World, stores: &[Store], clock: &TestClock) -> i64 {
+        for _ in 0..300 {
+            world.advance(1, 0).await;
+            clock.advance(10);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let now = world.clock().await.unwrap().unix_timestamp;
+            let mut caught_up = stores.iter().all(|s| s.counts().unwrap().unfinished() == 0);
+            for t in &world.threads {
+                caught_up &= match state(world, &t.key).await.next_due {
+                    Due::Never => true,
+                    Due::At { unix_ts } => unix_ts > now,
+                    other => panic!("{}: unexpected {other:?}", t.label),
+                };
+            }
+            if caught_up {
+                return now;
+            }
+        }
+        let now = world.clock().await.unwrap().unix_timestamp;
+        let mut behind = Vec::new();
+        for t in &world.threads {
+            let s = state(world, &t.key).await;
+            behind.push(format!(
+                "{}: exec_count {} next {:?} (now {now})",
+                t.label, s.exec_count, s.next_due
+            ));
+        }
+        let counts: Vec<String> = stores
+            .iter()
+            .map(|s| format!("{:?}", s.counts().unwrap()))
+            .collect();
+        panic!(
+            "the fleet did not catch up with every thread:\n{}\nstores: {}",
+            behind.join("\n"),
+            counts.join("\n")
+        );
+    }
+}

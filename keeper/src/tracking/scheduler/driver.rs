@@ -116,6 +116,7 @@ impl Scheduler {
             due,
             late_secs: super::handoff::lateness(&due, self.now, self.slot),
             issued_at: std::time::Instant::now(),
+            slot: self.slot,
             in_flight: InFlight::new(*thread, report.clone()),
         })
     }

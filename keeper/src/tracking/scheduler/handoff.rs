@@ -21,6 +21,8 @@ pub struct DueThread {
     pub late_secs: f64,
     /// When it was issued: with `late_secs`, how long from due to submitted.
     pub issued_at: std::time::Instant,
+    /// The chain's slot when it was issued.
+    pub slot: u64,
     /// Report back through this: [`InFlight::executed`], or drop it (not executed).
     pub in_flight: InFlight,
 }
