@@ -32,6 +32,22 @@ async fn queue(config: &FleetConfig) -> WorkQueue {
     WorkQueue::connect(config).await.expect("connected")
 }
 
+/// Everything the work stream's shared subject holds, each delivery settled as done.
+async fn take_all(queue: &WorkQueue) -> Vec<WorkItem> {
+    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    let mut taken = Vec::new();
+    loop {
+        let batch = submitter.next(10, Duration::from_secs(2)).await.unwrap();
+        if batch.is_empty() {
+            return taken;
+        }
+        for delivery in batch {
+            taken.push(delivery.item);
+            delivery.done().await.unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_due_time_is_stored_once_whoever_publishes_it() {
     let Some(nats) = Nats::start().await else {
@@ -336,18 +352,11 @@ async fn a_server_down_is_a_typed_error_a_republish_is_safe_and_a_restart_loses_
     nats.spawn().await;
     let queue = self::queue(&config).await;
     queue.publish(&during).await.unwrap();
-    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
-    let mut got = Vec::new();
-    loop {
-        let batch = submitter.next(10, Duration::from_secs(2)).await.unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        for delivery in batch {
-            got.push(delivery.item.exec_count);
-            delivery.done().await.unwrap();
-        }
-    }
+    let mut got: Vec<u64> = take_all(&queue)
+        .await
+        .iter()
+        .map(|i| i.exec_count)
+        .collect();
     got.sort();
     assert_eq!(
         got,
@@ -405,18 +414,11 @@ async fn while_nats_is_down_executions_are_spooled_and_drained_once_it_is_back()
             left: 0
         }
     );
-    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
-    let mut got = Vec::new();
-    loop {
-        let batch = submitter.next(10, Duration::from_secs(2)).await.unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        for delivery in batch {
-            got.push(delivery.item.message_id());
-            delivery.done().await.unwrap();
-        }
-    }
+    let mut got: Vec<String> = take_all(&queue)
+        .await
+        .iter()
+        .map(WorkItem::message_id)
+        .collect();
     got.sort();
     let mut expected: Vec<String> = std::iter::once(&before)
         .chain(&during)

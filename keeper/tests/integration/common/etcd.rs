@@ -6,14 +6,13 @@
 //! test returns early: skipped, unless `CI` is set, in which case a missing etcd fails
 //! it. `scripts/test.sh` installs etcd.
 
-use std::fs::OpenOptions;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use keeper::test_utils::loopback::free_port;
 
-use super::servers::{server_binary, tail};
+use super::servers::{server_binary, tail, ServerProcess};
 use tempfile::TempDir;
 
 /// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`); see [`server_binary`].
@@ -24,11 +23,12 @@ pub fn etcd_binary() -> Option<PathBuf> {
 /// An etcd of its own: one member on loopback, its data in a temporary directory.
 /// Killed on drop.
 pub struct Etcd {
+    /// First, so it is killed before its directory goes.
+    process: ServerProcess,
     binary: PathBuf,
     dir: TempDir,
     client_port: u16,
     peer_port: u16,
-    child: Option<Child>,
 }
 
 impl Etcd {
@@ -38,12 +38,14 @@ impl Etcd {
     /// take one before etcd binds it: then etcd exits with "address already in use", and
     /// it is started again on fresh ports and a fresh data directory (a few times).
     pub async fn start() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let process = ServerProcess::new("etcd", dir.path().join("etcd.log"));
         let mut etcd = Self {
             binary: etcd_binary()?,
-            dir: tempfile::tempdir().unwrap(),
+            dir,
             client_port: free_port(),
             peer_port: free_port(),
-            child: None,
+            process,
         };
         for _ in 0..5 {
             match etcd.try_spawn().await {
@@ -68,7 +70,7 @@ impl Etcd {
     }
 
     pub fn log(&self) -> PathBuf {
-        self.dir.path().join("etcd.log")
+        self.process.log().to_path_buf()
     }
 
     /// Starts the process on the same data directory and ports, and waits until it
@@ -81,15 +83,10 @@ impl Etcd {
 
     /// [`Etcd::spawn`], or the tail of etcd's log when it exits before answering.
     async fn try_spawn(&mut self) -> Result<(), String> {
-        assert!(self.child.is_none());
         let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())
-            .unwrap();
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .arg("--name")
             .arg("default")
             .arg("--data-dir")
@@ -98,53 +95,24 @@ impl Etcd {
             .args(["--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("etcd starts");
-        self.child = Some(child);
-        self.wait_ready().await
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), String> {
+            .args(["--initial-cluster", &format!("default={peer}")]);
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let answer = http
-                .post(format!("{}/v3/kv/range", self.url()))
-                .body(r#"{"key":"AA=="}"#)
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await;
-            if answer.is_ok_and(|a| a.status().is_success()) {
-                return Ok(());
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                self.child = None;
-                return Err(format!("({status}) {}", tail(&self.log())));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "etcd did not answer within 20 s:\n{}",
-                tail(&self.log())
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let range = format!("{client}/v3/kv/range");
+        self.process
+            .start(command, async || {
+                let answer = http
+                    .post(&range)
+                    .body(r#"{"key":"AA=="}"#)
+                    .timeout(Duration::from_millis(500))
+                    .send()
+                    .await;
+                answer.is_ok_and(|a| a.status().is_success())
+            })
+            .await
     }
 
     /// SIGKILL: etcd is gone at once, without a word to its clients.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }

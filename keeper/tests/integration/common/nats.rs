@@ -3,24 +3,23 @@
 //! temporary directory, optionally with user/password auth, and kills it on drop. It can
 //! be killed and started again on the same port and store, for outage tests.
 
-use std::fs::OpenOptions;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use keeper::fleet::FleetConfig;
 use keeper::test_utils::loopback::free_port;
 use tempfile::TempDir;
 
-use super::servers::{server_binary, tail};
+use super::servers::{server_binary, tail, ServerProcess};
 
 /// A nats-server of its own. Killed on drop.
 pub struct Nats {
+    /// First, so it is killed before its store goes.
+    process: ServerProcess,
     binary: PathBuf,
     dir: TempDir,
     port: u16,
     auth: Option<(String, String)>,
-    child: Option<Child>,
 }
 
 impl Nats {
@@ -35,17 +34,19 @@ impl Nats {
     }
 
     async fn start_with(auth: Option<(String, String)>) -> Option<Self> {
+        let binary = server_binary(
+            "nats-server",
+            "NATS_SERVER_BIN",
+            "nats-server",
+            "The fleet queue",
+        )?;
+        let dir = tempfile::tempdir().unwrap();
         let mut nats = Self {
-            binary: server_binary(
-                "nats-server",
-                "NATS_SERVER_BIN",
-                "nats-server",
-                "The fleet queue",
-            )?,
-            dir: tempfile::tempdir().unwrap(),
+            process: ServerProcess::new("nats-server", dir.path().join("nats.log")),
+            binary,
+            dir,
             port: free_port(),
             auth,
-            child: None,
         };
         // A port free when picked can be taken before the server binds it (tests run in
         // parallel): then it is started again on another.
@@ -70,7 +71,7 @@ impl Nats {
     }
 
     fn log(&self) -> PathBuf {
-        self.dir.path().join("nats.log")
+        self.process.log().to_path_buf()
     }
 
     /// The fleet settings of a keeper using this server (the password in a file of the
@@ -97,62 +98,30 @@ impl Nats {
     }
 
     async fn try_spawn(&mut self) -> Result<(), String> {
-        assert!(self.child.is_none());
         // The log is appended to across restarts: only a new "ready" counts.
-        let log_path = self.log();
-        let readies = || {
-            std::fs::read_to_string(&log_path)
+        let log = self.log();
+        let readies = move || {
+            std::fs::read_to_string(&log)
                 .unwrap_or_default()
                 .matches("Server is ready")
                 .count()
         };
         let ready_before = readies();
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())
-            .unwrap();
         let mut command = Command::new(&self.binary);
         command
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
             .arg("-sd")
-            .arg(self.dir.path().join("jetstream"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+            .arg(self.dir.path().join("jetstream"));
         if let Some((user, password)) = &self.auth {
             command.args(["--user", user, "--pass", password]);
         }
-        self.child = Some(command.spawn().expect("nats-server starts"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if readies() > ready_before {
-                return Ok(());
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                self.child = None;
-                return Err(format!("({status}) {}", tail(&self.log())));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server was not ready within 20 s:\n{}",
-                tail(&self.log())
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.process
+            .start(command, async || readies() > ready_before)
+            .await
     }
 
     /// SIGKILL: the server is gone at once.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }
