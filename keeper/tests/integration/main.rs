@@ -24,6 +24,7 @@ mod explain_bank;
 mod failover_bank;
 mod fleet_etcd;
 mod fleet_nats;
+mod fleet_nats_daemons;
 mod health_http;
 mod hostile_rpc;
 mod leadership_etcd;
