@@ -159,6 +159,8 @@ async fn hand_over(
         priority,
     };
     match publisher.hand_over(&item).await {
+        // Dead-lettered: held like a dead letter of the store, until its state changes.
+        Ok(Handed::DeadLettered) => due.in_flight.executed(),
         Ok(Handed::Published(Published::New(_)) | Handed::Spooled) if !durable => {
             due.in_flight.executed()
         }

@@ -21,6 +21,9 @@ pub enum Handed {
     Published(Published),
     /// Kept in the spool until NATS answers again.
     Spooled,
+    /// The fleet gave up on this due time (it is in the dead-letter stream): not handed
+    /// over again until an operator retries it.
+    DeadLettered,
 }
 
 /// What one [`Publisher::drain`] did.
@@ -50,6 +53,11 @@ impl Publisher {
     /// cannot spool is an error: then nothing holds the due time but the chain, and the
     /// scheduler offers it again.
     pub async fn hand_over(&self, item: &WorkItem) -> Result<Handed, QueueError> {
+        // Unknown while NATS does not answer: then it goes to the spool, which checks
+        // nothing (the drain publishes; a dead letter's copy dies the same way again).
+        if let Ok(true) = self.queue.is_dead_lettered(item).await {
+            return Ok(Handed::DeadLettered);
+        }
         match self.queue.publish(item).await {
             Ok(published) => Ok(Handed::Published(published)),
             Err(e) => {

@@ -18,7 +18,9 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::pull::Config as PullConfig;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer};
 use async_nats::jetstream::message::{AckKind, Message};
-use async_nats::jetstream::stream::{Config as StreamConfig, RetentionPolicy, Stream};
+use async_nats::jetstream::stream::{
+    Config as StreamConfig, LastRawMessageErrorKind, RetentionPolicy, Stream,
+};
 use async_nats::jetstream::{self, Context};
 use async_nats::{ConnectOptions, HeaderMap, ServerAddr};
 use futures_util::StreamExt;
@@ -160,15 +162,43 @@ impl WorkQueue {
         self.js
             .get_or_create_stream(StreamConfig {
                 name: self.config.dead_letter_stream.clone(),
-                subjects: vec![self.dead_subject()],
+                subjects: vec![format!("{}.>", self.dead_subject_root())],
                 ..Default::default()
             })
             .await
             .map_err(js_error)
     }
 
-    fn dead_subject(&self) -> String {
+    fn dead_subject_root(&self) -> String {
         format!("{}.dead", self.config.subject_prefix)
+    }
+
+    /// Where a due time's dead letter goes: a subject of its own, so that whether it is
+    /// dead-lettered is one lookup ([`WorkQueue::is_dead_lettered`]).
+    fn dead_subject(&self, item: Option<&WorkItem>) -> String {
+        match item {
+            Some(item) => format!(
+                "{}.{}.{}",
+                self.dead_subject_root(),
+                item.thread,
+                item.exec_count
+            ),
+            None => format!("{}.poison", self.dead_subject_root()),
+        }
+    }
+
+    /// Whether the fleet's dead-letter stream holds this due time: a leader does not
+    /// hand it over again until an operator retries it (which takes it out).
+    pub async fn is_dead_lettered(&self, item: &WorkItem) -> Result<bool, QueueError> {
+        let stream = self.dead_letter_stream().await?;
+        match stream
+            .get_last_raw_message_by_subject(&self.dead_subject(Some(item)))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
+            Err(e) => Err(js_error(e)),
+        }
     }
 
     /// Publishes `item` once: a second publish of the same due time within the
@@ -300,7 +330,11 @@ impl WorkQueue {
             );
         }
         self.js
-            .publish_with_headers(self.dead_subject(), headers, payload.into())
+            .publish_with_headers(
+                self.dead_subject(letter.item.as_ref()),
+                headers,
+                payload.into(),
+            )
             .await
             .map_err(js_error)?
             .await

@@ -520,3 +520,51 @@ async fn keeper_dlq_fleet_lists_shows_retries_and_purges_the_fleets_dead_letters
         stderr(&alone)
     );
 }
+
+/// A due time the fleet gave up on (in the dead-letter stream) is not handed over again
+/// by any leader, until an operator retries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_due_time_is_not_handed_over_again_until_retried() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let config = FleetConfig {
+        max_deliver: 1,
+        ..nats.config()
+    };
+    let queue = queue(&config).await;
+    let store = keeper::store::Store::open_in_memory().unwrap();
+    let publisher = Publisher::new(queue.clone(), store);
+    let due = item(2, None);
+    let other = item(2, None);
+    assert!(matches!(
+        publisher.hand_over(&due).await.unwrap(),
+        Handed::Published(Published::New(_))
+    ));
+    let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
+    let delivery = submitter.next(1, WAIT).await.unwrap().pop().unwrap();
+    delivery
+        .retry_in(Duration::from_secs(1), "simulation failed")
+        .await
+        .unwrap();
+    assert!(queue.is_dead_lettered(&due).await.unwrap());
+    assert!(
+        !queue.is_dead_lettered(&other).await.unwrap(),
+        "only that due time"
+    );
+
+    let next_leader = Publisher::new(
+        self::queue(&config).await,
+        keeper::store::Store::open_in_memory().unwrap(),
+    );
+    assert_eq!(
+        next_leader.hand_over(&due).await.unwrap(),
+        Handed::DeadLettered
+    );
+    assert!(take_all(&queue).await.is_empty(), "nothing handed over");
+
+    let id = queue.dead_letters().await.unwrap()[0].id;
+    queue.retry_dead_letter(id).await.unwrap();
+    assert!(!queue.is_dead_lettered(&due).await.unwrap());
+    assert_eq!(take_all(&queue).await, [due], "back once retried");
+}
