@@ -16,7 +16,9 @@ use super::{Daemon, DaemonError, StopSignal};
 use crate::execution::executor::Executor;
 use crate::fleet::submit::run_submitter;
 use crate::fleet::{Publisher, Submitter, WorkQueue};
+use crate::ops::metrics::Metrics;
 use crate::periodic::Every;
+use crate::store::Store;
 
 /// How often the spool is offered to NATS again, and a submitter's pull waits.
 const FLEET_POLL: Duration = Duration::from_secs(1);
@@ -68,16 +70,40 @@ impl FleetParts {
             FLEET_POLL,
             stop.stopped(),
         ));
-        tasks.spawn(drain_spool(self.publisher, stop.stopped()));
+        tasks.spawn(drain_spool(
+            self.publisher,
+            daemon.store.clone(),
+            daemon.metrics.clone(),
+            stop.stopped(),
+        ));
     }
 }
 
-/// Offers what the spool holds to NATS every [`FLEET_POLL`] until `stop`.
-async fn drain_spool(publisher: Publisher, stop: impl Future<Output = ()>) {
+/// Offers what the spool holds to NATS every [`FLEET_POLL`] until `stop`, and keeps the
+/// fleet's gauges (spooled here; the streams' depths while NATS answers).
+async fn drain_spool(
+    publisher: Publisher,
+    store: Store,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()>,
+) {
     let mut every = Every::new(FLEET_POLL, stop);
     while every.tick().await {
         if let Err(e) = publisher.drain().await {
             tracing::warn!(kind = e.kind(), error = %e, "could not drain the fleet spool; trying again");
+        }
+        if let Ok(spooled) = store.spool_len() {
+            metrics
+                .fleet_spooled
+                .set(i64::try_from(spooled).unwrap_or(i64::MAX));
+        }
+        if let Ok((pending, dead)) = publisher.queue().depths().await {
+            metrics
+                .fleet_work_pending
+                .set(i64::try_from(pending).unwrap_or(i64::MAX));
+            metrics
+                .fleet_dead_letters
+                .set(i64::try_from(dead).unwrap_or(i64::MAX));
         }
     }
 }

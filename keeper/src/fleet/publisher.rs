@@ -71,6 +71,11 @@ impl Publisher {
         }
     }
 
+    /// The queue it publishes to.
+    pub fn queue(&self) -> &WorkQueue {
+        &self.queue
+    }
+
     /// Publishes what the spool holds, oldest first, until the spool is empty or NATS
     /// stops answering.
     pub async fn drain(&self) -> Result<Drained, QueueError> {

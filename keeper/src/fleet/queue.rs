@@ -260,6 +260,16 @@ impl WorkQueue {
         })
     }
 
+    /// How many executions the work stream holds (waiting or in a submitter's hands)
+    /// and how many dead letters the fleet has.
+    pub async fn depths(&self) -> Result<(u64, u64), QueueError> {
+        let mut work = self.work_stream().await?;
+        let pending = work.info().await.map_err(js_error)?.state.messages;
+        let mut dead = self.dead_letter_stream().await?;
+        let letters = dead.info().await.map_err(js_error)?.state.messages;
+        Ok((pending, letters))
+    }
+
     /// Every dead letter of the fleet, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<FleetDeadLetter>, QueueError> {
         let mut stream = self.dead_letter_stream().await?;

@@ -131,6 +131,17 @@ pub struct Metrics {
     /// on every insert and removal.
     pub dlq_size: IntGauge,
 
+    // A fleet's queue (`[daemon.fleet]`; 0 without one). Set every second by the
+    // daemon's spool drain.
+    /// `keeper_fleet_work_pending`: executions in the fleet's work stream, waiting or in
+    /// a submitter's hands.
+    pub fleet_work_pending: IntGauge,
+    /// `keeper_fleet_dead_letters`: entries in the fleet's dead-letter stream.
+    pub fleet_dead_letters: IntGauge,
+    /// `keeper_fleet_spooled`: due executions this keeper holds in its spool while NATS
+    /// does not answer.
+    pub fleet_spooled: IntGauge,
+
     // Latencies.
     /// `keeper_confirmation_latency_seconds`: from an execution's first submission to its
     /// confirmation. Observed by the submitter.
@@ -300,6 +311,21 @@ impl Metrics {
                 "Entries waiting in the replay queue",
             ),
             dlq_size: gauge(r, "keeper_dlq_size", "Entries in the dead-letter queue"),
+            fleet_work_pending: gauge(
+                r,
+                "keeper_fleet_work_pending",
+                "Executions in the fleet's work stream, waiting or being worked on",
+            ),
+            fleet_dead_letters: gauge(
+                r,
+                "keeper_fleet_dead_letters",
+                "Entries in the fleet's dead-letter stream",
+            ),
+            fleet_spooled: gauge(
+                r,
+                "keeper_fleet_spooled",
+                "Due executions spooled by this keeper while NATS does not answer",
+            ),
             confirmation_latency_seconds: latency(
                 r,
                 "keeper_confirmation_latency_seconds",
@@ -381,7 +407,7 @@ mod tests {
     use solana_commitment_config::CommitmentConfig;
 
     /// Every metric name `Metrics` defines, as its family appears in the text format.
-    const FAMILIES: [&str; 23] = [
+    const FAMILIES: [&str; 26] = [
         "keeper_nonce_lease_age_seconds",
         "keeper_builds_total",
         "keeper_threads",
@@ -400,6 +426,9 @@ mod tests {
         "keeper_invalid_nonces",
         "keeper_replay_queue_depth",
         "keeper_dlq_size",
+        "keeper_fleet_work_pending",
+        "keeper_fleet_dead_letters",
+        "keeper_fleet_spooled",
         "keeper_rpc_breaker_state",
         "keeper_operating_mode",
         "keeper_confirmation_latency_seconds",

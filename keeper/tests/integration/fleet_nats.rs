@@ -547,6 +547,11 @@ async fn a_dead_lettered_due_time_is_not_handed_over_again_until_retried() {
         .retry_in(Duration::from_secs(1), "simulation failed")
         .await
         .unwrap();
+    assert_eq!(
+        queue.depths().await.unwrap(),
+        (0, 1),
+        "none pending, one dead"
+    );
     assert!(queue.is_dead_lettered(&due).await.unwrap());
     assert!(
         !queue.is_dead_lettered(&other).await.unwrap(),

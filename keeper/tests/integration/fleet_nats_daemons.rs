@@ -20,7 +20,7 @@ use solana_system_interface::instruction as system_instruction;
 use thread::state::{Due, Trigger};
 
 use crate::common::nats::Nats;
-use crate::common::{every, fast_config, plan, state, ProbedBank, Running, TestClock};
+use crate::common::{every, fast_config, plan, state, wait_until, ProbedBank, Running, TestClock};
 
 const KEEPER_FUNDS: u64 = 50_000_000_000;
 const DEPOSIT: u64 = 200_000_000;
@@ -35,6 +35,8 @@ struct NatsFleet {
     stores: Vec<Store>,
     /// Each keeper's daemon; `None` once crashed.
     runs: Vec<Option<Running>>,
+    /// Each keeper's metrics.
+    metrics: Vec<Arc<Metrics>>,
     _dir: tempfile::TempDir,
 }
 
@@ -83,16 +85,16 @@ impl NatsFleet {
             request_timeout_ms: 1_000,
             ..nats.config()
         };
-        let mut stores = Vec::new();
-        let mut runs = Vec::new();
+        let (mut stores, mut runs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
         for (n, keypair) in keypairs.iter().enumerate() {
             let path = dir.path().join(format!("keeper-{n}.sqlite"));
             stores.push(clock.store(&path));
+            metrics.push(Metrics::new());
             runs.push(Some(Running::spawn(Daemon::new(
                 Arc::new(ProbedBank::new(world.chain.clone())),
                 keypair.clone(),
                 clock.store(&path),
-                Metrics::new(),
+                metrics[n].clone(),
                 config.clone(),
             ))));
         }
@@ -102,6 +104,7 @@ impl NatsFleet {
             clock,
             stores,
             runs,
+            metrics,
             _dir: dir,
         })
     }
@@ -277,8 +280,15 @@ async fn nats_stopped_for_ten_seconds_loses_nothing_and_doubles_nothing() {
     fleet.drive(50).await;
     let spooled: usize = fleet.stores.iter().map(|s| s.spool_len().unwrap()).sum();
     assert!(spooled > 0, "due times were spooled while NATS was down");
+    let shown: i64 = fleet.metrics.iter().map(|m| m.fleet_spooled.get()).sum();
+    assert!(shown > 0, "keeper_fleet_spooled shows it");
     fleet.nats.spawn().await;
     fleet.drive(10).await;
+    wait_until!(
+        "the spools drain and the gauges say so",
+        20,
+        fleet.metrics.iter().all(|m| m.fleet_spooled.get() == 0)
+    );
     let now = fleet.catch_up_and_stop().await;
     fleet.assert_each_due_time_ran_once(now).await;
     fleet.assert_every_run_confirmed().await;
