@@ -26,6 +26,7 @@ pub mod api;
 pub mod series;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -49,6 +50,8 @@ use series::Series;
 pub const MAX_THREADS: usize = 500;
 /// The most executions and dead letters listed.
 const MAX_ROWS: usize = 50;
+/// How old the health checks' results the overview shows may be.
+const CHECKS_AGE: Duration = Duration::from_secs(5);
 
 const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -139,8 +142,8 @@ impl Dashboard {
             .into_iter()
             .map(|(endpoint, state)| json!({ "endpoint": endpoint, "breaker": state }))
             .collect();
-        // /ready's own answer: the checks run unless their last results are fresh.
-        let (ready, health) = self.registry.readiness().await;
+        // /ready's answer, from results up to CHECKS_AGE old: every open page polls.
+        let (ready, health) = self.registry.readiness_within(CHECKS_AGE).await;
         ok(json!({
             "keeper": self.me.to_string(),
             "ready": ready,

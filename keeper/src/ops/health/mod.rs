@@ -251,7 +251,14 @@ impl HealthRegistry {
     /// (the critical checks that failed, with their messages) and every result. Runs the
     /// checks unless the last results are younger than the maximum result age.
     pub async fn readiness(&self) -> (bool, Value) {
-        let report = match self.fresh_results() {
+        self.readiness_within(self.max_result_age).await
+    }
+
+    /// [`HealthRegistry::readiness`], reusing the last results while younger than
+    /// `age` (zero: never): for readers that poll (the dashboard, every open page every
+    /// two seconds) and need not cost an RPC call each time.
+    pub async fn readiness_within(&self, age: Duration) -> (bool, Value) {
+        let report = match self.fresh_results(age) {
             Some(checks) => Report {
                 mode: self.mode(),
                 checks,
@@ -283,13 +290,13 @@ impl HealthRegistry {
         }
     }
 
-    fn fresh_results(&self) -> Option<BTreeMap<String, CheckResult>> {
-        if self.max_result_age.is_zero() {
+    fn fresh_results(&self, age: Duration) -> Option<BTreeMap<String, CheckResult>> {
+        if age.is_zero() {
             return None;
         }
         let last = self.last.read();
         let (at, results) = last.as_ref()?;
-        (at.elapsed() < self.max_result_age).then(|| results.clone())
+        (at.elapsed() < age).then(|| results.clone())
     }
 
     /// Stores `results`, logging each check whose health changed.
@@ -359,6 +366,39 @@ mod tests {
                 HealthStatus::unhealthy("broken")
             }
         }
+    }
+
+    /// Counts how often it is run.
+    struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+
+    #[async_trait]
+    impl HealthCheck for Counted {
+        fn name(&self) -> &str {
+            "counted"
+        }
+        fn critical(&self) -> bool {
+            true
+        }
+        async fn check(&self) -> HealthStatus {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            HealthStatus::healthy("fine")
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_accepts_older_results_reuses_them_and_ready_still_runs_the_checks() {
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let registry = HealthRegistry::new(Metrics::new()).with_check(Counted(runs.clone()));
+        let count = || runs.load(std::sync::atomic::Ordering::SeqCst);
+        let within = Duration::from_secs(5);
+        assert!(registry.readiness_within(within).await.0);
+        assert!(registry.readiness_within(within).await.0);
+        assert_eq!(count(), 1, "the second reuses the first's results");
+        tokio::time::advance(within).await;
+        registry.readiness_within(within).await;
+        assert_eq!(count(), 2, "too old: run again");
+        registry.readiness().await;
+        assert_eq!(count(), 3, "/ready runs them on every request");
     }
 
     struct Hangs;
