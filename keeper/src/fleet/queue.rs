@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::Config as PullConfig;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer};
-use async_nats::jetstream::message::{AckKind, Message};
+use async_nats::jetstream::message::{AckKind, Message, StreamMessage};
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{
     Config as StreamConfig, LastRawMessageErrorKind, RetentionPolicy, Stream,
 };
@@ -96,6 +97,14 @@ pub struct FleetDeadLetter {
 pub struct WorkQueue {
     js: Context,
     config: Arc<FleetConfig>,
+    /// Both streams, made sure of once at [`WorkQueue::connect`]: no call after that
+    /// asks the server for them again.
+    streams: Arc<Streams>,
+}
+
+struct Streams {
+    work: Stream,
+    dead: Stream,
 }
 
 impl WorkQueue {
@@ -135,42 +144,34 @@ impl WorkQueue {
         // JetStream calls have their own bound (5 s unless set): the same as the rest.
         let mut js = jetstream::new(client);
         js.set_timeout(config.request_timeout());
-        let queue = Self {
-            js,
-            config: Arc::new(config.clone()),
-        };
-        queue.work_stream().await?;
-        queue.dead_letter_stream().await?;
-        Ok(queue)
-    }
-
-    async fn work_stream(&self) -> Result<Stream, QueueError> {
-        let prefix = &self.config.subject_prefix;
-        self.js
+        let prefix = &config.subject_prefix;
+        let work = js
             .get_or_create_stream(StreamConfig {
-                name: self.config.work_stream.clone(),
+                name: config.work_stream.clone(),
                 subjects: vec![format!("{prefix}.work.>")],
                 retention: RetentionPolicy::WorkQueue,
-                duplicate_window: self.config.duplicate_window(),
+                duplicate_window: config.duplicate_window(),
                 ..Default::default()
             })
             .await
-            .map_err(js_error)
-    }
-
-    async fn dead_letter_stream(&self) -> Result<Stream, QueueError> {
-        self.js
+            .map_err(js_error)?;
+        let dead = js
             .get_or_create_stream(StreamConfig {
-                name: self.config.dead_letter_stream.clone(),
-                subjects: vec![format!("{}.>", self.dead_subject_root())],
+                name: config.dead_letter_stream.clone(),
+                subjects: vec![format!("{}.>", dead_subject_root(config))],
                 ..Default::default()
             })
             .await
-            .map_err(js_error)
+            .map_err(js_error)?;
+        Ok(Self {
+            js,
+            config: Arc::new(config.clone()),
+            streams: Arc::new(Streams { work, dead }),
+        })
     }
 
     fn dead_subject_root(&self) -> String {
-        format!("{}.dead", self.config.subject_prefix)
+        dead_subject_root(&self.config)
     }
 
     /// Where a due time's dead letter goes: a subject of its own, so that whether it is
@@ -190,8 +191,9 @@ impl WorkQueue {
     /// Whether the fleet's dead-letter stream holds this due time: a leader does not
     /// hand it over again until an operator retries it (which takes it out).
     pub async fn is_dead_lettered(&self, item: &WorkItem) -> Result<bool, QueueError> {
-        let stream = self.dead_letter_stream().await?;
-        match stream
+        match self
+            .streams
+            .dead
             .get_last_raw_message_by_subject(&self.dead_subject(Some(item)))
             .await
         {
@@ -208,20 +210,9 @@ impl WorkQueue {
     }
 
     async fn publish_as(&self, item: &WorkItem, id: String) -> Result<Published, QueueError> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id.as_str());
         let payload = serde_json::to_vec(item).expect("a work item serializes");
-        let ack = self
-            .js
-            .publish_with_headers(
-                item.subject(&self.config.subject_prefix),
-                headers,
-                payload.into(),
-            )
-            .await
-            .map_err(js_error)?
-            .await
-            .map_err(js_error)?;
+        let subject = item.subject(&self.config.subject_prefix);
+        let ack = self.publish_with_id(subject, Some(id), payload).await?;
         Ok(if ack.duplicate {
             Published::Duplicate
         } else {
@@ -231,7 +222,7 @@ impl WorkQueue {
 
     /// The submitter's side for keeper `me`: the shared consumer and its own.
     pub async fn submitter(&self, me: &Pubkey) -> Result<Submitter, QueueError> {
-        let stream = self.work_stream().await?;
+        let stream = &self.streams.work;
         let prefix = &self.config.subject_prefix;
         let consumer = |name: String, subject: String| {
             let stream = stream.clone();
@@ -263,16 +254,30 @@ impl WorkQueue {
     /// How many executions the work stream holds (waiting or in a submitter's hands)
     /// and how many dead letters the fleet has.
     pub async fn depths(&self) -> Result<(u64, u64), QueueError> {
-        let mut work = self.work_stream().await?;
-        let pending = work.info().await.map_err(js_error)?.state.messages;
-        let mut dead = self.dead_letter_stream().await?;
-        let letters = dead.info().await.map_err(js_error)?.state.messages;
+        let pending = self
+            .streams
+            .work
+            .clone()
+            .info()
+            .await
+            .map_err(js_error)?
+            .state
+            .messages;
+        let letters = self
+            .streams
+            .dead
+            .clone()
+            .info()
+            .await
+            .map_err(js_error)?
+            .state
+            .messages;
         Ok((pending, letters))
     }
 
     /// Every dead letter of the fleet, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<FleetDeadLetter>, QueueError> {
-        let mut stream = self.dead_letter_stream().await?;
+        let mut stream = self.streams.dead.clone();
         let state = stream.info().await.map_err(js_error)?.state.clone();
         let mut letters = Vec::new();
         if state.messages == 0 {
@@ -280,12 +285,7 @@ impl WorkQueue {
         }
         for sequence in state.first_sequence..=state.last_sequence {
             match stream.get_raw_message(sequence).await {
-                Ok(message) => {
-                    let mut letter: FleetDeadLetter = serde_json::from_slice(&message.payload)
-                        .map_err(|e| QueueError::Malformed(e.to_string()))?;
-                    letter.id = sequence;
-                    letters.push(letter);
-                }
+                Ok(message) => letters.push(letter_of(&message)?),
                 // Purged ones leave gaps.
                 Err(e)
                     if e.kind()
@@ -314,43 +314,86 @@ impl WorkQueue {
 
     /// Removes dead letter `id` for good.
     pub async fn purge_dead_letter(&self, id: u64) -> Result<(), QueueError> {
-        let stream = self.dead_letter_stream().await?;
-        stream.delete_message(id).await.map_err(js_error)?;
-        Ok(())
-    }
-
-    async fn dead_letter(&self, id: u64) -> Result<FleetDeadLetter, QueueError> {
-        let stream = self.dead_letter_stream().await?;
-        let message = stream.get_raw_message(id).await.map_err(js_error)?;
-        let mut letter: FleetDeadLetter = serde_json::from_slice(&message.payload)
-            .map_err(|e| QueueError::Malformed(e.to_string()))?;
-        letter.id = id;
-        Ok(letter)
-    }
-
-    async fn bury(&self, letter: &FleetDeadLetter) -> Result<(), QueueError> {
-        let payload = serde_json::to_vec(letter).expect("a dead letter serializes");
-        // Its due time, once: burying it again (after a crash before the work stream
-        // heard of it) is dropped within the duplicate window.
-        let mut headers = HeaderMap::new();
-        if let Some(item) = &letter.item {
-            headers.insert(
-                "Nats-Msg-Id",
-                format!("{}:dead:{}", item.message_id(), letter.attempts).as_str(),
-            );
-        }
-        self.js
-            .publish_with_headers(
-                self.dead_subject(letter.item.as_ref()),
-                headers,
-                payload.into(),
-            )
-            .await
-            .map_err(js_error)?
+        self.streams
+            .dead
+            .delete_message(id)
             .await
             .map_err(js_error)?;
         Ok(())
     }
+
+    async fn dead_letter(&self, id: u64) -> Result<FleetDeadLetter, QueueError> {
+        let message = self
+            .streams
+            .dead
+            .get_raw_message(id)
+            .await
+            .map_err(js_error)?;
+        letter_of(&message)
+    }
+
+    /// Records `message` (`item`, when it is an execution) in the dead-letter stream with
+    /// `reason`, then ends it in the work stream. Recorded first, so a crash between the
+    /// two leaves a delivery that comes back rather than a lost one; recording it again
+    /// then is dropped within the duplicate window.
+    async fn bury(
+        &self,
+        message: &Message,
+        item: Option<WorkItem>,
+        reason: String,
+        attempts: u64,
+        keeper: &Pubkey,
+    ) -> Result<(), QueueError> {
+        let letter = FleetDeadLetter {
+            id: 0,
+            item,
+            reason,
+            attempts,
+            keeper: keeper.to_string(),
+            dead_at: chrono::Utc::now().timestamp(),
+        };
+        let payload = serde_json::to_vec(&letter).expect("a dead letter serializes");
+        let id = item.map(|item| format!("{}:dead:{attempts}", item.message_id()));
+        let subject = self.dead_subject(item.as_ref());
+        self.publish_with_id(subject, id, payload).await?;
+        message
+            .double_ack_with(AckKind::Term)
+            .await
+            .map_err(js_error)
+    }
+
+    /// Publishes `payload` on `subject` (with `id` as its `Nats-Msg-Id`, so the stream
+    /// keeps it once within its duplicate window) and waits for the stream's ack.
+    async fn publish_with_id(
+        &self,
+        subject: String,
+        id: Option<String>,
+        payload: Vec<u8>,
+    ) -> Result<PublishAck, QueueError> {
+        let mut headers = HeaderMap::new();
+        if let Some(id) = &id {
+            headers.insert("Nats-Msg-Id", id.as_str());
+        }
+        self.js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(js_error)?
+            .await
+            .map_err(js_error)
+    }
+}
+
+/// The root of the dead-letter stream's subjects.
+fn dead_subject_root(config: &FleetConfig) -> String {
+    format!("{}.dead", config.subject_prefix)
+}
+
+/// The dead letter a message of the dead-letter stream holds, its id its sequence.
+fn letter_of(message: &StreamMessage) -> Result<FleetDeadLetter, QueueError> {
+    let mut letter: FleetDeadLetter = serde_json::from_slice(&message.payload)
+        .map_err(|e| QueueError::Malformed(e.to_string()))?;
+    letter.id = message.sequence;
+    Ok(letter)
 }
 
 /// A keeper's pull side: its own subject first, then the shared one.
@@ -395,7 +438,9 @@ impl Submitter {
     }
 }
 
-/// One delivery of a due execution to this keeper; settle it with one of its methods.
+/// One delivery of a due execution to this keeper; settle it with one of its methods,
+/// each of which returns once the server has taken the settlement (a lost ack would
+/// only bring the delivery back, but a caller reading the stream next must see it).
 /// Dropped unsettled (a keeper killed mid-execution), it is delivered again, to any
 /// submitter of its subject, after `ack_wait`.
 pub struct Delivery {
@@ -453,7 +498,7 @@ impl Delivery {
 
     /// Settled (confirmed, or the chain shows there is nothing to run): gone for good.
     pub async fn done(self) -> Result<(), QueueError> {
-        self.message.ack().await.map_err(js_error)
+        self.message.double_ack().await.map_err(js_error)
     }
 
     /// Not settled: delivered again after `delay` (the priority's replay delay), or,
@@ -463,25 +508,23 @@ impl Delivery {
             return self.dead_letter(reason).await;
         }
         self.message
-            .ack_with(AckKind::Nak(Some(delay)))
+            .double_ack_with(AckKind::Nak(Some(delay)))
             .await
             .map_err(js_error)
     }
 
     /// Out of luck: recorded in the dead-letter stream with `reason`, and ended in the
-    /// work stream. Recorded first, so a crash between the two leaves a delivery that
-    /// comes back rather than a lost one.
+    /// work stream ([`WorkQueue::bury`]).
     pub async fn dead_letter(self, reason: &str) -> Result<(), QueueError> {
-        let letter = FleetDeadLetter {
-            id: 0,
-            item: Some(self.item),
-            reason: reason.to_string(),
-            attempts: self.attempt,
-            keeper: self.keeper.to_string(),
-            dead_at: chrono::Utc::now().timestamp(),
-        };
-        self.queue.bury(&letter).await?;
-        self.message.ack_with(AckKind::Term).await.map_err(js_error)
+        self.queue
+            .bury(
+                &self.message,
+                Some(self.item),
+                reason.to_string(),
+                self.attempt,
+                &self.keeper,
+            )
+            .await
     }
 }
 
@@ -502,15 +545,8 @@ impl Poison {
     /// Dead-letters it with its reason and ends it in the work stream.
     async fn bury(self, queue: &WorkQueue, keeper: &Pubkey) -> Result<(), QueueError> {
         tracing::warn!(reason = %self.reason, "a message in the work stream is not an execution; dead-lettered");
-        let letter = FleetDeadLetter {
-            id: 0,
-            item: None,
-            reason: self.reason,
-            attempts: self.attempt,
-            keeper: keeper.to_string(),
-            dead_at: chrono::Utc::now().timestamp(),
-        };
-        queue.bury(&letter).await?;
-        self.message.ack_with(AckKind::Term).await.map_err(js_error)
+        queue
+            .bury(&self.message, None, self.reason, self.attempt, keeper)
+            .await
     }
 }
