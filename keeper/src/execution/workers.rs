@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use solana_sdk::pubkey::Pubkey;
-use thread::state::Durability;
+use thread::state::{Durability, ThreadPriority};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -25,17 +25,26 @@ use crate::tracking::discovery::{read_index, SharedIndex};
 use crate::tracking::scheduler::DueThread;
 use crate::tracking::view::LeaseHolder;
 
-/// The priority `thread` would run at, from the index's view of its durability; a
-/// thread the index does not hold counts as not durable (the executor reads the chain
-/// before it does anything).
-fn priority_of(executor: &Executor, index: &SharedIndex, thread: &Pubkey) -> ExecutionPriority {
-    let (durable, owner) = read_index(index).get(thread).map_or((false, None), |t| {
-        (
-            matches!(t.state.durability, Durability::Durable { .. }),
-            t.state.priority,
-        )
-    });
-    executor.effective_priority(durable, owner)
+/// What the worker pool reads of a due thread in the index, in one read: its
+/// durability, its owner's priority and its lease. A thread the index does not hold
+/// counts as not durable (the executor reads the chain before it does anything).
+#[derive(Default)]
+struct Indexed {
+    durable: bool,
+    owner_priority: Option<ThreadPriority>,
+    lease: Option<LeaseHolder>,
+}
+
+impl Indexed {
+    fn of(index: &SharedIndex, thread: &Pubkey) -> Self {
+        read_index(index)
+            .get(thread)
+            .map_or_else(Self::default, |t| Self {
+                durable: matches!(t.state.durability, Durability::Durable { .. }),
+                owner_priority: t.state.priority,
+                lease: t.state.lease,
+            })
+    }
 }
 
 /// Executions run at once in `mode`: the mode's share of `workers`, at least one
@@ -75,7 +84,8 @@ pub async fn run_workers(
             tracing::trace!(thread = %due.thread, "not leading; not executed");
             continue;
         }
-        let priority = priority_of(&executor, &index, &due.thread);
+        let indexed = Indexed::of(&index, &due.thread);
+        let priority = executor.effective_priority(indexed.durable, indexed.owner_priority);
         if !mode.admits(priority) {
             tracing::debug!(
                 thread = %due.thread,
@@ -86,11 +96,7 @@ pub async fn run_workers(
             continue;
         }
         if let Some(publisher) = &fleet {
-            let lease = read_index(&index).get(&due.thread).map(|t| {
-                let durable = matches!(t.state.durability, Durability::Durable { .. });
-                (durable, t.state.lease)
-            });
-            running.spawn(hand_over(publisher.clone(), due, priority, lease));
+            running.spawn(hand_over(publisher.clone(), due, priority, indexed));
             continue;
         }
         let executor = executor.clone();
@@ -149,13 +155,16 @@ async fn hand_over(
     publisher: Publisher,
     due: DueThread,
     priority: ExecutionPriority,
-    lease: Option<(bool, Option<LeaseHolder>)>,
+    indexed: Indexed,
 ) {
-    let (durable, holder) = lease.unwrap_or((false, None));
+    let durable = indexed.durable;
     let item = WorkItem {
         thread: due.thread,
         exec_count: due.exec_count,
-        submitter: holder.filter(|l| l.is_live(due.slot)).map(|l| l.holder),
+        submitter: indexed
+            .lease
+            .filter(|l| l.is_live(due.slot))
+            .map(|l| l.holder),
         priority,
     };
     match publisher.hand_over(&item).await {
