@@ -187,13 +187,15 @@ async fn route(registry: &HealthRegistry, request: Request<Incoming>) -> Respons
     }
 }
 
-fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+/// `body` as a JSON answer (with a trailing newline).
+pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     bytes.push(b'\n');
     text(status, "application/json", bytes)
 }
 
-fn text(
+/// An answer of `content_type`, never cached.
+pub(crate) fn text(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,

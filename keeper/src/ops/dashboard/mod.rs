@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use solana_sdk::pubkey::Pubkey;
@@ -39,6 +39,7 @@ use crate::chain::Chain;
 use crate::ops::degradation::DegradationMonitor;
 use crate::ops::explain;
 use crate::ops::health::HealthRegistry;
+use crate::ops::http;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
 use crate::tracking::discovery::{read_index, SharedIndex};
@@ -88,6 +89,12 @@ impl Dashboard {
 
     /// Answers a request for one of its paths ([`Dashboard::serves`]).
     pub async fn route(&self, request: Request<Incoming>) -> Answer {
+        let mut answer = self.answer(request).await;
+        with_security_headers(&mut answer);
+        answer
+    }
+
+    async fn answer(&self, request: Request<Incoming>) -> Answer {
         let path = request.uri().path().to_string();
         let query = request.uri().query().unwrap_or("").to_string();
         if request.method() == Method::POST {
@@ -99,7 +106,7 @@ impl Dashboard {
         match path.as_str() {
             "/" => redirect("/dashboard"),
             // Browsers ask for it unbidden; "none" beats a 404 in the console.
-            "/favicon.ico" => respond(StatusCode::NO_CONTENT, "image/x-icon", ""),
+            "/favicon.ico" => http::text(StatusCode::NO_CONTENT, "image/x-icon", ""),
             "/dashboard" | "/dashboard/" => asset(PAGE, "text/html; charset=utf-8"),
             "/dashboard/app.js" => asset(SCRIPT, "text/javascript; charset=utf-8"),
             "/dashboard/app.css" => asset(STYLE, "text/css; charset=utf-8"),
@@ -306,36 +313,30 @@ impl Action {
 }
 
 fn ok(body: Value) -> Answer {
-    let mut bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-    bytes.push(b'\n');
-    respond(StatusCode::OK, "application/json", bytes)
+    http::json(StatusCode::OK, &body)
 }
 
 /// An error the page shows as it is: `{"error": message}`.
 fn problem(status: StatusCode, message: &str) -> Answer {
-    let mut bytes = serde_json::to_vec(&json!({ "error": message })).unwrap_or_default();
-    bytes.push(b'\n');
-    respond(status, "application/json", bytes)
+    http::json(status, &json!({ "error": message }))
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Answer {
-    respond(StatusCode::OK, content_type, body)
+    http::text(StatusCode::OK, content_type, body)
 }
 
 fn redirect(to: &'static str) -> Answer {
-    let mut response = respond(StatusCode::FOUND, "text/plain; charset=utf-8", "");
+    let mut response = http::text(StatusCode::FOUND, "text/plain; charset=utf-8", "");
     response
         .headers_mut()
         .insert(LOCATION, HeaderValue::from_static(to));
     response
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+/// What every answer of the dashboard carries: its Content-Security-Policy and the
+/// headers that keep it out of frames and other sites' reach.
+fn with_security_headers(answer: &mut Answer) {
+    let headers = answer.headers_mut();
     for (name, value) in [
         ("content-security-policy", CSP),
         ("x-content-type-options", "nosniff"),
@@ -347,5 +348,4 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes
             HeaderValue::from_static(value),
         );
     }
-    response
 }
