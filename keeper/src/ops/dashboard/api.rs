@@ -75,19 +75,16 @@ pub fn threads(
     clock: &Clock,
     me: &Pubkey,
 ) -> Value {
-    let mut matched: Vec<(String, &ThreadView)> = index
+    let mut matched: Vec<(String, &Pubkey, &ThreadView)> = index
         .iter()
-        .map(|(key, entry)| (key.to_string(), &entry.state))
-        .filter(|(address, _)| address.starts_with(query))
+        .map(|(key, entry)| (key.to_string(), key, &entry.state))
+        .filter(|(address, ..)| address.starts_with(query))
         .collect();
     matched.sort_by(|a, b| a.0.cmp(&b.0));
     let rows: Vec<Value> = matched
         .iter()
         .take(limit)
-        .map(|(address, view)| {
-            let key: Pubkey = address.parse().expect("an address the index printed");
-            thread_row(&key, view, clock, me)
-        })
+        .map(|(_, key, view)| thread_row(key, view, clock, me))
         .collect();
     json!({ "matched": matched.len(), "threads": rows })
 }
