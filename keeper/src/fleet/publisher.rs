@@ -53,12 +53,15 @@ impl Publisher {
     /// cannot spool is an error: then nothing holds the due time but the chain, and the
     /// scheduler offers it again.
     pub async fn hand_over(&self, item: &WorkItem) -> Result<Handed, QueueError> {
-        // Unknown while NATS does not answer: then it goes to the spool, which checks
+        // A NATS that does not answer the dead-letter lookup would not take the publish
+        // either: spooled at once, after one timeout rather than two. The spool checks
         // nothing (the drain publishes; a dead letter's copy dies the same way again).
-        if let Ok(true) = self.queue.is_dead_lettered(item).await {
-            return Ok(Handed::DeadLettered);
-        }
-        match self.queue.publish(item).await {
+        let published = match self.queue.is_dead_lettered(item).await {
+            Ok(true) => return Ok(Handed::DeadLettered),
+            Ok(false) => self.queue.publish(item).await,
+            Err(e) => Err(e),
+        };
+        match published {
             Ok(published) => Ok(Handed::Published(published)),
             Err(e) => {
                 tracing::warn!(thread = %item.thread, exec_count = item.exec_count, error = %e, "the fleet queue did not take an execution; spooled until it answers");
