@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -32,6 +32,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::ops::answer::{json, text};
 use crate::ops::dashboard::Dashboard;
 use crate::ops::health::HealthRegistry;
 
@@ -185,25 +186,4 @@ async fn route(registry: &HealthRegistry, request: Request<Incoming>) -> Respons
             registry.metrics().render(),
         ),
     }
-}
-
-/// `body` as a JSON answer (with a trailing newline).
-pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    bytes.push(b'\n');
-    text(status, "application/json", bytes)
-}
-
-/// An answer of `content_type`, never cached.
-pub(crate) fn text(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

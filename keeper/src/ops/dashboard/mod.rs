@@ -36,10 +36,10 @@ use serde_json::{json, Value};
 use solana_sdk::pubkey::Pubkey;
 
 use crate::chain::Chain;
+use crate::ops::answer;
 use crate::ops::degradation::DegradationMonitor;
 use crate::ops::explain;
 use crate::ops::health::HealthRegistry;
-use crate::ops::http;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
 use crate::tracking::discovery::{read_index, SharedIndex};
@@ -106,7 +106,7 @@ impl Dashboard {
         match path.as_str() {
             "/" => redirect("/dashboard"),
             // Browsers ask for it unbidden; "none" beats a 404 in the console.
-            "/favicon.ico" => http::text(StatusCode::NO_CONTENT, "image/x-icon", ""),
+            "/favicon.ico" => answer::text(StatusCode::NO_CONTENT, "image/x-icon", ""),
             "/dashboard" | "/dashboard/" => asset(PAGE, "text/html; charset=utf-8"),
             "/dashboard/app.js" => asset(SCRIPT, "text/javascript; charset=utf-8"),
             "/dashboard/app.css" => asset(STYLE, "text/css; charset=utf-8"),
@@ -313,20 +313,20 @@ impl Action {
 }
 
 fn ok(body: Value) -> Answer {
-    http::json(StatusCode::OK, &body)
+    answer::json(StatusCode::OK, &body)
 }
 
 /// An error the page shows as it is: `{"error": message}`.
 fn problem(status: StatusCode, message: &str) -> Answer {
-    http::json(status, &json!({ "error": message }))
+    answer::json(status, &json!({ "error": message }))
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Answer {
-    http::text(StatusCode::OK, content_type, body)
+    answer::text(StatusCode::OK, content_type, body)
 }
 
 fn redirect(to: &'static str) -> Answer {
-    let mut response = http::text(StatusCode::FOUND, "text/plain; charset=utf-8", "");
+    let mut response = answer::text(StatusCode::FOUND, "text/plain; charset=utf-8", "");
     response
         .headers_mut()
         .insert(LOCATION, HeaderValue::from_static(to));
