@@ -170,12 +170,18 @@ impl Store {
             if !proven_ours {
                 require(&execution, UNFINISHED, to)?;
             }
+            // A confirmation proving a superseded execution ours refutes the reason it
+            // was superseded for, so that reason is not left beside the new state.
+            let last_error = match reason {
+                Some(reason) => Some(reason.to_owned()),
+                None if proven_ours => None,
+                None => execution.last_error,
+            };
             tx.execute(
-                "UPDATE executions SET state = ?2, updated_at = ?3, \
-                     last_error = coalesce(?4, last_error), \
+                "UPDATE executions SET state = ?2, updated_at = ?3, last_error = ?4, \
                      context_slot = max(coalesce(?5, context_slot), coalesce(context_slot, ?5)) \
                  WHERE id = ?1",
-                params![id, to.as_str(), now, reason, context_slot],
+                params![id, to.as_str(), now, last_error, context_slot],
             )?;
             Ok(())
         })

@@ -215,7 +215,12 @@ fn confirmed_is_final_and_superseded_only_yields_to_a_confirmation() {
     );
     // ...but a late status naming its own transaction proves it is the one that ran.
     ok(store.mark_confirmed(b));
-    assert_eq!(ok(store.get(b)).unwrap().state, ExecState::Confirmed);
+    let e = ok(store.get(b)).unwrap();
+    assert_eq!(
+        (e.state, e.last_error),
+        (ExecState::Confirmed, None),
+        "the reason it was superseded for is refuted, not kept"
+    );
     assert_eq!(
         store.mark_superseded(b, "x").unwrap_err().kind(),
         "invalid_transition"

@@ -29,34 +29,45 @@ pub(super) struct InFlight {
 /// A due time: a thread and its `exec_count`.
 type DueTime = (Pubkey, u64);
 
+/// Both sets behind one lock: an execution passes from `sending` to `sent` (tracked
+/// before its guard drops), and a replay asking whether it is under way must see one
+/// moment of that passage. With a lock each, a check could read `sent` just before the
+/// execution entered it and `sending` just after it left, and replay an execution in
+/// flight.
 #[derive(Default)]
-pub(super) struct UnderWay {
-    sent: Mutex<HashMap<Signature, InFlight>>,
+struct Sets {
+    sent: HashMap<Signature, InFlight>,
     /// Due times `execute` is persisting and sending. A persisted execution is due for
     /// replay at once, so without this the replay loop could send it a second time
     /// (rebuilt, for a non-durable thread) while its first send is still under way.
-    sending: Arc<Mutex<HashSet<DueTime>>>,
+    sending: HashSet<DueTime>,
+}
+
+#[derive(Default)]
+pub(super) struct UnderWay {
+    sets: Arc<Mutex<Sets>>,
 }
 
 impl UnderWay {
     /// Tracks `flight`, sent as `signature`, until it is taken out.
     pub fn track(&self, signature: Signature, flight: InFlight) {
-        self.sent.lock().insert(signature, flight);
+        self.sets.lock().sent.insert(signature, flight);
     }
 
     /// Takes the execution sent as `signature` out, if still tracked.
     pub fn take(&self, signature: &Signature) -> Option<InFlight> {
-        self.sent.lock().remove(signature)
+        self.sets.lock().sent.remove(signature)
     }
 
     /// Takes the execution sent as `signature` out if it was sent `timeout` or longer ago.
     pub fn take_if_older_than(&self, signature: &Signature, timeout: Duration) -> Option<InFlight> {
-        let mut sent = self.sent.lock();
-        let expired = sent
+        let mut sets = self.sets.lock();
+        let expired = sets
+            .sent
             .get(signature)
             .is_some_and(|flight| flight.sent_at.elapsed() >= timeout);
         if expired {
-            sent.remove(signature)
+            sets.sent.remove(signature)
         } else {
             None
         }
@@ -64,8 +75,9 @@ impl UnderWay {
 
     /// Every sent execution's signature and thread.
     pub fn signatures(&self) -> Vec<(Signature, Pubkey)> {
-        self.sent
+        self.sets
             .lock()
+            .sent
             .iter()
             .map(|(signature, flight)| (*signature, flight.thread))
             .collect()
@@ -74,17 +86,18 @@ impl UnderWay {
     /// Whether the execution `id` is sent and unresolved, or its due time is being
     /// persisted and sent: either way a replay must leave it alone.
     pub fn holds(&self, id: i64, due_time: DueTime) -> bool {
-        self.sent.lock().values().any(|flight| flight.id == id)
-            || self.sending.lock().contains(&due_time)
+        let sets = self.sets.lock();
+        sets.sending.contains(&due_time) || sets.sent.values().any(|flight| flight.id == id)
     }
 
     pub fn sent_len(&self) -> usize {
-        self.sent.lock().len()
+        self.sets.lock().sent.len()
     }
 
     pub fn sent_threads(&self) -> Vec<Pubkey> {
-        self.sent
+        self.sets
             .lock()
+            .sent
             .values()
             .map(|flight| flight.thread)
             .collect()
@@ -92,9 +105,9 @@ impl UnderWay {
 
     /// Marks `due_time` as being persisted and sent until the guard is dropped.
     pub fn mark_sending(&self, due_time: DueTime) -> Sending {
-        self.sending.lock().insert(due_time);
+        self.sets.lock().sending.insert(due_time);
         Sending {
-            due_times: self.sending.clone(),
+            sets: self.sets.clone(),
             due_time,
         }
     }
@@ -102,12 +115,12 @@ impl UnderWay {
 
 /// Marks a due time as being persisted and sent by `execute` until dropped.
 pub(super) struct Sending {
-    due_times: Arc<Mutex<HashSet<DueTime>>>,
+    sets: Arc<Mutex<Sets>>,
     due_time: DueTime,
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        self.due_times.lock().remove(&self.due_time);
+        self.sets.lock().sending.remove(&self.due_time);
     }
 }

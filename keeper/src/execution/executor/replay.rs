@@ -50,12 +50,28 @@ impl Executor {
             {
                 continue;
             }
+            // The batch was read before the replays ahead of this one awaited the chain;
+            // the row may have been sent, confirmed or rebuilt since.
+            let Some(row) = self.unfinished_row(row.id) else {
+                continue;
+            };
             self.metrics.replay_attempts_total.inc();
             if self.replay(row).await {
                 replayed += 1;
             }
         }
         replayed
+    }
+
+    /// The row `id` as the store holds it now, if it is still unfinished.
+    fn unfinished_row(&self, id: i64) -> Option<Execution> {
+        match self.store.get(id) {
+            Ok(row) => row.filter(|row| row.state.is_unfinished()),
+            Err(e) => {
+                tracing::error!(id, error = %e, "reading an execution to replay failed");
+                None
+            }
+        }
     }
 
     /// Every unfinished execution of a previous run, replayed now: the start-up recovery.
