@@ -146,11 +146,12 @@ pub async fn run_workers(
 /// this keeper's executor: a durable thread whose lease is live to the subject of its
 /// holder (the only keeper that can sign it), any other to the subject all share.
 ///
-/// Stored there, a non-durable thread is spent for the scheduler until its state
-/// changes. A durable one is offered again after the cool-down (each offer within the
-/// stream's duplicate window is dropped as a duplicate): should its holder die with the
-/// execution in its subject, the copy published after the window, once the lease has
-/// lapsed, goes to everyone. A duplicate goes back to the scheduler too.
+/// Stored there (or found in flight there, whoever published it: a new leader reads the
+/// fleet's in-flight set from the stream), a non-durable thread is spent for the
+/// scheduler until its state changes. A durable one is offered again after the
+/// cool-down and found in flight each time: should its holder die with the execution on
+/// its route, the offer after its lease lapsed publishes it for everyone. A duplicate
+/// goes back to the scheduler too.
 async fn hand_over(
     publisher: Publisher,
     due: DueThread,
@@ -170,7 +171,9 @@ async fn hand_over(
     match publisher.hand_over(&item).await {
         // Dead-lettered: held like a dead letter of the store, until its state changes.
         Ok(Handed::DeadLettered) => due.in_flight.executed(),
-        Ok(Handed::Published(Published::New(_)) | Handed::Spooled) if !durable => {
+        Ok(Handed::Published(Published::New(_)) | Handed::Spooled | Handed::InFlight)
+            if !durable =>
+        {
             due.in_flight.executed()
         }
         Ok(_) => {}

@@ -19,6 +19,9 @@ use crate::store::Store;
 pub enum Handed {
     /// In the work stream (or already there).
     Published(Published),
+    /// The fleet has the due time in flight already (whoever published it): nothing
+    /// was published.
+    InFlight,
     /// Kept in the spool until NATS answers again.
     Spooled,
     /// The fleet gave up on this due time (it is in the dead-letter stream): not handed
@@ -49,16 +52,17 @@ impl Publisher {
         Self { queue, store }
     }
 
-    /// Publishes `item`, or spools it when NATS does not answer. Only a store that
-    /// cannot spool is an error: then nothing holds the due time but the chain, and the
+    /// Publishes `item`, unless the fleet already has its due time in flight or
+    /// dead-lettered, or spools it when NATS does not answer. Only a store that cannot
+    /// spool is an error: then nothing holds the due time but the chain, and the
     /// scheduler offers it again.
     pub async fn hand_over(&self, item: &WorkItem) -> Result<Handed, QueueError> {
-        // A NATS that does not answer the dead-letter lookup would not take the publish
-        // either: spooled at once, after one timeout rather than two. The spool checks
+        // A NATS that does not answer a lookup would not take the publish either:
+        // spooled at once, after one timeout rather than several. The spool checks
         // nothing (the drain publishes; a dead letter's copy dies the same way again).
-        let published = match self.queue.is_dead_lettered(item).await {
-            Ok(true) => return Ok(Handed::DeadLettered),
-            Ok(false) => self.queue.publish(item).await,
+        let published = match self.standing(item).await {
+            Ok(Some(handed)) => return Ok(handed),
+            Ok(None) => self.queue.publish(item).await,
             Err(e) => Err(e),
         };
         match published {
@@ -72,6 +76,21 @@ impl Publisher {
                 Ok(Handed::Spooled)
             }
         }
+    }
+
+    /// What the fleet already does with `item`'s due time, if anything: dead-lettered,
+    /// or in flight on the shared route or on the route `item` takes. A copy waiting
+    /// only on another keeper's route (one whose lease has lapsed or moved since) does
+    /// not count: that keeper may be gone, so the due time is published on its route now.
+    async fn standing(&self, item: &WorkItem) -> Result<Option<Handed>, QueueError> {
+        if self.queue.is_dead_lettered(item).await? {
+            return Ok(Some(Handed::DeadLettered));
+        }
+        let routes = self.queue.routes_in_flight(item).await?;
+        let in_flight = routes
+            .iter()
+            .any(|route| route.is_none() || *route == item.submitter);
+        Ok(in_flight.then_some(Handed::InFlight))
     }
 
     /// The queue it publishes to.

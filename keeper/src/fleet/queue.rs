@@ -3,20 +3,20 @@
 //! dead-lettered with their reason when out of deliveries.
 //!
 //! Two streams. The work stream (work-queue retention, so an acknowledged execution is
-//! gone) holds `<prefix>.work.any`, pulled by every submitter through one shared durable
-//! consumer, and `<prefix>.work.keeper.<pubkey>`, pulled only by that keeper (the lease
-//! holder of a durable thread). The dead-letter stream (`<prefix>.dead`) keeps what ran
-//! out of deliveries, for every keeper to list, retry or purge.
+//! gone) holds `<prefix>.work.any.>`, pulled by every submitter through one shared
+//! durable consumer, and `<prefix>.work.<pubkey>.>`, pulled only by that keeper (the
+//! lease holder of a durable thread); each subject ends in its due time, so what the
+//! stream holds is the fleet's in-flight set, which a new leader reads instead of
+//! waiting for the old one ([`WorkQueue::routes_in_flight`]). The dead-letter stream
+//! (`<prefix>.dead`) keeps what ran out of deliveries, for every keeper to list, retry
+//! or purge.
 //!
 //! Owns: the streams and consumers, publishing with the due time as message id, and the
 //! life of a delivery ([`Delivery`]). Must not: execute anything or decide when a thread
 //! is due.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_nats::jetstream::consumer::pull::Config as PullConfig;
-use async_nats::jetstream::consumer::{AckPolicy, PullConsumer};
 use async_nats::jetstream::message::{AckKind, Message, StreamMessage};
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 
 use super::config::FleetConfig;
-use super::item::{any_subject, keeper_subject, WorkItem};
+use super::item::{due_time_filter, route_of, WorkItem};
 
 /// Why the work queue could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ impl QueueError {
     }
 }
 
-fn js_error(e: impl std::fmt::Display) -> QueueError {
+pub(super) fn js_error(e: impl std::fmt::Display) -> QueueError {
     QueueError::JetStream(e.to_string())
 }
 
@@ -203,6 +203,31 @@ impl WorkQueue {
         }
     }
 
+    /// The routes on which `item`'s due time waits in the work stream, or is in a
+    /// submitter's hands: the fleet's in-flight set for one due time, as the stream
+    /// holds it whoever published it.
+    pub async fn routes_in_flight(
+        &self,
+        item: &WorkItem,
+    ) -> Result<Vec<Option<Pubkey>>, QueueError> {
+        let prefix = &self.config.subject_prefix;
+        let filter = due_time_filter(prefix, &item.thread, item.exec_count);
+        let mut subjects = self
+            .streams
+            .work
+            .info_with_subjects(&filter)
+            .await
+            .map_err(js_error)?;
+        let mut routes = Vec::new();
+        while let Some(entry) = subjects.next().await {
+            let (subject, count) = entry.map_err(js_error)?;
+            if count > 0 {
+                routes.extend(route_of(prefix, &subject));
+            }
+        }
+        Ok(routes)
+    }
+
     /// Publishes `item` once: a second publish of the same due time within the
     /// duplicate window (a new leader's, a retry's) is dropped by the stream.
     pub async fn publish(&self, item: &WorkItem) -> Result<Published, QueueError> {
@@ -220,35 +245,14 @@ impl WorkQueue {
         })
     }
 
-    /// The submitter's side for keeper `me`: the shared consumer and its own.
-    pub async fn submitter(&self, me: &Pubkey) -> Result<Submitter, QueueError> {
-        let stream = &self.streams.work;
-        let prefix = &self.config.subject_prefix;
-        let consumer = |name: String, subject: String| {
-            let stream = stream.clone();
-            let config = PullConfig {
-                durable_name: Some(name),
-                filter_subject: subject,
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: self.config.ack_wait(),
-                max_deliver: i64::from(self.config.max_deliver),
-                ..Default::default()
-            };
-            async move {
-                stream
-                    .get_or_create_consumer(&config.durable_name.clone().unwrap(), config)
-                    .await
-                    .map_err(js_error)
-            }
-        };
-        let shared: PullConsumer = consumer("submit-any".into(), any_subject(prefix)).await?;
-        let own: PullConsumer =
-            consumer(format!("submit-{me}"), keeper_subject(prefix, me)).await?;
-        Ok(Submitter {
-            queue: self.clone(),
-            consumers: [own, shared],
-            me: *me,
-        })
+    /// The fleet's settings this queue was connected with.
+    pub(super) fn config(&self) -> &FleetConfig {
+        &self.config
+    }
+
+    /// The work stream.
+    pub(super) fn work_stream(&self) -> &Stream {
+        &self.streams.work
     }
 
     /// How many executions the work stream holds (waiting or in a submitter's hands)
@@ -336,7 +340,7 @@ impl WorkQueue {
     /// `reason`, then ends it in the work stream. Recorded first, so a crash between the
     /// two leaves a delivery that comes back rather than a lost one; recording it again
     /// then is dropped within the duplicate window.
-    async fn bury(
+    pub(super) async fn bury(
         &self,
         message: &Message,
         item: Option<WorkItem>,
@@ -394,159 +398,4 @@ fn letter_of(message: &StreamMessage) -> Result<FleetDeadLetter, QueueError> {
         .map_err(|e| QueueError::Malformed(e.to_string()))?;
     letter.id = message.sequence;
     Ok(letter)
-}
-
-/// A keeper's pull side: its own subject first, then the shared one.
-pub struct Submitter {
-    queue: WorkQueue,
-    /// `[own, shared]`.
-    consumers: [PullConsumer; 2],
-    me: Pubkey,
-}
-
-impl Submitter {
-    /// Up to `max` deliveries, waiting at most `wait` for the first: this keeper's own
-    /// first, then the shared subject's.
-    pub async fn next(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
-        let mut deliveries = Vec::new();
-        for consumer in &self.consumers {
-            let room = max.saturating_sub(deliveries.len());
-            if room == 0 {
-                break;
-            }
-            let wait = if deliveries.is_empty() {
-                wait
-            } else {
-                Duration::from_millis(1)
-            };
-            let mut batch = consumer
-                .fetch()
-                .max_messages(room)
-                .expires(wait.max(Duration::from_millis(1)))
-                .messages()
-                .await
-                .map_err(js_error)?;
-            while let Some(message) = batch.next().await {
-                let message = message.map_err(js_error)?;
-                match Delivery::of(message, self) {
-                    Received::Work(delivery) => deliveries.push(*delivery),
-                    Received::Poison(poison) => poison.bury(&self.queue, &self.me).await?,
-                }
-            }
-        }
-        Ok(deliveries)
-    }
-}
-
-/// One delivery of a due execution to this keeper; settle it with one of its methods,
-/// each of which returns once the server has taken the settlement (a lost ack would
-/// only bring the delivery back, but a caller reading the stream next must see it).
-/// Dropped unsettled (a keeper killed mid-execution), it is delivered again, to any
-/// submitter of its subject, after `ack_wait`.
-pub struct Delivery {
-    pub item: WorkItem,
-    /// This is its `attempt`-th delivery (1 for the first).
-    pub attempt: u64,
-    message: Message,
-    queue: WorkQueue,
-    keeper: Pubkey,
-}
-
-impl Delivery {
-    /// The delivery of `message`, or, when it is not an execution at all, the poison to
-    /// bury: never runnable, so it is not delivered again but dead-lettered at once.
-    fn of(message: Message, submitter: &Submitter) -> Received {
-        let attempt = message
-            .info()
-            .map(|info| u64::try_from(info.delivered).unwrap_or(1))
-            .unwrap_or(1);
-        match serde_json::from_slice::<WorkItem>(&message.payload) {
-            Ok(item) => Received::Work(Box::new(Self {
-                item,
-                attempt,
-                message,
-                queue: submitter.queue.clone(),
-                keeper: submitter.me,
-            })),
-            Err(e) => Received::Poison(Box::new(Poison {
-                reason: format!(
-                    "not an execution ({e}): {:?}",
-                    String::from_utf8_lossy(&message.payload)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ),
-                attempt,
-                message,
-            })),
-        }
-    }
-
-    /// Whether this is the last delivery `max_deliver` allows.
-    pub fn is_last(&self) -> bool {
-        self.attempt >= u64::from(self.queue.config.max_deliver)
-    }
-
-    /// Still being worked on: its `ack_wait` starts over, so it is not delivered to
-    /// another keeper meanwhile.
-    pub async fn keep_alive(&self) -> Result<(), QueueError> {
-        self.message
-            .ack_with(AckKind::Progress)
-            .await
-            .map_err(js_error)
-    }
-
-    /// Settled (confirmed, or the chain shows there is nothing to run): gone for good.
-    pub async fn done(self) -> Result<(), QueueError> {
-        self.message.double_ack().await.map_err(js_error)
-    }
-
-    /// Not settled: delivered again after `delay` (the priority's replay delay), or,
-    /// on its last delivery, dead-lettered with `reason`.
-    pub async fn retry_in(self, delay: Duration, reason: &str) -> Result<(), QueueError> {
-        if self.is_last() {
-            return self.dead_letter(reason).await;
-        }
-        self.message
-            .double_ack_with(AckKind::Nak(Some(delay)))
-            .await
-            .map_err(js_error)
-    }
-
-    /// Out of luck: recorded in the dead-letter stream with `reason`, and ended in the
-    /// work stream ([`WorkQueue::bury`]).
-    pub async fn dead_letter(self, reason: &str) -> Result<(), QueueError> {
-        self.queue
-            .bury(
-                &self.message,
-                Some(self.item),
-                reason.to_string(),
-                self.attempt,
-                &self.keeper,
-            )
-            .await
-    }
-}
-
-/// What one message of the work stream turned out to be.
-enum Received {
-    Work(Box<Delivery>),
-    Poison(Box<Poison>),
-}
-
-/// A message in the work stream that is not an execution.
-struct Poison {
-    reason: String,
-    attempt: u64,
-    message: Message,
-}
-
-impl Poison {
-    /// Dead-letters it with its reason and ends it in the work stream.
-    async fn bury(self, queue: &WorkQueue, keeper: &Pubkey) -> Result<(), QueueError> {
-        tracing::warn!(reason = %self.reason, "a message in the work stream is not an execution; dead-lettered");
-        queue
-            .bury(&self.message, None, self.reason, self.attempt, keeper)
-            .await
-    }
 }

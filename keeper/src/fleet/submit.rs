@@ -17,7 +17,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::queue::{Delivery, QueueError, Submitter};
+use solana_sdk::pubkey::Pubkey;
+
+use super::delivery::{Delivery, Submitter};
+use super::queue::QueueError;
 use crate::execution::builder::priority::ExecutionPriority;
 use crate::execution::executor::{ExecOutcome, Executor, SkipReason};
 use crate::store::{ExecState, Store};
@@ -36,6 +39,8 @@ pub enum Settle {
     Hold,
     /// Not run, for now: delivered again after `delay`.
     Retry { delay: Duration, reason: String },
+    /// Only this keeper can sign it (it holds the thread's lease): to its route.
+    Reroute(Pubkey),
     /// Given up, with the reason: into the fleet's dead-letter stream.
     DeadLetter(String),
 }
@@ -49,12 +54,8 @@ pub fn settle_of(outcome: &ExecOutcome, priority: ExecutionPriority) -> Settle {
     match outcome {
         ExecOutcome::Submitted { .. } | ExecOutcome::Deferred { .. } => Settle::Hold,
         ExecOutcome::Skipped(SkipReason::InFlight) => Settle::Hold,
-        // Only the lease holder can sign it: delivered again later, to whichever keeper
-        // pulls it then (the holder, or anyone once the lease has lapsed).
-        ExecOutcome::Skipped(SkipReason::LeasedByOther(holder)) => Settle::Retry {
-            delay: priority.replay_delay(),
-            reason: format!("leased by {holder}"),
-        },
+        // Only the lease holder can sign it: on to the holder's route, now.
+        ExecOutcome::Skipped(SkipReason::LeasedByOther(holder)) => Settle::Reroute(*holder),
         ExecOutcome::Skipped(SkipReason::NotDue) => later("not due yet"),
         ExecOutcome::Skipped(
             SkipReason::AlreadyExecuted | SkipReason::Gone | SkipReason::Paused,
@@ -167,6 +168,7 @@ async fn apply(delivery: Delivery, settle: Settle) -> Result<(), QueueError> {
         Settle::Done => delivery.done().await,
         Settle::Retry { delay, reason } => delivery.retry_in(delay, &reason).await,
         Settle::DeadLetter(reason) => delivery.dead_letter(&reason).await,
+        Settle::Reroute(holder) => delivery.reroute(holder).await,
         Settle::Hold => unreachable!("held deliveries are kept by the caller"),
     }
 }
@@ -174,7 +176,6 @@ async fn apply(delivery: Delivery, settle: Settle) -> Result<(), QueueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use solana_sdk::pubkey::Pubkey;
     use solana_sdk::signature::Signature;
 
     #[test]
@@ -205,10 +206,7 @@ mod tests {
         let holder = Pubkey::new_unique();
         assert_eq!(
             settle(ExecOutcome::Skipped(SkipReason::LeasedByOther(holder))),
-            Settle::Retry {
-                delay: Duration::from_secs(30),
-                reason: format!("leased by {holder}")
-            }
+            Settle::Reroute(holder)
         );
         assert_eq!(
             settle(ExecOutcome::Failed("rpc down".into())),

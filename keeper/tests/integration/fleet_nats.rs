@@ -4,8 +4,9 @@
 //! left unsettled (a submitter killed mid-execution) coming back to another after
 //! `ack_wait`; retries after their delay, then the dead-letter stream with the reason;
 //! a message that is not an execution dead-lettered at once; dead letters retried and
-//! purged fleet-wide; auth; and an outage: a failed publish is "unknown", a republish
-//! is safe, a restart loses nothing.
+//! purged fleet-wide; a new leader reading the in-flight set from the stream, and
+//! executions rerouted to a lease holder; auth; and an outage: a failed publish is
+//! "unknown", a republish is safe, a restart loses nothing.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -252,7 +253,7 @@ async fn a_message_that_is_not_an_execution_is_dead_lettered_at_once_with_its_te
     let queue = queue(&config).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    js.publish("thread.work.any", "{\"thread\": 42}".into())
+    js.publish("thread.work.any.junk.1", "{\"thread\": 42}".into())
         .await
         .unwrap()
         .await
@@ -572,4 +573,112 @@ async fn a_dead_lettered_due_time_is_not_handed_over_again_until_retried() {
     queue.retry_dead_letter(id).await.unwrap();
     assert!(!queue.is_dead_lettered(&due).await.unwrap());
     assert_eq!(take_all(&queue).await, [due], "back once retried");
+}
+
+/// A new leader hands over what the old one had in flight, long after the stream's
+/// duplicate window: it reads the in-flight set from the stream and publishes nothing;
+/// once the execution is settled it may publish again. A copy stuck on the route of a
+/// keeper that no longer holds the lease does not count: the due time goes to the route
+/// it takes now, and a holder's copy is not doubled by a new one for everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_sees_the_in_flight_set_in_the_stream_and_publishes_nothing_twice() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    // The shortest window the stream takes: past it, only the in-flight set stops a
+    // second copy.
+    let config = FleetConfig {
+        duplicate_window_secs: 1,
+        ..nats.config()
+    };
+    let old_leader = Publisher::new(
+        queue(&config).await,
+        keeper::store::Store::open_in_memory().unwrap(),
+    );
+    let gone_keeper = Pubkey::new_unique();
+    let shared = item(5, None);
+    let on_gone_keeper = item(9, Some(gone_keeper));
+    let held = item(1, Some(gone_keeper));
+    for due in [shared, on_gone_keeper, held] {
+        assert!(matches!(
+            old_leader.hand_over(&due).await.unwrap(),
+            Handed::Published(Published::New(_))
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let queue = queue(&config).await;
+    let new_leader = Publisher::new(
+        queue.clone(),
+        keeper::store::Store::open_in_memory().unwrap(),
+    );
+    assert_eq!(
+        new_leader.hand_over(&shared).await.unwrap(),
+        Handed::InFlight
+    );
+    assert_eq!(new_leader.hand_over(&held).await.unwrap(), Handed::InFlight);
+    assert_eq!(
+        new_leader
+            .hand_over(&shared.routed_to(Some(Pubkey::new_unique())))
+            .await
+            .unwrap(),
+        Handed::InFlight,
+        "a copy for everyone reaches a new holder too"
+    );
+    let lapsed = on_gone_keeper.routed_to(None);
+    assert!(
+        matches!(
+            new_leader.hand_over(&lapsed).await.unwrap(),
+            Handed::Published(Published::New(_))
+        ),
+        "the gone keeper's lease lapsed: published for everyone"
+    );
+    assert_eq!(
+        queue.routes_in_flight(&lapsed).await.unwrap().len(),
+        2,
+        "the stale copy waits for its keeper, the new one for everyone"
+    );
+
+    let taken = take_all(&queue).await;
+    assert_eq!(taken.len(), 2, "{taken:?}");
+    assert!(taken.contains(&shared) && taken.contains(&lapsed));
+    assert!(queue.routes_in_flight(&shared).await.unwrap().is_empty());
+    assert!(
+        matches!(
+            new_leader.hand_over(&shared).await.unwrap(),
+            Handed::Published(Published::New(_))
+        ),
+        "settled, so no longer in flight"
+    );
+}
+
+/// A delivery only the lease holder can sign, pulled by another submitter, is rerouted:
+/// on the holder's route at once (not delivered again to everyone after a delay), and
+/// gone from the shared one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_for_a_lease_holder_is_rerouted_to_it_at_once() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let queue = queue(&nats.config()).await;
+    let (holder, other) = (Pubkey::new_unique(), Pubkey::new_unique());
+    let due = item(4, None);
+    queue.publish(&due).await.unwrap();
+    let by_other = queue.submitter(&other).await.unwrap();
+    let delivery = by_other.next(1, WAIT).await.unwrap().pop().unwrap();
+    delivery.reroute(holder).await.unwrap();
+
+    assert_eq!(
+        queue.routes_in_flight(&due).await.unwrap(),
+        [Some(holder)],
+        "on the holder's route only"
+    );
+    assert!(by_other.next(1, WAIT).await.unwrap().is_empty());
+    let by_holder = queue.submitter(&holder).await.unwrap();
+    let got = by_holder.next(2, WAIT).await.unwrap();
+    assert_eq!(
+        got.iter().map(|d| d.item).collect::<Vec<_>>(),
+        [due.routed_to(Some(holder))]
+    );
+    assert_eq!(got[0].attempt, 1);
 }
