@@ -82,6 +82,8 @@ etcd --version | sed -n 1p
 export PATH="$PATH:/usr/sbin"
 need nats-server nats-server
 nats-server --version
+# The TLS tests of both make a CA of their own with the openssl command line.
+need openssl openssl
 
 step "cargo test --all-features"
 cargo test --workspace --all-features

@@ -6,6 +6,7 @@
 //! stepping down after 2/3 of it) and the derived durations the elector runs on. Must
 //! not: talk to etcd or decide leadership (that is [`super::elector`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ pub const MAX_STEP_DOWN_FRACTION: f64 = 0.9;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LeadershipConfig {
-    /// etcd client URLs (`http://host:port`) of one cluster, tried in order: a request
+    /// etcd client URLs (`http://host:port` or `https://host:port`) of one cluster, tried in order: a request
     /// that cannot reach one goes to the next. Empty: no fleet, always leader.
     pub endpoints: Vec<String>,
     /// The key keepers compete for; `None`: `/thread-keeper/<thread program id>/leader`.
@@ -47,6 +48,13 @@ pub struct LeadershipConfig {
     /// Bound of each etcd request, milliseconds (connecting included); must be shorter
     /// than the step-down window.
     pub request_timeout_ms: u64,
+    /// etcd user, when the cluster has auth enabled; with `password_file`.
+    pub user: Option<String>,
+    /// File holding the etcd user's password (surrounding whitespace ignored).
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed `https://` endpoints' certificates; `None`: the
+    /// public web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for LeadershipConfig {
@@ -59,6 +67,9 @@ impl Default for LeadershipConfig {
             step_down_fraction: 2.0 / 3.0,
             poll_interval_ms: 1_000,
             request_timeout_ms: 2_000,
+            user: None,
+            password_file: None,
+            ca_file: None,
         }
     }
 }
@@ -90,6 +101,16 @@ pub enum LeadershipConfigError {
          window ({window_ms} ms = lease_ttl_secs x step_down_fraction), got {got}"
     )]
     RequestTimeout { got: u64, window_ms: u64 },
+    #[error(
+        "leadership.user and leadership.password_file go together: set both (auth enabled \
+         on etcd) or neither"
+    )]
+    Credentials,
+    #[error(
+        "leadership.ca_file is for https:// endpoints, and none is configured; use \
+         https://host:port or drop ca_file"
+    )]
+    CaWithoutTls,
 }
 
 impl LeadershipConfigError {
@@ -103,6 +124,8 @@ impl LeadershipConfigError {
             Self::StepDownFraction(_) => "step_down_fraction",
             Self::PollInterval(_) => "poll_interval_ms",
             Self::RequestTimeout { .. } => "request_timeout_ms",
+            Self::Credentials => "password_file",
+            Self::CaWithoutTls => "ca_file",
         }
     }
 }
@@ -138,6 +161,14 @@ impl LeadershipConfig {
         if !(10..=60_000).contains(&self.poll_interval_ms) {
             return Err(LeadershipConfigError::PollInterval(self.poll_interval_ms));
         }
+        if self.user.is_some() != self.password_file.is_some()
+            || self.user.as_deref().is_some_and(str::is_empty)
+        {
+            return Err(LeadershipConfigError::Credentials);
+        }
+        if self.ca_file.is_some() && !self.endpoints.iter().any(|url| url.starts_with("https://")) {
+            return Err(LeadershipConfigError::CaWithoutTls);
+        }
         let window_ms = u64::try_from(self.step_down_window().as_millis()).unwrap_or(u64::MAX);
         if self.request_timeout_ms == 0 || self.request_timeout_ms >= window_ms {
             return Err(LeadershipConfigError::RequestTimeout {
@@ -170,6 +201,18 @@ impl LeadershipConfig {
                 LeadershipConfigError::RequestTimeout { got, .. } => {
                     ("daemon.leadership.request_timeout_ms", got.to_string())
                 }
+                LeadershipConfigError::Credentials => (
+                    "daemon.leadership.password_file",
+                    self.password_file
+                        .as_ref()
+                        .map_or("none".into(), |p| p.display().to_string()),
+                ),
+                LeadershipConfigError::CaWithoutTls => (
+                    "daemon.leadership.ca_file",
+                    self.ca_file
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
+                ),
             };
             InvalidSetting::new(field, value, e.to_string())
         })
@@ -211,9 +254,8 @@ impl LeadershipConfig {
 fn check_endpoint(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
     match parsed.scheme() {
-        "http" => {}
-        "https" => return Err("https is not supported (no TLS client); use http".into()),
-        other => return Err(format!("scheme {other:?} is not http")),
+        "http" | "https" => {}
+        other => return Err(format!("scheme {other:?} is not http or https")),
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err("no host".into());

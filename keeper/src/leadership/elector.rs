@@ -13,7 +13,10 @@
 //! (key) == 0` -> `put key = id with lease`, else read it. Held by another lease: follow
 //! that holder (and revoke the lease held, unused). Held under this keeper's own lease
 //! (after stepping down while etcd was away, or when a claim's answer was lost): renew
-//! that lease and lead again. Followers repeat every `poll_interval`.
+//! that lease and lead again. Followers watch the key and start the next round as soon
+//! as it is deleted (revoked, or its lease expired) or taken by another lease; a watch is
+//! set up again every lease TTL, and after an error the next round waits
+//! `poll_interval`.
 //!
 //! **Step-down rule, and why it is safe.** Every confirmation of the lease (the grant or
 //! keepalive before a won claim, then each renewal) is timed from the moment its request
@@ -33,8 +36,8 @@
 //! already have claimed it by then.
 //!
 //! **Shutdown** publishes "not leader" *before* revoking the lease (so no one can be
-//! elected while this keeper still acts), revokes it so a follower takes over at its
-//! next poll instead of after a TTL, then returns. A campaign that is aborted instead
+//! elected while this keeper still acts), revokes it so a follower, watching the key,
+//! takes over at once instead of after a TTL, then returns. A campaign that is aborted instead
 //! revokes nothing: the lease expires after its TTL.
 
 use std::future::Future;
@@ -162,7 +165,15 @@ impl<S: ElectionStore> Elector<S> {
                         self.publisher.step_down(reason);
                     }
                 }
-                Ok(Round::Following(holder)) => self.publisher.follow(holder.id),
+                Ok(Round::Following(holder)) => {
+                    self.publisher.follow(holder.id.clone());
+                    tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break,
+                        _ = self.follow(&holder) => {}
+                    }
+                    continue;
+                }
                 Ok(Round::Again) => continue,
                 Err(error) => self.publisher.unavailable(error),
             }
@@ -223,6 +234,20 @@ impl<S: ElectionStore> Elector<S> {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits while `holder` leads: on a watch of the key, so the next round starts as
+    /// soon as the key is free; the watch is set up again every lease TTL in case one
+    /// was lost without a word. A store that cannot watch is read every poll interval.
+    async fn follow(&self, holder: &Holder) {
+        if let Err(error) = self
+            .store
+            .wait_while_held(&self.key, holder, self.ttl)
+            .await
+        {
+            tracing::debug!(key = %self.key, kind = error.kind(), %error, "watching the leader key failed; reading it again after the poll interval");
+            sleep(self.poll_interval).await;
         }
     }
 

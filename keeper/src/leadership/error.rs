@@ -3,6 +3,7 @@
 //! Owns the error only. Must not: validate or start anything (that is [`super::config`]
 //! and [`super::start`]).
 
+use super::access::AccessFileError;
 use super::config::LeadershipConfigError;
 use super::state::LEADER_METRIC;
 use super::store::ElectionStoreError;
@@ -12,6 +13,8 @@ use super::store::ElectionStoreError;
 pub enum LeadershipError {
     #[error(transparent)]
     Config(#[from] LeadershipConfigError),
+    #[error(transparent)]
+    Access(#[from] AccessFileError),
     #[error(transparent)]
     Store(#[from] ElectionStoreError),
     #[error("registering {LEADER_METRIC}: {0}")]
@@ -23,6 +26,7 @@ impl LeadershipError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Config(e) => e.kind(),
+            Self::Access(e) => e.key,
             Self::Store(e) => e.kind(),
             Self::Metrics(_) => "metrics",
         }

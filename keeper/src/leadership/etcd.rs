@@ -1,26 +1,32 @@
-//! [`EtcdClient`]: the elector's [`ElectionStore`] over etcd's v3 JSON gateway (plain
-//! HTTP through `reqwest`, no gRPC stack), turning each way a call fails into an [`ElectionStoreError`].
+//! [`EtcdClient`]: the elector's [`ElectionStore`] over etcd's v3 JSON gateway (HTTP or
+//! HTTPS through `reqwest`, no gRPC stack), turning each way a call fails into an
+//! [`ElectionStoreError`].
 //!
 //! Owns the endpoint list and which endpoint is tried first, the bound on each request,
-//! and turning answers into [`super::store`]'s terms. A call that cannot reach an
-//! endpoint (refused, timed out, or etcd answering "unavailable") goes to the next one,
-//! in configured order starting from the last that answered; any other answer, error
-//! bodies included, is *the* answer. Must not: retry an endpoint, wait between calls or
-//! judge leadership (the elector does).
+//! auth tokens (one per endpoint: etcd's default tokens are known only to the member
+//! that issued them; taken before the first call and again when one is refused), the
+//! watch a follower waits on, and turning answers into [`super::store`]'s terms. A call
+//! that cannot reach an endpoint (refused, timed out, or etcd answering "unavailable")
+//! goes to the next one, in configured order starting from the last that answered; any
+//! other answer, error bodies included, is *the* answer. Must not: retry an endpoint,
+//! wait between calls or judge leadership (the elector does).
 //!
 //! Calls that might be repeated through a second endpoint are safe to repeat: a second
 //! keepalive or revoke does the same again, a second grant leaves an unused lease that
 //! expires, and a second claim finds the key held under this keeper's own lease, which
 //! the elector counts as a win.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::CONTENT_TYPE;
+use parking_lot::Mutex;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::access::{Credentials, EtcdAccess};
 use super::gateway::{self, ErrorBody};
 use super::store::{Claim, ElectionStore, ElectionStoreError, Granted, Holder};
 
@@ -34,12 +40,25 @@ pub struct EtcdClient {
     timeout: Duration,
     /// Index of the endpoint tried first: the last that answered.
     preferred: AtomicUsize,
+    credentials: Option<Credentials>,
+    /// Auth tokens by endpoint index.
+    tokens: Mutex<HashMap<usize, String>>,
 }
 
 impl EtcdClient {
-    /// A client for `endpoints` (`http://host:port`, at least one); each request is
-    /// bounded by `timeout`, connecting included.
+    /// A client for `endpoints` (`http://host:port`, at least one) without auth; each
+    /// request is bounded by `timeout`, connecting included.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, ElectionStoreError> {
+        Self::with_access(endpoints, timeout, &EtcdAccess::default())
+    }
+
+    /// [`EtcdClient::new`] for `http://` or `https://` endpoints, authenticating with
+    /// `access`'s credentials and trusting its CA.
+    pub fn with_access(
+        endpoints: &[String],
+        timeout: Duration,
+        access: &EtcdAccess,
+    ) -> Result<Self, ElectionStoreError> {
         if endpoints.is_empty() {
             return Err(ElectionStoreError::BadEndpoint {
                 endpoint: String::new(),
@@ -54,20 +73,28 @@ impl EtcdClient {
                         endpoint: endpoint.clone(),
                         reason: e.to_string(),
                     })?;
-                if url.scheme() != "http" {
+                if !matches!(url.scheme(), "http" | "https") {
                     return Err(ElectionStoreError::BadEndpoint {
                         endpoint: endpoint.clone(),
-                        reason: "only http:// is supported".into(),
+                        reason: "only http:// and https:// are supported".into(),
                     });
                 }
                 Ok(endpoint.trim_end_matches('/').to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             // etcd is reached directly, never through a proxy from the environment.
             .no_proxy()
             .connect_timeout(timeout)
-            .timeout(timeout)
+            .timeout(timeout);
+        if let Some(pem) = &access.ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ElectionStoreError::Client(format!("ca_file: {}", chain(&e))))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| ElectionStoreError::Client(chain(&e)))?;
         Ok(Self {
@@ -75,6 +102,8 @@ impl EtcdClient {
             http,
             timeout,
             preferred: AtomicUsize::new(0),
+            credentials: access.credentials.clone(),
+            tokens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -93,7 +122,7 @@ impl EtcdClient {
         let mut last = None;
         for step in 0..count {
             let index = (first + step) % count;
-            match self.call_one(&self.endpoints[index], path, body).await {
+            match self.call_at(index, path, body).await {
                 Err(error) if error.is_unavailable() => {
                     tracing::debug!(%error, path, "etcd endpoint unavailable, trying the next");
                     last = Some(error);
@@ -107,18 +136,54 @@ impl EtcdClient {
         Err(last.expect("at least one endpoint was tried"))
     }
 
-    async fn call_one(
+    /// POSTs `body` to `path` at endpoint `index`, with its auth token when the cluster
+    /// wants one: a token refused (expired, or the member restarted) is taken anew once.
+    async fn call_at(
         &self,
-        endpoint: &str,
+        index: usize,
         path: &str,
         body: &Value,
     ) -> Result<Vec<u8>, ElectionStoreError> {
+        let token = self.token(index).await?;
+        match self.call_one(index, path, body, token.as_deref()).await {
+            Err(error) if token.is_some() && is_refused_token(&error) => {
+                self.tokens.lock().remove(&index);
+                let token = self.token(index).await?;
+                self.call_one(index, path, body, token.as_deref()).await
+            }
+            result => result,
+        }
+    }
+
+    /// The auth token for endpoint `index`: `None` without credentials; taken from the
+    /// endpoint when it has none yet.
+    async fn token(&self, index: usize) -> Result<Option<String>, ElectionStoreError> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(None);
+        };
+        if let Some(token) = self.tokens.lock().get(&index) {
+            return Ok(Some(token.clone()));
+        }
+        let body = gateway::authenticate(&credentials.user, &credentials.password);
+        let bytes = self
+            .call_one(index, "/v3/auth/authenticate", &body, None)
+            .await?;
+        let answer: gateway::AuthenticateResponse = parse(&self.endpoints[index], &bytes)?;
+        self.tokens.lock().insert(index, answer.token.clone());
+        Ok(Some(answer.token))
+    }
+
+    async fn call_one(
+        &self,
+        index: usize,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Result<Vec<u8>, ElectionStoreError> {
+        let endpoint = &self.endpoints[index];
         let transport = |e: reqwest::Error| self.transport_error(endpoint, e);
         let response = self
-            .http
-            .post(format!("{endpoint}{path}"))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_string())
+            .request(endpoint, path, body, token)
             .send()
             .await
             .map_err(transport)?;
@@ -127,19 +192,87 @@ impl EtcdClient {
         if status.is_success() {
             return Ok(bytes);
         }
-        let parsed = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|value| ErrorBody::from_value(&value));
-        let (code, message) = match parsed {
-            Some(ErrorBody { code, message }) => (code, message),
-            None => (None, excerpt(&bytes)),
-        };
-        Err(ElectionStoreError::Api {
-            endpoint: endpoint.to_string(),
-            status: status.as_u16(),
-            code,
-            message,
-        })
+        Err(api_error(endpoint, status.as_u16(), &bytes))
+    }
+
+    fn request(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .post(format!("{endpoint}{path}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        match token {
+            Some(token) => request.header(AUTHORIZATION, token),
+            None => request,
+        }
+    }
+
+    /// Watches `key` at endpoint `index` from `start_revision` until an event (or a
+    /// watch that can no longer tell) or `at_most` without one.
+    async fn watch(
+        &self,
+        index: usize,
+        key: &str,
+        start_revision: i64,
+        at_most: Duration,
+    ) -> Result<(), ElectionStoreError> {
+        let endpoint = &self.endpoints[index];
+        let transport = |e: reqwest::Error| self.transport_error(endpoint, e);
+        let token = self.token(index).await?;
+        let body = gateway::watch(key, start_revision);
+        let mut response = self
+            .request(endpoint, "/v3/watch", &body, token.as_deref())
+            // The stream stays open for as long as nothing happens.
+            .timeout(at_most + self.timeout)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(transport)?;
+            return Err(api_error(endpoint, status.as_u16(), &bytes));
+        }
+        let deadline = tokio::time::Instant::now() + at_most;
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+                Err(_) => return Ok(()),
+                Ok(Err(e)) if e.is_timeout() => return Ok(()),
+                Ok(Err(e)) => return Err(transport(e)),
+                // The server ended the watch: the caller reads the key again.
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let message: gateway::WatchMessage = parse(endpoint, &line)?;
+                if let Some(error) = message.error {
+                    let body = ErrorBody::from_value(&error).unwrap_or(ErrorBody {
+                        code: None,
+                        message: error.to_string(),
+                    });
+                    return Err(ElectionStoreError::Api {
+                        endpoint: endpoint.clone(),
+                        status: 200,
+                        code: body.code,
+                        message: body.message,
+                    });
+                }
+                if message.result.is_some_and(|r| r.may_have_changed()) {
+                    return Ok(());
+                }
+            }
+        }
     }
 
     fn transport_error(&self, endpoint: &str, error: reqwest::Error) -> ElectionStoreError {
@@ -269,6 +402,52 @@ impl ElectionStore for EtcdClient {
         let (endpoint, bytes) = self.call("/v3/kv/range", &gateway::range(key)).await?;
         let range: gateway::RangeResponse = parse(&endpoint, &bytes)?;
         holder(range).map_err(|reason| ElectionStoreError::Malformed { endpoint, reason })
+    }
+
+    /// Reads the key, then watches it from the revision of that read on, so a change
+    /// between the two is not missed.
+    async fn wait_while_held(
+        &self,
+        key: &str,
+        held_by: &Holder,
+        at_most: Duration,
+    ) -> Result<(), ElectionStoreError> {
+        let (endpoint, bytes) = self.call("/v3/kv/range", &gateway::range(key)).await?;
+        let range: gateway::RangeResponse = parse(&endpoint, &bytes)?;
+        let revision = range.header.revision;
+        let now = holder(range).map_err(|reason| ElectionStoreError::Malformed {
+            endpoint: endpoint.clone(),
+            reason,
+        })?;
+        if now.as_ref().is_none_or(|now| now.lease != held_by.lease) {
+            return Ok(());
+        }
+        let index = self.preferred.load(Ordering::Relaxed) % self.endpoints.len();
+        self.watch(index, key, revision + 1, at_most).await
+    }
+}
+
+/// Whether etcd refused the auth token a call carried (expired, or unknown to a member
+/// that restarted), rather than the call itself.
+fn is_refused_token(error: &ElectionStoreError) -> bool {
+    matches!(error, ElectionStoreError::Api { message, .. }
+        if message.contains("invalid auth token") || message.contains("user name is empty"))
+}
+
+/// The error an unsuccessful answer of `endpoint` stands for.
+fn api_error(endpoint: &str, status: u16, bytes: &[u8]) -> ElectionStoreError {
+    let parsed = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|value| ErrorBody::from_value(&value));
+    let (code, message) = match parsed {
+        Some(ErrorBody { code, message }) => (code, message),
+        None => (None, excerpt(bytes)),
+    };
+    ElectionStoreError::Api {
+        endpoint: endpoint.to_string(),
+        status,
+        code,
+        message,
     }
 }
 

@@ -1,5 +1,6 @@
-//! The JSON of etcd's v3 gRPC gateway, for the five calls the elector makes: request
-//! bodies and the parts of the answers it reads.
+//! The JSON of etcd's v3 gRPC gateway, for the calls the elector makes (leases, the
+//! key, its watch, and authenticating): request bodies and the parts of the answers it
+//! reads.
 //!
 //! Owns the wire shapes: keys and values in base64, 64-bit integers sent as JSON numbers
 //! and read as either numbers or strings (the gateway writes them as strings and omits
@@ -41,6 +42,21 @@ pub fn lease(id: i64) -> Value {
 
 pub fn range(key: &str) -> Value {
     json!({ "key": encode(key) })
+}
+
+/// Watches `key` from `start_revision` on.
+pub fn watch(key: &str, start_revision: i64) -> Value {
+    json!({ "create_request": { "key": encode(key), "start_revision": start_revision } })
+}
+
+pub fn authenticate(user: &str, password: &str) -> Value {
+    json!({ "name": user, "password": password })
+}
+
+/// `/v3/auth/authenticate`.
+#[derive(Debug, Deserialize)]
+pub struct AuthenticateResponse {
+    pub token: String,
 }
 
 /// Creates `key = value` under `lease` if the key does not exist, else reads it.
@@ -88,11 +104,46 @@ pub struct KeyValue {
     pub lease: i64,
 }
 
+/// The header of an answer: the store's revision when it answered.
+#[derive(Debug, Default, Deserialize)]
+pub struct Header {
+    #[serde(default, deserialize_with = "int64")]
+    pub revision: i64,
+}
+
 /// `/v3/kv/range`, and the range inside a txn answer.
 #[derive(Debug, Default, Deserialize)]
 pub struct RangeResponse {
     #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
     pub kvs: Vec<KeyValue>,
+}
+
+/// One message of the `/v3/watch` stream.
+#[derive(Debug, Deserialize)]
+pub struct WatchMessage {
+    pub result: Option<WatchResult>,
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WatchResult {
+    #[serde(default)]
+    pub events: Vec<Value>,
+    /// The watch was ended by the server (with `compact_revision` when the revision it
+    /// started from is compacted away).
+    #[serde(default)]
+    pub canceled: bool,
+    #[serde(default, deserialize_with = "int64")]
+    pub compact_revision: i64,
+}
+
+impl WatchResult {
+    /// Whether the key may have changed: an event, or a watch that can no longer tell.
+    pub fn may_have_changed(&self) -> bool {
+        !self.events.is_empty() || self.canceled || self.compact_revision != 0
+    }
 }
 
 /// `/v3/kv/txn`.
@@ -174,6 +225,32 @@ mod tests {
 
         let empty: RangeResponse = serde_json::from_str(r#"{"header":{}}"#).unwrap();
         assert!(empty.kvs.is_empty());
+        let read: RangeResponse =
+            serde_json::from_str(r#"{"header":{"revision":"41"},"count":"0"}"#).unwrap();
+        assert_eq!(read.header.revision, 41);
+    }
+
+    #[test]
+    fn watch_messages_say_whether_the_key_may_have_changed() {
+        let message = |text: &str| -> WatchResult {
+            serde_json::from_str::<WatchMessage>(text)
+                .unwrap()
+                .result
+                .unwrap_or_default()
+        };
+        let created = message(r#"{"result":{"header":{"revision":"7"},"created":true}}"#);
+        assert!(!created.may_have_changed());
+        let deleted = message(
+            r#"{"result":{"header":{"revision":"8"},"events":[{"type":"DELETE",
+            "kv":{"key":"L2s=","mod_revision":"8"}}]}}"#,
+        );
+        assert!(deleted.may_have_changed());
+        let compacted =
+            message(r#"{"result":{"header":{},"canceled":true,"compact_revision":"5"}}"#);
+        assert!(compacted.may_have_changed());
+        let body = watch("/k", 9);
+        assert_eq!(body["create_request"]["key"], "L2s=");
+        assert_eq!(body["create_request"]["start_revision"], 9);
     }
 
     #[test]

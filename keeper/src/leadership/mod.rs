@@ -27,12 +27,14 @@
 //! # }
 //! ```
 //!
-//! Files: [`config`] (the typed configuration), [`state`] (the handle, the states and
+//! Files: [`config`] (the typed configuration), [`access`] (etcd auth and TLS, read
+//! from the files the configuration names), [`state`] (the handle, the states and
 //! the publisher that logs and gauges transitions), [`elector`] (the campaign loop over
 //! an [`ElectionStore`]), [`store`] (that trait, its answers and
 //! [`ElectionStoreError`]), [`etcd`] (the store over etcd's JSON gateway), `gateway`
 //! (the gateway's JSON) and `error` ([`LeadershipError`]).
 
+pub mod access;
 pub mod config;
 pub mod elector;
 mod error;
@@ -51,6 +53,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+pub use access::{AccessFileError, Credentials, EtcdAccess};
 pub use config::{LeadershipConfig, LeadershipConfigError};
 pub use elector::Elector;
 pub use error::LeadershipError;
@@ -63,7 +66,7 @@ pub enum Campaign {
     /// A keeper alone: leads until shutdown.
     Alone(Publisher),
     /// A keeper of a fleet: campaigns through etcd.
-    Etcd(Elector<EtcdClient>),
+    Etcd(Box<Elector<EtcdClient>>),
 }
 
 impl Campaign {
@@ -140,7 +143,11 @@ pub fn start(
         )?;
         return Ok((leadership, Campaign::Alone(publisher)));
     }
-    let client = EtcdClient::new(&config.endpoints, config.request_timeout())?;
+    let access = EtcdAccess::from_config(config)?;
+    if access.credentials.is_some() && config.endpoints.iter().any(|e| e.starts_with("http://")) {
+        tracing::warn!("daemon.leadership: the etcd password goes to http:// endpoints unencrypted; use https://");
+    }
+    let client = EtcdClient::with_access(&config.endpoints, config.request_timeout(), &access)?;
     let (leadership, elector) = Elector::new(
         client,
         config.key_for(program_id),
@@ -148,5 +155,5 @@ pub fn start(
         config,
         registry,
     )?;
-    Ok((leadership, Campaign::Etcd(elector)))
+    Ok((leadership, Campaign::Etcd(Box::new(elector))))
 }

@@ -6,6 +6,8 @@
 //! the other. Must not: talk to a store or decide leadership (that is [`super::etcd`]
 //! and [`super::elector`]).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 /// A lease as granted.
@@ -44,6 +46,15 @@ pub trait ElectionStore: Send + Sync {
     async fn claim(&self, key: &str, id: &str, lease: i64) -> Result<Claim, ElectionStoreError>;
     /// Who holds `key`, if anyone.
     async fn holder(&self, key: &str) -> Result<Option<Holder>, ElectionStoreError>;
+    /// Returns once `key` may no longer be held by `held_by` (deleted, its lease gone,
+    /// or taken under another lease), or after `at_most` either way: what a follower
+    /// waits on instead of reading the key over and over.
+    async fn wait_while_held(
+        &self,
+        key: &str,
+        held_by: &Holder,
+        at_most: Duration,
+    ) -> Result<(), ElectionStoreError>;
 }
 
 /// gRPC status codes that etcd puts in its error bodies, as far as they matter here.

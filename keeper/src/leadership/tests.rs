@@ -83,6 +83,8 @@ struct FakeEtcd {
     /// Whether the keeper's handle said "leader" when each revoke arrived.
     leader_at_revoke: Arc<Mutex<Vec<bool>>>,
     watched: Arc<Mutex<Option<Leadership>>>,
+    /// Watches set up by a follower.
+    watches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeEtcd {
@@ -92,6 +94,7 @@ impl FakeEtcd {
             link: Arc::new(Mutex::new(Link::Up)),
             leader_at_revoke: Arc::default(),
             watched: Arc::default(),
+            watches: Arc::default(),
         }
     }
 
@@ -220,6 +223,28 @@ impl ElectionStore for FakeEtcd {
         })
         .await
     }
+
+    /// A watch as etcd keeps it: told as soon as the key changes, through the link.
+    async fn wait_while_held(
+        &self,
+        key: &str,
+        held_by: &Holder,
+        at_most: Duration,
+    ) -> Result<(), ElectionStoreError> {
+        assert_eq!(key, KEY);
+        self.watches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let deadline = Instant::now() + at_most;
+        loop {
+            let lease = self
+                .call(|cluster| cluster.key.as_ref().map(|(_, lease)| *lease))
+                .await?;
+            if lease != Some(held_by.lease) || Instant::now() >= deadline {
+                return Ok(());
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 /// A 3 s lease, stepping down after 2 s, renewing every 2/3 s; followers poll every
@@ -243,9 +268,18 @@ struct Keeper {
 
 impl Keeper {
     fn spawn(cluster: &Arc<Mutex<Cluster>>, id: &str, registry: Option<&Registry>) -> Self {
+        Self::spawn_with(cluster, id, registry, &config())
+    }
+
+    fn spawn_with(
+        cluster: &Arc<Mutex<Cluster>>,
+        id: &str,
+        registry: Option<&Registry>,
+        config: &LeadershipConfig,
+    ) -> Self {
         let etcd = FakeEtcd::new(cluster);
         let (leadership, elector) =
-            Elector::new(etcd.clone(), KEY.into(), id.into(), &config(), registry).unwrap();
+            Elector::new(etcd.clone(), KEY.into(), id.into(), config, registry).unwrap();
         *etcd.watched.lock().unwrap() = Some(leadership.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(elector.run(async {
@@ -345,11 +379,24 @@ fn validate_names_the_bad_field() {
             .starts_with("leadership.endpoints[1] \"not a url\""),
         "{error}"
     );
-    let error = with(|c| c.endpoints[0] = "https://etcd:2379".into());
-    assert!(
-        error.to_string().contains("https is not supported"),
-        "{error}"
-    );
+    let error = with(|c| c.endpoints[0] = "grpc://etcd:2379".into());
+    assert!(error.to_string().contains("not http or https"), "{error}");
+    let error = with(|c| c.user = Some("keeper".into()));
+    assert_eq!(error.kind(), "password_file");
+    assert!(error.to_string().contains("go together"), "{error}");
+    let error = with(|c| c.ca_file = Some("ca.pem".into()));
+    assert_eq!(error.kind(), "ca_file");
+    assert!(error.to_string().contains("https://host:port"), "{error}");
+    let mut tls = LeadershipConfig {
+        endpoints: vec!["https://etcd:2379".into()],
+        ca_file: Some("ca.pem".into()),
+        user: Some("keeper".into()),
+        password_file: Some("password".into()),
+        ..LeadershipConfig::default()
+    };
+    assert_eq!(tls.validate(), Ok(()));
+    tls.user = Some(String::new());
+    assert_eq!(tls.validate().unwrap_err().kind(), "password_file");
     let error = with(|c| c.endpoints[0] = "http://etcd:2379/v3".into());
     assert!(error.to_string().contains("without a path"), "{error}");
     assert_eq!(with(|c| c.key = Some(String::new())).kind(), "key");
@@ -371,7 +418,7 @@ fn validate_names_the_bad_field() {
 
 #[test]
 fn settings_are_refused_by_their_full_key_with_the_reason_validate_gives() {
-    let cases: [(&str, &str, Spoil<LeadershipConfig>); 7] = [
+    let cases: [(&str, &str, Spoil<LeadershipConfig>); 9] = [
         ("daemon.leadership.endpoints", "not a url", |c| {
             c.endpoints = vec!["not a url".into()]
         }),
@@ -388,6 +435,12 @@ fn settings_are_refused_by_their_full_key_with_the_reason_validate_gives() {
         }),
         ("daemon.leadership.request_timeout_ms", "7000", |c| {
             c.request_timeout_ms = 7_000
+        }),
+        ("daemon.leadership.password_file", "none", |c| {
+            c.user = Some("keeper".into())
+        }),
+        ("daemon.leadership.ca_file", "ca.pem", |c| {
+            c.ca_file = Some("ca.pem".into())
         }),
     ];
     for (field, value, spoil) in cases {
@@ -533,6 +586,68 @@ async fn a_graceful_shutdown_reports_not_leader_before_revoking_and_hands_over_a
         took_over - stopped
     );
     b.shutdown().await;
+}
+
+/// A follower does not read the key over and over: it watches it, and a key freed by a
+/// graceful shutdown or by an expired lease is taken at once, however long the poll
+/// interval (here a minute, longer than the whole test).
+#[tokio::test(start_paused = true)]
+async fn a_follower_watches_the_key_and_takes_it_as_soon_as_it_is_free() {
+    let cluster: Arc<Mutex<Cluster>> = Arc::default();
+    let slow_poll = LeadershipConfig {
+        poll_interval_ms: 60_000,
+        ..config()
+    };
+    let a = Keeper::spawn_with(&cluster, "a", None, &slow_poll);
+    until(Duration::from_secs(1), || a.leadership.is_leader()).await;
+    let b = Keeper::spawn_with(&cluster, "b", None, &slow_poll);
+    until(Duration::from_secs(1), || {
+        matches!(b.leadership.state(), LeaderState::Follower { .. })
+    })
+    .await;
+    let watches = b.etcd.watches.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(watches >= 1, "the follower watches");
+    sleep(Duration::from_secs(20)).await;
+    let renewed = b.etcd.watches.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (watches + 5..=watches + 8).contains(&renewed),
+        "set up again about every TTL (3 s), not every poll: {watches} then {renewed}"
+    );
+
+    let stopped = Instant::now();
+    a.shutdown().await;
+    let took_over = until(Duration::from_secs(3), || b.leadership.is_leader()).await;
+    assert!(
+        took_over - stopped <= Duration::from_millis(100),
+        "at once, not after the poll interval: {:?}",
+        took_over - stopped
+    );
+
+    // The same when the leader dies: the key goes with its lease, and the watch says so.
+    let c = Keeper::spawn_with(&cluster, "c", None, &slow_poll);
+    until(Duration::from_secs(1), || {
+        matches!(c.leadership.state(), LeaderState::Follower { .. })
+    })
+    .await;
+    let lease = b.lease().unwrap();
+    b.task.abort();
+    let expired = until(Duration::from_secs(5), || {
+        cluster.lock().unwrap().expire();
+        cluster
+            .lock()
+            .unwrap()
+            .expired_at
+            .iter()
+            .any(|(id, _)| *id == lease)
+    })
+    .await;
+    let took_over = until(Duration::from_secs(3), || c.leadership.is_leader()).await;
+    assert!(
+        took_over - expired <= Duration::from_millis(100),
+        "at the lease's expiry: {:?}",
+        took_over - expired
+    );
+    c.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -16,6 +16,7 @@ use keeper::fleet::{Drained, FleetConfig, Handed, Published, Publisher, WorkItem
 use solana_sdk::pubkey::Pubkey;
 
 use crate::common::nats::Nats;
+use crate::common::tls::TestCa;
 
 fn item(exec_count: u64, submitter: Option<Pubkey>) -> WorkItem {
     WorkItem {
@@ -681,4 +682,36 @@ async fn a_delivery_for_a_lease_holder_is_rerouted_to_it_at_once() {
         [due.routed_to(Some(holder))]
     );
     assert_eq!(got[0].attempt, 1);
+}
+
+/// A server that takes TLS only: a keeper trusting its CA connects through `tls://` and
+/// the queue works; one without the CA is refused at connect, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_keeper_trusting_the_ca_connects_and_one_without_it_is_refused() {
+    let Some(ca) = TestCa::new() else {
+        return;
+    };
+    let Some(nats) = Nats::start_tls(&ca).await else {
+        return;
+    };
+    let config = nats.config();
+    assert!(config.nats_urls[0].starts_with("tls://"));
+    let queue = queue(&config).await;
+    let due = item(1, None);
+    assert!(matches!(
+        queue.publish(&due).await.unwrap(),
+        Published::New(_)
+    ));
+    assert_eq!(take_all(&queue).await, [due]);
+
+    let Err(refused) = WorkQueue::connect(&FleetConfig {
+        ca_file: None,
+        request_timeout_ms: 2_000,
+        ..config
+    })
+    .await
+    else {
+        panic!("connected without trusting the server's CA");
+    };
+    assert_eq!(refused.kind(), "fleet_connect", "{refused}");
 }

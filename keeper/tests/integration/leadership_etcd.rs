@@ -5,7 +5,7 @@
 //! Without an `etcd` binary these tests are skipped with a loud message, unless `CI` is
 //! set: then a missing etcd fails them. `scripts/test.sh` installs it. Leases are 2 s
 //! (step down after 1.33 s) so the file runs in seconds; deadlines are generous and the
-//! orderings strict.
+//! orderings strict. Auth and TLS run on etcds of their own (a CA made with `openssl`).
 
 // The shared fixtures in `common` are built on the in-process bank.
 #![cfg(feature = "bank")]
@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::etcd::Etcd;
+use crate::common::tls::TestCa;
 use keeper::leadership::{
     start, ElectionStore, ElectionStoreError, EtcdClient, LeaderState, Leadership,
     LeadershipConfig, StepDown,
@@ -51,19 +52,19 @@ struct Keeper {
 
 impl Keeper {
     fn spawn(endpoints: Vec<String>, id: &str) -> Self {
-        let (leadership, campaign) = start(
-            &config(endpoints, id),
-            &Pubkey::new_unique(),
-            &Pubkey::new_unique(),
-            None,
-        )
-        .unwrap();
+        Self::spawn_with(&config(endpoints, id))
+    }
+
+    fn spawn_with(config: &LeadershipConfig) -> Self {
+        let id = config.id.clone().unwrap();
+        let (leadership, campaign) =
+            start(config, &Pubkey::new_unique(), &Pubkey::new_unique(), None).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(campaign.run(async {
             stopped.await.ok();
         }));
         Self {
-            id: id.into(),
+            id,
             leadership,
             stop: Some(stop),
             task: Some(task),
@@ -191,11 +192,19 @@ impl Monitor {
     }
 }
 
-/// Starts `a` then `b` and waits until `a` leads and `b` follows it.
-async fn a_leads_b_follows(etcd: &Etcd) -> (Keeper, Keeper) {
+/// A poll interval longer than any test: a follower configured with it notices a free
+/// key only through its watch.
+const WATCH_ONLY_POLL_MS: u64 = 60_000;
+
+/// Starts `a` then `b` (polling every `b_poll_ms`) and waits until `a` leads and `b`
+/// follows it.
+async fn a_leads_b_follows(etcd: &Etcd, b_poll_ms: u64) -> (Keeper, Keeper) {
     let a = Keeper::spawn(vec![etcd.url()], "keeper-a");
     until("a leads", Duration::from_secs(10), || a.is_leader()).await;
-    let b = Keeper::spawn(vec![etcd.url()], "keeper-b");
+    let b = Keeper::spawn_with(&LeadershipConfig {
+        poll_interval_ms: b_poll_ms,
+        ..config(vec![etcd.url()], "keeper-b")
+    });
     until("b follows a", Duration::from_secs(10), || {
         b.leadership.state()
             == LeaderState::Follower {
@@ -263,7 +272,8 @@ async fn a_graceful_shutdown_revokes_the_lease_and_the_other_takes_over_at_once(
     let Some(etcd) = Etcd::start().await else {
         return;
     };
-    let (mut a, b) = a_leads_b_follows(&etcd).await;
+    // b only watches: taking over at once is the watch's doing.
+    let (mut a, b) = a_leads_b_follows(&etcd, WATCH_ONLY_POLL_MS).await;
     let a_lease = a.lease().unwrap();
     let monitor = Monitor::start(a.leadership.clone(), b.leadership.clone());
 
@@ -306,7 +316,8 @@ async fn a_dead_leader_is_replaced_only_after_its_lease_expires() {
     let Some(etcd) = Etcd::start().await else {
         return;
     };
-    let (mut a, b) = a_leads_b_follows(&etcd).await;
+    // b only watches: it learns of the expired lease from etcd, not from a poll.
+    let (mut a, b) = a_leads_b_follows(&etcd, WATCH_ONLY_POLL_MS).await;
     let a_lease = a.lease().unwrap();
     let monitor = Monitor::start(a.leadership.clone(), b.leadership.clone());
 
@@ -359,7 +370,7 @@ async fn losing_etcd_makes_the_leader_step_down_within_the_ttl_and_its_return_re
     let Some(mut etcd) = Etcd::start().await else {
         return;
     };
-    let (a, b) = a_leads_b_follows(&etcd).await;
+    let (a, b) = a_leads_b_follows(&etcd, 100).await;
 
     etcd.kill();
     let killed = Instant::now();
@@ -544,4 +555,88 @@ async fn etcd_answers_and_error_bodies_become_typed_results() {
         error.to_string().contains("requested lease not found"),
         "{error}"
     );
+}
+
+/// The prefix a keeper's etcd account may read and write, holding the test's key.
+const KEEPER_PREFIX: &str = "/thread-keeper/";
+
+/// With auth enabled, a keeper on an account limited to the keepers' prefix leads; a
+/// wrong password and no credentials are each reported by etcd's reason and never lead;
+/// after etcd restarts (its tokens gone) the keeper authenticates again and leads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_enabled_a_keeper_on_its_account_leads_and_bad_credentials_are_named() {
+    let Some(mut etcd) = Etcd::start().await else {
+        return;
+    };
+    etcd.enable_auth("keeper", "pa55-word", KEEPER_PREFIX).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (right, wrong) = (dir.path().join("right"), dir.path().join("wrong"));
+    std::fs::write(&right, "pa55-word\n").unwrap();
+    std::fs::write(&wrong, "guess").unwrap();
+    let with = |id: &str, password: Option<&std::path::Path>| LeadershipConfig {
+        user: password.map(|_| "keeper".to_string()),
+        password_file: password.map(std::path::Path::to_path_buf),
+        ..config(vec![etcd.url()], id)
+    };
+
+    let mut a = Keeper::spawn_with(&with("keeper-a", Some(&right)));
+    until("a leads with its account", Duration::from_secs(10), || {
+        a.is_leader()
+    })
+    .await;
+    let mut refused = Keeper::spawn_with(&with("keeper-wrong", Some(&wrong)));
+    let mut anonymous = Keeper::spawn_with(&with("keeper-anonymous", None));
+    for (keeper, reason) in [
+        (&refused, "authentication failed"),
+        (&anonymous, "user name is empty"),
+    ] {
+        until("refused with etcd's reason", Duration::from_secs(5), || {
+            matches!(&keeper.leadership.state(),
+                LeaderState::Unavailable { error } if error.to_string().contains(reason))
+        })
+        .await;
+    }
+
+    etcd.kill();
+    until("a steps down without etcd", TTL * 2, || !a.is_leader()).await;
+    etcd.spawn().await;
+    until(
+        "a leads again on a new token",
+        Duration::from_secs(15),
+        || a.is_leader(),
+    )
+    .await;
+    assert!(!refused.is_leader() && !anonymous.is_leader());
+    for keeper in [&mut a, &mut refused, &mut anonymous] {
+        keeper.shutdown().await;
+    }
+}
+
+/// etcd serving clients over TLS: a keeper trusting the CA leads through `https://`; one
+/// trusting only the public roots is refused by the handshake, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_keeper_trusting_the_ca_leads_and_one_without_it_is_refused() {
+    let Some(ca) = TestCa::new() else {
+        return;
+    };
+    let Some(etcd) = Etcd::start_tls(&ca).await else {
+        return;
+    };
+    assert!(etcd.url().starts_with("https://"));
+    let mut trusting = Keeper::spawn_with(&LeadershipConfig {
+        ca_file: Some(ca.ca()),
+        ..config(vec![etcd.url()], "keeper-tls")
+    });
+    until("the keeper leads over TLS", Duration::from_secs(10), || {
+        trusting.is_leader()
+    })
+    .await;
+    let mut untrusting = Keeper::spawn(vec![etcd.url()], "keeper-no-ca");
+    until("refused by the handshake", Duration::from_secs(5), || {
+        matches!(&untrusting.leadership.state(),
+            LeaderState::Unavailable { error } if error.to_string().contains("certificate"))
+    })
+    .await;
+    trusting.shutdown().await;
+    untrusting.shutdown().await;
 }

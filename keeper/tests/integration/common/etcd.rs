@@ -13,6 +13,10 @@ use std::time::Duration;
 use keeper::test_utils::loopback::free_port;
 
 use super::servers::{server_binary, tail, ServerProcess};
+use super::tls::TestCa;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 
 /// The `etcd` binary (`$ETCD_BIN`, else the first on `PATH`); see [`server_binary`].
@@ -29,6 +33,10 @@ pub struct Etcd {
     dir: TempDir,
     client_port: u16,
     peer_port: u16,
+    /// Served over TLS: (certificate, key, CA certificate).
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// Auth enabled: the root user's token for [`Etcd::admin`] calls.
+    root_token: Option<String>,
 }
 
 impl Etcd {
@@ -38,6 +46,16 @@ impl Etcd {
     /// take one before etcd binds it: then etcd exits with "address already in use", and
     /// it is started again on fresh ports and a fresh data directory (a few times).
     pub async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// [`Etcd::start`], serving clients over TLS with `ca`'s server certificate.
+    pub async fn start_tls(ca: &TestCa) -> Option<Self> {
+        let (cert, key) = ca.server();
+        Self::start_with(Some((cert, key, ca.ca()))).await
+    }
+
+    async fn start_with(tls: Option<(PathBuf, PathBuf, PathBuf)>) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let process = ServerProcess::new("etcd", dir.path().join("etcd.log"));
         let mut etcd = Self {
@@ -46,6 +64,8 @@ impl Etcd {
             client_port: free_port(),
             peer_port: free_port(),
             process,
+            tls,
+            root_token: None,
         };
         for _ in 0..5 {
             match etcd.try_spawn().await {
@@ -66,7 +86,76 @@ impl Etcd {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// An HTTP client that trusts this etcd's certificate, if it has one.
+    fn http(&self) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some((_, _, ca)) = &self.tls {
+            let pem = std::fs::read(ca).unwrap();
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        builder.build().unwrap()
+    }
+
+    /// Calls the gateway at `path` with `body` as root once auth is on; panics on an
+    /// error answer.
+    async fn admin(&self, path: &str, body: Value) -> Value {
+        let mut request = self.http().post(format!("{}{path}", self.url()));
+        if let Some(token) = &self.root_token {
+            request = request.header("Authorization", token);
+        }
+        let answer = request.body(body.to_string()).send().await.unwrap();
+        let status = answer.status();
+        let text = answer.text().await.unwrap();
+        assert!(status.is_success(), "etcd {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Turns auth on: a root user, and `user` with `password` and read-write access
+    /// to the keys under `prefix` only (what a keeper's account gets).
+    pub async fn enable_auth(&mut self, user: &str, password: &str, prefix: &str) {
+        let b64 = |text: &str| STANDARD.encode(text);
+        let mut end = prefix.as_bytes().to_vec();
+        *end.last_mut().unwrap() += 1;
+        let end = STANDARD.encode(&end);
+        let root_password = "root-pass";
+        for (path, body) in [
+            (
+                "/v3/auth/user/add",
+                json!({"name": "root", "password": root_password}),
+            ),
+            (
+                "/v3/auth/user/grant",
+                json!({"user": "root", "role": "root"}),
+            ),
+            ("/v3/auth/role/add", json!({"name": "keepers"})),
+            (
+                "/v3/auth/role/grant",
+                json!({"name": "keepers", "perm": {"permType": "READWRITE",
+                    "key": b64(prefix), "range_end": end}}),
+            ),
+            (
+                "/v3/auth/user/add",
+                json!({"name": user, "password": password}),
+            ),
+            (
+                "/v3/auth/user/grant",
+                json!({"user": user, "role": "keepers"}),
+            ),
+            ("/v3/auth/enable", json!({})),
+        ] {
+            self.admin(path, body).await;
+        }
+        let answer = self
+            .admin(
+                "/v3/auth/authenticate",
+                json!({"name": "root", "password": root_password}),
+            )
+            .await;
+        self.root_token = Some(answer["token"].as_str().unwrap().to_string());
     }
 
     pub fn log(&self) -> PathBuf {
@@ -86,6 +175,13 @@ impl Etcd {
         let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let mut command = Command::new(&self.binary);
+        if let Some((cert, key, _)) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(cert)
+                .arg("--key-file")
+                .arg(key);
+        }
         command
             .arg("--name")
             .arg("default")
@@ -96,13 +192,14 @@ impl Etcd {
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("default={peer}")]);
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let range = format!("{client}/v3/kv/range");
+        let http = self.http();
+        // Answered (an auth error counts: it is up) once etcd serves clients.
+        let range = format!("{client}/v3/maintenance/status");
         self.process
             .start(command, async || {
                 let answer = http
                     .post(&range)
-                    .body(r#"{"key":"AA=="}"#)
+                    .body("{}")
                     .timeout(Duration::from_millis(500))
                     .send()
                     .await;

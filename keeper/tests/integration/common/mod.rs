@@ -10,6 +10,7 @@ pub mod etcd;
 pub mod hostile_rpc;
 pub mod nats;
 pub mod servers;
+pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! A real NATS server with JetStream for the fleet tests (Debian's `nats-server`, 2.9):
 //! [`Nats::start`] runs one on a free loopback port with its JetStream store in a
-//! temporary directory, optionally with user/password auth, and kills it on drop. It can
+//! temporary directory, optionally with user/password auth or TLS, and kills it on drop. It can
 //! be killed and started again on the same port and store, for outage tests.
 
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use keeper::test_utils::loopback::free_port;
 use tempfile::TempDir;
 
 use super::servers::{server_binary, tail, ServerProcess};
+use super::tls::TestCa;
 
 /// A nats-server of its own. Killed on drop.
 pub struct Nats {
@@ -20,6 +21,8 @@ pub struct Nats {
     dir: TempDir,
     port: u16,
     auth: Option<(String, String)>,
+    /// Served over TLS only: (certificate, key, CA certificate).
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Nats {
@@ -33,7 +36,20 @@ impl Nats {
         Self::start_with(Some((user.into(), password.into()))).await
     }
 
+    /// A running server that takes TLS connections only, with `ca`'s server certificate.
+    pub async fn start_tls(ca: &TestCa) -> Option<Self> {
+        let (cert, key) = ca.server();
+        Self::start_configured(None, Some((cert, key, ca.ca()))).await
+    }
+
     async fn start_with(auth: Option<(String, String)>) -> Option<Self> {
+        Self::start_configured(auth, None).await
+    }
+
+    async fn start_configured(
+        auth: Option<(String, String)>,
+        tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    ) -> Option<Self> {
         let binary = server_binary(
             "nats-server",
             "NATS_SERVER_BIN",
@@ -47,6 +63,7 @@ impl Nats {
             dir,
             port: free_port(),
             auth,
+            tls,
         };
         // A port free when picked can be taken before the server binds it (tests run in
         // parallel): then it is started again on another.
@@ -67,7 +84,8 @@ impl Nats {
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     fn log(&self) -> PathBuf {
@@ -81,6 +99,9 @@ impl Nats {
             nats_urls: vec![self.url()],
             ..FleetConfig::default()
         };
+        if let Some((_, _, ca)) = &self.tls {
+            config.ca_file = Some(ca.clone());
+        }
         if let Some((user, password)) = &self.auth {
             let path = self.dir.path().join("password");
             std::fs::write(&path, format!("{password}\n")).unwrap();
@@ -114,6 +135,14 @@ impl Nats {
             .arg(self.dir.path().join("jetstream"));
         if let Some((user, password)) = &self.auth {
             command.args(["--user", user, "--pass", password]);
+        }
+        if let Some((cert, key, _)) = &self.tls {
+            command
+                .arg("--tls")
+                .arg("--tlscert")
+                .arg(cert)
+                .arg("--tlskey")
+                .arg(key);
         }
         self.process
             .start(command, async || readies() > ready_before)
