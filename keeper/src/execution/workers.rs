@@ -96,7 +96,14 @@ pub async fn run_workers(
             continue;
         }
         if let Some(publisher) = &fleet {
-            running.spawn(hand_over(publisher.clone(), due, priority, indexed));
+            let executor = executor.clone();
+            running.spawn(hand_over(
+                publisher.clone(),
+                due,
+                priority,
+                indexed,
+                executor,
+            ));
             continue;
         }
         let executor = executor.clone();
@@ -157,6 +164,8 @@ async fn hand_over(
     due: DueThread,
     priority: ExecutionPriority,
     indexed: Indexed,
+    // For its metrics: a hand-over executes nothing here.
+    executor: Arc<Executor>,
 ) {
     let durable = indexed.durable;
     let item = WorkItem {
@@ -168,7 +177,14 @@ async fn hand_over(
             .map(|l| l.holder),
         priority,
     };
-    match publisher.hand_over(&item).await {
+    let handed = publisher.hand_over(&item).await;
+    let outcome = handed.as_ref().map_or("failed", Handed::as_str);
+    executor
+        .metrics()
+        .fleet_handovers_total
+        .with_label_values(&[outcome])
+        .inc();
+    match handed {
         // Dead-lettered: held like a dead letter of the store, until its state changes.
         Ok(Handed::DeadLettered) => due.in_flight.executed(),
         Ok(Handed::Published(Published::New(_)) | Handed::Spooled | Handed::InFlight)

@@ -29,6 +29,19 @@ pub enum Handed {
     DeadLettered,
 }
 
+impl Handed {
+    /// Its label in `keeper_fleet_handovers_total`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Published(Published::New(_)) => "published",
+            Self::Published(Published::Duplicate) => "duplicate",
+            Self::InFlight => "in_flight",
+            Self::Spooled => "spooled",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
 /// What one [`Publisher::drain`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Drained {

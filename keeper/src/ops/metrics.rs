@@ -141,6 +141,11 @@ pub struct Metrics {
     /// `keeper_fleet_spooled`: due executions this keeper holds in its spool while NATS
     /// does not answer.
     pub fleet_spooled: IntGauge,
+    /// `keeper_fleet_handovers_total{outcome}`: due executions this keeper, leading,
+    /// handed to the fleet, by what became of them (`published`, `duplicate`,
+    /// `in_flight`: the stream had it already; `dead_lettered`, `spooled`, `failed`).
+    /// Counted by the worker pool.
+    pub fleet_handovers_total: IntCounterVec,
 
     // Latencies.
     /// `keeper_confirmation_latency_seconds`: from an execution's first submission to its
@@ -162,6 +167,16 @@ fn registered<M: Collector + Clone + 'static>(registry: &Registry, metric: M) ->
         .expect("unique metric name");
     metric
 }
+
+/// The outcomes of `keeper_fleet_handovers_total`.
+pub const HANDOVER_OUTCOMES: [&str; 6] = [
+    "published",
+    "duplicate",
+    "in_flight",
+    "dead_lettered",
+    "spooled",
+    "failed",
+];
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     registered(
@@ -326,6 +341,12 @@ impl Metrics {
                 "keeper_fleet_spooled",
                 "Due executions spooled by this keeper while NATS does not answer",
             ),
+            fleet_handovers_total: counter_vec(
+                r,
+                "keeper_fleet_handovers_total",
+                "Due executions handed to the fleet's work stream, by outcome",
+                "outcome",
+            ),
             confirmation_latency_seconds: latency(
                 r,
                 "keeper_confirmation_latency_seconds",
@@ -353,6 +374,9 @@ impl Metrics {
         }
         for kind in FAILURE_KINDS {
             metrics.executions_failed_total.with_label_values(&[kind]);
+        }
+        for outcome in HANDOVER_OUTCOMES {
+            metrics.fleet_handovers_total.with_label_values(&[outcome]);
         }
         Arc::new(metrics)
     }
@@ -407,7 +431,7 @@ mod tests {
     use solana_commitment_config::CommitmentConfig;
 
     /// Every metric name `Metrics` defines, as its family appears in the text format.
-    const FAMILIES: [&str; 26] = [
+    const FAMILIES: [&str; 27] = [
         "keeper_nonce_lease_age_seconds",
         "keeper_builds_total",
         "keeper_threads",
@@ -429,6 +453,7 @@ mod tests {
         "keeper_fleet_work_pending",
         "keeper_fleet_dead_letters",
         "keeper_fleet_spooled",
+        "keeper_fleet_handovers_total",
         "keeper_rpc_breaker_state",
         "keeper_operating_mode",
         "keeper_confirmation_latency_seconds",

@@ -1,9 +1,10 @@
 //! Daemons of a fleet sharing one work stream (`[daemon.fleet]`) on one bank and one
-//! real nats-server, no etcd: each keeper leads, so each hands every due time over, the
-//! stream keeps one copy of each, and every keeper's submitter pulls from it. Checked
-//! after the fleet catches up: every due time ran exactly once on chain and no due time
-//! was confirmed twice across the keepers' stores, with the work shared; with a keeper
-//! killed mid-run, and with nats-server stopped for ten seconds.
+//! real nats-server. Without etcd each keeper leads, so each hands every due time over,
+//! the stream keeps one copy of each, and every keeper's submitter pulls from it; with
+//! a real etcd one keeper schedules and all submit. Checked after the fleet catches up:
+//! every due time ran exactly once on chain and no due time was confirmed twice across
+//! the keepers' stores, with the work shared; with a keeper killed mid-run, nats-server
+//! stopped for ten seconds, and the etcd leader killed mid-run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use keeper::daemon::Daemon;
 use keeper::fleet::FleetConfig;
+use keeper::leadership::{LeadershipConfig, LEADER_METRIC};
 use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{self, World};
 use keeper::store::{ExecState, Store};
@@ -19,6 +21,7 @@ use solana_sdk::signature::{Keypair, Signer};
 use solana_system_interface::instruction as system_instruction;
 use thread::state::{Due, Trigger};
 
+use crate::common::etcd::Etcd;
 use crate::common::nats::Nats;
 use crate::common::{every, fast_config, plan, state, wait_until, ProbedBank, Running, TestClock};
 
@@ -37,6 +40,8 @@ struct NatsFleet {
     runs: Vec<Option<Running>>,
     /// Each keeper's metrics.
     metrics: Vec<Arc<Metrics>>,
+    /// The fleet's etcd, when one keeper leads at a time.
+    _etcd: Option<Etcd>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,6 +49,16 @@ impl NatsFleet {
     /// `keepers` daemons over 9 non-durable interval threads, a one-shot and a durable
     /// interval thread; `None` when nats-server is not installed.
     async fn start(keepers: usize) -> Option<Self> {
+        Self::start_with(keepers, None).await
+    }
+
+    /// [`NatsFleet::start`] with leadership through `etcd` (2 s leases): one keeper
+    /// schedules, every keeper submits.
+    async fn start_led(keepers: usize, etcd: Etcd) -> Option<Self> {
+        Self::start_with(keepers, Some(etcd)).await
+    }
+
+    async fn start_with(keepers: usize, etcd: Option<Etcd>) -> Option<Self> {
         let nats = Nats::start().await?;
         let mut world = World::start().await.expect("bank starts");
         let mut plans: Vec<_> = (0..9)
@@ -80,6 +95,11 @@ impl NatsFleet {
         let mut config = fast_config();
         config.executor.confirm_timeout_secs = 2;
         config.degradation.min_samples = u32::MAX;
+        // Short on-chain leases, so a durable thread leased by a keeper that is killed is
+        // taken over within the test (a 1,500-slot lease outlasts it).
+        config.leases.lease_slots = 30;
+        config.leases.renew_below_slots = 15;
+        config.leases.renew_margin_slots = 8;
         config.fleet = FleetConfig {
             ack_wait_secs: 5,
             request_timeout_ms: 1_000,
@@ -87,6 +107,18 @@ impl NatsFleet {
         };
         let (mut stores, mut runs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
         for (n, keypair) in keypairs.iter().enumerate() {
+            let mut config = config.clone();
+            if let Some(etcd) = &etcd {
+                config.leadership = LeadershipConfig {
+                    endpoints: vec![etcd.url()],
+                    key: Some("/thread-keeper/fleet-test/leader".into()),
+                    id: Some(format!("keeper-{n}")),
+                    lease_ttl_secs: 2,
+                    poll_interval_ms: 100,
+                    request_timeout_ms: 500,
+                    ..LeadershipConfig::default()
+                };
+            }
             let path = dir.path().join(format!("keeper-{n}.sqlite"));
             stores.push(clock.store(&path));
             metrics.push(Metrics::new());
@@ -105,8 +137,32 @@ impl NatsFleet {
             stores,
             runs,
             metrics,
+            _etcd: etcd,
             _dir: dir,
         })
+    }
+
+    /// The live keepers whose `keeper_leader` gauge is 1.
+    fn leaders(&self) -> Vec<usize> {
+        (0..self.runs.len())
+            .filter(|&n| self.runs[n].is_some())
+            .filter(|&n| {
+                self.metrics[n]
+                    .registry()
+                    .gather()
+                    .iter()
+                    .find(|family| family.name() == LEADER_METRIC)
+                    .is_some_and(|family| family.get_metric()[0].get_gauge().get_value() == 1.0)
+            })
+            .collect()
+    }
+
+    /// How many due times keeper `n` handed to the fleet with `outcome`.
+    fn handovers(&self, n: usize, outcome: &str) -> u64 {
+        self.metrics[n]
+            .fleet_handovers_total
+            .with_label_values(&[outcome])
+            .get()
     }
 
     /// `steps` steps of the clock, one every [`STEP`].
@@ -164,9 +220,18 @@ impl NatsFleet {
                 t.label, s.exec_count, s.next_due
             ));
         }
-        for store in &self.stores {
-            lines.push(format!("{:?}", store.counts().unwrap()));
+        for (n, store) in self.stores.iter().enumerate() {
+            let handed: Vec<String> = keeper::ops::metrics::HANDOVER_OUTCOMES
+                .iter()
+                .map(|outcome| format!("{outcome} {}", self.handovers(n, outcome)))
+                .collect();
+            lines.push(format!(
+                "keeper {n}: {:?}; handed over: {}",
+                store.counts().unwrap(),
+                handed.join(", ")
+            ));
         }
+        lines.push(format!("leading: {:?}", self.leaders()));
         lines.join("\n")
     }
 
@@ -294,4 +359,53 @@ async fn nats_stopped_for_ten_seconds_loses_nothing_and_doubles_nothing() {
     fleet.assert_every_run_confirmed().await;
     let left: usize = fleet.stores.iter().map(|s| s.spool_len().unwrap()).sum();
     assert_eq!(left, 0, "every spool drained");
+}
+
+/// With etcd, only the leader hands due times over and every keeper submits. The leader
+/// is killed mid-run, whatever it held: another keeper takes over after its lease
+/// expires, finds in the stream what the fleet still has in flight (its hand-overs say
+/// so) rather than publishing it again, and the fleet catches up with each due time run
+/// once. The keeper that never led never handed anything over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_killed_mid_run_is_replaced_and_nothing_in_flight_is_lost_or_doubled() {
+    let Some(etcd) = Etcd::start().await else {
+        return;
+    };
+    let Some(mut fleet) = NatsFleet::start_led(3, etcd).await else {
+        return;
+    };
+    wait_until!("one keeper leads", 15, fleet.leaders().len() == 1);
+    fleet.drive(15).await;
+    let leaders = fleet.leaders();
+    assert_eq!(leaders.len(), 1, "one leader at a time: {leaders:?}");
+    let old = leaders[0];
+    assert!(
+        fleet.handovers(old, "published") > 0,
+        "the leader schedules"
+    );
+    fleet.runs[old].take().expect("running").crash().await;
+
+    fleet.drive(10).await;
+    wait_until!("another keeper leads", 15, fleet.leaders().len() == 1);
+    let new = fleet.leaders()[0];
+    fleet.drive(15).await;
+    assert_eq!(fleet.leaders(), [new], "the new leader keeps leading");
+    assert!(
+        fleet.handovers(new, "in_flight") > 0,
+        "the new leader found the fleet's in-flight set in the stream"
+    );
+    let never_led = (0..3).find(|&n| n != old && n != new).unwrap();
+    for outcome in keeper::ops::metrics::HANDOVER_OUTCOMES {
+        assert_eq!(
+            fleet.handovers(never_led, outcome),
+            0,
+            "a follower hands nothing over ({outcome})"
+        );
+    }
+    let now = fleet.catch_up_and_stop().await;
+    let workers = fleet.assert_each_due_time_ran_once(now).await;
+    assert!(
+        workers.len() >= 2,
+        "every keeper submits, leading or not: only {workers:?} ran any"
+    );
 }
