@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use solana_sdk::pubkey::Pubkey;
 
 use super::delivery::{Delivery, Submitter};
@@ -108,10 +109,15 @@ pub async fn run_submitter(
         };
         match pulled {
             Ok(deliveries) => {
-                for delivery in deliveries {
-                    let outcome = executor
-                        .execute(delivery.item.thread, delivery.item.exec_count)
-                        .await;
+                // A pull's deliveries run at once (at most IN_HAND), as the worker pool
+                // runs due threads: one slow chain answer does not hold the rest.
+                let outcomes = join_all(
+                    deliveries
+                        .iter()
+                        .map(|d| executor.execute(d.item.thread, d.item.exec_count)),
+                )
+                .await;
+                for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
                     let settle = settle_of(&outcome, delivery.item.priority);
                     if settle == Settle::Hold {
                         held.push(delivery);

@@ -2,15 +2,13 @@
 //! probing wrapper around the bank (`ProbedBank`, shared with the benches and the load
 //! example from `keeper::test_utils`), the store's test clock, readers of the
 //! store's rows and of threads on chain, a daemon run in a task of its own with the events
-//! it published, and `wait_until!`; a real etcd for fleet tests in [`etcd`].
+//! it published, and `wait_until!`; real etcd and nats-server for fleet tests (from
+//! `keeper::test_utils`, which the load examples share).
 //!
 //! Every test module of the binary reaches its fixtures here (`crate::common`).
 
-pub mod etcd;
 pub mod hostile_rpc;
-pub mod nats;
-pub mod servers;
-pub mod tls;
+pub use keeper::test_utils::{etcd, nats, tls};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

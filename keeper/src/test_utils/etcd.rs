@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use keeper::test_utils::loopback::free_port;
+use super::loopback::free_port;
 
 use super::servers::{server_binary, tail, ServerProcess};
 use super::tls::TestCa;

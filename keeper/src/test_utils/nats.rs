@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use keeper::fleet::FleetConfig;
-use keeper::test_utils::loopback::free_port;
+use super::loopback::free_port;
+use crate::fleet::FleetConfig;
 use tempfile::TempDir;
 
 use super::servers::{server_binary, tail, ServerProcess};
