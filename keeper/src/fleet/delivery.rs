@@ -104,6 +104,8 @@ pub struct Delivery {
     message: Message,
     queue: WorkQueue,
     keeper: Pubkey,
+    /// When it was received or last kept alive.
+    alive_since: std::time::Instant,
 }
 
 impl Delivery {
@@ -121,6 +123,7 @@ impl Delivery {
                 message,
                 queue: submitter.queue.clone(),
                 keeper: submitter.me,
+                alive_since: std::time::Instant::now(),
             })),
             Err(e) => Received::Poison(Box::new(Poison {
                 reason: format!(
@@ -143,11 +146,22 @@ impl Delivery {
 
     /// Still being worked on: its `ack_wait` starts over, so it is not delivered to
     /// another keeper meanwhile.
-    pub async fn keep_alive(&self) -> Result<(), QueueError> {
+    pub async fn keep_alive(&mut self) -> Result<(), QueueError> {
         self.message
             .ack_with(AckKind::Progress)
             .await
-            .map_err(js_error)
+            .map_err(js_error)?;
+        self.alive_since = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// [`Delivery::keep_alive`], once a third of `ack_wait` has passed since it was
+    /// received or last kept alive (often enough, without a message per look at it).
+    pub async fn keep_alive_when_due(&mut self) -> Result<(), QueueError> {
+        if self.alive_since.elapsed() >= self.queue.config().ack_wait() / 3 {
+            self.keep_alive().await?;
+        }
+        Ok(())
     }
 
     /// Settled (confirmed, or the chain shows there is nothing to run): gone for good.

@@ -26,8 +26,11 @@ use crate::execution::builder::priority::ExecutionPriority;
 use crate::execution::executor::{ExecOutcome, Executor, SkipReason};
 use crate::store::{ExecState, Store};
 
-/// Deliveries worked on at once by one keeper.
-pub const IN_HAND: usize = 16;
+/// Deliveries worked on at once by one keeper: executing, or held while their rows are
+/// in flight.
+pub const IN_HAND: usize = 128;
+/// How often held rows are looked at, and the pull's wait while some are held.
+const SETTLE_EVERY: Duration = Duration::from_millis(50);
 /// A contended build is offered again this soon.
 const BUSY_DELAY: Duration = Duration::from_secs(1);
 
@@ -101,11 +104,14 @@ pub async fn run_submitter(
     let mut held: Vec<Delivery> = Vec::new();
     loop {
         let room = IN_HAND.saturating_sub(held.len());
+        // The whole `poll` for new work only when nothing is held: held rows settle
+        // within SETTLE_EVERY, so their room is taken again soon.
+        let wait = if held.is_empty() { poll } else { SETTLE_EVERY };
         let pulled = tokio::select! {
             biased;
             _ = &mut stop => return,
-            pulled = submitter.next(room.max(1), poll), if room > 0 => pulled,
-            _ = tokio::time::sleep(poll), if room == 0 => Ok(Vec::new()),
+            pulled = submitter.next(room.max(1), wait), if room > 0 => pulled,
+            _ = tokio::time::sleep(SETTLE_EVERY), if room == 0 => Ok(Vec::new()),
         };
         match pulled {
             Ok(deliveries) => {
@@ -138,7 +144,7 @@ pub async fn run_submitter(
 /// Settles each held delivery whose row has settled; keeps (and keeps alive) the rest.
 async fn settle_held(held: Vec<Delivery>, store: &Store) -> Vec<Delivery> {
     let mut still = Vec::with_capacity(held.len());
-    for delivery in held {
+    for mut delivery in held {
         let row = store.find(&delivery.item.thread, delivery.item.exec_count);
         let settle = match &row {
             Ok(Some(row)) => settle_of_row(row.state, row.last_error.as_deref()),
@@ -159,7 +165,7 @@ async fn settle_held(held: Vec<Delivery>, store: &Store) -> Vec<Delivery> {
                 }
             }
             None => {
-                if let Err(e) = delivery.keep_alive().await {
+                if let Err(e) = delivery.keep_alive_when_due().await {
                     tracing::debug!(kind = e.kind(), error = %e, "could not extend a held delivery");
                 }
                 still.push(delivery);
