@@ -60,18 +60,22 @@ pub struct Submitter {
 
 impl Submitter {
     /// Up to `max` deliveries, waiting at most `wait` for the first: this keeper's own
-    /// first, then the shared subject's.
+    /// first, then the shared subject's. Only the shared pull waits (when this keeper's
+    /// own route had nothing): a wait on an empty own route would hold up a shared one
+    /// full of work. A delivery of its own that arrives meanwhile is taken at the next
+    /// pull, at most `wait` later.
     pub async fn next(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         let mut deliveries = Vec::new();
-        for consumer in &self.consumers {
+        for (index, consumer) in self.consumers.iter().enumerate() {
             let room = max.saturating_sub(deliveries.len());
             if room == 0 {
                 break;
             }
-            let wait = if deliveries.is_empty() {
-                wait
-            } else {
+            let own = index == 0;
+            let wait = if own || !deliveries.is_empty() {
                 Duration::from_millis(1)
+            } else {
+                wait
             };
             let mut batch = consumer
                 .fetch()

@@ -22,7 +22,6 @@ use solana_sdk::pubkey::Pubkey;
 
 use super::delivery::{Delivery, Submitter};
 use super::queue::QueueError;
-use crate::execution::builder::priority::ExecutionPriority;
 use crate::execution::executor::{ExecOutcome, Executor, SkipReason};
 use crate::store::{ExecState, Store};
 
@@ -49,10 +48,12 @@ pub enum Settle {
     DeadLetter(String),
 }
 
-/// What `outcome` means for the delivery of an execution at `priority`.
-pub fn settle_of(outcome: &ExecOutcome, priority: ExecutionPriority) -> Settle {
+/// What `outcome` means for a delivery, which, if it is to come again, comes after
+/// `replay_delay` (the priority's, doubled for each delivery already made, as a keeper
+/// alone backs off its replays).
+pub fn settle_of(outcome: &ExecOutcome, replay_delay: Duration) -> Settle {
     let later = |reason: &str| Settle::Retry {
-        delay: priority.replay_delay(),
+        delay: replay_delay,
         reason: reason.to_string(),
     };
     match outcome {
@@ -78,6 +79,14 @@ pub fn settle_of(outcome: &ExecOutcome, priority: ExecutionPriority) -> Settle {
             dead_letter: None,
         } => later(reason),
     }
+}
+
+/// The wait before `delivery` comes again: the executor's replay backoff for its
+/// priority, counting the deliveries made before this one.
+fn replay_delay(executor: &Executor, delivery: &Delivery) -> Duration {
+    let made = u32::try_from(delivery.attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+    let secs = executor.replay_delay_secs(delivery.item.priority, made);
+    Duration::from_secs(u64::try_from(secs).unwrap_or(1))
 }
 
 /// What a held row's state means for its delivery; `None`: still in flight.
@@ -124,7 +133,7 @@ pub async fn run_submitter(
                 )
                 .await;
                 for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
-                    let settle = settle_of(&outcome, delivery.item.priority);
+                    let settle = settle_of(&outcome, replay_delay(&executor, &delivery));
                     if settle == Settle::Hold {
                         held.push(delivery);
                     } else if let Err(e) = apply(delivery, settle).await {
@@ -188,11 +197,12 @@ async fn apply(delivery: Delivery, settle: Settle) -> Result<(), QueueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::execution::builder::priority::ExecutionPriority;
     use solana_sdk::signature::Signature;
 
     #[test]
     fn each_outcome_settles_its_delivery() {
-        let medium = ExecutionPriority::Medium;
+        let medium = ExecutionPriority::Medium.replay_delay();
         let settle = |outcome: ExecOutcome| settle_of(&outcome, medium);
         assert_eq!(
             settle(ExecOutcome::Submitted {
@@ -231,12 +241,13 @@ mod tests {
         assert_eq!(
             settle_of(
                 &ExecOutcome::Failed("x".into()),
-                ExecutionPriority::Critical
+                Duration::from_secs(20)
             ),
             Settle::Retry {
-                delay: Duration::from_secs(5),
+                delay: Duration::from_secs(20),
                 reason: "x".into()
-            }
+            },
+            "the delay it is given"
         );
         assert_eq!(
             settle(ExecOutcome::Refused {
