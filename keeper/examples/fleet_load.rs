@@ -66,8 +66,14 @@ struct Args {
 
 impl Args {
     fn command(&self) -> String {
+        // The figures are the release build's; a debug run says so.
+        let release = if cfg!(debug_assertions) {
+            ""
+        } else {
+            " --release"
+        };
         format!(
-            "cargo run --release -p keeper --example fleet_load -- --threads {} --keepers {} \
+            "cargo run{release} -p keeper --example fleet_load -- --threads {} --keepers {} \
              --spread-secs {} --step-ms {} --drain-secs {}",
             self.threads, self.keepers, self.spread_secs, self.step_ms, self.drain_secs
         )

@@ -239,10 +239,7 @@ mod tests {
             "the seed's Medium replay delay"
         );
         assert_eq!(
-            settle_of(
-                &ExecOutcome::Failed("x".into()),
-                Duration::from_secs(20)
-            ),
+            settle_of(&ExecOutcome::Failed("x".into()), Duration::from_secs(20)),
             Settle::Retry {
                 delay: Duration::from_secs(20),
                 reason: "x".into()
