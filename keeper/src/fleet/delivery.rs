@@ -22,6 +22,12 @@ impl WorkQueue {
     pub async fn submitter(&self, me: &Pubkey) -> Result<Submitter, QueueError> {
         let stream = self.work_stream();
         let prefix = &self.config().subject_prefix;
+        // The subjects of the scheme before due times were part of them.
+        let legacy_subjects = [
+            format!("{prefix}.work.any"),
+            format!("{prefix}.work.keeper.>"),
+        ];
+        let legacy_subjects = &legacy_subjects;
         let consumer = |name: String, subject: String| {
             let stream = stream.clone();
             let config = PullConfig {
@@ -33,10 +39,23 @@ impl WorkQueue {
                 ..Default::default()
             };
             async move {
-                stream
-                    .get_or_create_consumer(&config.durable_name.clone().unwrap(), config)
+                let name = config.durable_name.clone().unwrap();
+                let found: PullConsumer = stream
+                    .get_or_create_consumer(&name, config.clone())
                     .await
-                    .map_err(js_error)
+                    .map_err(js_error)?;
+                if found.cached_info().config.filter_subject == config.filter_subject {
+                    return Ok(found);
+                }
+                // Made by a keeper of another subject scheme: it would pull nothing this
+                // keeper's leaders publish. Made again; what waits on the old subjects is
+                // dropped, since leaders hand every due time over again from the chain.
+                tracing::warn!(consumer = %name, was = %found.cached_info().config.filter_subject, now = %config.filter_subject, "a fleet consumer of another subject scheme is replaced");
+                stream.delete_consumer(&name).await.map_err(js_error)?;
+                for legacy in legacy_subjects {
+                    stream.purge().filter(legacy).await.map_err(js_error)?;
+                }
+                stream.create_consumer(config).await.map_err(js_error)
             }
         };
         let shared: PullConsumer = consumer("submit-any".into(), any_subjects(prefix)).await?;

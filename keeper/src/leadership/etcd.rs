@@ -245,8 +245,15 @@ impl EtcdClient {
                 Err(_) => return Ok(()),
                 Ok(Err(e)) if e.is_timeout() => return Ok(()),
                 Ok(Err(e)) => return Err(transport(e)),
-                // The server ended the watch: the caller reads the key again.
-                Ok(Ok(None)) => return Ok(()),
+                // Ended without a word: an error, so the follower pauses for its poll
+                // interval before reading the key again, rather than spinning on a
+                // gateway that closes every watch at once.
+                Ok(Ok(None)) => {
+                    return Err(ElectionStoreError::Malformed {
+                        endpoint: endpoint.clone(),
+                        reason: "the watch ended without an event".into(),
+                    })
+                }
                 Ok(Ok(Some(chunk))) => chunk,
             };
             pending.extend_from_slice(&chunk);

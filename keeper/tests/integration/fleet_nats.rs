@@ -715,3 +715,41 @@ async fn over_tls_a_keeper_trusting_the_ca_connects_and_one_without_it_is_refuse
     };
     assert_eq!(refused.kind(), "fleet_connect", "{refused}");
 }
+
+/// A stream left by keepers of the earlier subject scheme (`<prefix>.work.any`, no due
+/// time in the subject): its consumer, which would pull nothing new, is made again, the
+/// old messages are dropped, and new work flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_of_the_earlier_subject_scheme_is_replaced_and_work_flows() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let config = nats.config();
+    let queue = queue(&config).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(&config.work_stream).await.unwrap();
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("submit-any".into()),
+            filter_subject: "thread.work.any".into(),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    js.publish("thread.work.any", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let due = item(6, None);
+    queue.publish(&due).await.unwrap();
+    assert_eq!(take_all(&queue).await, [due], "the new work is delivered");
+    assert_eq!(
+        queue.depths().await.unwrap(),
+        (0, 0),
+        "the old scheme's message is gone, nothing dead-lettered"
+    );
+}
