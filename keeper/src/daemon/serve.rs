@@ -122,6 +122,7 @@ impl Daemon {
             series,
             degradation: wired.degradation.clone(),
             token,
+            fleet: self.config.fleet.enabled(),
         })))
     }
 }

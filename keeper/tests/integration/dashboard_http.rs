@@ -198,6 +198,7 @@ async fn the_dashboard_answers_with_what_the_keeper_knows_under_a_strict_policy(
     assert_eq!(overview["threads"]["durable"], 1);
     assert_eq!(overview["threads"]["done"], 1, "the one-shot thread ran");
     assert_eq!(overview["actions"], true);
+    assert_eq!(overview["fleet"], Value::Null, "no fleet configured");
     assert!(overview["checks"]["scheduler"]["healthy"]
         .as_bool()
         .unwrap());
@@ -512,4 +513,32 @@ async fn an_operators_pause_holds_every_execution_until_resumed() {
     assert_eq!(ran["due_at"], Value::from(due_at));
     assert_eq!(served.json("/api/overview").await.1["paused"], false);
     served.run.stop().await;
+}
+
+/// In a fleet (`[daemon.fleet]`, a real nats-server), the overview shows the fleet's work
+/// queue, and the threads run through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_fleet_the_overview_shows_the_fleets_queue() {
+    let Some(nats) = crate::common::nats::Nats::start().await else {
+        return;
+    };
+    let served = Served::start(|config| {
+        config.fleet = keeper::fleet::FleetConfig {
+            request_timeout_ms: 1_000,
+            ..nats.config()
+        }
+    })
+    .await;
+    wait_until!(
+        "the one-shot thread ran through the fleet",
+        30,
+        served.json("/api/overview").await.1["threads"]["done"] == 1
+    );
+    let (_, overview) = served.json("/api/overview").await;
+    let fleet = &overview["fleet"];
+    for gauge in ["pending", "dead_letters", "spooled"] {
+        assert!(fleet[gauge].is_i64(), "{gauge} in {fleet}");
+    }
+    assert_eq!(fleet["spooled"], 0, "NATS answers: nothing spooled");
+    assert_eq!(fleet["dead_letters"], 0);
 }

@@ -75,6 +75,9 @@ pub struct Dashboard {
     /// The operating mode, which an operator's pause holds in Maintenance.
     pub degradation: Arc<DegradationMonitor>,
     pub token: Option<ActionToken>,
+    /// Whether the keeper shares work through a fleet's queue (`[daemon.fleet]`): then
+    /// the overview shows the queue, from the `keeper_fleet_*` gauges.
+    pub fleet: bool,
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -164,6 +167,11 @@ impl Dashboard {
             "dlq": dlq,
             "paused": self.degradation.paused(),
             "actions": self.token.is_some(),
+            "fleet": self.fleet.then(|| json!({
+                "pending": self.metrics.fleet_work_pending.get(),
+                "dead_letters": self.metrics.fleet_dead_letters.get(),
+                "spooled": self.metrics.fleet_spooled.get(),
+            })),
         }))
     }
 

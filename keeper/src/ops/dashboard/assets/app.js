@@ -87,6 +87,11 @@ function drawOverview(o) {
   $('mode').textContent = o.paused ? 'paused by an operator' : `mode ${o.mode}`;
   $('mode').className = `badge ${o.mode === 'full' ? 'ok' : 'warn'}`;
   $('leadership').textContent = o.leadership;
+  $('fleet').hidden = !o.fleet;
+  if (o.fleet) {
+    $('fleet').textContent = `fleet queue ${o.fleet.pending} pending · ${o.fleet.dead_letters} dead · ${o.fleet.spooled} spooled here`;
+    $('fleet').className = `badge ${o.fleet.dead_letters > 0 || o.fleet.spooled > 0 ? 'warn' : 'ok'}`;
+  }
   $('slot').textContent = o.slot === null ? 'slot unknown' : `slot ${o.slot} · chain time ${when(o.chain_time)}`;
   const checks = Object.entries(o.checks || {}).map(([name, check]) => {
     const status = check.status || check;
