@@ -213,6 +213,16 @@ impl EtcdClient {
         }
     }
 
+    /// Who holds `key`, and the store's revision when it answered.
+    async fn read_key(&self, key: &str) -> Result<(Option<Holder>, i64), ElectionStoreError> {
+        let (endpoint, bytes) = self.call("/v3/kv/range", &gateway::range(key)).await?;
+        let range: gateway::RangeResponse = parse(&endpoint, &bytes)?;
+        let revision = range.header.revision;
+        let holder =
+            holder(range).map_err(|reason| ElectionStoreError::Malformed { endpoint, reason })?;
+        Ok((holder, revision))
+    }
+
     /// Watches `key` at endpoint `index` from `start_revision` until an event (or a
     /// watch that can no longer tell) or `at_most` without one.
     async fn watch(
@@ -406,9 +416,7 @@ impl ElectionStore for EtcdClient {
     }
 
     async fn holder(&self, key: &str) -> Result<Option<Holder>, ElectionStoreError> {
-        let (endpoint, bytes) = self.call("/v3/kv/range", &gateway::range(key)).await?;
-        let range: gateway::RangeResponse = parse(&endpoint, &bytes)?;
-        holder(range).map_err(|reason| ElectionStoreError::Malformed { endpoint, reason })
+        self.read_key(key).await.map(|(holder, _)| holder)
     }
 
     /// Reads the key, then watches it from the revision of that read on, so a change
@@ -419,13 +427,7 @@ impl ElectionStore for EtcdClient {
         held_by: &Holder,
         at_most: Duration,
     ) -> Result<(), ElectionStoreError> {
-        let (endpoint, bytes) = self.call("/v3/kv/range", &gateway::range(key)).await?;
-        let range: gateway::RangeResponse = parse(&endpoint, &bytes)?;
-        let revision = range.header.revision;
-        let now = holder(range).map_err(|reason| ElectionStoreError::Malformed {
-            endpoint: endpoint.clone(),
-            reason,
-        })?;
+        let (now, revision) = self.read_key(key).await?;
         if now.as_ref().is_none_or(|now| now.lease != held_by.lease) {
             return Ok(());
         }
