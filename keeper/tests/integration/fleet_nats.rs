@@ -34,6 +34,11 @@ async fn queue(config: &FleetConfig) -> WorkQueue {
     WorkQueue::connect(config).await.expect("connected")
 }
 
+/// A leader's publisher on `queue`, with a spool of its own (an in-memory store).
+fn leader(queue: WorkQueue) -> Publisher {
+    Publisher::new(queue, keeper::store::Store::open_in_memory().unwrap())
+}
+
 /// Everything the work stream's shared subject holds, each delivery settled as done.
 async fn take_all(queue: &WorkQueue) -> Vec<WorkItem> {
     let submitter = queue.submitter(&Pubkey::new_unique()).await.unwrap();
@@ -535,8 +540,7 @@ async fn a_dead_lettered_due_time_is_not_handed_over_again_until_retried() {
         ..nats.config()
     };
     let queue = queue(&config).await;
-    let store = keeper::store::Store::open_in_memory().unwrap();
-    let publisher = Publisher::new(queue.clone(), store);
+    let publisher = leader(queue.clone());
     let due = item(2, None);
     let other = item(2, None);
     assert!(matches!(
@@ -560,10 +564,7 @@ async fn a_dead_lettered_due_time_is_not_handed_over_again_until_retried() {
         "only that due time"
     );
 
-    let next_leader = Publisher::new(
-        self::queue(&config).await,
-        keeper::store::Store::open_in_memory().unwrap(),
-    );
+    let next_leader = leader(self::queue(&config).await);
     assert_eq!(
         next_leader.hand_over(&due).await.unwrap(),
         Handed::DeadLettered
@@ -592,10 +593,7 @@ async fn a_new_leader_sees_the_in_flight_set_in_the_stream_and_publishes_nothing
         duplicate_window_secs: 1,
         ..nats.config()
     };
-    let old_leader = Publisher::new(
-        queue(&config).await,
-        keeper::store::Store::open_in_memory().unwrap(),
-    );
+    let old_leader = leader(queue(&config).await);
     let gone_keeper = Pubkey::new_unique();
     let shared = item(5, None);
     let on_gone_keeper = item(9, Some(gone_keeper));
@@ -609,10 +607,7 @@ async fn a_new_leader_sees_the_in_flight_set_in_the_stream_and_publishes_nothing
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
     let queue = queue(&config).await;
-    let new_leader = Publisher::new(
-        queue.clone(),
-        keeper::store::Store::open_in_memory().unwrap(),
-    );
+    let new_leader = leader(queue.clone());
     assert_eq!(
         new_leader.hand_over(&shared).await.unwrap(),
         Handed::InFlight
