@@ -5,7 +5,9 @@
 //! A publish that fails may still reach the stream (the client sends what it buffered
 //! once it reconnects): "failed" means "unknown". Both outcomes are safe to follow with
 //! a publish of the same due time, which the stream keeps once (its message id is the
-//! due time), so nothing is lost and nothing doubled. Owns: choosing between publish and
+//! due time on its route), so nothing is lost and nothing doubled. Before publishing,
+//! the stream is asked whether the fleet already has the due time in flight or
+//! dead-lettered. Owns: choosing between publish and
 //! spool, and draining. Must not: schedule or execute.
 
 use serde_json::from_str;

@@ -258,24 +258,8 @@ impl WorkQueue {
     /// How many executions the work stream holds (waiting or in a submitter's hands)
     /// and how many dead letters the fleet has.
     pub async fn depths(&self) -> Result<(u64, u64), QueueError> {
-        let pending = self
-            .streams
-            .work
-            .clone()
-            .info()
-            .await
-            .map_err(js_error)?
-            .state
-            .messages;
-        let letters = self
-            .streams
-            .dead
-            .clone()
-            .info()
-            .await
-            .map_err(js_error)?
-            .state
-            .messages;
+        let pending = messages_in(&self.streams.work).await?;
+        let letters = messages_in(&self.streams.dead).await?;
         Ok((pending, letters))
     }
 
@@ -385,6 +369,13 @@ impl WorkQueue {
             .await
             .map_err(js_error)
     }
+}
+
+/// How many messages `stream` holds now.
+async fn messages_in(stream: &Stream) -> Result<u64, QueueError> {
+    let mut stream = stream.clone();
+    let info = stream.info().await.map_err(js_error)?;
+    Ok(info.state.messages)
 }
 
 /// The root of the dead-letter stream's subjects.

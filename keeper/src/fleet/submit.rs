@@ -101,7 +101,8 @@ fn settle_of_row(state: ExecState, last_error: Option<&str>) -> Option<Settle> {
 }
 
 /// Pulls and executes deliveries for keeper `me` until `stop`; `poll` is how long a
-/// pull waits for work and how often held rows are looked at.
+/// pull waits for work while nothing is held (held rows are looked at every
+/// [`SETTLE_EVERY`]).
 pub async fn run_submitter(
     submitter: Submitter,
     executor: Arc<Executor>,

@@ -274,16 +274,7 @@ impl EtcdClient {
                 }
                 let message: gateway::WatchMessage = parse(endpoint, &line)?;
                 if let Some(error) = message.error {
-                    let body = ErrorBody::from_value(&error).unwrap_or(ErrorBody {
-                        code: None,
-                        message: error.to_string(),
-                    });
-                    return Err(ElectionStoreError::Api {
-                        endpoint: endpoint.clone(),
-                        status: 200,
-                        code: body.code,
-                        message: body.message,
-                    });
+                    return Err(stream_error(endpoint, &error));
                 }
                 if message.result.is_some_and(|r| r.may_have_changed()) {
                     return Ok(());
@@ -361,16 +352,7 @@ impl ElectionStore for EtcdClient {
                 reason: format!("{e} in {}", excerpt(&bytes)),
             })?;
         if let Some(error) = message.error {
-            let body = ErrorBody::from_value(&error).unwrap_or(ErrorBody {
-                code: None,
-                message: error.to_string(),
-            });
-            return Err(ElectionStoreError::Api {
-                endpoint,
-                status: 200,
-                code: body.code,
-                message: body.message,
-            });
+            return Err(stream_error(&endpoint, &error));
         }
         match message.result {
             Some(result) if result.ttl > 0 => Ok(Some(result.ttl)),
@@ -441,6 +423,21 @@ impl ElectionStore for EtcdClient {
 fn is_refused_token(error: &ElectionStoreError) -> bool {
     matches!(error, ElectionStoreError::Api { message, .. }
         if message.contains("invalid auth token") || message.contains("user name is empty"))
+}
+
+/// The error a message of a gateway stream (keepalive, watch) carries: the HTTP answer
+/// was 200, the failure is inside it.
+fn stream_error(endpoint: &str, error: &Value) -> ElectionStoreError {
+    let body = ErrorBody::from_value(error).unwrap_or(ErrorBody {
+        code: None,
+        message: error.to_string(),
+    });
+    ElectionStoreError::Api {
+        endpoint: endpoint.to_string(),
+        status: 200,
+        code: body.code,
+        message: body.message,
+    }
 }
 
 /// The error an unsuccessful answer of `endpoint` stands for.
