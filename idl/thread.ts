@@ -2176,6 +2176,48 @@ export type Thread = {
       }
     },
     {
+      "docs": [
+        "A thread closed by a `Close` response, after the execution that returned it."
+      ],
+      "name": "threadClosed",
+      "type": {
+        "fields": [
+          {
+            "name": "thread",
+            "type": "pubkey"
+          },
+          {
+            "name": "owner",
+            "type": "pubkey"
+          },
+          {
+            "docs": [
+              "Lamports of the thread account paid to the owner."
+            ],
+            "name": "lamports",
+            "type": "u64"
+          },
+          {
+            "docs": [
+              "A lease's bond paid back to its holder, the executor (durable threads)."
+            ],
+            "name": "bondToHolder",
+            "type": "u64"
+          },
+          {
+            "docs": [
+              "A durable thread's nonce account, whose authority is now the owner's."
+            ],
+            "name": "nonceAccount",
+            "type": {
+              "option": "pubkey"
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "threadCreated",
       "type": {
         "fields": [
@@ -2335,6 +2377,79 @@ export type Thread = {
           }
         ],
         "kind": "struct"
+      }
+    },
+    {
+      "docs": [
+        "A stored instruction's program answered its thread (see `state/response.rs`); emitted",
+        "before the `ThreadExecuted` of the same execution, once per answer, in order."
+      ],
+      "name": "threadResponded",
+      "type": {
+        "fields": [
+          {
+            "name": "thread",
+            "type": "pubkey"
+          },
+          {
+            "docs": [
+              "The stored instruction's program, whose return data this was."
+            ],
+            "name": "programId",
+            "type": "pubkey"
+          },
+          {
+            "name": "action",
+            "type": {
+              "defined": {
+                "name": "threadAction"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "docs": [
+        "One answer of a stored instruction's program to the thread that ran it."
+      ],
+      "name": "threadAction",
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "fields": [
+              {
+                "defined": {
+                  "name": "trigger"
+                }
+              }
+            ],
+            "name": "trigger"
+          },
+          {
+            "fields": [
+              {
+                "vec": {
+                  "defined": {
+                    "name": "threadInstruction"
+                  }
+                }
+              }
+            ],
+            "name": "instructions"
+          },
+          {
+            "name": "pause"
+          },
+          {
+            "name": "chain"
+          },
+          {
+            "name": "close"
+          }
+        ]
       }
     },
     {
@@ -2568,6 +2683,19 @@ export type Thread = {
     },
     {
       "discriminator": [
+        111,
+        69,
+        136,
+        64,
+        218,
+        251,
+        17,
+        28
+      ],
+      "name": "threadClosed"
+    },
+    {
+      "discriminator": [
         59,
         69,
         189,
@@ -2617,6 +2745,19 @@ export type Thread = {
         213
       ],
       "name": "threadPaused"
+    },
+    {
+      "discriminator": [
+        251,
+        233,
+        81,
+        113,
+        171,
+        20,
+        234,
+        10
+      ],
+      "name": "threadResponded"
     },
     {
       "discriminator": [
@@ -2908,6 +3049,21 @@ export type Thread = {
       "code": 6049,
       "name": "nonceAddressInUse",
       "msg": "Nonce account address holds data or belongs to another program; use a fresh keypair"
+    },
+    {
+      "code": 6050,
+      "name": "invalidThreadResponse",
+      "msg": "Return data carries the thread-response tag but is not a valid ThreadResponse"
+    },
+    {
+      "code": 6051,
+      "name": "unsupportedResponseVersion",
+      "msg": "ThreadResponse version is not one this program reads (1)"
+    },
+    {
+      "code": 6052,
+      "name": "missingCloseAccount",
+      "msg": "Closing a thread needs its owner (writable) and, when durable, its nonce account (writable) and the system program among the remaining accounts"
     }
   ]
 };

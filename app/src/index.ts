@@ -9,3 +9,4 @@ export * from "./instruction-data.js";
 export * from "./account.js";
 export * from "./events.js";
 export * from "./errors.js";
+export * from "./response.js";

@@ -263,8 +263,10 @@ export async function execThread(
 /**
  * The remaining accounts of an execution: each stored instruction's accounts (never as
  * signers: the thread's signature is the program's to give) and program id, then an
- * `account` trigger's watched account; each once, writable if any use writes it, and
- * without the thread and the executor, which are fixed accounts already.
+ * `account` trigger's watched account, then what a `close` answer needs (the owner,
+ * writable; a durable thread's nonce account, writable, and the system program); each
+ * once, writable if any use writes it, and without the thread and the executor, which
+ * are fixed accounts already.
  */
 export function executionAccounts(
   executor: PublicKey,
@@ -284,6 +286,13 @@ export function executionAccounts(
   }
   const watched = state.trigger.account?.address;
   if (watched !== undefined) push(watched, false);
+  // What a `close` answer pays or hands on: a thread's answer is not known before it runs.
+  push(state.owner, true);
+  const nonce = state.durability.durable?.nonceAccount;
+  if (nonce !== undefined) {
+    push(nonce, true);
+    push(SystemProgram.programId, false);
+  }
   return metas;
 }
 

@@ -31,11 +31,17 @@ pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
 /// Signature fee of the test bank, per signature.
 pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 
-/// A bank with the thread program (loaded natively, as the keeper's own bank does) and
-/// the recorder test program.
+/// A bank with the thread program and the responder (loaded natively, as the keeper's
+/// own bank does), the recorder test program, and a second responder for answers left
+/// behind by a program the stored one calls.
 pub fn program_test() -> ProgramTest {
     let mut pt = keeper::chain::bank::program_test();
     pt.add_program("recorder", recorder::ID, processor!(recorder::process));
+    pt.add_program(
+        "responder_other",
+        responder::OTHER_ID,
+        processor!(responder::process),
+    );
     pt
 }
 

@@ -42,8 +42,9 @@ use tokio::sync::Mutex;
 
 use super::{Chain, ChainError, KeyedAccount, ProgramNotice, ProgramNotices, Simulation, TxStatus};
 
-/// A bank with the thread program loaded natively (no SBF build needed). Add accounts
-/// and programs to it before [`BankChain::start`].
+/// A bank with the thread program loaded natively (no SBF build needed), and the example
+/// program whose instructions answer their threads (`responder`). Add accounts and
+/// programs to it before [`BankChain::start`].
 pub fn program_test() -> ProgramTest {
     let mut pt = ProgramTest::new(
         "thread",
@@ -51,6 +52,7 @@ pub fn program_test() -> ProgramTest {
         processor!(thread::client::native_entry),
     );
     pt.prefer_bpf(false);
+    pt.add_program("responder", responder::ID, processor!(responder::process));
     pt
 }
 

@@ -105,4 +105,10 @@ pub enum ThreadError {
     RevokeGraceNotOver,
     #[msg("Nonce account address holds data or belongs to another program; use a fresh keypair")]
     NonceAddressInUse,
+    #[msg("Return data carries the thread-response tag but is not a valid ThreadResponse")]
+    InvalidThreadResponse,
+    #[msg("ThreadResponse version is not one this program reads (1)")]
+    UnsupportedResponseVersion,
+    #[msg("Closing a thread needs its owner (writable) and, when durable, its nonce account (writable) and the system program among the remaining accounts")]
+    MissingCloseAccount,
 }

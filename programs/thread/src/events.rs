@@ -4,7 +4,7 @@
 
 use anchor_lang::prelude::*;
 
-use crate::state::{Due, Durability, RateLimit, ThreadPriority, Trigger};
+use crate::state::{Due, Durability, RateLimit, ThreadAction, ThreadPriority, Trigger};
 
 #[event]
 pub struct ThreadCreated {
@@ -143,4 +143,27 @@ pub struct LeaseForfeited {
     /// The owner's part, left in the thread (withdrawable by the owner) because paying
     /// it would have left the owner's wallet below rent exemption. Then `to_owner` is 0.
     pub kept_for_owner: u64,
+}
+
+/// A stored instruction's program answered its thread (see `state/response.rs`); emitted
+/// before the `ThreadExecuted` of the same execution, once per answer, in order.
+#[event]
+pub struct ThreadResponded {
+    pub thread: Pubkey,
+    /// The stored instruction's program, whose return data this was.
+    pub program_id: Pubkey,
+    pub action: ThreadAction,
+}
+
+/// A thread closed by a `Close` response, after the execution that returned it.
+#[event]
+pub struct ThreadClosed {
+    pub thread: Pubkey,
+    pub owner: Pubkey,
+    /// Lamports of the thread account paid to the owner.
+    pub lamports: u64,
+    /// A lease's bond paid back to its holder, the executor (durable threads).
+    pub bond_to_holder: u64,
+    /// A durable thread's nonce account, whose authority is now the owner's.
+    pub nonce_account: Option<Pubkey>,
 }

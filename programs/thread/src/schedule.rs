@@ -129,8 +129,30 @@ pub fn check_due(
     Ok(())
 }
 
+/// `schedule_base` of a chained `Interval` or `Cron` thread whose schedule had no fire
+/// time left: the execution after the chained one makes it `Never` again.
+pub const NO_FIRE_TIME: i64 = i64::MAX;
+
+/// The due time after an execution whose program answered `Chain`: due at once, outside
+/// the schedule. For `Interval` and `Cron` the base keeps the schedule's `scheduled` next
+/// fire time, which the chained execution resumes (see [`after_execution`]); every other
+/// trigger derives its next due time without a base.
+pub fn chained(trigger: &Trigger, scheduled: NextDue) -> NextDue {
+    let base = match (trigger, scheduled.due) {
+        (Trigger::Interval { .. } | Trigger::Cron { .. }, Due::Never) => NO_FIRE_TIME,
+        (Trigger::Interval { .. } | Trigger::Cron { .. }, _) => scheduled.base,
+        _ => 0,
+    };
+    NextDue {
+        due: Due::Immediately,
+        base,
+    }
+}
+
 /// The due time after an execution at `now` of a thread that was due at `current`.
-/// Each execution consumes exactly one due time, so no due time runs twice.
+/// Each execution consumes exactly one due time, so no due time runs twice. A chained
+/// execution (due `Immediately` under a schedule) consumes none: the schedule resumes at
+/// the fire time it kept.
 pub fn after_execution(
     trigger: &Trigger,
     current: NextDue,
@@ -138,6 +160,19 @@ pub fn after_execution(
     now: ChainTime,
     watched: Option<&[u8]>,
 ) -> Result<NextDue> {
+    if current.due == Due::Immediately {
+        match trigger {
+            Trigger::Interval { .. } | Trigger::Cron { .. } if current.base == NO_FIRE_TIME => {
+                return Ok(NextDue::plain(Due::Never))
+            }
+            Trigger::Interval { .. } => return Ok(NextDue::at(current.base, current.base)),
+            Trigger::Cron { jitter, .. } => {
+                let due = checked_add(current.base, jitter_offset(thread, current.base, *jitter))?;
+                return Ok(NextDue::at(current.base, due));
+            }
+            _ => {}
+        }
+    }
     Ok(match trigger {
         Trigger::Now | Trigger::Timestamp { .. } | Trigger::Slot { .. } | Trigger::Epoch { .. } => {
             NextDue::plain(Due::Never)
@@ -232,4 +267,102 @@ fn cron_fire_after(
 fn checked_add(a: i64, b: i64) -> Result<i64> {
     a.checked_add(b)
         .ok_or_else(|| error!(ThreadError::ArithmeticOverflow))
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+mod tests {
+    use super::*;
+
+    const THREAD: Pubkey = Pubkey::new_from_array([3; 32]);
+
+    fn at(unix_ts: i64) -> ChainTime {
+        ChainTime {
+            unix_ts,
+            slot: 0,
+            epoch: 0,
+        }
+    }
+
+    /// Runs `trigger` from its first due time: `chain_at` lists the executions (by index)
+    /// whose program answered `Chain`; each execution happens at its due time (a chained
+    /// one one second after the previous). Returns every execution's time.
+    fn run(trigger: &Trigger, executions: usize, chain_at: &[usize]) -> Vec<i64> {
+        let mut current = initial(trigger, &THREAD, at(1_000), None).unwrap();
+        let mut last = 1_000;
+        let mut times = Vec::new();
+        for index in 0..executions {
+            let now = match current.due {
+                Due::At { unix_ts } => unix_ts,
+                Due::Immediately => last + 1,
+                other => panic!("not due: {other:?}"),
+            };
+            times.push(now);
+            last = now;
+            let next = after_execution(trigger, current, &THREAD, at(now), None).unwrap();
+            current = if chain_at.contains(&index) {
+                chained(trigger, next)
+            } else {
+                next
+            };
+        }
+        times
+    }
+
+    #[test]
+    fn a_chain_adds_executions_and_the_schedule_resumes_where_it_was() {
+        for skippable in [false, true] {
+            let interval = Trigger::Interval {
+                seconds: 100,
+                skippable,
+            };
+            assert_eq!(run(&interval, 4, &[]), vec![1_100, 1_200, 1_300, 1_400]);
+            assert_eq!(
+                run(&interval, 6, &[0, 1]),
+                vec![1_100, 1_101, 1_102, 1_200, 1_300, 1_400],
+                "skippable: {skippable}"
+            );
+        }
+        let cron = Trigger::Cron {
+            schedule: "0 * * * * *".into(),
+            skippable: false,
+            jitter: 7,
+        };
+        let plain = run(&cron, 3, &[]);
+        let chained_run = run(&cron, 5, &[0, 1]);
+        assert_eq!(chained_run[0], plain[0]);
+        assert_eq!(chained_run[1..3], [plain[0] + 1, plain[0] + 2]);
+        assert_eq!(chained_run[3..], plain[1..], "jittered fire times resumed");
+    }
+
+    #[test]
+    fn a_chained_one_shot_runs_once_more_then_never() {
+        let trigger = Trigger::Timestamp { unix_ts: 1_500 };
+        let first = initial(&trigger, &THREAD, at(1_000), None).unwrap();
+        let next = after_execution(&trigger, first, &THREAD, at(1_500), None).unwrap();
+        assert_eq!(next.due, Due::Never);
+        let chained = chained(&trigger, next);
+        assert_eq!(chained.due, Due::Immediately);
+        check_due(&chained.due, &trigger, at(1_501), None).unwrap();
+        let after = after_execution(&trigger, chained, &THREAD, at(1_501), None).unwrap();
+        assert_eq!(after.due, Due::Never);
+    }
+
+    #[test]
+    fn a_chained_cron_with_no_fire_time_left_ends_never() {
+        let trigger = Trigger::Cron {
+            schedule: "0 0 0 1 1 * 2030".into(),
+            skippable: false,
+            jitter: 0,
+        };
+        let exhausted = NextDue::plain(Due::Never);
+        let chained = chained(&trigger, exhausted);
+        assert_eq!(chained.base, NO_FIRE_TIME);
+        let after = after_execution(&trigger, chained, &THREAD, at(2_000_000_000), None).unwrap();
+        assert_eq!(after.due, Due::Never);
+    }
 }

@@ -359,13 +359,15 @@ fn an_execution_passes_each_stored_account_once_with_its_widest_privilege() {
     let [event_authority, program] = event_accounts();
     // The thread and the executor are fixed accounts already; no stored account signs
     // (the thread's signature is the program's to give); `b` is written by the second
-    // instruction, so it is writable once.
+    // instruction, so it is writable once. The owner comes last, writable, for a `Close`
+    // answer to pay.
     let remaining = [
         writable(a),
         writable(b),
         readonly(recorder::ID),
         readonly(second),
         readonly(k.watched),
+        writable(k.owner),
     ];
 
     let ix = client::exec_thread(&k.keeper, &k.thread, &state);
@@ -394,6 +396,24 @@ fn an_execution_passes_each_stored_account_once_with_its_widest_privilege() {
     assert_eq!(
         bare.accounts,
         client::exec_thread(&k.keeper, &k.thread, &state).accounts[..5]
+    );
+}
+
+#[test]
+fn a_durable_execution_passes_what_a_close_answer_hands_on() {
+    let k = keys();
+    let mut state = hand_built_thread(k.owner, b"t", 255, vec![]);
+    state.durability = Durability::Durable {
+        nonce_account: k.nonce,
+    };
+    let ix = client::exec_thread_after_advance(&k.keeper, &k.thread, &state);
+    assert_eq!(
+        ix.accounts[5..],
+        [
+            writable(k.owner),
+            writable(k.nonce),
+            readonly(system_program::ID)
+        ]
     );
 }
 

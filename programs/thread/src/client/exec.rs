@@ -2,13 +2,15 @@
 //!
 //! The remaining accounts are what the stored instructions name (with their stored
 //! writability; the thread PDA's signature is the program's to give), their program
-//! ids, and an `Account` trigger's watched account. A durable execution is valid only as
-//! instruction 0 advancing the thread's nonce, then the execution with the instructions
-//! sysvar, which the program reads to check that advance.
+//! ids, an `Account` trigger's watched account, and what a `Close` answer needs (the
+//! owner; for a durable thread its nonce account and the system program). A durable
+//! execution is valid only as instruction 0 advancing the thread's nonce, then the
+//! execution with the instructions sysvar, which the program reads to check that advance.
 
 use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::solana_program::system_instruction;
+use anchor_lang::system_program;
 
 use super::watched_account;
 use crate::instruction;
@@ -87,6 +89,13 @@ fn execution(executor: &Pubkey, thread: &Pubkey, state: &Thread, durable: bool) 
     }
     if let Some(watched) = watched_account(Some(&state.trigger)) {
         push(watched);
+    }
+    // What a `Close` answer pays or hands on (the program reads them only then): they
+    // cost the message a few bytes, and a thread's answer is not known before it runs.
+    push(AccountMeta::new(state.owner, false));
+    if let Ok(nonce) = state.nonce_account() {
+        push(AccountMeta::new(nonce, false));
+        push(AccountMeta::new_readonly(system_program::ID, false));
     }
     ix
 }

@@ -2,14 +2,17 @@
 //!
 //! The executor chooses nothing but the transaction around this instruction: the program
 //! runs exactly the stored instructions, with the stored accounts (looked up by address),
-//! signs only for the thread PDA, and pays the fee only to the signing executor.
+//! signs only for the thread PDA, and pays the fee only to the signing executor. What
+//! the stored programs answer (`state/response.rs`) is applied after the execution's own
+//! bookkeeping, so an answer decides what comes next (see `responses.rs`).
 
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::solana_program::program::invoke_signed;
 
 use crate::errors::ThreadError;
-use crate::events::ThreadExecuted;
+use crate::events::{ThreadExecuted, ThreadResponded};
+use crate::instructions::keeper::responses;
 use crate::instructions::shared::{find_account, with_watched_data};
 use crate::nonce::require_advances_first;
 use crate::schedule::{self, ChainTime, NextDue};
@@ -17,6 +20,8 @@ use crate::state::{Durability, Thread, ThreadInstruction};
 
 /// Remaining accounts: every account named by the stored instructions (program ids
 /// included), and for an `Account` trigger the watched account; order does not matter.
+/// For a `Close` answer: the owner (writable) and, when durable, the nonce account
+/// (writable) and the system program; the client's builders always pass them.
 /// The thread and the executor are found among the fixed accounts and need not repeat.
 #[event_cpi]
 #[derive(Accounts)]
@@ -83,7 +88,15 @@ pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
     }
     ctx.accounts.thread.record_in_window(now.slot)?;
 
-    run_instructions(&ctx.accounts.thread, remaining)?;
+    let answers = run_instructions(&ctx.accounts.thread, remaining)?;
+    let executor_info = ctx.accounts.executor.to_account_info();
+    let closing = if responses::closes(&answers) {
+        let accounts = responses::CloseAccounts::find(&ctx.accounts.thread, remaining)?;
+        accounts.hand_nonce_to_owner(&executor_info)?;
+        Some(accounts)
+    } else {
+        None
+    };
 
     let fee = ctx.accounts.thread.fee_per_exec;
     pay_fee(&ctx.accounts.thread, &ctx.accounts.executor, fee)?;
@@ -107,6 +120,7 @@ pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
         .ok_or(ThreadError::ArithmeticOverflow)?;
     thread.last_exec_slot = now.slot;
     thread.last_exec_at = now.unix_ts;
+    responses::apply(thread, &answers, remaining, now)?;
     thread.invariant()?;
 
     let event = ThreadExecuted {
@@ -119,24 +133,39 @@ pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
         old_next_due,
         new_next_due: thread.next_due,
     };
+    for answer in answers {
+        emit_cpi!(ThreadResponded {
+            thread: thread_key,
+            program_id: answer.program_id,
+            action: answer.action,
+        });
+    }
     emit_cpi!(event);
+    if let Some(accounts) = closing {
+        let closed = accounts.close(&mut ctx.accounts.thread, &executor_info)?;
+        emit_cpi!(closed);
+    }
     Ok(())
 }
 
-/// Invokes every stored instruction, the thread PDA signing. Every account is found by
-/// address and its privileges checked here, so a missing or downgraded account fails
-/// with a named error rather than deep inside the runtime.
+/// Invokes every stored instruction, the thread PDA signing, and collects what their
+/// programs answered. Every account is found by address and its privileges checked here,
+/// so a missing or downgraded account fails with a named error rather than deep inside
+/// the runtime.
 fn run_instructions<'info>(
     thread: &Account<'info, Thread>,
     remaining: &[AccountInfo<'info>],
-) -> Result<()> {
+) -> Result<Vec<responses::Answer>> {
     let thread_info = thread.to_account_info();
+    let mut answers = Vec::new();
     for stored in &thread.instructions {
         let infos = instruction_account_infos(stored, &thread_info, remaining)?;
         let ix = Instruction::from(stored);
+        responses::clear_return_data();
         thread.with_signer_seeds(|seeds| invoke_signed(&ix, &infos, &[seeds]))?;
+        answers.extend(responses::answer_of(&stored.program_id)?);
     }
-    Ok(())
+    Ok(answers)
 }
 
 fn instruction_account_infos<'info>(

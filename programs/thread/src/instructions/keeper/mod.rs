@@ -5,6 +5,7 @@ pub mod exec_thread;
 pub mod forfeit_lease;
 pub mod release_lease;
 pub mod renew_lease;
+pub(crate) mod responses;
 
 // See instructions/mod.rs for why these are glob re-exports.
 #[allow(ambiguous_glob_reexports)]
