@@ -165,6 +165,7 @@ fn plans(batch: &str, n: usize, base: i64, spread: u64) -> Vec<ThreadPlan> {
             },
             durable: false,
             watch_nonce_of: None,
+            work: keeper::sandbox::PlanWork::Memo,
         })
         .collect()
 }

@@ -414,6 +414,7 @@ fn plans(from: usize, to: usize, base: i64, spread: u64) -> Vec<ThreadPlan> {
             },
             durable: false,
             watch_nonce_of: None,
+            work: keeper::sandbox::PlanWork::Memo,
         })
         .collect()
 }

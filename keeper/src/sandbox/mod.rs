@@ -2,7 +2,8 @@
 //! no validator. Creates threads of every trigger kind (durable and not), runs the real
 //! daemon against the bank while driving its clock forward, and reports every execution.
 //!
-//! Owns: the run: the world (`world.rs`: bank, funded keeper, example threads), the
+//! Owns: the run: the world (`world.rs`: bank, funded keeper, example threads; `work.rs`:
+//! what each runs, self-steering threads included), the
 //! bank's clock driven forward, the daemon against it, and the report.
 //! Must not: take any shortcut through the daemon: executions go through discovery, the
 //! scheduler, the builder, the store and the chain exactly as against a real cluster.
@@ -10,12 +11,11 @@
 // program-test 3.1 marks its items deprecated (unstable API); they are the bank we run.
 #![allow(deprecated)]
 
+mod work;
 mod world;
 
-pub use world::{
-    example_plans, exec_counts, memo_signed_by, send, SandboxThread, ThreadPlan, World,
-    MEMO_PROGRAM,
-};
+pub use work::{memo_signed_by, PlanWork};
+pub use world::{example_plans, exec_counts, send, SandboxThread, ThreadPlan, World, MEMO_PROGRAM};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

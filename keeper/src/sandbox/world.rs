@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use solana_sdk::clock::Clock;
-use solana_sdk::instruction::{AccountMeta, Instruction};
+use solana_sdk::instruction::Instruction;
 use solana_sdk::message::Message;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
@@ -20,6 +20,7 @@ use thread::client;
 use thread::instructions::CreateThreadArgs;
 use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
 
+use super::work::{memo_signed_by, PlanWork};
 use crate::chain::bank::{program_test, BankChain};
 use crate::chain::{Chain, ChainError};
 
@@ -45,6 +46,8 @@ pub struct ThreadPlan {
     /// For an `Account` trigger: watch the nonce account of the durable thread with this
     /// label (its nonce value changes with every durable execution).
     pub watch_nonce_of: Option<String>,
+    /// What it runs after its memo.
+    pub work: PlanWork,
 }
 
 /// A bank with the thread program, a funded owner and keeper, and example threads.
@@ -81,7 +84,7 @@ impl World {
         for plan in plans {
             let id = plan.label.as_bytes().to_vec();
             let (key, _) = Thread::address(&self.owner.pubkey(), &id);
-            let memo = memo_signed_by(&key, &plan.label);
+            let instructions = self.instructions_for(&plan.work, &key, &plan.label).await?;
             let mut trigger = plan.trigger.clone();
             if let (Some(target), Trigger::Account { address, .. }) =
                 (&plan.watch_nonce_of, &mut trigger)
@@ -93,7 +96,7 @@ impl World {
             let args = CreateThreadArgs {
                 id,
                 trigger: trigger.clone(),
-                instructions: vec![ThreadInstruction::from(memo)],
+                instructions,
                 fee_per_exec: 5_000,
                 rate_limit: RateLimit::default(),
                 deposit,
@@ -125,8 +128,8 @@ impl World {
         Ok(())
     }
 
-    /// [`World::create`] for many threads: plans that are not durable and watch no nonce
-    /// are packed, as many as fit, into transactions of several `create_thread`
+    /// [`World::create`] for many threads: plans that are not durable, watch no nonce
+    /// and run only their memo are packed, as many as fit, into transactions of several `create_thread`
     /// instructions (the threads are the ones `create` would make). Durable or watching
     /// plans go through `create`, in order.
     pub async fn create_many(
@@ -137,7 +140,7 @@ impl World {
         let owner = self.owner.pubkey();
         let mut batch: Vec<(Instruction, SandboxThread)> = Vec::new();
         for plan in plans {
-            if plan.durable || plan.watch_nonce_of.is_some() {
+            if plan.durable || plan.watch_nonce_of.is_some() || plan.work != PlanWork::Memo {
                 self.send_batch(&mut batch).await?;
                 self.create(std::slice::from_ref(plan), deposit).await?;
                 continue;
@@ -227,15 +230,6 @@ impl World {
     }
 }
 
-/// The instruction every sandbox thread runs: a memo the thread PDA signs by CPI.
-pub fn memo_signed_by(thread: &Pubkey, label: &str) -> Instruction {
-    Instruction {
-        program_id: MEMO_PROGRAM,
-        accounts: vec![AccountMeta::new_readonly(*thread, true)],
-        data: format!("sandbox thread {label}").into_bytes(),
-    }
-}
-
 /// Most bytes in a serialized transaction: one packet (`PACKET_DATA_SIZE`).
 const MAX_TRANSACTION_BYTES: u64 = 1_232;
 
@@ -252,6 +246,7 @@ pub fn example_plans(now: &Clock) -> Vec<ThreadPlan> {
         trigger,
         durable,
         watch_nonce_of: None,
+        work: PlanWork::Memo,
     };
     vec![
         plan("now", Trigger::Now, false),
@@ -310,6 +305,28 @@ pub fn example_plans(now: &Clock) -> Vec<ThreadPlan> {
             },
             durable: false,
             watch_nonce_of: Some("durable-every-15s".into()),
+            work: PlanWork::Memo,
+        },
+        // Threads that steer themselves through the responder's answers: the first is
+        // due at once and each run sets its next time; the second stretches its own
+        // interval after every buy.
+        ThreadPlan {
+            work: PlanWork::Reschedule { seconds: 7 },
+            ..plan("self-rescheduling", Trigger::Now, false)
+        },
+        ThreadPlan {
+            work: PlanWork::Dca {
+                first_seconds: 5,
+                max_seconds: 20,
+            },
+            ..plan(
+                "durable-dca",
+                Trigger::Interval {
+                    seconds: 5,
+                    skippable: true,
+                },
+                true,
+            )
         },
     ]
 }
@@ -361,6 +378,7 @@ mod tests {
             trigger: Trigger::Timestamp { unix_ts },
             durable: false,
             watch_nonce_of: None,
+            work: PlanWork::Memo,
         }
     }
 
@@ -381,6 +399,7 @@ mod tests {
                 },
                 durable: true,
                 watch_nonce_of: None,
+                work: PlanWork::Memo,
             },
         );
         let creates: Vec<Instruction> = (0..12)

@@ -138,6 +138,7 @@ fn mixed_plans(now: &Clock) -> Vec<ThreadPlan> {
                 trigger,
                 durable,
                 watch_nonce_of,
+                work: keeper::sandbox::PlanWork::Memo,
             });
         }
     }
@@ -564,7 +565,7 @@ async fn sandbox_runs_every_trigger_kind() {
     let report = keeper::sandbox::run(options, |_| {})
         .await
         .expect("sandbox runs");
-    assert_eq!(report.executions.len(), 8, "{:?}", report.executions);
+    assert_eq!(report.executions.len(), 10, "{:?}", report.executions);
     let never: Vec<&String> = report
         .executions
         .iter()

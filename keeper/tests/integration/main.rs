@@ -35,3 +35,4 @@ mod shutdown;
 mod sigkill;
 mod startup_cli;
 mod thread_priority;
+mod thread_responses;

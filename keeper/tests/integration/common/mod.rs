@@ -153,6 +153,7 @@ pub fn plan(label: impl Into<String>, trigger: Trigger, durable: bool) -> Thread
         trigger,
         durable,
         watch_nonce_of: None,
+        work: keeper::sandbox::PlanWork::Memo,
     }
 }
 
