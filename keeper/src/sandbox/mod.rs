@@ -14,8 +14,8 @@
 mod work;
 mod world;
 
-pub use work::{memo_signed_by, PlanWork};
-pub use world::{example_plans, exec_counts, send, SandboxThread, ThreadPlan, World, MEMO_PROGRAM};
+pub use work::{memo_signed_by, PlanWork, MEMO_PROGRAM};
+pub use world::{example_plans, exec_counts, send, SandboxThread, ThreadPlan, World};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! answer verbatim).
 //!
 //! Owns: turning a plan's work into stored instructions, and the counter account a
-//! counting op writes. Must not: create threads (`World::create`).
+//! counting op writes. Must not: send anything or create threads (`World::create`).
 
 use solana_sdk::instruction::{AccountMeta, Instruction};
 use solana_sdk::pubkey::Pubkey;
@@ -13,8 +13,9 @@ use solana_sdk::signature::{Keypair, Signer};
 use solana_system_interface::instruction as system_instruction;
 use thread::state::{ThreadAction, ThreadInstruction, ThreadResponse};
 
-use super::world::{send, World, MEMO_PROGRAM};
-use crate::chain::ChainError;
+/// SPL Memo v3, loaded in every program-test bank: it checks that every account it is
+/// given signed, so a memo signed by the thread PDA shows the PDA signing by CPI.
+pub const MEMO_PROGRAM: Pubkey = solana_sdk::pubkey!("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
 
 /// What a planned thread does on each execution, after its memo.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,54 +46,57 @@ pub fn memo_signed_by(thread: &Pubkey, label: &str) -> Instruction {
     }
 }
 
-impl World {
-    /// The instructions the thread at `thread` stores for `work`; a counting op gets a
-    /// fresh counter account, created here.
-    pub(super) async fn instructions_for(
-        &self,
-        work: &PlanWork,
-        thread: &Pubkey,
-        label: &str,
-    ) -> Result<Vec<ThreadInstruction>, ChainError> {
-        let answer = match work {
-            PlanWork::Memo => None,
-            PlanWork::Reschedule { seconds } => {
-                Some(responder::reschedule(&self.new_counter().await?, *seconds))
-            }
-            PlanWork::Dca {
-                first_seconds,
-                max_seconds,
-            } => Some(responder::dca(
-                &self.new_counter().await?,
-                *first_seconds,
-                *max_seconds,
-            )),
-            PlanWork::Chain { runs } => Some(responder::chain(&self.new_counter().await?, *runs)),
-            PlanWork::Answer(action) => Some(responder::echo(
-                &responder::ID,
-                &ThreadResponse::new(action.clone()).encode(),
-            )),
-        };
-        Ok(std::iter::once(memo_signed_by(thread, label))
-            .chain(answer)
-            .map(ThreadInstruction::from)
-            .collect())
-    }
+/// A planned thread's stored instructions, and the accounts to create before it (a
+/// counting op's counter, which signs its own creation).
+pub struct PlannedWork {
+    pub setup: Option<(Instruction, Keypair)>,
+    pub instructions: Vec<ThreadInstruction>,
+}
 
-    /// A rent-exempt counter account the responder owns, paid by the owner (the sandbox's
-    /// bank charges the default rent).
-    async fn new_counter(&self) -> Result<Pubkey, ChainError> {
-        let counter = Keypair::new();
-        let space = responder::Counter::LEN;
-        let lamports = Rent::default().minimum_balance(space);
-        let create = system_instruction::create_account(
-            &self.owner.pubkey(),
+/// What the thread at `thread` stores for `work`; a counting op's fresh counter account
+/// is paid by `payer` (at the sandbox bank's default rent) in `setup`.
+pub fn plan_work(work: &PlanWork, thread: &Pubkey, label: &str, payer: &Pubkey) -> PlannedWork {
+    let counter = Keypair::new();
+    let answer = match work {
+        PlanWork::Memo => None,
+        PlanWork::Reschedule { seconds } => {
+            Some(responder::reschedule(&counter.pubkey(), *seconds))
+        }
+        PlanWork::Dca {
+            first_seconds,
+            max_seconds,
+        } => Some(responder::dca(
             &counter.pubkey(),
-            lamports,
+            *first_seconds,
+            *max_seconds,
+        )),
+        PlanWork::Chain { runs } => Some(responder::chain(&counter.pubkey(), *runs)),
+        PlanWork::Answer(action) => Some(responder::echo(
+            &responder::ID,
+            &ThreadResponse::new(action.clone()).encode(),
+        )),
+    };
+    let counts = answer.as_ref().is_some_and(|ix| {
+        ix.accounts
+            .iter()
+            .any(|meta| meta.pubkey == counter.pubkey())
+    });
+    let setup = counts.then(|| {
+        let space = responder::Counter::LEN;
+        let create = system_instruction::create_account(
+            payer,
+            &counter.pubkey(),
+            Rent::default().minimum_balance(space),
             space as u64,
             &responder::ID,
         );
-        send(self.chain.as_ref(), &[create], &self.owner, &[&counter]).await?;
-        Ok(counter.pubkey())
+        (create, counter)
+    });
+    PlannedWork {
+        setup,
+        instructions: std::iter::once(memo_signed_by(thread, label))
+            .chain(answer)
+            .map(ThreadInstruction::from)
+            .collect(),
     }
 }

@@ -20,13 +20,9 @@ use thread::client;
 use thread::instructions::CreateThreadArgs;
 use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
 
-use super::work::{memo_signed_by, PlanWork};
+use super::work::{memo_signed_by, plan_work, PlanWork};
 use crate::chain::bank::{program_test, BankChain};
 use crate::chain::{Chain, ChainError};
-
-/// SPL Memo v3, loaded in every program-test bank: it checks that every account it is
-/// given signed, so a memo signed by the thread PDA shows the PDA signing by CPI.
-pub const MEMO_PROGRAM: Pubkey = solana_sdk::pubkey!("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
 
 /// A thread the sandbox created.
 #[derive(Clone, Debug)]
@@ -84,7 +80,17 @@ impl World {
         for plan in plans {
             let id = plan.label.as_bytes().to_vec();
             let (key, _) = Thread::address(&self.owner.pubkey(), &id);
-            let instructions = self.instructions_for(&plan.work, &key, &plan.label).await?;
+            let work = plan_work(&plan.work, &key, &plan.label, &self.owner.pubkey());
+            if let Some((create, signer)) = &work.setup {
+                send(
+                    self.chain.as_ref(),
+                    std::slice::from_ref(create),
+                    &self.owner,
+                    &[signer],
+                )
+                .await?;
+            }
+            let instructions = work.instructions;
             let mut trigger = plan.trigger.clone();
             if let (Some(target), Trigger::Account { address, .. }) =
                 (&plan.watch_nonce_of, &mut trigger)
