@@ -1353,6 +1353,16 @@ export type Thread = {
                 }
               }
             }
+          },
+          {
+            "name": "lookupTables",
+            "docs": [
+              "Address lookup tables keepers build executions with (at most 4), each passed",
+              "among the remaining accounts."
+            ],
+            "type": {
+              "vec": "pubkey"
+            }
           }
         ]
       }
@@ -1425,6 +1435,18 @@ export type Thread = {
                     "name": "threadPriority"
                   }
                 }
+              }
+            }
+          },
+          {
+            "name": "lookupTables",
+            "docs": [
+              "New address lookup tables (at most 4; empty: none), each passed among the",
+              "remaining accounts. The account is resized as for new instructions."
+            ],
+            "type": {
+              "option": {
+                "vec": "pubkey"
               }
             }
           }
@@ -1773,6 +1795,17 @@ export type Thread = {
                   "name": "threadPriority"
                 }
               }
+            }
+          },
+          {
+            "name": "lookupTables",
+            "docs": [
+              "Address lookup tables keepers build executions with (at most",
+              "`MAX_LOOKUP_TABLES`). Appended in version 3; counted like the instructions, by",
+              "`Thread::space`."
+            ],
+            "type": {
+              "vec": "pubkey"
             }
           }
         ]
@@ -2277,6 +2310,12 @@ export type Thread = {
                 }
               }
             }
+          },
+          {
+            "name": "lookupTables",
+            "type": {
+              "vec": "pubkey"
+            }
           }
         ],
         "kind": "struct"
@@ -2554,6 +2593,18 @@ export type Thread = {
                   "name": "threadPriority"
                 }
               }
+            }
+          },
+          {
+            "name": "oldLookupTables",
+            "type": {
+              "vec": "pubkey"
+            }
+          },
+          {
+            "name": "newLookupTables",
+            "type": {
+              "vec": "pubkey"
             }
           }
         ],
@@ -3064,6 +3115,26 @@ export type Thread = {
       "code": 6052,
       "name": "missingCloseAccount",
       "msg": "Closing a thread needs its owner (writable) and, when durable, its nonce account (writable) and the system program among the remaining accounts"
+    },
+    {
+      "code": 6053,
+      "name": "tooManyLookupTables",
+      "msg": "Too many lookup tables: at most 4 per thread"
+    },
+    {
+      "code": 6054,
+      "name": "duplicateLookupTable",
+      "msg": "A lookup table is named twice"
+    },
+    {
+      "code": 6055,
+      "name": "missingLookupTable",
+      "msg": "Each lookup table must be passed among the remaining accounts"
+    },
+    {
+      "code": 6056,
+      "name": "invalidLookupTable",
+      "msg": "Not a live address lookup table (wrong owner, uninitialized or deactivated)"
     }
   ]
 };

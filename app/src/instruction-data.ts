@@ -37,6 +37,13 @@ export function encodeInstructionData(instruction: DecodedInstruction): Buffer {
   if (instruction.name !== UPDATE_THREAD) return coder.encode(instruction.name, instruction.data);
   const args = instruction.data["args"] as Record<string, unknown>;
   if (args["priority"] !== "default") return coder.encode(UPDATE_THREAD, instruction.data);
+  // The priority's byte sits just before the fields after it (`lookup_tables`): found
+  // from an encoding with both absent, where it is the last byte but one.
+  const bare = coder.encode(UPDATE_THREAD, {
+    ...instruction.data,
+    args: { ...args, priority: null, lookupTables: null },
+  });
+  const at = bare.length - 2;
   const absent = coder.encode(UPDATE_THREAD, { ...instruction.data, args: { ...args, priority: null } });
-  return Buffer.concat([absent.subarray(0, absent.length - 1), Buffer.from([1, 0])]);
+  return Buffer.concat([absent.subarray(0, at), Buffer.from([1, 0]), absent.subarray(at + 1)]);
 }

@@ -55,6 +55,11 @@ export interface NewThread {
   rateLimit?: RateLimit;
   /** How urgently keepers should run it (default: each keeper's own default). */
   priority?: Priority;
+  /**
+   * Address lookup tables keepers build executions with (at most 4), for a thread whose
+   * accounts do not fit a legacy transaction.
+   */
+  lookupTables?: readonly PublicKey[];
 }
 
 /** A built instruction and the thread it is for. */
@@ -77,8 +82,38 @@ function createArgs(thread: NewThread, address: PublicKey) {
     rateLimit: rateLimitData("rateLimit", thread.rateLimit ?? DEFAULT_RATE_LIMIT),
     deposit: u64("deposit", thread.deposit),
     priority: thread.priority === undefined ? null : priorityData("priority", thread.priority),
+    lookupTables: lookupTables("lookupTables", thread.lookupTables ?? []),
   };
 }
+
+/** At most `MAX_LOOKUP_TABLES` tables, none twice, or an error naming `field`. */
+function lookupTables(field: string, tables: readonly PublicKey[]): PublicKey[] {
+  if (tables.length > MAX_LOOKUP_TABLES) {
+    throw new Error(`${field}: ${tables.length} tables, at most ${MAX_LOOKUP_TABLES}; drop some`);
+  }
+  tables.forEach((table, index) => {
+    if (tables.findIndex((other) => other.equals(table)) !== index) {
+      throw new Error(`${field}[${index}]: ${table.toBase58()} is named twice; name each table once`);
+    }
+  });
+  return [...tables];
+}
+
+/**
+ * The remaining accounts of setting `trigger` and `tables`, as the Rust builders pass
+ * them: an `account` trigger's watched account, then each table, read-only.
+ */
+function settingAccounts(trigger: Trigger | undefined, tables: readonly PublicKey[]): AccountMeta[] {
+  const watched = trigger?.account?.address;
+  return [...(watched === undefined ? [] : [watched]), ...tables].map((pubkey) => ({
+    pubkey,
+    isSigner: false,
+    isWritable: false,
+  }));
+}
+
+/** Most lookup tables one thread may name (the program's `MAX_LOOKUP_TABLES`). */
+export const MAX_LOOKUP_TABLES = 4;
 
 /** `create_thread`: a non-durable thread (executions use a recent blockhash). */
 export async function createThread(thread: NewThread): Promise<Built> {
@@ -86,6 +121,7 @@ export async function createThread(thread: NewThread): Promise<Built> {
   const instruction = await threadProgram()
     .methods.createThread(createArgs(thread, address))
     .accounts({ owner: thread.owner })
+    .remainingAccounts(settingAccounts(thread.trigger, thread.lookupTables ?? []))
     .instruction();
   return { instruction, thread: address };
 }
@@ -106,6 +142,7 @@ export async function createThreadWithNonce(
       u64("maxLeaseSlots", thread.maxLeaseSlots),
     )
     .accounts({ owner: thread.owner, nonceAccount: nonce.publicKey })
+    .remainingAccounts(settingAccounts(thread.trigger, thread.lookupTables ?? []))
     .instruction();
   return { instruction, thread: address, nonce, signers: [nonce] };
 }
@@ -118,6 +155,8 @@ export interface ThreadUpdate {
   rateLimit?: RateLimit;
   /** A new priority, or `"default"`: back to each keeper's default. */
   priority?: Priority | "default";
+  /** New lookup tables; `[]` removes them all. */
+  lookupTables?: readonly PublicKey[];
 }
 
 /** `update_thread` of the owner's `thread`. */
@@ -138,10 +177,12 @@ export async function updateThread(
       update.priority === undefined || update.priority === "default"
         ? null
         : priorityData("priority", update.priority),
+    lookupTables: update.lookupTables === undefined ? null : lookupTables("lookupTables", update.lookupTables),
   };
   const instruction = await threadProgram()
     .methods.updateThread(args)
     .accountsPartial({ owner, thread })
+    .remainingAccounts(settingAccounts(update.trigger, update.lookupTables ?? []))
     .instruction();
   if (update.priority === "default") {
     const decoded = decodeInstructionData(instruction.data)!;

@@ -54,7 +54,10 @@ const createArgs = (id, trigger) => ({
   rateLimit: { maxExecs: 2, windowSlots: new BN(10) },
   deposit: new BN(1_000_000),
   priority: { high: {} },
+  lookupTables: [key("lookupTable")],
 });
+// Tables being set ride along as read-only remaining accounts, for the program to check.
+const tableAccounts = [{ pubkey: key("lookupTable"), isSigner: false, isWritable: false }];
 const cron = { cron: { schedule: "0 */5 * * * *", skippable: true, jitter: 30 } };
 const interval = { interval: { seconds: new BN(3_600), skippable: false } };
 
@@ -63,11 +66,15 @@ const durable = threadOf("createThreadWithNonce");
 
 const built = {
   createThread: () =>
-    program.methods.createThread(createArgs("golden-plain", cron)).accounts({ owner }),
+    program.methods
+      .createThread(createArgs("golden-plain", cron))
+      .accounts({ owner })
+      .remainingAccounts(tableAccounts),
   createThreadWithNonce: () =>
     program.methods
       .createThreadWithNonce(createArgs("golden-durable", interval), new BN(150))
-      .accounts({ owner, nonceAccount }),
+      .accounts({ owner, nonceAccount })
+      .remainingAccounts(tableAccounts),
   updateThread: () =>
     program.methods
       .updateThread({
@@ -76,8 +83,10 @@ const built = {
         feePerExec: new BN(7_500),
         rateLimit: null,
         priority: { low: {} },
+        lookupTables: [key("lookupTable")],
       })
-      .accountsPartial({ owner, thread: plain }),
+      .accountsPartial({ owner, thread: plain })
+      .remainingAccounts(tableAccounts),
   pauseThread: () => program.methods.pauseThread().accountsPartial({ owner, thread: plain }),
   resumeThread: () => program.methods.resumeThread().accountsPartial({ owner, thread: plain }),
   withdrawThread: () =>

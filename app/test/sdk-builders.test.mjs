@@ -34,6 +34,7 @@ const newThread = (id, trigger) => ({
   deposit: 1_000_000n,
   rateLimit: { maxExecs: 2, windowSlots: 10 },
   priority: "high",
+  lookupTables: [key("lookupTable")],
 });
 
 const built = {
@@ -53,6 +54,7 @@ const built = {
       trigger: sdk.Trigger.timestamp(new Date(1_900_000_000_000)),
       feePerExec: "7500",
       priority: "low",
+      lookupTables: [key("lookupTable")],
     }),
   pauseThread: () => sdk.pauseThread(owner, plain),
   resumeThread: () => sdk.resumeThread(owner, plain),
@@ -123,6 +125,8 @@ test("bad input is refused before anything is built, naming the field", async ()
       },
       /instructions\[0\]\.keys\[0\]: .* is a signer, but only the thread/,
     ],
+    [{ lookupTables: [owner, owner] }, /lookupTables\[1\]: .* is named twice/],
+    [{ lookupTables: [1, 2, 3, 4, 5].map(() => owner) }, /lookupTables: 5 tables, at most 4/],
   ];
   for (const [change, message] of rejects) {
     await assert.rejects(sdk.createThread({ ...newThread("refused", sdk.Trigger.now()), ...change }), message);

@@ -256,3 +256,28 @@ fn an_update_with_nothing_to_change_is_refused() {
         .unwrap_err();
     assert_eq!(refusal.field, "instructions[0].accounts[0].is_signer");
 }
+
+#[test]
+fn lookup_tables_in_a_spec_are_addresses_or_refused_by_index() {
+    let table = solana_sdk::pubkey::Pubkey::new_unique();
+    let owner = solana_sdk::pubkey::Pubkey::new_unique();
+    let mut create = spec("with-tables", trigger("now"));
+    create.lookup_tables = vec![table.to_string()];
+    assert_eq!(create.plan(&owner).unwrap().args.lookup_tables, vec![table]);
+
+    create.lookup_tables = vec![table.to_string(), "not-a-key".into()];
+    assert_eq!(create.plan(&owner).unwrap_err().field, "lookup_tables[1]");
+
+    let clear = thread_cli::spec::UpdateSpec {
+        lookup_tables: Some(vec![]),
+        ..Default::default()
+    };
+    let args = clear
+        .plan(&solana_sdk::pubkey::Pubkey::new_unique())
+        .unwrap();
+    assert_eq!(
+        args.lookup_tables,
+        Some(vec![]),
+        "an empty list clears, and is a change"
+    );
+}

@@ -118,6 +118,7 @@ pub async fn create_thread(
         rate_limit: RateLimit::default(),
         deposit: DEPOSIT,
         priority: None,
+        lookup_tables: vec![],
     };
     let nonce = Keypair::new();
     let mut signers = vec![owner];

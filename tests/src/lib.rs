@@ -332,6 +332,7 @@ impl ThreadSpec {
             rate_limit: self.rate_limit,
             deposit: self.deposit,
             priority: self.priority,
+            lookup_tables: vec![],
         }
     }
 }

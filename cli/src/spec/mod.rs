@@ -56,6 +56,10 @@ pub struct CreateSpec {
     /// Durable threads: the longest lease of the nonce authority a keeper may hold.
     #[serde(default)]
     pub max_lease_slots: Option<u64>,
+    /// Address lookup tables keepers build executions with (at most 4), for a thread
+    /// whose accounts do not fit a legacy transaction.
+    #[serde(default)]
+    pub lookup_tables: Vec<String>,
 }
 
 /// Changes to a thread; what is left out stays as it is.
@@ -73,6 +77,9 @@ pub struct UpdateSpec {
     /// A priority, or `default` for each keeper's default.
     #[serde(default)]
     pub priority: Option<String>,
+    /// New lookup tables; `[]` removes them all.
+    #[serde(default)]
+    pub lookup_tables: Option<Vec<String>>,
 }
 
 /// Executions allowed per window of slots.
@@ -155,6 +162,7 @@ impl CreateSpec {
                     .as_deref()
                     .map(|p| priority("priority", p))
                     .transpose()?,
+                lookup_tables: lookup_tables(&self.lookup_tables)?,
             },
             durable,
         })
@@ -185,17 +193,23 @@ impl UpdateSpec {
                     p => priority("priority", p).map(Some),
                 })
                 .transpose()?,
+            lookup_tables: self
+                .lookup_tables
+                .as_deref()
+                .map(lookup_tables)
+                .transpose()?,
         };
         let unchanged = args.trigger.is_none()
             && args.instructions.is_none()
             && args.fee_per_exec.is_none()
             && args.rate_limit.is_none()
-            && args.priority.is_none();
+            && args.priority.is_none()
+            && args.lookup_tables.is_none();
         if unchanged {
             return Err(Refusal::new(
                 "update",
                 "nothing to change",
-                "give a spec with at least one of trigger, instructions, fee_per_exec, rate_limit, priority, or the matching flags",
+                "give a spec with at least one of trigger, instructions, fee_per_exec, rate_limit, priority, lookup_tables, or the matching flags",
             ));
         }
         Ok(args)
@@ -273,6 +287,15 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, Refusal> {
             "name the spec file with a .toml or .json extension",
         )),
     }
+}
+
+/// The `lookup_tables` of a spec, each a base58 address named by its index on refusal.
+fn lookup_tables(texts: &[String]) -> Result<Vec<Pubkey>, Refusal> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| pubkey(&format!("lookup_tables[{index}]"), text))
+        .collect()
 }
 
 /// A base58 public key, or a refusal naming `field`.

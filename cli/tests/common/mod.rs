@@ -100,6 +100,7 @@ pub fn spec(id: &str, trigger: TriggerSpec) -> CreateSpec {
         priority: None,
         durable: false,
         max_lease_slots: None,
+        lookup_tables: vec![],
     }
 }
 

@@ -23,6 +23,7 @@ use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
 use super::work::{memo_signed_by, plan_work, PlanWork};
 use crate::chain::bank::{program_test, BankChain};
 use crate::chain::{Chain, ChainError};
+use crate::execution::builder::tables::MAX_TRANSACTION_BYTES;
 
 /// A thread the sandbox created.
 #[derive(Clone, Debug)]
@@ -107,6 +108,7 @@ impl World {
                 rate_limit: RateLimit::default(),
                 deposit,
                 priority: None,
+                lookup_tables: vec![],
             };
             if plan.durable {
                 let nonce = Keypair::new();
@@ -161,6 +163,7 @@ impl World {
                 rate_limit: RateLimit::default(),
                 deposit,
                 priority: None,
+                lookup_tables: vec![],
             };
             let ix = client::create_thread(&owner, &key, args);
             let thread = SandboxThread {
@@ -235,9 +238,6 @@ impl World {
         ctx.set_sysvar(&clock);
     }
 }
-
-/// Most bytes in a serialized transaction: one packet (`PACKET_DATA_SIZE`).
-const MAX_TRANSACTION_BYTES: u64 = 1_232;
 
 /// Whether `ixs` fit one legacy transaction paid by `payer`, signatures included.
 fn fits_one_transaction(ixs: &[Instruction], payer: &Pubkey) -> bool {
@@ -419,6 +419,7 @@ mod tests {
                     rate_limit: RateLimit::default(),
                     deposit: 1,
                     priority: None,
+                    lookup_tables: vec![],
                 };
                 client::create_thread(&world.owner.pubkey(), &key, args)
             })

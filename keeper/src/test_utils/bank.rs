@@ -157,6 +157,7 @@ impl TestBank {
             rate_limit: RateLimit::default(),
             deposit: 1_000_000,
             priority: None,
+            lookup_tables: vec![],
         };
         (thread, args)
     }

@@ -8,6 +8,7 @@
 pub mod bank;
 pub mod etcd;
 pub mod logs;
+pub mod lookup_table;
 pub mod loopback;
 pub mod nats;
 #[cfg(feature = "bank")]

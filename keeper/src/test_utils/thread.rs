@@ -65,6 +65,7 @@ impl ThreadFixture {
                 created_at: 1_700_000_000,
                 instructions: vec![transfer],
                 priority: None,
+                lookup_tables: vec![],
             },
         }
     }

@@ -111,4 +111,12 @@ pub enum ThreadError {
     UnsupportedResponseVersion,
     #[msg("Closing a thread needs its owner (writable) and, when durable, its nonce account (writable) and the system program among the remaining accounts")]
     MissingCloseAccount,
+    #[msg("Too many lookup tables: at most 4 per thread")]
+    TooManyLookupTables,
+    #[msg("A lookup table is named twice")]
+    DuplicateLookupTable,
+    #[msg("Each lookup table must be passed among the remaining accounts")]
+    MissingLookupTable,
+    #[msg("Not a live address lookup table (wrong owner, uninitialized or deactivated)")]
+    InvalidLookupTable,
 }

@@ -18,6 +18,7 @@ pub struct ThreadCreated {
     pub deposit: u64,
     pub next_due: Due,
     pub priority: Option<ThreadPriority>,
+    pub lookup_tables: Vec<Pubkey>,
 }
 
 #[event]
@@ -35,6 +36,8 @@ pub struct ThreadUpdated {
     pub new_next_due: Due,
     pub old_priority: Option<ThreadPriority>,
     pub new_priority: Option<ThreadPriority>,
+    pub old_lookup_tables: Vec<Pubkey>,
+    pub new_lookup_tables: Vec<Pubkey>,
 }
 
 #[event]

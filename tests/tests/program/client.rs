@@ -87,6 +87,7 @@ fn args(trigger: Trigger) -> CreateThreadArgs {
         rate_limit: RateLimit::default(),
         deposit: 1,
         priority: None,
+        lookup_tables: vec![],
     }
 }
 

@@ -58,7 +58,7 @@ impl Genesis {
     /// Writes `state` at `address`, sized and funded like a thread account the program
     /// created: for states no instruction can produce.
     pub fn place_thread(&mut self, address: Pubkey, state: &Thread) {
-        let space = Thread::space_for(&state.instructions);
+        let space = state.space();
         let mut data = Vec::with_capacity(space);
         state.try_serialize(&mut data).unwrap();
         assert!(data.len() <= space);

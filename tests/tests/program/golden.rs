@@ -29,6 +29,7 @@ struct GoldenKeys {
     new_nonce: Pubkey,
     target_program: Pubkey,
     target_account: Pubkey,
+    lookup_table: Pubkey,
 }
 
 impl GoldenKeys {
@@ -39,6 +40,7 @@ impl GoldenKeys {
             new_nonce: Pubkey::new_from_array([3; 32]),
             target_program: Pubkey::new_from_array([4; 32]),
             target_account: Pubkey::new_from_array([5; 32]),
+            lookup_table: Pubkey::new_from_array([9; 32]),
         }
     }
 
@@ -49,6 +51,7 @@ impl GoldenKeys {
             "newNonce": self.new_nonce.to_string(),
             "targetProgram": self.target_program.to_string(),
             "targetAccount": self.target_account.to_string(),
+            "lookupTable": self.lookup_table.to_string(),
         })
     }
 
@@ -78,6 +81,7 @@ fn create_args(keys: &GoldenKeys, id: &[u8], trigger: Trigger) -> CreateThreadAr
         },
         deposit: 1_000_000,
         priority: Some(ThreadPriority::High),
+        lookup_tables: vec![keys.lookup_table],
     }
 }
 
@@ -119,6 +123,7 @@ fn golden() -> Value {
         // `Some(None)` (back to the keepers' default) has no encoding in the Anchor TS
         // client, whose nested options both read `null`; a set priority has.
         priority: Some(Some(ThreadPriority::Low)),
+        lookup_tables: Some(vec![keys.lookup_table]),
     };
     let instructions = vec![
         entry(

@@ -114,6 +114,7 @@ fn create_args(id: &[u8], trigger: Trigger, priority: Option<ThreadPriority>) ->
         },
         deposit: 2_000_000,
         priority,
+        lookup_tables: vec![],
     }
 }
 
@@ -210,6 +211,7 @@ fn instruction_data() -> Value {
                     window_slots: 1,
                 }),
                 priority: Some(None),
+                lookup_tables: Some(vec![key(9), key(10)]),
             },
         ),
     ];
@@ -289,6 +291,7 @@ fn base_thread(id: &[u8], trigger: Trigger, next_due: Due) -> Thread {
         created_at: 1_800_000_000,
         instructions: stored(&address),
         priority: None,
+        lookup_tables: vec![],
     }
 }
 
@@ -315,6 +318,7 @@ fn threads() -> Vec<(&'static str, Thread)> {
     });
     durable.priority = Some(ThreadPriority::High);
     durable.paused = true;
+    durable.lookup_tables = vec![key(9), key(10)];
 
     let mut finished = base_thread(
         b"finished",
@@ -435,7 +439,7 @@ fn thread_accounts() -> Value {
         .into_iter()
         .map(|(name, thread)| {
             let address = Thread::address(&thread.owner, &thread.id).0;
-            let space = Thread::space_for(&thread.instructions);
+            let space = thread.space();
             let mut data = Vec::with_capacity(space);
             thread.try_serialize(&mut data).unwrap();
             assert!(data.len() <= space, "{name}: {} > {space}", data.len());

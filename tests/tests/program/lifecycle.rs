@@ -198,6 +198,7 @@ async fn create_stores_every_field_and_first_due_time() {
         },
         deposit: 777_777,
         priority: None,
+        lookup_tables: vec![],
     };
     let (thread, outcome) = create(&mut fx, args).await;
     outcome.assert_ok();
@@ -608,6 +609,7 @@ async fn update_changes_trigger_fee_and_rate_limit() {
         fee_per_exec: Some(9_999),
         rate_limit: Some(new_rate),
         priority: None,
+        lookup_tables: None,
     };
     let ix = client::update_thread(&owner, &thread, args);
     let fee = fee_of(&mut fx, &ix, &owner).await;
@@ -1135,6 +1137,7 @@ async fn update_emits_old_and_new_values() {
         fee_per_exec: Some(2_000),
         rate_limit: Some(new_rate),
         priority: None,
+        lookup_tables: None,
     };
     let ix = client::update_thread(&owner, &thread, args);
     let e = &owner_event::<ThreadUpdated>(&mut fx, ix).await;

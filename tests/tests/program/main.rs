@@ -13,6 +13,7 @@ mod golden;
 mod golden_layout;
 mod golden_responses;
 mod lifecycle;
+mod lookup_tables;
 mod prefunded_nonce;
 mod priority;
 mod responses;

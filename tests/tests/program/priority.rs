@@ -29,7 +29,7 @@ async fn an_owner_sets_changes_and_clears_its_threads_priority() {
     assert_eq!(created[0].priority, Some(ThreadPriority::High));
     fx.process(&[create], &[&owner]).await.assert_ok();
     let state = fx.thread(thread).await;
-    assert_eq!(state.version, 2);
+    assert_eq!(state.version, Thread::VERSION);
     assert_eq!(state.priority, Some(ThreadPriority::High));
     assert_eq!(
         fx.account(thread).await.unwrap().data.len(),

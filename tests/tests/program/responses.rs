@@ -222,7 +222,7 @@ async fn new_instructions_run_from_the_next_execution_and_the_thread_pays_their_
     let state = env.fx.thread(thread).await;
     assert_eq!(state.instructions, calls);
     let new_size = env.fx.account(thread).await.unwrap().data.len();
-    assert_eq!(new_size, Thread::space_for(&state.instructions));
+    assert_eq!(new_size, state.space());
     assert!(new_size > old_size);
     // The account grew within its own balance: only the fee left it, and the larger
     // rent is held back from what the owner may withdraw.

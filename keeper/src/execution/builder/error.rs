@@ -42,8 +42,39 @@ pub enum BuildError {
     Order(#[from] OrderError),
     #[error("compiling the message failed: {0}")]
     Message(String),
+    /// A lookup table the thread names cannot be used; its owner must change it.
+    #[error("lookup table {table} {problem}")]
+    LookupTable { table: Pubkey, problem: String },
+    /// The transaction does not fit one packet; `outside_tables` are the accounts it
+    /// carries in full, which the thread's lookup tables would have to hold.
+    #[error(
+        "the execution is {bytes} bytes, over the {} a transaction may have; {}",
+        super::tables::MAX_TRANSACTION_BYTES,
+        outside_tables_hint(outside_tables)
+    )]
+    TooLarge {
+        bytes: u64,
+        outside_tables: Vec<Pubkey>,
+    },
     #[error("signing failed: {0}")]
     Signing(String),
+}
+
+/// What the owner must do about a transaction over the limit.
+fn outside_tables_hint(accounts: &[Pubkey]) -> String {
+    const NAMED: usize = 8;
+    let named: Vec<String> = accounts.iter().take(NAMED).map(Pubkey::to_string).collect();
+    let more = accounts.len().saturating_sub(NAMED);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "attach address lookup tables (update_thread lookup_tables) holding the {} accounts no table of the thread holds: {}{tail}",
+        accounts.len(),
+        named.join(", ")
+    )
 }
 
 /// Log lines of a failed simulation kept in its error: the last few, where the program
@@ -66,8 +97,9 @@ fn log_tail(logs: &[String]) -> String {
 
 impl BuildError {
     /// Whether the same build would fail again until the thread, its nonce or its owner
-    /// changes something: the program refused it in simulation, or the thread's nonce
-    /// account is not one this keeper can use. Not: an unreachable chain, a busy nonce,
+    /// changes something: the program refused it in simulation, the thread's nonce
+    /// account is not one this keeper can use, or its lookup tables cannot be used or do
+    /// not make it fit. Not: an unreachable chain, a busy nonce,
     /// an expired blockhash, or a transaction-level refusal such as the keeper's payer
     /// lacking funds for the fee (the keeper's fault, not the thread's).
     pub fn is_thread_fault(&self) -> bool {
@@ -79,7 +111,9 @@ impl BuildError {
             | BuildError::NonceAuthorityMismatch { .. }
             | BuildError::NotDurable(_)
             | BuildError::NonceRequired(_)
-            | BuildError::Order(_) => true,
+            | BuildError::Order(_)
+            | BuildError::LookupTable { .. }
+            | BuildError::TooLarge { .. } => true,
             BuildError::NonceUnavailable(_)
             | BuildError::LeaseExpired(_)
             | BuildError::Chain(_)
@@ -100,6 +134,8 @@ impl BuildError {
             BuildError::Chain(_) => "rpc_error",
             BuildError::Order(_) => "instruction_order",
             BuildError::Message(_) => "message",
+            BuildError::LookupTable { .. } => "lookup_table",
+            BuildError::TooLarge { .. } => "too_large",
             BuildError::Signing(_) => "signing",
         }
     }

@@ -13,7 +13,8 @@
 //!
 //! This file is the build itself; its settings are in `config.rs`, its errors in
 //! `error.rs`, what it returns in `output.rs`, and the pieces it assembles in
-//! `compute.rs`, `order.rs` and `priority.rs`.
+//! `compute.rs`, `order.rs`, `priority.rs` and `tables.rs` (a thread's lookup tables, and
+//! the packet limit every build is held to).
 
 pub mod compute;
 mod config;
@@ -22,6 +23,7 @@ mod legacy;
 pub mod order;
 mod output;
 pub mod priority;
+pub mod tables;
 
 pub use compute::fee_of;
 pub use config::{BuilderConfig, MessageVersion, SimulationMode, TxConfig};
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use solana_sdk::hash::Hash;
 use solana_sdk::instruction::Instruction;
-use solana_sdk::message::{v0, Message, VersionedMessage};
+use solana_sdk::message::{v0, AddressLookupTableAccount, Message, VersionedMessage};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::VersionedTransaction;
@@ -159,8 +161,22 @@ impl ExecutionBuilder {
             SimulationMode::Auto | SimulationMode::KeepNonceAdvance => true,
             SimulationMode::SkipNonceAdvance => false,
         };
+        let tables = if exec.state.lookup_tables.is_empty() {
+            Vec::new()
+        } else {
+            match tables::fetch(
+                self.chain.as_ref(),
+                &exec.state.lookup_tables,
+                nonce.as_ref(),
+            )
+            .await
+            {
+                Ok(tables) => tables,
+                Err(e) => return self.record(Err(e)),
+            }
+        };
         let built = self
-            .build(&[payload], nonce, config, sign, keep_advance)
+            .build(&[payload], nonce, config, sign, keep_advance, &tables)
             .await;
         self.record(built)
     }
@@ -181,7 +197,9 @@ impl ExecutionBuilder {
             (_, false) => None,
         };
         let keep_advance = self.config.simulation == SimulationMode::KeepNonceAdvance;
-        let built = self.build(payload, nonce, config, sign, keep_advance).await;
+        let built = self
+            .build(payload, nonce, config, sign, keep_advance, &[])
+            .await;
         self.record(built)
     }
 
@@ -260,6 +278,7 @@ impl ExecutionBuilder {
         config: &TxConfig,
         sign: bool,
         keep_advance_in_simulation: bool,
+        tables: &[AddressLookupTableAccount],
     ) -> Result<TxBuildOutput, BuildError> {
         let ctx = self
             .prepare_execution_context_with_enforcement(config, nonce)
@@ -268,7 +287,7 @@ impl ExecutionBuilder {
         let unit_limit = match config.compute_unit_limit {
             Some(limit) => limit,
             None => {
-                self.simulated_unit_limit(payload, &ctx, keep_advance_in_simulation)
+                self.simulated_unit_limit(payload, &ctx, keep_advance_in_simulation, tables)
                     .await?
             }
         };
@@ -288,7 +307,7 @@ impl ExecutionBuilder {
         if self.config.sanity_checks || cfg!(debug_assertions) {
             sanity_check(&ixs, ctx.nonce_pubkey.as_ref())?;
         }
-        let tx = self.compile(&ixs, ctx.blockhash, sign)?;
+        let tx = self.compile(&ixs, ctx.blockhash, sign, tables)?;
         if let Some(lease) = &ctx.nonce_lease {
             if !lease.is_valid() || lease.is_expired() {
                 return Err(BuildError::LeaseExpired(lease.nonce()));
@@ -309,6 +328,7 @@ impl ExecutionBuilder {
         payload: &[Instruction],
         ctx: &ExecutionContext,
         keep_advance: bool,
+        tables: &[AddressLookupTableAccount],
     ) -> Result<u32, BuildError> {
         let probe = ComputeBudget {
             unit_limit: MAX_COMPUTE_UNIT_LIMIT,
@@ -321,7 +341,7 @@ impl ExecutionBuilder {
         } else {
             without_nonce_advance(&full, ctx.nonce_pubkey.is_some())
         };
-        let tx = self.compile(&ixs, ctx.blockhash, false)?;
+        let tx = self.compile(&ixs, ctx.blockhash, false, tables)?;
         let sim = self.chain.simulate(&tx).await?;
         if let Some(err) = sim.err {
             return Err(BuildError::SimulationFailed {
@@ -339,33 +359,41 @@ impl ExecutionBuilder {
         Ok(self.config.compute.unit_limit(units))
     }
 
+    /// Compiles `ixs` into a transaction: a v0 message whenever the thread has lookup
+    /// tables (`tables`), else the configured version; refused when it does not fit one
+    /// packet, which no node would take.
     fn compile(
         &self,
         ixs: &[Instruction],
         blockhash: Hash,
         sign: bool,
+        tables: &[AddressLookupTableAccount],
     ) -> Result<VersionedTransaction, BuildError> {
         let payer = self.keeper();
-        let message = match self.config.message_version {
-            MessageVersion::Legacy => {
+        let message = match (self.config.message_version, tables.is_empty()) {
+            (MessageVersion::Legacy, true) => {
                 VersionedMessage::Legacy(Message::new_with_blockhash(ixs, Some(&payer), &blockhash))
             }
-            MessageVersion::V0 => VersionedMessage::V0(
-                v0::Message::try_compile(&payer, ixs, &[], blockhash)
+            (MessageVersion::V0, _) | (MessageVersion::Legacy, false) => VersionedMessage::V0(
+                v0::Message::try_compile(&payer, ixs, tables, blockhash)
                     .map_err(|e| BuildError::Message(e.to_string()))?,
             ),
         };
-        if sign {
+        let tx = if sign {
             VersionedTransaction::try_new(message, &[self.keypair.as_ref()])
-                .map_err(|e| BuildError::Signing(e.to_string()))
+                .map_err(|e| BuildError::Signing(e.to_string()))?
         } else {
             let signatures =
                 vec![Signature::default(); usize::from(message.header().num_required_signatures)];
-            Ok(VersionedTransaction {
+            VersionedTransaction {
                 signatures,
                 message,
-            })
-        }
+            }
+        };
+        let bytes =
+            bincode::serialized_size(&tx).map_err(|e| BuildError::Message(e.to_string()))?;
+        tables::check_size(&tx.message, bytes, tables)?;
+        Ok(tx)
     }
 }
 

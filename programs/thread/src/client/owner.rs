@@ -3,10 +3,10 @@
 //!
 //! Each takes the thread's address rather than deriving it from the id: the caller holds
 //! it already (discovery lists threads by address), and a builder that derived it could
-//! not express an id the program must refuse. An `Account` trigger's watched account is
-//! added from the arguments, as the program requires.
+//! not express an id the program must refuse. An `Account` trigger's watched account and
+//! the lookup tables being set are added from the arguments, as the program requires.
 
-use anchor_lang::prelude::Pubkey;
+use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use solana_sdk_ids::sysvar;
 
@@ -16,7 +16,7 @@ use crate::instructions::{CreateThreadArgs, UpdateThreadArgs};
 
 /// `create_thread`: a non-durable thread at `thread`, the PDA of `owner` and `args.id`.
 pub fn create_thread(owner: &Pubkey, thread: &Pubkey, args: CreateThreadArgs) -> Instruction {
-    let watched = watched_account(Some(&args.trigger));
+    let remaining = setting_accounts(Some(&args.trigger), Some(&args.lookup_tables));
     let mut ix = thread_instruction!(
         CreateThread {
             owner: *owner,
@@ -25,7 +25,7 @@ pub fn create_thread(owner: &Pubkey, thread: &Pubkey, args: CreateThreadArgs) ->
         },
         instruction::CreateThread { args },
     );
-    ix.accounts.extend(watched);
+    ix.accounts.extend(remaining);
     ix
 }
 
@@ -38,7 +38,7 @@ pub fn create_thread_with_nonce(
     args: CreateThreadArgs,
     max_lease_slots: u64,
 ) -> Instruction {
-    let watched = watched_account(Some(&args.trigger));
+    let remaining = setting_accounts(Some(&args.trigger), Some(&args.lookup_tables));
     let mut ix = thread_instruction!(
         CreateThreadWithNonce {
             owner: *owner,
@@ -53,13 +53,14 @@ pub fn create_thread_with_nonce(
             max_lease_slots,
         },
     );
-    ix.accounts.extend(watched);
+    ix.accounts.extend(remaining);
     ix
 }
 
-/// `update_thread`; a new `Account` trigger brings its watched account.
+/// `update_thread`; a new `Account` trigger brings its watched account, new lookup
+/// tables themselves.
 pub fn update_thread(owner: &Pubkey, thread: &Pubkey, args: UpdateThreadArgs) -> Instruction {
-    let watched = watched_account(args.trigger.as_ref());
+    let remaining = setting_accounts(args.trigger.as_ref(), args.lookup_tables.as_deref());
     let mut ix = thread_instruction!(
         UpdateThread {
             owner: *owner,
@@ -68,8 +69,21 @@ pub fn update_thread(owner: &Pubkey, thread: &Pubkey, args: UpdateThreadArgs) ->
         },
         instruction::UpdateThread { args },
     );
-    ix.accounts.extend(watched);
+    ix.accounts.extend(remaining);
     ix
+}
+
+/// The remaining accounts of setting `trigger` and `lookup_tables`: the watched account,
+/// then each table (the program checks each is a live table), read-only.
+fn setting_accounts(
+    trigger: Option<&crate::state::Trigger>,
+    lookup_tables: Option<&[Pubkey]>,
+) -> Vec<AccountMeta> {
+    let tables = lookup_tables
+        .unwrap_or_default()
+        .iter()
+        .map(|table| AccountMeta::new_readonly(*table, false));
+    watched_account(trigger).into_iter().chain(tables).collect()
 }
 
 /// `pause_thread`.

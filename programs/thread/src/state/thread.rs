@@ -7,6 +7,8 @@ use crate::errors::ThreadError;
 
 /// Longest thread id, in bytes (one PDA seed).
 pub const MAX_ID_LEN: usize = 32;
+/// Most address lookup tables one thread may name.
+pub const MAX_LOOKUP_TABLES: usize = 4;
 
 /// A scheduled thread. PDA at `[Thread::SEED, owner, id]`; it signs its stored
 /// instructions by `invoke_signed` and pays executors out of its own lamports.
@@ -63,20 +65,38 @@ pub struct Thread {
     /// The owner's priority for executions; none: each keeper's default for the
     /// thread's durability. Appended in version 2, after the instructions.
     pub priority: Option<ThreadPriority>,
+    /// Address lookup tables keepers build executions with (at most
+    /// `MAX_LOOKUP_TABLES`). Appended in version 3; counted like the instructions, by
+    /// `Thread::space`.
+    #[max_len(0)]
+    pub lookup_tables: Vec<Pubkey>,
 }
 
 impl Thread {
     /// Seed prefix of every thread PDA.
     pub const SEED: &'static [u8] = b"thread";
     /// Current layout version. 1: `Lease` gained `revoked_slot`. 2: `priority` appended.
-    pub const VERSION: u8 = 2;
+    /// 3: `lookup_tables` appended.
+    pub const VERSION: u8 = 3;
 
-    /// Account size for a thread storing `instructions`, discriminator included.
+    /// Account size for a thread storing `instructions` and no lookup table,
+    /// discriminator included.
     pub fn space_for(instructions: &[ThreadInstruction]) -> usize {
+        Self::space_with(instructions, 0)
+    }
+
+    /// Account size for a thread storing `instructions` and `lookup_tables` tables.
+    pub fn space_with(instructions: &[ThreadInstruction], lookup_tables: usize) -> usize {
         Self::DISCRIMINATOR
             .len()
             .saturating_add(Self::INIT_SPACE)
             .saturating_add(ThreadInstruction::list_space(instructions))
+            .saturating_add(lookup_tables.saturating_mul(32))
+    }
+
+    /// Account size this thread needs as it stands.
+    pub fn space(&self) -> usize {
+        Self::space_with(&self.instructions, self.lookup_tables.len())
     }
 
     /// The thread PDA for `owner` and `id`.
@@ -107,6 +127,10 @@ impl Thread {
         require!(
             self.lease.is_none() || matches!(self.durability, Durability::Durable { .. }),
             ThreadError::NotDurable
+        );
+        require!(
+            self.lookup_tables.len() <= MAX_LOOKUP_TABLES,
+            ThreadError::TooManyLookupTables
         );
         Ok(())
     }

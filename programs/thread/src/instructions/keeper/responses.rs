@@ -100,8 +100,8 @@ fn replace_instructions(
     instructions: Vec<ThreadInstruction>,
 ) -> Result<()> {
     ThreadInstruction::validate_list(&instructions, &thread.key())?;
-    let space = Thread::space_for(&instructions);
     thread.instructions = instructions;
+    let space = thread.space();
     let info = thread.to_account_info();
     info.resize(space)?;
     require!(

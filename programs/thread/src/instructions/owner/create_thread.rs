@@ -4,6 +4,7 @@ use anchor_lang::prelude::*;
 
 use crate::errors::ThreadError;
 use crate::events::ThreadCreated;
+use crate::instructions::owner::lookup_tables::validate_lookup_tables;
 use crate::instructions::shared::{create_pda_account, with_watched_data};
 use crate::schedule::{self, ChainTime};
 use crate::state::{
@@ -23,10 +24,13 @@ pub struct CreateThreadArgs {
     pub deposit: u64,
     /// How urgently keepers should handle executions; none: their default.
     pub priority: Option<ThreadPriority>,
+    /// Address lookup tables keepers build executions with (at most 4), each passed
+    /// among the remaining accounts.
+    pub lookup_tables: Vec<Pubkey>,
 }
 
 /// Remaining accounts: for an `Account` trigger, the watched account (by address), so
-/// that only changes after creation make the thread due.
+/// that only changes after creation make the thread due; each lookup table.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct CreateThread<'info> {
@@ -90,6 +94,7 @@ impl OpenedThread {
             deposit: self.fee_balance,
             priority: self.thread.priority,
             next_due: self.thread.next_due,
+            lookup_tables: self.thread.lookup_tables,
         }
     }
 }
@@ -118,6 +123,7 @@ pub fn open_thread(
         ThreadError::ThreadAddressMismatch
     );
     ThreadInstruction::validate_list(&args.instructions, &key)?;
+    validate_lookup_tables(&args.lookup_tables, accounts.remaining)?;
     require!(
         accounts.thread.data_is_empty() && accounts.thread.owner == &System::id(),
         ThreadError::ThreadAlreadyExists
@@ -149,10 +155,11 @@ pub fn open_thread(
         created_at: now.unix_ts,
         instructions: args.instructions,
         priority: args.priority,
+        lookup_tables: args.lookup_tables,
     };
     thread.invariant()?;
 
-    let space = Thread::space_for(&thread.instructions);
+    let space = thread.space();
     let rent = Rent::get()?.minimum_balance(space);
     let lamports = rent
         .checked_add(args.deposit)

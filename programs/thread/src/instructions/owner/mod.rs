@@ -4,6 +4,7 @@ pub mod create_thread;
 pub mod create_thread_with_nonce;
 pub mod delete_thread;
 pub mod durability;
+pub(crate) mod lookup_tables;
 pub mod pause_thread;
 pub mod revoke_lease;
 pub mod update_thread;

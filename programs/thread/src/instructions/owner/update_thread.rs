@@ -1,10 +1,12 @@
-//! `update_thread`: the owner changes the trigger, instructions, fee or rate limit.
+//! `update_thread`: the owner changes the trigger, instructions, fee, rate limit,
+//! priority or lookup tables.
 
 use anchor_lang::prelude::*;
 use anchor_lang::system_program;
 
 use crate::errors::ThreadError;
 use crate::events::ThreadUpdated;
+use crate::instructions::owner::lookup_tables::validate_lookup_tables;
 use crate::instructions::shared::with_watched_data;
 use crate::schedule::{self, ChainTime};
 use crate::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
@@ -22,9 +24,13 @@ pub struct UpdateThreadArgs {
     pub rate_limit: Option<RateLimit>,
     /// A new priority: `Some(None)` returns the thread to each keeper's default.
     pub priority: Option<Option<ThreadPriority>>,
+    /// New address lookup tables (at most 4; empty: none), each passed among the
+    /// remaining accounts. The account is resized as for new instructions.
+    pub lookup_tables: Option<Vec<Pubkey>>,
 }
 
-/// Remaining accounts: for a new `Account` trigger, the watched account.
+/// Remaining accounts: for a new `Account` trigger, the watched account; each new lookup
+/// table.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct UpdateThread<'info> {
@@ -54,12 +60,20 @@ pub fn handler<'info>(
         ctx.accounts.thread.instructions.len(),
         ctx.accounts.thread.next_due,
         ctx.accounts.thread.priority,
+        ctx.accounts.thread.lookup_tables.clone(),
     );
 
     if let Some(instructions) = args.instructions {
         ThreadInstruction::validate_list(&instructions, &thread_key)?;
-        resize_for(ctx.accounts, Thread::space_for(&instructions))?;
         ctx.accounts.thread.instructions = instructions;
+    }
+    if let Some(tables) = args.lookup_tables {
+        validate_lookup_tables(&tables, ctx.remaining_accounts)?;
+        ctx.accounts.thread.lookup_tables = tables;
+    }
+    let space = ctx.accounts.thread.space();
+    if space != ctx.accounts.thread.to_account_info().data_len() {
+        resize_for(ctx.accounts, space)?;
     }
     let thread = &mut ctx.accounts.thread;
     if let Some(trigger) = args.trigger {
@@ -97,6 +111,8 @@ pub fn handler<'info>(
         new_next_due: thread.next_due,
         old_priority: old.5,
         new_priority: thread.priority,
+        old_lookup_tables: old.6,
+        new_lookup_tables: thread.lookup_tables.clone(),
     };
     emit_cpi!(event);
     Ok(())
