@@ -29,6 +29,7 @@ mod health_http;
 mod hostile_rpc;
 mod leadership_etcd;
 mod leases_bank;
+mod lookup_tables;
 mod notify;
 mod replay_admission;
 mod shutdown;
