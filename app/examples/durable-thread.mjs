@@ -84,7 +84,7 @@ const created = await sdk.createThreadWithNonce({
   id,
   trigger: sdk.Trigger.interval(2, { skippable: true }),
   instructions: [memo],
-  feePerExec: 5_000,
+  feePerExec: 20_000,
   deposit: 100_000_000,
   maxLeaseSlots: 150,
 });

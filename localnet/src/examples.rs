@@ -114,7 +114,8 @@ pub async fn create_thread(
         id,
         trigger,
         instructions: vec![ThreadInstruction::from(memo_signed_by(&address, label))],
-        fee_per_exec: 5_000,
+        // Covers a durable one-shot thread: the execution and its claim and release.
+        fee_per_exec: 20_000,
         rate_limit: RateLimit::default(),
         deposit: DEPOSIT,
         priority: None,

@@ -17,6 +17,7 @@ pub mod executor;
 pub mod lease_upkeep;
 pub mod leases;
 pub mod nonce_pool;
+pub mod profitability;
 pub mod retry;
 pub mod settings;
 pub mod thread_locks;

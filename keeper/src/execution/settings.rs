@@ -102,6 +102,13 @@ impl ExecutorConfig {
             EXEC_CONFIRM_TIMEOUT_SECS,
         )?;
         at_least_1("daemon.executor.replay_batch", self.replay_batch as u64)?;
+        if !(1..=MAX_REPLAY_DELAY_SECS).contains(&self.unprofitable_recheck_secs) {
+            return Err(InvalidSetting::new(
+                "daemon.executor.unprofitable_recheck_secs",
+                self.unprofitable_recheck_secs,
+                format!("expected 1 to {MAX_REPLAY_DELAY_SECS} seconds (a day)"),
+            ));
+        }
         if self.owner_priority_floor > self.owner_priority_ceiling {
             return Err(InvalidSetting::new(
                 "daemon.executor.owner_priority_floor",
@@ -220,11 +227,17 @@ mod tests {
         for (field, spoil) in leases {
             assert_eq!(leases_refuse(spoil).field, field);
         }
-        let executor: [(&str, Spoil<ExecutorConfig>); 2] = [
+        let executor: [(&str, Spoil<ExecutorConfig>); 4] = [
             ("daemon.executor.confirm_timeout_secs", |c| {
                 c.confirm_timeout_secs = 0
             }),
             ("daemon.executor.replay_batch", |c| c.replay_batch = 0),
+            ("daemon.executor.unprofitable_recheck_secs", |c| {
+                c.unprofitable_recheck_secs = 0
+            }),
+            ("daemon.executor.unprofitable_recheck_secs", |c| {
+                c.unprofitable_recheck_secs = u64::MAX
+            }),
         ];
         for (field, spoil) in executor {
             assert_eq!(executor_refuses(spoil).field, field);
@@ -234,6 +247,15 @@ mod tests {
             ..ExecutorConfig::default()
         };
         assert_eq!(no_retries.validate_settings(), Ok(()));
+        let subsidising = ExecutorConfig {
+            min_margin_lamports: -1_000_000,
+            ..ExecutorConfig::default()
+        };
+        assert_eq!(
+            subsidising.validate_settings(),
+            Ok(()),
+            "any margin is meaningful"
+        );
     }
 
     #[test]

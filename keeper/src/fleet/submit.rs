@@ -62,6 +62,8 @@ pub fn settle_of(outcome: &ExecOutcome, replay_delay: Duration) -> Settle {
         // Only the lease holder can sign it: on to the holder's route, now.
         ExecOutcome::Skipped(SkipReason::LeasedByOther(holder)) => Settle::Reroute(*holder),
         ExecOutcome::Skipped(SkipReason::NotDue) => later("not due yet"),
+        // Another keeper of the fleet may ask a smaller margin, or the price may fall.
+        ExecOutcome::Skipped(SkipReason::Unprofitable) => later("unprofitable for this keeper"),
         ExecOutcome::Skipped(
             SkipReason::AlreadyExecuted | SkipReason::Gone | SkipReason::Paused,
         ) => Settle::Done,

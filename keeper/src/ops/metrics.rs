@@ -106,6 +106,10 @@ pub struct Metrics {
     /// `keeper_dead_lettered_total`: executions moved to the dead-letter queue after
     /// their last replay failed. Incremented by the replay consumer.
     pub dead_lettered_total: IntCounter,
+    /// `keeper_unprofitable_total`: due times declined because executing them would not
+    /// pay this keeper (`daemon.executor.min_margin_lamports`); each is priced again
+    /// after `unprofitable_recheck_secs`, and counted again if still declined.
+    pub unprofitable_total: IntCounter,
 
     // Nonces.
     /// `keeper_nonce_advances_total`: nonces advanced by a landed durable execution.
@@ -300,6 +304,11 @@ impl Metrics {
                 "keeper_dead_lettered_total",
                 "Executions moved to the dead-letter queue",
             ),
+            unprofitable_total: counter(
+                r,
+                "keeper_unprofitable_total",
+                "Due times declined because they would not pay this keeper",
+            ),
             nonce_advances_total: counter(
                 r,
                 "keeper_nonce_advances_total",
@@ -431,7 +440,7 @@ mod tests {
     use solana_commitment_config::CommitmentConfig;
 
     /// Every metric name `Metrics` defines, as its family appears in the text format.
-    const FAMILIES: [&str; 27] = [
+    const FAMILIES: [&str; 28] = [
         "keeper_nonce_lease_age_seconds",
         "keeper_builds_total",
         "keeper_threads",
@@ -444,6 +453,7 @@ mod tests {
         "keeper_notifications_failed_total",
         "keeper_replay_successes_total",
         "keeper_dead_lettered_total",
+        "keeper_unprofitable_total",
         "keeper_nonce_advances_total",
         "keeper_nonce_failures_total",
         "keeper_active_nonces",
@@ -534,6 +544,7 @@ mod tests {
             "keeper_replay_attempts_total 0",
             "keeper_replay_successes_total 0",
             "keeper_dead_lettered_total 0",
+            "keeper_unprofitable_total 0",
             "keeper_nonce_advances_total 0",
             "keeper_nonce_failures_total 0",
             "keeper_active_nonces 0",

@@ -15,7 +15,9 @@ mod work;
 mod world;
 
 pub use work::{memo_signed_by, PlanWork, MEMO_PROGRAM};
-pub use world::{example_plans, exec_counts, send, SandboxThread, ThreadPlan, World};
+pub use world::{
+    example_plans, exec_counts, send, SandboxThread, ThreadPlan, World, SANDBOX_FEE_PER_EXEC,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -25,6 +25,12 @@ use crate::chain::bank::{program_test, BankChain};
 use crate::chain::{Chain, ChainError};
 use crate::execution::builder::tables::MAX_TRANSACTION_BYTES;
 
+/// What every sandbox thread pays its keeper per execution: enough for a keeper that
+/// never runs at a loss (the default) to run each of them in a bank, whose fee market is
+/// empty: one signature's base fee (5,000 lamports), plus, for a durable one-shot thread,
+/// its lease's claim and release (5,000 each).
+pub const SANDBOX_FEE_PER_EXEC: u64 = 20_000;
+
 /// A thread the sandbox created.
 #[derive(Clone, Debug)]
 pub struct SandboxThread {
@@ -104,7 +110,7 @@ impl World {
                 id,
                 trigger: trigger.clone(),
                 instructions,
-                fee_per_exec: 5_000,
+                fee_per_exec: SANDBOX_FEE_PER_EXEC,
                 rate_limit: RateLimit::default(),
                 deposit,
                 priority: None,
@@ -159,7 +165,7 @@ impl World {
                 id,
                 trigger: plan.trigger.clone(),
                 instructions: vec![ThreadInstruction::from(memo_signed_by(&key, &plan.label))],
-                fee_per_exec: 5_000,
+                fee_per_exec: SANDBOX_FEE_PER_EXEC,
                 rate_limit: RateLimit::default(),
                 deposit,
                 priority: None,
@@ -415,7 +421,7 @@ mod tests {
                     id: format!("many-{i:02}").into_bytes(),
                     trigger: Trigger::Timestamp { unix_ts: now },
                     instructions: vec![ThreadInstruction::from(memo_signed_by(&key, "many-00"))],
-                    fee_per_exec: 5_000,
+                    fee_per_exec: SANDBOX_FEE_PER_EXEC,
                     rate_limit: RateLimit::default(),
                     deposit: 1,
                     priority: None,

@@ -46,6 +46,7 @@ pub mod schema;
 mod spool;
 mod state;
 mod types;
+mod unprofitable;
 
 use std::{
     fmt,
@@ -67,6 +68,7 @@ pub use types::{
     DeadLetter, DeadLetterDetail, Execution, NewExecution, RetryDecision, StoreCounts,
     ThreadContext, UnbuiltExecution,
 };
+pub use unprofitable::Declined;
 
 /// How long a call waits for another connection's write lock before failing with
 /// [`StoreError::Sqlite`] (kind `busy`).

@@ -81,8 +81,19 @@ CREATE TABLE fleet_spool (
 ) STRICT;
 ";
 
+/// Version 5: due times this keeper declined because they would not pay for
+/// themselves, one row per thread (see `store/unprofitable.rs`), for `keeper explain`.
+const V5: &str = "
+CREATE TABLE unprofitable (
+    thread      TEXT    PRIMARY KEY,
+    exec_count  INTEGER NOT NULL CHECK (exec_count >= 0),
+    reason      TEXT    NOT NULL,
+    declined_at INTEGER NOT NULL
+) STRICT;
+";
+
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -207,7 +218,7 @@ mod tests {
              VALUES ('t', 4, 's', x'01', 'high', 'sent', 3, 1, 1, 1)",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 3, "to version 2, 3 and 4");
+        assert_eq!(migrate(&mut conn).unwrap(), 4, "to version 2, 3, 4 and 5");
         let (count, context, due_at): (i64, Option<i64>, Option<i64>) = conn
             .query_row(
                 "SELECT exec_count_at_build, context_slot, due_at FROM executions",

@@ -1035,3 +1035,24 @@ fn a_reader_sees_what_a_killed_daemon_left_in_the_wal_without_writing_the_store(
 
     assert_eq!(std::fs::read(&crashed).unwrap(), before);
 }
+
+#[test]
+fn an_unprofitable_decline_is_kept_per_thread_replaced_by_the_latest_and_cleared() {
+    let store = ok(Store::open_in_memory());
+    let (thread, other) = (Pubkey::new_unique(), Pubkey::new_unique());
+    assert_eq!(ok(store.unprofitable(&thread)), None);
+    ok(store.note_unprofitable(&thread, 3, "costs 5000, pays 1000"));
+    ok(store.note_unprofitable(&thread, 4, "costs 5000, pays 2000"));
+    let declined = ok(store.unprofitable(&thread)).expect("noted");
+    assert_eq!(
+        (declined.exec_count, declined.reason.as_str()),
+        (4, "costs 5000, pays 2000")
+    );
+    assert_eq!(
+        ok(store.unprofitable(&other)),
+        None,
+        "one thread's note is its own"
+    );
+    ok(store.clear_unprofitable(&thread));
+    assert_eq!(ok(store.unprofitable(&thread)), None);
+}

@@ -67,7 +67,7 @@ async fn create(
         id: id.as_bytes().to_vec(),
         trigger: Trigger::Now,
         instructions: naming(accounts),
-        fee_per_exec: 10_000,
+        fee_per_exec: sandbox::SANDBOX_FEE_PER_EXEC,
         rate_limit: RateLimit::default(),
         deposit: 50_000_000,
         priority: None,

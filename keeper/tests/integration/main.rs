@@ -31,6 +31,7 @@ mod leadership_etcd;
 mod leases_bank;
 mod lookup_tables;
 mod notify;
+mod profitability;
 mod replay_admission;
 mod shutdown;
 mod sigkill;

@@ -17,7 +17,7 @@ use crate::harness::{
 
 const SPEC: &str = r#"
 id = "cli-every-2s"
-fee_per_exec = 5000
+fee_per_exec = 20000
 deposit = 100000000
 durable = true
 

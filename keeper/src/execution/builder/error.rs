@@ -10,6 +10,10 @@ use solana_sdk::transaction::TransactionError;
 use super::order::OrderError;
 use crate::chain::ChainError;
 
+/// Most bytes in a serialized transaction: one packet (`PACKET_DATA_SIZE`); a larger one
+/// no node takes ([`BuildError::TooLarge`]).
+pub const MAX_TRANSACTION_BYTES: u64 = 1_232;
+
 /// Why a build failed. `kind()` is the metric label.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
@@ -49,7 +53,7 @@ pub enum BuildError {
     /// carries in full, which the thread's lookup tables would have to hold.
     #[error(
         "the execution is {bytes} bytes, over the {} a transaction may have; {}",
-        super::tables::MAX_TRANSACTION_BYTES,
+        MAX_TRANSACTION_BYTES,
         outside_tables_hint(outside_tables)
     )]
     TooLarge {

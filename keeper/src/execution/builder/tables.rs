@@ -11,11 +11,9 @@ use solana_address_lookup_table_interface::state::AddressLookupTable;
 use solana_sdk::message::{AddressLookupTableAccount, VersionedMessage};
 use solana_sdk::pubkey::Pubkey;
 
+pub use super::error::MAX_TRANSACTION_BYTES;
 use super::BuildError;
 use crate::chain::Chain;
-
-/// Most bytes in a serialized transaction: one packet (`PACKET_DATA_SIZE`).
-pub const MAX_TRANSACTION_BYTES: u64 = 1_232;
 
 /// The tables `tables` as a v0 message compiles against them, read in one batch. The
 /// durable nonce `nonce` is kept out of every table, so a durable transaction names its

@@ -38,6 +38,13 @@ pub struct ExecutorConfig {
     /// Backoff of a send the endpoint did not answer, within one attempt
     /// (`[daemon.executor.send_retry]`); what still fails goes to the replay queue.
     pub send_retry: RetryStrategy,
+    /// Least lamports an execution must leave this keeper: the thread's `fee_per_exec`
+    /// less the transaction's fee and a durable thread's share of its lease transactions.
+    /// 0: never run at a loss; negative: accept that much loss per execution.
+    pub min_margin_lamports: i64,
+    /// Seconds a due time declined as unprofitable waits before it is priced again (the
+    /// fee market, or the owner's fee, may change meanwhile).
+    pub unprofitable_recheck_secs: u64,
 }
 
 /// The send backoff by default: 200 ms doubling to 2 s, three tries, ±10 % jitter. Short,
@@ -65,6 +72,8 @@ impl Default for ExecutorConfig {
             replay_batch: 64,
             replay_max_delay_secs: 600,
             send_retry: default_send_retry(),
+            min_margin_lamports: 0,
+            unprofitable_recheck_secs: 60,
         }
     }
 }

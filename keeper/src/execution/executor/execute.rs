@@ -4,8 +4,9 @@
 //! Owns: [`Executor::execute`]: checking the chain still shows the due time unexecuted
 //! and unpaused, whether a row already owns it (reopening one the chain has since
 //! contradicted), persisting before sending (an execution the store did not record is
-//! not sent), and counting the builds the chain refuses towards a dead letter. Must not:
-//! build or send but through prepare.rs and send.rs, or replay (replay.rs does).
+//! not sent), declining what would not pay this keeper (through pricing.rs), and
+//! counting the builds the chain refuses towards a dead letter. Must not: build or send
+//! but through prepare.rs and send.rs, or replay (replay.rs does).
 
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::pubkey::Pubkey;
@@ -42,6 +43,9 @@ impl Executor {
         if state.paused {
             return ExecOutcome::Skipped(SkipReason::Paused);
         }
+        if self.held_as_unprofitable(&thread, exec_count) {
+            return ExecOutcome::Skipped(SkipReason::Unprofitable);
+        }
         // A persisted execution for this due time owns it while it is in flight,
         // replaying, or in the dead-letter queue until an operator retries it; a row the
         // chain has since contradicted does not, and is reopened below.
@@ -65,11 +69,16 @@ impl Executor {
             priority: self.priority_of(&state),
             nonce_value: NonceValue::Cached,
         };
+        let priced_state = state.clone();
         let Prepared { output, record } = match self.prepare(&attempt, state, read_slot).await {
             Ok(prepared) => prepared,
             Err(unprepared) => return self.not_executed(&attempt, unprepared),
         };
         self.build_failures.clear(&thread);
+        let output = match self.priced(thread, exec_count, &priced_state, output) {
+            Ok(output) => output,
+            Err(declined) => return declined,
+        };
         let _sending = self.under_way.mark_sending((thread, exec_count));
         let id = match self.record_first(reopen, record) {
             Ok(id) => id,

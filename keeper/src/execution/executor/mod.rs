@@ -37,6 +37,7 @@ mod in_flight;
 mod judge;
 mod outcome;
 mod prepare;
+mod pricing;
 mod replay;
 mod send;
 mod settle;
@@ -78,6 +79,8 @@ pub struct Executor {
     under_way: UnderWay,
     /// Builds the chain refused, towards dead-lettering a due time never sent.
     build_failures: BuildFailures,
+    /// Due times declined as unprofitable, held back until priced again.
+    declines: pricing::Declines,
     events: Option<tokio::sync::broadcast::Sender<ExecEvent>>,
     /// Jitter of the send and replay backoffs; seeded by tests ([`Executor::with_seed`]).
     rng: Mutex<SmallRng>,
@@ -104,6 +107,7 @@ impl Executor {
             config,
             under_way: UnderWay::default(),
             build_failures: BuildFailures::new(),
+            declines: pricing::Declines::default(),
             events: None,
             rng: Mutex::new(SmallRng::seed_from_u64(jitter_seed())),
             notifier: None,

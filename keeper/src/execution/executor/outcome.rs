@@ -40,6 +40,9 @@ pub enum SkipReason {
     NotDue,
     LeasedByOther(Pubkey),
     InFlight,
+    /// Executing it would not pay this keeper (`execution/profitability.rs`): the due
+    /// time is priced again after `unprofitable_recheck_secs`.
+    Unprofitable,
 }
 
 /// What the executor did, for whoever watches (the sandbox prints these).

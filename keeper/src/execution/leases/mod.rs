@@ -122,6 +122,16 @@ impl LeaseManagerError {
     }
 }
 
+impl LeaseConfig {
+    /// Slots between two lease transactions of a thread held for good (claimed or renewed
+    /// for `lease_slots`, renewed once fewer than `renew_below_slots` are left), capped by
+    /// the thread's `max_lease_slots`: the period whose executions share one renewal.
+    pub fn renewal_slots(&self, max_lease_slots: u64) -> u64 {
+        let slots = self.lease_slots.min(max_lease_slots).max(1);
+        slots.saturating_sub(self.renew_below_slots).max(1)
+    }
+}
+
 pub struct LeaseManager {
     chain: Arc<dyn Chain>,
     keypair: Arc<Keypair>,
@@ -138,6 +148,10 @@ pub struct LeaseManager {
 }
 
 impl LeaseManager {
+    pub fn config(&self) -> &LeaseConfig {
+        &self.config
+    }
+
     pub fn new(
         chain: Arc<dyn Chain>,
         keypair: Arc<Keypair>,

@@ -10,7 +10,7 @@ use thread::state::{Durability, Thread, Trigger};
 use crate::chain::reads::{read_rent, read_thread, ThreadAccount, ThreadReadError};
 use crate::chain::{Chain, ChainError};
 use crate::execution::builder::parse_nonce;
-use crate::store::{DeadLetter, Execution, Store, StoreError};
+use crate::store::{DeadLetter, Declined, Execution, Store, StoreError};
 
 /// How many of the thread's executions the keeper's side shows.
 pub const RECENT_EXECUTIONS: usize = 5;
@@ -45,6 +45,8 @@ pub struct KeeperFacts {
     pub recent: Vec<Execution>,
     /// The dead letter of the execution for the current due time, if it has one.
     pub dead_letter: Option<DeadLetter>,
+    /// The latest due time this keeper declined as unprofitable, if any.
+    pub declined: Option<Declined>,
 }
 
 impl KeeperFacts {
@@ -151,5 +153,6 @@ fn read_store(store: &Store, thread: &Pubkey, exec_count: u64) -> Result<KeeperF
     Ok(KeeperFacts {
         recent,
         dead_letter,
+        declined: store.unprofitable(thread)?,
     })
 }

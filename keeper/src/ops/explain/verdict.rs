@@ -56,6 +56,11 @@ pub enum Verdict {
     DueNow {
         durable: bool,
     },
+    /// Due, and declined by this keeper because it would not pay for itself.
+    Unprofitable {
+        reason: String,
+        declined_at: i64,
+    },
 }
 
 /// What a thread that is not due waits for.
@@ -155,8 +160,20 @@ impl Verdict {
                 until_slot: window_end,
             };
         }
-        due_verdict(facts)
+        match (due_verdict(facts), declined_now(facts)) {
+            (Verdict::DueNow { .. }, Some(declined)) => declined,
+            (verdict, _) => verdict,
+        }
     }
+}
+
+/// The decline this keeper noted for the due time the chain shows next.
+fn declined_now(facts: &Facts) -> Option<Verdict> {
+    let declined = facts.keeper.as_ref()?.declined.as_ref()?;
+    (declined.exec_count == facts.thread.exec_count).then(|| Verdict::Unprofitable {
+        reason: declined.reason.clone(),
+        declined_at: declined.declined_at,
+    })
 }
 
 /// A durable thread whose nonce no keeper can advance.
@@ -245,6 +262,7 @@ impl Verdict {
             Verdict::WatchedAccountMissing { .. } => "watched_account_missing",
             Verdict::NotDue(_) => "not_due",
             Verdict::DueNow { .. } => "due_now",
+            Verdict::Unprofitable { .. } => "unprofitable",
         }
     }
 }
@@ -324,6 +342,14 @@ impl fmt::Display for Verdict {
                 f,
                 "cannot run: its next due time {due} does not fit its trigger; `threads update` with a new trigger resets it"
             ),
+            Verdict::Unprofitable {
+                reason,
+                declined_at,
+            } => write!(
+                f,
+                "due, but not run by this keeper since {}: {reason}",
+                utc(*declined_at)
+            ),
             Verdict::DueNow { durable: false } => write!(f, "due now, will run on the next tick"),
             Verdict::DueNow { durable: true } => write!(
                 f,
@@ -340,6 +366,7 @@ mod tests {
     use thread::state::{Due, Trigger};
 
     use super::*;
+    use crate::ops::explain::facts::KeeperFacts;
     use crate::test_utils::thread::ThreadFixture;
 
     /// Facts of an unleased, non-durable, funded `thread`, read at slot 10.
@@ -386,5 +413,26 @@ mod tests {
             "{}",
             explanation.next_due
         );
+    }
+
+    #[test]
+    fn a_due_time_this_keeper_declined_reads_as_unprofitable_until_it_moves_on() {
+        let mut declined = facts(Due::Immediately, Trigger::Now);
+        let reason = "unprofitable: the thread pays 1000 lamports, the execution costs 5000";
+        declined.keeper = Some(KeeperFacts {
+            declined: Some(crate::store::Declined {
+                exec_count: declined.thread.exec_count,
+                reason: reason.into(),
+                declined_at: 1_800_000_000,
+            }),
+            ..KeeperFacts::default()
+        });
+        let verdict = Verdict::of(&declined);
+        assert_eq!(verdict.kind(), "unprofitable");
+        assert!(verdict.to_string().contains(reason), "{verdict}");
+
+        // A decline of an earlier due time says nothing of this one.
+        declined.thread.exec_count += 1;
+        assert_eq!(Verdict::of(&declined).kind(), "due_now");
     }
 }

@@ -1,0 +1,83 @@
+//! The profitability guard in a first attempt: a built execution that would not pay this
+//! keeper is not sent, its nonce goes back unspent, the decline is counted and noted for
+//! `keeper explain`, and the due time is held back until it is priced again.
+//!
+//! Owns: the hold ([`Declines`]) and applying the verdict of
+//! `execution/profitability.rs`. Must not: build or send (prepare.rs, send.rs), or
+//! price a replay (a replayed execution was accepted when first built).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use solana_sdk::pubkey::Pubkey;
+use thread::state::Thread;
+
+use super::prepare::Handback;
+use super::{ExecOutcome, Executor, SkipReason};
+use crate::execution::builder::{fee_of, TxBuildOutput};
+use crate::execution::profitability::{judge, ExecutionCost};
+
+/// Due times declined as unprofitable, by thread: the due time and when it was declined.
+#[derive(Default)]
+pub(super) struct Declines {
+    held: Mutex<HashMap<Pubkey, (u64, Instant)>>,
+}
+
+impl Declines {
+    /// Whether `thread`'s due time `exec_count` was declined less than `recheck` ago.
+    pub(super) fn holds(&self, thread: &Pubkey, exec_count: u64, recheck: Duration) -> bool {
+        let mut held = self.held.lock();
+        match held.get(thread) {
+            Some(&(declined, at)) if declined == exec_count && at.elapsed() < recheck => true,
+            Some(_) => {
+                held.remove(thread);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn decline(&self, thread: Pubkey, exec_count: u64) {
+        self.held
+            .lock()
+            .insert(thread, (exec_count, Instant::now()));
+    }
+}
+
+impl Executor {
+    /// Whether `thread`'s due time `exec_count` is held back as unprofitable.
+    pub(super) fn held_as_unprofitable(&self, thread: &Pubkey, exec_count: u64) -> bool {
+        let recheck = Duration::from_secs(self.config.unprofitable_recheck_secs);
+        self.declines.holds(thread, exec_count, recheck)
+    }
+
+    /// `Err` with the outcome when executing `state`'s due time through `output` would
+    /// not pay this keeper: then nothing is sent and the nonce goes back unspent. `Ok`
+    /// hands `output` back to be sent.
+    pub(super) fn priced(
+        &self,
+        thread: Pubkey,
+        exec_count: u64,
+        state: &Thread,
+        output: TxBuildOutput,
+    ) -> Result<TxBuildOutput, ExecOutcome> {
+        let renewal = self.leases.config().renewal_slots(state.max_lease_slots);
+        let cost = ExecutionCost::of(state, fee_of(&output.tx.message), renewal);
+        let Err(declined) = judge(state.fee_per_exec, cost, self.config.min_margin_lamports) else {
+            if let Err(e) = self.store.clear_unprofitable(&thread) {
+                tracing::warn!(%thread, error = %e, "could not clear a thread's unprofitable note");
+            }
+            return Ok(output);
+        };
+        self.hand_back_nonce(output, Handback::Unsent);
+        self.declines.decline(thread, exec_count);
+        self.metrics.unprofitable_total.inc();
+        let reason = declined.to_string();
+        if let Err(e) = self.store.note_unprofitable(&thread, exec_count, &reason) {
+            tracing::warn!(%thread, error = %e, "could not note an unprofitable due time");
+        }
+        tracing::info!(%thread, exec_count, reason, "not executed: it would not pay this keeper");
+        Err(ExecOutcome::Skipped(SkipReason::Unprofitable))
+    }
+}
