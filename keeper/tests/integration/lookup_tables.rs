@@ -8,9 +8,8 @@
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we run
 
 use keeper::chain::Chain;
-use keeper::ops::metrics::Metrics;
+use keeper::ops::explain::explain;
 use keeper::sandbox::{self, World};
-use keeper::store::Store;
 use keeper::test_utils::lookup_table::table_account;
 use solana_sdk::account::Account;
 use solana_sdk::instruction::{AccountMeta, Instruction};
@@ -108,20 +107,21 @@ async fn threads_too_large_for_a_legacy_transaction_run_through_their_lookup_tab
     let plain = create(&world, "wide", &accounts, &[table], false).await;
     let durable = create(&world, "wide-durable", &accounts, &[table], true).await;
 
-    let store = Store::open_in_memory().unwrap();
-    let running = Running::start(
-        world.chain.clone(),
-        &world,
-        store.clone(),
-        Metrics::new(),
-        fast_config(),
-    );
+    let (running, store) = Running::on(&world, fast_config());
     wait_until!("both wide threads ran", 60, {
         world.advance(1, 1).await;
         exec_count(&world, &plain).await == 1 && exec_count(&world, &durable).await == 1
     });
     let summary = running.stop().await;
     assert_eq!(summary.counts.confirmed, 2, "{summary:?}");
+    for thread in [plain, durable] {
+        let row = store.find(&thread, 0).unwrap().expect("recorded");
+        let tx: solana_sdk::transaction::VersionedTransaction =
+            bincode::deserialize(&row.transaction).unwrap();
+        let tables = tx.message.address_table_lookups().unwrap_or_default();
+        assert_eq!(tables.len(), 1, "a v0 message through the table");
+        assert_eq!(tables[0].account_key, table);
+    }
     assert_eq!(summary.counts.dead, 0, "{summary:?}");
 }
 
@@ -143,14 +143,7 @@ async fn tables_that_do_not_make_it_fit_dead_letter_the_due_time_with_the_reason
 
     let mut config = fast_config();
     config.executor.max_retries = 2;
-    let store = Store::open_in_memory().unwrap();
-    let running = Running::start(
-        world.chain.clone(),
-        &world,
-        store.clone(),
-        Metrics::new(),
-        config,
-    );
+    let (running, store) = Running::on(&world, config);
     wait_until!("all three dead-lettered", 60, {
         world.advance(1, 1).await;
         store.dlq_len().unwrap() == 3
@@ -188,5 +181,21 @@ async fn tables_that_do_not_make_it_fit_dead_letter_the_due_time_with_the_reason
     for thread in [without, elsewhere, deactivated] {
         assert_eq!(exec_count(&world, &thread).await, 0, "nothing ran");
     }
+    // `keeper explain` names the tables and the dead letter's reason.
+    let me = Some(world.keeper.pubkey());
+    let (verdict, explanation) = explain(
+        world.chain.as_ref(),
+        &thread::ID,
+        &deactivated,
+        Some(&store),
+        me,
+    )
+    .await
+    .unwrap();
+    assert_eq!(verdict.kind(), "dead_lettered", "{verdict}");
+    assert!(verdict.to_string().contains("is deactivated"), "{verdict}");
+    assert_eq!(explanation.lookup_tables, vec![fading.to_string()]);
+    let text = explanation.to_text();
+    assert!(text.contains(&format!("lookup tables {fading}")), "{text}");
     assert_eq!(summary.counts.confirmed, 0, "{summary:?}");
 }

@@ -116,14 +116,7 @@ async fn an_operator_may_accept_a_loss_with_a_negative_margin() {
     let world = world_with(&[plan("subsidised", Trigger::Now, false)], 50_000_000).await;
     let thread = world.threads[0].key;
     set_fee(&world, &thread, 0).await;
-    let store = Store::open_in_memory().unwrap();
-    let running = Running::start(
-        world.chain.clone(),
-        &world,
-        store.clone(),
-        Metrics::new(),
-        guarded(-(BASE_FEE as i64)),
-    );
+    let (running, store) = Running::on(&world, guarded(-(BASE_FEE as i64)));
     wait_until!("the free thread ran", 60, {
         world.advance(1, 1).await;
         exec_count(&world, &thread).await == 1

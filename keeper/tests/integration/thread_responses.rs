@@ -9,9 +9,7 @@
 use std::time::Duration;
 
 use keeper::chain::Chain;
-use keeper::ops::metrics::Metrics;
 use keeper::sandbox::{PlanWork, ThreadPlan, World};
-use keeper::store::Store;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
 use thread::client::NonceData;
@@ -58,14 +56,7 @@ async fn the_daemon_follows_threads_that_reschedule_chain_and_close_themselves()
     let owner = world.owner.pubkey();
     let owner_before = lamports(&world, &owner).await;
 
-    let store = Store::open_in_memory().unwrap();
-    let running = Running::start(
-        world.chain.clone(),
-        &world,
-        store.clone(),
-        Metrics::new(),
-        fast_config(),
-    );
+    let (running, store) = Running::on(&world, fast_config());
     let runs = |state: Option<thread::state::Thread>| state.map(|s| (s.exec_count, s.next_due));
     let mut done = false;
     for _ in 0..120 {

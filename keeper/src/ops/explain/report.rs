@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use solana_sdk::pubkey::Pubkey;
 use thread::cron::CronSchedule;
 use thread::state::{Due, Durability, Trigger};
 
@@ -33,6 +34,8 @@ pub struct Explanation {
     pub durable: bool,
     pub nonce: Option<String>,
     pub lease: Option<String>,
+    /// Address lookup tables its executions are built with.
+    pub lookup_tables: Vec<String>,
     /// The keeper's side, when a store was given.
     pub keeper: Option<KeeperSide>,
     pub verdict: VerdictView,
@@ -106,6 +109,7 @@ impl Explanation {
                     sol(lease.bond)
                 )
             }),
+            lookup_tables: thread.lookup_tables.iter().map(Pubkey::to_string).collect(),
             keeper: facts.keeper.as_ref().map(|keeper| KeeperSide {
                 executions: keeper
                     .recent
@@ -175,6 +179,9 @@ impl Explanation {
             line("nonce", nonce);
         }
         line("lease", self.lease.as_deref().unwrap_or("none"));
+        if !self.lookup_tables.is_empty() {
+            line("lookup tables", &self.lookup_tables.join(", "));
+        }
         if let Some(keeper) = &self.keeper {
             if keeper.executions.is_empty() {
                 line("keeper", "no executions of this thread in the store");

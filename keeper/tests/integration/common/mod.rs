@@ -356,6 +356,20 @@ impl Running {
         ))
     }
 
+    /// A daemon on `world`'s bank with `config` and a fresh in-memory store, which is
+    /// returned too, for what the daemon recorded.
+    pub fn on(world: &World, config: DaemonConfig) -> (Self, Store) {
+        let store = Store::open_in_memory().expect("in-memory store");
+        let running = Self::start(
+            world.chain.clone(),
+            world,
+            store.clone(),
+            Metrics::new(),
+            config,
+        );
+        (running, store)
+    }
+
     /// Runs `daemon` as built by the test (with a health listener, say), collecting its
     /// events.
     pub fn spawn(daemon: Daemon) -> Self {
