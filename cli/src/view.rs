@@ -48,6 +48,8 @@ pub struct ThreadView {
     /// Executions `spare` still pays for; none when executions cost nothing.
     pub runway: Option<u64>,
     pub instructions: Vec<InstructionSpec>,
+    /// Address lookup tables keepers build its executions with.
+    pub lookup_tables: Vec<String>,
 }
 
 /// When a thread is next due, in its trigger's unit.
@@ -138,6 +140,11 @@ impl ThreadView {
                 .iter()
                 .map(InstructionSpec::from_instruction)
                 .collect(),
+            lookup_tables: thread
+                .lookup_tables
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 
@@ -208,6 +215,9 @@ impl ThreadView {
                 ),
             },
         );
+        if !self.lookup_tables.is_empty() {
+            line("lookup tables", self.lookup_tables.join(", "));
+        }
         for (i, ix) in self.instructions.iter().enumerate() {
             line(
                 &format!("instruction {i}"),

@@ -137,40 +137,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // A durable thread's lease share at the keeper's default lease settings, for a
     // transaction fee of one signature.
-    let renewal = LeaseConfig::default().renewal_slots(u64::MAX);
-    println!("\nlease share of a durable execution (default leases: a renewal every {renewal} slots), at a 5000-lamport transaction:\n");
+    let leases = LeaseConfig::default().cadence(u64::MAX);
+    println!(
+        "\nlease share of a durable execution (default leases: {} slots, renewed every {}), at a 5000-lamport transaction:\n",
+        leases.lease_slots, leases.renewal_slots
+    );
     println!("| trigger | lease share | total |");
     println!("|---|---|---|");
     let mut durable = keeper::test_utils::thread::ThreadFixture::new().thread;
     durable.durability = Durability::Durable {
         nonce_account: solana_sdk::pubkey::Pubkey::new_unique(),
     };
+    let every = |seconds| Trigger::Interval {
+        seconds,
+        skippable: true,
+    };
     for (label, trigger) in [
+        ("every 10 s", every(10)),
+        ("every minute", every(60)),
+        ("every 5 minutes", every(300)),
+        ("every 10 minutes or rarer", every(600)),
         (
-            "every 10 s",
-            Trigger::Interval {
-                seconds: 10,
-                skippable: true,
-            },
+            "one-shot (now, timestamp, slot, epoch) or account change",
+            Trigger::Now,
         ),
-        (
-            "every minute",
-            Trigger::Interval {
-                seconds: 60,
-                skippable: true,
-            },
-        ),
-        (
-            "hourly or rarer",
-            Trigger::Interval {
-                seconds: 3_600,
-                skippable: true,
-            },
-        ),
-        ("one-shot (now, timestamp, slot, epoch)", Trigger::Now),
     ] {
         durable.trigger = trigger;
-        let cost = ExecutionCost::of(&durable, 5_000, renewal);
+        let cost = ExecutionCost::of(&durable, 5_000, leases);
         println!("| {label} | {} | {} |", cost.lease_share, cost.total());
     }
     Ok(())

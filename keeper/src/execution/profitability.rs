@@ -3,11 +3,13 @@
 //!
 //! What an execution costs the keeper: the built transaction's fee (the base fee of each
 //! signature and the priority fee the builder chose), plus, for a durable thread, its
-//! share of the lease transactions that make the execution possible: a recurring thread
-//! renews its lease once per renewal period, shared by the executions within it; a
-//! one-shot thread (claim, then release) bears both alone. A lease transaction is priced
-//! like the execution's (one signature at the same unit price), which the keeper's own
-//! lease transactions are, within their smaller compute budget.
+//! share of the lease transactions that make the execution possible. A thread that runs
+//! more often than its lease lasts keeps the lease and renews it: each execution bears
+//! its part of the renewals over its period. One that runs less often (or once, or on an
+//! account change, whose period is unknown) has its lease handed back after each run and
+//! claimed anew for the next: claim and release, two transactions, per execution. A lease
+//! transaction is priced like the execution's (one signature at the same unit price),
+//! which the keeper's own lease transactions are, within their smaller compute budget.
 //!
 //! Owns: the cost model and the verdict. Must not: build, send, hold a thread back or
 //! record anything (the executor does).
@@ -31,13 +33,11 @@ pub struct ExecutionCost {
 
 impl ExecutionCost {
     /// The cost of an execution of `state` whose transaction pays `transaction_fee`,
-    /// under leases renewed every `renewal_slots` slots.
-    pub fn of(state: &Thread, transaction_fee: u64, renewal_slots: u64) -> Self {
+    /// under the keeper's `leases`.
+    pub fn of(state: &Thread, transaction_fee: u64, leases: LeaseCadence) -> Self {
         let lease_share = match state.durability {
             Durability::NonDurable => 0,
-            Durability::Durable { .. } => {
-                lease_share(&state.trigger, transaction_fee, renewal_slots)
-            }
+            Durability::Durable { .. } => lease_share(&state.trigger, transaction_fee, leases),
         };
         Self {
             transaction: transaction_fee,
@@ -48,6 +48,14 @@ impl ExecutionCost {
     pub fn total(&self) -> u64 {
         self.transaction.saturating_add(self.lease_share)
     }
+}
+
+/// How a keeper holds a thread's lease: claimed for `lease_slots`, renewed every
+/// `renewal_slots` while the thread runs within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseCadence {
+    pub lease_slots: u64,
+    pub renewal_slots: u64,
 }
 
 /// Why an execution is declined: what it pays, what it costs, and the margin asked for.
@@ -86,29 +94,38 @@ pub fn judge(fee_per_exec: u64, cost: ExecutionCost, min_margin: i64) -> Result<
     })
 }
 
-/// The share of one execution in the lease transactions of a durable thread on `trigger`.
-fn lease_share(trigger: &Trigger, transaction_fee: u64, renewal_slots: u64) -> u64 {
-    match period_secs(trigger) {
-        // A one-shot thread is claimed for, and released after, its one execution.
-        None => transaction_fee.saturating_mul(2),
-        Some(period) => {
-            let renewal_ms = renewal_slots.max(1).saturating_mul(MS_PER_SLOT);
-            let executions = (renewal_ms / period.max(1).saturating_mul(1_000)).max(1);
-            transaction_fee.div_ceil(executions)
-        }
+/// The share of one execution in the lease transactions of a durable thread on `trigger`:
+/// its part of the renewals over its period while it runs within a lease, else the claim
+/// and release of its own lease.
+fn lease_share(trigger: &Trigger, transaction_fee: u64, leases: LeaseCadence) -> u64 {
+    let claim_and_release = transaction_fee.saturating_mul(2);
+    let Some(period_ms) = period_secs(trigger).map(|secs| secs.saturating_mul(1_000)) else {
+        return claim_and_release;
+    };
+    let lease_ms = leases.lease_slots.saturating_mul(MS_PER_SLOT);
+    if period_ms >= lease_ms {
+        return claim_and_release;
     }
+    let renewal_ms = leases.renewal_slots.max(1).saturating_mul(MS_PER_SLOT);
+    let share =
+        (u128::from(transaction_fee) * u128::from(period_ms)).div_ceil(u128::from(renewal_ms));
+    u64::try_from(share)
+        .unwrap_or(u64::MAX)
+        .min(claim_and_release)
 }
 
-/// Seconds between a recurring trigger's executions; `None` for a one-shot trigger. An
-/// `Account` trigger has no known period: it counts as one execution per renewal.
+/// Seconds between a recurring trigger's executions; `None` for a one-shot trigger, and
+/// for an `Account` trigger, whose period is unknown (each of its executions is priced
+/// as if its lease were claimed for it).
 fn period_secs(trigger: &Trigger) -> Option<u64> {
     match trigger {
         Trigger::Interval { seconds, .. } => Some(u64::try_from(*seconds).unwrap_or(1)),
         Trigger::Cron { schedule, .. } => Some(cron_period_secs(schedule)),
-        Trigger::Account { .. } => Some(u64::MAX),
-        Trigger::Now | Trigger::Timestamp { .. } | Trigger::Slot { .. } | Trigger::Epoch { .. } => {
-            None
-        }
+        Trigger::Account { .. }
+        | Trigger::Now
+        | Trigger::Timestamp { .. }
+        | Trigger::Slot { .. }
+        | Trigger::Epoch { .. } => None,
     }
 }
 
@@ -154,10 +171,16 @@ mod tests {
         thread
     }
 
+    /// The keeper's default leases: 1,500 slots, renewed every 1,000.
+    const LEASES: LeaseCadence = LeaseCadence {
+        lease_slots: 1_500,
+        renewal_slots: 1_000,
+    };
+
     #[test]
     fn a_non_durable_execution_costs_its_transaction() {
         let thread = ThreadFixture::new().thread;
-        let cost = ExecutionCost::of(&thread, 7_000, 1_000);
+        let cost = ExecutionCost::of(&thread, 7_000, LEASES);
         assert_eq!(
             cost,
             ExecutionCost {
@@ -168,29 +191,24 @@ mod tests {
     }
 
     #[test]
-    fn lease_transactions_are_shared_by_the_executions_of_a_renewal_period() {
-        // 1,000 slots are 400 s: 40 executions every 10 s share one renewal.
-        let every_10s = Trigger::Interval {
-            seconds: 10,
+    fn a_durable_execution_bears_its_part_of_the_lease_transactions() {
+        let share = |trigger| ExecutionCost::of(&durable(trigger), 5_000, LEASES).lease_share;
+        let every = |seconds| Trigger::Interval {
+            seconds,
             skippable: true,
         };
+        // Renewals every 400 s: an execution every 10 s bears 10/400 of one.
+        assert_eq!(share(every(10)), 125);
+        assert_eq!(share(every(60)), 750);
+        // 500 s is within the 600 s lease: 1.25 renewals per execution.
+        assert_eq!(share(every(500)), 6_250);
+        // Longer than the lease: handed back and claimed anew for each execution.
+        assert_eq!(share(every(600)), 10_000);
+        assert_eq!(share(every(86_400)), 10_000);
         assert_eq!(
-            ExecutionCost::of(&durable(every_10s), 5_000, 1_000).lease_share,
-            125
-        );
-        // An hourly thread renews more often than it runs: one renewal per execution.
-        let hourly = Trigger::Interval {
-            seconds: 3_600,
-            skippable: true,
-        };
-        assert_eq!(
-            ExecutionCost::of(&durable(hourly), 5_000, 1_000).lease_share,
-            5_000
-        );
-        // A one-shot thread bears its claim and its release.
-        assert_eq!(
-            ExecutionCost::of(&durable(Trigger::Now), 5_000, 1_000).lease_share,
-            10_000
+            share(Trigger::Now),
+            10_000,
+            "a one-shot: its claim and release"
         );
         let watching = Trigger::Account {
             address: Pubkey::new_unique(),
@@ -198,19 +216,16 @@ mod tests {
             size: 8,
         };
         assert_eq!(
-            ExecutionCost::of(&durable(watching), 5_000, 1_000).lease_share,
-            5_000
+            share(watching),
+            10_000,
+            "no known period: priced as claimed for it"
         );
-        // Every 20 s by cron: 20 executions per 400 s renewal.
         let cron = Trigger::Cron {
             schedule: "*/20 * * * * *".into(),
             skippable: true,
             jitter: 0,
         };
-        assert_eq!(
-            ExecutionCost::of(&durable(cron), 5_000, 1_000).lease_share,
-            250
-        );
+        assert_eq!(share(cron), 250);
     }
 
     #[test]

@@ -62,8 +62,8 @@ impl Executor {
         state: &Thread,
         output: TxBuildOutput,
     ) -> Result<TxBuildOutput, ExecOutcome> {
-        let renewal = self.leases.config().renewal_slots(state.max_lease_slots);
-        let cost = ExecutionCost::of(state, fee_of(&output.tx.message), renewal);
+        let leases = self.leases.config().cadence(state.max_lease_slots);
+        let cost = ExecutionCost::of(state, fee_of(&output.tx.message), leases);
         let Err(declined) = judge(state.fee_per_exec, cost, self.config.min_margin_lamports) else {
             if let Err(e) = self.store.clear_unprofitable(&thread) {
                 tracing::warn!(%thread, error = %e, "could not clear a thread's unprofitable note");

@@ -34,6 +34,7 @@ use crate::execution::builder::{
     parse_nonce, BuildError, BuilderConfig, ExecutionBuilder, TxConfig,
 };
 use crate::execution::nonce_pool::NoncePool;
+use crate::execution::profitability::LeaseCadence;
 use crate::execution::thread_locks::ThreadLocks;
 
 mod tidy;
@@ -123,12 +124,15 @@ impl LeaseManagerError {
 }
 
 impl LeaseConfig {
-    /// Slots between two lease transactions of a thread held for good (claimed or renewed
-    /// for `lease_slots`, renewed once fewer than `renew_below_slots` are left), capped by
-    /// the thread's `max_lease_slots`: the period whose executions share one renewal.
-    pub fn renewal_slots(&self, max_lease_slots: u64) -> u64 {
-        let slots = self.lease_slots.min(max_lease_slots).max(1);
-        slots.saturating_sub(self.renew_below_slots).max(1)
+    /// How this keeper holds a lease on a thread whose owner allows `max_lease_slots`:
+    /// claimed for `lease_slots` (capped), renewed once fewer than `renew_below_slots`
+    /// are left, so every `lease_slots − renew_below_slots`.
+    pub fn cadence(&self, max_lease_slots: u64) -> LeaseCadence {
+        let lease_slots = self.lease_slots.min(max_lease_slots).max(1);
+        LeaseCadence {
+            lease_slots,
+            renewal_slots: lease_slots.saturating_sub(self.renew_below_slots).max(1),
+        }
     }
 }
 
