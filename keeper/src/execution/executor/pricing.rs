@@ -25,23 +25,25 @@ pub(super) struct Declines {
 }
 
 impl Declines {
-    /// Whether `thread`'s due time `exec_count` was declined less than `recheck` ago.
+    /// Whether `thread`'s due time `exec_count` was declined less than `recheck` ago. The
+    /// entry stays after that, so a later pricing that accepts the thread knows to clear
+    /// its note.
     pub(super) fn holds(&self, thread: &Pubkey, exec_count: u64, recheck: Duration) -> bool {
-        let mut held = self.held.lock();
-        match held.get(thread) {
-            Some(&(declined, at)) if declined == exec_count && at.elapsed() < recheck => true,
-            Some(_) => {
-                held.remove(thread);
-                false
-            }
-            None => false,
-        }
+        self.held
+            .lock()
+            .get(thread)
+            .is_some_and(|&(declined, at)| declined == exec_count && at.elapsed() < recheck)
     }
 
     fn decline(&self, thread: Pubkey, exec_count: u64) {
         self.held
             .lock()
             .insert(thread, (exec_count, Instant::now()));
+    }
+
+    /// Forgets `thread`; whether it had been declined.
+    fn forget(&self, thread: &Pubkey) -> bool {
+        self.held.lock().remove(thread).is_some()
     }
 }
 
@@ -65,8 +67,13 @@ impl Executor {
         let leases = self.leases.config().cadence(state.max_lease_slots);
         let cost = ExecutionCost::of(state, fee_of(&output.tx.message), leases);
         let Err(declined) = judge(state.fee_per_exec, cost, self.config.min_margin_lamports) else {
-            if let Err(e) = self.store.clear_unprofitable(&thread) {
-                tracing::warn!(%thread, error = %e, "could not clear a thread's unprofitable note");
+            // Only a thread this keeper declined has a note to clear: no store write on
+            // the way of every execution. A note an earlier run left names a due time
+            // that is past once this one runs, and explain reads it as such.
+            if self.declines.forget(&thread) {
+                if let Err(e) = self.store.clear_unprofitable(&thread) {
+                    tracing::warn!(%thread, error = %e, "could not clear a thread's unprofitable note");
+                }
             }
             return Ok(output);
         };
