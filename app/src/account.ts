@@ -95,6 +95,8 @@ export interface ThreadView {
   nonceAccount: PublicKey | null;
   maxLeaseSlots: bigint;
   lease: LeaseView | null;
+  /** Address lookup tables keepers build its executions with. */
+  lookupTables: PublicKey[];
   /** Lamports in the account. */
   balance: bigint;
   /** Lamports the account must keep: rent at its size plus a held lease's bond. */
@@ -180,6 +182,7 @@ export function threadView(
     nonceAccount,
     maxLeaseSlots: big(state.maxLeaseSlots),
     lease,
+    lookupTables: state.lookupTables,
     balance,
     reserved,
     spare,

@@ -89,6 +89,7 @@ for (const golden of threadAccounts.threads) {
     assert.equal(view.nonceAccount?.toBase58() ?? null, expect.nonceAccount);
     assert.equal(String(view.maxLeaseSlots), expect.maxLeaseSlots);
     assert.equal(view.account.instructions.length, expect.instructions);
+    assert.deepEqual(view.lookupTables.map((table) => table.toBase58()), expect.lookupTables);
 
     const due = { kind: view.nextDue.kind };
     if (view.nextDue.kind === "at") {

@@ -424,6 +424,7 @@ fn expected_view(thread: &Thread) -> Value {
             "revokedSlot": lease.revoked_slot.map(|slot| slot.to_string()),
         })),
         "instructions": thread.instructions.len(),
+        "lookupTables": thread.lookup_tables.iter().map(Pubkey::to_string).collect::<Vec<_>>(),
         "lamports": LAMPORTS.to_string(),
         "rentExemptMinimum": RENT_MINIMUM.to_string(),
         "reserved": reserved.to_string(),
