@@ -64,6 +64,24 @@ pub enum BuildError {
     Signing(String),
 }
 
+/// Whether a simulation's refusal comes from the thread (its instructions, the accounts
+/// they name, its lookup tables): the same build is refused again until the owner changes
+/// something. A program's refusal is; so are the transaction-level refusals of what the
+/// thread names (more accounts than a transaction may lock, or lookup tables the runtime
+/// cannot resolve). Not: a fee payer short of funds, an expired blockhash, a busy node.
+fn is_the_threads_transaction_error(err: &TransactionError) -> bool {
+    matches!(
+        err,
+        TransactionError::InstructionError(..)
+            | TransactionError::TooManyAccountLocks
+            | TransactionError::AccountLoadedTwice
+            | TransactionError::AddressLookupTableNotFound
+            | TransactionError::InvalidAddressLookupTableOwner
+            | TransactionError::InvalidAddressLookupTableData
+            | TransactionError::InvalidAddressLookupTableIndex
+    )
+}
+
 /// What the owner must do about a transaction over the limit.
 fn outside_tables_hint(accounts: &[Pubkey]) -> String {
     const NAMED: usize = 8;
@@ -108,9 +126,7 @@ impl BuildError {
     /// lacking funds for the fee (the keeper's fault, not the thread's).
     pub fn is_thread_fault(&self) -> bool {
         match self {
-            BuildError::SimulationFailed { err, .. } => {
-                matches!(err, TransactionError::InstructionError(..))
-            }
+            BuildError::SimulationFailed { err, .. } => is_the_threads_transaction_error(err),
             BuildError::InvalidNonceAccount(_)
             | BuildError::NonceAuthorityMismatch { .. }
             | BuildError::NotDurable(_)
@@ -173,5 +189,35 @@ mod tests {
         );
         let long = failed(vec!["x".repeat(1_000)]).to_string();
         assert!(long.ends_with(&format!("logs: {}", "x".repeat(LOG_LINE_CHARS))));
+    }
+
+    #[test]
+    fn refusals_of_what_the_thread_names_are_its_fault_and_the_keepers_own_are_not() {
+        let refused = |err| BuildError::SimulationFailed { err, logs: vec![] };
+        for err in [
+            TransactionError::TooManyAccountLocks,
+            TransactionError::AddressLookupTableNotFound,
+            TransactionError::InvalidAddressLookupTableIndex,
+            TransactionError::InstructionError(0, InstructionError::Custom(6_018)),
+        ] {
+            assert!(refused(err.clone()).is_thread_fault(), "{err:?}");
+        }
+        for err in [
+            TransactionError::InsufficientFundsForFee,
+            TransactionError::BlockhashNotFound,
+            TransactionError::AccountInUse,
+        ] {
+            assert!(!refused(err.clone()).is_thread_fault(), "{err:?}");
+        }
+        let too_large = BuildError::TooLarge {
+            bytes: 1_300,
+            outside_tables: vec![Pubkey::new_unique(); 9],
+        };
+        assert!(too_large.is_thread_fault());
+        assert!(too_large.to_string().contains("holding the 9 accounts"));
+        assert!(
+            too_large.to_string().ends_with(" and 1 more"),
+            "{too_large}"
+        );
     }
 }
