@@ -108,12 +108,29 @@ pub async fn create_thread(
     trigger: Trigger,
     durable: bool,
 ) -> anyhow::Result<Pubkey> {
+    create_thread_running(rpc, owner, label, trigger, durable, &[]).await
+}
+
+/// [`create_thread`] whose executions also run `then` after the memo (for example the
+/// responder's instructions, whose answers steer the thread).
+pub async fn create_thread_running(
+    rpc: &RpcClient,
+    owner: &Keypair,
+    label: &str,
+    trigger: Trigger,
+    durable: bool,
+    then: &[Instruction],
+) -> anyhow::Result<Pubkey> {
     let id = label.as_bytes().to_vec();
     let (address, _) = Thread::address(&owner.pubkey(), &id);
+    let instructions = std::iter::once(memo_signed_by(&address, label))
+        .chain(then.iter().cloned())
+        .map(ThreadInstruction::from)
+        .collect();
     let args = CreateThreadArgs {
         id,
         trigger,
-        instructions: vec![ThreadInstruction::from(memo_signed_by(&address, label))],
+        instructions,
         // Covers a durable one-shot thread: the execution and its claim and release.
         fee_per_exec: 20_000,
         rate_limit: RateLimit::default(),
@@ -139,6 +156,24 @@ pub async fn create_thread(
         .await
         .with_context(|| format!("creating thread {label}"))?;
     Ok(address)
+}
+
+/// A counter account of the responder example program, created and paid by `owner`.
+pub async fn responder_counter(rpc: &RpcClient, owner: &Keypair) -> anyhow::Result<Pubkey> {
+    let counter = Keypair::new();
+    let space = responder::Counter::LEN;
+    let lamports = rpc.get_minimum_balance_for_rent_exemption(space).await?;
+    let create = solana_system_interface::instruction::create_account(
+        &owner.pubkey(),
+        &counter.pubkey(),
+        lamports,
+        space as u64,
+        &responder::ID,
+    );
+    send(rpc, &[create], &[owner, &counter])
+        .await
+        .context("creating a responder counter")?;
+    Ok(counter.pubkey())
 }
 
 /// Signs `ixs` with `signers` (the first pays) over a fresh blockhash, sends them and

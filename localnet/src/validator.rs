@@ -30,6 +30,8 @@ use crate::{faucet, keys};
 
 /// The name the runtime knows the builtin by.
 const PROGRAM_NAME: &str = "thread";
+/// The example program that answers its threads (`programs/responder`), loaded beside it.
+const RESPONDER_NAME: &str = "responder";
 
 /// Where the validator's own sockets (gossip, TPU, repair...) find free loopback ports.
 /// A debug build of test-validator would otherwise use a fixed 25-port test range, too
@@ -119,7 +121,8 @@ impl Localnet {
             // 0: a free port of the range rather than the range's first.
             .gossip_port(0)
             .faucet_addr(Some(faucet))
-            .add_account(thread::ID, program_account())
+            .add_account(thread::ID, program_account(PROGRAM_NAME))
+            .add_account(responder::ID, program_account(RESPONDER_NAME))
             .add_account(
                 keeper.pubkey(),
                 AccountSharedData::new(KEEPER_LAMPORTS, 0, &solana_sdk_ids::system_program::ID),
@@ -168,10 +171,9 @@ fn check_ports_free(options: &Options) -> anyhow::Result<()> {
 
 /// The account a builtin lives at: owned by the native loader, executable, its data the
 /// builtin's name. `Bank::add_builtin` finds it in genesis and leaves it as it is.
-fn program_account() -> AccountSharedData {
-    let mut account =
-        AccountSharedData::new(1, PROGRAM_NAME.len(), &solana_sdk_ids::native_loader::ID);
-    account.set_data_from_slice(PROGRAM_NAME.as_bytes());
+fn program_account(name: &str) -> AccountSharedData {
+    let mut account = AccountSharedData::new(1, name.len(), &solana_sdk_ids::native_loader::ID);
+    account.set_data_from_slice(name.as_bytes());
     account.set_executable(true);
     account
 }
@@ -201,6 +203,7 @@ fn register_program(validator: &TestValidator) {
         let forks = forks.read().expect("bank forks lock");
         for bank in forks.banks().values() {
             bank.add_builtin(thread::ID, PROGRAM_NAME, program_entry());
+            bank.add_builtin(responder::ID, RESPONDER_NAME, responder_entry());
         }
     }
 }
@@ -208,6 +211,17 @@ fn register_program(validator: &TestValidator) {
 fn program_entry() -> ProgramCacheEntry {
     let entry: Option<BuiltinFunctionWithContext> = processor!(thread::client::native_entry);
     ProgramCacheEntry::new_builtin(0, PROGRAM_NAME.len(), entry.expect("processor! gives Some"))
+}
+
+/// The example program whose instructions answer their threads, so that thread
+/// responses are tried over the wire too.
+fn responder_entry() -> ProgramCacheEntry {
+    let entry: Option<BuiltinFunctionWithContext> = processor!(responder::process);
+    ProgramCacheEntry::new_builtin(
+        0,
+        RESPONDER_NAME.len(),
+        entry.expect("processor! gives Some"),
+    )
 }
 
 #[cfg(test)]

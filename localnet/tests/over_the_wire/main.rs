@@ -18,4 +18,5 @@ mod failover;
 mod ledger;
 mod owner_cli;
 mod readiness;
+mod responses;
 mod sdk;
