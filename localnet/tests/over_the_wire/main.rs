@@ -16,6 +16,7 @@ mod discovery;
 mod exactly_once;
 mod failover;
 mod ledger;
+mod lookup_tables;
 mod owner_cli;
 mod readiness;
 mod responses;
