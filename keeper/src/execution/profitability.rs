@@ -16,11 +16,9 @@
 
 use std::fmt;
 
+use solana_sdk::clock::DEFAULT_MS_PER_SLOT;
 use thread::cron::CronSchedule;
 use thread::state::{Durability, Thread, Trigger};
-
-/// How long a slot lasts on a cluster, for turning a trigger's period into slots.
-const MS_PER_SLOT: u64 = 400;
 
 /// What one execution costs this keeper, in lamports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,18 +33,73 @@ impl ExecutionCost {
     /// The cost of an execution of `state` whose transaction pays `transaction_fee`,
     /// under the keeper's `leases`.
     pub fn of(state: &Thread, transaction_fee: u64, leases: LeaseCadence) -> Self {
-        let lease_share = match state.durability {
-            Durability::NonDurable => 0,
-            Durability::Durable { .. } => lease_share(&state.trigger, transaction_fee, leases),
-        };
-        Self {
-            transaction: transaction_fee,
-            lease_share,
-        }
+        LeaseShare::of(state, leases).cost(transaction_fee)
     }
 
     pub fn total(&self) -> u64 {
         self.transaction.saturating_add(self.lease_share)
+    }
+}
+
+/// What part of its lease transactions an execution of a thread bears, known from the
+/// thread before its transaction is built (the executor takes it before the build, so
+/// the thread need not be kept for the price).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseShare {
+    /// A non-durable thread: none.
+    None,
+    /// A thread that runs within a lease: its period's part of a renewal.
+    Renewals { period_ms: u64, renewal_ms: u64 },
+    /// A thread whose lease is claimed for each execution and handed back after.
+    ClaimAndRelease,
+}
+
+impl LeaseShare {
+    /// The share of `state`'s executions under the keeper's `leases`: within a lease, its
+    /// period's part of the renewals; a thread running less often than a lease lasts,
+    /// once, or on an account change (period unknown), its own claim and release.
+    pub fn of(state: &Thread, leases: LeaseCadence) -> Self {
+        if matches!(state.durability, Durability::NonDurable) {
+            return LeaseShare::None;
+        }
+        let Some(period_ms) = period_secs(&state.trigger).map(|secs| secs.saturating_mul(1_000))
+        else {
+            return LeaseShare::ClaimAndRelease;
+        };
+        if period_ms >= leases.lease_slots.saturating_mul(DEFAULT_MS_PER_SLOT) {
+            return LeaseShare::ClaimAndRelease;
+        }
+        LeaseShare::Renewals {
+            period_ms,
+            renewal_ms: leases
+                .renewal_slots
+                .max(1)
+                .saturating_mul(DEFAULT_MS_PER_SLOT),
+        }
+    }
+
+    /// The cost of an execution whose transaction pays `transaction_fee`, a lease
+    /// transaction priced like it.
+    pub fn cost(self, transaction_fee: u64) -> ExecutionCost {
+        let claim_and_release = transaction_fee.saturating_mul(2);
+        let lease_share = match self {
+            LeaseShare::None => 0,
+            LeaseShare::ClaimAndRelease => claim_and_release,
+            LeaseShare::Renewals {
+                period_ms,
+                renewal_ms,
+            } => {
+                let share = (u128::from(transaction_fee) * u128::from(period_ms))
+                    .div_ceil(u128::from(renewal_ms.max(1)));
+                u64::try_from(share)
+                    .unwrap_or(u64::MAX)
+                    .min(claim_and_release)
+            }
+        };
+        ExecutionCost {
+            transaction: transaction_fee,
+            lease_share,
+        }
     }
 }
 
@@ -92,26 +145,6 @@ pub fn judge(fee_per_exec: u64, cost: ExecutionCost, min_margin: i64) -> Result<
         cost,
         min_margin,
     })
-}
-
-/// The share of one execution in the lease transactions of a durable thread on `trigger`:
-/// its part of the renewals over its period while it runs within a lease, else the claim
-/// and release of its own lease.
-fn lease_share(trigger: &Trigger, transaction_fee: u64, leases: LeaseCadence) -> u64 {
-    let claim_and_release = transaction_fee.saturating_mul(2);
-    let Some(period_ms) = period_secs(trigger).map(|secs| secs.saturating_mul(1_000)) else {
-        return claim_and_release;
-    };
-    let lease_ms = leases.lease_slots.saturating_mul(MS_PER_SLOT);
-    if period_ms >= lease_ms {
-        return claim_and_release;
-    }
-    let renewal_ms = leases.renewal_slots.max(1).saturating_mul(MS_PER_SLOT);
-    let share =
-        (u128::from(transaction_fee) * u128::from(period_ms)).div_ceil(u128::from(renewal_ms));
-    u64::try_from(share)
-        .unwrap_or(u64::MAX)
-        .min(claim_and_release)
 }
 
 /// Seconds between a recurring trigger's executions; `None` for a one-shot trigger, and

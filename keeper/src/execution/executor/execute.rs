@@ -69,13 +69,13 @@ impl Executor {
             priority: self.priority_of(&state),
             nonce_value: NonceValue::Cached,
         };
-        let priced_state = state.clone();
+        let pricing = self.pricing_of(&state);
         let Prepared { output, record } = match self.prepare(&attempt, state, read_slot).await {
             Ok(prepared) => prepared,
             Err(unprepared) => return self.not_executed(&attempt, unprepared),
         };
         self.build_failures.clear(&thread);
-        let output = match self.priced(thread, exec_count, &priced_state, output) {
+        let output = match self.priced(thread, exec_count, pricing, output) {
             Ok(output) => output,
             Err(declined) => return declined,
         };

@@ -16,7 +16,14 @@ use thread::state::Thread;
 use super::prepare::Handback;
 use super::{ExecOutcome, Executor, SkipReason};
 use crate::execution::builder::{fee_of, TxBuildOutput};
-use crate::execution::profitability::{judge, ExecutionCost};
+use crate::execution::profitability::{judge, LeaseShare};
+
+/// What the price of a thread's execution needs of the thread.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pricing {
+    fee_per_exec: u64,
+    lease_share: LeaseShare,
+}
 
 /// Due times declined as unprofitable, by thread: the due time and when it was declined.
 #[derive(Default)]
@@ -54,19 +61,30 @@ impl Executor {
         self.declines.holds(thread, exec_count, recheck)
     }
 
-    /// `Err` with the outcome when executing `state`'s due time through `output` would
-    /// not pay this keeper: then nothing is sent and the nonce goes back unspent. `Ok`
-    /// hands `output` back to be sent.
+    /// What `state` pays per execution and the part of its lease transactions each
+    /// bears under this keeper's leases: all the price needs of the thread, taken before
+    /// the build consumes it.
+    pub(super) fn pricing_of(&self, state: &Thread) -> Pricing {
+        let leases = self.leases.config().cadence(state.max_lease_slots);
+        Pricing {
+            fee_per_exec: state.fee_per_exec,
+            lease_share: LeaseShare::of(state, leases),
+        }
+    }
+
+    /// `Err` with the outcome when executing the due time `exec_count` of `thread`
+    /// (priced by `pricing`) through `output` would not pay this keeper: then nothing is
+    /// sent and the nonce goes back unspent. `Ok` hands `output` back to be sent.
     pub(super) fn priced(
         &self,
         thread: Pubkey,
         exec_count: u64,
-        state: &Thread,
+        pricing: Pricing,
         output: TxBuildOutput,
     ) -> Result<TxBuildOutput, ExecOutcome> {
-        let leases = self.leases.config().cadence(state.max_lease_slots);
-        let cost = ExecutionCost::of(state, fee_of(&output.tx.message), leases);
-        let Err(declined) = judge(state.fee_per_exec, cost, self.config.min_margin_lamports) else {
+        let cost = pricing.lease_share.cost(fee_of(&output.tx.message));
+        let Err(declined) = judge(pricing.fee_per_exec, cost, self.config.min_margin_lamports)
+        else {
             // Only a thread this keeper declined has a note to clear: no store write on
             // the way of every execution. A note an earlier run left names a due time
             // that is past once this one runs, and explain reads it as such.
