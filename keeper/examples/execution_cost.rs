@@ -10,12 +10,11 @@
 
 use std::collections::BTreeMap;
 
-use keeper::execution::builder::fee_of;
+use keeper::execution::builder::{budget_of, fee_of};
 use keeper::execution::leases::LeaseConfig;
 use keeper::execution::profitability::ExecutionCost;
 use keeper::sandbox::{self, SandboxOptions};
 use keeper::store::{ExecState, Store};
-use solana_sdk::message::VersionedMessage;
 use solana_sdk::transaction::VersionedTransaction;
 use thread::state::{Durability, Trigger};
 
@@ -58,24 +57,6 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// The compute-unit limit a message asks for (its `SetComputeUnitLimit`).
-fn unit_limit(message: &VersionedMessage) -> u64 {
-    let keys = message.static_account_keys();
-    message
-        .instructions()
-        .iter()
-        .filter(|ix| {
-            keys.get(usize::from(ix.program_id_index)) == Some(&solana_sdk_ids::compute_budget::ID)
-        })
-        .find_map(|ix| match ix.data.split_first() {
-            Some((2, rest)) if rest.len() >= 4 => {
-                Some(u64::from(u32::from_le_bytes(rest[..4].try_into().ok()?)))
-            }
-            _ => None,
-        })
-        .unwrap_or(200_000)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let options = options()?;
@@ -105,10 +86,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         } else {
             "non-durable"
         };
-        limits
-            .entry(kind)
-            .or_default()
-            .push((unit_limit(&tx.message), fee_of(&tx.message)));
+        limits.entry(kind).or_default().push((
+            u64::from(budget_of(&tx.message).unit_limit),
+            fee_of(&tx.message),
+        ));
     }
     println!(
         "measured: {} executions confirmed in the sandbox ({} s; `cargo run -p keeper --example execution_cost -- --seconds {}`)\n",

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use solana_sdk::message::VersionedMessage;
 
+use super::order::ComputeBudget;
 use super::priority::ExecutionPriority;
 
 /// The base fee of one signature, in lamports.
@@ -11,12 +12,24 @@ pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 
 /// What a transaction with `message` pays when it lands: the base fee of each required
 /// signature, plus the priority fee (its unit price times the unit limit it asked for,
-/// not the units it used, rounded up to a lamport). `ComputeBudget` instructions are
-/// read by their one-byte tag: 2 sets the unit limit (u32), 3 the unit price (u64).
+/// not the units it used, rounded up to a lamport).
 pub fn fee_of(message: &VersionedMessage) -> u64 {
+    let budget = budget_of(message);
+    let signatures = u64::from(message.header().num_required_signatures);
+    let priority =
+        (u128::from(budget.unit_price) * u128::from(budget.unit_limit)).div_ceil(1_000_000);
+    signatures * LAMPORTS_PER_SIGNATURE + u64::try_from(priority).unwrap_or(u64::MAX)
+}
+
+/// The compute budget `message` asks for (0 for what it does not set). `ComputeBudget`
+/// instructions are read by their one-byte tag: 2 sets the unit limit (u32), 3 the unit
+/// price (u64).
+pub fn budget_of(message: &VersionedMessage) -> ComputeBudget {
     let keys = message.static_account_keys();
-    let mut unit_limit: u64 = 0;
-    let mut unit_price: u64 = 0;
+    let mut budget = ComputeBudget {
+        unit_limit: 0,
+        unit_price: 0,
+    };
     for ix in message.instructions() {
         let program = keys.get(usize::from(ix.program_id_index));
         if program != Some(&solana_sdk_ids::compute_budget::ID) {
@@ -24,17 +37,15 @@ pub fn fee_of(message: &VersionedMessage) -> u64 {
         }
         match ix.data.split_first() {
             Some((2, rest)) if rest.len() >= 4 => {
-                unit_limit = u64::from(u32::from_le_bytes(rest[..4].try_into().unwrap()));
+                budget.unit_limit = u32::from_le_bytes(rest[..4].try_into().unwrap());
             }
             Some((3, rest)) if rest.len() >= 8 => {
-                unit_price = u64::from_le_bytes(rest[..8].try_into().unwrap());
+                budget.unit_price = u64::from_le_bytes(rest[..8].try_into().unwrap());
             }
             _ => {}
         }
     }
-    let signatures = u64::from(message.header().num_required_signatures);
-    let priority = (u128::from(unit_price) * u128::from(unit_limit)).div_ceil(1_000_000);
-    signatures * LAMPORTS_PER_SIGNATURE + u64::try_from(priority).unwrap_or(u64::MAX)
+    budget
 }
 
 /// Most compute units a transaction may request.

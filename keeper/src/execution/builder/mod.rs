@@ -25,7 +25,7 @@ mod output;
 pub mod priority;
 pub mod tables;
 
-pub use compute::fee_of;
+pub use compute::{budget_of, fee_of};
 pub use config::{BuilderConfig, MessageVersion, SimulationMode, TxConfig};
 pub use error::BuildError;
 pub use output::TxBuildOutput;
