@@ -161,15 +161,10 @@ pub async fn create_thread_running(
 /// A counter account of the responder example program, created and paid by `owner`.
 pub async fn responder_counter(rpc: &RpcClient, owner: &Keypair) -> anyhow::Result<Pubkey> {
     let counter = Keypair::new();
-    let space = responder::Counter::LEN;
-    let lamports = rpc.get_minimum_balance_for_rent_exemption(space).await?;
-    let create = solana_system_interface::instruction::create_account(
-        &owner.pubkey(),
-        &counter.pubkey(),
-        lamports,
-        space as u64,
-        &responder::ID,
-    );
+    let lamports = rpc
+        .get_minimum_balance_for_rent_exemption(responder::Counter::LEN)
+        .await?;
+    let create = responder::create_counter(&owner.pubkey(), &counter.pubkey(), lamports);
     send(rpc, &[create], &[owner, &counter])
         .await
         .context("creating a responder counter")?;

@@ -10,7 +10,6 @@ use solana_sdk::instruction::{AccountMeta, Instruction};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::rent::Rent;
 use solana_sdk::signature::{Keypair, Signer};
-use solana_system_interface::instruction as system_instruction;
 use thread::state::{ThreadAction, ThreadInstruction, ThreadResponse};
 
 /// SPL Memo v3, loaded in every program-test bank: it checks that every account it is
@@ -82,15 +81,11 @@ pub fn plan_work(work: &PlanWork, thread: &Pubkey, label: &str, payer: &Pubkey) 
             .any(|meta| meta.pubkey == counter.pubkey())
     });
     let setup = counts.then(|| {
-        let space = responder::Counter::LEN;
-        let create = system_instruction::create_account(
-            payer,
-            &counter.pubkey(),
-            Rent::default().minimum_balance(space),
-            space as u64,
-            &responder::ID,
-        );
-        (create, counter)
+        let lamports = Rent::default().minimum_balance(responder::Counter::LEN);
+        (
+            responder::create_counter(payer, &counter.pubkey(), lamports),
+            counter,
+        )
     });
     PlannedWork {
         setup,

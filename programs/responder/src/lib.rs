@@ -66,6 +66,18 @@ impl Counter {
     }
 }
 
+/// Creates `counter`, a fresh keypair's account (it signs), as a [`Counter`] this
+/// program owns, paid by `payer` with `lamports` (its rent exemption).
+pub fn create_counter(payer: &Pubkey, counter: &Pubkey, lamports: u64) -> Instruction {
+    anchor_lang::solana_program::system_instruction::create_account(
+        payer,
+        counter,
+        lamports,
+        Counter::LEN as u64,
+        &ID,
+    )
+}
+
 /// `Reschedule`: count a run on `counter`, then be due again `seconds` after it.
 pub fn reschedule(counter: &Pubkey, seconds: i64) -> Instruction {
     counting(counter, Op::Reschedule, &seconds.to_le_bytes())
