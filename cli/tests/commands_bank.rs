@@ -418,17 +418,11 @@ async fn explain_gives_the_verdict_from_the_chain_alone() {
 /// Lookup tables named in a spec reach the thread (the program checks each is a live
 /// table), `show` lists them, and an update with `[]` takes them off.
 #[tokio::test]
-#[allow(deprecated)] // program-test 3.1 marks set_account unstable; it is the bank we run
 async fn lookup_tables_in_a_spec_are_attached_shown_and_removed() {
     let bench = Bench::start().await;
     let table = Pubkey::new_unique();
-    {
-        let context = bench.chain.context();
-        let mut ctx = context.lock().await;
-        let account =
-            keeper::test_utils::lookup_table::table_account(&[Pubkey::new_unique()], None);
-        ctx.set_account(&table, &account.into());
-    }
+    let account = keeper::test_utils::lookup_table::table_account(&[Pubkey::new_unique()], None);
+    keeper::test_utils::bank::BankChainExt::set_account(&bench.chain, &table, account).await;
     let mut with_table = spec("wide", trigger("now"));
     with_table.lookup_tables = vec![table.to_string()];
     let thread = address(&bench.create(&with_table).await);

@@ -10,8 +10,8 @@
 use keeper::chain::Chain;
 use keeper::ops::explain::explain;
 use keeper::sandbox::{self, World};
+use keeper::test_utils::bank::BankChainExt;
 use keeper::test_utils::lookup_table::table_account;
-use solana_sdk::account::Account;
 use solana_sdk::instruction::{AccountMeta, Instruction};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
@@ -42,13 +42,6 @@ fn naming(accounts: &[Pubkey]) -> Vec<ThreadInstruction> {
             ThreadInstruction::from(ix)
         })
         .collect()
-}
-
-/// Writes `account` at `key` in the world's bank.
-async fn place(world: &World, key: Pubkey, account: Account) {
-    let context = world.chain.context();
-    let mut ctx = context.lock().await;
-    ctx.set_account(&key, &account.into());
 }
 
 /// Creates the owner's thread `id` naming `accounts`, with `tables`, durable or not, and
@@ -102,7 +95,10 @@ async fn threads_too_large_for_a_legacy_transaction_run_through_their_lookup_tab
     let world = World::start().await.expect("bank starts");
     let accounts = many_accounts();
     let table = Pubkey::new_unique();
-    place(&world, table, table_account(&accounts, None)).await;
+    world
+        .chain
+        .set_account(&table, table_account(&accounts, None))
+        .await;
     world.advance(1, 0).await; // a table is usable from the slot after its last extension
     let plain = create(&world, "wide", &accounts, &[table], false).await;
     let durable = create(&world, "wide-durable", &accounts, &[table], true).await;
@@ -131,15 +127,24 @@ async fn tables_that_do_not_make_it_fit_dead_letter_the_due_time_with_the_reason
     let accounts = many_accounts();
     let unrelated = Pubkey::new_unique();
     let fading = Pubkey::new_unique();
-    place(&world, unrelated, table_account(&many_accounts(), None)).await;
-    place(&world, fading, table_account(&accounts, None)).await;
+    world
+        .chain
+        .set_account(&unrelated, table_account(&many_accounts(), None))
+        .await;
+    world
+        .chain
+        .set_account(&fading, table_account(&accounts, None))
+        .await;
     world.advance(1, 0).await;
     let without = create(&world, "no-table", &accounts, &[], false).await;
     let elsewhere = create(&world, "table-elsewhere", &accounts, &[unrelated], true).await;
     let deactivated = create(&world, "table-deactivated", &accounts, &[fading], false).await;
     // Deactivated after the owner attached it: the program cannot know, the keeper must.
     let slot = world.chain.clock().await.unwrap().slot;
-    place(&world, fading, table_account(&accounts, Some(slot))).await;
+    world
+        .chain
+        .set_account(&fading, table_account(&accounts, Some(slot)))
+        .await;
 
     let mut config = fast_config();
     config.executor.max_retries = 2;

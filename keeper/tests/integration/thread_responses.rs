@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use keeper::chain::Chain;
 use keeper::sandbox::{PlanWork, ThreadPlan, World};
-use solana_sdk::pubkey::Pubkey;
+use keeper::test_utils::bank::BankChainExt;
 use solana_sdk::signature::Signer;
 use thread::client::NonceData;
 use thread::state::{Due, ThreadAction, Trigger};
@@ -54,7 +54,7 @@ async fn the_daemon_follows_threads_that_reschedule_chain_and_close_themselves()
         .nonce_account()
         .unwrap();
     let owner = world.owner.pubkey();
-    let owner_before = lamports(&world, &owner).await;
+    let owner_before = world.chain.balance(&owner).await;
 
     let (running, store) = Running::on(&world, fast_config());
     let runs = |state: Option<thread::state::Thread>| state.map(|s| (s.exec_count, s.next_due));
@@ -109,7 +109,7 @@ async fn the_daemon_follows_threads_that_reschedule_chain_and_close_themselves()
     assert!(summary.leases_left.is_empty(), "{summary:?}");
 
     // The closers paid their owner back and the durable one handed its nonce over.
-    assert!(lamports(&world, &owner).await > owner_before);
+    assert!(world.chain.balance(&owner).await > owner_before);
     let nonce = world
         .chain
         .get_account(&durable_nonce)
@@ -121,13 +121,4 @@ async fn the_daemon_follows_threads_that_reschedule_chain_and_close_themselves()
         .expect("an initialized nonce")
         .authority;
     assert_eq!(authority, owner);
-}
-
-async fn lamports(world: &World, key: &Pubkey) -> u64 {
-    world
-        .chain
-        .get_account(key)
-        .await
-        .unwrap()
-        .map_or(0, |account| account.lamports)
 }
