@@ -1812,6 +1812,29 @@ export type Thread = {
       }
     },
     {
+      "name": "comparison",
+      "docs": [
+        "How a `Condition` trigger's value is compared with its threshold."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "atLeast"
+          },
+          {
+            "name": "atMost"
+          },
+          {
+            "name": "crossesAbove"
+          },
+          {
+            "name": "crossesBelow"
+          }
+        ]
+      }
+    },
+    {
       "name": "due",
       "docs": [
         "When a thread is next due, in the unit its trigger uses. The keeper schedules from",
@@ -1861,6 +1884,15 @@ export type Thread = {
                     32
                   ]
                 }
+              }
+            ]
+          },
+          {
+            "name": "onCondition",
+            "fields": [
+              {
+                "name": "armed",
+                "type": "bool"
               }
             ]
           },
@@ -1999,6 +2031,85 @@ export type Thread = {
               },
               {
                 "name": "size",
+                "type": "u32"
+              }
+            ]
+          },
+          {
+            "name": "condition",
+            "fields": [
+              {
+                "name": "address",
+                "type": "pubkey"
+              },
+              {
+                "name": "source",
+                "type": {
+                  "defined": {
+                    "name": "valueSource"
+                  }
+                }
+              },
+              {
+                "name": "comparison",
+                "type": {
+                  "defined": {
+                    "name": "comparison"
+                  }
+                }
+              },
+              {
+                "name": "threshold",
+                "type": "i64"
+              }
+            ]
+          }
+        ]
+      }
+    },
+    {
+      "name": "valueSource",
+      "docs": [
+        "Where a `Condition` trigger reads its value (`crate::condition` reads it)."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "integer",
+            "fields": [
+              {
+                "name": "offset",
+                "type": "u32"
+              },
+              {
+                "name": "width",
+                "type": "u8"
+              },
+              {
+                "name": "signed",
+                "type": "bool"
+              }
+            ]
+          },
+          {
+            "name": "pythPrice",
+            "fields": [
+              {
+                "name": "feedId",
+                "type": {
+                  "array": [
+                    "u8",
+                    32
+                  ]
+                }
+              },
+              {
+                "name": "exponent",
+                "type": "i32"
+              },
+              {
+                "name": "maxAgeSecs",
                 "type": "u32"
               }
             ]
@@ -3135,6 +3246,26 @@ export type Thread = {
       "code": 6056,
       "name": "invalidLookupTable",
       "msg": "Not a live address lookup table (wrong owner, uninitialized or deactivated)"
+    },
+    {
+      "code": 6057,
+      "name": "invalidConditionTrigger",
+      "msg": "Invalid condition trigger: an integer's width must be 1, 2, 4 or 8; a price's exponent within -18..=18 and max_age_secs at least 1; the account must not be the thread"
+    },
+    {
+      "code": 6058,
+      "name": "conditionSourceMismatch",
+      "msg": "The condition's account is not its source: a Pyth price needs a fully verified PriceUpdateV2 of the trigger's feed, owned by the Pyth receiver"
+    },
+    {
+      "code": 6059,
+      "name": "conditionValueUnreadable",
+      "msg": "The condition's value lies past the end of the account's data"
+    },
+    {
+      "code": 6060,
+      "name": "staleConditionValue",
+      "msg": "The condition's price is older than its max_age_secs"
     }
   ]
 };

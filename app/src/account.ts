@@ -61,6 +61,12 @@ export type NextDue =
   | { kind: "atSlot"; slot: bigint }
   | { kind: "atEpoch"; epoch: bigint }
   | { kind: "onChange"; lastHash: Buffer }
+  /**
+   * A `condition` trigger: due when its comparison is met. A crossing that is not
+   * `armed` must first see its value back on the far side of the threshold (a run that
+   * only re-arms it, fee paid) before it can fire again.
+   */
+  | { kind: "onCondition"; armed: boolean }
   | { kind: "never" };
 
 /** The keeper holding a durable thread's nonce authority. */
@@ -124,8 +130,10 @@ function nextDueOf(due: ThreadAccount["nextDue"]): NextDue {
   if (due.atSlot) return { kind: "atSlot", slot: big(due.atSlot.slot) };
   if (due.atEpoch) return { kind: "atEpoch", epoch: big(due.atEpoch.epoch) };
   if (due.onChange) return { kind: "onChange", lastHash: Buffer.from(due.onChange.lastHash) };
+  if (due.onCondition) return { kind: "onCondition", armed: due.onCondition.armed };
   if (due.never) return { kind: "never" };
-  return { kind: "immediately" };
+  if (due.immediately) return { kind: "immediately" };
+  throw new RangeError(`nextDue: unknown variant ${JSON.stringify(Object.keys(due))}; update the SDK`);
 }
 
 function printable(id: Buffer): string | null {

@@ -101,10 +101,15 @@ function lookupTables(field: string, tables: readonly PublicKey[]): PublicKey[] 
 
 /**
  * The remaining accounts of setting `trigger` and `tables`, as the Rust builders pass
- * them: an `account` trigger's watched account, then each table, read-only.
+ * them: an `account` or `condition` trigger's watched account, then each table, read-only.
  */
+/** The account an `account` or `condition` trigger watches, which the program reads. */
+function watchedAccount(trigger: Trigger): PublicKey | undefined {
+  return trigger.account?.address ?? trigger.condition?.address;
+}
+
 function settingAccounts(trigger: Trigger | undefined, tables: readonly PublicKey[]): AccountMeta[] {
-  const watched = trigger?.account?.address;
+  const watched = trigger === undefined ? undefined : watchedAccount(trigger);
   return [...(watched === undefined ? [] : [watched]), ...tables].map((pubkey) => ({
     pubkey,
     isSigner: false,
@@ -304,7 +309,7 @@ export async function execThread(
 /**
  * The remaining accounts of an execution: each stored instruction's accounts (never as
  * signers: the thread's signature is the program's to give) and program id, then an
- * `account` trigger's watched account, then what a `close` answer needs (the owner,
+ * `account` or `condition` trigger's watched account, then what a `close` answer needs (the owner,
  * writable; a durable thread's nonce account, writable, and the system program); each
  * once, writable if any use writes it, and without the thread and the executor, which
  * are fixed accounts already.
@@ -325,7 +330,7 @@ export function executionAccounts(
     for (const meta of stored.accounts) push(meta.pubkey, meta.isWritable);
     push(stored.programId, false);
   }
-  const watched = state.trigger.account?.address;
+  const watched = watchedAccount(state.trigger);
   if (watched !== undefined) push(watched, false);
   // What a `close` answer pays or hands on: a thread's answer is not known before it runs.
   push(state.owner, true);

@@ -13,6 +13,7 @@ import type { ThreadTypes } from "./program.js";
 const { BN } = anchor;
 
 export type Trigger = ThreadTypes["trigger"];
+export type ValueSourceData = ThreadTypes["valueSource"];
 export type Due = ThreadTypes["due"];
 export type ThreadInstructionData = ThreadTypes["threadInstruction"];
 export type RateLimitData = ThreadTypes["rateLimit"];
@@ -25,6 +26,10 @@ const U64_MAX = (1n << 64n) - 1n;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 const U32_MAX = 0xffff_ffff;
+/** Widths a `ValueSource.integer` reads, in bytes (`condition::INTEGER_WIDTHS`). */
+const INTEGER_WIDTHS = [1, 2, 4, 8];
+/** Largest magnitude of a price condition's exponent (`condition::MAX_EXPONENT`). */
+const MAX_EXPONENT = 18;
 
 function toBigInt(field: string, value: Amount): bigint {
   if (typeof value === "bigint") return value;
@@ -110,7 +115,75 @@ export const Trigger = {
       size: u32("trigger.account.size", size),
     },
   }),
+  /**
+   * Due when the value `source` reads from the account at `address` compares to
+   * `threshold` as `comparison` says: `atLeast`/`atMost` while it holds (paced by the rate
+   * limit), `crossesAbove`/`crossesBelow` once per crossing.
+   */
+  condition: (address: PublicKey, source: ValueSourceData, comparison: Comparison, threshold: Amount): Trigger => {
+    if (!COMPARISONS.includes(comparison)) {
+      throw new RangeError(`trigger.condition.comparison: "${comparison}"; use one of ${COMPARISONS.join(", ")}`);
+    }
+    return {
+      condition: {
+        address,
+        source,
+        comparison: { [comparison]: {} } as ThreadTypes["comparison"],
+        threshold: i64("trigger.condition.threshold", threshold),
+      },
+    };
+  },
 };
+
+/** How a `condition` trigger compares its value with the threshold. */
+export type Comparison = "atLeast" | "atMost" | "crossesAbove" | "crossesBelow";
+
+const COMPARISONS: readonly Comparison[] = ["atLeast", "atMost", "crossesAbove", "crossesBelow"];
+
+/** Where a `condition` trigger reads its value. */
+export const ValueSource = {
+  /**
+   * A little-endian integer of `width` bytes (1, 2, 4 or 8; default 8) at `offset` of the
+   * account's data, two's complement when `signed`: a token amount, a vault's health.
+   */
+  integer: ({ offset = 0, width = 8, signed = false }: { offset?: number; width?: number; signed?: boolean } = {}): ValueSourceData => {
+    if (!INTEGER_WIDTHS.includes(width)) {
+      throw new RangeError(`trigger.condition.source.width: ${width}; an integer is 1, 2, 4 or 8 bytes wide`);
+    }
+    return { integer: { offset: u32("trigger.condition.source.offset", offset), width, signed } };
+  },
+  /**
+   * The price of a Pyth `PriceUpdateV2` account (owned by the Pyth receiver, fully
+   * verified) of `feedId` (32 bytes, or 64 hex digits with or without `0x`); the
+   * threshold counts in units of `10^exponent`; a price older than `maxAgeSecs` (default
+   * 60) is refused.
+   */
+  pythPrice: (
+    feedId: Uint8Array | string,
+    { exponent, maxAgeSecs = 60 }: { exponent: number; maxAgeSecs?: number },
+  ): ValueSourceData => {
+    if (!Number.isInteger(exponent) || Math.abs(exponent) > MAX_EXPONENT) {
+      throw new RangeError(`trigger.condition.source.exponent: ${exponent} is outside -${MAX_EXPONENT}..${MAX_EXPONENT}`);
+    }
+    if (u32("trigger.condition.source.maxAgeSecs", maxAgeSecs) < 1) {
+      throw new RangeError("trigger.condition.source.maxAgeSecs: must be at least 1");
+    }
+    return { pythPrice: { feedId: feedIdBytes(feedId), exponent, maxAgeSecs } };
+  },
+};
+
+function feedIdBytes(feedId: Uint8Array | string): number[] {
+  const bytes =
+    typeof feedId === "string"
+      ? /^(0x)?[0-9a-fA-F]{64}$/.test(feedId)
+        ? Buffer.from(feedId.replace(/^0x/, ""), "hex")
+        : undefined
+      : feedId;
+  if (bytes === undefined || bytes.length !== 32) {
+    throw new RangeError("trigger.condition.source.feedId: a feed id is 32 bytes (64 hex digits)");
+  }
+  return [...bytes];
+}
 
 /** An owner's priority for a thread's executions. */
 export type Priority = "low" | "medium" | "high" | "critical";

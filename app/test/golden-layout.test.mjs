@@ -31,13 +31,28 @@ for (const { name, instruction, data } of instructionData.instructions) {
 
 test("every trigger kind and every update field has a vector", () => {
   const names = instructionData.instructions.map((entry) => entry.name);
-  for (const kind of ["now", "timestamp", "interval", "cron", "slot", "epoch", "account"]) {
+  for (const kind of ["now", "timestamp", "interval", "cron", "slot", "epoch", "account", "conditionInteger", "conditionPythPrice"]) {
     assert.ok(names.includes(`createThread/${kind}`), kind);
   }
   const idlNames = sdk.IDL.instructions.map((ix) => ix.name.replace(/_(\w)/g, (_, c) => c.toUpperCase()));
   for (const name of idlNames) {
     assert.ok(names.some((entry) => entry.split("/")[0] === name), `no vector of ${name}`);
   }
+});
+
+test("the condition builders make the triggers the Rust side encodes", () => {
+  const trigger = (name) =>
+    sdk.decodeInstructionData(Buffer.from(instructionData.instructions.find((entry) => entry.name === name).data, "hex")).data
+      .args.trigger;
+  const same = (built, golden) => assert.equal(JSON.stringify(built), JSON.stringify(golden));
+  same(
+    sdk.Trigger.condition(key(8), sdk.ValueSource.integer({ offset: 64, width: 8, signed: true }), "crossesBelow", -250),
+    trigger("createThread/conditionInteger"),
+  );
+  same(
+    sdk.Trigger.condition(key(11), sdk.ValueSource.pythPrice("0x" + "ef".repeat(32), { exponent: -2, maxAgeSecs: 60 }), "atLeast", 15_000),
+    trigger("createThread/conditionPythPrice"),
+  );
 });
 
 test("update_thread's priority reset decodes as \"default\", a set priority as itself", () => {
@@ -99,6 +114,7 @@ for (const golden of threadAccounts.threads) {
     if (view.nextDue.kind === "atSlot") due.slot = String(view.nextDue.slot);
     if (view.nextDue.kind === "atEpoch") due.epoch = String(view.nextDue.epoch);
     if (view.nextDue.kind === "onChange") due.lastHash = view.nextDue.lastHash.toString("hex");
+    if (view.nextDue.kind === "onCondition") due.armed = view.nextDue.armed;
     assert.deepEqual(due, expect.nextDue);
 
     if (expect.lease === null) {

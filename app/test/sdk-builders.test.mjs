@@ -108,6 +108,13 @@ test("bad input is refused before anything is built, naming the field", async ()
     [() => sdk.Trigger.interval(0), /trigger\.interval\.seconds: must be at least 1/],
     [() => sdk.Trigger.timestamp(new Date("nonsense")), /trigger\.timestamp: an invalid Date/],
     [() => sdk.Trigger.account(owner, { size: -1 }), /trigger\.account\.size/],
+    [() => sdk.ValueSource.integer({ width: 3 }), /trigger\.condition\.source\.width: 3; an integer is 1, 2, 4 or 8 bytes wide/],
+    [() => sdk.ValueSource.integer({ offset: -1 }), /trigger\.condition\.source\.offset/],
+    [() => sdk.ValueSource.pythPrice("0x12", { exponent: -2 }), /trigger\.condition\.source\.feedId: a feed id is 32 bytes/],
+    [() => sdk.ValueSource.pythPrice(new Uint8Array(32), { exponent: -19 }), /trigger\.condition\.source\.exponent: -19 is outside/],
+    [() => sdk.ValueSource.pythPrice(new Uint8Array(32), { exponent: -2, maxAgeSecs: 0 }), /maxAgeSecs: must be at least 1/],
+    [() => sdk.Trigger.condition(owner, sdk.ValueSource.integer(), "above", 1), /trigger\.condition\.comparison: "above"; use one of atLeast/],
+    [() => sdk.Trigger.condition(owner, sdk.ValueSource.integer(), "atLeast", 2n ** 63n), /trigger\.condition\.threshold: .* outside the i64 range/],
   ];
   for (const [call, message] of refusals) assert.throws(call, message);
   const rejects = [

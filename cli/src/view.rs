@@ -278,6 +278,8 @@ impl DueView {
                 ..plain("at_epoch")
             },
             Due::OnChange { .. } => plain("on_change"),
+            Due::OnCondition { armed: true } => plain("on_condition"),
+            Due::OnCondition { armed: false } => plain("on_condition_to_arm"),
             Due::Never => plain("never"),
         }
     }
@@ -290,6 +292,10 @@ impl DueView {
             _ => match self.kind {
                 "immediately" => "immediately".into(),
                 "on_change" => "when the watched account changes".into(),
+                "on_condition" => "when its condition is met".into(),
+                "on_condition_to_arm" => {
+                    "when its value is back on the far side of the threshold (an arming run), then when it crosses".into()
+                }
                 _ => "never (update the trigger to schedule it again)".into(),
             },
         }

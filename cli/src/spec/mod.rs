@@ -9,6 +9,7 @@
 //!
 //! Must not: touch the chain or the keypair, or write to the spec file.
 
+mod condition;
 mod instruction;
 mod trigger;
 

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use thread::cron::CronSchedule;
 use thread::state::{Trigger, MAX_WATCHED_BYTES};
 
-use super::pubkey;
+use super::{condition, pubkey};
 use crate::refusal::Refusal;
 
-const KINDS: &str = "now, timestamp, interval, cron, slot, epoch or account";
+const KINDS: &str = "now, timestamp, interval, cron, slot, epoch, account or condition";
 
 /// A trigger as written: `kind` plus that kind's fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,15 +40,40 @@ pub struct TriggerSpec {
     /// `epoch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
-    /// `account`: the watched account.
+    /// `account`, `condition`: the watched account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// `account`: first watched byte (default 0).
+    /// `account`: first watched byte; `condition` with an integer source: the integer's
+    /// first byte (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u32>,
     /// `account`: watched bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u32>,
+    /// `condition`: where the value comes from, `integer` or `pyth_price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `condition`, integer: its width in bytes, 1, 2, 4 or 8 (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u8>,
+    /// `condition`, integer: two's complement (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<bool>,
+    /// `condition`, pyth_price: the feed id, 64 hex digits (`0x` optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_id: Option<String>,
+    /// `condition`, pyth_price: the threshold counts in units of 10^exponent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exponent: Option<i32>,
+    /// `condition`, pyth_price: the oldest price accepted, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u32>,
+    /// `condition`: `at_least`, `at_most`, `crosses_above` or `crosses_below`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<String>,
+    /// `condition`: what the value is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<i64>,
 }
 
 impl TriggerSpec {
@@ -63,6 +88,7 @@ impl TriggerSpec {
             "slot" => &["slot"],
             "epoch" => &["epoch"],
             "account" => &["address", "offset", "size"],
+            "condition" => &condition::FIELDS,
             other => {
                 return Err(Refusal::new(
                     format!("{field}.kind"),
@@ -140,6 +166,7 @@ impl TriggerSpec {
             "epoch" => Trigger::Epoch {
                 epoch: self.epoch.ok_or_else(|| required("epoch"))?,
             },
+            "condition" => condition::to_trigger(self, field)?,
             _account => {
                 let address = self.address.as_deref().ok_or_else(|| required("address"))?;
                 let size = self.size.ok_or_else(|| required("size"))?;
@@ -204,11 +231,12 @@ impl TriggerSpec {
                 size: Some(*size),
                 ..kind("account")
             },
+            Trigger::Condition { .. } => condition::from_trigger(trigger),
         }
     }
 
     /// Names of the fields that are set, besides `kind`.
-    fn present(&self) -> Vec<&'static str> {
+    pub(super) fn present(&self) -> Vec<&'static str> {
         [
             ("unix_ts", self.unix_ts.is_some()),
             ("at", self.at.is_some()),
@@ -221,6 +249,14 @@ impl TriggerSpec {
             ("address", self.address.is_some()),
             ("offset", self.offset.is_some()),
             ("size", self.size.is_some()),
+            ("source", self.source.is_some()),
+            ("width", self.width.is_some()),
+            ("signed", self.signed.is_some()),
+            ("feed_id", self.feed_id.is_some()),
+            ("exponent", self.exponent.is_some()),
+            ("max_age_secs", self.max_age_secs.is_some()),
+            ("comparison", self.comparison.is_some()),
+            ("threshold", self.threshold.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))

@@ -155,6 +155,7 @@ fn period_secs(trigger: &Trigger) -> Option<u64> {
         Trigger::Interval { seconds, .. } => Some(u64::try_from(*seconds).unwrap_or(1)),
         Trigger::Cron { schedule, .. } => Some(cron_period_secs(schedule)),
         Trigger::Account { .. }
+        | Trigger::Condition { .. }
         | Trigger::Now
         | Trigger::Timestamp { .. }
         | Trigger::Slot { .. }

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use solana_sdk::pubkey::Pubkey;
+use thread::schedule::condition_of;
 use thread::state::Trigger;
 
 use crate::chain::Chain;
@@ -294,6 +295,10 @@ fn describe(trigger: &Trigger) -> String {
             short(&address.to_string()),
             offset + size
         ),
+        Trigger::Condition { address, .. } => match condition_of(trigger) {
+            Some((_, condition)) => format!("when {} {condition}", short(&address.to_string())),
+            None => format!("on a condition of {}", short(&address.to_string())),
+        },
     }
 }
 

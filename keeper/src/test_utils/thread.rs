@@ -10,7 +10,8 @@
 use anchor_lang::AccountSerialize;
 use solana_sdk::pubkey::Pubkey;
 use thread::state::{
-    Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, Trigger,
+    Comparison, Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction,
+    Trigger, ValueSource,
 };
 
 /// The slots a durable fixture may lease its nonce for, as an owner would choose them.
@@ -212,6 +213,30 @@ impl ThreadFixture {
                     size: 16,
                 })
                 .due(Due::OnChange { last_hash: [3; 32] }),
+            Self::new()
+                .trigger(Trigger::Condition {
+                    address,
+                    source: ValueSource::PythPrice {
+                        feed_id: [9; 32],
+                        exponent: -2,
+                        max_age_secs: 60,
+                    },
+                    comparison: Comparison::CrossesBelow,
+                    threshold: 15_000,
+                })
+                .due(Due::OnCondition { armed: true }),
+            Self::new()
+                .trigger(Trigger::Condition {
+                    address,
+                    source: ValueSource::Integer {
+                        offset: 8,
+                        width: 8,
+                        signed: false,
+                    },
+                    comparison: Comparison::AtLeast,
+                    threshold: 3,
+                })
+                .due(Due::OnCondition { armed: true }),
             Self::new().due(Due::Never).exec_count(1),
             Self::new().paused(true),
             Self::new().durable(),

@@ -13,7 +13,7 @@
 //!
 //! Leaves out, deliberately: the owner and id (the index is keyed by address), the
 //! stored instructions, the fee, the trigger's parameters (`next_due` already says when
-//! the thread is due; only an `Account` trigger's watched range is kept, as
+//! the thread is due; only what an `Account` or `Condition` trigger watches is kept, as
 //! [`ThreadView::watch`]; a `Cron` expression would be a heap string), the rate limit's
 //! window (reduced to the slot it lets the thread run again), the lease's bond and slots
 //! (only its holder), `schedule_base`, `max_lease_slots`, the last execution and the
@@ -28,7 +28,9 @@
 
 use anchor_lang::prelude::err;
 use solana_sdk::pubkey::Pubkey;
+use thread::condition::Condition;
 use thread::errors::ThreadError;
+use thread::schedule::condition_of;
 use thread::state::{Due, Durability, Thread, ThreadPriority, Trigger};
 
 /// What the keeper keeps of one thread (see the module docs). Field names are the
@@ -43,7 +45,7 @@ pub struct ThreadView {
     /// The first slot the thread's rate limit lets it execute in again (0 when it is not
     /// limited): `exec_thread` refuses it with `RateLimited` before then.
     pub rate_limited_until_slot: u64,
-    /// The watched range of an `Account` trigger (`None` for other triggers).
+    /// What an `Account` or `Condition` trigger watches (`None` for other triggers).
     pub watch: Option<Watch>,
     /// Recent-blockhash or durable-nonce executions (`Thread::durability`).
     pub durability: Durability,
@@ -55,12 +57,20 @@ pub struct ThreadView {
     pub priority: Option<ThreadPriority>,
 }
 
-/// The bytes an `Account` trigger watches.
+/// The account an `Account` or `Condition` trigger watches, and what it looks for there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watch {
     pub address: Pubkey,
-    pub offset: u32,
-    pub size: u32,
+    pub looks_for: LooksFor,
+}
+
+/// What a watched account is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LooksFor {
+    /// A change of the bytes `offset..offset + size` (an `Account` trigger).
+    Change { offset: u32, size: u32 },
+    /// A value meeting a condition (a `Condition` trigger).
+    Condition(Condition),
 }
 
 /// The keeper holding a thread's lease, and the first slot it no longer lets the holder
@@ -90,10 +100,12 @@ impl ThreadView {
                 size,
             } => Some(Watch {
                 address,
-                offset,
-                size,
+                looks_for: LooksFor::Change { offset, size },
             }),
-            _ => None,
+            _ => condition_of(&thread.trigger).map(|(address, condition)| Watch {
+                address,
+                looks_for: LooksFor::Condition(condition),
+            }),
         };
         // As `Thread::record_in_window` decides: a full window blocks until it ends. A
         // catch-up of several due times runs one per window, so it waits for slots.
@@ -174,11 +186,24 @@ mod tests {
                     address,
                     offset,
                     size,
-                } => Some((address, offset, size)),
+                } => Some((address, LooksFor::Change { offset, size })),
+                Trigger::Condition {
+                    address,
+                    source,
+                    comparison,
+                    threshold,
+                } => Some((
+                    address,
+                    LooksFor::Condition(Condition {
+                        source,
+                        comparison,
+                        threshold,
+                    }),
+                )),
                 _ => None,
             };
             assert_eq!(
-                view.watch.map(|w| (w.address, w.offset, w.size)),
+                view.watch.map(|w| (w.address, w.looks_for)),
                 watched,
                 "{name}"
             );
@@ -259,7 +284,10 @@ mod tests {
     }
 
     /// The reason the view exists. Being `Copy` already keeps heap fields out (a `Vec`
-    /// or `String` would not compile here); this pins the size.
+    /// or `String` would not compile here); this pins the size: 232 B since a
+    /// `Condition` trigger's parameters joined the watch (the keeper judges a condition
+    /// as the program does, so it keeps the feed id, comparison and threshold; 184 B
+    /// before).
     #[test]
     fn view_is_a_small_fixed_size_value() {
         fn copy<T: Copy>() {}
@@ -270,7 +298,7 @@ mod tests {
             size_of::<Thread>()
         );
         assert!(
-            size_of::<ThreadView>() <= 184,
+            size_of::<ThreadView>() <= 232,
             "{}",
             size_of::<ThreadView>()
         );

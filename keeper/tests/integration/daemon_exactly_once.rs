@@ -228,6 +228,7 @@ fn expected(
         // Several advances between two executions are one change: at least one execution
         // once the nonce moved, at most one per advance.
         Trigger::Account { .. } => Expected::skippable(advances),
+        Trigger::Condition { .. } => panic!("the mix has no condition trigger (see conditions.rs)"),
     }
 }
 
@@ -245,6 +246,7 @@ fn is_due(state: &Thread, clock: &Clock, watched: Option<&[u8]>) -> bool {
             }
             _ => false,
         },
+        Due::OnCondition { .. } => panic!("the mix has no condition trigger (see conditions.rs)"),
         Due::Never => false,
     }
 }

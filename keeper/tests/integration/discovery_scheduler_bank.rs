@@ -23,7 +23,7 @@ use keeper::tracking::scheduler::Scheduler;
 use solana_sdk::account::Account;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::rent::Rent;
-use thread::schedule::{check_due, ChainTime};
+use thread::schedule::{check_due, ChainTime, Watched};
 use thread::state::{Due, Trigger};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -291,13 +291,15 @@ mod scheduler {
     /// `check_due` passes with the bank's clock and the watched account's current data.
     async fn due_on_chain(bank: &TestBank, index: &SharedIndex) -> BTreeSet<Pubkey> {
         let now = ChainTime::from(&bank.chain.clock().await.unwrap());
-        let watched = bank.chain.existing_account(&WATCHED).await.data;
+        let watched = bank.chain.existing_account(&WATCHED).await;
         let keys: Vec<Pubkey> = read_index(index).keys().copied().collect();
         let mut due = BTreeSet::new();
         for key in keys {
             let state = bank.chain.thread_state(&key).await;
-            let data =
-                matches!(state.trigger, Trigger::Account { .. }).then_some(watched.as_slice());
+            let data = matches!(state.trigger, Trigger::Account { .. }).then_some(Watched {
+                data: &watched.data,
+                owner: &watched.owner,
+            });
             if !state.paused && check_due(&state.next_due, &state.trigger, now, data).is_ok() {
                 due.insert(key);
             }

@@ -119,4 +119,12 @@ pub enum ThreadError {
     MissingLookupTable,
     #[msg("Not a live address lookup table (wrong owner, uninitialized or deactivated)")]
     InvalidLookupTable,
+    #[msg("Invalid condition trigger: an integer's width must be 1, 2, 4 or 8; a price's exponent within -18..=18 and max_age_secs at least 1; the account must not be the thread")]
+    InvalidConditionTrigger,
+    #[msg("The condition's account is not its source: a Pyth price needs a fully verified PriceUpdateV2 of the trigger's feed, owned by the Pyth receiver")]
+    ConditionSourceMismatch,
+    #[msg("The condition's value lies past the end of the account's data")]
+    ConditionValueUnreadable,
+    #[msg("The condition's price is older than its max_age_secs")]
+    StaleConditionValue,
 }

@@ -18,6 +18,7 @@ use anchor_lang::prelude::*;
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod condition;
 pub mod cron;
 pub mod errors;
 pub mod events;

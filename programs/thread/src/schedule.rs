@@ -1,13 +1,21 @@
 //! Trigger arithmetic, free of accounts: when a trigger is first due, whether it is due
 //! now, and when it is due after an execution. Handlers feed it the Clock and the
-//! watched account's bytes; everything here is pure so it is tested without a bank.
+//! watched account; everything here is pure so it is tested without a bank.
 
 use anchor_lang::prelude::*;
 use solana_sha256_hasher::hashv;
 
+use crate::condition::{Condition, ConditionError, Reading, Step};
 use crate::cron::CronSchedule;
 use crate::errors::ThreadError;
 use crate::state::{Due, Trigger, MAX_WATCHED_BYTES};
+
+/// The account an `Account` or `Condition` trigger watches, as passed in.
+#[derive(Clone, Copy, Debug)]
+pub struct Watched<'a> {
+    pub data: &'a [u8],
+    pub owner: &'a Pubkey,
+}
 
 /// The chain's notion of now, from the Clock sysvar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,19 +68,30 @@ pub fn validate(trigger: &Trigger) -> Result<()> {
             *size >= 1 && *size <= MAX_WATCHED_BYTES,
             ThreadError::InvalidAccountTrigger
         ),
+        Trigger::Condition { .. } => {
+            if let Some((_, condition)) = condition_of(trigger) {
+                condition.validate().map_err(|why| {
+                    msg!("invalid condition trigger: {}", why);
+                    error!(ThreadError::InvalidConditionTrigger)
+                })?;
+            }
+        }
         Trigger::Now | Trigger::Timestamp { .. } | Trigger::Slot { .. } | Trigger::Epoch { .. } => {
         }
     }
     Ok(())
 }
 
-/// The first due time of a trigger set at `now`. `watched` is the data of the account an
-/// `Account` trigger watches, so that only later changes make it due.
+/// The first due time of a trigger set at `now`. `watched` is the account an `Account` or
+/// `Condition` trigger watches: only later changes make an `Account` trigger due, and a
+/// crossing is armed when its value starts on the far side of the threshold. A condition
+/// whose value cannot be read is refused here, when the owner can still fix it; its age
+/// is not judged until it is due.
 pub fn initial(
     trigger: &Trigger,
     thread: &Pubkey,
     now: ChainTime,
-    watched: Option<&[u8]>,
+    watched: Option<Watched>,
 ) -> Result<NextDue> {
     validate(trigger)?;
     Ok(match trigger {
@@ -95,22 +114,40 @@ pub fn initial(
         } => {
             // A thread watching itself would be woken by its own bookkeeping forever.
             require_keys_neq!(*address, *thread, ThreadError::InvalidAccountTrigger);
-            let data = watched.ok_or(ThreadError::MissingTriggerAccount)?;
+            let watched = watched.ok_or(ThreadError::MissingTriggerAccount)?;
             NextDue::plain(Due::OnChange {
-                last_hash: hash_range(data, *offset, *size),
+                last_hash: hash_range(watched.data, *offset, *size),
+            })
+        }
+        Trigger::Condition { address, .. } => {
+            require_keys_neq!(*address, *thread, ThreadError::InvalidConditionTrigger);
+            let (_, condition, reading) = read_condition(trigger, watched)?;
+            NextDue::plain(Due::OnCondition {
+                armed: condition.armed_after(&reading),
             })
         }
     })
 }
 
-/// Succeeds when `due` has arrived at `now`; `watched` is the current data of an
-/// `Account` trigger's account.
+/// What an execution at `now` does when `due` has arrived: run the instructions
+/// ([`Step::Fire`]) or, for a disarmed crossing back on the far side, only arm
+/// ([`Step::Arm`]); `ThreadNotDue` when it has not arrived. `watched` is the current
+/// state of an `Account` or `Condition` trigger's account.
 pub fn check_due(
     due: &Due,
     trigger: &Trigger,
     now: ChainTime,
-    watched: Option<&[u8]>,
-) -> Result<()> {
+    watched: Option<Watched>,
+) -> Result<Step> {
+    if let Due::OnCondition { armed } = due {
+        let (_, condition, reading) = read_condition(trigger, watched)?;
+        condition
+            .check_fresh(&reading, now.unix_ts)
+            .map_err(condition_error)?;
+        return condition
+            .step(*armed, &reading)
+            .ok_or_else(|| error!(ThreadError::ThreadNotDue));
+    }
     let arrived = match due {
         Due::Immediately => true,
         Due::At { unix_ts } => now.unix_ts >= *unix_ts,
@@ -120,13 +157,53 @@ pub fn check_due(
             let Trigger::Account { offset, size, .. } = trigger else {
                 return err!(ThreadError::ThreadNotDue);
             };
-            let data = watched.ok_or(ThreadError::MissingTriggerAccount)?;
-            hash_range(data, *offset, *size) != *last_hash
+            let watched = watched.ok_or(ThreadError::MissingTriggerAccount)?;
+            hash_range(watched.data, *offset, *size) != *last_hash
         }
+        Due::OnCondition { .. } => false,
         Due::Never => return err!(ThreadError::ThreadCompleted),
     };
     require!(arrived, ThreadError::ThreadNotDue);
-    Ok(())
+    Ok(Step::Fire)
+}
+
+/// The `Condition` of a trigger, with its address; `None` for other triggers.
+pub fn condition_of(trigger: &Trigger) -> Option<(Pubkey, Condition)> {
+    match trigger {
+        Trigger::Condition {
+            address,
+            source,
+            comparison,
+            threshold,
+        } => Some((
+            *address,
+            Condition {
+                source: *source,
+                comparison: *comparison,
+                threshold: *threshold,
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// The condition of `trigger` and its value in `watched`, refusing by name a trigger
+/// that is not a condition, a missing account and an unreadable value.
+fn read_condition(
+    trigger: &Trigger,
+    watched: Option<Watched>,
+) -> Result<(Pubkey, Condition, Reading)> {
+    let (address, condition) = condition_of(trigger).ok_or(ThreadError::ThreadNotDue)?;
+    let watched = watched.ok_or(ThreadError::MissingTriggerAccount)?;
+    let reading = condition
+        .read(watched.data, watched.owner)
+        .map_err(condition_error)?;
+    Ok((address, condition, reading))
+}
+
+fn condition_error(error: ConditionError) -> Error {
+    msg!("condition trigger: {}", error);
+    ThreadError::from(error).into()
 }
 
 /// `schedule_base` of a chained `Interval` or `Cron` thread whose schedule had no fire
@@ -158,7 +235,7 @@ pub fn after_execution(
     current: NextDue,
     thread: &Pubkey,
     now: ChainTime,
-    watched: Option<&[u8]>,
+    watched: Option<Watched>,
 ) -> Result<NextDue> {
     if current.due == Due::Immediately {
         match trigger {
@@ -209,9 +286,15 @@ pub fn after_execution(
             cron_fire_after(schedule, *jitter, thread, from)?.unwrap_or(NextDue::plain(Due::Never))
         }
         Trigger::Account { offset, size, .. } => {
-            let data = watched.ok_or(ThreadError::MissingTriggerAccount)?;
+            let watched = watched.ok_or(ThreadError::MissingTriggerAccount)?;
             NextDue::plain(Due::OnChange {
-                last_hash: hash_range(data, *offset, *size),
+                last_hash: hash_range(watched.data, *offset, *size),
+            })
+        }
+        Trigger::Condition { .. } => {
+            let (_, condition, reading) = read_condition(trigger, watched)?;
+            NextDue::plain(Due::OnCondition {
+                armed: condition.armed_after(&reading),
             })
         }
     })

@@ -18,8 +18,8 @@ use thread::client;
 use thread::instruction as ix;
 use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
 use thread::state::{
-    Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction,
-    ThreadPriority, Trigger,
+    Comparison, Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction,
+    ThreadPriority, Trigger, ValueSource,
 };
 
 use super::golden::{check_golden, entry};
@@ -66,7 +66,35 @@ fn every_trigger() -> Vec<(&'static str, Trigger)> {
                 size: 32,
             },
         ),
+        (
+            "conditionInteger",
+            Trigger::Condition {
+                address: key(8),
+                source: ValueSource::Integer {
+                    offset: 64,
+                    width: 8,
+                    signed: true,
+                },
+                comparison: Comparison::CrossesBelow,
+                threshold: -250,
+            },
+        ),
+        ("conditionPythPrice", pyth_condition()),
     ]
+}
+
+/// A price condition: at least 150.00 of the feed `[0xef; 32]`, a minute old at most.
+fn pyth_condition() -> Trigger {
+    Trigger::Condition {
+        address: key(11),
+        source: ValueSource::PythPrice {
+            feed_id: [0xef; 32],
+            exponent: -2,
+            max_age_secs: 60,
+        },
+        comparison: Comparison::AtLeast,
+        threshold: 15_000,
+    }
 }
 
 /// Two stored instructions: one the thread signs, one with a read-only account and
@@ -369,6 +397,14 @@ fn threads() -> Vec<(&'static str, Thread)> {
         ),
         ("fresh", fresh),
         ("finished", finished),
+        (
+            "conditionToArm",
+            base_thread(
+                b"condition",
+                pyth_condition(),
+                Due::OnCondition { armed: false },
+            ),
+        ),
     ]
 }
 
@@ -379,6 +415,7 @@ fn next_due(due: &Due) -> Value {
         Due::AtSlot { slot } => json!({ "kind": "atSlot", "slot": slot.to_string() }),
         Due::AtEpoch { epoch } => json!({ "kind": "atEpoch", "epoch": epoch.to_string() }),
         Due::OnChange { last_hash } => json!({ "kind": "onChange", "lastHash": hex(last_hash) }),
+        Due::OnCondition { armed } => json!({ "kind": "onCondition", "armed": armed }),
         Due::Never => json!({ "kind": "never" }),
     }
 }

@@ -187,13 +187,18 @@ impl Executor {
 }
 
 /// The thread program's "not due yet" / "already completed" errors: the scheduler's view
-/// was ahead of the chain, or another keeper got there first.
+/// was ahead of the chain, or another keeper got there first. A condition's price that
+/// aged past its bound between the tick and the simulation is the same: a fresh price
+/// makes it due again, so it is not the thread's fault.
 fn is_not_due(err: &TransactionError) -> bool {
-    let not_due = u32::from(ThreadError::ThreadNotDue);
-    let completed = u32::from(ThreadError::ThreadCompleted);
+    let not_due = [
+        ThreadError::ThreadNotDue,
+        ThreadError::ThreadCompleted,
+        ThreadError::StaleConditionValue,
+    ];
     matches!(
         err,
         TransactionError::InstructionError(_, InstructionError::Custom(code))
-            if *code == not_due || *code == completed
+            if not_due.into_iter().any(|error| u32::from(error) == *code)
     )
 }

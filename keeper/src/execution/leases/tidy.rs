@@ -198,7 +198,7 @@ impl LeaseManager {
 
 /// Whether `state` may come due while `lease` still lasts. A due time in unix seconds is
 /// set against the lease's remaining slots at the nominal slot time (400 ms); a thread
-/// that can fire at any moment (now, on an account change) counts as due; a paused
+/// that can fire at any moment (now, on an account change or condition) counts as due; a paused
 /// thread, or one that is done (`Never`), does not. An epoch trigger counts as due: the
 /// clock alone does not say where the epoch ends.
 pub fn due_within_lease(state: &Thread, lease: &Lease, clock: &Clock) -> bool {
@@ -206,7 +206,9 @@ pub fn due_within_lease(state: &Thread, lease: &Lease, clock: &Clock) -> bool {
         return false;
     }
     match state.next_due {
-        Due::Immediately | Due::OnChange { .. } | Due::AtEpoch { .. } => true,
+        Due::Immediately | Due::OnChange { .. } | Due::OnCondition { .. } | Due::AtEpoch { .. } => {
+            true
+        }
         Due::Never => false,
         Due::AtSlot { slot } => slot < lease.expires_slot,
         Due::At { unix_ts } => {

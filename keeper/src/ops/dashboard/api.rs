@@ -30,7 +30,7 @@ pub fn standing(view: &ThreadView, clock: &Clock) -> &'static str {
         Due::AtSlot { slot } if slot <= clock.slot => "due",
         Due::AtSlot { slot } if slot <= clock.slot + DUE_SOON_SLOTS => "due_soon",
         Due::AtEpoch { epoch } if epoch <= clock.epoch => "due",
-        Due::OnChange { .. } => "watching",
+        Due::OnChange { .. } | Due::OnCondition { .. } => "watching",
         _ => "waiting",
     }
 }
@@ -47,6 +47,7 @@ fn next_due(due: &Due, clock: &Clock) -> Value {
         Due::AtSlot { slot } => json!({ "kind": "slot", "slot": slot }),
         Due::AtEpoch { epoch } => json!({ "kind": "epoch", "epoch": epoch }),
         Due::OnChange { .. } => json!({ "kind": "account_change" }),
+        Due::OnCondition { armed } => json!({ "kind": "condition", "armed": armed }),
         Due::Never => json!({ "kind": "never" }),
     }
 }

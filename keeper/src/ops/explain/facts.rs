@@ -1,10 +1,11 @@
 //! What `keeper explain` reads before it judges: the thread, its balance against rent,
-//! the cluster's clock, a durable thread's nonce account, an `Account` trigger's watched
-//! account and, given a store, the keeper's rows for the thread. Reads only.
+//! the cluster's clock, a durable thread's nonce account, an `Account` or `Condition`
+//! trigger's watched account and, given a store, the keeper's rows for the thread. Reads only.
 
 use solana_sdk::clock::Clock;
 use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;
+use thread::schedule::Watched;
 use thread::state::{Durability, Thread, Trigger};
 
 use crate::chain::reads::{read_rent, read_thread, ThreadAccount, ThreadReadError};
@@ -69,12 +70,29 @@ pub struct Facts {
     pub clock: Clock,
     /// A durable thread's nonce account; `None` for a non-durable thread.
     pub nonce: Option<NonceFacts>,
-    /// An `Account` trigger's watched account data (`Some(None)`: the account is missing).
-    pub watched: Option<Option<Vec<u8>>>,
+    /// An `Account` or `Condition` trigger's watched account (`Some(None)`: the account
+    /// is missing).
+    pub watched: Option<Option<WatchedAccount>>,
     /// The keeper's rows, when a store was given.
     pub keeper: Option<KeeperFacts>,
     /// The keeper asking, when known: a live lease held by another key blocks it.
     pub me: Option<Pubkey>,
+}
+
+/// The state of a watched account the program's checks read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedAccount {
+    pub data: Vec<u8>,
+    pub owner: Pubkey,
+}
+
+impl WatchedAccount {
+    pub fn as_watched(&self) -> Watched<'_> {
+        Watched {
+            data: &self.data,
+            owner: &self.owner,
+        }
+    }
 }
 
 impl Facts {
@@ -108,8 +126,11 @@ impl Facts {
             Durability::NonDurable => None,
         };
         let watched = match thread.trigger {
-            Trigger::Account { address, .. } => {
-                Some(chain.get_account(&address).await?.map(|a| a.data))
+            Trigger::Account { address, .. } | Trigger::Condition { address, .. } => {
+                Some(chain.get_account(&address).await?.map(|a| WatchedAccount {
+                    data: a.data,
+                    owner: a.owner,
+                }))
             }
             _ => None,
         };

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use solana_sdk::pubkey::Pubkey;
 use thread::cron::CronSchedule;
+use thread::schedule::condition_of;
 use thread::state::{Due, Durability, Trigger};
 
 use super::facts::{Facts, NonceFacts};
@@ -234,6 +235,10 @@ fn trigger_text(trigger: &Trigger) -> String {
             "when bytes {offset}..{} of {address} change",
             u64::from(*offset) + u64::from(*size)
         ),
+        Trigger::Condition { address, .. } => match condition_of(trigger) {
+            Some((_, condition)) => format!("when the {condition} (account {address})"),
+            None => format!("on a condition of {address}"),
+        },
     }
 }
 
@@ -250,6 +255,10 @@ fn due_text(due: &Due, facts: &Facts) -> String {
         Due::AtSlot { slot } => format!("slot {slot} (now {})", clock.slot),
         Due::AtEpoch { epoch } => format!("epoch {epoch} (now {})", clock.epoch),
         Due::OnChange { .. } => "when the watched bytes change".into(),
+        Due::OnCondition { armed } => match condition_of(&facts.thread.trigger) {
+            Some((_, condition)) => format!("when the value is {}", condition.goal_text(*armed)),
+            None => "when its condition is met".into(),
+        },
         Due::Never => "never (finished)".into(),
     }
 }

@@ -9,7 +9,8 @@ use std::fmt;
 
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
-use thread::schedule::{check_due, ChainTime};
+use thread::condition::Step;
+use thread::schedule::{check_due, condition_of, ChainTime, Watched};
 use thread::state::{Due, Trigger};
 
 use super::facts::{Facts, NonceFacts};
@@ -56,6 +57,11 @@ pub enum Verdict {
     DueNow {
         durable: bool,
     },
+    /// A crossing seen back on the far side of its threshold: due for a run that only
+    /// re-arms it (no instructions; the fee is paid).
+    DueToArm {
+        durable: bool,
+    },
     /// Due, and declined by this keeper because it would not pay for itself.
     Unprofitable {
         reason: String,
@@ -82,6 +88,12 @@ pub enum Waiting {
         address: Pubkey,
         offset: u32,
         size: u32,
+    },
+    /// A `Condition` trigger's value is not (yet) what it waits for; `state` says what
+    /// the value is and what it waits for, or why it cannot be used.
+    Condition {
+        address: Pubkey,
+        state: String,
     },
     /// A next due time its trigger cannot make (an account written by something other
     /// than this program's current version): `check_due` refuses it for good.
@@ -201,14 +213,20 @@ fn due_verdict(facts: &Facts) -> Verdict {
         unix_ts: clock.unix_timestamp,
         epoch: clock.epoch,
     };
-    if let (Trigger::Account { address, .. }, Some(None)) = (&thread.trigger, &facts.watched) {
+    if let (Trigger::Account { address, .. } | Trigger::Condition { address, .. }, Some(None)) =
+        (&thread.trigger, &facts.watched)
+    {
         return Verdict::WatchedAccountMissing { address: *address };
     }
-    let watched = facts.watched.as_ref().and_then(|data| data.as_deref());
+    let watched = facts
+        .watched
+        .as_ref()
+        .and_then(|account| account.as_ref())
+        .map(|account| account.as_watched());
+    let durable = facts.nonce.is_some();
     match check_due(&thread.next_due, &thread.trigger, now, watched) {
-        Ok(()) => Verdict::DueNow {
-            durable: facts.nonce.is_some(),
-        },
+        Ok(Step::Fire) => Verdict::DueNow { durable },
+        Ok(Step::Arm) => Verdict::DueToArm { durable },
         Err(_) => Verdict::NotDue(match (thread.next_due, thread.trigger.clone()) {
             (Due::At { unix_ts }, _) => Waiting::Time {
                 unix_ts,
@@ -234,12 +252,39 @@ fn due_verdict(facts: &Facts) -> Verdict {
                 offset,
                 size,
             },
+            (Due::OnCondition { armed }, Trigger::Condition { address, .. }) => {
+                Waiting::Condition {
+                    address,
+                    state: condition_state(&thread.trigger, armed, watched, now.unix_ts),
+                }
+            }
             // Only a change-watching due time on a trigger that watches nothing is left;
             // a reader reports what it found rather than trusting the writer.
             (due, _) => Waiting::Mismatch {
                 due: format!("{due:?}"),
             },
         }),
+    }
+}
+
+/// What a condition that is not due sees: its value and what it waits for, a price too
+/// old, or why the value cannot be read (which no waiting fixes).
+fn condition_state(trigger: &Trigger, armed: bool, watched: Option<Watched>, now: i64) -> String {
+    let (Some((_, condition)), Some(watched)) = (condition_of(trigger), watched) else {
+        return "its account was not read".into();
+    };
+    match condition.read(watched.data, watched.owner) {
+        Err(error) => format!(
+            "cannot run: its value cannot be read ({error}); `threads update` with a trigger that fits the account"
+        ),
+        Ok(reading) => match condition.check_fresh(&reading, now) {
+            Err(error) => format!("waiting for a fresh price: {error}"),
+            Ok(()) => format!(
+                "the value is {}, waiting for {}",
+                reading.text(),
+                condition.goal_text(armed)
+            ),
+        },
     }
 }
 
@@ -262,6 +307,7 @@ impl Verdict {
             Verdict::WatchedAccountMissing { .. } => "watched_account_missing",
             Verdict::NotDue(_) => "not_due",
             Verdict::DueNow { .. } => "due_now",
+            Verdict::DueToArm { .. } => "due_to_arm",
             Verdict::Unprofitable { .. } => "unprofitable",
         }
     }
@@ -338,6 +384,9 @@ impl fmt::Display for Verdict {
                 "waiting for bytes {offset}..{} of {address} to change",
                 u64::from(*offset) + u64::from(*size)
             ),
+            Verdict::NotDue(Waiting::Condition { address, state }) => {
+                write!(f, "waiting on {address}: {state}")
+            }
             Verdict::NotDue(Waiting::Mismatch { due }) => write!(
                 f,
                 "cannot run: its next due time {due} does not fit its trigger; `threads update` with a new trigger resets it"
@@ -354,6 +403,11 @@ impl fmt::Display for Verdict {
             Verdict::DueNow { durable: true } => write!(
                 f,
                 "due now, will run on the next tick (on its nonce, under a keeper's lease)"
+            ),
+            Verdict::DueToArm { durable } => write!(
+                f,
+                "due now for an arming run: its value is back on the far side of the threshold, so the next crossing can fire (no instructions run; the fee is paid){}",
+                if *durable { "; on its nonce, under a keeper's lease" } else { "" }
             ),
         }
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use solana_sdk::pubkey::Pubkey;
+use thread::schedule::Watched;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -47,6 +48,8 @@ impl Scheduler {
         chain: &dyn Chain,
     ) -> Result<(Vec<Pubkey>, TickStats), ChainError> {
         let clock = chain.clock().await?;
+        // A watched price's age is judged at this tick's chain time.
+        self.set_chain_time(&clock);
         let mut stats = TickStats {
             rpc_calls: 1,
             ..TickStats::default()
@@ -58,7 +61,11 @@ impl Scheduler {
             match chain.get_multiple_accounts(batch).await {
                 Ok(accounts) if accounts.len() == batch.len() => {
                     for (address, account) in batch.iter().zip(accounts) {
-                        self.observe(address, account.as_ref().map(|a| a.data.as_slice()));
+                        let watched = account.as_ref().map(|a| Watched {
+                            data: &a.data,
+                            owner: &a.owner,
+                        });
+                        self.observe(address, watched);
                     }
                 }
                 Ok(accounts) => {

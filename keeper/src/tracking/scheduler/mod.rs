@@ -4,10 +4,10 @@
 //! Owns: one min-heap per unit of [`Due`] (unix time, slot, epoch; `Immediately` sorts
 //! first in the time heap) keyed by the due value, with a generation per thread so a
 //! re-keyed thread's old heap entry is skipped when popped (lazy deletion, compacted when
-//! stale entries pile up); the set of `OnChange` threads and the accounts they watch,
-//! compared each tick with [`thread::schedule::hash_range`] against `last_hash` exactly as
-//! `exec_thread` does (a missing account hashes as empty data); which due threads are
-//! ready, which are in flight, and the retry cool-down.
+//! stale entries pile up); the set of `OnChange` and `OnCondition` threads and the
+//! accounts they watch, judged each tick on the account's state exactly as `exec_thread`
+//! judges it (`watch.rs`); which due threads are ready, which are in flight, and the
+//! retry cool-down.
 //!
 //! Must not: read the host's clock for due times (only `Chain::clock`, once per tick),
 //! make RPC calls that grow with idle time-triggered threads (per tick: one `clock`, plus
@@ -32,13 +32,14 @@
 
 mod driver;
 mod handoff;
+mod watch;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use solana_sdk::clock::Clock;
 use solana_sdk::pubkey::Pubkey;
-use thread::schedule::hash_range;
+use thread::schedule::Watched;
 use thread::state::{Due, Thread};
 
 pub use driver::{TickStats, MAX_ACCOUNTS_PER_FETCH};
@@ -46,7 +47,7 @@ pub use handoff::{DueThread, Finished, InFlight};
 
 use crate::ops::health::Heartbeat;
 use crate::tracking::view::ThreadView;
-pub use crate::tracking::view::Watch;
+pub use crate::tracking::view::{LooksFor, Watch};
 
 /// What the scheduler needs of a thread (a part of its [`ThreadView`]): everything else
 /// stays in the index.
@@ -55,7 +56,7 @@ pub struct Schedule {
     pub exec_count: u64,
     pub due: Due,
     pub paused: bool,
-    /// The watched range of an `Account` trigger.
+    /// What an `Account` or `Condition` trigger watches.
     pub watch: Option<Watch>,
     /// The first slot the thread's rate limit lets it execute in again (0 when it is not
     /// limited): `exec_thread` refuses it with `RateLimited` before then. A catch-up of
@@ -197,7 +198,7 @@ impl Scheduler {
             .is_some_and(|t| t.in_flight.is_some())
     }
 
-    /// `OnChange` threads being watched.
+    /// `OnChange` and `OnCondition` threads being watched.
     pub fn account_trigger_threads(&self) -> usize {
         self.watchers.values().map(BTreeSet::len).sum()
     }
@@ -244,7 +245,7 @@ impl Scheduler {
                 Due::At { unix_ts } => self.by_time.push(Reverse((unix_ts, gen, thread))),
                 Due::AtSlot { slot } => self.by_slot.push(Reverse((slot, gen, thread))),
                 Due::AtEpoch { epoch } => self.by_epoch.push(Reverse((epoch, gen, thread))),
-                Due::OnChange { .. } => match schedule.watch {
+                Due::OnChange { .. } | Due::OnCondition { .. } => match schedule.watch {
                     Some(watch) => {
                         self.watchers
                             .entry(watch.address)
@@ -252,7 +253,7 @@ impl Scheduler {
                             .insert(thread);
                     }
                     None => {
-                        tracing::warn!(%thread, "OnChange thread without an Account trigger, not scheduled");
+                        tracing::warn!(%thread, due = ?schedule.due, "watching thread without an Account or Condition trigger, not scheduled");
                     }
                 },
                 Due::Never => {}
@@ -281,7 +282,9 @@ impl Scheduler {
     }
 
     fn unwatch(&mut self, thread: &Pubkey, schedule: &Schedule) {
-        if let (Due::OnChange { .. }, Some(watch)) = (schedule.due, schedule.watch) {
+        if let (Due::OnChange { .. } | Due::OnCondition { .. }, Some(watch)) =
+            (schedule.due, schedule.watch)
+        {
             if let Some(set) = self.watchers.get_mut(&watch.address) {
                 set.remove(thread);
                 if set.is_empty() {
@@ -310,31 +313,31 @@ impl Scheduler {
         }
     }
 
-    /// The current data of a watched account (`None`: it does not exist, which hashes
-    /// as empty data, as `exec_thread` sees it). Each thread watching it is due exactly
-    /// when its range no longer hashes to `last_hash`.
-    pub fn observe(&mut self, address: &Pubkey, data: Option<&[u8]>) {
+    /// The current state of a watched account (`None`: it does not exist). Each thread
+    /// watching it is due exactly when `exec_thread` would find it due on that state at
+    /// the latest chain time (see `watch.rs`).
+    pub fn observe(&mut self, address: &Pubkey, account: Option<Watched>) {
         let Some(watching) = self.watchers.get(address) else {
             return;
         };
-        let data = data.unwrap_or_default();
+        let now = self.now;
         let verdicts: Vec<(Pubkey, bool)> = watching
             .iter()
             .filter_map(|thread| {
                 let schedule = self.threads.get(thread)?.schedule;
-                let (Due::OnChange { last_hash }, Some(watch)) = (schedule.due, schedule.watch)
-                else {
-                    return None;
-                };
-                Some((
-                    *thread,
-                    hash_range(data, watch.offset, watch.size) != last_hash,
-                ))
+                Some((*thread, watch::due_on(&schedule, account, now)?))
             })
             .collect();
-        for (thread, changed) in verdicts {
-            self.set_ready(&thread, changed);
+        for (thread, due) in verdicts {
+            self.set_ready(&thread, due);
         }
+    }
+
+    /// Takes the chain's time from `clock`: what due times, cool-downs and the age of a
+    /// watched price are judged against until the next tick.
+    fn set_chain_time(&mut self, clock: &Clock) {
+        self.now = clock.unix_timestamp;
+        self.slot = clock.slot;
     }
 
     /// Moves every thread whose time, slot or epoch has come by `clock` to ready, and
@@ -342,8 +345,7 @@ impl Scheduler {
     /// down, not over their rate limit), in the order they became due. Non-destructive: a returned thread stays
     /// ready until [`Scheduler::mark_in_flight`] or a re-key.
     pub fn tick(&mut self, clock: &Clock) -> Vec<Pubkey> {
-        self.now = clock.unix_timestamp;
-        self.slot = clock.slot;
+        self.set_chain_time(clock);
         let mut due = Vec::new();
         while let Some(Reverse((at, gen, thread))) = self.by_time.peek().copied() {
             if at > clock.unix_timestamp {
@@ -487,17 +489,26 @@ mod tests {
         Schedule {
             exec_count: 0,
             due: Due::OnChange {
-                last_hash: hash_range(data, offset, size),
+                last_hash: thread::schedule::hash_range(data, offset, size),
             },
             paused: false,
             watch: Some(Watch {
                 address,
-                offset,
-                size,
+                looks_for: LooksFor::Change { offset, size },
             }),
             rate_limited_until_slot: 0,
         }
     }
+
+    /// An account with `data`, owned by the system program.
+    pub(super) fn seen(data: &[u8]) -> Option<Watched<'_>> {
+        Some(Watched {
+            data,
+            owner: &SYSTEM_PROGRAM,
+        })
+    }
+
+    const SYSTEM_PROGRAM: Pubkey = Pubkey::new_from_array([0; 32]);
 
     pub(super) fn keys(n: usize) -> Vec<Pubkey> {
         (0..n).map(|_| Pubkey::new_unique()).collect()
@@ -680,10 +691,14 @@ mod tests {
                 size,
             } => Some(Watch {
                 address,
-                offset,
-                size,
+                looks_for: LooksFor::Change { offset, size },
             }),
-            _ => None,
+            _ => {
+                thread::schedule::condition_of(&thread.trigger).map(|(address, condition)| Watch {
+                    address,
+                    looks_for: LooksFor::Condition(condition),
+                })
+            }
         };
         let rate_limited_until_slot = if thread.execs_in_window >= thread.rate_limit.max_execs {
             thread
@@ -744,15 +759,20 @@ mod tests {
                     let clock = clock(unix_ts, slot, epoch);
                     let mut s = Scheduler::default();
                     s.load(&index);
+                    s.set_chain_time(&clock);
                     for address in s.watched_accounts() {
-                        s.observe(&address, Some(&watched));
+                        s.observe(&address, seen(&watched));
                     }
                     let issued: BTreeSet<Pubkey> = s.tick(&clock).into_iter().collect();
                     let runs: BTreeSet<Pubkey> = threads
                         .iter()
                         .filter(|(_, thread)| {
-                            let data = matches!(thread.trigger, Trigger::Account { .. })
-                                .then_some(&watched[..]);
+                            let data = matches!(
+                                thread.trigger,
+                                Trigger::Account { .. } | Trigger::Condition { .. }
+                            )
+                            .then_some(seen(&watched))
+                            .flatten();
                             !thread.paused
                                 && check_due(
                                     &thread.next_due,
@@ -845,21 +865,21 @@ mod tests {
         assert_eq!(s.watched_accounts(), vec![address]);
         assert_eq!(s.account_trigger_threads(), 3);
 
-        s.observe(&address, Some(&data));
+        s.observe(&address, seen(&data));
         assert!(s.tick(&at_time(0)).is_empty(), "unchanged");
 
         let mut changed = data;
         changed[10] = 0;
-        s.observe(&address, Some(&changed));
+        s.observe(&address, seen(&changed));
         assert_eq!(s.tick(&at_time(0)), vec![k[1], k[2]], "bytes 8..16 changed");
 
-        s.observe(&address, Some(&data));
+        s.observe(&address, seen(&data));
         assert!(s.tick(&at_time(0)).is_empty(), "changed back: not due");
 
         // Grown past the range of k[2]: a clipped range that grows counts as a change.
         let mut grown = data.to_vec();
         grown.push(1);
-        s.observe(&address, Some(&grown));
+        s.observe(&address, seen(&grown));
         assert_eq!(s.tick(&at_time(0)), vec![k[2]]);
 
         // Closed: hashes as empty data, as exec_thread sees a missing account.

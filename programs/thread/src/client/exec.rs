@@ -2,8 +2,8 @@
 //!
 //! The remaining accounts are what the stored instructions name (with their stored
 //! writability; the thread PDA's signature is the program's to give), their program
-//! ids, an `Account` trigger's watched account, and what a `Close` answer needs (the
-//! owner; for a durable thread its nonce account and the system program). A durable
+//! ids, an `Account` or `Condition` trigger's watched account, and what a `Close` answer
+//! needs (the owner; for a durable thread its nonce account and the system program). A durable
 //! execution is valid only as instruction 0 advancing the thread's nonce, then the
 //! execution with the instructions sysvar, which the program reads to check that advance.
 

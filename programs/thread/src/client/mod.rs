@@ -52,11 +52,14 @@ use anchor_lang::prelude::{AccountMeta, Pubkey};
 
 use crate::state::Trigger;
 
-/// The remaining account a trigger needs: an `Account` trigger's watched account, by
-/// address, read-only (the program hashes its data when the trigger is set).
+/// The remaining account a trigger needs: an `Account` or `Condition` trigger's watched
+/// account, by address, read-only (the program reads it when the trigger is set and on
+/// every execution).
 fn watched_account(trigger: Option<&Trigger>) -> Option<AccountMeta> {
     match trigger? {
-        Trigger::Account { address, .. } => Some(AccountMeta::new_readonly(*address, false)),
+        Trigger::Account { address, .. } | Trigger::Condition { address, .. } => {
+            Some(AccountMeta::new_readonly(*address, false))
+        }
         _ => None,
     }
 }

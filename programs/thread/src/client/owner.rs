@@ -3,8 +3,9 @@
 //!
 //! Each takes the thread's address rather than deriving it from the id: the caller holds
 //! it already (discovery lists threads by address), and a builder that derived it could
-//! not express an id the program must refuse. An `Account` trigger's watched account and
-//! the lookup tables being set are added from the arguments, as the program requires.
+//! not express an id the program must refuse. An `Account` or `Condition` trigger's
+//! watched account and the lookup tables being set are added from the arguments, as the
+//! program requires.
 
 use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
@@ -57,8 +58,8 @@ pub fn create_thread_with_nonce(
     ix
 }
 
-/// `update_thread`; a new `Account` trigger brings its watched account, new lookup
-/// tables themselves.
+/// `update_thread`; a new `Account` or `Condition` trigger brings its watched account,
+/// new lookup tables themselves.
 pub fn update_thread(owner: &Pubkey, thread: &Pubkey, args: UpdateThreadArgs) -> Instruction {
     let remaining = setting_accounts(args.trigger.as_ref(), args.lookup_tables.as_deref());
     let mut ix = thread_instruction!(

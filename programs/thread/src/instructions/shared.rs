@@ -3,6 +3,7 @@
 use anchor_lang::prelude::*;
 use anchor_lang::system_program;
 
+use crate::schedule::Watched;
 use crate::state::Trigger;
 
 /// The account with `key` among `accounts`, matched by address so a caller cannot swap
@@ -14,20 +15,24 @@ pub fn find_account<'a, 'info>(
     accounts.iter().find(|info| info.key == key)
 }
 
-/// Runs `f` with the data of the account an `Account` trigger watches (looked up in
-/// `accounts` by address), or with `None` for every other trigger.
-pub fn with_watched_data<R>(
+/// Runs `f` with the account an `Account` or `Condition` trigger watches (looked up in
+/// `accounts` by address), or with `None` for every other trigger and when it is not
+/// passed.
+pub fn with_watched<R>(
     trigger: &Trigger,
     accounts: &[AccountInfo],
-    f: impl FnOnce(Option<&[u8]>) -> Result<R>,
+    f: impl FnOnce(Option<Watched>) -> Result<R>,
 ) -> Result<R> {
-    let Trigger::Account { address, .. } = trigger else {
+    let (Trigger::Account { address, .. } | Trigger::Condition { address, .. }) = trigger else {
         return f(None);
     };
     match find_account(accounts, address) {
         Some(info) => {
             let data = info.try_borrow_data()?;
-            f(Some(&data))
+            f(Some(Watched {
+                data: &data,
+                owner: info.owner,
+            }))
         }
         None => f(None),
     }

@@ -42,6 +42,53 @@ pub enum Trigger {
         offset: u32,
         size: u32,
     },
+    /// Due when the value `source` reads from `address` compares to `threshold` as
+    /// `comparison` says, checked by `exec_thread` on the account passed in (matched by
+    /// address). A level comparison (`AtLeast`, `AtMost`) is due as long as it holds, so
+    /// the rate limit paces it; a crossing is due once per crossing (see [`Comparison`]).
+    Condition {
+        address: Pubkey,
+        source: ValueSource,
+        comparison: Comparison,
+        threshold: i64,
+    },
+}
+
+/// Where a `Condition` trigger reads its value (`crate::condition` reads it).
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum ValueSource {
+    /// A little-endian integer of `width` bytes (1, 2, 4 or 8) at `offset` of the
+    /// account's data, two's complement when `signed`: a token amount, a vault's health,
+    /// any program's counter. The threshold is in the same units.
+    Integer {
+        offset: u32,
+        width: u8,
+        signed: bool,
+    },
+    /// The price of a Pyth pull-oracle `PriceUpdateV2` account: owned by the Pyth receiver
+    /// program, fully verified, of the feed `feed_id`, published at most `max_age_secs`
+    /// before the execution. The threshold is in units of `10^exponent` (exponent -2 and
+    /// threshold 15_000: a price of 150.00), compared exactly with the price at its own
+    /// exponent.
+    PythPrice {
+        feed_id: [u8; 32],
+        exponent: i32,
+        max_age_secs: u32,
+    },
+}
+
+/// How a `Condition` trigger's value is compared with its threshold.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum Comparison {
+    /// Due while `value >= threshold`.
+    AtLeast,
+    /// Due while `value <= threshold`.
+    AtMost,
+    /// Due once when the value reaches `threshold` from below: the thread must have seen
+    /// it below (at creation, at its last execution, or in an arming run) first.
+    CrossesAbove,
+    /// Due once when the value reaches `threshold` from above, likewise.
+    CrossesBelow,
 }
 
 /// When a thread is next due, in the unit its trigger uses. The keeper schedules from
@@ -58,6 +105,12 @@ pub enum Due {
     AtEpoch { epoch: u64 },
     /// When the watched range no longer hashes to `last_hash`.
     OnChange { last_hash: [u8; 32] },
+    /// When a `Condition` trigger's comparison is met. `armed` is whether the thread has
+    /// seen its value on the far side of the threshold since it last fired: a crossing
+    /// fires only when armed, and a disarmed crossing whose value is back on the far side
+    /// is due for an arming run (no instructions, the fee paid) that sets it. Level
+    /// comparisons are always armed.
+    OnCondition { armed: bool },
     /// A one-shot trigger that has run, or a cron schedule with no fire time left. Only
     /// `update_thread` with a new trigger makes the thread due again.
     Never,

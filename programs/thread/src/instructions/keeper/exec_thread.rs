@@ -4,22 +4,26 @@
 //! runs exactly the stored instructions, with the stored accounts (looked up by address),
 //! signs only for the thread PDA, and pays the fee only to the signing executor. What
 //! the stored programs answer (`state/response.rs`) is applied after the execution's own
-//! bookkeeping, so an answer decides what comes next (see `responses.rs`).
+//! bookkeeping, so an answer decides what comes next (see `responses.rs`). An arming run
+//! of a `Condition` crossing (`condition::Step::Arm`) runs no instruction: it is paid and
+//! counted like any execution, and only records that the value was seen on the far side.
 
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::solana_program::program::invoke_signed;
 
+use crate::condition::Step;
 use crate::errors::ThreadError;
 use crate::events::{ThreadExecuted, ThreadResponded};
 use crate::instructions::keeper::responses;
-use crate::instructions::shared::{find_account, with_watched_data};
+use crate::instructions::shared::{find_account, with_watched};
 use crate::nonce::require_advances_first;
 use crate::schedule::{self, ChainTime, NextDue};
 use crate::state::{Durability, Thread, ThreadInstruction};
 
 /// Remaining accounts: every account named by the stored instructions (program ids
-/// included), and for an `Account` trigger the watched account; order does not matter.
+/// included), and for an `Account` or `Condition` trigger the watched account; order does
+/// not matter.
 /// For a `Close` answer: the owner (writable) and, when durable, the nonce account
 /// (writable) and the system program; the client's builders always pass them.
 /// The thread and the executor are found among the fixed accounts and need not repeat.
@@ -80,15 +84,18 @@ pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
     lookup.extend_from_slice(ctx.remaining_accounts);
     let remaining = lookup.as_slice();
 
-    {
+    let step = {
         let thread = &ctx.accounts.thread;
-        with_watched_data(&thread.trigger, remaining, |watched| {
+        with_watched(&thread.trigger, remaining, |watched| {
             schedule::check_due(&thread.next_due, &thread.trigger, now, watched)
-        })?;
-    }
+        })?
+    };
     ctx.accounts.thread.record_in_window(now.slot)?;
 
-    let answers = run_instructions(&ctx.accounts.thread, remaining)?;
+    let answers = match step {
+        Step::Fire => run_instructions(&ctx.accounts.thread, remaining)?,
+        Step::Arm => Vec::new(),
+    };
     let executor_info = ctx.accounts.executor.to_account_info();
     let closing = if responses::closes(&answers) {
         let accounts = responses::CloseAccounts::find(&ctx.accounts.thread, remaining)?;
@@ -109,7 +116,7 @@ pub fn handler<'info>(ctx: Context<'info, ExecThread<'info>>) -> Result<()> {
     };
     // Computed after the instructions ran, so a thread that changes the account it
     // watches is not woken by its own write.
-    let next = with_watched_data(&thread.trigger, remaining, |watched| {
+    let next = with_watched(&thread.trigger, remaining, |watched| {
         schedule::after_execution(&thread.trigger, current, &thread_key, now, watched)
     })?;
     thread.next_due = next.due;

@@ -12,7 +12,7 @@ use solana_program::program::{get_return_data, set_return_data};
 
 use crate::errors::ThreadError;
 use crate::events::ThreadClosed;
-use crate::instructions::shared::{find_account, with_watched_data};
+use crate::instructions::shared::{find_account, with_watched};
 use crate::schedule::{self, ChainTime, NextDue};
 use crate::state::{Durability, Thread, ThreadAction, ThreadInstruction, ThreadResponse};
 
@@ -57,7 +57,7 @@ pub fn apply<'info>(
     for answer in answers {
         match &answer.action {
             ThreadAction::Trigger(trigger) => {
-                let next = with_watched_data(trigger, remaining, |watched| {
+                let next = with_watched(trigger, remaining, |watched| {
                     schedule::initial(trigger, &thread_key, now, watched)
                 })?;
                 thread.trigger = trigger.clone();
@@ -78,6 +78,9 @@ pub fn apply<'info>(
             ThreadAction::Close => {}
         }
     }
+    if !answers.is_empty() {
+        fit_to_space(thread)?;
+    }
     Ok(())
 }
 
@@ -92,15 +95,20 @@ fn set_next(thread: &mut Thread, next: NextDue) {
     thread.schedule_base = next.base;
 }
 
-/// The thread's instructions become `instructions`, checked as stored ones are; the
-/// account is resized to fit and must stay rent exempt (with a lease's bond kept) out of
-/// its own balance.
+/// The thread's instructions become `instructions`, checked as stored ones are.
 fn replace_instructions(
     thread: &mut Account<'_, Thread>,
     instructions: Vec<ThreadInstruction>,
 ) -> Result<()> {
     ThreadInstruction::validate_list(&instructions, &thread.key())?;
     thread.instructions = instructions;
+    Ok(())
+}
+
+/// Resizes the account to what the answered thread needs (new instructions, or a trigger
+/// larger than an older account was sized for); it must stay rent exempt (with a lease's
+/// bond kept) out of its own balance.
+fn fit_to_space(thread: &mut Account<'_, Thread>) -> Result<()> {
     let space = thread.space();
     let info = thread.to_account_info();
     info.resize(space)?;

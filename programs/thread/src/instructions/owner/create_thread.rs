@@ -5,7 +5,7 @@ use anchor_lang::prelude::*;
 use crate::errors::ThreadError;
 use crate::events::ThreadCreated;
 use crate::instructions::owner::lookup_tables::validate_lookup_tables;
-use crate::instructions::shared::{create_pda_account, with_watched_data};
+use crate::instructions::shared::{create_pda_account, with_watched};
 use crate::schedule::{self, ChainTime};
 use crate::state::{
     Durability, RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger, MAX_ID_LEN,
@@ -29,8 +29,9 @@ pub struct CreateThreadArgs {
     pub lookup_tables: Vec<Pubkey>,
 }
 
-/// Remaining accounts: for an `Account` trigger, the watched account (by address), so
-/// that only changes after creation make the thread due; each lookup table.
+/// Remaining accounts: for an `Account` or `Condition` trigger, the watched account (by
+/// address), so that only changes after creation make the thread due (a crossing starts
+/// armed only from the far side of its threshold); each lookup table.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct CreateThread<'info> {
@@ -69,7 +70,7 @@ pub struct NewThreadAccounts<'a, 'info> {
     pub owner: &'a AccountInfo<'info>,
     pub thread: &'a AccountInfo<'info>,
     pub system_program: &'a AccountInfo<'info>,
-    /// Where an `Account` trigger's watched account is looked up.
+    /// Where an `Account` or `Condition` trigger's watched account is looked up.
     pub remaining: &'a [AccountInfo<'info>],
 }
 
@@ -130,7 +131,7 @@ pub fn open_thread(
     );
 
     let now = ChainTime::from(&Clock::get()?);
-    let next = with_watched_data(&args.trigger, accounts.remaining, |watched| {
+    let next = with_watched(&args.trigger, accounts.remaining, |watched| {
         schedule::initial(&args.trigger, &key, now, watched)
     })?;
     let thread = Thread {

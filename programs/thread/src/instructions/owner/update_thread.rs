@@ -7,7 +7,7 @@ use anchor_lang::system_program;
 use crate::errors::ThreadError;
 use crate::events::ThreadUpdated;
 use crate::instructions::owner::lookup_tables::validate_lookup_tables;
-use crate::instructions::shared::with_watched_data;
+use crate::instructions::shared::with_watched;
 use crate::schedule::{self, ChainTime};
 use crate::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
 
@@ -29,7 +29,7 @@ pub struct UpdateThreadArgs {
     pub lookup_tables: Option<Vec<Pubkey>>,
 }
 
-/// Remaining accounts: for a new `Account` trigger, the watched account; each new lookup
+/// Remaining accounts: for a new `Account` or `Condition` trigger, the watched account; each new lookup
 /// table.
 #[event_cpi]
 #[derive(Accounts)]
@@ -77,7 +77,7 @@ pub fn handler<'info>(
     }
     let thread = &mut ctx.accounts.thread;
     if let Some(trigger) = args.trigger {
-        let next = with_watched_data(&trigger, ctx.remaining_accounts, |watched| {
+        let next = with_watched(&trigger, ctx.remaining_accounts, |watched| {
             schedule::initial(&trigger, &thread_key, now, watched)
         })?;
         thread.trigger = trigger;
