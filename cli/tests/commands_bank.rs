@@ -5,9 +5,10 @@ mod common;
 
 use common::{address, assert_refused, nonce, spec, trigger, Bench, DEPOSIT, FEE};
 use keeper::chain::reads::ThreadReadError;
+use keeper::test_utils::bank::BankChainExt;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
-use thread::state::{Durability, Trigger};
+use thread::state::{Comparison, Durability, Trigger, ValueSource};
 use thread_cli::commands::{self, CommandError, OWNER_OFFSET};
 use thread_cli::spec::{RateLimitSpec, TriggerSpec, UpdateSpec};
 use thread_cli::submit::submit;
@@ -24,6 +25,16 @@ async fn stored(bench: &Bench, thread: &Pubkey) -> thread::state::Thread {
 async fn create_stores_every_trigger_kind_at_the_owner_and_id_pda() {
     let bench = Bench::start().await;
     let watched = bench.other.pubkey();
+    // A condition reads its value when it is created: an account holding a u64 at byte 8.
+    let value = Pubkey::new_unique();
+    let value_account = solana_sdk::account::Account {
+        lamports: 1_000_000,
+        data: [[0u8; 8], 5u64.to_le_bytes()].concat(),
+        owner: Pubkey::new_unique(),
+        executable: false,
+        rent_epoch: 0,
+    };
+    bench.chain.set_account(&value, value_account).await;
     let cases: Vec<(TriggerSpec, Trigger)> = vec![
         (trigger("now"), Trigger::Now),
         (
@@ -91,6 +102,26 @@ async fn create_stores_every_trigger_kind_at_the_owner_and_id_pda() {
                 address: watched,
                 offset: 0,
                 size: 8,
+            },
+        ),
+        (
+            TriggerSpec {
+                address: Some(value.to_string()),
+                source: Some("integer".into()),
+                offset: Some(8),
+                comparison: Some("crosses_above".into()),
+                threshold: Some(1_000),
+                ..trigger("condition")
+            },
+            Trigger::Condition {
+                address: value,
+                source: ValueSource::Integer {
+                    offset: 8,
+                    width: 8,
+                    signed: false,
+                },
+                comparison: Comparison::CrossesAbove,
+                threshold: 1_000,
             },
         ),
     ];

@@ -164,7 +164,7 @@ fn plans(batch: &str, n: usize, base: i64, spread: u64) -> Vec<ThreadPlan> {
                 unix_ts: base + 1 + (i as u64 % spread) as i64,
             },
             durable: false,
-            watch_nonce_of: None,
+            watches: None,
             work: keeper::sandbox::PlanWork::Memo,
         })
         .collect()

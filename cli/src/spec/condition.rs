@@ -163,10 +163,23 @@ fn refuse_stray(
         Some(stray) => Err(Refusal::new(
             format!("{field}.{stray}"),
             format!("not used by a {source} source"),
-            format!("remove it, or use the source it belongs to"),
+            format!(
+                "remove it, or use the source it belongs to (a {source} source takes {})",
+                takes(source)
+            ),
         )),
         None => Ok(()),
     }
+}
+
+/// The fields a source takes besides the comparison and threshold.
+fn takes(source: &str) -> String {
+    let fields: &[&str] = if source == "integer" {
+        &INTEGER_FIELDS
+    } else {
+        &PRICE_FIELDS
+    };
+    fields.join(", ")
 }
 
 /// The program's limits, named by the field that breaks them.

@@ -16,7 +16,8 @@ mod world;
 
 pub use work::{memo_signed_by, PlanWork, MEMO_PROGRAM};
 pub use world::{
-    example_plans, exec_counts, send, SandboxThread, ThreadPlan, World, SANDBOX_FEE_PER_EXEC,
+    example_plans, exec_counts, send, SandboxThread, ThreadPlan, Watches, World,
+    SANDBOX_FEE_PER_EXEC,
 };
 
 use std::collections::BTreeMap;

@@ -18,7 +18,7 @@ use solana_sdk::transaction::{Transaction, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
 use thread::client;
 use thread::instructions::CreateThreadArgs;
-use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
+use thread::state::{Comparison, RateLimit, Thread, ThreadInstruction, Trigger, ValueSource};
 
 use super::work::{memo_signed_by, plan_work, PlanWork};
 use crate::chain::bank::{program_test, BankChain};
@@ -46,11 +46,21 @@ pub struct ThreadPlan {
     pub label: String,
     pub trigger: Trigger,
     pub durable: bool,
-    /// For an `Account` trigger: watch the nonce account of the durable thread with this
-    /// label (its nonce value changes with every durable execution).
-    pub watch_nonce_of: Option<String>,
+    /// For an `Account` or `Condition` trigger: the account of another planned thread it
+    /// watches, whose address is known only once that thread exists.
+    pub watches: Option<Watches>,
     /// What it runs after its memo.
     pub work: PlanWork,
+}
+
+/// An account of another planned thread (named by its label) that a plan watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watches {
+    /// The nonce account of a durable thread (its value changes with every durable
+    /// execution).
+    NonceOf(String),
+    /// The responder counter a counting thread runs on (its `runs` is the u64 at byte 0).
+    CounterOf(String),
 }
 
 /// A bank with the thread program, a funded owner and keeper, and example threads.
@@ -99,12 +109,12 @@ impl World {
             }
             let instructions = work.instructions;
             let mut trigger = plan.trigger.clone();
-            if let (Some(target), Trigger::Account { address, .. }) =
-                (&plan.watch_nonce_of, &mut trigger)
+            if let (
+                Some(watches),
+                Trigger::Account { address, .. } | Trigger::Condition { address, .. },
+            ) = (&plan.watches, &mut trigger)
             {
-                *address = self.nonce_of(target).await?.ok_or_else(|| {
-                    ChainError::Rpc(format!("no durable thread {target} to watch"))
-                })?;
+                *address = self.watched_address(watches).await?;
             }
             let args = CreateThreadArgs {
                 id,
@@ -154,7 +164,7 @@ impl World {
         let owner = self.owner.pubkey();
         let mut batch: Vec<(Instruction, SandboxThread)> = Vec::new();
         for plan in plans {
-            if plan.durable || plan.watch_nonce_of.is_some() || plan.work != PlanWork::Memo {
+            if plan.durable || plan.watches.is_some() || plan.work != PlanWork::Memo {
                 self.send_batch(&mut batch).await?;
                 self.create(std::slice::from_ref(plan), deposit).await?;
                 continue;
@@ -204,6 +214,31 @@ impl World {
             self.threads.push(thread);
         }
         Ok(())
+    }
+
+    /// The address `watches` names; an error when that thread does not exist (yet).
+    async fn watched_address(&self, watches: &Watches) -> Result<Pubkey, ChainError> {
+        let (address, what, label) = match watches {
+            Watches::NonceOf(label) => (self.nonce_of(label).await?, "durable thread", label),
+            Watches::CounterOf(label) => (self.counter_of(label).await?, "counting thread", label),
+        };
+        address.ok_or_else(|| ChainError::Rpc(format!("no {what} {label} to watch")))
+    }
+
+    /// The responder counter the thread labelled `label` runs on: the first account of
+    /// its responder instruction.
+    async fn counter_of(&self, label: &str) -> Result<Option<Pubkey>, ChainError> {
+        let Some(t) = self.threads.iter().find(|t| t.label == label) else {
+            return Ok(None);
+        };
+        Ok(self.thread(&t.key).await?.and_then(|state| {
+            state
+                .instructions
+                .iter()
+                .find(|ix| ix.program_id == responder::ID)
+                .and_then(|ix| ix.accounts.first())
+                .map(|meta| meta.pubkey)
+        }))
     }
 
     async fn nonce_of(&self, label: &str) -> Result<Option<Pubkey>, ChainError> {
@@ -257,7 +292,7 @@ pub fn example_plans(now: &Clock) -> Vec<ThreadPlan> {
         label: label.to_string(),
         trigger,
         durable,
-        watch_nonce_of: None,
+        watches: None,
         work: PlanWork::Memo,
     };
     vec![
@@ -316,7 +351,7 @@ pub fn example_plans(now: &Clock) -> Vec<ThreadPlan> {
                 size: 32,
             },
             durable: false,
-            watch_nonce_of: Some("durable-every-15s".into()),
+            watches: Some(Watches::NonceOf("durable-every-15s".into())),
             work: PlanWork::Memo,
         },
         // Threads that steer themselves through the responder's answers: the first is
@@ -325,6 +360,24 @@ pub fn example_plans(now: &Clock) -> Vec<ThreadPlan> {
         ThreadPlan {
             work: PlanWork::Reschedule { seconds: 7 },
             ..plan("self-rescheduling", Trigger::Now, false)
+        },
+        // A condition on that counter: runs once, when its count crosses above 3.
+        ThreadPlan {
+            watches: Some(Watches::CounterOf("self-rescheduling".into())),
+            ..plan(
+                "when-count-crosses-3",
+                Trigger::Condition {
+                    address: Pubkey::default(),
+                    source: ValueSource::Integer {
+                        offset: 0,
+                        width: 8,
+                        signed: false,
+                    },
+                    comparison: Comparison::CrossesAbove,
+                    threshold: 3,
+                },
+                false,
+            )
         },
         ThreadPlan {
             work: PlanWork::Dca {
@@ -389,7 +442,7 @@ mod tests {
             label: label.into(),
             trigger: Trigger::Timestamp { unix_ts },
             durable: false,
-            watch_nonce_of: None,
+            watches: None,
             work: PlanWork::Memo,
         }
     }
@@ -410,7 +463,7 @@ mod tests {
                     skippable: false,
                 },
                 durable: true,
-                watch_nonce_of: None,
+                watches: None,
                 work: PlanWork::Memo,
             },
         );

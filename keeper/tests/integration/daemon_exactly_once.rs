@@ -19,7 +19,7 @@ use keeper::chain::Chain;
 use keeper::daemon::RunSummary;
 use keeper::execution::executor::ExecEvent;
 use keeper::ops::metrics::Metrics;
-use keeper::sandbox::{SandboxOptions, SandboxThread, ThreadPlan, World};
+use keeper::sandbox::{SandboxOptions, SandboxThread, ThreadPlan, Watches, World};
 use keeper::store::Store;
 use solana_sdk::clock::Clock;
 use solana_sdk::instruction::InstructionError;
@@ -126,8 +126,10 @@ fn mixed_plans(now: &Clock) -> Vec<ThreadPlan> {
                     },
                 ),
             };
-            let watch_nonce_of = match trigger {
-                Trigger::Account { .. } => Some(String::clone(&watchable[j % watchable.len()])),
+            let watches = match trigger {
+                Trigger::Account { .. } => Some(Watches::NonceOf(String::clone(
+                    &watchable[j % watchable.len()],
+                ))),
                 _ => None,
             };
             if durable && (2..=4).contains(&kind) {
@@ -137,7 +139,7 @@ fn mixed_plans(now: &Clock) -> Vec<ThreadPlan> {
                 label,
                 trigger,
                 durable,
-                watch_nonce_of,
+                watches,
                 work: keeper::sandbox::PlanWork::Memo,
             });
         }
@@ -546,7 +548,8 @@ async fn non_skippable_backlog_catches_up_one_period_per_slot_with_time_frozen()
 
 /// The latest first due time among the sandbox's example threads, in simulated seconds
 /// after creation: the 20 s cron's first fire (at most 20 s away) plus its jitter (at
-/// most 5 s). The watcher of the 15 s thread's nonce is due once that thread runs.
+/// most 5 s). The watcher of the 15 s thread's nonce is due once that thread runs; the
+/// condition on the 7 s counter once it has counted 3 (after about 14 s).
 const EXAMPLES_ALL_DUE_BY_SECS: i64 = 25;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -567,7 +570,7 @@ async fn sandbox_runs_every_trigger_kind() {
     let report = keeper::sandbox::run(options, |_| {})
         .await
         .expect("sandbox runs");
-    assert_eq!(report.executions.len(), 10, "{:?}", report.executions);
+    assert_eq!(report.executions.len(), 11, "{:?}", report.executions);
     let never: Vec<&String> = report
         .executions
         .iter()

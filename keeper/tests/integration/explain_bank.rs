@@ -15,8 +15,9 @@ use keeper::sandbox::memo_signed_by;
 use keeper::store::{ExecutionPriority, NewExecution, Store};
 use keeper::test_utils::bank::{BankChainExt, TestBank};
 use thread::client;
+use thread::condition::pyth::{PriceUpdate, RECEIVER_PROGRAM_ID};
 use thread::instructions::CreateThreadArgs;
-use thread::state::{RateLimit, ThreadInstruction, Trigger};
+use thread::state::{Comparison, RateLimit, ThreadInstruction, Trigger, ValueSource};
 
 /// The verdict on `thread`, with the explanation's text, for an owner (no store).
 async fn judged(bank: &TestBank, thread: &Pubkey) -> (Verdict, String) {
@@ -134,6 +135,124 @@ async fn a_thread_waiting_for_its_time_slot_epoch_or_change_says_until_when() {
     bank.chain.set_account(&watched, Account::default()).await;
     let (verdict, _) = judged(&bank, &thread).await;
     assert_eq!(verdict, Verdict::WatchedAccountMissing { address: watched });
+}
+
+/// An account of `owner` holding `data`.
+fn data_account(data: Vec<u8>, owner: Pubkey) -> Account {
+    Account {
+        lamports: 10_000_000,
+        data,
+        owner,
+        executable: false,
+        rent_epoch: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_condition_says_its_value_and_what_it_waits_for_or_why_it_cannot_run() {
+    let bank = TestBank::start().await;
+    let value = Pubkey::new_unique();
+    let set = |amount: u64| data_account(amount.to_le_bytes().to_vec(), Pubkey::new_unique());
+    bank.chain.set_account(&value, set(50)).await;
+    let trigger = Trigger::Condition {
+        address: value,
+        source: ValueSource::Integer {
+            offset: 0,
+            width: 8,
+            signed: false,
+        },
+        comparison: Comparison::CrossesAbove,
+        threshold: 100,
+    };
+    let thread = bank
+        .create_thread_with(runnable(&bank, "cross", trigger))
+        .await;
+    let (verdict, text) = judged(&bank, &thread).await;
+    assert_eq!(
+        verdict.to_string(),
+        format!("waiting on {value}: the value is 50, waiting for crossing above 100")
+    );
+    assert!(
+        text.contains(&format!(
+            "when the u64 at byte 0 crosses above 100 (account {value})"
+        )),
+        "{text}"
+    );
+
+    bank.chain.set_account(&value, set(100)).await;
+    assert_eq!(
+        judged(&bank, &thread).await.0,
+        Verdict::DueNow { durable: false }
+    );
+    execute(&bank, &thread).await;
+    bank.chain.warp_slots(1).await;
+    let (verdict, _) = judged(&bank, &thread).await;
+    assert!(
+        verdict
+            .to_string()
+            .ends_with("waiting for back below 100 (to re-arm), then crossing above it"),
+        "{verdict}"
+    );
+    bank.chain.set_account(&value, set(99)).await;
+    let (verdict, _) = judged(&bank, &thread).await;
+    assert_eq!(verdict, Verdict::DueToArm { durable: false });
+    assert_eq!(verdict.kind(), "due_to_arm");
+
+    bank.chain
+        .set_account(&value, data_account(vec![1, 2], Pubkey::new_unique()))
+        .await;
+    let (verdict, _) = judged(&bank, &thread).await;
+    assert!(
+        verdict.to_string().contains(
+            "cannot run: its value cannot be read (the value needs 8 bytes of data and the account has 2)"
+        ),
+        "{verdict}"
+    );
+    bank.chain.set_account(&value, Account::default()).await;
+    assert_eq!(
+        judged(&bank, &thread).await.0,
+        Verdict::WatchedAccountMissing { address: value }
+    );
+
+    // A price: its age is judged against the cluster's clock.
+    let price = Pubkey::new_unique();
+    let now = bank.chain.clock().await.unwrap().unix_timestamp;
+    let update = |publish_time| PriceUpdate {
+        feed_id: [3; 32],
+        price: 12_345,
+        exponent: -2,
+        publish_time,
+        fully_verified: true,
+    };
+    let place =
+        |publish_time| data_account(update(publish_time).encode(&price, 1), RECEIVER_PROGRAM_ID);
+    bank.chain.set_account(&price, place(now)).await;
+    let trigger = Trigger::Condition {
+        address: price,
+        source: ValueSource::PythPrice {
+            feed_id: [3; 32],
+            exponent: 0,
+            max_age_secs: 10,
+        },
+        comparison: Comparison::AtLeast,
+        threshold: 200,
+    };
+    let thread = bank.create_thread("price", trigger).await;
+    let (verdict, _) = judged(&bank, &thread).await;
+    assert!(
+        verdict
+            .to_string()
+            .ends_with("the value is 123.45, waiting for at least 200"),
+        "{verdict}"
+    );
+    bank.chain.set_account(&price, place(now - 11)).await;
+    let (verdict, _) = judged(&bank, &thread).await;
+    assert!(
+        verdict
+            .to_string()
+            .contains("waiting for a fresh price: the price was published at"),
+        "{verdict}"
+    );
 }
 
 #[tokio::test]

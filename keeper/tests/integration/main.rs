@@ -13,6 +13,7 @@ mod backoff;
 mod builder_bank;
 mod chain_bank;
 mod cli;
+mod conditions;
 mod daemon_cli;
 mod daemon_degradation;
 mod daemon_exactly_once;

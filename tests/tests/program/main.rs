@@ -5,6 +5,7 @@
 
 mod client;
 mod common;
+mod conditions;
 mod create;
 mod durable;
 mod durable_attacks;

@@ -152,7 +152,7 @@ pub fn plan(label: impl Into<String>, trigger: Trigger, durable: bool) -> Thread
         label: label.into(),
         trigger,
         durable,
-        watch_nonce_of: None,
+        watches: None,
         work: keeper::sandbox::PlanWork::Memo,
     }
 }
