@@ -62,7 +62,9 @@ function nextDue(due) {
     case 'slot': return `slot ${due.slot}`;
     case 'epoch': return `epoch ${due.epoch}`;
     case 'account_change': return 'on account change';
-    default: return 'never';
+    case 'condition': return due.armed ? 'when its condition is met' : 'when its value re-arms (back past the threshold)';
+    case 'never': return 'never';
+    default: return due.kind;
   }
 }
 
