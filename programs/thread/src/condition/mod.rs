@@ -111,9 +111,9 @@ impl Condition {
             ValueSource::PythPrice { exponent, .. } if exponent.abs() > MAX_EXPONENT => {
                 Err("a price's exponent must be within -18..=18")
             }
-            ValueSource::PythPrice { max_age_secs: 0, .. } => {
-                Err("a price's max_age_secs must be at least 1")
-            }
+            ValueSource::PythPrice {
+                max_age_secs: 0, ..
+            } => Err("a price's max_age_secs must be at least 1"),
             _ => Ok(()),
         }
     }
