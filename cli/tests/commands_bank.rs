@@ -5,7 +5,7 @@ mod common;
 
 use common::{address, assert_refused, nonce, spec, trigger, Bench, DEPOSIT, FEE};
 use keeper::chain::reads::ThreadReadError;
-use keeper::test_utils::bank::BankChainExt;
+use keeper::test_utils::bank::{data_account, BankChainExt};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
 use thread::state::{Comparison, Durability, Trigger, ValueSource};
@@ -27,13 +27,10 @@ async fn create_stores_every_trigger_kind_at_the_owner_and_id_pda() {
     let watched = bench.other.pubkey();
     // A condition reads its value when it is created: an account holding a u64 at byte 8.
     let value = Pubkey::new_unique();
-    let value_account = solana_sdk::account::Account {
-        lamports: 1_000_000,
-        data: [[0u8; 8], 5u64.to_le_bytes()].concat(),
-        owner: Pubkey::new_unique(),
-        executable: false,
-        rent_epoch: 0,
-    };
+    let value_account = data_account(
+        [[0u8; 8], 5u64.to_le_bytes()].concat(),
+        Pubkey::new_unique(),
+    );
     bench.chain.set_account(&value, value_account).await;
     let cases: Vec<(TriggerSpec, Trigger)> = vec![
         (trigger("now"), Trigger::Now),

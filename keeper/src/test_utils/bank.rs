@@ -249,6 +249,18 @@ pub fn thread_look_alike(tail: &[u8]) -> Account {
     account
 }
 
+/// An account of `owner` holding `data` (and lamports enough for rent): what a test
+/// places with `set_account` for a thread to watch, a value or a price update.
+pub fn data_account(data: Vec<u8>, owner: Pubkey) -> Account {
+    Account {
+        lamports: 10_000_000,
+        data,
+        owner,
+        executable: false,
+        rent_epoch: 0,
+    }
+}
+
 /// A test's direct hand on the bank under a `BankChain`: reads that panic when the bank
 /// does not answer (a test has nothing better to do), and writes that go around every
 /// transaction. While a keeper runs on another thread, warps and clock changes belong

@@ -14,6 +14,25 @@ use thread::state::{
     Trigger, ValueSource,
 };
 
+/// A `Condition` trigger on the unsigned u64 at byte `offset` of `address`.
+pub fn u64_condition(
+    address: Pubkey,
+    offset: u32,
+    comparison: Comparison,
+    threshold: i64,
+) -> Trigger {
+    Trigger::Condition {
+        address,
+        source: ValueSource::Integer {
+            offset,
+            width: 8,
+            signed: false,
+        },
+        comparison,
+        threshold,
+    }
+}
+
 /// The slots a durable fixture may lease its nonce for, as an owner would choose them.
 const MAX_LEASE_SLOTS: u64 = 100_000;
 

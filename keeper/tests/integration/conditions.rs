@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use keeper::chain::Chain;
 use keeper::sandbox::World;
-use keeper::test_utils::bank::BankChainExt;
-use solana_sdk::account::Account;
+use keeper::test_utils::bank::{data_account, BankChainExt};
+use keeper::test_utils::thread::u64_condition;
 use solana_sdk::pubkey::Pubkey;
 use thread::condition::pyth::{PriceUpdate, RECEIVER_PROGRAM_ID};
 use thread::state::{Comparison, Due, Trigger, ValueSource};
@@ -23,14 +23,10 @@ const FEED: [u8; 32] = [0x5e; 32];
 const PRICE_MAX_AGE_SECS: u32 = 30;
 
 async fn place(world: &World, address: Pubkey, data: Vec<u8>, owner: Pubkey) {
-    let account = Account {
-        lamports: 10_000_000,
-        data,
-        owner,
-        executable: false,
-        rent_epoch: 0,
-    };
-    world.chain.set_account(&address, account).await;
+    world
+        .chain
+        .set_account(&address, data_account(data, owner))
+        .await;
 }
 
 async fn set_value(world: &World, address: Pubkey, value: u64) {
@@ -89,16 +85,7 @@ async fn the_daemon_runs_conditions_on_each_crossing_and_only_on_fresh_prices() 
     let (value, price) = (Pubkey::new_unique(), Pubkey::new_unique());
     set_value(&world, value, 50).await;
     set_price(&world, price, 90, 0).await;
-    let crossing = Trigger::Condition {
-        address: value,
-        source: ValueSource::Integer {
-            offset: 0,
-            width: 8,
-            signed: false,
-        },
-        comparison: Comparison::CrossesAbove,
-        threshold: 100,
-    };
+    let crossing = u64_condition(value, 0, Comparison::CrossesAbove, 100);
     let cheap = Trigger::Condition {
         address: price,
         source: ValueSource::PythPrice {

@@ -13,7 +13,8 @@ use keeper::chain::Chain;
 use keeper::ops::explain::{explain, Verdict, Waiting};
 use keeper::sandbox::memo_signed_by;
 use keeper::store::{ExecutionPriority, NewExecution, Store};
-use keeper::test_utils::bank::{BankChainExt, TestBank};
+use keeper::test_utils::bank::{data_account, BankChainExt, TestBank};
+use keeper::test_utils::thread::u64_condition;
 use thread::client;
 use thread::condition::pyth::{PriceUpdate, RECEIVER_PROGRAM_ID};
 use thread::instructions::CreateThreadArgs;
@@ -137,33 +138,13 @@ async fn a_thread_waiting_for_its_time_slot_epoch_or_change_says_until_when() {
     assert_eq!(verdict, Verdict::WatchedAccountMissing { address: watched });
 }
 
-/// An account of `owner` holding `data`.
-fn data_account(data: Vec<u8>, owner: Pubkey) -> Account {
-    Account {
-        lamports: 10_000_000,
-        data,
-        owner,
-        executable: false,
-        rent_epoch: 0,
-    }
-}
-
 #[tokio::test]
 async fn a_condition_says_its_value_and_what_it_waits_for_or_why_it_cannot_run() {
     let bank = TestBank::start().await;
     let value = Pubkey::new_unique();
     let set = |amount: u64| data_account(amount.to_le_bytes().to_vec(), Pubkey::new_unique());
     bank.chain.set_account(&value, set(50)).await;
-    let trigger = Trigger::Condition {
-        address: value,
-        source: ValueSource::Integer {
-            offset: 0,
-            width: 8,
-            signed: false,
-        },
-        comparison: Comparison::CrossesAbove,
-        threshold: 100,
-    };
+    let trigger = u64_condition(value, 0, Comparison::CrossesAbove, 100);
     let thread = bank
         .create_thread_with(runnable(&bank, "cross", trigger))
         .await;

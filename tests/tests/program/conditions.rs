@@ -4,7 +4,8 @@
 //! wrong accounts refused by name with nothing moved, and a condition that stays true
 //! paced by the rate limit.
 
-use solana_sdk::account::Account;
+use keeper::test_utils::bank::data_account;
+use keeper::test_utils::thread::u64_condition;
 use solana_sdk::instruction::AccountMeta;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
@@ -76,27 +77,12 @@ impl Conditions {
     }
 
     fn place(&mut self, address: Pubkey, data: Vec<u8>, owner: Pubkey) {
-        let account = Account {
-            lamports: 10_000_000,
-            data,
-            owner,
-            executable: false,
-            rent_epoch: 0,
-        };
+        let account = data_account(data, owner);
         self.fx.ctx.set_account(&address, &account.into());
     }
 
     fn integer(&self, comparison: Comparison, threshold: i64) -> Trigger {
-        Trigger::Condition {
-            address: self.value,
-            source: ValueSource::Integer {
-                offset: VALUE_OFFSET,
-                width: 8,
-                signed: false,
-            },
-            comparison,
-            threshold,
-        }
+        u64_condition(self.value, VALUE_OFFSET, comparison, threshold)
     }
 
     /// A condition on the price in cents (exponent -2), at most `max_age_secs` old.
