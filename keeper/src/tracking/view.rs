@@ -287,7 +287,8 @@ mod tests {
     /// or `String` would not compile here); this pins the size: 232 B since a
     /// `Condition` trigger's parameters joined the watch (the keeper judges a condition
     /// as the program does, so it keeps the feed id, comparison and threshold; 184 B
-    /// before).
+    /// before, when it was at most half a `Thread`). A decoded `Thread` also owns heap
+    /// (its id, instructions, a cron string, lookup tables) beyond its `size_of`.
     #[test]
     fn view_is_a_small_fixed_size_value() {
         fn copy<T: Copy>() {}
@@ -302,6 +303,9 @@ mod tests {
             "{}",
             size_of::<ThreadView>()
         );
-        assert!(size_of::<ThreadView>() * 2 <= size_of::<Thread>());
+        assert!(
+            size_of::<ThreadView>() * 3 <= size_of::<Thread>() * 2,
+            "at most two thirds of a Thread before its heap"
+        );
     }
 }
