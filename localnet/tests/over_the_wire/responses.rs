@@ -48,7 +48,10 @@ async fn the_keeper_follows_a_self_rescheduling_thread_a_condition_on_it_and_a_d
         "at-two",
         crosses_two,
         false,
-        &[responder::echo(&responder::ID, b"untagged: an ordinary return value")],
+        &[responder::echo(
+            &responder::ID,
+            b"untagged: an ordinary return value",
+        )],
     )
     .await
     .unwrap();
