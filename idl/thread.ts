@@ -266,6 +266,85 @@ export type Thread = {
       ]
     },
     {
+      "name": "appendThreadInstruction",
+      "docs": [
+        "Adds a piece to a paused thread's stored instructions: a new instruction, or more",
+        "accounts and data for the last one, for lists too large for one transaction (owner",
+        "only; the owner pays the rent of the larger account)."
+      ],
+      "discriminator": [
+        195,
+        12,
+        194,
+        135,
+        227,
+        217,
+        215,
+        59
+      ],
+      "accounts": [
+        {
+          "name": "owner",
+          "writable": true,
+          "signer": true,
+          "relations": [
+            "thread"
+          ]
+        },
+        {
+          "name": "thread",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  116,
+                  104,
+                  114,
+                  101,
+                  97,
+                  100
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "thread.owner",
+                "account": "thread"
+              },
+              {
+                "kind": "account",
+                "path": "thread.id",
+                "account": "thread"
+              }
+            ]
+          }
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
+        },
+        {
+          "name": "eventAuthority",
+          "address": "BjY4Pyo2tYunkQBfQ4fYu4TEDtZNq3VDC7BLpw3VJMP"
+        },
+        {
+          "name": "program",
+          "address": "Ft6MdnsXTQt94meJ2SY1pe8UX5ZncJ5V3TVd8XR5rydz"
+        }
+      ],
+      "args": [
+        {
+          "name": "piece",
+          "type": {
+            "defined": {
+              "name": "instructionPiece"
+            }
+          }
+        }
+      ]
+    },
+    {
       "name": "pauseThread",
       "docs": [
         "Stops executions until `resume_thread` (owner only)."
@@ -1289,6 +1368,49 @@ export type Thread = {
     }
   ],
   "types": [
+    {
+      "name": "instructionPiece",
+      "docs": [
+        "One piece of a thread's stored instructions."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "instruction",
+            "fields": [
+              {
+                "name": "instruction",
+                "type": {
+                  "defined": {
+                    "name": "threadInstruction"
+                  }
+                }
+              }
+            ]
+          },
+          {
+            "name": "continuation",
+            "fields": [
+              {
+                "name": "accounts",
+                "type": {
+                  "vec": {
+                    "defined": {
+                      "name": "threadAccountMeta"
+                    }
+                  }
+                }
+              },
+              {
+                "name": "data",
+                "type": "bytes"
+              }
+            ]
+          }
+        ]
+      }
+    },
     {
       "name": "createThreadArgs",
       "type": {
@@ -2518,6 +2640,39 @@ export type Thread = {
       }
     },
     {
+      "docs": [
+        "A piece of a paused thread's instructions was written (`append_thread_instruction`)."
+      ],
+      "name": "threadInstructionAppended",
+      "type": {
+        "fields": [
+          {
+            "name": "thread",
+            "type": "pubkey"
+          },
+          {
+            "docs": [
+              "Stored instructions after the piece."
+            ],
+            "name": "instructionsLen",
+            "type": "u8"
+          },
+          {
+            "docs": [
+              "Accounts and data bytes of the last instruction after the piece."
+            ],
+            "name": "lastAccountsLen",
+            "type": "u8"
+          },
+          {
+            "name": "lastDataLen",
+            "type": "u16"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "threadPaused",
       "type": {
         "fields": [
@@ -2894,6 +3049,19 @@ export type Thread = {
         15
       ],
       "name": "threadExecuted"
+    },
+    {
+      "discriminator": [
+        31,
+        185,
+        128,
+        205,
+        164,
+        45,
+        141,
+        218
+      ],
+      "name": "threadInstructionAppended"
     },
     {
       "discriminator": [

@@ -22,6 +22,7 @@ import { threadProgram, type ThreadAccount } from "./program.js";
 import {
   priorityData,
   rateLimitData,
+  storedAccounts,
   storedInstructions,
   u64,
   type Amount,
@@ -195,6 +196,34 @@ export async function updateThread(
     instruction.data = encodeInstructionData(decoded);
   }
   return instruction;
+}
+
+/**
+ * A piece of a paused thread's stored instructions: a new instruction, or more accounts
+ * and data for the last one. For a list too large for one transaction: create the thread
+ * with the first piece and pause it in the same transaction, append the rest, resume it
+ * (the Rust client's `create_in_pieces` plans this).
+ */
+export type InstructionPiece =
+  | { instruction: TransactionInstruction }
+  | { continuation: { keys: AccountMeta[]; data: Uint8Array } };
+
+/** `append_thread_instruction`: `piece` of a paused thread's stored instructions. */
+export async function appendThreadInstruction(
+  owner: PublicKey,
+  thread: PublicKey,
+  piece: InstructionPiece,
+): Promise<TransactionInstruction> {
+  const data =
+    "instruction" in piece
+      ? { instruction: { instruction: storedInstructions("piece.instruction", thread, [piece.instruction])[0] } }
+      : {
+          continuation: {
+            accounts: storedAccounts("piece.continuation.keys", thread, piece.continuation.keys),
+            data: Buffer.from(piece.continuation.data),
+          },
+        };
+  return threadProgram().methods.appendThreadInstruction(data).accountsPartial({ owner, thread }).instruction();
 }
 
 /** `pause_thread`: the thread is never due until resumed. */

@@ -237,15 +237,24 @@ export function storedInstructions(
   }
   return instructions.map((ix, i) => ({
     programId: ix.programId,
-    accounts: ix.keys.map((meta, j) => {
-      if (meta.isSigner && !meta.pubkey.equals(thread)) {
-        throw new RangeError(
-          `${field}[${i}].keys[${j}]: ${meta.pubkey.toBase58()} is a signer, but only the thread ` +
-            `(${thread.toBase58()}) can sign a stored instruction; make that account the thread or not a signer`,
-        );
-      }
-      return { pubkey: meta.pubkey, isSigner: meta.isSigner, isWritable: meta.isWritable };
-    }),
+    accounts: storedAccounts(`${field}[${i}].keys`, thread, ix.keys),
     data: Buffer.from(ix.data),
   }));
+}
+
+/** The accounts of a stored instruction; throws naming `field` for a signer other than the thread. */
+export function storedAccounts(
+  field: string,
+  thread: PublicKey,
+  keys: readonly { pubkey: PublicKey; isSigner: boolean; isWritable: boolean }[],
+): ThreadInstructionData["accounts"] {
+  return keys.map((meta, j) => {
+    if (meta.isSigner && !meta.pubkey.equals(thread)) {
+      throw new RangeError(
+        `${field}[${j}]: ${meta.pubkey.toBase58()} is a signer, but only the thread ` +
+          `(${thread.toBase58()}) can sign a stored instruction; make that account the thread or not a signer`,
+      );
+    }
+    return { pubkey: meta.pubkey, isSigner: meta.isSigner, isWritable: meta.isWritable };
+  });
 }

@@ -87,6 +87,10 @@ const built = {
       })
       .accountsPartial({ owner, thread: plain })
       .remainingAccounts(tableAccounts),
+  appendThreadInstruction: () =>
+    program.methods
+      .appendThreadInstruction({ continuation: { accounts: storedInstruction.accounts, data: Buffer.from([4, 5, 6]) } })
+      .accountsPartial({ owner, thread: plain }),
   pauseThread: () => program.methods.pauseThread().accountsPartial({ owner, thread: plain }),
   resumeThread: () => program.methods.resumeThread().accountsPartial({ owner, thread: plain }),
   withdrawThread: () =>

@@ -56,6 +56,10 @@ const built = {
       priority: "low",
       lookupTables: [key("lookupTable")],
     }),
+  appendThreadInstruction: () =>
+    sdk.appendThreadInstruction(owner, plain, {
+      continuation: { keys: [{ pubkey: key("targetAccount"), isSigner: false, isWritable: true }], data: Buffer.from([4, 5, 6]) },
+    }),
   pauseThread: () => sdk.pauseThread(owner, plain),
   resumeThread: () => sdk.resumeThread(owner, plain),
   withdrawThread: () => sdk.withdrawThread(owner, plain, 250_000),
@@ -117,6 +121,13 @@ test("bad input is refused before anything is built, naming the field", async ()
     [() => sdk.Trigger.condition(owner, sdk.ValueSource.integer(), "atLeast", 2n ** 63n), /trigger\.condition\.threshold: .* outside the i64 range/],
   ];
   for (const [call, message] of refusals) assert.throws(call, message);
+  const stranger = key("targetAccount");
+  await assert.rejects(
+    sdk.appendThreadInstruction(owner, plain, {
+      continuation: { keys: [{ pubkey: stranger, isSigner: true, isWritable: false }], data: new Uint8Array() },
+    }),
+    /piece\.continuation\.keys\[0\]: .* is a signer, but only the thread/,
+  );
   const rejects = [
     [{ feePerExec: -1 }, /feePerExec: -1 is outside 0\.\.2\^64-1/],
     [{ feePerExec: 1.5 }, /feePerExec: 1\.5 is not a whole number/],

@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use keeper::chain::{Chain, ChainError, TxStatus};
+use keeper::execution::builder::tables::MAX_TRANSACTION_BYTES;
 use solana_sdk::instruction::Instruction;
+use solana_sdk::message::Message;
+use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError, VersionedTransaction};
 
@@ -31,6 +34,16 @@ pub enum SubmitError {
     },
     #[error("transaction {0} was not confirmed within {CONFIRM_WITHIN:?}; check it before sending again")]
     Unconfirmed(Signature),
+}
+
+/// Whether `instructions`, paid by `payer`, fit one legacy transaction: its signatures
+/// and message within the packet limit a cluster accepts.
+pub fn fits_one_transaction(payer: &Pubkey, instructions: &[Instruction]) -> bool {
+    let message = Message::new(instructions, Some(payer));
+    let signatures = usize::from(message.header.num_required_signatures);
+    // A short-vec length (one byte up to 127 signatures), then 64 bytes a signature.
+    let size = 1 + 64 * signatures + message.serialize().len();
+    u64::try_from(size).is_ok_and(|size| size <= MAX_TRANSACTION_BYTES)
 }
 
 /// Signs `instructions` with `owner` (fee payer) and `extra`, sends, and waits for the

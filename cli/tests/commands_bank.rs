@@ -10,7 +10,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
 use thread::state::{Comparison, Durability, Trigger, ValueSource};
 use thread_cli::commands::{self, CommandError, OWNER_OFFSET};
-use thread_cli::spec::{RateLimitSpec, TriggerSpec, UpdateSpec};
+use thread_cli::spec::{AccountSpec, RateLimitSpec, TriggerSpec, UpdateSpec};
 use thread_cli::submit::submit;
 
 async fn stored(bench: &Bench, thread: &Pubkey) -> thread::state::Thread {
@@ -135,6 +135,38 @@ async fn create_stores_every_trigger_kind_at_the_owner_and_id_pda() {
         assert_eq!(stored.durability, Durability::NonDurable);
         assert_eq!(stored.fee_per_exec, FEE);
         assert!(written.nonce_account.is_none());
+    }
+}
+
+#[tokio::test]
+async fn create_writes_a_thread_too_large_for_one_transaction_in_pieces() {
+    let bench = Bench::start().await;
+    for durable in [false, true] {
+        let id = format!("wide-{durable}");
+        let mut wide = spec(&id, trigger("now"));
+        wide.durable = durable;
+        wide.instructions[0]
+            .accounts
+            .extend((0..31).map(|_| AccountSpec {
+                pubkey: Pubkey::new_unique().to_string(),
+                is_signer: false,
+                is_writable: false,
+            }));
+        wide.instructions[0].data = Some(format!("hex:{}", "ab".repeat(400)));
+        let expected = wide.plan(&bench.owner.pubkey()).unwrap().args.instructions;
+        let written = bench.create(&wide).await;
+        assert!(
+            written.transactions.is_some_and(|n| n >= 3),
+            "{id}: {written:?}"
+        );
+        let stored = stored(&bench, &address(&written)).await;
+        assert_eq!(stored.instructions, expected, "{id}: written exactly");
+        assert!(!stored.paused, "{id}: resumed once written");
+        assert_eq!(
+            matches!(stored.durability, Durability::Durable { .. }),
+            durable,
+            "{id}"
+        );
     }
 }
 

@@ -50,6 +50,15 @@ pub enum CommandError {
     Thread(#[from] ThreadReadError),
     #[error(transparent)]
     Explain(#[from] keeper::ops::explain::ExplainError),
+    /// A thread written in pieces failed part way: it exists, paused, with part of its
+    /// instructions.
+    #[error("{source}; thread {thread} exists paused with {written} of {total} transactions written: `threads delete {thread}` it and create it again")]
+    PartlyWritten {
+        thread: Pubkey,
+        written: usize,
+        total: usize,
+        source: Box<SubmitError>,
+    },
 }
 
 /// What a write did: the binary prints it as text or JSON.
@@ -63,6 +72,10 @@ pub struct Written {
     /// `make-durable`, `rotate-nonce`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce_account: Option<String>,
+    /// Transactions a `create` took when its instructions did not fit one (the
+    /// signature is the first's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<usize>,
 }
 
 impl Written {
@@ -72,7 +85,13 @@ impl Written {
             thread: thread.to_string(),
             signature: signature.to_string(),
             nonce_account: None,
+            transactions: None,
         }
+    }
+
+    fn with_transactions(mut self, transactions: usize) -> Self {
+        self.transactions = Some(transactions);
+        self
     }
 
     fn with_nonce(mut self, nonce: &Pubkey) -> Self {
@@ -87,8 +106,12 @@ impl Written {
             .as_ref()
             .map(|n| format!("\nnonce account: {n}"))
             .unwrap_or_default();
+        let transactions = self
+            .transactions
+            .map(|n| format!("\nwritten in {n} transactions (too large for one)"))
+            .unwrap_or_default();
         format!(
-            "{}: thread {}\nsignature: {}{nonce}",
+            "{}: thread {}\nsignature: {}{nonce}{transactions}",
             self.command, self.thread, self.signature
         )
     }

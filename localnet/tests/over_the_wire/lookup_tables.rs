@@ -3,9 +3,10 @@
 //! keeper: every execution is a v0 message through that table, which the validator
 //! resolves (the nonce account among the static keys), each due time once.
 //!
-//! The thread names as many accounts as its creation transaction can carry (each is 34
-//! bytes of instruction data there); a thread's instructions are written in one
-//! transaction, which bounds how wide a thread can be (see the README).
+//! The thread names 40 accounts: more than a legacy transaction holds, and more than one
+//! creation transaction carries (each is 34 bytes of instruction data there), so it is
+//! written in pieces (`client::create_in_pieces`: created paused with the first piece,
+//! the rest appended, resumed), each transaction within the validator's packet limit.
 
 use std::time::Duration;
 
@@ -24,8 +25,10 @@ use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
 use crate::harness::{executed_at_least, Keeper, KeeperSetup, Localnet};
 use crate::judge::{each_due_time_ran_once, landed, store_rows};
 
-/// As many accounts as a durable thread's creation transaction holds with room to spare.
-const ACCOUNTS: usize = 16;
+/// More accounts than a legacy transaction (or one creation transaction) holds.
+const ACCOUNTS: usize = 40;
+/// Bytes of accounts and data a piece writes.
+const PIECE_BUDGET: usize = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_thread_runs_through_its_lookup_table_as_v0_messages() {
@@ -62,13 +65,14 @@ async fn a_durable_thread_runs_through_its_lookup_table_as_v0_messages() {
             ThreadInstruction::from(echo)
         })
         .collect();
+    let instructions: Vec<ThreadInstruction> = instructions;
     let args = CreateThreadArgs {
         id: b"wide".to_vec(),
         trigger: Trigger::Interval {
             seconds: 3,
             skippable: true,
         },
-        instructions,
+        instructions: vec![],
         fee_per_exec: 20_000,
         rate_limit: RateLimit::default(),
         deposit: 100_000_000,
@@ -76,14 +80,36 @@ async fn a_durable_thread_runs_through_its_lookup_table_as_v0_messages() {
         lookup_tables: vec![table],
     };
     let nonce = Keypair::new();
-    let create = thread::client::create_thread_with_nonce(
+    let pieces = thread::client::create_in_pieces(
         &owner.pubkey(),
         &thread,
-        &nonce.pubkey(),
-        args,
-        10_000,
+        &instructions,
+        PIECE_BUDGET,
+        |first| {
+            let args = CreateThreadArgs {
+                instructions: first,
+                ..args.clone()
+            };
+            thread::client::create_thread_with_nonce(
+                &owner.pubkey(),
+                &thread,
+                &nonce.pubkey(),
+                args,
+                10_000,
+            )
+        },
+    )
+    .unwrap();
+    send(&rpc, &pieces.create, &[&owner, &nonce]).await.unwrap();
+    for append in &pieces.appends {
+        send(&rpc, append, &[&owner]).await.unwrap();
+    }
+    let stored = crate::harness::thread_state(&rpc, &thread).await.unwrap();
+    assert_eq!(
+        stored.instructions, instructions,
+        "written exactly, in pieces"
     );
-    send(&rpc, &[create], &[&owner, &nonce]).await.unwrap();
+    assert!(!stored.paused);
 
     let setup = KeeperSetup::against(&localnet);
     let keeper = Keeper::start(&setup);

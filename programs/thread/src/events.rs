@@ -40,6 +40,17 @@ pub struct ThreadUpdated {
     pub new_lookup_tables: Vec<Pubkey>,
 }
 
+/// A piece of a paused thread's instructions was written (`append_thread_instruction`).
+#[event]
+pub struct ThreadInstructionAppended {
+    pub thread: Pubkey,
+    /// Stored instructions after the piece.
+    pub instructions_len: u8,
+    /// Accounts and data bytes of the last instruction after the piece.
+    pub last_accounts_len: u8,
+    pub last_data_len: u16,
+}
+
 #[event]
 pub struct ThreadPaused {
     pub thread: Pubkey,

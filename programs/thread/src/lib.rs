@@ -63,6 +63,16 @@ pub mod thread {
         update_thread::handler(ctx, args)
     }
 
+    /// Adds a piece to a paused thread's stored instructions: a new instruction, or more
+    /// accounts and data for the last one, for lists too large for one transaction (owner
+    /// only; the owner pays the rent of the larger account).
+    pub fn append_thread_instruction(
+        ctx: Context<AppendThreadInstruction>,
+        piece: InstructionPiece,
+    ) -> Result<()> {
+        append_instruction::handler(ctx, piece)
+    }
+
     /// Stops executions until `resume_thread` (owner only).
     pub fn pause_thread(ctx: Context<SetPaused>) -> Result<()> {
         pause_thread::pause(ctx)

@@ -17,7 +17,7 @@ use solana_sdk_ids::{system_program, sysvar};
 use solana_system_interface::instruction as system_instruction;
 use thread::client::{self, NonceData, NonceState, NONCE_ACCOUNT_LEN};
 use thread::instruction as ix_data;
-use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
+use thread::instructions::{CreateThreadArgs, InstructionPiece, UpdateThreadArgs};
 use thread::state::{Durability, RateLimit, Thread, ThreadInstruction, Trigger, MAX_ID_LEN};
 use thread_tests::{hand_built_thread, recorder};
 
@@ -112,7 +112,8 @@ fn owner_builders_put_each_account_in_its_slot() {
     let [event_authority, program] = event_accounts();
     let [blockhashes, rent, system] = nonce_sysvars();
 
-    // `create_thread` and `update_thread` take the same accounts.
+    // `create_thread`, `update_thread` and `append_thread_instruction` take the same
+    // accounts.
     let owner_thread_system = vec![
         signer_writable(k.owner),
         writable(k.thread),
@@ -137,7 +138,13 @@ fn owner_builders_put_each_account_in_its_slot() {
         ],
     );
     let ix = client::update_thread(&k.owner, &k.thread, UpdateThreadArgs::default());
-    assert_instruction::<ix_data::UpdateThread>(&ix, owner_thread_system);
+    assert_instruction::<ix_data::UpdateThread>(&ix, owner_thread_system.clone());
+    let piece = InstructionPiece::Continuation {
+        accounts: vec![],
+        data: vec![1],
+    };
+    let ix = client::append_thread_instruction(&k.owner, &k.thread, piece);
+    assert_instruction::<ix_data::AppendThreadInstruction>(&ix, owner_thread_system);
     let paused = vec![
         signer(k.owner),
         writable(k.thread),

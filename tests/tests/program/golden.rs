@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use thread::client;
-use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
+use thread::instructions::{CreateThreadArgs, InstructionPiece, UpdateThreadArgs};
 use thread::state::{
     RateLimit, Thread, ThreadAccountMeta, ThreadInstruction, ThreadPriority, Trigger,
 };
@@ -146,6 +146,18 @@ fn golden() -> Value {
             "updateThread",
             &plain,
             client::update_thread(owner, &plain, update),
+        ),
+        entry(
+            "appendThreadInstruction",
+            &plain,
+            client::append_thread_instruction(
+                owner,
+                &plain,
+                InstructionPiece::Continuation {
+                    accounts: keys.stored_instruction().accounts,
+                    data: vec![4, 5, 6],
+                },
+            ),
         ),
         entry("pauseThread", &plain, client::pause_thread(owner, &plain)),
         entry("resumeThread", &plain, client::resume_thread(owner, &plain)),

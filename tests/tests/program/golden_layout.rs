@@ -2,8 +2,9 @@
 //! decodes each and re-encodes it byte for byte (`app/test/golden-layout.test.mjs`):
 //!
 //! - `app/test/golden/instruction-data.json`: the data of every instruction, with
-//!   `create_thread` once per trigger kind and `update_thread` once per field (the
-//!   priority both reset to the keepers' default and set);
+//!   `create_thread` once per trigger kind, `update_thread` once per field (the
+//!   priority both reset to the keepers' default and set) and
+//!   `append_thread_instruction` once per piece kind;
 //! - `app/test/golden/thread-accounts.json`: `Thread` account data as the program stores
 //!   it (padded with zeros to its allocated space), durable and not, one per `Due` kind,
 //!   with the fields an owner reads and the execution a keeper builds for it.
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 use solana_sdk::pubkey::Pubkey;
 use thread::client;
 use thread::instruction as ix;
-use thread::instructions::{CreateThreadArgs, UpdateThreadArgs};
+use thread::instructions::{CreateThreadArgs, InstructionPiece, UpdateThreadArgs};
 use thread::state::{
     Comparison, Due, Durability, Lease, RateLimit, Thread, ThreadAccountMeta, ThreadInstruction,
     ThreadPriority, Trigger, ValueSource,
@@ -248,6 +249,27 @@ fn instruction_data() -> Value {
             &format!("updateThread/{name}"),
             "updateThread",
             ix::UpdateThread { args }.data(),
+        ));
+    }
+    let [first, second] = <[ThreadInstruction; 2]>::try_from(stored(&thread)).unwrap();
+    let pieces = [
+        (
+            "instruction",
+            InstructionPiece::Instruction { instruction: first },
+        ),
+        (
+            "continuation",
+            InstructionPiece::Continuation {
+                accounts: second.accounts,
+                data: second.data,
+            },
+        ),
+    ];
+    for (name, piece) in pieces {
+        entries.push(data_entry(
+            &format!("appendThreadInstruction/{name}"),
+            "appendThreadInstruction",
+            ix::AppendThreadInstruction { piece }.data(),
         ));
     }
     let plain = [

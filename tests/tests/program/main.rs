@@ -3,6 +3,7 @@
 
 #![allow(deprecated)]
 
+mod append;
 mod client;
 mod common;
 mod conditions;

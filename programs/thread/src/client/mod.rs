@@ -40,6 +40,7 @@ pub mod lease;
 pub mod native;
 pub mod owner;
 pub mod pda;
+pub mod pieces;
 
 pub use decode::*;
 pub use exec::*;
@@ -47,6 +48,7 @@ pub use lease::*;
 pub use native::*;
 pub use owner::*;
 pub use pda::*;
+pub use pieces::*;
 
 use anchor_lang::prelude::{AccountMeta, Pubkey};
 

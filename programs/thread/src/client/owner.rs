@@ -13,7 +13,7 @@ use solana_sdk_ids::sysvar;
 
 use super::{watched_account, SYSTEM_PROGRAM};
 use crate::instruction;
-use crate::instructions::{CreateThreadArgs, UpdateThreadArgs};
+use crate::instructions::{CreateThreadArgs, InstructionPiece, UpdateThreadArgs};
 
 /// `create_thread`: a non-durable thread at `thread`, the PDA of `owner` and `args.id`.
 pub fn create_thread(owner: &Pubkey, thread: &Pubkey, args: CreateThreadArgs) -> Instruction {
@@ -85,6 +85,23 @@ fn setting_accounts(
         .iter()
         .map(|table| AccountMeta::new_readonly(*table, false));
     watched_account(trigger).into_iter().chain(tables).collect()
+}
+
+/// `append_thread_instruction`: `piece` of a paused thread's instructions (see
+/// [`super::pieces`] for writing a list too large for one transaction).
+pub fn append_thread_instruction(
+    owner: &Pubkey,
+    thread: &Pubkey,
+    piece: InstructionPiece,
+) -> Instruction {
+    thread_instruction!(
+        AppendThreadInstruction {
+            owner: *owner,
+            thread: *thread,
+            system_program: SYSTEM_PROGRAM,
+        },
+        instruction::AppendThreadInstruction { piece },
+    )
 }
 
 /// `pause_thread`.

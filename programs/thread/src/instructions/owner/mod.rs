@@ -1,5 +1,6 @@
 //! Instructions only the thread's owner may call.
 
+pub mod append_instruction;
 pub mod create_thread;
 pub mod create_thread_with_nonce;
 pub mod delete_thread;
@@ -11,6 +12,8 @@ pub mod update_thread;
 pub mod withdraw_thread;
 
 // See instructions/mod.rs for why these are glob re-exports.
+#[allow(ambiguous_glob_reexports)]
+pub use append_instruction::*;
 #[allow(ambiguous_glob_reexports)]
 pub use create_thread::*;
 #[allow(ambiguous_glob_reexports)]

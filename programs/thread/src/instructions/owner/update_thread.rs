@@ -2,12 +2,11 @@
 //! priority or lookup tables.
 
 use anchor_lang::prelude::*;
-use anchor_lang::system_program;
 
 use crate::errors::ThreadError;
 use crate::events::ThreadUpdated;
 use crate::instructions::owner::lookup_tables::validate_lookup_tables;
-use crate::instructions::shared::with_watched;
+use crate::instructions::shared::{resize_paid_by_owner, with_watched};
 use crate::schedule::{self, ChainTime};
 use crate::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
 
@@ -73,7 +72,12 @@ pub fn handler<'info>(
     }
     let space = ctx.accounts.thread.space();
     if space != ctx.accounts.thread.to_account_info().data_len() {
-        resize_for(ctx.accounts, space)?;
+        resize_paid_by_owner(
+            &ctx.accounts.thread.to_account_info(),
+            &ctx.accounts.owner.to_account_info(),
+            &ctx.accounts.system_program.key(),
+            space,
+        )?;
     }
     let thread = &mut ctx.accounts.thread;
     if let Some(trigger) = args.trigger {
@@ -115,32 +119,5 @@ pub fn handler<'info>(
         new_lookup_tables: thread.lookup_tables.clone(),
     };
     emit_cpi!(event);
-    Ok(())
-}
-
-/// Resizes the thread account to `space`: the owner pays the extra rent when it grows and
-/// gets the freed rent back when it shrinks, so the fee balance is untouched.
-fn resize_for(accounts: &UpdateThread, space: usize) -> Result<()> {
-    let info = accounts.thread.to_account_info();
-    let rent = Rent::get()?;
-    let old_reserve = rent.minimum_balance(info.data_len());
-    let new_reserve = rent.minimum_balance(space);
-    if new_reserve > old_reserve {
-        system_program::transfer(
-            CpiContext::new(
-                accounts.system_program.key(),
-                system_program::Transfer {
-                    from: accounts.owner.to_account_info(),
-                    to: info.clone(),
-                },
-            ),
-            new_reserve.saturating_sub(old_reserve),
-        )?;
-    } else {
-        let refund = old_reserve.saturating_sub(new_reserve);
-        info.sub_lamports(refund)?;
-        accounts.owner.to_account_info().add_lamports(refund)?;
-    }
-    info.resize(space)?;
     Ok(())
 }
