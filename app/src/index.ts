@@ -5,6 +5,7 @@ export * from "./program.js";
 export * from "./pda.js";
 export * from "./values.js";
 export * from "./instructions.js";
+export * from "./pieces.js";
 export * from "./instruction-data.js";
 export * from "./account.js";
 export * from "./events.js";

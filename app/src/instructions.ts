@@ -100,15 +100,15 @@ function lookupTables(field: string, tables: readonly PublicKey[]): PublicKey[] 
   return [...tables];
 }
 
-/**
- * The remaining accounts of setting `trigger` and `tables`, as the Rust builders pass
- * them: an `account` or `condition` trigger's watched account, then each table, read-only.
- */
 /** The account an `account` or `condition` trigger watches, which the program reads. */
 function watchedAccount(trigger: Trigger): PublicKey | undefined {
   return trigger.account?.address ?? trigger.condition?.address;
 }
 
+/**
+ * The remaining accounts of setting `trigger` and `tables`, as the Rust builders pass
+ * them: an `account` or `condition` trigger's watched account, then each table, read-only.
+ */
 function settingAccounts(trigger: Trigger | undefined, tables: readonly PublicKey[]): AccountMeta[] {
   const watched = trigger === undefined ? undefined : watchedAccount(trigger);
   return [...(watched === undefined ? [] : [watched]), ...tables].map((pubkey) => ({

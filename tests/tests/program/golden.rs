@@ -1,6 +1,8 @@
 //! The owner instructions as the program's Rust builders make them, written to
 //! `app/test/golden/owner-instructions.json`: the TypeScript client, loading only the
 //! committed IDL, must build the same accounts and bytes (`app/test/idl-resolution.test.mjs`).
+//! A thread written in pieces goes to `app/test/golden/pieces.json`, which the SDK's
+//! `createThreadInPieces` must reproduce transaction for transaction.
 //!
 //! The file is committed; this test fails when the builders no longer produce it, so a
 //! change to an instruction's accounts or arguments reaches the TypeScript side through
@@ -203,6 +205,68 @@ fn golden() -> Value {
 #[test]
 fn owner_instruction_golden_file_matches_the_rust_builders() {
     check_golden(GOLDEN, &golden());
+}
+
+const PIECES_GOLDEN: &str = "../app/test/golden/pieces.json";
+/// The byte budget of each piece in the pieces golden file.
+const PIECE_BUDGET: usize = 300;
+
+/// A thread written in pieces (`client::create_in_pieces`): the list, the budget, and
+/// every transaction's instructions, for the SDK's `createThreadInPieces` to match.
+fn pieces_golden() -> Value {
+    let keys = GoldenKeys::new();
+    let owner = &keys.owner;
+    let thread = Thread::address(owner, b"golden-wide").0;
+    let wide = ThreadInstruction {
+        program_id: keys.target_program,
+        accounts: (10..30u8)
+            .map(|byte| ThreadAccountMeta {
+                pubkey: Pubkey::new_from_array([byte; 32]),
+                is_signer: false,
+                is_writable: byte % 2 == 0,
+            })
+            .collect(),
+        data: (0..=255).chain(0..44).collect(),
+    };
+    let list = vec![keys.stored_instruction(), wide];
+    let cron = Trigger::Cron {
+        schedule: "0 */5 * * * *".into(),
+        skippable: true,
+        jitter: 30,
+    };
+    let plan = client::create_in_pieces(owner, &thread, &list, PIECE_BUDGET, |first| {
+        let args = CreateThreadArgs {
+            instructions: first,
+            ..create_args(&keys, b"golden-wide", cron)
+        };
+        client::create_thread(owner, &thread, args)
+    })
+    .expect("the list cuts into pieces");
+    let plain = |ixs: &[Instruction]| {
+        ixs.iter()
+            .map(|ix| entry("piece", &thread, ix.clone()))
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "keys": keys.to_json(),
+        "budget": PIECE_BUDGET,
+        "instructions": list.iter().map(|ix| json!({
+            "programId": ix.program_id.to_string(),
+            "keys": ix.accounts.iter().map(|meta| json!({
+                "pubkey": meta.pubkey.to_string(),
+                "isSigner": meta.is_signer,
+                "isWritable": meta.is_writable,
+            })).collect::<Vec<_>>(),
+            "data": ix.data.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        })).collect::<Vec<_>>(),
+        "create": plain(&plan.create),
+        "appends": plan.appends.iter().map(|tx| plain(tx)).collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn pieces_golden_file_matches_the_rust_client() {
+    check_golden(PIECES_GOLDEN, &pieces_golden());
 }
 
 /// Compares `value` with the committed golden file at `relative` (from this crate), or
