@@ -68,14 +68,12 @@ pub fn validate(trigger: &Trigger) -> Result<()> {
             *size >= 1 && *size <= MAX_WATCHED_BYTES,
             ThreadError::InvalidAccountTrigger
         ),
-        Trigger::Condition { .. } => {
-            if let Some((_, condition)) = condition_of(trigger) {
-                condition.validate().map_err(|why| {
-                    msg!("invalid condition trigger: {}", why);
-                    error!(ThreadError::InvalidConditionTrigger)
-                })?;
-            }
-        }
+        Trigger::Condition { .. } => condition_of(trigger)
+            .map_or(Ok(()), |(_, condition)| condition.validate())
+            .map_err(|why| {
+                msg!("invalid condition trigger: {}", why);
+                error!(ThreadError::InvalidConditionTrigger)
+            })?,
         Trigger::Now | Trigger::Timestamp { .. } | Trigger::Slot { .. } | Trigger::Epoch { .. } => {
         }
     }
@@ -121,7 +119,7 @@ pub fn initial(
         }
         Trigger::Condition { address, .. } => {
             require_keys_neq!(*address, *thread, ThreadError::InvalidConditionTrigger);
-            let (_, condition, reading) = read_condition(trigger, watched)?;
+            let (condition, reading) = read_condition(trigger, watched)?;
             NextDue::plain(Due::OnCondition {
                 armed: condition.armed_after(&reading),
             })
@@ -140,7 +138,7 @@ pub fn check_due(
     watched: Option<Watched>,
 ) -> Result<Step> {
     if let Due::OnCondition { armed } = due {
-        let (_, condition, reading) = read_condition(trigger, watched)?;
+        let (condition, reading) = read_condition(trigger, watched)?;
         condition
             .check_fresh(&reading, now.unix_ts)
             .map_err(condition_error)?;
@@ -189,16 +187,13 @@ pub fn condition_of(trigger: &Trigger) -> Option<(Pubkey, Condition)> {
 
 /// The condition of `trigger` and its value in `watched`, refusing by name a trigger
 /// that is not a condition, a missing account and an unreadable value.
-fn read_condition(
-    trigger: &Trigger,
-    watched: Option<Watched>,
-) -> Result<(Pubkey, Condition, Reading)> {
-    let (address, condition) = condition_of(trigger).ok_or(ThreadError::ThreadNotDue)?;
+fn read_condition(trigger: &Trigger, watched: Option<Watched>) -> Result<(Condition, Reading)> {
+    let (_, condition) = condition_of(trigger).ok_or(ThreadError::ThreadNotDue)?;
     let watched = watched.ok_or(ThreadError::MissingTriggerAccount)?;
     let reading = condition
         .read(watched.data, watched.owner)
         .map_err(condition_error)?;
-    Ok((address, condition, reading))
+    Ok((condition, reading))
 }
 
 fn condition_error(error: ConditionError) -> Error {
@@ -292,7 +287,7 @@ pub fn after_execution(
             })
         }
         Trigger::Condition { .. } => {
-            let (_, condition, reading) = read_condition(trigger, watched)?;
+            let (condition, reading) = read_condition(trigger, watched)?;
             NextDue::plain(Due::OnCondition {
                 armed: condition.armed_after(&reading),
             })
