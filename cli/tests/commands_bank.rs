@@ -171,6 +171,42 @@ async fn create_writes_a_thread_too_large_for_one_transaction_in_pieces() {
 }
 
 #[tokio::test]
+async fn update_writes_instructions_too_large_for_one_transaction_in_pieces() {
+    let bench = Bench::start().await;
+    let mut wide = spec("wide-update", trigger("now")).instructions;
+    wide[0].accounts.extend((0..31).map(|_| AccountSpec {
+        pubkey: Pubkey::new_unique().to_string(),
+        is_signer: false,
+        is_writable: true,
+    }));
+    wide[0].data = Some(format!("hex:{}", "cd".repeat(300)));
+    for paused in [false, true] {
+        let id = format!("grows-{paused}");
+        let thread = address(&bench.create(&spec(&id, trigger("now"))).await);
+        if paused {
+            commands::pause(bench.owner(), &thread).await.unwrap();
+        }
+        let update = UpdateSpec {
+            instructions: Some(wide.clone()),
+            fee_per_exec: Some(9_000),
+            ..UpdateSpec::default()
+        };
+        let written = commands::update(bench.owner(), &thread, &update)
+            .await
+            .unwrap();
+        assert!(written.transactions.is_some_and(|n| n >= 3), "{written:?}");
+        let stored = stored(&bench, &thread).await;
+        let expected = update.plan(&thread).unwrap().instructions.unwrap();
+        assert_eq!(
+            stored.instructions, expected,
+            "paused {paused}: written exactly"
+        );
+        assert_eq!(stored.fee_per_exec, 9_000);
+        assert_eq!(stored.paused, paused, "left as the owner had it");
+    }
+}
+
+#[tokio::test]
 async fn create_durable_makes_its_own_nonce_account_owned_by_the_thread() {
     let bench = Bench::start().await;
     let mut durable = spec("durable", trigger("now"));

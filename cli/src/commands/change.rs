@@ -4,11 +4,13 @@
 
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signer;
-use thread::state::Durability;
+use thread::instructions::UpdateThreadArgs;
+use thread::state::{Durability, ThreadInstruction};
 
-use super::{fetch_owned, land, rent, CommandError, Owner, Written};
+use super::{fetch_owned, land, pieces, rent, CommandError, Owner, Written};
 use crate::refusal::Refusal;
 use crate::spec::UpdateSpec;
+use crate::submit::fits_one_transaction;
 
 pub async fn pause(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
     if fetch_owned(owner, address).await?.thread.paused {
@@ -43,9 +45,27 @@ pub async fn update(
     spec: &UpdateSpec,
 ) -> Result<Written, CommandError> {
     let args = spec.plan(address)?;
-    fetch_owned(owner, address).await?;
-    let ix = thread::client::update_thread(&owner.keypair.pubkey(), address, args);
-    land(owner, "update", address, &[], &[ix]).await
+    let paused = fetch_owned(owner, address).await?.thread.paused;
+    let signer = owner.keypair.pubkey();
+    let ix = thread::client::update_thread(&signer, address, args.clone());
+    let instructions = match args.instructions.clone() {
+        Some(instructions) if !fits_one_transaction(&signer, std::slice::from_ref(&ix)) => {
+            instructions
+        }
+        _ => return land(owner, "update", address, &[], &[ix]).await,
+    };
+    // New instructions too large for one transaction: the update carries the first
+    // piece and pauses the thread, the rest are appended, the last append resumes it.
+    let first = |first: Vec<ThreadInstruction>| {
+        let args = UpdateThreadArgs {
+            instructions: Some(first),
+            ..args.clone()
+        };
+        thread::client::update_thread(&signer, address, args)
+    };
+    let planned = pieces::plan(&signer, address, &instructions, paused, &first)?;
+    let (signature, transactions) = pieces::write(owner, address, &[], planned).await?;
+    Ok(Written::new("update", address, &signature).with_transactions(transactions))
 }
 
 /// Moves `amount` lamports of the thread's spare balance back to the owner.

@@ -12,6 +12,7 @@
 mod change;
 mod create;
 mod durability;
+mod pieces;
 mod read;
 
 pub use change::{delete, pause, resume, update, withdraw};
