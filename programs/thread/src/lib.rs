@@ -67,7 +67,7 @@ pub mod thread {
     /// accounts and data for the last one, for lists too large for one transaction (owner
     /// only; the owner pays the rent of the larger account).
     pub fn append_thread_instruction(
-        ctx: Context<AppendThreadInstruction>,
+        ctx: Context<UpdateThread>,
         piece: InstructionPiece,
     ) -> Result<()> {
         append_instruction::handler(ctx, piece)

@@ -95,7 +95,7 @@ pub fn append_thread_instruction(
     piece: InstructionPiece,
 ) -> Instruction {
     thread_instruction!(
-        AppendThreadInstruction {
+        UpdateThread {
             owner: *owner,
             thread: *thread,
             system_program: SYSTEM_PROGRAM,

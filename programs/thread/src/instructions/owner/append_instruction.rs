@@ -14,8 +14,9 @@ use anchor_lang::prelude::*;
 
 use crate::errors::ThreadError;
 use crate::events::ThreadInstructionAppended;
+use crate::instructions::owner::update_thread::UpdateThread;
 use crate::instructions::shared::resize_paid_by_owner;
-use crate::state::{Thread, ThreadAccountMeta, ThreadInstruction};
+use crate::state::{ThreadAccountMeta, ThreadInstruction};
 
 /// One piece of a thread's stored instructions.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -29,23 +30,9 @@ pub enum InstructionPiece {
     },
 }
 
-#[event_cpi]
-#[derive(Accounts)]
-pub struct AppendThreadInstruction<'info> {
-    #[account(mut)]
-    pub owner: Signer<'info>,
-    #[account(
-        mut,
-        seeds = [Thread::SEED, thread.owner.as_ref(), thread.id.as_ref()],
-        bump = thread.bump,
-        has_one = owner @ ThreadError::NotOwner,
-        constraint = thread.version == Thread::VERSION @ ThreadError::UnsupportedVersion,
-    )]
-    pub thread: Account<'info, Thread>,
-    pub system_program: Program<'info, System>,
-}
-
-pub fn handler(ctx: Context<AppendThreadInstruction>, piece: InstructionPiece) -> Result<()> {
+/// Takes `update_thread`'s accounts (the owner pays for the larger account through the
+/// system program), without remaining accounts.
+pub fn handler(ctx: Context<UpdateThread>, piece: InstructionPiece) -> Result<()> {
     let thread_key = ctx.accounts.thread.key();
     require!(ctx.accounts.thread.paused, ThreadError::ThreadNotPaused);
     let mut instructions = ctx.accounts.thread.instructions.clone();
