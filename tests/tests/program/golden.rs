@@ -88,9 +88,16 @@ fn create_args(keys: &GoldenKeys, id: &[u8], trigger: Trigger) -> CreateThreadAr
 }
 
 pub(crate) fn entry(name: &str, thread: &Pubkey, ix: Instruction) -> Value {
+    let mut entry = json!({ "name": name, "thread": thread.to_string() });
+    if let (Some(entry), Value::Object(fields)) = (entry.as_object_mut(), instruction_json(&ix)) {
+        entry.extend(fields);
+    }
+    entry
+}
+
+/// An instruction as the golden files write one: program id, keys, hex data.
+fn instruction_json(ix: &Instruction) -> Value {
     json!({
-        "name": name,
-        "thread": thread.to_string(),
         "programId": ix.program_id.to_string(),
         "keys": ix.accounts.iter().map(|meta| json!({
             "pubkey": meta.pubkey.to_string(),
@@ -250,15 +257,10 @@ fn pieces_golden() -> Value {
     json!({
         "keys": keys.to_json(),
         "budget": PIECE_BUDGET,
-        "instructions": list.iter().map(|ix| json!({
-            "programId": ix.program_id.to_string(),
-            "keys": ix.accounts.iter().map(|meta| json!({
-                "pubkey": meta.pubkey.to_string(),
-                "isSigner": meta.is_signer,
-                "isWritable": meta.is_writable,
-            })).collect::<Vec<_>>(),
-            "data": ix.data.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        })).collect::<Vec<_>>(),
+        "instructions": list
+            .iter()
+            .map(|ix| instruction_json(&Instruction::from(ix)))
+            .collect::<Vec<_>>(),
         "create": plain(&plan.create),
         "appends": plan.appends.iter().map(|tx| plain(tx)).collect::<Vec<_>>(),
     })

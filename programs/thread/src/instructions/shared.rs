@@ -120,34 +120,3 @@ pub fn can_receive(wallet: &AccountInfo, amount: u64) -> Result<bool> {
         .ok_or(crate::errors::ThreadError::ArithmeticOverflow)?;
     Ok(after >= Rent::get()?.minimum_balance(wallet.data_len()))
 }
-
-/// Resizes `thread` to `space`: `owner` pays the extra rent when it grows and gets the
-/// freed rent back when it shrinks, so the thread's fee balance is untouched.
-pub fn resize_paid_by_owner<'info>(
-    thread: &AccountInfo<'info>,
-    owner: &AccountInfo<'info>,
-    system_program: &Pubkey,
-    space: usize,
-) -> Result<()> {
-    let rent = Rent::get()?;
-    let old_reserve = rent.minimum_balance(thread.data_len());
-    let new_reserve = rent.minimum_balance(space);
-    if new_reserve > old_reserve {
-        system_program::transfer(
-            CpiContext::new(
-                *system_program,
-                system_program::Transfer {
-                    from: owner.clone(),
-                    to: thread.clone(),
-                },
-            ),
-            new_reserve.saturating_sub(old_reserve),
-        )?;
-    } else {
-        let refund = old_reserve.saturating_sub(new_reserve);
-        thread.sub_lamports(refund)?;
-        owner.add_lamports(refund)?;
-    }
-    thread.resize(space)?;
-    Ok(())
-}

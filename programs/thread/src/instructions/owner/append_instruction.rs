@@ -15,7 +15,6 @@ use anchor_lang::prelude::*;
 use crate::errors::ThreadError;
 use crate::events::ThreadInstructionAppended;
 use crate::instructions::owner::update_thread::UpdateThread;
-use crate::instructions::shared::resize_paid_by_owner;
 use crate::state::{ThreadAccountMeta, ThreadInstruction};
 
 /// One piece of a thread's stored instructions.
@@ -34,25 +33,23 @@ pub enum InstructionPiece {
 /// system program), without remaining accounts.
 pub fn handler(ctx: Context<UpdateThread>, piece: InstructionPiece) -> Result<()> {
     let thread_key = ctx.accounts.thread.key();
-    require!(ctx.accounts.thread.paused, ThreadError::ThreadNotPaused);
-    let mut instructions = ctx.accounts.thread.instructions.clone();
+    // Changed in place: a piece that breaks a rule fails the transaction, so nothing of
+    // it is ever written.
+    let thread = &mut ctx.accounts.thread;
+    require!(thread.paused, ThreadError::ThreadNotPaused);
     match piece {
-        InstructionPiece::Instruction { instruction } => instructions.push(instruction),
+        InstructionPiece::Instruction { instruction } => thread.instructions.push(instruction),
         InstructionPiece::Continuation { accounts, data } => {
-            let last = instructions.last_mut().ok_or(ThreadError::NoInstructions)?;
+            let last = thread
+                .instructions
+                .last_mut()
+                .ok_or(ThreadError::NoInstructions)?;
             last.accounts.extend(accounts);
             last.data.extend(data);
         }
     }
-    ThreadInstruction::validate_list(&instructions, &thread_key)?;
-    ctx.accounts.thread.instructions = instructions;
-    let space = ctx.accounts.thread.space();
-    resize_paid_by_owner(
-        &ctx.accounts.thread.to_account_info(),
-        &ctx.accounts.owner.to_account_info(),
-        &ctx.accounts.system_program.key(),
-        space,
-    )?;
+    ThreadInstruction::validate_list(&thread.instructions, &thread_key)?;
+    ctx.accounts.resize_to_fit()?;
     ctx.accounts.thread.invariant()?;
 
     let thread = &ctx.accounts.thread;

@@ -2,11 +2,12 @@
 //! priority or lookup tables.
 
 use anchor_lang::prelude::*;
+use anchor_lang::system_program;
 
 use crate::errors::ThreadError;
 use crate::events::ThreadUpdated;
 use crate::instructions::owner::lookup_tables::validate_lookup_tables;
-use crate::instructions::shared::{resize_paid_by_owner, with_watched};
+use crate::instructions::shared::with_watched;
 use crate::schedule::{self, ChainTime};
 use crate::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
 
@@ -46,6 +47,40 @@ pub struct UpdateThread<'info> {
     pub system_program: Program<'info, System>,
 }
 
+impl UpdateThread<'_> {
+    /// Resizes the thread account to what the thread now stores: the owner pays the
+    /// extra rent when it grows and gets the freed rent back when it shrinks, so the fee
+    /// balance is untouched. Nothing happens when the size is right.
+    pub fn resize_to_fit(&self) -> Result<()> {
+        let info = self.thread.to_account_info();
+        let space = self.thread.space();
+        if space == info.data_len() {
+            return Ok(());
+        }
+        let rent = Rent::get()?;
+        let old_reserve = rent.minimum_balance(info.data_len());
+        let new_reserve = rent.minimum_balance(space);
+        if new_reserve > old_reserve {
+            system_program::transfer(
+                CpiContext::new(
+                    self.system_program.key(),
+                    system_program::Transfer {
+                        from: self.owner.to_account_info(),
+                        to: info.clone(),
+                    },
+                ),
+                new_reserve.saturating_sub(old_reserve),
+            )?;
+        } else {
+            let refund = old_reserve.saturating_sub(new_reserve);
+            info.sub_lamports(refund)?;
+            self.owner.to_account_info().add_lamports(refund)?;
+        }
+        info.resize(space)?;
+        Ok(())
+    }
+}
+
 pub fn handler<'info>(
     ctx: Context<'info, UpdateThread<'info>>,
     args: UpdateThreadArgs,
@@ -70,15 +105,7 @@ pub fn handler<'info>(
         validate_lookup_tables(&tables, ctx.remaining_accounts)?;
         ctx.accounts.thread.lookup_tables = tables;
     }
-    let space = ctx.accounts.thread.space();
-    if space != ctx.accounts.thread.to_account_info().data_len() {
-        resize_paid_by_owner(
-            &ctx.accounts.thread.to_account_info(),
-            &ctx.accounts.owner.to_account_info(),
-            &ctx.accounts.system_program.key(),
-            space,
-        )?;
-    }
+    ctx.accounts.resize_to_fit()?;
     let thread = &mut ctx.accounts.thread;
     if let Some(trigger) = args.trigger {
         let next = with_watched(&trigger, ctx.remaining_accounts, |watched| {
