@@ -107,7 +107,7 @@ pub fn append_thread_instruction(
 /// `pause_thread`.
 pub fn pause_thread(owner: &Pubkey, thread: &Pubkey) -> Instruction {
     thread_instruction!(
-        SetPaused {
+        OwnedThread {
             owner: *owner,
             thread: *thread,
         },
@@ -118,7 +118,7 @@ pub fn pause_thread(owner: &Pubkey, thread: &Pubkey) -> Instruction {
 /// `resume_thread`.
 pub fn resume_thread(owner: &Pubkey, thread: &Pubkey) -> Instruction {
     thread_instruction!(
-        SetPaused {
+        OwnedThread {
             owner: *owner,
             thread: *thread,
         },
@@ -220,7 +220,7 @@ pub fn rotate_thread_nonce(
 /// `revoke_lease`: ends the live lease now, leaving its holder the grace window.
 pub fn revoke_lease(owner: &Pubkey, thread: &Pubkey) -> Instruction {
     thread_instruction!(
-        RevokeLease {
+        OwnedThread {
             owner: *owner,
             thread: *thread,
         },

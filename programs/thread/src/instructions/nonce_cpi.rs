@@ -11,10 +11,25 @@ use crate::nonce::{NonceState, NONCE_ACCOUNT_LEN};
 use crate::state::Thread;
 
 /// The sysvar accounts the system program's nonce instructions still take.
-pub struct NonceSysvars<'a, 'info> {
-    pub recent_blockhashes: &'a AccountInfo<'info>,
-    pub rent: &'a AccountInfo<'info>,
-    pub system_program: &'a AccountInfo<'info>,
+pub struct NonceSysvars<'info> {
+    pub recent_blockhashes: AccountInfo<'info>,
+    pub rent: AccountInfo<'info>,
+    pub system_program: AccountInfo<'info>,
+}
+
+impl<'info> NonceSysvars<'info> {
+    /// From the accounts of an instruction that touches a nonce, which all carry them.
+    pub fn new(
+        recent_blockhashes: &UncheckedAccount<'info>,
+        rent: &Sysvar<'info, Rent>,
+        system_program: &Program<'info, System>,
+    ) -> Self {
+        Self {
+            recent_blockhashes: recent_blockhashes.to_account_info(),
+            rent: rent.to_account_info(),
+            system_program: system_program.to_account_info(),
+        }
+    }
 }
 
 /// Creates `nonce` (a fresh keypair account that signs the transaction), holding exactly
@@ -31,7 +46,7 @@ pub fn create_thread_nonce<'info>(
     payer: &AccountInfo<'info>,
     nonce: &AccountInfo<'info>,
     thread: &Pubkey,
-    sysvars: &NonceSysvars<'_, 'info>,
+    sysvars: &NonceSysvars<'info>,
 ) -> Result<u64> {
     let lamports = Rent::get()?.minimum_balance(NONCE_ACCOUNT_LEN);
     let existing = nonce.lamports();
@@ -113,7 +128,7 @@ pub fn close_thread_nonce<'info>(
     thread: &Account<'info, Thread>,
     nonce: &AccountInfo<'info>,
     to: &AccountInfo<'info>,
-    sysvars: &NonceSysvars<'_, 'info>,
+    sysvars: &NonceSysvars<'info>,
 ) -> Result<u64> {
     let state = NonceState::read(nonce).ok_or(ThreadError::InvalidNonceAccount)?;
     require_keys_eq!(

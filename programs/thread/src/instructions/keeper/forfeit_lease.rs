@@ -66,11 +66,11 @@ pub fn handler(ctx: Context<ForfeitLease>) -> Result<()> {
         &accounts.caller.to_account_info(),
         &accounts.new_nonce_account.to_account_info(),
         &thread_key,
-        &NonceSysvars {
-            recent_blockhashes: &accounts.recent_blockhashes.to_account_info(),
-            rent: &accounts.rent.to_account_info(),
-            system_program: &accounts.system_program.to_account_info(),
-        },
+        &NonceSysvars::new(
+            &accounts.recent_blockhashes,
+            &accounts.rent,
+            &accounts.system_program,
+        ),
     )?;
     let repaid = paid_for_nonce.min(lease.bond);
     let owners_part = lease.bond.saturating_sub(repaid);

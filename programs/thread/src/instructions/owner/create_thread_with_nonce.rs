@@ -52,11 +52,11 @@ pub fn handler<'info>(
         &accounts.owner.to_account_info(),
         &accounts.nonce_account.to_account_info(),
         &opened.key,
-        &NonceSysvars {
-            recent_blockhashes: &accounts.recent_blockhashes.to_account_info(),
-            rent: &accounts.rent.to_account_info(),
-            system_program: &accounts.system_program.to_account_info(),
-        },
+        &NonceSysvars::new(
+            &accounts.recent_blockhashes,
+            &accounts.rent,
+            &accounts.system_program,
+        ),
     )?;
     emit_cpi!(opened.event());
     Ok(())

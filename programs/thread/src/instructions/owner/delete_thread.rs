@@ -82,11 +82,11 @@ pub fn handler(ctx: Context<DeleteThread>) -> Result<()> {
                 &accounts.thread,
                 &nonce.to_account_info(),
                 &accounts.owner.to_account_info(),
-                &NonceSysvars {
-                    recent_blockhashes: &accounts.recent_blockhashes.to_account_info(),
-                    rent: &accounts.rent.to_account_info(),
-                    system_program: &accounts.system_program.to_account_info(),
-                },
+                &NonceSysvars::new(
+                    &accounts.recent_blockhashes,
+                    &accounts.rent,
+                    &accounts.system_program,
+                ),
             )?;
         }
         // Direct lamport moves only after the last CPI that involves the thread: the

@@ -43,11 +43,11 @@ pub fn make_durable(ctx: Context<MakeThreadDurable>, max_lease_slots: u64) -> Re
         &accounts.owner.to_account_info(),
         &accounts.nonce_account.to_account_info(),
         &accounts.thread.key(),
-        &NonceSysvars {
-            recent_blockhashes: &accounts.recent_blockhashes.to_account_info(),
-            rent: &accounts.rent.to_account_info(),
-            system_program: &accounts.system_program.to_account_info(),
-        },
+        &NonceSysvars::new(
+            &accounts.recent_blockhashes,
+            &accounts.rent,
+            &accounts.system_program,
+        ),
     )?;
     let new = Durability::Durable {
         nonce_account: accounts.nonce_account.key(),
@@ -103,11 +103,11 @@ pub fn make_non_durable(ctx: Context<MakeThreadNonDurable>) -> Result<()> {
         &accounts.thread,
         &accounts.nonce_account.to_account_info(),
         &accounts.owner.to_account_info(),
-        &NonceSysvars {
-            recent_blockhashes: &accounts.recent_blockhashes.to_account_info(),
-            rent: &accounts.rent.to_account_info(),
-            system_program: &accounts.system_program.to_account_info(),
-        },
+        &NonceSysvars::new(
+            &accounts.recent_blockhashes,
+            &accounts.rent,
+            &accounts.system_program,
+        ),
     )?;
     let thread = &mut ctx.accounts.thread;
     thread.durability = Durability::NonDurable;
@@ -157,11 +157,11 @@ pub fn rotate(ctx: Context<RotateThreadNonce>) -> Result<()> {
         ThreadError::NonceAccountMismatch
     );
     require!(accounts.thread.lease.is_none(), ThreadError::LeaseHeld);
-    let sysvars = NonceSysvars {
-        recent_blockhashes: &accounts.recent_blockhashes.to_account_info(),
-        rent: &accounts.rent.to_account_info(),
-        system_program: &accounts.system_program.to_account_info(),
-    };
+    let sysvars = NonceSysvars::new(
+        &accounts.recent_blockhashes,
+        &accounts.rent,
+        &accounts.system_program,
+    );
     create_thread_nonce(
         &accounts.owner.to_account_info(),
         &accounts.new_nonce_account.to_account_info(),

@@ -6,6 +6,7 @@ pub mod create_thread_with_nonce;
 pub mod delete_thread;
 pub mod durability;
 pub(crate) mod lookup_tables;
+pub mod owned_thread;
 pub mod pause_thread;
 pub mod revoke_lease;
 pub mod update_thread;
@@ -23,9 +24,9 @@ pub use delete_thread::*;
 #[allow(ambiguous_glob_reexports)]
 pub use durability::*;
 #[allow(ambiguous_glob_reexports)]
-pub use pause_thread::*;
+pub use owned_thread::*;
 #[allow(ambiguous_glob_reexports)]
-pub use revoke_lease::*;
+pub use pause_thread::*;
 #[allow(ambiguous_glob_reexports)]
 pub use update_thread::*;
 #[allow(ambiguous_glob_reexports)]

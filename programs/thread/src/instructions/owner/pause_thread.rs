@@ -4,23 +4,9 @@ use anchor_lang::prelude::*;
 
 use crate::errors::ThreadError;
 use crate::events::{ThreadPaused, ThreadResumed};
-use crate::state::Thread;
+use crate::instructions::owner::OwnedThread;
 
-#[event_cpi]
-#[derive(Accounts)]
-pub struct SetPaused<'info> {
-    pub owner: Signer<'info>,
-    #[account(
-        mut,
-        seeds = [Thread::SEED, thread.owner.as_ref(), thread.id.as_ref()],
-        bump = thread.bump,
-        has_one = owner @ ThreadError::NotOwner,
-        constraint = thread.version == Thread::VERSION @ ThreadError::UnsupportedVersion,
-    )]
-    pub thread: Account<'info, Thread>,
-}
-
-pub fn pause(ctx: Context<SetPaused>) -> Result<()> {
+pub fn pause(ctx: Context<OwnedThread>) -> Result<()> {
     let thread = &mut ctx.accounts.thread;
     require!(!thread.paused, ThreadError::ThreadPaused);
     thread.paused = true;
@@ -33,7 +19,7 @@ pub fn pause(ctx: Context<SetPaused>) -> Result<()> {
 
 /// Missed due times are not replayed one by one on resume beyond what the trigger allows:
 /// a skippable schedule runs once and moves past now, a non-skippable one catches up.
-pub fn resume(ctx: Context<SetPaused>) -> Result<()> {
+pub fn resume(ctx: Context<OwnedThread>) -> Result<()> {
     let thread = &mut ctx.accounts.thread;
     require!(thread.paused, ThreadError::ThreadNotPaused);
     thread.paused = false;

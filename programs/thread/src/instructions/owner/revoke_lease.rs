@@ -8,23 +8,9 @@ use anchor_lang::prelude::*;
 
 use crate::errors::ThreadError;
 use crate::events::LeaseRevoked;
-use crate::state::Thread;
+use crate::instructions::owner::OwnedThread;
 
-#[event_cpi]
-#[derive(Accounts)]
-pub struct RevokeLease<'info> {
-    pub owner: Signer<'info>,
-    #[account(
-        mut,
-        seeds = [Thread::SEED, thread.owner.as_ref(), thread.id.as_ref()],
-        bump = thread.bump,
-        has_one = owner @ ThreadError::NotOwner,
-        constraint = thread.version == Thread::VERSION @ ThreadError::UnsupportedVersion,
-    )]
-    pub thread: Account<'info, Thread>,
-}
-
-pub fn handler(ctx: Context<RevokeLease>) -> Result<()> {
+pub fn handler(ctx: Context<OwnedThread>) -> Result<()> {
     let slot = Clock::get()?.slot;
     let thread = &mut ctx.accounts.thread;
     let lease = thread.lease.as_mut().ok_or(ThreadError::NoLease)?;
