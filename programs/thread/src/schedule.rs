@@ -348,11 +348,6 @@ fn checked_add(a: i64, b: i64) -> Result<i64> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
 mod tests {
     use super::*;
 

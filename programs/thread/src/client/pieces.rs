@@ -136,11 +136,6 @@ pub fn create_in_pieces(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::arithmetic_side_effects,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

@@ -259,5 +259,4 @@ pub fn compare(a: i128, a_exp: i32, b: i128, b_exp: i32) -> Ordering {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests;

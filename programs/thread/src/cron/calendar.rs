@@ -120,7 +120,6 @@ pub(super) fn to_timestamp(
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects, clippy::unwrap_used)]
 mod tests {
     use chrono::{DateTime, Datelike};
 

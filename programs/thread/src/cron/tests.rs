@@ -2,13 +2,6 @@
 //! cases, a property test against a brute-force reference, and random input that must
 //! never panic.
 
-#![allow(
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing
-)]
-
 use super::parse::{set_bit, DAY_NAMES, MONTH_NAMES};
 use super::*;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike};

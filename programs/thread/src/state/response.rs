@@ -84,11 +84,6 @@ impl ThreadResponse {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
 mod tests {
     use super::*;
 
