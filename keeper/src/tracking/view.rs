@@ -64,6 +64,26 @@ pub struct Watch {
     pub looks_for: LooksFor,
 }
 
+impl Watch {
+    /// What a trigger watches, if it watches an account.
+    pub fn of(trigger: &Trigger) -> Option<Self> {
+        match *trigger {
+            Trigger::Account {
+                address,
+                offset,
+                size,
+            } => Some(Watch {
+                address,
+                looks_for: LooksFor::Change { offset, size },
+            }),
+            _ => condition_of(trigger).map(|(address, condition)| Watch {
+                address,
+                looks_for: LooksFor::Condition(condition),
+            }),
+        }
+    }
+}
+
 /// What a watched account is read for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LooksFor {
@@ -93,29 +113,8 @@ impl LeaseHolder {
 impl ThreadView {
     /// The view of a decoded thread.
     pub fn of(thread: &Thread) -> Self {
-        let watch = match thread.trigger {
-            Trigger::Account {
-                address,
-                offset,
-                size,
-            } => Some(Watch {
-                address,
-                looks_for: LooksFor::Change { offset, size },
-            }),
-            _ => condition_of(&thread.trigger).map(|(address, condition)| Watch {
-                address,
-                looks_for: LooksFor::Condition(condition),
-            }),
-        };
-        // As `Thread::record_in_window` decides: a full window blocks until it ends. A
-        // catch-up of several due times runs one per window, so it waits for slots.
-        let rate_limited_until_slot = if thread.execs_in_window >= thread.rate_limit.max_execs {
-            thread
-                .window_start_slot
-                .saturating_add(thread.rate_limit.window_slots)
-        } else {
-            0
-        };
+        let rate_limited_until_slot = thread.rate_limited_until_slot();
+        let watch = Watch::of(&thread.trigger);
         Self {
             next_due: thread.next_due,
             exec_count: thread.exec_count,

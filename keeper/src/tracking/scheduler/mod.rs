@@ -684,29 +684,8 @@ mod tests {
     /// The schedule as the scheduler computed it from the whole decoded thread before the
     /// index kept a [`ThreadView`]: the reference the view must reproduce.
     fn schedule_of_full_thread(thread: &Thread) -> Schedule {
-        let watch = match thread.trigger {
-            Trigger::Account {
-                address,
-                offset,
-                size,
-            } => Some(Watch {
-                address,
-                looks_for: LooksFor::Change { offset, size },
-            }),
-            _ => {
-                thread::schedule::condition_of(&thread.trigger).map(|(address, condition)| Watch {
-                    address,
-                    looks_for: LooksFor::Condition(condition),
-                })
-            }
-        };
-        let rate_limited_until_slot = if thread.execs_in_window >= thread.rate_limit.max_execs {
-            thread
-                .window_start_slot
-                .saturating_add(thread.rate_limit.window_slots)
-        } else {
-            0
-        };
+        let watch = Watch::of(&thread.trigger);
+        let rate_limited_until_slot = thread.rate_limited_until_slot();
         Schedule {
             exec_count: thread.exec_count,
             due: thread.next_due,

@@ -172,12 +172,27 @@ impl Thread {
         f(&[Self::SEED, self.owner.as_ref(), &self.id, &bump])
     }
 
+    /// The slot the current rate-limit window ends at.
+    fn window_end_slot(&self) -> u64 {
+        self.window_start_slot
+            .saturating_add(self.rate_limit.window_slots)
+    }
+
+    /// The slot before which [`Thread::record_in_window`] refuses another execution (a
+    /// full window blocks until it ends); 0 while the window has room. A catch-up of
+    /// several due times runs one per window, so it waits for slots, not seconds.
+    pub fn rate_limited_until_slot(&self) -> u64 {
+        if self.execs_in_window >= self.rate_limit.max_execs {
+            self.window_end_slot()
+        } else {
+            0
+        }
+    }
+
     /// Counts one execution in the rate-limit window at `slot`, opening a new window when
     /// the current one has passed.
     pub fn record_in_window(&mut self, slot: u64) -> Result<()> {
-        let window_end = self
-            .window_start_slot
-            .saturating_add(self.rate_limit.window_slots);
+        let window_end = self.window_end_slot();
         if slot >= window_end {
             self.window_start_slot = slot;
             self.execs_in_window = 0;
