@@ -17,7 +17,8 @@ use solana_sdk::signature::Keypair;
 pub const KEYPAIR_LENGTH: usize = 64;
 
 /// Why a keypair could not be loaded.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum KeypairError {
     /// There is no file at the path.
     #[error(
@@ -91,14 +92,7 @@ pub enum KeypairError {
 impl KeypairError {
     /// A stable label for this kind of error, for logs and metrics.
     pub fn kind(&self) -> &'static str {
-        match self {
-            KeypairError::Missing { .. } => "missing",
-            KeypairError::Unreadable { .. } => "unreadable",
-            KeypairError::NotJson { .. } => "not_json",
-            KeypairError::NotByteArray { .. } => "not_byte_array",
-            KeypairError::WrongLength { .. } => "wrong_length",
-            KeypairError::Mismatch { .. } => "mismatch",
-        }
+        self.into()
     }
 
     /// The keypair path the error is about.

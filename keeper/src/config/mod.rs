@@ -357,10 +357,12 @@ impl Environment {
 
 /// Why the configuration could not be resolved. Each message names the field
 /// or file at fault and the layer it came from.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ConfigError {
     /// A field's value failed validation.
     #[error("invalid {field} {value:?} from {origin}: {reason}")]
+    #[strum(serialize = "invalid_value")]
     Invalid {
         /// The field's name in [`Config`], or its full key below `[daemon]`
         /// (`daemon.workers`).
@@ -392,6 +394,7 @@ pub enum ConfigError {
     },
     /// A config file exists but could not be read.
     #[error("cannot read {what} {}", path.display())]
+    #[strum(serialize = "unreadable_file")]
     ReadFile {
         /// Which file.
         what: &'static str,
@@ -403,6 +406,7 @@ pub enum ConfigError {
     },
     /// A line of the Solana CLI config could not be parsed.
     #[error("Solana CLI config {}: {source}", path.display())]
+    #[strum(serialize = "bad_solana_cli_config")]
     SolanaCliConfig {
         /// The file.
         path: PathBuf,
@@ -413,6 +417,7 @@ pub enum ConfigError {
     /// The keeper config is not valid TOML, has an unknown key, or a value of
     /// the wrong type.
     #[error("keeper config {} is invalid{}", path.display(), at_key(key.as_deref()))]
+    #[strum(serialize = "bad_keeper_config")]
     KeeperConfig {
         /// The file.
         path: PathBuf,
@@ -428,14 +433,7 @@ pub enum ConfigError {
 impl ConfigError {
     /// A stable label for this kind of error, for logs and metrics.
     pub fn kind(&self) -> &'static str {
-        match self {
-            ConfigError::Invalid { .. } => "invalid_value",
-            ConfigError::InvalidProgramId { .. } => "invalid_program_id",
-            ConfigError::MissingFile { .. } => "missing_file",
-            ConfigError::ReadFile { .. } => "unreadable_file",
-            ConfigError::SolanaCliConfig { .. } => "bad_solana_cli_config",
-            ConfigError::KeeperConfig { .. } => "bad_keeper_config",
-        }
+        self.into()
     }
 }
 

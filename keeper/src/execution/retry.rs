@@ -61,27 +61,25 @@ impl Default for RetryStrategy {
 }
 
 /// A [`RetryStrategy`] that cannot be used as configured; each names the field.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum RetryConfigError {
     #[error("retry.max_attempts must be at least 1")]
+    #[strum(serialize = "max_attempts")]
     NoAttempts,
     #[error("retry.multiplier must be a finite number of at least 1, got {0}")]
     Multiplier(f64),
     #[error("retry.jitter must be between 0 and 1, got {0}")]
     Jitter(f64),
     #[error("retry.initial_delay_ms ({initial:?}) must not exceed retry.max_delay_ms ({max:?})")]
+    #[strum(serialize = "initial_delay")]
     InitialAboveMax { initial: Duration, max: Duration },
 }
 
 impl RetryConfigError {
     /// Stable label for metrics and logs.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::NoAttempts => "max_attempts",
-            Self::Multiplier(_) => "multiplier",
-            Self::Jitter(_) => "jitter",
-            Self::InitialAboveMax { .. } => "initial_delay",
-        }
+        self.into()
     }
 }
 

@@ -32,32 +32,32 @@ use super::config::FleetConfig;
 use super::item::{due_time_filter, route_of, WorkItem};
 
 /// Why the work queue could not do something.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum QueueError {
     #[error("daemon.fleet.nats_urls: {0}")]
+    #[strum(serialize = "fleet_url")]
     Url(String),
     #[error("daemon.fleet.password_file {path}: {reason}")]
+    #[strum(serialize = "fleet_password")]
     Password { path: String, reason: String },
     #[error("NATS: cannot connect to {urls}: {reason}")]
+    #[strum(serialize = "fleet_connect")]
     Connect { urls: String, reason: String },
     #[error("NATS JetStream: {0}")]
+    #[strum(serialize = "fleet_jetstream")]
     JetStream(String),
     #[error("a message in the work stream is not an execution: {0}")]
+    #[strum(serialize = "fleet_malformed")]
     Malformed(String),
     #[error("the spool in the store: {0}")]
+    #[strum(serialize = "fleet_spool")]
     Store(String),
 }
 
 impl QueueError {
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Url(_) => "fleet_url",
-            Self::Password { .. } => "fleet_password",
-            Self::Connect { .. } => "fleet_connect",
-            Self::JetStream(_) => "fleet_jetstream",
-            Self::Malformed(_) => "fleet_malformed",
-            Self::Store(_) => "fleet_spool",
-        }
+        self.into()
     }
 }
 

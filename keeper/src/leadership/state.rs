@@ -30,7 +30,8 @@ pub const LEADER_METRIC: &str = "keeper_leader";
 
 /// Where this keeper stands. Only [`LeaderState::Leader`] allows acting, and only while
 /// [`Leadership::is_leader`] agrees (it also checks the deadline).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum LeaderState {
     /// Campaigning, no answer from etcd yet.
     Starting,
@@ -49,14 +50,7 @@ pub enum LeaderState {
 impl LeaderState {
     /// Stable label for logs.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Leader { .. } => "leader",
-            Self::Follower { .. } => "follower",
-            Self::Unavailable { .. } => "unavailable",
-            Self::SteppedDown { .. } => "stepped_down",
-            Self::Stopped => "stopped",
-        }
+        self.into()
     }
 
     pub fn is_leader(&self) -> bool {
@@ -65,7 +59,8 @@ impl LeaderState {
 }
 
 /// Why a leader stopped leading.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum StepDown {
     /// No keepalive was confirmed within the step-down window: the last confirmed one was
     /// sent `since_confirmed` ago. `last_error` is the last failed renewal, if any (none
@@ -85,12 +80,7 @@ pub enum StepDown {
 impl StepDown {
     /// Stable label for metrics and logs.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Stale { .. } => "stale",
-            Self::LeaseLost => "lease_lost",
-            Self::KeyLost { .. } => "key_lost",
-            Self::Shutdown => "shutdown",
-        }
+        self.into()
     }
 }
 

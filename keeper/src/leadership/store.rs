@@ -62,7 +62,8 @@ const GRPC_NOT_FOUND: i64 = 5;
 const GRPC_UNAVAILABLE: i64 = 14;
 
 /// Why a call to the election store (etcd) failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ElectionStoreError {
     /// The endpoint cannot be used as an etcd URL.
     #[error("bad etcd endpoint {endpoint:?}: {reason}")]
@@ -98,14 +99,7 @@ fn code_suffix(code: Option<i64>) -> String {
 impl ElectionStoreError {
     /// Stable label for metrics and logs.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::BadEndpoint { .. } => "bad_endpoint",
-            Self::Unreachable { .. } => "unreachable",
-            Self::Timeout { .. } => "timeout",
-            Self::Api { .. } => "api",
-            Self::Malformed { .. } => "malformed",
-            Self::Client(_) => "client",
-        }
+        self.into()
     }
 
     /// Whether another endpoint of the cluster may answer where this one did not.

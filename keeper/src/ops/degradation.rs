@@ -149,7 +149,8 @@ impl Default for DegradationConfig {
 }
 
 /// Why a [`DegradationMonitor`] could not be built; each names the field.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum DegradationError {
     #[error("degradation.window_ms must be at least {BUCKETS} ms")]
     Window,
@@ -169,13 +170,7 @@ pub enum DegradationError {
 impl DegradationError {
     /// Stable label for metrics and logs.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Window => "window",
-            Self::MinSamples => "min_samples",
-            Self::Thresholds { .. } => "thresholds",
-            Self::Throughput(_) => "throughput",
-            Self::Metrics(_) => "metrics",
-        }
+        self.into()
     }
 }
 

@@ -9,10 +9,12 @@ use super::ExecState;
 /// The SQLite error is kept in a `cause` field that is part of the message rather
 /// than a `source()`, so a log line (`%err`) and an `anyhow` chain (`{err:#}`) both
 /// show it exactly once.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum StoreError {
     /// [`super::Store::open_existing`] was given a path with no file.
     #[error("no keeper store at {}", path.display())]
+    #[strum(serialize = "missing_store")]
     Missing {
         /// The path looked at.
         path: PathBuf,
@@ -137,6 +139,7 @@ pub enum StoreError {
     },
     /// A value given to the store breaks its rules (nothing was written).
     #[error("invalid {field}: {reason}")]
+    #[strum(serialize = "invalid_input")]
     Invalid {
         /// The argument or field at fault.
         field: &'static str,
@@ -161,21 +164,8 @@ impl StoreError {
     /// A stable label for this kind of error, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            StoreError::Missing { .. } => "missing_store",
-            StoreError::Open { .. } => "open",
-            StoreError::NotKeeperStore { .. } => "not_keeper_store",
-            StoreError::ReadOnly { .. } => "read_only",
-            StoreError::Locked { .. } => "locked",
-            StoreError::Lock { .. } => "lock",
-            StoreError::SchemaTooOld { .. } => "schema_too_old",
-            StoreError::SchemaTooNew { .. } => "schema_too_new",
-            StoreError::Migration { .. } => "migration",
             StoreError::Sqlite(e) if is_busy(e) => "busy",
-            StoreError::Sqlite(_) => "sqlite",
-            StoreError::NotFound { .. } => "not_found",
-            StoreError::InvalidTransition { .. } => "invalid_transition",
-            StoreError::Invalid { .. } => "invalid_input",
-            StoreError::Corrupt { .. } => "corrupt",
+            other => other.into(),
         }
     }
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// scales the priority fee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ExecutionPriority {
     Low,
     Medium,
@@ -55,11 +57,6 @@ impl ExecutionPriority {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
+        self.into()
     }
 }

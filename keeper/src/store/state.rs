@@ -20,7 +20,8 @@ use std::{fmt, str::FromStr};
 /// `reopen` moves Confirmed, Superseded or Dead back to Pending when the chain shows the
 /// due time still to run (a supersede the chain contradicts, or a thread deleted and
 /// re-created at its address).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ExecState {
     /// Persisted, not yet sent (or due to be sent again).
     Pending,
@@ -51,13 +52,7 @@ impl ExecState {
 
     /// The name stored in the `state` column.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sent => "sent",
-            Self::Confirmed => "confirmed",
-            Self::Superseded => "superseded",
-            Self::Dead => "dead",
-        }
+        self.into()
     }
 
     /// Pending and Sent: the states the replay loop and the recovery work on.

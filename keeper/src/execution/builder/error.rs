@@ -15,7 +15,8 @@ use crate::chain::ChainError;
 pub const MAX_TRANSACTION_BYTES: u64 = 1_232;
 
 /// Why a build failed. `kind()` is the metric label.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum BuildError {
     #[error("nonce {0} is in use by another build or not leased by this keeper")]
     NonceUnavailable(Pubkey),
@@ -41,8 +42,10 @@ pub enum BuildError {
         logs: Vec<String>,
     },
     #[error(transparent)]
+    #[strum(serialize = "rpc_error")]
     Chain(#[from] ChainError),
     #[error("instruction order: {0}")]
+    #[strum(serialize = "instruction_order")]
     Order(#[from] OrderError),
     #[error("compiling the message failed: {0}")]
     Message(String),
@@ -143,21 +146,7 @@ impl BuildError {
     }
 
     pub fn kind(&self) -> &'static str {
-        match self {
-            BuildError::NonceUnavailable(_) => "nonce_unavailable",
-            BuildError::LeaseExpired(_) => "lease_expired",
-            BuildError::NotDurable(_) => "not_durable",
-            BuildError::NonceRequired(_) => "nonce_required",
-            BuildError::InvalidNonceAccount(_) => "invalid_nonce_account",
-            BuildError::NonceAuthorityMismatch { .. } => "nonce_authority_mismatch",
-            BuildError::SimulationFailed { .. } => "simulation_failed",
-            BuildError::Chain(_) => "rpc_error",
-            BuildError::Order(_) => "instruction_order",
-            BuildError::Message(_) => "message",
-            BuildError::LookupTable { .. } => "lookup_table",
-            BuildError::TooLarge { .. } => "too_large",
-            BuildError::Signing(_) => "signing",
-        }
+        self.into()
     }
 }
 

@@ -18,7 +18,8 @@ use super::time::{relative, sol, utc};
 use crate::store::ExecState;
 
 /// Why a thread runs or does not.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Verdict {
     Paused,
     DeadLettered {
@@ -294,22 +295,7 @@ const MS_PER_SLOT: i64 = 400;
 impl Verdict {
     /// A stable label, for JSON and tests.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Verdict::Paused => "paused",
-            Verdict::DeadLettered { .. } => "dead_lettered",
-            Verdict::Finished => "finished",
-            Verdict::NonceUnusable { .. } => "nonce_unusable",
-            Verdict::CannotPayFee { .. } => "cannot_pay_fee",
-            Verdict::InFlight { .. } => "in_flight",
-            Verdict::ReplayPending { .. } => "replay_pending",
-            Verdict::LeasedByOther { .. } => "leased_by_other",
-            Verdict::RateLimited { .. } => "rate_limited",
-            Verdict::WatchedAccountMissing { .. } => "watched_account_missing",
-            Verdict::NotDue(_) => "not_due",
-            Verdict::DueNow { .. } => "due_now",
-            Verdict::DueToArm { .. } => "due_to_arm",
-            Verdict::Unprofitable { .. } => "unprofitable",
-        }
+        self.into()
     }
 }
 

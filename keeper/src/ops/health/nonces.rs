@@ -22,7 +22,8 @@ use crate::ops::metrics::Metrics;
 use thread::client::NONCE_ACCOUNT_LEN;
 
 /// Why a nonce account cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum NonceProblem {
     #[error("account does not exist")]
     Missing,
@@ -41,14 +42,7 @@ pub enum NonceProblem {
 impl NonceProblem {
     /// Stable label for logs and metrics.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::WrongOwner { .. } => "wrong_owner",
-            Self::NotNonce { .. } => "not_nonce",
-            Self::Uninitialized => "uninitialized",
-            Self::WrongAuthority { .. } => "wrong_authority",
-            Self::BelowRentExempt { .. } => "below_rent_exempt",
-        }
+        self.into()
     }
 }
 
@@ -228,10 +222,6 @@ impl NonceAccountsCheck {
 impl HealthCheck for NonceAccountsCheck {
     fn name(&self) -> &str {
         "nonce_accounts"
-    }
-
-    fn critical(&self) -> bool {
-        true
     }
 
     /// Unhealthy when any account is invalid (each named with its problem) or the chain
