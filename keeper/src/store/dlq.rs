@@ -8,7 +8,7 @@
 use rusqlite::{params, Transaction};
 
 use super::{
-    replay::get_execution,
+    replay::{get_execution, sql_limit},
     types::{dead_letter_from_row, DEAD_LETTER_COLUMNS, EXECUTION_COLUMNS},
     DeadLetter, DeadLetterDetail, ExecState, Execution, Store, StoreError,
 };
@@ -16,7 +16,7 @@ use super::{
 impl Store {
     /// The newest `limit` entries, newest first.
     pub fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = sql_limit(limit);
         self.read(|tx| {
             let sql = format!(
                 "SELECT {DEAD_LETTER_COLUMNS}, {EXECUTION_COLUMNS} \

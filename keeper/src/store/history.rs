@@ -4,8 +4,7 @@
 use rusqlite::params;
 use solana_sdk::pubkey::Pubkey;
 
-use super::replay::query_executions;
-use super::types::EXECUTION_COLUMNS;
+use super::replay::sql_limit;
 use super::{Execution, Store, StoreError};
 
 impl Store {
@@ -15,32 +14,20 @@ impl Store {
         thread: &Pubkey,
         limit: usize,
     ) -> Result<Vec<Execution>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(|tx| {
-            query_executions(
-                tx,
-                &format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE e.thread = ?1 \
-                     ORDER BY e.exec_count_at_build DESC, e.id DESC LIMIT ?2"
-                ),
-                params![thread.to_string(), limit],
-            )
-        })
+        let limit = sql_limit(limit);
+        self.executions_where(
+            "WHERE e.thread = ?1 ORDER BY e.exec_count_at_build DESC, e.id DESC LIMIT ?2",
+            params![thread.to_string(), limit],
+        )
     }
 
     /// The last `limit` executions of any thread, the most recently changed first.
     pub fn recent_executions(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(|tx| {
-            query_executions(
-                tx,
-                &format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
-                     ORDER BY e.updated_at DESC, e.id DESC LIMIT ?1"
-                ),
-                params![limit],
-            )
-        })
+        let limit = sql_limit(limit);
+        self.executions_where(
+            "ORDER BY e.updated_at DESC, e.id DESC LIMIT ?1",
+            params![limit],
+        )
     }
 }
 

@@ -336,33 +336,20 @@ impl Store {
     /// Pending and Sent executions due at `now`, at most `limit`: highest priority
     /// first, then the longest overdue, then the oldest.
     pub fn due_for_replay(&self, now: i64, limit: usize) -> Result<Vec<Execution>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(|tx| {
-            query_executions(
-                tx,
-                &format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
-                     WHERE e.state IN ('pending', 'sent') AND e.next_attempt_at <= ?1 \
+        let limit = sql_limit(limit);
+        self.executions_where(
+            &format!(
+                "WHERE e.state IN ('pending', 'sent') AND e.next_attempt_at <= ?1 \
                      ORDER BY {PRIORITY_RANK} DESC, e.next_attempt_at, e.id LIMIT ?2"
-                ),
-                params![now, limit],
-            )
-        })
+            ),
+            params![now, limit],
+        )
     }
 
     /// Every Pending and Sent execution, oldest first: what a keeper starting up
     /// must settle against the chain before building anything new.
     pub fn unfinished(&self) -> Result<Vec<Execution>, StoreError> {
-        self.read(|tx| {
-            query_executions(
-                tx,
-                &format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
-                     WHERE e.state IN ('pending', 'sent') ORDER BY e.id"
-                ),
-                [],
-            )
-        })
+        self.executions_where("WHERE e.state IN ('pending', 'sent') ORDER BY e.id", [])
     }
 
     /// One execution by id.
@@ -378,17 +365,11 @@ impl Store {
         exec_count_at_build: u64,
     ) -> Result<Option<Execution>, StoreError> {
         let exec_count = to_sql_int("exec_count_at_build", exec_count_at_build)?;
-        self.read(|tx| {
-            let mut found = query_executions(
-                tx,
-                &format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions e \
-                     WHERE e.thread = ?1 AND e.exec_count_at_build = ?2"
-                ),
-                params![thread.to_string(), exec_count],
-            )?;
-            Ok(found.pop())
-        })
+        let mut found = self.executions_where(
+            "WHERE e.thread = ?1 AND e.exec_count_at_build = ?2",
+            params![thread.to_string(), exec_count],
+        )?;
+        Ok(found.pop())
     }
 
     /// How many executions are in each state.
@@ -515,6 +496,23 @@ pub(super) fn get_execution(
     let mut stmt = tx.prepare(&sql)?;
     let mut rows = stmt.query([id])?;
     rows.next()?.map(execution_from_row).transpose()
+}
+
+impl Store {
+    /// The execution rows `clause` (what follows `FROM executions e`) selects, in its order.
+    pub(super) fn executions_where(
+        &self,
+        clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions e {clause}");
+        self.read(|tx| query_executions(tx, &sql, params))
+    }
+}
+
+/// A row count as SQLite's `LIMIT` takes it (a limit past `i64::MAX` is no limit).
+pub(super) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 pub(super) fn query_executions(

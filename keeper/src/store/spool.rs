@@ -7,6 +7,7 @@
 
 use rusqlite::params;
 
+use super::replay::sql_limit;
 use super::{Store, StoreError};
 
 /// One spooled message: its id and payload (a `WorkItem` as JSON).
@@ -35,7 +36,7 @@ impl Store {
 
     /// The oldest `limit` spooled messages, oldest first.
     pub fn spool_oldest(&self, limit: usize) -> Result<Vec<Spooled>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = sql_limit(limit);
         self.read(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT message_id, payload, spooled_at FROM fleet_spool \

@@ -871,16 +871,19 @@ fn the_handle_is_shareable_across_tasks() {
     assert_send_sync::<Store>();
 }
 
+/// The `application_id` stamped in the database file at `path`.
+fn application_id(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap()
+}
+
 #[test]
 fn a_new_store_carries_the_keeper_application_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.sqlite");
     drop(ok(Store::open(&path)));
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .unwrap();
-    assert_eq!(id, schema::APPLICATION_ID);
+    assert_eq!(application_id(&path), schema::APPLICATION_ID);
 }
 
 #[test]
@@ -902,11 +905,7 @@ fn a_version_1_store_written_before_the_application_id_is_still_the_keepers() {
     assert_eq!(std::fs::read(&path).unwrap(), before);
     // The daemon's open stamps it.
     drop(ok(Store::open(&path)));
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .unwrap();
-    assert_eq!(id, schema::APPLICATION_ID);
+    assert_eq!(application_id(&path), schema::APPLICATION_ID);
 }
 
 #[test]
