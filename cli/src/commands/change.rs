@@ -13,29 +13,40 @@ use crate::spec::UpdateSpec;
 use crate::submit::fits_one_transaction;
 
 pub async fn pause(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
-    if fetch_owned(owner, address).await?.thread.paused {
-        return Err(Refusal::new(
-            "ADDRESS",
-            "the thread is already paused",
-            "`threads resume` it instead",
-        )
-        .into());
-    }
-    let ix = thread::client::pause_thread(&owner.keypair.pubkey(), address);
-    land(owner, "pause", address, &[], &[ix]).await
+    set_paused(owner, address, true).await
 }
 
 pub async fn resume(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
-    if !fetch_owned(owner, address).await?.thread.paused {
-        return Err(Refusal::new(
-            "ADDRESS",
-            "the thread is not paused",
-            "nothing to resume; `threads pause` stops it",
-        )
-        .into());
+    set_paused(owner, address, false).await
+}
+
+/// Pauses or resumes the thread, refused by name when it already is as asked.
+async fn set_paused(
+    owner: Owner<'_>,
+    address: &Pubkey,
+    paused: bool,
+) -> Result<Written, CommandError> {
+    if fetch_owned(owner, address).await?.thread.paused == paused {
+        let (problem, fix) = if paused {
+            (
+                "the thread is already paused",
+                "`threads resume` it instead",
+            )
+        } else {
+            (
+                "the thread is not paused",
+                "nothing to resume; `threads pause` stops it",
+            )
+        };
+        return Err(Refusal::new("ADDRESS", problem, fix).into());
     }
-    let ix = thread::client::resume_thread(&owner.keypair.pubkey(), address);
-    land(owner, "resume", address, &[], &[ix]).await
+    let signer = owner.keypair.pubkey();
+    let (action, ix) = if paused {
+        ("pause", thread::client::pause_thread(&signer, address))
+    } else {
+        ("resume", thread::client::resume_thread(&signer, address))
+    };
+    land(owner, action, address, &[], &[ix]).await
 }
 
 /// Applies `spec`'s changes; what it leaves out stays.

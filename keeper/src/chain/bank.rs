@@ -124,20 +124,17 @@ impl BankChain {
     /// Wraps a started context.
     pub fn new(context: ProgramTestContext) -> Self {
         let banks = context.banks_client.clone();
-        Self {
-            context: Arc::new(Mutex::new(context)),
-            banks,
-            known: StdMutex::new(BTreeSet::new()),
-            landed: StdMutex::new(HashMap::new()),
-            sequencer: tokio::sync::Mutex::new(()),
-            gate: tokio::sync::RwLock::new(()),
-            subscribers: StdMutex::new(Vec::new()),
-        }
+        Self::with_client(Arc::new(Mutex::new(context)), banks)
     }
 
     /// Wraps a context that someone else keeps a handle on too.
     pub async fn from_shared(context: Arc<Mutex<ProgramTestContext>>) -> Self {
         let banks = context.lock().await.banks_client.clone();
+        Self::with_client(context, banks)
+    }
+
+    /// `context` and a client of its banks, with nothing known or landed yet.
+    fn with_client(context: Arc<Mutex<ProgramTestContext>>, banks: BanksClient) -> Self {
         Self {
             context,
             banks,

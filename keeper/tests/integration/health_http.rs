@@ -427,10 +427,6 @@ impl HealthCheck for Slow {
         "slow"
     }
 
-    fn critical(&self) -> bool {
-        true
-    }
-
     async fn check(&self) -> HealthStatus {
         self.started.notify_one();
         tokio::time::sleep(self.delay).await;

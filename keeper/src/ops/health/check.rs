@@ -46,8 +46,11 @@ pub trait HealthCheck: Send + Sync {
     /// A stable name, unique within a registry: the key of the check in the JSON bodies.
     fn name(&self) -> &str;
 
-    /// Whether the keeper is unready while this check fails.
-    fn critical(&self) -> bool;
+    /// Whether the keeper is unready while this check fails: yes, unless a check says
+    /// it only informs.
+    fn critical(&self) -> bool {
+        true
+    }
 
     /// Runs the check. Should bound its own time; the registry also cuts it off after
     /// its check timeout.

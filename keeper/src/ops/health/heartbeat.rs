@@ -62,10 +62,6 @@ impl HealthCheck for HeartbeatCheck {
         &self.name
     }
 
-    fn critical(&self) -> bool {
-        true
-    }
-
     async fn check(&self) -> HealthStatus {
         let age = self.heartbeat.age();
         let status = if age > self.stale_after {

@@ -376,9 +376,6 @@ mod tests {
         fn name(&self) -> &str {
             "counted"
         }
-        fn critical(&self) -> bool {
-            true
-        }
         async fn check(&self) -> HealthStatus {
             self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             HealthStatus::healthy("fine")
@@ -407,9 +404,6 @@ mod tests {
     impl HealthCheck for Hangs {
         fn name(&self) -> &str {
             "hangs"
-        }
-        fn critical(&self) -> bool {
-            true
         }
         async fn check(&self) -> HealthStatus {
             std::future::pending().await

@@ -35,10 +35,6 @@ impl HealthCheck for RpcCheck {
         &self.name
     }
 
-    fn critical(&self) -> bool {
-        true
-    }
-
     /// Healthy with `latency_seconds`, or unhealthy naming the error or the timeout.
     async fn check(&self) -> HealthStatus {
         let started = Instant::now();
