@@ -120,12 +120,7 @@ impl Fixture {
     pub async fn fee_of_tx(&mut self, tx: &Transaction) -> u64 {
         let mut message = tx.message.clone();
         message.recent_blockhash = self.latest_blockhash().await;
-        self.ctx
-            .banks_client
-            .get_fee_for_message(message)
-            .await
-            .unwrap()
-            .expect("bank prices the message")
+        self.fee_for_message(message).await
     }
 
     /// Moves the clock's unix time forward to the thread's next due time when that is a

@@ -6,7 +6,7 @@
 #![allow(deprecated)] // program-test 3.1 marks its items deprecated; they are what we test against
 
 pub mod durable;
-pub mod recorder;
+pub use keeper::test_utils::recorder;
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AnchorDeserialize, Discriminator};
@@ -24,7 +24,7 @@ use solana_sdk::transaction::{Transaction, TransactionError};
 use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
-use thread::state::{RateLimit, Thread, ThreadInstruction, ThreadPriority, Trigger};
+use thread::state::{RateLimit, Thread, ThreadInstruction, Trigger};
 
 /// Lamports given to the owner and the executor at genesis.
 pub const STARTING_LAMPORTS: u64 = 100_000_000_000;
@@ -269,33 +269,44 @@ impl Fixture {
     }
 }
 
-/// Everything `create_thread` takes, with defaults for the parts a test does not care about.
+/// Everything `create_thread` takes, with defaults for the parts a test does not care
+/// about. Its fields are [`CreateThreadArgs`]'s, read and written through.
 #[derive(Clone, Debug)]
-pub struct ThreadSpec {
-    pub id: Vec<u8>,
-    pub trigger: Trigger,
-    pub instructions: Vec<ThreadInstruction>,
-    pub fee_per_exec: u64,
-    pub rate_limit: RateLimit,
-    pub deposit: u64,
-    pub priority: Option<ThreadPriority>,
+pub struct ThreadSpec(CreateThreadArgs);
+
+impl std::ops::Deref for ThreadSpec {
+    type Target = CreateThreadArgs;
+
+    fn deref(&self) -> &CreateThreadArgs {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ThreadSpec {
+    fn deref_mut(&mut self) -> &mut CreateThreadArgs {
+        &mut self.0
+    }
 }
 
 impl ThreadSpec {
-    /// A `Now` thread that records one call in `record` through the recorder program.
+    /// A thread that records one call in `record` through the recorder program.
     pub fn new(id: &str, trigger: Trigger, record: Pubkey) -> Self {
-        let (thread, _) = (Pubkey::default(), 0);
-        let _ = thread;
-        Self {
+        Self::running(id, trigger, vec![]).with_recorder(record)
+    }
+
+    /// A thread running `instructions`, funded for a thousand executions at 1,000
+    /// lamports each.
+    pub fn running(id: &str, trigger: Trigger, instructions: Vec<ThreadInstruction>) -> Self {
+        Self(CreateThreadArgs {
             id: id.as_bytes().to_vec(),
             trigger,
-            instructions: vec![],
+            instructions,
             fee_per_exec: 1_000,
             rate_limit: RateLimit::default(),
             deposit: 1_000_000,
             priority: None,
-        }
-        .with_recorder(record)
+            lookup_tables: vec![],
+        })
     }
 
     /// Replaces the instructions with one recorder call signed by the thread PDA. The
@@ -324,16 +335,7 @@ impl ThreadSpec {
     }
 
     pub fn into_args(self) -> CreateThreadArgs {
-        CreateThreadArgs {
-            id: self.id,
-            trigger: self.trigger,
-            instructions: self.instructions,
-            fee_per_exec: self.fee_per_exec,
-            rate_limit: self.rate_limit,
-            deposit: self.deposit,
-            priority: self.priority,
-            lookup_tables: vec![],
-        }
+        self.0
     }
 }
 
@@ -371,6 +373,11 @@ impl Fixture {
         let blockhash = self.latest_blockhash().await;
         let message =
             solana_sdk::message::Message::new_with_blockhash(&all, Some(payer), &blockhash);
+        self.fee_for_message(message).await
+    }
+
+    /// The fee the bank charges for `message`.
+    pub async fn fee_for_message(&mut self, message: solana_sdk::message::Message) -> u64 {
         self.ctx
             .banks_client
             .get_fee_for_message(message)

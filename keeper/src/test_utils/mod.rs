@@ -13,6 +13,7 @@ pub mod loopback;
 pub mod nats;
 #[cfg(feature = "bank")]
 pub mod probed_bank;
+pub mod recorder;
 pub mod servers;
 pub mod thread;
 pub mod tls;

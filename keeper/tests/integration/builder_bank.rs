@@ -20,9 +20,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use anchor_lang::prelude::AccountInfo;
-use anchor_lang::solana_program::entrypoint::ProgramResult;
-use anchor_lang::solana_program::program_error::ProgramError;
 use keeper::chain::bank::program_test;
 use keeper::chain::{Chain, ChainError};
 use keeper::execution::builder::compute::ComputeConfig;
@@ -37,12 +34,12 @@ use keeper::execution::nonce_pool::NoncePool;
 use keeper::ops::metrics::Metrics;
 use keeper::test_utils::bank::{BankChainExt, DurableThread, TestBank};
 use keeper::test_utils::logs::CapturedLogs;
+use keeper::test_utils::recorder;
 use keeper::test_utils::tx::{assert_durable_exec_order, decoded, is_advance_of};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_program_test::processor;
-use solana_sdk::account::Account;
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::message::{Message, VersionedMessage};
 use solana_sdk::pubkey::Pubkey;
@@ -52,33 +49,14 @@ use solana_system_interface::instruction as system_instruction;
 use thread::client;
 use thread::errors::ThreadError;
 use thread::instructions::CreateThreadArgs;
-use thread::state::{Thread, ThreadAccountMeta, ThreadInstruction, Trigger, REVOKE_GRACE_SLOTS};
+use thread::state::{Thread, ThreadAccountMeta, Trigger, REVOKE_GRACE_SLOTS};
 
 const SYSTEM_PROGRAM: Pubkey = anchor_lang::solana_program::system_program::ID;
 const LEASE_SLOTS: u64 = 10_000;
 const MAX_LEASE_SLOTS: u64 = 100_000;
 
-/// A second program the threads call: it requires its first account to sign (the thread
-/// PDA) and counts calls in the 8-byte record account it owns.
-const COUNTER: Pubkey = Pubkey::new_from_array([7; 32]);
-/// The counter's record.
+/// The record the threads' recorder calls write to.
 const RECORD: Pubkey = Pubkey::new_from_array([8; 32]);
-
-fn counter(program_id: &Pubkey, accounts: &[AccountInfo], _data: &[u8]) -> ProgramResult {
-    let [authority, record, ..] = accounts else {
-        return Err(ProgramError::NotEnoughAccountKeys);
-    };
-    if !authority.is_signer {
-        return Err(ProgramError::MissingRequiredSignature);
-    }
-    if record.owner != program_id || !record.is_writable {
-        return Err(ProgramError::IncorrectProgramId);
-    }
-    let mut data = record.try_borrow_mut_data()?;
-    let calls = u64::from_le_bytes(data[..8].try_into().unwrap()) + 1;
-    data[..8].copy_from_slice(&calls.to_le_bytes());
-    Ok(())
-}
 
 fn custom(error: ThreadError) -> InstructionError {
     InstructionError::Custom(u32::from(error))
@@ -101,16 +79,9 @@ struct Rig {
 
 async fn rig() -> Rig {
     let mut pt = program_test();
-    pt.add_program("counter", COUNTER, processor!(counter));
-    let record = Account {
-        lamports: 1_000_000_000,
-        data: vec![0; 8],
-        owner: COUNTER,
-        executable: false,
-        rent_epoch: 0,
-    };
+    pt.add_program("recorder", recorder::ID, processor!(recorder::process));
     let bank = TestBank::builder_from(pt)
-        .account(RECORD, record)
+        .account(RECORD, recorder::record_account())
         .start()
         .await;
     let metrics = Metrics::new();
@@ -136,25 +107,10 @@ impl Rig {
         self.metrics.builds_total.with_label_values(&[label]).get()
     }
 
-    /// `create_thread` arguments for a thread that calls the counter once per execution.
+    /// `create_thread` arguments for a thread that calls the recorder once per execution.
     fn counter_thread_args(&self, id: &str, trigger: Trigger) -> CreateThreadArgs {
         let (thread, mut args) = self.bank.thread_args(id, trigger);
-        args.instructions = vec![ThreadInstruction {
-            program_id: COUNTER,
-            accounts: vec![
-                ThreadAccountMeta {
-                    pubkey: thread,
-                    is_signer: true,
-                    is_writable: false,
-                },
-                ThreadAccountMeta {
-                    pubkey: RECORD,
-                    is_signer: false,
-                    is_writable: true,
-                },
-            ],
-            data: vec![],
-        }];
+        args.instructions = vec![recorder::record_ix(thread, RECORD, 1).into()];
         args
     }
 
@@ -197,10 +153,10 @@ impl Rig {
         d
     }
 
-    /// Calls the counter has seen.
+    /// Calls the recorder has seen.
     async fn calls(&self) -> u64 {
         let record = self.bank.chain.existing_account(&RECORD).await;
-        u64::from_le_bytes(record.data[..8].try_into().unwrap())
+        recorder::read_record(&record.data).1
     }
 }
 

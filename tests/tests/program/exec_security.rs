@@ -100,15 +100,11 @@ impl Genesis {
 
 /// A thread with default settings storing `instructions`.
 fn spec(id: &str, trigger: Trigger, instructions: Vec<Instruction>) -> ThreadSpec {
-    ThreadSpec {
-        id: id.as_bytes().to_vec(),
+    ThreadSpec::running(
+        id,
         trigger,
-        instructions: instructions.into_iter().map(Into::into).collect(),
-        fee_per_exec: 1_000,
-        rate_limit: RateLimit::default(),
-        deposit: 1_000_000,
-        priority: None,
-    }
+        instructions.into_iter().map(Into::into).collect(),
+    )
 }
 
 /// Panics unless the transaction failed with this Anchor framework error, and unless

@@ -16,11 +16,8 @@ use crate::common::fixture_with_record;
 async fn an_owner_sets_changes_and_clears_its_threads_priority() {
     let (mut fx, record) = fixture_with_record().await;
     let owner = fx.owner.insecure_clone();
-    let spec = ThreadSpec {
-        priority: Some(ThreadPriority::High),
-        ..ThreadSpec::new("urgent", Trigger::Now, record)
-    }
-    .for_owner(&owner.pubkey());
+    let mut spec = ThreadSpec::new("urgent", Trigger::Now, record).for_owner(&owner.pubkey());
+    spec.priority = Some(ThreadPriority::High);
     let (thread, _) = Thread::address(&owner.pubkey(), &spec.id);
     let create = client::create_thread(&owner.pubkey(), &thread, spec.clone().into_args());
     let created = fx

@@ -227,12 +227,10 @@ async fn catch_up_is_rate_limited_to_one_execution_per_slot_by_default() {
 #[tokio::test]
 async fn a_wider_rate_limit_allows_that_many_catch_up_executions_per_window() {
     let (mut fx, record) = fixture_at_t0().await;
-    let spec = ThreadSpec {
-        rate_limit: RateLimit {
-            max_execs: 2,
-            window_slots: 3,
-        },
-        ..ThreadSpec::new("iv", interval(60, false), record)
+    let mut spec = ThreadSpec::new("iv", interval(60, false), record);
+    spec.rate_limit = RateLimit {
+        max_execs: 2,
+        window_slots: 3,
     };
     let (thread, outcome) = create_with(&mut fx, spec).await;
     outcome.assert_ok();

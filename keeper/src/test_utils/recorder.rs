@@ -1,5 +1,5 @@
-//! A second, tiny program loaded beside the thread program, to show that a thread can
-//! call any program by CPI. `record` requires `authority` to sign and writes into a
+//! A second, tiny program loaded beside the thread program in tests, to show that a
+//! thread can call any program by CPI. `record` requires `authority` to sign and writes into a
 //! record account it owns: the last signer, a call count and a running total.
 
 use anchor_lang::prelude::{AccountInfo, Pubkey};
