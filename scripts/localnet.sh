@@ -57,7 +57,8 @@ case "${1:-}" in
     test)
         shift
         build
-        # The tests run the real keeper and owner CLI binaries as separate processes.
+        # The tests run the real keeper and owner CLI binaries as separate processes
+        # (scripts/test.sh builds them with this same selection before this step).
         cargo build -p keeper --bin keeper -p thread-cli --bin threads
         # and the TypeScript SDK's example, from the packages app/'s lock file pins.
         ensure_node

@@ -99,7 +99,10 @@ step "the dashboard in a real browser: chromium driven by playwright-core, again
 # keeper/tests/browser/ pins playwright-core in its lock file and drives Debian's chromium
 # (no browser download); screenshots land in target/browser-artifacts/.
 need chromium chromium
-cargo build -p keeper --bin keeper
+# The binaries an operator builds (default features: no test harness, no anchor-debug),
+# selected exactly as the localnet step below selects them, so that step links nothing
+# again (another selection resolves the Agave crates' features anew and recompiles them).
+cargo build -p keeper --bin keeper -p thread-cli --bin threads
 npm ci --prefix keeper/tests/browser --no-audit --no-fund
 npm test --prefix keeper/tests/browser
 
