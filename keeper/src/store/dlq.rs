@@ -8,7 +8,8 @@
 use rusqlite::{params, Transaction};
 
 use super::{
-    replay::{get_execution, sql_limit},
+    replay::get_execution,
+    sql_limit,
     types::{dead_letter_from_row, DEAD_LETTER_COLUMNS, EXECUTION_COLUMNS},
     DeadLetter, DeadLetterDetail, ExecState, Execution, Store, StoreError,
 };

@@ -4,7 +4,7 @@
 use rusqlite::params;
 use solana_sdk::pubkey::Pubkey;
 
-use super::replay::sql_limit;
+use super::sql_limit;
 use super::{Execution, Store, StoreError};
 
 impl Store {

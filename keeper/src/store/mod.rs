@@ -282,6 +282,11 @@ impl Store {
     }
 }
 
+/// A row count as SQLite's `LIMIT` takes it (a limit past `i64::MAX` is no limit).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
 fn open_error(path: &Path, cause: rusqlite::Error) -> StoreError {
     StoreError::Open {
         path: path.to_path_buf(),

@@ -5,7 +5,7 @@ use rusqlite::{params, Transaction};
 use solana_sdk::{pubkey::Pubkey, signature::Signature};
 
 use super::{
-    to_sql_int,
+    sql_limit, to_sql_int,
     types::{execution_from_row, EXECUTION_COLUMNS, PRIORITY_RANK},
     ExecState, Execution, NewExecution, RetryDecision, Store, StoreCounts, StoreError,
     ThreadContext, UnbuiltExecution,
@@ -506,27 +506,16 @@ impl Store {
         params: impl rusqlite::Params,
     ) -> Result<Vec<Execution>, StoreError> {
         let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions e {clause}");
-        self.read(|tx| query_executions(tx, &sql, params))
+        self.read(|tx| {
+            let mut stmt = tx.prepare(&sql)?;
+            let mut rows = stmt.query(params)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(execution_from_row(row)?);
+            }
+            Ok(out)
+        })
     }
-}
-
-/// A row count as SQLite's `LIMIT` takes it (a limit past `i64::MAX` is no limit).
-pub(super) fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-pub(super) fn query_executions(
-    tx: &Transaction<'_>,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Execution>, StoreError> {
-    let mut stmt = tx.prepare(sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(execution_from_row(row)?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

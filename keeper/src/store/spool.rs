@@ -7,7 +7,7 @@
 
 use rusqlite::params;
 
-use super::replay::sql_limit;
+use super::sql_limit;
 use super::{Store, StoreError};
 
 /// One spooled message: its id and payload (a `WorkItem` as JSON).
