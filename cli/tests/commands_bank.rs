@@ -290,7 +290,7 @@ async fn list_finds_only_the_owners_threads_and_show_decodes_one() {
 }
 
 #[tokio::test]
-async fn pause_then_resume_flip_the_stored_flag_and_a_second_pause_is_refused() {
+async fn pause_then_resume_flip_the_stored_flag_and_a_second_of_either_is_refused() {
     let bench = Bench::start().await;
     let thread = address(&bench.create(&spec("p", trigger("now"))).await);
     let paused = commands::pause(bench.owner(), &thread).await.unwrap();
@@ -299,6 +299,7 @@ async fn pause_then_resume_flip_the_stored_flag_and_a_second_pause_is_refused() 
     assert_refused(commands::pause(bench.owner(), &thread).await, "ADDRESS");
     commands::resume(bench.owner(), &thread).await.unwrap();
     assert!(!stored(&bench, &thread).await.paused);
+    assert_refused(commands::resume(bench.owner(), &thread).await, "ADDRESS");
 }
 
 #[tokio::test]

@@ -13,40 +13,44 @@ use crate::spec::UpdateSpec;
 use crate::submit::fits_one_transaction;
 
 pub async fn pause(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
-    set_paused(owner, address, true).await
+    refuse_if_paused_is(
+        owner,
+        address,
+        true,
+        "the thread is already paused",
+        "`threads resume` it instead",
+    )
+    .await?;
+    let ix = thread::client::pause_thread(&owner.keypair.pubkey(), address);
+    land(owner, "pause", address, &[], &[ix]).await
 }
 
 pub async fn resume(owner: Owner<'_>, address: &Pubkey) -> Result<Written, CommandError> {
-    set_paused(owner, address, false).await
+    refuse_if_paused_is(
+        owner,
+        address,
+        false,
+        "the thread is not paused",
+        "nothing to resume; `threads pause` stops it",
+    )
+    .await?;
+    let ix = thread::client::resume_thread(&owner.keypair.pubkey(), address);
+    land(owner, "resume", address, &[], &[ix]).await
 }
 
-/// Pauses or resumes the thread, refused by name when it already is as asked.
-async fn set_paused(
+/// Refuses, naming `problem` and `fix`, when the owner's thread already is (`paused`)
+/// what the command would make it.
+async fn refuse_if_paused_is(
     owner: Owner<'_>,
     address: &Pubkey,
     paused: bool,
-) -> Result<Written, CommandError> {
+    problem: &str,
+    fix: &str,
+) -> Result<(), CommandError> {
     if fetch_owned(owner, address).await?.thread.paused == paused {
-        let (problem, fix) = if paused {
-            (
-                "the thread is already paused",
-                "`threads resume` it instead",
-            )
-        } else {
-            (
-                "the thread is not paused",
-                "nothing to resume; `threads pause` stops it",
-            )
-        };
         return Err(Refusal::new("ADDRESS", problem, fix).into());
     }
-    let signer = owner.keypair.pubkey();
-    let (action, ix) = if paused {
-        ("pause", thread::client::pause_thread(&signer, address))
-    } else {
-        ("resume", thread::client::resume_thread(&signer, address))
-    };
-    land(owner, action, address, &[], &[ix]).await
+    Ok(())
 }
 
 /// Applies `spec`'s changes; what it leaves out stays.
