@@ -1,5 +1,5 @@
 //! Writing a thread's instructions when they do not fit one transaction, for `create` and
-//! `update`: `thread::client::create_in_pieces` cuts them (the first piece goes into the
+//! `update`: `thread::client::write_in_pieces` cuts them (the first piece goes into the
 //! creation or update, which pauses the thread in the same transaction; the rest are
 //! appended one transaction each; the last resumes it), at the largest piece budget whose
 //! every transaction fits. Progress goes to stderr; a failure part way names what was
@@ -8,7 +8,7 @@
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature};
-use thread::client::{create_in_pieces, PiecewiseCreation};
+use thread::client::{write_in_pieces, PiecewiseCreation};
 use thread::state::ThreadInstruction;
 
 use super::{CommandError, Owner};
@@ -31,15 +31,11 @@ pub fn plan(
     first: &dyn Fn(Vec<ThreadInstruction>) -> Instruction,
 ) -> Result<PiecewiseCreation, CommandError> {
     for budget in PIECE_BUDGETS {
-        let Ok(mut pieces) = create_in_pieces(signer, thread, instructions, budget, first) else {
+        let Ok(pieces) =
+            write_in_pieces(signer, thread, instructions, budget, already_paused, first)
+        else {
             continue;
         };
-        if already_paused && !pieces.appends.is_empty() {
-            pieces.create.truncate(1);
-            if let Some(last) = pieces.appends.last_mut() {
-                last.truncate(1);
-            }
-        }
         let all_fit = fits_one_transaction(signer, &pieces.create)
             && pieces
                 .appends

@@ -98,11 +98,12 @@ pub fn in_pieces(
 /// owner signs, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PiecewiseCreation {
-    /// The thread's creation (built by the caller's `create` from the first
-    /// instruction), then `pause_thread`.
+    /// The thread's creation or update (built by the caller from the first
+    /// instruction), then `pause_thread` when there are appends and the thread was not
+    /// already paused.
     pub create: Vec<Instruction>,
     /// One `append_thread_instruction` per transaction; the last also resumes the
-    /// thread.
+    /// thread when the first transaction paused it.
     pub appends: Vec<Vec<Instruction>>,
 }
 
@@ -116,21 +117,37 @@ pub fn create_in_pieces(
     budget: usize,
     create: impl FnOnce(Vec<ThreadInstruction>) -> Instruction,
 ) -> Result<PiecewiseCreation, PiecesError> {
+    write_in_pieces(owner, thread, instructions, budget, false, create)
+}
+
+/// Plans writing `instructions` into a new or existing thread in pieces of `budget`
+/// bytes: `first` builds the creation or update from the first piece's one-instruction
+/// list. A thread the owner has `already_paused` is neither paused again (the program
+/// would refuse it) nor resumed at the end: it stays as the owner left it.
+pub fn write_in_pieces(
+    owner: &Pubkey,
+    thread: &Pubkey,
+    instructions: &[ThreadInstruction],
+    budget: usize,
+    already_paused: bool,
+    first: impl FnOnce(Vec<ThreadInstruction>) -> Instruction,
+) -> Result<PiecewiseCreation, PiecesError> {
     let mut pieces = in_pieces(instructions, budget)?.into_iter();
-    let first = match pieces.next() {
+    let first_instruction = match pieces.next() {
         Some(InstructionPiece::Instruction { instruction }) => instruction,
         _ => return Err(PiecesError::NoInstructions),
     };
     let mut appends: Vec<Vec<Instruction>> = pieces
         .map(|piece| vec![append_thread_instruction(owner, thread, piece)])
         .collect();
-    let mut create = vec![create(vec![first]), pause_thread(owner, thread)];
+    let mut create = vec![first(vec![first_instruction])];
     match appends.last_mut() {
-        Some(last) => last.push(resume_thread(owner, thread)),
-        // One piece after all: nothing to pause for.
-        None => {
-            create.pop();
+        Some(last) if !already_paused => {
+            create.push(pause_thread(owner, thread));
+            last.push(resume_thread(owner, thread));
         }
+        // One piece after all, or a thread the owner keeps paused: nothing to pause for.
+        _ => {}
     }
     Ok(PiecewiseCreation { create, appends })
 }
@@ -238,5 +255,22 @@ mod tests {
             create_in_pieces(&owner, &thread, &[instruction(1, 2, 0)], 300, marker).unwrap();
         assert_eq!(small.create.len(), 1, "one piece: no pause");
         assert!(small.appends.is_empty());
+    }
+
+    #[test]
+    fn a_thread_already_paused_is_neither_paused_again_nor_resumed() {
+        let (owner, thread) = (Pubkey::new_unique(), Pubkey::new_unique());
+        let marker = |_: Vec<ThreadInstruction>| Instruction {
+            program_id: Pubkey::default(),
+            accounts: vec![],
+            data: vec![],
+        };
+        let list = [instruction(1, 30, 0)];
+        let plan = write_in_pieces(&owner, &thread, &list, 300, true, marker).unwrap();
+        let running = write_in_pieces(&owner, &thread, &list, 300, false, marker).unwrap();
+        assert_eq!(plan.create, running.create[..1]);
+        assert_eq!(plan.appends.len(), running.appends.len());
+        assert!(plan.appends.len() > 1);
+        assert!(plan.appends.iter().all(|tx| tx.len() == 1));
     }
 }
